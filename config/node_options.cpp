@@ -1,0 +1,112 @@
+#include "config/node_options.hpp"
+
+namespace sbm::config {
+
+namespace {
+
+option_spec opt(std::string key, value_kind kind, std::string def, std::string help) {
+  option_spec o;
+  o.key = std::move(key);
+  o.kind = kind;
+  o.default_value = std::move(def);
+  o.help = std::move(help);
+  return o;
+}
+
+option_spec ranged(std::string key, value_kind kind, std::string def, double min, double max,
+                   std::string help) {
+  auto o = opt(std::move(key), kind, std::move(def), std::move(help));
+  o.min = min;
+  o.max = max;
+  return o;
+}
+
+option_spec choice(std::string key, std::string def, std::vector<std::string> choices, std::string help) {
+  auto o = opt(std::move(key), value_kind::text, std::move(def), std::move(help));
+  o.choices = std::move(choices);
+  return o;
+}
+
+option_spec required(option_spec o) {
+  o.required = true;
+  return o;
+}
+
+using k = value_kind;
+
+std::vector<option_spec> make_options() {
+  return {
+    opt("node.name", k::text, "sbm-1", "name of this node in logs and, later, in the cluster"),
+    ranged("node.scheduler-threads", k::integer, "0", 0, 256,
+           "CAF scheduler worker threads; 0 means one per core"),
+    opt("gateway.host", k::text, "127.0.0.1", "address the HTTP gateway binds"),
+    ranged("gateway.port", k::integer, "8000", 1, 65535, "port the HTTP gateway binds"),
+    ranged("gateway.threads", k::integer, "1", 1, 64, "HTTP server threads"),
+    ranged("gateway.body-limit", k::integer, "1048576", 1024, 67108864,
+           "largest request body in bytes; larger ones get 413"),
+    ranged("gateway.max-connections", k::integer, "1024", 1, 1000000, "concurrent client connections"),
+    ranged("gateway.max-header-bytes", k::integer, "8192", 256, 1048576,
+           "largest URL or header value in bytes"),
+    ranged("gateway.max-json-depth", k::integer, "32", 2, 512, "deepest JSON nesting accepted"),
+    opt("gateway.request-timeout", k::duration, "10s",
+        "how long the gateway waits for an actor before answering 503"),
+    opt("gateway.read-timeout", k::duration, "10s", "slow clients are disconnected after this"),
+    opt("gateway.drain-timeout", k::duration, "10s",
+        "on shutdown, how long in-flight requests may take to finish"),
+    required(opt("postgres.url", k::text, "postgresql://sbm@127.0.0.1:5432/sbm",
+                 "PostgreSQL main database (SBM's source of truth)")),
+    ranged("postgres.pool-size", k::integer, "4", 1, 64, "PostgreSQL connections (one thread each)"),
+    ranged("postgres.breaker-failures", k::integer, "5", 1, 1000,
+           "consecutive failures that open PostgreSQL's circuit"),
+    opt("postgres.breaker-open-for", k::duration, "60s", "how long PostgreSQL's circuit stays open"),
+    opt("postgres.probe-interval", k::duration, "1s", "health probe interval for PostgreSQL"),
+    opt("postgres.request-timeout", k::duration, "10s", "longest PostgreSQL statement or transaction"),
+    opt("instanote.url", k::text, "postgresql://sbm@127.0.0.1:5432/instanote",
+        "InstaNote drafts database (read only)"),
+    ranged("instanote.pool-size", k::integer, "2", 1, 64, "InstaNote connections"),
+    ranged("instanote.breaker-failures", k::integer, "3", 1, 1000,
+           "consecutive failures that open InstaNote's circuit"),
+    opt("instanote.breaker-open-for", k::duration, "30s", "how long InstaNote's circuit stays open"),
+    opt("redis.host", k::text, "127.0.0.1", "Redis host (cache and event stream)"),
+    ranged("redis.port", k::integer, "6379", 1, 65535, "Redis port"),
+    ranged("redis.pool-size", k::integer, "2", 1, 64, "Redis connections"),
+    ranged("redis.breaker-failures", k::integer, "5", 1, 1000, "consecutive failures that open Redis' circuit"),
+    opt("redis.breaker-open-for", k::duration, "60s", "how long Redis' circuit stays open"),
+    opt("redis.command-timeout", k::duration, "2s", "longest Redis command"),
+    choice("log.level", "info", {"trace", "debug", "info", "warn", "error", "critical", "off"},
+           "log level"),
+    choice("log.format", "text", {"text", "json"}, "log line format: text or JSON lines"),
+    required(opt("auth.keys", k::secret, "",
+                 "JWT keyring (JSON: {\"keys\":[{\"kid\",\"alg\",\"secret\"|\"public_pem\"}]})")),
+    opt("auth.issuer", k::text, "sbm", "required `iss` of tokens"),
+    opt("auth.audience", k::text, "sbm-api", "required `aud` of tokens"),
+    opt("auth.leeway", k::duration, "30s", "clock skew allowed for exp, nbf and iat"),
+    opt("auth.services", k::text, "",
+        "service allow-list: name=perm+perm;name2=perm (e.g. drafting=speakers.read+drafts.correct)"),
+    required(opt("reports.fernet-key", k::secret, "",
+                 "Fernet key (base64url, 32 bytes) that encrypts QA notes at rest")),
+    ranged("speakers.window-size", k::integer, "50", 1, 10000, "verified jobs in the quality window"),
+    ranged("speakers.promotion-margin", k::number, "0.5", 0, 100,
+           "a promotion needs the window mean this far inside the better band"),
+    ranged("speakers.band-no-touch", k::number, "2.0", 0, 1000, "no_touch: mean errors per 100 words at most"),
+    ranged("speakers.band-low-touch", k::number, "5.0", 0, 1000, "low_touch: at most"),
+    ranged("speakers.band-medium-touch", k::number, "10.0", 0, 1000,
+           "medium_touch: at most (above: high_touch)"),
+    choice("speakers.initial-bucket", "high_touch", {"no_touch", "low_touch", "medium_touch", "high_touch"},
+           "bucket of a newly registered speaker"),
+    opt("speakers.idle-timeout", k::duration, "5m", "an idle speaker actor is passivated after this"),
+    opt("speakers.relay-interval", k::duration, "500ms", "how often the event outbox is polled"),
+    ranged("supervision.max-restarts", k::integer, "5", 0, 1000,
+           "restarts a supervisor allows within supervision.period before escalating"),
+    opt("supervision.period", k::duration, "10s", "window for supervision.max-restarts"),
+  };
+}
+
+}  // namespace
+
+const std::vector<option_spec>& node_options() {
+  static const std::vector<option_spec> options = make_options();
+  return options;
+}
+
+}  // namespace sbm::config

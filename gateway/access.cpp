@@ -1,0 +1,115 @@
+#include "gateway/access.hpp"
+
+#include <array>
+
+namespace sbm::gateway {
+
+namespace {
+
+constexpr std::array<std::string_view, 10> all_permissions{
+  permission::speakers_read, permission::speakers_write, permission::buckets_pin,
+  permission::quality_write, permission::schedule_read,  permission::reports_write,
+  permission::reports_read,  permission::drafts_correct, permission::audit_read,
+  permission::users_admin};
+
+bool known_permission(std::string_view p) {
+  for (auto q : all_permissions)
+    if (q == p)
+      return true;
+  return false;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+    s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+std::variant<service_allow_list, std::string> parse_service_allow_list(std::string_view text) {
+  service_allow_list out;
+  while (!trim(text).empty()) {
+    auto semi = text.find(';');
+    auto entry = trim(text.substr(0, semi));
+    text = semi == std::string_view::npos ? std::string_view{} : text.substr(semi + 1);
+    if (entry.empty())
+      continue;
+    auto eq = entry.find('=');
+    auto name = trim(entry.substr(0, eq));
+    if (name.empty() || eq == std::string_view::npos)
+      return "service allow-list entry '" + std::string{entry} +
+             "' must look like name=perm+perm";
+    auto& perms = out[std::string{name}];
+    auto list = entry.substr(eq + 1);
+    while (!list.empty()) {
+      auto plus = list.find('+');
+      auto p = trim(list.substr(0, plus));
+      list = plus == std::string_view::npos ? std::string_view{} : list.substr(plus + 1);
+      if (p.empty())
+        continue;
+      if (!known_permission(p))
+        return "service '" + std::string{name} + "' names unknown permission '" + std::string{p} + "'";
+      perms.emplace(p);
+    }
+  }
+  return out;
+}
+
+std::optional<std::set<std::string, std::less<>>> role_permissions(std::string_view role) {
+  using namespace permission;
+  std::set<std::string, std::less<>> qa{std::string{speakers_read}, std::string{quality_write},
+                                        std::string{schedule_read}, std::string{reports_write},
+                                        std::string{reports_read}};
+  if (role == "qa")
+    return qa;
+  auto lead = qa;
+  lead.emplace(buckets_pin);
+  lead.emplace(speakers_write);
+  lead.emplace(audit_read);
+  if (role == "qa_lead")
+    return lead;
+  if (role == "admin") {
+    std::set<std::string, std::less<>> all;
+    for (auto p : all_permissions)
+      all.emplace(p);
+    return all;
+  }
+  return std::nullopt;
+}
+
+std::optional<principal> make_principal(const std::string& subject, const std::string& role,
+                                        const std::string& service_id,
+                                        const std::vector<std::string>& claimed_permissions,
+                                        const service_allow_list& services, std::string& why) {
+  principal p;
+  p.subject = subject;
+  if (!service_id.empty()) {
+    auto i = services.find(service_id);
+    if (i == services.end()) {
+      why = "service '" + service_id + "' is not on the allow-list";
+      return std::nullopt;
+    }
+    p.service_id = service_id;
+    // A token may ask for less than the allow-list grants, never more.
+    for (const auto& c : claimed_permissions)
+      if (i->second.count(c))
+        p.permissions.insert(c);
+    if (claimed_permissions.empty())
+      p.permissions = i->second;
+    return p;
+  }
+  auto perms = role_permissions(role);
+  if (!perms) {
+    why = role.empty() ? "the token carries neither a role nor a service_id"
+                       : "unknown role '" + role + "'";
+    return std::nullopt;
+  }
+  p.role = role;
+  p.permissions = std::move(*perms);
+  return p;
+}
+
+}  // namespace sbm::gateway

@@ -1,0 +1,52 @@
+#pragma once
+// Who may do what. Users carry a role; services carry a service_id that must be on the allow-list,
+// and get only the permissions the allow-list grants them (their token's claim can only narrow it).
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace sbm::gateway {
+
+namespace permission {
+inline constexpr std::string_view speakers_read = "speakers.read";
+inline constexpr std::string_view speakers_write = "speakers.write";
+inline constexpr std::string_view buckets_pin = "buckets.pin";
+inline constexpr std::string_view quality_write = "quality.write";
+inline constexpr std::string_view schedule_read = "schedule.read";
+inline constexpr std::string_view reports_write = "reports.write";
+inline constexpr std::string_view reports_read = "reports.read";
+inline constexpr std::string_view drafts_correct = "drafts.correct";
+inline constexpr std::string_view audit_read = "audit.read";
+inline constexpr std::string_view users_admin = "users.admin";
+}  // namespace permission
+
+struct principal {
+  std::string subject;
+  std::string role;        // qa | qa_lead | admin; empty for services
+  std::string service_id;  // empty for users
+  std::set<std::string, std::less<>> permissions;
+
+  bool may(std::string_view p) const { return permissions.find(p) != permissions.end(); }
+  std::string describe() const { return service_id.empty() ? subject : "service:" + service_id; }
+};
+
+// service_id -> granted permissions, parsed from "pipeline=speakers.read+drafts.correct;other=..."
+using service_allow_list = std::map<std::string, std::set<std::string, std::less<>>, std::less<>>;
+
+// The allow-list, or the reason it cannot be parsed (unknown permission, empty name, ...).
+std::variant<service_allow_list, std::string> parse_service_allow_list(std::string_view text);
+
+std::optional<std::set<std::string, std::less<>>> role_permissions(std::string_view role);
+
+// Builds the principal from verified claims; nullopt with `why` when the token names an unknown
+// role, or a service that is not on the allow-list.
+std::optional<principal> make_principal(const std::string& subject, const std::string& role,
+                                        const std::string& service_id,
+                                        const std::vector<std::string>& claimed_permissions,
+                                        const service_allow_list& services, std::string& why);
+
+}  // namespace sbm::gateway

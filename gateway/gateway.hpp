@@ -1,0 +1,37 @@
+#pragma once
+// The gateway actor: turns HTTP requests into messages to the actors behind typed handles, and their
+// answers (or failures) into JSON. It never includes actors/: it knows them only by their contracts.
+#include <caf/fwd.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+
+#include "gateway/access.hpp"
+#include "gateway/responder.hpp"
+#include "messages/connections.hpp"
+#include "messages/speakers.hpp"
+#include "messages/verification.hpp"
+
+namespace sbm::auth {
+class jwt_verifier;
+}
+
+namespace sbm::gateway {
+
+struct gateway_settings {
+  std::shared_ptr<responder> out;
+  std::shared_ptr<const auth::jwt_verifier> verifier;
+  service_allow_list services;
+  postgres_actor postgres;
+  redis_actor redis;
+  postgres_actor instanote;
+  speaker_shard_actor speakers;
+  verification_scheduler_actor schedule;
+  std::chrono::milliseconds request_timeout{10000};
+  std::size_t max_json_depth = 32;
+};
+
+caf::actor spawn_gateway(caf::actor_system& sys, gateway_settings settings);
+
+}  // namespace sbm::gateway

@@ -1,0 +1,252 @@
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <ctime>
+
+#include "gateway/auth/jwt.hpp"
+#include "gateway/gateway_state.hpp"
+#include "messages/errors.hpp"
+#include "runtime/logging/logging.hpp"
+
+namespace sbm::gateway {
+
+using nlohmann::json;
+
+namespace {
+
+struct route_spec {
+  const char* method;
+  const char* pattern;
+  route id;
+  std::string_view permission;  // empty: no authentication (liveness and readiness only)
+};
+
+const route_spec routes[] = {
+  {"GET", "/healthz", route::healthz, {}},
+  {"GET", "/readyz", route::readyz, {}},
+  {"POST", "/v1/speakers", route::speakers_create, permission::speakers_write},
+  {"GET", "/v1/speakers", route::speakers_list, permission::speakers_read},
+  {"GET", "/v1/speakers/{id}", route::speaker_get, permission::speakers_read},
+  {"GET", "/v1/speakers/{id}/bucket-history", route::speaker_history, permission::speakers_read},
+  {"PUT", "/v1/speakers/{id}/bucket-pin", route::speaker_pin_put, permission::buckets_pin},
+  {"DELETE", "/v1/speakers/{id}/bucket-pin", route::speaker_pin_delete, permission::buckets_pin},
+  {"POST", "/v1/speakers/{id}/quality-samples", route::speaker_samples_post, permission::quality_write},
+  {"GET", "/v1/verification-schedule", route::schedule_list, permission::schedule_read},
+};
+
+const route_spec& spec_of(int id) {
+  for (const auto& r : routes)
+    if (static_cast<int>(r.id) == id)
+      return r;
+  return routes[0];
+}
+
+http_response unauthorized(std::string detail) {
+  auto r = problem(401, "unauthorized", "Unauthorized", detail);
+  std::string challenge = "Bearer realm=\"sbm\", error=\"invalid_token\", error_description=\"";
+  for (char c : detail)
+    if (c != '"' && c != '\\')
+      challenge += c;
+  challenge += '"';
+  r.headers.emplace_back("WWW-Authenticate", std::move(challenge));
+  return r;
+}
+
+const std::string* header(const http_request& req, std::string_view name) {
+  for (const auto& h : req.headers)
+    if (h.first == name)
+      return &h.second;
+  return nullptr;
+}
+
+struct gateway_state {
+  static inline const char* name = "gateway";
+  gateway_context ctx;
+  router table;
+  std::shared_ptr<spdlog::logger> log = sbm::log::get("gateway");
+};
+
+// Answers /readyz once every dependency has reported (or timed out: then it counts as down).
+struct readiness_collector {
+  gateway_context* ctx;
+  http_request req;
+  std::vector<dependency_status> statuses;
+  std::size_t expected = 0;
+
+  void add(dependency_status s) {
+    statuses.push_back(std::move(s));
+    if (statuses.size() < expected)
+      return;
+    bool ready = !ctx->draining;
+    json deps = json::array();
+    for (const auto& d : statuses) {
+      if (d.required && !d.up)
+        ready = false;
+      deps.push_back({{"name", d.name}, {"required", d.required}, {"up", d.up}, {"state", d.state},
+                      {"detail", d.detail}});
+    }
+    json body{{"ready", ready}, {"draining", ctx->draining}, {"dependencies", deps}};
+    auto r = json_response(ready ? 200 : 503, body);
+    if (!ready)
+      r.headers.emplace_back("Retry-After", "5");
+    ctx->reply(req, std::move(r));
+  }
+};
+
+void handle_readyz(gateway_context& ctx, const http_request& req) {
+  auto collector = std::make_shared<readiness_collector>();
+  collector->ctx = &ctx;
+  collector->req = req;
+  auto ask = [&](const auto& handle, const char* name, bool required) {
+    ++collector->expected;
+    if (!handle) {
+      dependency_status s;
+      s.name = name;
+      s.required = required;
+      s.state = "absent";
+      s.detail = "not configured";
+      collector->statuses.push_back(std::move(s));
+      return;
+    }
+    ctx.self->request(handle, std::chrono::seconds(2), status_atom::value)
+      .then([collector](dependency_status& s) { collector->add(std::move(s)); },
+            [collector, name, required](caf::error& err) {
+              dependency_status s;
+              s.name = name;
+              s.required = required;
+              s.state = "unresponsive";
+              s.detail = "no status answer: " + caf::to_string(err);
+              collector->add(std::move(s));
+            });
+  };
+  ask(ctx.settings.postgres, "postgres", true);
+  ask(ctx.settings.redis, "redis", false);
+  ask(ctx.settings.instanote, "instanote", false);
+  // absent handles were counted synchronously; finish if every answer is already in
+  if (collector->statuses.size() == collector->expected) {
+    auto last = collector->statuses.back();
+    collector->statuses.pop_back();
+    collector->add(std::move(last));
+  }
+}
+
+// Verifies the bearer token and the route's permission; answers 401/403 itself when refused.
+std::optional<principal> authenticate(gateway_state& st, const http_request& req,
+                                      std::string_view needed) {
+  auto& ctx = st.ctx;
+  auto* auth_header = header(req, "authorization");
+  if (!auth_header || auth_header->compare(0, 7, "Bearer ") != 0) {
+    ctx.reply(req, unauthorized("missing bearer token"));
+    return std::nullopt;
+  }
+  if (!ctx.settings.verifier) {
+    ctx.reply(req, unauthorized("no token keys are configured on this node"));
+    return std::nullopt;
+  }
+  auto token = std::string_view{*auth_header}.substr(7);
+  auto verdict = ctx.settings.verifier->verify(token, static_cast<std::int64_t>(std::time(nullptr)));
+  if (auto* err = std::get_if<auth::jwt_error>(&verdict)) {
+    st.log->info("refused token from {}: {}", req.peer, auth::describe(*err));
+    ctx.reply(req, unauthorized(std::string{auth::describe(*err)}));
+    return std::nullopt;
+  }
+  auto& claims = std::get<auth::jwt_claims>(verdict);
+  std::string why;
+  auto who = make_principal(claims.subject, claims.role, claims.service_id, claims.permissions,
+                            ctx.settings.services, why);
+  if (!who) {
+    ctx.reply(req, problem(403, "forbidden", "Forbidden", why));
+    return std::nullopt;
+  }
+  if (!who->may(needed)) {
+    ctx.reply(req, problem(403, "forbidden", "Forbidden",
+                           who->describe() + " lacks permission '" + std::string{needed} + "'"));
+    return std::nullopt;
+  }
+  return who;
+}
+
+void dispatch(gateway_state& st, http_request& req) {
+  auto& ctx = st.ctx;
+  auto result = st.table.match(req.method, req.path);
+  if (std::holds_alternative<route_not_found>(result)) {
+    ctx.reply(req, problem(404, "not-found", "Not Found", "no resource at this path"));
+    return;
+  }
+  if (auto* bad = std::get_if<route_bad_path>(&result)) {
+    ctx.reply(req, problem(400, "bad-path", "Bad Request", bad->reason));
+    return;
+  }
+  if (auto* bad = std::get_if<route_bad_method>(&result)) {
+    auto r = problem(405, "method-not-allowed", "Method Not Allowed",
+                     req.method + " is not allowed here; allowed: " + bad->allow);
+    r.headers.emplace_back("Allow", bad->allow);
+    ctx.reply(req, std::move(r));
+    return;
+  }
+  auto& match = std::get<route_match>(result);
+  auto id = static_cast<route>(match.route);
+  if (id == route::healthz) {
+    ctx.reply(req, json_response(200, json{{"status", "alive"}}));
+    return;
+  }
+  if (id == route::readyz) {
+    handle_readyz(ctx, req);
+    return;
+  }
+  if (ctx.draining) {
+    auto r = problem(503, "draining", "Service Unavailable", "this node is shutting down");
+    r.headers.emplace_back("Retry-After", "5");
+    ctx.reply(req, std::move(r));
+    return;
+  }
+  auto who = authenticate(st, req, spec_of(match.route).permission);
+  if (!who)
+    return;
+  handle_speakers(ctx, id, req, match, *who);
+}
+
+caf::behavior gateway_actor(caf::stateful_actor<gateway_state>* self, gateway_settings settings) {
+  auto& st = self->state;
+  st.ctx.self = self;
+  st.ctx.settings = std::move(settings);
+  for (const auto& r : routes)
+    st.table.add(r.method, r.pattern, static_cast<int>(r.id));
+  return {
+    [self](http_atom, http_request& req) {
+      try {
+        dispatch(self->state, req);
+      } catch (const std::exception& e) {
+        // A handler bug must not take the gateway (and every in-flight request) down with it.
+        self->state.log->error("handler failed for {} {}: {}", req.method,
+                               sbm::log::escape(req.path), e.what());
+        self->state.ctx.reply(req, problem(500, "internal", "Internal Server Error",
+                                           "an internal error occurred"));
+      }
+    },
+    [self](drain_atom) {
+      self->state.ctx.draining = true;
+      return true;
+    },
+  };
+}
+
+}  // namespace
+
+bool read_query(const gateway_context& ctx, const http_request& req,
+                std::vector<std::pair<std::string, std::string>>& out) {
+  if (parse_query(req.query, out))
+    return true;
+  ctx.reply(req, problem(400, "bad-query", "Bad Request",
+                         "the query string contains an invalid percent-encoding"));
+  return false;
+}
+
+caf::actor spawn_gateway(caf::actor_system& sys, gateway_settings settings) {
+  return sys.spawn(gateway_actor, std::move(settings));
+}
+
+}  // namespace sbm::gateway

@@ -1,0 +1,51 @@
+#pragma once
+// Internal to gateway/: what route handlers share. Handlers answer through `reply` exactly once.
+#include <caf/event_based_actor.hpp>
+#include <nlohmann/json_fwd.hpp>
+
+#include <string>
+#include <vector>
+
+#include "gateway/access.hpp"
+#include "gateway/gateway.hpp"
+#include "gateway/json_io.hpp"
+#include "gateway/router.hpp"
+
+namespace sbm::gateway {
+
+enum class route : int {
+  healthz,
+  readyz,
+  speakers_create,
+  speakers_list,
+  speaker_get,
+  speaker_history,
+  speaker_pin_put,
+  speaker_pin_delete,
+  speaker_samples_post,
+  schedule_list,
+};
+
+struct gateway_context {
+  caf::event_based_actor* self;
+  gateway_settings settings;
+  bool draining = false;
+
+  void reply(const http_request& req, http_response response) const {
+    settings.out->respond(req.id, std::move(response));
+  }
+
+  // The error half of every request(...).then(...): the failure becomes problem+json.
+  auto on_error(const http_request& req) const {
+    return [out = settings.out, id = req.id](caf::error& err) { out->respond(id, from_error(err)); };
+  }
+};
+
+// Query parameters of a request, decoded; false (and a 400 sent) on bad encoding.
+bool read_query(const gateway_context& ctx, const http_request& req,
+                std::vector<std::pair<std::string, std::string>>& out);
+
+void handle_speakers(gateway_context& ctx, route r, const http_request& req,
+                     const route_match& match, const principal& who);
+
+}  // namespace sbm::gateway

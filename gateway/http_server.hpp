@@ -1,0 +1,50 @@
+#pragma once
+// The RESTinio server: the only translation unit family that includes RESTinio (it is heavy to
+// compile). Its threads never wait on actors: each request is handed over and answered later.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "gateway/responder.hpp"
+
+namespace sbm::gateway {
+
+struct http_server_settings {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8000;
+  std::size_t threads = 1;
+  std::size_t body_limit = 1 << 20;      // larger bodies get 413
+  std::size_t max_connections = 1024;
+  std::size_t max_header_bytes = 8192;   // per header value and for the URL
+  std::size_t max_header_count = 100;
+  std::chrono::milliseconds handle_timeout{30000};   // no answer by then: connection closed
+  std::chrono::milliseconds read_timeout{10000};     // slow clients are cut off
+};
+
+class http_server final : public responder {
+ public:
+  using request_sink = std::function<void(http_request&&)>;
+
+  http_server(http_server_settings settings, request_sink sink);
+  ~http_server() override;
+
+  // Binds and starts the server threads; throws std::runtime_error when the port cannot be bound.
+  void start();
+  // Stops accepting, answers nothing more; safe to call twice.
+  void stop();
+  // The configured port.
+  std::uint16_t port() const;
+  // Requests handed over but not answered yet, for draining on shutdown.
+  std::size_t in_flight() const;
+
+  void respond(std::uint64_t request_id, http_response response) override;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace sbm::gateway

@@ -1,0 +1,231 @@
+#include "gateway/json_io.hpp"
+
+#include <caf/error.hpp>
+#include <caf/sec.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cctype>
+#include <cmath>
+
+#include "messages/errors.hpp"
+
+namespace sbm::gateway {
+
+using nlohmann::json;
+
+http_response json_response(std::uint16_t status, const json& body) {
+  http_response r;
+  r.status = status;
+  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  return r;
+}
+
+http_response problem(std::uint16_t status, std::string_view slug, std::string_view title,
+                      std::string detail, std::string_view field) {
+  json body{{"type", "urn:sbm:problem:" + std::string{slug}},
+            {"title", std::string{title}},
+            {"status", status},
+            {"detail", std::move(detail)}};
+  if (!field.empty())
+    body["field"] = std::string{field};
+  auto r = json_response(status, body);
+  r.content_type = "application/problem+json";
+  return r;
+}
+
+namespace {
+
+// Unavailable errors say "... retry after N s" when the dependency knows when it will try again.
+std::string retry_after_seconds(const std::string& detail) {
+  auto pos = detail.find("retry after ");
+  if (pos != std::string::npos) {
+    auto start = pos + 12;
+    auto end = start;
+    while (end < detail.size() && std::isdigit(static_cast<unsigned char>(detail[end])))
+      ++end;
+    if (end > start)
+      return detail.substr(start, end - start);
+  }
+  return "5";
+}
+
+}  // namespace
+
+http_response from_error(const caf::error& err) {
+  if (err.category() == caf::atom("system") &&
+      (err == caf::sec::request_timeout || err == caf::sec::request_receiver_down)) {
+    auto r = problem(503, "timeout", "Service Unavailable",
+                     "the request could not be completed in time; nothing is guaranteed to be saved");
+    r.headers.emplace_back("Retry-After", "5");
+    return r;
+  }
+  auto detail = detail_of(err);
+  switch (code_of(err)) {
+    case errc::invalid_argument: return problem(400, "invalid-argument", "Bad Request", detail);
+    case errc::not_found: return problem(404, "not-found", "Not Found", detail);
+    case errc::conflict: return problem(409, "conflict", "Conflict", detail);
+    case errc::stale_owner: return problem(409, "stale-owner", "Conflict", detail);
+    case errc::poison_message:
+      return problem(422, "rejected", "Unprocessable Entity", detail);
+    case errc::overloaded: {
+      auto r = problem(429, "overloaded", "Too Many Requests", detail);
+      r.headers.emplace_back("Retry-After", "1");
+      return r;
+    }
+    case errc::unavailable:
+    case errc::schema_too_new: {
+      auto r = problem(503, "unavailable", "Service Unavailable",
+                       detail.empty() ? "a dependency is unavailable; nothing was saved" : detail);
+      r.headers.emplace_back("Retry-After", retry_after_seconds(detail));
+      return r;
+    }
+    default: return problem(500, "internal", "Internal Server Error", "an internal error occurred");
+  }
+}
+
+bool valid_utf8(std::string_view s) {
+  size_t i = 0;
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  while (i < s.size()) {
+    unsigned char c = p[i];
+    size_t n;
+    std::uint32_t cp;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      n = 1;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + n >= s.size())
+      return false;
+    for (size_t k = 1; k <= n; ++k) {
+      if ((p[i + k] & 0xC0) != 0x80)
+        return false;
+      cp = (cp << 6) | (p[i + k] & 0x3F);
+    }
+    // overlong forms, surrogates and values past Unicode are not UTF-8
+    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+        (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
+      return false;
+    i += n + 1;
+  }
+  return true;
+}
+
+std::optional<std::string> id_problem(std::string_view v) {
+  if (v.empty())
+    return std::string{"must not be empty"};
+  if (v.size() > 128)
+    return "must be at most 128 bytes (got " + std::to_string(v.size()) + ")";
+  if (!valid_utf8(v))
+    return std::string{"must be valid UTF-8"};
+  for (unsigned char c : v)
+    if (c < 0x20 || c == 0x7F || c == '/')
+      return std::string{"must not contain control characters or '/'"};
+  return std::nullopt;
+}
+
+namespace {
+struct too_deep {};
+}  // namespace
+
+std::optional<json> parse_object(std::string_view body, std::size_t max_depth, std::string& error) {
+  if (body.empty()) {
+    error = "the request body is empty; a JSON object is expected";
+    return std::nullopt;
+  }
+  if (!valid_utf8(body)) {
+    error = "the request body is not valid UTF-8";
+    return std::nullopt;
+  }
+  try {
+    auto limit_depth = [max_depth](int depth, json::parse_event_t event, json&) {
+      if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) &&
+          static_cast<std::size_t>(depth) >= max_depth)
+        throw too_deep{};
+      return true;
+    };
+    auto value = json::parse(body.begin(), body.end(), limit_depth);
+    if (!value.is_object()) {
+      error = "the request body must be a JSON object";
+      return std::nullopt;
+    }
+    return value;
+  } catch (const too_deep&) {
+    error = "the JSON nests deeper than " + std::to_string(max_depth) + " levels";
+  } catch (const json::parse_error& e) {
+    error = "malformed JSON at byte " + std::to_string(e.byte);
+  }
+  return std::nullopt;
+}
+
+field_reader::field_reader(const json& object) : object_(object) {
+}
+
+bool field_reader::fail(const char* key, std::string message) {
+  if (error_.empty()) {
+    field_ = key;
+    error_ = "field '" + std::string{key} + "' " + std::move(message);
+  }
+  return false;
+}
+
+bool field_reader::text(const char* key, std::string& out, bool required, std::size_t max_bytes,
+                        bool multiline) {
+  auto i = object_.find(key);
+  if (i == object_.end() || i->is_null())
+    return required ? fail(key, "is required") : true;
+  if (!i->is_string())
+    return fail(key, "must be a string");
+  const auto& s = i->get_ref<const std::string&>();
+  if (s.size() > max_bytes)
+    return fail(key, "must be at most " + std::to_string(max_bytes) + " bytes");
+  for (unsigned char c : s)
+    if ((c < 0x20 && !(multiline && (c == '\n' || c == '\t' || c == '\r'))) || c == 0x7F)
+      return fail(key, "must not contain control characters");
+  if (required && s.empty())
+    return fail(key, "must not be empty");
+  out = s;
+  return true;
+}
+
+bool field_reader::identifier(const char* key, std::string& out, bool required) {
+  auto i = object_.find(key);
+  if (i == object_.end() || i->is_null())
+    return required ? fail(key, "is required") : true;
+  if (!i->is_string())
+    return fail(key, "must be a string");
+  const auto& s = i->get_ref<const std::string&>();
+  if (auto why = id_problem(s))
+    return fail(key, *why);
+  out = s;
+  return true;
+}
+
+bool field_reader::number(const char* key, double& out, bool required, double min, double max) {
+  auto i = object_.find(key);
+  if (i == object_.end() || i->is_null())
+    return required ? fail(key, "is required") : true;
+  if (!i->is_number())
+    return fail(key, "must be a number");
+  double v = i->get<double>();
+  if (!std::isfinite(v) || v < min || v > max)
+    return fail(key, "must be between " + json(min).dump() + " and " + json(max).dump());
+  out = v;
+  return true;
+}
+
+http_response field_reader::to_problem() const {
+  return problem(400, "invalid-field", "Bad Request", error_, field_);
+}
+
+}  // namespace sbm::gateway

@@ -1,0 +1,60 @@
+#pragma once
+// JSON in and out of the gateway: strict body parsing (depth, UTF-8, types), field readers that name
+// the offending field, problem+json responses, and the one mapping from SBM errors to HTTP statuses.
+#include <nlohmann/json_fwd.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "messages/http.hpp"
+
+namespace caf {
+class error;
+}
+
+namespace sbm::gateway {
+
+http_response json_response(std::uint16_t status, const nlohmann::json& body);
+
+// RFC 7807 problem document. `field` names the offending input when there is one.
+http_response problem(std::uint16_t status, std::string_view slug, std::string_view title,
+                      std::string detail, std::string_view field = {});
+
+// errc -> status: invalid_argument 400, not_found 404, conflict/stale_owner 409, poison 422,
+// overloaded 429, unavailable and timeouts 503 (+ Retry-After), anything else 500 with no internals.
+http_response from_error(const caf::error& err);
+
+bool valid_utf8(std::string_view text);
+
+// An identifier: 1..128 bytes of valid UTF-8 without control characters or '/'.
+// Returns the reason when it is not.
+std::optional<std::string> id_problem(std::string_view value);
+
+// Parses a JSON object body; on failure returns nullopt and sets `error` to a client-facing reason.
+std::optional<nlohmann::json> parse_object(std::string_view body, std::size_t max_depth,
+                                           std::string& error);
+
+// Reads typed fields from a parsed object; the first failure is kept with the field's name.
+class field_reader {
+ public:
+  explicit field_reader(const nlohmann::json& object);
+  // Text without control characters (tab and newline allowed when multiline), at most max_bytes.
+  bool text(const char* key, std::string& out, bool required, std::size_t max_bytes,
+            bool multiline = false);
+  bool identifier(const char* key, std::string& out, bool required);
+  bool number(const char* key, double& out, bool required, double min, double max);
+  bool failed() const { return !error_.empty(); }
+  const std::string& error() const { return error_; }
+  const std::string& field() const { return field_; }
+  http_response to_problem() const;
+
+ private:
+  bool fail(const char* key, std::string message);
+  const nlohmann::json& object_;
+  std::string error_;
+  std::string field_;
+};
+
+}  // namespace sbm::gateway

@@ -1,0 +1,131 @@
+#include "gateway/router.hpp"
+
+namespace sbm::gateway {
+
+namespace {
+
+std::vector<std::string_view> split_path(std::string_view path) {
+  std::vector<std::string_view> out;
+  size_t pos = 0;
+  if (!path.empty() && path.front() == '/')
+    pos = 1;
+  while (pos <= path.size()) {
+    auto next = path.find('/', pos);
+    if (next == std::string_view::npos)
+      next = path.size();
+    out.push_back(path.substr(pos, next - pos));
+    pos = next + 1;
+  }
+  // "/v1/speakers/" and "/v1/speakers" mean the same collection.
+  if (out.size() > 1 && out.back().empty())
+    out.pop_back();
+  return out;
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+bool percent_decode(std::string_view in, std::string& out, bool plus_is_space) {
+  out.clear();
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '%') {
+      if (i + 2 >= in.size())
+        return false;
+      int hi = hex_value(in[i + 1]);
+      int lo = hex_value(in[i + 2]);
+      if (hi < 0 || lo < 0)
+        return false;
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out.push_back(' ');
+    } else {
+      out.push_back(c);
+    }
+  }
+  return true;
+}
+
+bool parse_query(std::string_view query, std::vector<std::pair<std::string, std::string>>& out) {
+  out.clear();
+  size_t pos = 0;
+  while (pos < query.size()) {
+    auto amp = query.find('&', pos);
+    if (amp == std::string_view::npos)
+      amp = query.size();
+    auto part = query.substr(pos, amp - pos);
+    pos = amp + 1;
+    if (part.empty())
+      continue;
+    auto eq = part.find('=');
+    std::string key, value;
+    if (!percent_decode(part.substr(0, eq), key, true))
+      return false;
+    if (eq != std::string_view::npos && !percent_decode(part.substr(eq + 1), value, true))
+      return false;
+    out.emplace_back(std::move(key), std::move(value));
+  }
+  return true;
+}
+
+void router::add(std::string method, std::string_view pattern, int route) {
+  entry e{std::move(method), {}, route};
+  for (auto seg : split_path(pattern))
+    e.segments.emplace_back(!seg.empty() && seg.front() == '{' ? std::string{"{}"} : std::string{seg});
+  entries_.push_back(std::move(e));
+}
+
+route_result router::match(std::string_view method, std::string_view raw_path) const {
+  auto raw = split_path(raw_path);
+  std::vector<std::string> decoded;
+  decoded.reserve(raw.size());
+  for (auto seg : raw) {
+    std::string d;
+    if (!percent_decode(seg, d, false))
+      return route_bad_path{"the path contains an invalid percent-encoding"};
+    decoded.push_back(std::move(d));
+  }
+  std::string allow;
+  for (const auto& e : entries_) {
+    if (e.segments.size() != decoded.size())
+      continue;
+    std::vector<std::string> params;
+    bool ok = true;
+    for (size_t i = 0; i < decoded.size() && ok; ++i) {
+      if (e.segments[i] == "{}") {
+        if (decoded[i].empty())
+          ok = false;
+        else
+          params.push_back(decoded[i]);
+      } else {
+        // literal segments are compared as sent (encoded), so "%76%31" is not "v1"
+        ok = e.segments[i] == raw[i];
+      }
+    }
+    if (!ok)
+      continue;
+    if (e.method == method)
+      return route_match{e.route, std::move(params)};
+    if (allow.find(e.method) == std::string::npos) {
+      if (!allow.empty())
+        allow += ", ";
+      allow += e.method;
+    }
+  }
+  if (!allow.empty())
+    return route_bad_method{allow};
+  return route_not_found{};
+}
+
+}  // namespace sbm::gateway

@@ -1,0 +1,323 @@
+// Speakers and the verification schedule over HTTP: validation of what clients send, then one
+// message to the shard or the scheduler, then JSON.
+#include <caf/event_based_actor.hpp>
+#include <nlohmann/json.hpp>
+
+#include <charconv>
+#include <ctime>
+
+#include "actors/speakers/core/bucket_policy.hpp"
+#include "actors/speakers/core/quality_measure.hpp"
+#include "gateway/gateway_state.hpp"
+
+namespace sbm::gateway {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr std::size_t max_name_bytes = 256;
+constexpr std::size_t max_reason_bytes = 1024;
+constexpr std::size_t max_text_bytes = 256 * 1024;
+
+json timestamp(std::int64_t ms) {
+  if (ms <= 0)
+    return nullptr;
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  auto n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(ms % 1000));
+  return std::string{buf};
+}
+
+json to_json(const speaker_view& v) {
+  json pin = nullptr;
+  if (v.pinned)
+    pin = {{"bucket", v.bucket}, {"reason", v.pin_reason}, {"pinned_by", v.pinned_by},
+           {"pinned_at", timestamp(v.pinned_at_ms)}};
+  return {{"speaker_id", v.speaker_id},
+          {"client_id", v.client_id},
+          {"display_name", v.display_name},
+          {"bucket", v.bucket},
+          {"pin", pin},
+          {"window",
+           {{"size", v.window_size},
+            {"capacity", v.window_capacity},
+            {"mean_errors_per_100_words", v.window_mean}}},
+          {"counts", {{"samples_total", v.samples_total}, {"bucket_changes", v.bucket_changes}}},
+          {"created_at", timestamp(v.created_at_ms)},
+          {"updated_at", timestamp(v.updated_at_ms)}};
+}
+
+json to_json(const history_entry& e) {
+  return {{"id", e.id},
+          {"kind", e.kind},
+          {"previous_bucket", e.previous_bucket.empty() ? json(nullptr) : json(e.previous_bucket)},
+          {"new_bucket", e.new_bucket},
+          {"reason", e.reason},
+          {"actor", e.actor},
+          {"at", timestamp(e.at_ms)}};
+}
+
+json to_json(const scheduled_verification& s) {
+  return {{"id", s.id},
+          {"speaker_id", s.speaker_id},
+          {"priority", s.priority},
+          {"reason", s.reason},
+          {"status", s.status},
+          {"source_event_id", s.source_event_id},
+          {"created_at", timestamp(s.created_at_ms)}};
+}
+
+bool bad_id(const gateway_context& ctx, const http_request& req, const std::string& id) {
+  if (auto why = id_problem(id)) {
+    ctx.reply(req, problem(400, "invalid-field", "Bad Request", "speaker id " + *why, "speaker_id"));
+    return true;
+  }
+  return false;
+}
+
+std::optional<json> body_object(const gateway_context& ctx, const http_request& req) {
+  std::string error;
+  auto value = parse_object(req.body, ctx.settings.max_json_depth, error);
+  if (!value)
+    ctx.reply(req, problem(400, "malformed-body", "Bad Request", error));
+  return value;
+}
+
+// Reads only the named query parameters; any other name is an error (typos must not be ignored).
+struct query_reader {
+  const gateway_context& ctx;
+  const http_request& req;
+  std::vector<std::pair<std::string, std::string>> pairs;
+  bool ok = true;
+
+  query_reader(const gateway_context& c, const http_request& r, std::initializer_list<const char*> allowed)
+    : ctx(c), req(r) {
+    ok = read_query(ctx, req, pairs);
+    if (!ok)
+      return;
+    for (const auto& p : pairs) {
+      bool known = false;
+      for (auto a : allowed)
+        known = known || p.first == a;
+      if (!known) {
+        fail(p.first, "is not a known query parameter");
+        return;
+      }
+    }
+  }
+
+  void fail(const std::string& name, const std::string& why) {
+    if (!ok)
+      return;
+    ok = false;
+    ctx.reply(req, problem(400, "invalid-query", "Bad Request", "'" + name + "' " + why, name));
+  }
+
+  std::string get(const char* name) const {
+    for (const auto& p : pairs)
+      if (p.first == name)
+        return p.second;
+    return {};
+  }
+
+  std::uint32_t limit(std::uint32_t fallback, std::uint32_t max) {
+    auto text = get("limit");
+    if (text.empty())
+      return fallback;
+    std::uint32_t value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc{} || end != text.data() + text.size() || value == 0 || value > max) {
+      fail("limit", "must be an integer from 1 to " + std::to_string(max));
+      return 0;
+    }
+    return value;
+  }
+
+  std::string bucket() {
+    auto b = get("bucket");
+    if (!b.empty() && !speakers::parse_bucket(b))
+      fail("bucket", "must be one of no_touch, low_touch, medium_touch, high_touch");
+    return b;
+  }
+
+  std::string identifier(const char* name) {
+    auto v = get(name);
+    if (!v.empty())
+      if (auto why = id_problem(v))
+        fail(name, *why);
+    return v;
+  }
+};
+
+void reply_view(gateway_context& ctx, const http_request& req, speaker_view& v, std::uint16_t status) {
+  auto r = json_response(status, to_json(v));
+  if (status == 201)
+    r.headers.emplace_back("Location", "/v1/speakers/" + v.speaker_id);
+  ctx.reply(req, std::move(r));
+}
+
+void create_speaker(gateway_context& ctx, const http_request& req, const principal& who) {
+  auto body = body_object(ctx, req);
+  if (!body)
+    return;
+  speaker_registration reg;
+  field_reader f{*body};
+  f.identifier("speaker_id", reg.speaker_id, true);
+  f.identifier("client_id", reg.client_id, true);
+  f.text("display_name", reg.display_name, false, max_name_bytes);
+  if (f.failed())
+    return ctx.reply(req, f.to_problem());
+  reg.actor = who.describe();
+  ctx.self->request(ctx.settings.speakers, ctx.settings.request_timeout, register_atom::value, reg)
+    .then([&ctx, req](speaker_view& v) { reply_view(ctx, req, v, 201); }, ctx.on_error(req));
+}
+
+void list_speakers(gateway_context& ctx, const http_request& req) {
+  query_reader q{ctx, req, {"bucket", "client_id", "limit", "cursor"}};
+  speaker_query query;
+  query.bucket = q.bucket();
+  query.client_id = q.identifier("client_id");
+  query.cursor = q.identifier("cursor");
+  query.limit = q.limit(50, 500);
+  if (!q.ok)
+    return;
+  ctx.self->request(ctx.settings.speakers, ctx.settings.request_timeout, list_atom::value, query)
+    .then(
+      [&ctx, req](speaker_page& page) {
+        json items = json::array();
+        for (const auto& v : page.items)
+          items.push_back(to_json(v));
+        ctx.reply(req, json_response(200, {{"items", items},
+                                           {"next_cursor", page.next_cursor.empty()
+                                                             ? json(nullptr)
+                                                             : json(page.next_cursor)}}));
+      },
+      ctx.on_error(req));
+}
+
+void pin_bucket(gateway_context& ctx, const http_request& req, const std::string& id,
+                const principal& who) {
+  auto body = body_object(ctx, req);
+  if (!body)
+    return;
+  bucket_pin pin;
+  pin.speaker_id = id;
+  field_reader f{*body};
+  f.text("bucket", pin.bucket, true, 32);
+  f.text("reason", pin.reason, true, max_reason_bytes, true);
+  if (f.failed())
+    return ctx.reply(req, f.to_problem());
+  if (!speakers::parse_bucket(pin.bucket))
+    return ctx.reply(req, problem(400, "invalid-field", "Bad Request",
+                                  "field 'bucket' must be one of no_touch, low_touch, medium_touch, high_touch",
+                                  "bucket"));
+  pin.actor = who.describe();
+  ctx.self->request(ctx.settings.speakers, ctx.settings.request_timeout, pin_atom::value, pin)
+    .then([&ctx, req](speaker_view& v) { reply_view(ctx, req, v, 200); }, ctx.on_error(req));
+}
+
+void unpin_bucket(gateway_context& ctx, const http_request& req, const std::string& id,
+                  const principal& who) {
+  query_reader q{ctx, req, {"reason"}};
+  if (!q.ok)
+    return;
+  bucket_unpin unpin{id, q.get("reason"), who.describe()};
+  if (unpin.reason.size() > max_reason_bytes)
+    return q.fail("reason", "must be at most " + std::to_string(max_reason_bytes) + " bytes");
+  ctx.self->request(ctx.settings.speakers, ctx.settings.request_timeout, unpin_atom::value, unpin)
+    .then([&ctx, req](speaker_view& v) { reply_view(ctx, req, v, 200); }, ctx.on_error(req));
+}
+
+void add_sample(gateway_context& ctx, const http_request& req, const std::string& id,
+                const principal& who) {
+  auto body = body_object(ctx, req);
+  if (!body)
+    return;
+  quality_sample sample;
+  sample.speaker_id = id;
+  field_reader f{*body};
+  f.identifier("job_id", sample.job_id, true);
+  bool has_rate = body->contains("errors_per_100_words");
+  bool has_texts = body->contains("delivered_text") || body->contains("verified_text");
+  if (has_rate == has_texts)
+    return ctx.reply(req, problem(400, "invalid-field", "Bad Request",
+                                  "give either 'errors_per_100_words' or both 'delivered_text' and "
+                                  "'verified_text'",
+                                  has_rate ? "errors_per_100_words" : "delivered_text"));
+  if (has_rate) {
+    f.number("errors_per_100_words", sample.errors_per_100_words, true, 0, 1000);
+  } else {
+    std::string delivered, verified;
+    f.text("delivered_text", delivered, false, max_text_bytes, true);
+    f.text("verified_text", verified, true, max_text_bytes, true);
+    if (!f.failed())
+      sample.errors_per_100_words = speakers::measure_quality(delivered, verified).errors_per_100_words;
+  }
+  if (f.failed())
+    return ctx.reply(req, f.to_problem());
+  sample.actor = who.describe();
+  ctx.self->request(ctx.settings.speakers, ctx.settings.request_timeout, sample_atom::value, sample)
+    .then([&ctx, req](speaker_view& v) { reply_view(ctx, req, v, 201); }, ctx.on_error(req));
+}
+
+void list_schedule(gateway_context& ctx, const http_request& req) {
+  query_reader q{ctx, req, {"priority", "speaker_id", "limit"}};
+  schedule_query query;
+  query.priority = q.get("priority");
+  if (!query.priority.empty() && query.priority != "high" && query.priority != "normal")
+    q.fail("priority", "must be 'high' or 'normal'");
+  query.speaker_id = q.identifier("speaker_id");
+  query.limit = q.limit(100, 1000);
+  if (!q.ok)
+    return;
+  ctx.self->request(ctx.settings.schedule, ctx.settings.request_timeout, list_atom::value, query)
+    .then(
+      [&ctx, req](verification_schedule& s) {
+        json items = json::array();
+        for (const auto& e : s.items)
+          items.push_back(to_json(e));
+        ctx.reply(req, json_response(200, {{"items", items}}));
+      },
+      ctx.on_error(req));
+}
+
+}  // namespace
+
+void handle_speakers(gateway_context& ctx, route r, const http_request& req,
+                     const route_match& match, const principal& who) {
+  if (!match.params.empty() && bad_id(ctx, req, match.params[0]))
+    return;
+  auto timeout = ctx.settings.request_timeout;
+  auto& shard = ctx.settings.speakers;
+  switch (r) {
+    case route::speakers_create: return create_speaker(ctx, req, who);
+    case route::speakers_list: return list_speakers(ctx, req);
+    case route::speaker_get:
+      ctx.self->request(shard, timeout, get_atom::value, match.params[0])
+        .then([&ctx, req](speaker_view& v) { reply_view(ctx, req, v, 200); }, ctx.on_error(req));
+      return;
+    case route::speaker_history:
+      ctx.self->request(shard, timeout, history_atom::value, match.params[0])
+        .then(
+          [&ctx, req](speaker_history& h) {
+            json entries = json::array();
+            for (const auto& e : h.entries)
+              entries.push_back(to_json(e));
+            ctx.reply(req, json_response(200, {{"speaker_id", h.speaker_id}, {"entries", entries}}));
+          },
+          ctx.on_error(req));
+      return;
+    case route::speaker_pin_put: return pin_bucket(ctx, req, match.params[0], who);
+    case route::speaker_pin_delete: return unpin_bucket(ctx, req, match.params[0], who);
+    case route::speaker_samples_post: return add_sample(ctx, req, match.params[0], who);
+    case route::schedule_list: return list_schedule(ctx, req);
+    default:
+      ctx.reply(req, problem(404, "not-found", "Not Found", "no resource at this path"));
+  }
+}
+
+}  // namespace sbm::gateway

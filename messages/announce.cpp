@@ -1,0 +1,55 @@
+#include "messages/announce.hpp"
+
+#include <caf/actor_system_config.hpp>
+
+#include "messages/connections.hpp"
+#include "messages/errors.hpp"
+#include "messages/events.hpp"
+#include "messages/http.hpp"
+#include "messages/speakers.hpp"
+#include "messages/verification.hpp"
+
+namespace sbm {
+
+void announce_types(caf::actor_system_config& cfg) {
+  cfg.add_error_category(error_category,
+                         [](std::uint8_t code, caf::atom_value, const caf::message& ctx) {
+                           std::string out = "sbm:";
+                           out += to_string(static_cast<errc>(code));
+                           if (ctx.match_elements<std::string>()) {
+                             out += " (";
+                             out += ctx.get_as<std::string>(0);
+                             out += ')';
+                           }
+                           return out;
+                         });
+  // connections
+  cfg.add_message_type<db_statement>("sbm::db_statement");
+  cfg.add_message_type<db_transaction>("sbm::db_transaction");
+  cfg.add_message_type<db_rows>("sbm::db_rows");
+  cfg.add_message_type<db_results>("sbm::db_results");
+  cfg.add_message_type<dependency_status>("sbm::dependency_status");
+  cfg.add_message_type<redis_command>("sbm::redis_command");
+  cfg.add_message_type<redis_reply>("sbm::redis_reply");
+  // gateway
+  cfg.add_message_type<http_request>("sbm::http_request");
+  cfg.add_message_type<http_response>("sbm::http_response");
+  // speakers
+  cfg.add_message_type<speaker_registration>("sbm::speaker_registration");
+  cfg.add_message_type<speaker_view>("sbm::speaker_view");
+  cfg.add_message_type<bucket_pin>("sbm::bucket_pin");
+  cfg.add_message_type<bucket_unpin>("sbm::bucket_unpin");
+  cfg.add_message_type<quality_sample>("sbm::quality_sample");
+  cfg.add_message_type<history_entry>("sbm::history_entry");
+  cfg.add_message_type<speaker_history>("sbm::speaker_history");
+  cfg.add_message_type<speaker_query>("sbm::speaker_query");
+  cfg.add_message_type<speaker_page>("sbm::speaker_page");
+  cfg.add_message_type<speaker_shard_stats>("sbm::speaker_shard_stats");
+  // events and verification
+  cfg.add_message_type<bucket_changed>("sbm::bucket_changed");
+  cfg.add_message_type<scheduled_verification>("sbm::scheduled_verification");
+  cfg.add_message_type<schedule_query>("sbm::schedule_query");
+  cfg.add_message_type<verification_schedule>("sbm::verification_schedule");
+}
+
+}  // namespace sbm

@@ -1,0 +1,43 @@
+#pragma once
+// Every atom SBM uses, in one place so two families never pick the same one for different meanings.
+// CAF 0.17 atoms hold at most 10 characters.
+#include <caf/atom.hpp>
+
+namespace sbm {
+
+// connections
+using query_atom = caf::atom_constant<caf::atom("query")>;
+using transact_atom = caf::atom_constant<caf::atom("transact")>;
+using command_atom = caf::atom_constant<caf::atom("command")>;
+using status_atom = caf::atom_constant<caf::atom("status")>;
+using probe_atom = caf::atom_constant<caf::atom("probe")>;
+using migrate_atom = caf::atom_constant<caf::atom("migrate")>;
+using restart_atom = caf::atom_constant<caf::atom("restart")>;
+using connected_atom = caf::atom_constant<caf::atom("connected")>;
+
+// gateway
+using http_atom = caf::atom_constant<caf::atom("http")>;
+using drain_atom = caf::atom_constant<caf::atom("drain")>;
+
+// speakers
+using register_atom = caf::atom_constant<caf::atom("register")>;
+using get_atom = caf::atom_constant<caf::atom("get")>;
+using list_atom = caf::atom_constant<caf::atom("list")>;
+using history_atom = caf::atom_constant<caf::atom("history")>;
+using pin_atom = caf::atom_constant<caf::atom("pin")>;
+using unpin_atom = caf::atom_constant<caf::atom("unpin")>;
+using sample_atom = caf::atom_constant<caf::atom("sample")>;
+using passivate_atom = caf::atom_constant<caf::atom("passivate")>;
+using idle_atom = caf::atom_constant<caf::atom("idle")>;
+
+// events and verification
+using publish_atom = caf::atom_constant<caf::atom("publish")>;
+using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;
+using schedule_atom = caf::atom_constant<caf::atom("schedule")>;
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
+
+// node
+using fatal_atom = caf::atom_constant<caf::atom("fatal")>;
+using stop_atom = caf::atom_constant<caf::atom("stop")>;
+
+}  // namespace sbm

@@ -1,0 +1,105 @@
+#pragma once
+// Contracts of the external-connection actors (PostgreSQL main, InstaNote, Redis). Statements carry
+// their parameters separately: no value a client sends is ever spliced into SQL text.
+#include <caf/meta/type_name.hpp>
+#include <caf/optional.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "messages/atoms.hpp"
+
+namespace sbm {
+
+struct db_statement {
+  std::string sql;                                 // constant text from code, $1..$n placeholders
+  std::vector<caf::optional<std::string>> params;  // none = SQL NULL
+  // When >= 0 the statement must affect exactly this many rows or the whole transaction is rolled
+  // back with errc::conflict: this is how fenced and optimistic writes refuse stale writers.
+  std::int32_t expect_rows = -1;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, db_statement& x) {
+  return f(caf::meta::type_name("db_statement"), x.sql, x.params, x.expect_rows);
+}
+
+struct db_transaction {
+  std::vector<db_statement> statements;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, db_transaction& x) {
+  return f(caf::meta::type_name("db_transaction"), x.statements);
+}
+
+using db_row = std::vector<caf::optional<std::string>>;
+
+struct db_rows {
+  std::vector<db_row> rows;
+  std::uint64_t affected = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, db_rows& x) {
+  return f(caf::meta::type_name("db_rows"), x.rows, x.affected);
+}
+
+struct db_results {
+  std::vector<db_rows> results;  // one per statement of the transaction
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, db_results& x) {
+  return f(caf::meta::type_name("db_results"), x.results);
+}
+
+// How a dependency is doing, for /readyz and logs.
+struct dependency_status {
+  std::string name;     // "postgres", "redis", "instanote"
+  bool required = true; // a required dependency that is not up makes the node unready
+  bool up = false;
+  std::string state;    // "up", "down", "connecting", "migrating", "circuit_open"
+  std::string detail;   // last error, never secrets
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, dependency_status& x) {
+  return f(caf::meta::type_name("dependency_status"), x.name, x.required, x.up, x.state, x.detail);
+}
+
+using postgres_actor = caf::typed_actor<
+  caf::replies_to<query_atom, db_statement>::with<db_rows>,
+  caf::replies_to<transact_atom, db_transaction>::with<db_results>,
+  caf::replies_to<status_atom>::with<dependency_status>>;
+
+// A Redis command in argv form (each argument binary-safe; never a formatted command string).
+struct redis_command {
+  std::vector<std::string> argv;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, redis_command& x) {
+  return f(caf::meta::type_name("redis_command"), x.argv);
+}
+
+struct redis_reply {
+  enum kind_t : std::uint8_t { nil = 0, string = 1, integer = 2, array = 3, status = 4 };
+  std::uint8_t kind = nil;
+  std::string text;                  // string or status
+  std::int64_t integer_value = 0;
+  std::vector<std::string> elements; // array replies, nested arrays flattened depth-first
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, redis_reply& x) {
+  return f(caf::meta::type_name("redis_reply"), x.kind, x.text, x.integer_value, x.elements);
+}
+
+using redis_actor = caf::typed_actor<
+  caf::replies_to<command_atom, redis_command>::with<redis_reply>,
+  caf::replies_to<status_atom>::with<dependency_status>>;
+
+}  // namespace sbm

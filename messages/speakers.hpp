@@ -1,0 +1,175 @@
+#pragma once
+// Contracts of the speakers family. Callers reach a speaker only through the shard by speaker_id,
+// so a speaker may live on any node.
+#include <caf/meta/type_name.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "messages/atoms.hpp"
+#include "messages/events.hpp"
+
+namespace sbm {
+
+struct speaker_registration {
+  std::string speaker_id;
+  std::string client_id;
+  std::string display_name;
+  std::string actor;  // who asks (user or service id), for history
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, speaker_registration& x) {
+  return f(caf::meta::type_name("speaker_registration"), x.speaker_id, x.client_id,
+           x.display_name, x.actor);
+}
+
+struct speaker_view {
+  std::string speaker_id;
+  std::string client_id;
+  std::string display_name;
+  std::string bucket;
+  bool pinned = false;
+  std::string pin_reason;
+  std::string pinned_by;
+  std::int64_t pinned_at_ms = 0;
+  std::uint32_t window_size = 0;      // samples in the window now
+  std::uint32_t window_capacity = 0;
+  double window_mean = 0;             // residual errors per 100 words
+  std::uint64_t samples_total = 0;
+  std::uint64_t bucket_changes = 0;
+  std::int64_t created_at_ms = 0;
+  std::int64_t updated_at_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, speaker_view& x) {
+  return f(caf::meta::type_name("speaker_view"), x.speaker_id, x.client_id, x.display_name,
+           x.bucket, x.pinned, x.pin_reason, x.pinned_by, x.pinned_at_ms, x.window_size,
+           x.window_capacity, x.window_mean, x.samples_total, x.bucket_changes, x.created_at_ms,
+           x.updated_at_ms);
+}
+
+struct bucket_pin {
+  std::string speaker_id;
+  std::string bucket;
+  std::string reason;
+  std::string actor;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, bucket_pin& x) {
+  return f(caf::meta::type_name("bucket_pin"), x.speaker_id, x.bucket, x.reason, x.actor);
+}
+
+struct bucket_unpin {
+  std::string speaker_id;
+  std::string reason;
+  std::string actor;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, bucket_unpin& x) {
+  return f(caf::meta::type_name("bucket_unpin"), x.speaker_id, x.reason, x.actor);
+}
+
+// One verified job's quality. Either the rate is given, or both texts and SBM measures it.
+struct quality_sample {
+  std::string speaker_id;
+  std::string job_id;                 // a job counts once per speaker
+  double errors_per_100_words = 0;
+  std::string actor;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, quality_sample& x) {
+  return f(caf::meta::type_name("quality_sample"), x.speaker_id, x.job_id, x.errors_per_100_words,
+           x.actor);
+}
+
+struct history_entry {
+  std::int64_t id = 0;
+  std::string kind;  // "policy", "pin", "unpin", "register"
+  std::string previous_bucket;
+  std::string new_bucket;
+  std::string reason;
+  std::string actor;
+  std::int64_t at_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, history_entry& x) {
+  return f(caf::meta::type_name("history_entry"), x.id, x.kind, x.previous_bucket, x.new_bucket,
+           x.reason, x.actor, x.at_ms);
+}
+
+struct speaker_history {
+  std::string speaker_id;
+  std::vector<history_entry> entries;  // oldest first
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, speaker_history& x) {
+  return f(caf::meta::type_name("speaker_history"), x.speaker_id, x.entries);
+}
+
+struct speaker_query {
+  std::string bucket;     // empty = any
+  std::string client_id;  // empty = any
+  std::uint32_t limit = 50;
+  std::string cursor;     // opaque: the last speaker_id of the previous page
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, speaker_query& x) {
+  return f(caf::meta::type_name("speaker_query"), x.bucket, x.client_id, x.limit, x.cursor);
+}
+
+struct speaker_page {
+  std::vector<speaker_view> items;
+  std::string next_cursor;  // empty on the last page
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, speaker_page& x) {
+  return f(caf::meta::type_name("speaker_page"), x.items, x.next_cursor);
+}
+
+// Counters of one shard, for metrics and for tests that must see activation and passivation.
+struct speaker_shard_stats {
+  std::uint64_t active = 0;        // live speaker actors now
+  std::uint64_t activations = 0;   // since the shard started
+  std::uint64_t passivations = 0;  // idle or retired speakers that stopped normally
+  std::uint64_t failures = 0;      // speakers that died with an error
+  std::uint64_t buffered = 0;      // messages waiting for a hand-off to finish now
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, speaker_shard_stats& x) {
+  return f(caf::meta::type_name("speaker_shard_stats"), x.active, x.activations, x.passivations,
+           x.failures, x.buffered);
+}
+
+// What a single speaker actor takes (the shard speaks the same language plus register and list).
+using speaker_actor = caf::typed_actor<
+  caf::replies_to<get_atom>::with<speaker_view>,
+  caf::replies_to<history_atom>::with<speaker_history>,
+  caf::replies_to<pin_atom, bucket_pin>::with<speaker_view>,
+  caf::replies_to<unpin_atom, bucket_unpin>::with<speaker_view>,
+  caf::replies_to<sample_atom, quality_sample>::with<speaker_view>,
+  caf::reacts_to<passivate_atom>>;
+
+using speaker_shard_actor = caf::typed_actor<
+  caf::replies_to<register_atom, speaker_registration>::with<speaker_view>,
+  caf::replies_to<get_atom, std::string>::with<speaker_view>,
+  caf::replies_to<history_atom, std::string>::with<speaker_history>,
+  caf::replies_to<pin_atom, bucket_pin>::with<speaker_view>,
+  caf::replies_to<unpin_atom, bucket_unpin>::with<speaker_view>,
+  caf::replies_to<sample_atom, quality_sample>::with<speaker_view>,
+  caf::replies_to<list_atom, speaker_query>::with<speaker_page>,
+  caf::replies_to<status_atom>::with<speaker_shard_stats>,
+  caf::reacts_to<idle_atom, std::string>>;
+
+}  // namespace sbm

@@ -1,0 +1,55 @@
+#pragma once
+// The verification schedule: which speakers QA should verify next, and how urgently.
+#include <caf/meta/type_name.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "messages/atoms.hpp"
+#include "messages/events.hpp"
+
+namespace sbm {
+
+struct scheduled_verification {
+  std::int64_t id = 0;
+  std::string speaker_id;
+  std::string priority;  // "high" | "normal"
+  std::string reason;
+  std::string status;    // "scheduled" | ...
+  std::int64_t source_event_id = 0;
+  std::int64_t created_at_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, scheduled_verification& x) {
+  return f(caf::meta::type_name("scheduled_verification"), x.id, x.speaker_id, x.priority,
+           x.reason, x.status, x.source_event_id, x.created_at_ms);
+}
+
+struct schedule_query {
+  std::string priority;  // empty = any
+  std::string speaker_id;  // empty = any
+  std::uint32_t limit = 100;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, schedule_query& x) {
+  return f(caf::meta::type_name("schedule_query"), x.priority, x.speaker_id, x.limit);
+}
+
+struct verification_schedule {
+  std::vector<scheduled_verification> items;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, verification_schedule& x) {
+  return f(caf::meta::type_name("verification_schedule"), x.items);
+}
+
+using verification_scheduler_actor = caf::typed_actor<
+  caf::replies_to<publish_atom, bucket_changed>::with<bool>,
+  caf::replies_to<list_atom, schedule_query>::with<verification_schedule>>;
+
+}  // namespace sbm

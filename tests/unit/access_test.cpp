@@ -1,0 +1,45 @@
+#include <gtest/gtest.h>
+
+#include "gateway/access.hpp"
+
+using namespace sbm::gateway;
+
+TEST(Access, RolesGrantWhatTheSpecSays) {
+  auto qa = *role_permissions("qa");
+  EXPECT_TRUE(qa.count("quality.write"));
+  EXPECT_TRUE(qa.count("reports.write"));
+  EXPECT_FALSE(qa.count("buckets.pin"));
+  EXPECT_FALSE(qa.count("audit.read"));
+  auto lead = *role_permissions("qa_lead");
+  EXPECT_TRUE(lead.count("buckets.pin"));
+  EXPECT_TRUE(lead.count("audit.read"));
+  EXPECT_FALSE(lead.count("users.admin"));
+  EXPECT_TRUE(role_permissions("admin")->count("users.admin"));
+  EXPECT_FALSE(role_permissions("root"));
+  EXPECT_FALSE(role_permissions(""));
+}
+
+TEST(Access, ServicesNeedTheAllowListAndCannotWidenIt) {
+  auto parsed = parse_service_allow_list("drafting=speakers.read+drafts.correct; reporting = reports.read");
+  ASSERT_TRUE(std::holds_alternative<service_allow_list>(parsed)) << std::get<std::string>(parsed);
+  auto& services = std::get<service_allow_list>(parsed);
+  std::string why;
+  auto p = make_principal("drafting", "", "drafting", {}, services, why);
+  ASSERT_TRUE(p);
+  EXPECT_TRUE(p->may("drafts.correct"));
+  EXPECT_FALSE(p->may("buckets.pin"));
+  p = make_principal("drafting", "admin", "drafting", {"speakers.read", "users.admin"}, services, why);
+  ASSERT_TRUE(p);
+  EXPECT_TRUE(p->may("speakers.read"));
+  EXPECT_FALSE(p->may("users.admin"));
+  EXPECT_FALSE(p->may("drafts.correct"));
+  EXPECT_FALSE(make_principal("evil", "", "evil", {}, services, why));
+  EXPECT_NE(why.find("allow-list"), std::string::npos);
+}
+
+TEST(Access, AllowListRejectsUnknownPermissions) {
+  EXPECT_TRUE(std::holds_alternative<std::string>(parse_service_allow_list("x=speakers.delete")));
+  EXPECT_TRUE(std::holds_alternative<std::string>(parse_service_allow_list("=speakers.read")));
+  EXPECT_TRUE(std::holds_alternative<std::string>(parse_service_allow_list("nameonly")));
+  EXPECT_TRUE(std::holds_alternative<service_allow_list>(parse_service_allow_list("")));
+}
