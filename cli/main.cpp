@@ -1,0 +1,34 @@
+#include <cstring>
+#include <iostream>
+
+#include "cli/commands.hpp"
+
+namespace {
+
+void usage(std::ostream& out) {
+  out << "usage: sbm <command> [options]\n\n"
+         "commands:\n"
+         "  node          run an SBM node (sbm node --help lists every option)\n"
+         "  token issue   mint a JWT for an operator, a test or a service\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    usage(std::cerr);
+    return 2;
+  }
+  std::string command = argv[1];
+  if (command == "node")
+    return sbm::cli::node_command(argc - 2, argv + 2);
+  if (command == "token")
+    return sbm::cli::token_command(argc - 2, argv + 2);
+  if (command == "--help" || command == "-h" || command == "help") {
+    usage(std::cout);
+    return 0;
+  }
+  std::cerr << "sbm: unknown command '" << command << "'\n";
+  usage(std::cerr);
+  return 2;
+}

@@ -1,0 +1,292 @@
+// `sbm node`: loads the configuration, starts the actor system under the root supervisor, serves
+// HTTP, and on SIGINT/SIGTERM drains in-flight requests before stopping everything.
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/send.hpp>
+#include <spdlog/spdlog.h>
+
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+#include "actors/connections/connections.hpp"
+#include "actors/events/events.hpp"
+#include "actors/reports/core/fernet.hpp"
+#include "actors/speakers/core/bucket_policy.hpp"
+#include "actors/speakers/speakers.hpp"
+#include "actors/verification/verification.hpp"
+#include "cli/commands.hpp"
+#include "config/node_options.hpp"
+#include "gateway/auth/jwt.hpp"
+#include "gateway/gateway.hpp"
+#include "gateway/http_server.hpp"
+#include "messages/announce.hpp"
+#include "runtime/logging/logging.hpp"
+#include "runtime/migrations/all_migrations.hpp"
+#include "runtime/supervision/supervisor.hpp"
+
+extern char** environ;
+
+namespace sbm::cli {
+
+namespace {
+
+constexpr int exit_ok = 0;
+constexpr int exit_failure = 1;
+constexpr int exit_usage = 2;
+constexpr int exit_schema_too_new = 3;
+
+// Set by whoever decides the node must stop on its own (a fatal dependency state, an escalation);
+// the main thread then exits with it.
+std::atomic<int> forced_exit_code{-1};
+
+void stop_self(int code) {
+  int expected = -1;
+  forced_exit_code.compare_exchange_strong(expected, code);
+  ::kill(::getpid(), SIGTERM);
+}
+
+// The HTTP threads hand requests to whichever gateway actor is current (it changes on restart).
+class gateway_slot {
+ public:
+  void set(caf::actor a) {
+    std::lock_guard<std::mutex> guard{mutex_};
+    current_ = std::move(a);
+  }
+  caf::actor get() const {
+    std::lock_guard<std::mutex> guard{mutex_};
+    return current_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  caf::actor current_;
+};
+
+struct node_config : caf::actor_system_config {
+  explicit node_config(std::int64_t scheduler_threads) {
+    announce_types(*this);
+    if (scheduler_threads > 0)
+      set("scheduler.max-threads", static_cast<size_t>(scheduler_threads));
+  }
+};
+
+int fail_config(const std::string& message) {
+  std::cerr << "sbm node: " << message << "\n";
+  return exit_usage;
+}
+
+resilience::breaker_policy breaker(const config::settings& s, const std::string& prefix) {
+  return {static_cast<int>(s.integer(prefix + ".breaker-failures")),
+          s.duration(prefix + ".breaker-open-for")};
+}
+
+}  // namespace
+
+int node_command(int argc, char** argv) {
+  config::sources src;
+  for (int i = 0; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::cout << "usage: sbm node [--config FILE] [--key=value ...]\n\n"
+                   "Every option can also come from the config file or from the environment\n"
+                   "variable shown (flags win over the environment, which wins over the file).\n"
+                   "Secrets are accepted only from the environment or from <key>-file.\n\n"
+                << config::help_text(config::node_options());
+      return exit_ok;
+    }
+    src.flags.push_back(std::move(arg));
+  }
+  for (char** e = environ; *e; ++e) {
+    std::string kv = *e;
+    auto eq = kv.find('=');
+    if (eq != std::string::npos)
+      src.env.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  auto loaded = config::load(config::node_options(), src);
+  if (auto* err = std::get_if<config::config_error>(&loaded))
+    return fail_config(err->message);
+  const auto& cfg = std::get<config::settings>(loaded);
+
+  // Everything that can be checked before starting is checked here, so a bad value stops the node
+  // with a message naming its key instead of failing later at runtime.
+  speakers::bucket_policy_config policy;
+  policy.window_size = static_cast<std::uint32_t>(cfg.integer("speakers.window-size"));
+  policy.promotion_margin = cfg.number("speakers.promotion-margin");
+  policy.bands.no_touch_max = cfg.number("speakers.band-no-touch");
+  policy.bands.low_touch_max = cfg.number("speakers.band-low-touch");
+  policy.bands.medium_touch_max = cfg.number("speakers.band-medium-touch");
+  policy.initial_bucket = *speakers::parse_bucket(cfg.text("speakers.initial-bucket"));
+  if (auto why = speakers::validate(policy))
+    return fail_config("speakers.*: " + *why);
+
+  auto keyring = auth::parse_keyring(cfg.secret("auth.keys"), false);
+  if (auto* err = std::get_if<std::string>(&keyring))
+    return fail_config("auth.keys: " + *err);
+  std::shared_ptr<const auth::jwt_verifier> verifier;
+  try {
+    auth::jwt_rules rules{cfg.text("auth.issuer"), cfg.text("auth.audience"),
+                          std::chrono::duration_cast<std::chrono::seconds>(cfg.duration("auth.leeway"))};
+    verifier = std::make_shared<auth::jwt_verifier>(std::get<std::vector<auth::jwt_key>>(keyring),
+                                                    rules);
+  } catch (const std::exception& e) {
+    return fail_config(std::string{"auth.keys: "} + e.what());
+  }
+  auto services = gateway::parse_service_allow_list(cfg.text("auth.services"));
+  if (auto* err = std::get_if<std::string>(&services))
+    return fail_config("auth.services: " + *err);
+  if (!reports::fernet::from_key(cfg.secret("reports.fernet-key")))
+    return fail_config("reports.fernet-key: not a Fernet key (base64url of 32 bytes, 44 characters)");
+
+  log::setup(cfg.text("log.level"),
+             cfg.text("log.format") == "json" ? log::format::json : log::format::text);
+  auto logger = log::get("node");
+  logger->info("starting node {}", cfg.text("node.name"));
+  logger->debug("configuration:\n{}", cfg.redacted_dump());
+
+  // Signals are taken by the main thread only (sigwait below): block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  node_config caf_cfg{cfg.integer("node.scheduler-threads")};
+  caf::actor_system sys{caf_cfg};
+
+  auto slot = std::make_shared<gateway_slot>();
+  gateway::http_server_settings http;
+  http.host = cfg.text("gateway.host");
+  http.port = static_cast<std::uint16_t>(cfg.integer("gateway.port"));
+  http.threads = static_cast<std::size_t>(cfg.integer("gateway.threads"));
+  http.body_limit = static_cast<std::size_t>(cfg.integer("gateway.body-limit"));
+  http.max_connections = static_cast<std::size_t>(cfg.integer("gateway.max-connections"));
+  http.max_header_bytes = static_cast<std::size_t>(cfg.integer("gateway.max-header-bytes"));
+  http.read_timeout = cfg.duration("gateway.read-timeout");
+  http.handle_timeout = cfg.duration("gateway.request-timeout") + std::chrono::seconds(5);
+  auto server = std::make_shared<gateway::http_server>(http, [slot](http_request&& req) {
+    if (auto g = slot->get())
+      caf::anon_send(g, http_atom::value, std::move(req));
+  });
+
+  auto on_fatal = sys.spawn([logger](caf::event_based_actor*) -> caf::behavior {
+    return {[logger](fatal_atom, const std::string& reason) {
+      logger->critical("stopping: {}", reason);
+      stop_self(exit_schema_too_new);
+    }};
+  });
+
+  using supervision::child_spec;
+  using supervision::started_children;
+  auto restart_limit = resilience::restart_limit{
+    static_cast<int>(cfg.integer("supervision.max-restarts")), cfg.duration("supervision.period")};
+  supervision::supervisor_settings tree;
+  tree.limit = restart_limit;
+  tree.on_escalate = [](const std::string&) { stop_self(exit_failure); };
+  tree.children.push_back({"postgres", [&cfg, on_fatal, restart_limit](caf::actor_system& s,
+                                                                       const started_children&) {
+    connections::postgres_settings pg;
+    pg.url = cfg.text("postgres.url");
+    pg.pool_size = static_cast<std::uint32_t>(cfg.integer("postgres.pool-size"));
+    pg.breaker = breaker(cfg, "postgres");
+    pg.probe_interval = cfg.duration("postgres.probe-interval");
+    pg.request_timeout = cfg.duration("postgres.request-timeout");
+    pg.restart_limit = restart_limit;
+    pg.migrations = schema::all_migrations();
+    pg.on_fatal = on_fatal;
+    return caf::actor_cast<caf::actor>(connections::spawn_postgres(s, std::move(pg)));
+  }});
+  tree.children.push_back({"instanote", [&cfg, restart_limit](caf::actor_system& s,
+                                                              const started_children&) {
+    auto pg = connections::instanote_defaults(cfg.text("instanote.url"));
+    pg.pool_size = static_cast<std::uint32_t>(cfg.integer("instanote.pool-size"));
+    pg.breaker = breaker(cfg, "instanote");
+    pg.restart_limit = restart_limit;
+    return caf::actor_cast<caf::actor>(connections::spawn_postgres(s, std::move(pg)));
+  }});
+  tree.children.push_back({"redis", [&cfg, restart_limit](caf::actor_system& s, const started_children&) {
+    connections::redis_settings r;
+    r.host = cfg.text("redis.host");
+    r.port = static_cast<std::uint16_t>(cfg.integer("redis.port"));
+    r.pool_size = static_cast<std::uint32_t>(cfg.integer("redis.pool-size"));
+    r.breaker = breaker(cfg, "redis");
+    r.command_timeout = cfg.duration("redis.command-timeout");
+    r.restart_limit = restart_limit;
+    return caf::actor_cast<caf::actor>(connections::spawn_redis(s, std::move(r)));
+  }});
+  tree.children.push_back({"event-bus", [](caf::actor_system& s, const started_children&) {
+    return caf::actor_cast<caf::actor>(events::spawn_event_bus(s));
+  }});
+  tree.children.push_back({"stream-publisher", [](caf::actor_system& s, const started_children& c) {
+    return caf::actor_cast<caf::actor>(
+      events::spawn_stream_publisher(s, caf::actor_cast<redis_actor>(c.at("redis"))));
+  }});
+  tree.children.push_back({"verification-scheduler", [](caf::actor_system& s, const started_children& c) {
+    return caf::actor_cast<caf::actor>(verification::spawn_verification_scheduler(
+      s, caf::actor_cast<postgres_actor>(c.at("postgres")),
+      caf::actor_cast<event_bus_actor>(c.at("event-bus"))));
+  }});
+  tree.children.push_back({"speakers", [&cfg, policy](caf::actor_system& s, const started_children& c) {
+    speakers::speakers_settings sp;
+    sp.db = caf::actor_cast<postgres_actor>(c.at("postgres"));
+    sp.bus = caf::actor_cast<event_bus_actor>(c.at("event-bus"));
+    sp.stream = caf::actor_cast<decltype(sp.stream)>(c.at("stream-publisher"));
+    sp.policy = policy;
+    sp.idle_timeout = cfg.duration("speakers.idle-timeout");
+    sp.relay_interval = cfg.duration("speakers.relay-interval");
+    return caf::actor_cast<caf::actor>(speakers::spawn_speakers(s, std::move(sp)));
+  }});
+  tree.children.push_back({"gateway", [&cfg, server, slot, verifier, services](
+                                         caf::actor_system& s, const started_children& c) {
+    gateway::gateway_settings g;
+    g.out = server;
+    g.verifier = verifier;
+    g.services = std::get<gateway::service_allow_list>(services);
+    g.postgres = caf::actor_cast<postgres_actor>(c.at("postgres"));
+    g.instanote = caf::actor_cast<postgres_actor>(c.at("instanote"));
+    g.redis = caf::actor_cast<redis_actor>(c.at("redis"));
+    g.speakers = caf::actor_cast<speaker_shard_actor>(c.at("speakers"));
+    g.schedule = caf::actor_cast<verification_scheduler_actor>(c.at("verification-scheduler"));
+    g.request_timeout = cfg.duration("gateway.request-timeout");
+    g.max_json_depth = static_cast<std::size_t>(cfg.integer("gateway.max-json-depth"));
+    auto actor = gateway::spawn_gateway(s, std::move(g));
+    slot->set(actor);
+    return actor;
+  }});
+  auto root = supervision::spawn_rest_for_one(sys, std::move(tree));
+
+  try {
+    server->start();
+  } catch (const std::exception& e) {
+    logger->critical("cannot serve HTTP on {}:{}: {}", http.host, http.port, e.what());
+    caf::anon_send_exit(root, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(on_fatal, caf::exit_reason::user_shutdown);
+    return exit_failure;
+  }
+  logger->info("gateway listening on http://{}:{}", http.host, http.port);
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  int code = forced_exit_code.load();
+  logger->info("stopping ({}), draining in-flight requests", code < 0 ? "signal" : "fatal");
+
+  if (auto g = slot->get())
+    caf::anon_send(g, drain_atom::value);
+  auto deadline = std::chrono::steady_clock::now() + cfg.duration("gateway.drain-timeout");
+  while (server->in_flight() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  if (server->in_flight() > 0)
+    logger->warn("{} requests still in flight at the drain deadline", server->in_flight());
+  server->stop();
+  caf::anon_send_exit(root, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(on_fatal, caf::exit_reason::user_shutdown);
+  logger->info("stopped");
+  return code < 0 ? exit_ok : code;
+}
+
+}  // namespace sbm::cli
