@@ -1,0 +1,325 @@
+#include "actors/connections/postgres_worker.hpp"
+
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include <exception>
+#include <pqxx/pqxx>
+#include <cctype>
+#include <unordered_map>
+#include <utility>
+
+#include "messages/errors.hpp"
+#include "runtime/logging/logging.hpp"
+
+namespace sbm::connections::detail {
+
+namespace {
+
+// Prepared statements per connection; SQL text comes from code, so the set is small, but a bug
+// that builds SQL dynamically must not grow the server's memory without bound.
+constexpr std::size_t max_prepared_statements = 512;
+
+struct worker_state {
+  postgres_worker_config config;
+  std::unique_ptr<pqxx::connection> connection;
+  std::unordered_map<std::string, std::string> prepared;  // SQL text -> statement name
+  std::uint64_t statements_named = 0;
+  std::shared_ptr<spdlog::logger> log;
+  static inline const char* name = "sbm.postgres_worker";
+};
+
+using worker_pointer = postgres_worker_actor::stateful_pointer<worker_state>;
+
+// A caller's request that fails before or after PostgreSQL runs it (bad parameter, expect_rows).
+struct request_failure {
+  errc code;
+  std::string detail;
+};
+
+struct connection_failure {
+  std::string reason;
+};
+
+std::string first_line(const std::string& text) {
+  auto line = text.substr(0, text.find('\n'));
+  while (!line.empty() && (line.back() == ' ' || line.back() == '\r' || line.back() == '\t'))
+    line.pop_back();
+  if (line.size() > 200)
+    line.resize(200);
+  return line;
+}
+
+bool starts_with(const std::string& text, const char* prefix) { return text.rfind(prefix, 0) == 0; }
+
+// The server went away or refuses connections: drop the connection and report unavailable.
+bool is_connection_state(const std::string& sqlstate) {
+  return starts_with(sqlstate, "08") || starts_with(sqlstate, "53") || sqlstate == "57P01" ||
+         sqlstate == "57P02" || sqlstate == "57P03";
+}
+
+std::string statement_label(int index) {
+  return index < 0 ? std::string{"statement"} : "statement " + std::to_string(index);
+}
+
+// Only the first line of constraint errors is quoted: it names the constraint and columns, while
+// PostgreSQL's DETAIL line carries the offending values (possibly patient data).
+caf::error map_sql_error(const std::string& name, const pqxx::sql_error& e, int index) {
+  const auto& state = e.sqlstate();
+  const auto where = name + ": " + statement_label(index);
+  if (state == "23505")
+    return make_error(errc::conflict, where + ": " + first_line(e.what()));
+  if (state == "23502" || state == "23503" || state == "23514")
+    return make_error(errc::invalid_argument, where + ": " + first_line(e.what()));
+  // Data exceptions quote the rejected value, so only the code is reported.
+  if (starts_with(state, "22"))
+    return make_error(errc::invalid_argument, where + ": invalid value (sqlstate " + state + ")");
+  if (state == "57014")
+    return make_error(errc::unavailable, where + ": cancelled by statement timeout");
+  return make_error(errc::internal, where + ": failed (sqlstate " + state + ")");
+}
+
+void drop_connection(worker_state& st) {
+  st.connection.reset();
+  st.prepared.clear();
+}
+
+void connect(worker_state& st) {
+  st.connection = std::make_unique<pqxx::connection>(st.config.conninfo);
+  st.log->debug("{} worker connected", st.config.name);
+}
+
+void forget_prepared(worker_state& st) {
+  for (const auto& entry : st.prepared) {
+    try {
+      st.connection->unprepare(entry.second);
+    } catch (const std::exception&) {
+      // A statement the server no longer has is as good as unprepared.
+    }
+  }
+  st.prepared.clear();
+}
+
+const std::string& statement_name(worker_state& st, const std::string& sql) {
+  auto it = st.prepared.find(sql);
+  if (it != st.prepared.end())
+    return it->second;
+  auto name = "sbm_" + std::to_string(++st.statements_named);
+  st.connection->prepare(name, sql);
+  return st.prepared.emplace(sql, std::move(name)).first->second;
+}
+
+db_rows execute(worker_state& st, pqxx::work& tx, const db_statement& statement, int index) {
+  std::vector<const char*> values;
+  values.reserve(statement.params.size());
+  for (std::size_t i = 0; i < statement.params.size(); ++i) {
+    const auto& param = statement.params[i];
+    if (!param) {
+      values.push_back(nullptr);
+      continue;
+    }
+    // libpq passes text parameters as C strings: a NUL would silently cut the value short.
+    if (param->find('\0') != std::string::npos)
+      throw request_failure{errc::invalid_argument,
+                            st.config.name + ": " + statement_label(index) + ": parameter $" +
+                                std::to_string(i + 1) + " holds a NUL byte"};
+    values.push_back(param->c_str());
+  }
+  auto result = tx.exec_prepared(statement_name(st, statement.sql),
+                                 pqxx::prepare::make_dynamic_params(values));
+  db_rows out;
+  out.affected = result.affected_rows();
+  if (statement.expect_rows >= 0 && out.affected != static_cast<std::uint64_t>(statement.expect_rows))
+    throw request_failure{errc::conflict, st.config.name + ": " + statement_label(index) +
+                                              " affected " + std::to_string(out.affected) +
+                                              " rows, expected " +
+                                              std::to_string(statement.expect_rows)};
+  out.rows.reserve(result.size());
+  for (const auto& row : result) {
+    db_row values_out;
+    values_out.reserve(row.size());
+    for (const auto& field : row) {
+      if (field.is_null())
+        values_out.emplace_back(caf::none);
+      else
+        values_out.emplace_back(std::string(field.c_str(), field.size()));
+    }
+    out.rows.push_back(std::move(values_out));
+  }
+  return out;
+}
+
+// Runs `body` in one transaction, committing only if it returns. A connection that was reused
+// and turns out dead (the server restarted since) is replaced and the transaction retried once:
+// PostgreSQL rolled the uncommitted transaction back with the old connection, so nothing runs
+// twice. A failure during COMMIT is not retried: its outcome is unknown.
+template <class Body>
+auto in_transaction(worker_state& st, Body body)
+    -> caf::expected<decltype(body(std::declval<pqxx::work&>(), std::declval<int&>()))> {
+  for (int attempt = 0;; ++attempt) {
+    const bool fresh = !st.connection;
+    int index = -1;  // the statement running, for error details
+    try {
+      if (fresh)
+        connect(st);
+      else if (st.prepared.size() > max_prepared_statements)
+        forget_prepared(st);
+      pqxx::work tx{*st.connection};
+      auto out = body(tx, index);
+      index = -1;
+      tx.commit();
+      return out;
+    } catch (const request_failure& f) {
+      return make_error(f.code, f.detail);
+    } catch (const pqxx::in_doubt_error&) {
+      drop_connection(st);
+      return make_error(errc::unavailable,
+                        st.config.name + ": connection lost during COMMIT; outcome unknown");
+    } catch (const pqxx::broken_connection& e) {
+      drop_connection(st);
+      if (fresh || attempt > 0)
+        return make_error(errc::unavailable, st.config.name + ": " + first_line(e.what()));
+    } catch (const pqxx::sql_error& e) {
+      if (!is_connection_state(e.sqlstate()))
+        return map_sql_error(st.config.name, e, index);
+      drop_connection(st);
+      if (fresh || attempt > 0)
+        return make_error(errc::unavailable, st.config.name + ": " + first_line(e.what()));
+    } catch (const std::exception& e) {
+      // libpqxx usage errors and the like: a bug on our side. The text names no parameter value.
+      if (st.connection && !st.connection->is_open())
+        drop_connection(st);
+      return make_error(errc::internal, st.config.name + ": " + statement_label(index) + ": " +
+                                            first_line(e.what()));
+    }
+    st.log->info("{} connection was stale; reconnecting", st.config.name);
+  }
+}
+
+caf::expected<std::int32_t> migrate(worker_state& st) {
+  if (!st.config.migrations || st.config.migrations->empty())
+    return std::int32_t{0};
+  try {
+    if (!st.connection)
+      connect(st);
+    auto out = migrations::apply(*st.connection, *st.config.migrations);
+    if (out.too_new || out.checksum_mismatch)
+      return make_error(errc::schema_too_new, st.config.name + ": " + out.error);
+    if (!out.error.empty())
+      return make_error(errc::internal, st.config.name + ": " + out.error);
+    if (out.applied > 0)
+      st.log->info("{}: applied {} schema migration(s)", st.config.name, out.applied);
+    return static_cast<std::int32_t>(out.applied);
+  } catch (const pqxx::broken_connection& e) {
+    drop_connection(st);
+    return make_error(errc::unavailable, st.config.name + ": " + first_line(e.what()));
+  } catch (const pqxx::sql_error& e) {
+    drop_connection(st);
+    return make_error(is_connection_state(e.sqlstate()) ? errc::unavailable : errc::internal,
+                      st.config.name + ": migrations failed (sqlstate " + e.sqlstate() + ")");
+  } catch (const std::exception& e) {
+    drop_connection(st);
+    return make_error(errc::internal,
+                      st.config.name + ": migrations failed: " + first_line(e.what()));
+  }
+}
+
+postgres_worker_actor::behavior_type worker_behavior(worker_pointer self,
+                                                     postgres_worker_config config) {
+  self->state.log = log::get(config.name);
+  self->state.config = std::move(config);
+  return {
+      [self](query_atom, const db_statement& statement) -> caf::result<db_rows> {
+        auto out = in_transaction(self->state, [&](pqxx::work& tx, int& index) {
+          index = 0;
+          return execute(self->state, tx, statement, 0);
+        });
+        if (!out)
+          return std::move(out.error());
+        return std::move(*out);
+      },
+      [self](transact_atom, const db_transaction& transaction) -> caf::result<db_results> {
+        auto out = in_transaction(self->state, [&](pqxx::work& tx, int& index) {
+          db_results results;
+          results.results.reserve(transaction.statements.size());
+          for (index = 0; index < static_cast<int>(transaction.statements.size()); ++index)
+            results.results.push_back(
+                execute(self->state, tx, transaction.statements[index], index));
+          return results;
+        });
+        if (!out)
+          return std::move(out.error());
+        return std::move(*out);
+      },
+      [self](probe_atom) -> caf::result<bool> {
+        auto out = in_transaction(self->state, [](pqxx::work& tx, int&) {
+          tx.exec("SELECT 1");
+          return true;
+        });
+        if (!out)
+          return std::move(out.error());
+        return true;
+      },
+      [self](migrate_atom) -> caf::result<std::int32_t> {
+        auto out = migrate(self->state);
+        if (!out)
+          return std::move(out.error());
+        return *out;
+      },
+  };
+}
+
+bool is_uri(const std::string& url) {
+  return starts_with(url, "postgresql://") || starts_with(url, "postgres://");
+}
+
+std::string percent_encode(const std::string& text) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 0xf];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string postgres_conninfo(const std::string& url, const std::string& name, bool read_only,
+                              std::chrono::milliseconds statement_timeout,
+                              std::chrono::milliseconds connect_timeout) {
+  // libpq's connect_timeout is in whole seconds, and values below 2 are raised to 2.
+  auto connect_seconds = std::max<long long>(
+      2, std::chrono::ceil<std::chrono::seconds>(connect_timeout).count());
+  std::string options = "-c statement_timeout=" + std::to_string(statement_timeout.count()) +
+                        " -c client_min_messages=warning";
+  if (read_only)
+    options += " -c default_transaction_read_only=on";
+  std::string application = "sbm-" + name;
+  std::string out = url;
+  if (is_uri(url)) {
+    out += url.find('?') == std::string::npos ? '?' : '&';
+    out += "connect_timeout=" + std::to_string(connect_seconds);
+    out += "&application_name=" + percent_encode(application);
+    out += "&options=" + percent_encode(options);
+  } else {
+    if (!out.empty())
+      out += ' ';
+    out += "connect_timeout=" + std::to_string(connect_seconds);
+    out += " application_name='" + application + "'";
+    out += " options='" + options + "'";
+  }
+  return out;
+}
+
+postgres_worker_actor spawn_postgres_worker(caf::local_actor* parent,
+                                            postgres_worker_config config) {
+  return parent->spawn<caf::detached + caf::monitored>(worker_behavior, std::move(config));
+}
+
+}  // namespace sbm::connections::detail

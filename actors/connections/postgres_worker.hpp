@@ -1,0 +1,40 @@
+#pragma once
+// One PostgreSQL connection in a detached actor (libpqxx blocks). Connects lazily, drops the
+// connection on failure and reconnects on the next request. Private to the supervisor.
+#include <caf/fwd.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "messages/atoms.hpp"
+#include "messages/connections.hpp"
+#include "runtime/migrations/migrations.hpp"
+
+namespace sbm::connections::detail {
+
+using postgres_worker_actor = caf::typed_actor<
+    caf::replies_to<query_atom, db_statement>::with<db_rows>,
+    caf::replies_to<transact_atom, db_transaction>::with<db_results>,
+    caf::replies_to<probe_atom>::with<bool>,                  // SELECT 1
+    caf::replies_to<migrate_atom>::with<std::int32_t>>;       // migrations applied
+
+struct postgres_worker_config {
+  std::string name;      // for error details and logs
+  std::string conninfo;  // from postgres_conninfo()
+  std::shared_ptr<const std::vector<migrations::migration>> migrations;
+};
+
+// The URL plus what every SBM connection wants: connect and statement timeouts, quiet notices,
+// an application name and, for read-only sources, read-only transactions by default. Accepts
+// both libpq forms (URI and key=value).
+std::string postgres_conninfo(const std::string& url, const std::string& name, bool read_only,
+                              std::chrono::milliseconds statement_timeout,
+                              std::chrono::milliseconds connect_timeout);
+
+postgres_worker_actor spawn_postgres_worker(caf::local_actor* parent, postgres_worker_config config);
+
+}  // namespace sbm::connections::detail

@@ -1,0 +1,231 @@
+#include "runtime/migrations/migrations.hpp"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <pqxx/pqxx>
+#include <stdexcept>
+#include <tuple>
+#include <utility>
+
+namespace sbm::migrations {
+
+namespace {
+
+// "SBMMIGR1": one key for every SBM schema change, so two nodes starting together take turns.
+constexpr long long advisory_lock_key = 0x53424d4d49475231LL;
+
+constexpr const char* create_meta_sql = R"sql(
+CREATE SCHEMA IF NOT EXISTS sbm_meta;
+CREATE TABLE IF NOT EXISTS sbm_meta.schema_migrations (
+  schema text NOT NULL,
+  version integer NOT NULL,
+  name text NOT NULL,
+  checksum text NOT NULL,
+  applied_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (schema, version)
+))sql";
+
+using key = std::pair<std::string, int>;
+
+struct applied_record {
+  std::string name;
+  std::string checksum;
+};
+
+bool is_identifier(const std::string& text) {
+  if (text.empty() || text.size() > 63)
+    return false;
+  if (!(text[0] == '_' || (text[0] >= 'a' && text[0] <= 'z')))
+    return false;
+  return std::all_of(text.begin(), text.end(), [](char c) {
+    return c == '_' || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+  });
+}
+
+std::string label(const std::string& schema, int version, const std::string& name) {
+  char number[16];
+  std::snprintf(number, sizeof number, "%03d", version);
+  return schema + "/" + number + "_" + name;
+}
+
+std::string label(const migration& m) { return label(m.schema, m.version, m.name); }
+
+std::string first_line(const std::string& text) {
+  auto end = text.find('\n');
+  auto line = text.substr(0, end);
+  while (!line.empty() && (line.back() == ' ' || line.back() == '\r'))
+    line.pop_back();
+  return line;
+}
+
+bool blank(const std::string& sql) {
+  return sql.find_first_not_of(" \t\r\n") == std::string::npos;
+}
+
+// Connection loss may surface as an SQL error from the server's last words (shutdown, crash).
+bool is_connection_state(const std::string& sqlstate) {
+  return sqlstate.rfind("08", 0) == 0 || sqlstate == "57P01" || sqlstate == "57P02" ||
+         sqlstate == "57P03";
+}
+
+// The application's statement_timeout must not cut a long migration short, nor the wait for
+// another node's migration to finish.
+void lock(pqxx::transaction_base& tx) {
+  tx.exec("SET LOCAL statement_timeout = 0");
+  tx.exec("SET LOCAL client_min_messages = warning");
+  tx.exec("SELECT pg_advisory_xact_lock(" + std::to_string(advisory_lock_key) + ")");
+}
+
+std::string validate(const std::vector<const migration*>& sorted) {
+  for (std::size_t i = 0; i < sorted.size(); ++i) {
+    const auto& m = *sorted[i];
+    if (!is_identifier(m.schema))
+      return "migration schema \"" + m.schema + "\" is not a lowercase SQL identifier";
+    if (m.version <= 0)
+      return "migration " + label(m) + " has a version below 1";
+    if (i > 0 && sorted[i - 1]->schema == m.schema && sorted[i - 1]->version == m.version)
+      return "migrations " + label(*sorted[i - 1]) + " and " + label(m) + " share a version";
+  }
+  return {};
+}
+
+// Database-side problems that forbid applying anything: a newer SBM was here, or history changed.
+void check_history(const std::map<key, applied_record>& recorded,
+                   const std::map<key, const migration*>& known,
+                   const std::map<std::string, int>& newest_known, outcome& out) {
+  for (const auto& [k, record] : recorded) {
+    auto newest = newest_known.find(k.first);
+    int known_max = newest == newest_known.end() ? 0 : newest->second;
+    if (k.second > known_max) {
+      out.too_new = true;
+      out.error = "database has " + label(k.first, k.second, record.name) +
+                  " but this SBM knows schema " + k.first + " only up to version " +
+                  std::to_string(known_max) + ": it was migrated by a newer SBM";
+      return;
+    }
+  }
+  for (const auto& [k, record] : recorded) {
+    auto it = known.find(k);
+    if (it == known.end()) {
+      out.checksum_mismatch = true;
+      out.error = "applied migration " + label(k.first, k.second, record.name) +
+                  " is missing from the code";
+      return;
+    }
+    if (checksum(it->second->sql) != record.checksum) {
+      out.checksum_mismatch = true;
+      out.error = "migration " + label(*it->second) +
+                  " differs from the one applied to the database: change the schema with a new "
+                  "migration instead of editing an applied one";
+      return;
+    }
+  }
+}
+
+}  // namespace
+
+std::string checksum(const std::string& sql) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_Digest(sql.data(), sql.size(), digest, &length, EVP_sha256(), nullptr) != 1)
+    throw std::runtime_error("SHA-256 failed");
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  out.reserve(length * 2);
+  for (unsigned int i = 0; i < length; ++i) {
+    out += hex[digest[i] >> 4];
+    out += hex[digest[i] & 0xf];
+  }
+  return out;
+}
+
+outcome apply(pqxx::connection_base& connection, const std::vector<migration>& migrations) {
+  outcome out;
+  std::vector<const migration*> sorted;
+  sorted.reserve(migrations.size());
+  for (const auto& m : migrations)
+    sorted.push_back(&m);
+  std::sort(sorted.begin(), sorted.end(), [](const migration* a, const migration* b) {
+    return std::tie(a->schema, a->version) < std::tie(b->schema, b->version);
+  });
+  if (out.error = validate(sorted); !out.error.empty())
+    return out;
+
+  std::map<key, const migration*> known;
+  std::map<std::string, int> newest_known;
+  for (const auto* m : sorted) {
+    known.emplace(key{m->schema, m->version}, m);
+    newest_known[m->schema] = m->version;
+  }
+
+  const migration* current = nullptr;
+  try {
+    std::map<key, applied_record> recorded;
+    {
+      pqxx::work tx{connection, "sbm_migrations_check"};
+      lock(tx);
+      tx.exec(create_meta_sql);
+      for (const auto& row : tx.exec("SELECT schema, version, name, checksum "
+                                     "FROM sbm_meta.schema_migrations")) {
+        recorded.emplace(key{row[0].as<std::string>(), row[1].as<int>()},
+                         applied_record{row[2].as<std::string>(), row[3].as<std::string>()});
+      }
+      tx.commit();
+    }
+    check_history(recorded, known, newest_known, out);
+    if (!out.error.empty())
+      return out;
+
+    for (const auto* m : sorted) {
+      if (recorded.count(key{m->schema, m->version}))
+        continue;
+      current = m;
+      const auto sum = checksum(m->sql);
+      pqxx::work tx{connection, "sbm_migration"};
+      lock(tx);
+      // Another node may have applied it while this one waited for the lock.
+      auto existing = tx.exec_params(
+          "SELECT checksum FROM sbm_meta.schema_migrations WHERE schema = $1 AND version = $2",
+          m->schema, m->version);
+      if (!existing.empty()) {
+        if (existing[0][0].as<std::string>() != sum) {
+          out.checksum_mismatch = true;
+          out.error = "migration " + label(*m) + " was applied concurrently with different text";
+          return out;
+        }
+        continue;
+      }
+      auto newest = tx.exec_params(
+          "SELECT max(version) FROM sbm_meta.schema_migrations WHERE schema = $1", m->schema);
+      if (!newest[0][0].is_null() && newest[0][0].as<int>() > newest_known[m->schema]) {
+        out.too_new = true;
+        out.error = "database schema " + m->schema + " was migrated to version " +
+                    newest[0][0].as<std::string>() + " by a newer SBM meanwhile";
+        return out;
+      }
+      const auto schema = tx.quote_name(m->schema);
+      tx.exec("CREATE SCHEMA IF NOT EXISTS " + schema);
+      tx.exec("SET LOCAL search_path TO " + schema + ", public");
+      if (!blank(m->sql))
+        tx.exec(m->sql);
+      tx.exec_params("INSERT INTO sbm_meta.schema_migrations (schema, version, name, checksum) "
+                     "VALUES ($1, $2, $3, $4)",
+                     m->schema, m->version, m->name, sum);
+      tx.commit();
+      ++out.applied;
+    }
+  } catch (const pqxx::sql_error& e) {
+    if (is_connection_state(e.sqlstate()))
+      throw pqxx::broken_connection{first_line(e.what())};
+    out.error = (current ? "migration " + label(*current) : std::string{"migration bookkeeping"}) +
+                " failed (sqlstate " + e.sqlstate() + "): " + first_line(e.what());
+  } catch (const pqxx::in_doubt_error&) {
+    throw pqxx::broken_connection{"connection lost while committing a migration"};
+  }
+  return out;
+}
+
+}  // namespace sbm::migrations

@@ -1,0 +1,38 @@
+#pragma once
+// Versioned schema migrations: one PostgreSQL schema per service area, each migration applied once
+// and recorded in sbm_meta.schema_migrations. Blocking (libpqxx): call it only from a connection
+// worker or a tool, never from a scheduled actor.
+#include <string>
+#include <vector>
+
+namespace pqxx {
+class connection_base;  // pqxx::connection derives from it; callers pass their connection
+}
+
+namespace sbm::migrations {
+
+struct migration {
+  std::string schema;  // the service area; a lowercase SQL identifier ("speakers")
+  int version = 0;     // > 0, unique within the schema; applied in ascending order
+  std::string name;    // file name without version and extension ("create_speakers")
+  std::string sql;     // one or more statements; runs with search_path = <schema>, public
+};
+
+struct outcome {
+  int applied = 0;           // migrations applied by this call (0 when already up to date)
+  std::string error;         // empty on success; never holds parameters or row data
+  bool too_new = false;      // the database holds a version newer than the code knows
+  bool checksum_mismatch = false;  // an applied migration's text differs from the code's (or vanished)
+};
+
+// Brings the database up to date. Idempotent, and safe when several nodes call it at once: every
+// step holds a transaction-scoped advisory lock. Each migration commits together with its record,
+// so a failure leaves the earlier ones applied. Checks every recorded version first and applies
+// nothing when the database is too new or a checksum differs.
+// Throws pqxx::broken_connection when the connection fails (the caller retries later).
+outcome apply(pqxx::connection_base& connection, const std::vector<migration>& migrations);
+
+// Hex SHA-256 of the migration text, as recorded.
+std::string checksum(const std::string& sql);
+
+}  // namespace sbm::migrations

@@ -1,0 +1,352 @@
+// The PostgreSQL supervisor against real servers: parameters, transactions, error mapping,
+// read-only sources, worker restarts, and (on a private server) outages and recovery.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "actors/connections/connections.hpp"
+#include "messages/errors.hpp"
+#include "tests/support/actor_test.hpp"
+#include "tests/support/servers.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using sbm::db_results;
+using sbm::db_rows;
+using sbm::db_statement;
+using sbm::db_transaction;
+using sbm::dependency_status;
+using sbm::errc;
+using sbm::postgres_actor;
+using sbm::connections::postgres_settings;
+using param = caf::optional<std::string>;
+
+db_statement sql(std::string text, std::vector<param> params = {}, std::int32_t expect_rows = -1) {
+  return db_statement{std::move(text), std::move(params), expect_rows};
+}
+
+class PostgresConnection : public sbm::test::io_actor_test {
+ protected:
+  static postgres_settings settings_for(const std::string& url) {
+    postgres_settings s;
+    s.url = url;
+    s.pool_size = 2;
+    s.probe_interval = 100ms;
+    s.request_timeout = 5s;
+    s.restart_backoff = sbm::resilience::backoff_policy{3, 20ms, 200ms, 0.0};
+    return s;
+  }
+
+  postgres_actor spawn(postgres_settings s) {
+    return stop_at_end(sbm::connections::spawn_postgres(sys, std::move(s)));
+  }
+
+  // A supervisor on a database of this test's own, already up.
+  postgres_actor spawn_up(postgres_settings s) {
+    auto pg = spawn(std::move(s));
+    EXPECT_TRUE(wait_for_state(pg, "up")) << status(pg).state << ": " << status(pg).detail;
+    return pg;
+  }
+
+  dependency_status status(const postgres_actor& pg) {
+    auto s = ask<dependency_status>(pg, sbm::status_atom::value);
+    EXPECT_TRUE(s) << caf::to_string(s.error());
+    return s ? *s : dependency_status{};
+  }
+
+  bool wait_for_state(const postgres_actor& pg, const std::string& state,
+                      std::chrono::milliseconds timeout = 30s) {
+    return sbm::test::eventually([&] { return status(pg).state == state; }, timeout);
+  }
+
+  caf::expected<db_rows> query(const postgres_actor& pg, db_statement statement) {
+    return ask<db_rows>(pg, sbm::query_atom::value, std::move(statement));
+  }
+
+  caf::expected<db_results> transact(const postgres_actor& pg, std::vector<db_statement> statements) {
+    return ask<db_results>(pg, sbm::transact_atom::value, db_transaction{std::move(statements)});
+  }
+
+  std::vector<caf::actor> workers(const postgres_actor& pg) {
+    auto list = ask<std::vector<caf::actor>>(caf::actor_cast<caf::actor>(pg), sbm::list_atom::value);
+    EXPECT_TRUE(list) << caf::to_string(list.error());
+    return list ? *list : std::vector<caf::actor>{};
+  }
+
+  std::int64_t count_rows(const postgres_actor& pg, const std::string& table) {
+    auto rows = query(pg, sql("SELECT count(*) FROM " + table));
+    EXPECT_TRUE(rows) << caf::to_string(rows.error());
+    return rows ? std::stoll(*rows->rows.at(0).at(0)) : -1;
+  }
+};
+
+TEST_F(PostgresConnection, StoresAndReadsBackParametersVerbatim) {
+  auto pg = spawn_up(settings_for(sbm::test::servers::shared().fresh_database()));
+  ASSERT_TRUE(query(pg, sql("CREATE TABLE x (id int PRIMARY KEY, body text)")));
+  const std::vector<param> values = {
+      std::string{"'; DROP TABLE x; --"},
+      std::string{"O'Brien said \"hi\" \\ and left"},
+      std::string{"Zoë – 患者 🙂 naïve"},
+      caf::none,
+      std::string{""},
+  };
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    auto inserted = query(pg, sql("INSERT INTO x (id, body) VALUES ($1, $2)",
+                                  {std::to_string(i), values[i]}));
+    ASSERT_TRUE(inserted) << caf::to_string(inserted.error());
+    EXPECT_EQ(inserted->affected, 1u);
+  }
+  auto rows = query(pg, sql("SELECT id, body FROM x ORDER BY id"));
+  ASSERT_TRUE(rows) << caf::to_string(rows.error());
+  ASSERT_EQ(rows->rows.size(), values.size());
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    EXPECT_EQ(rows->rows[i][0], param{std::to_string(i)});
+    EXPECT_EQ(rows->rows[i][1], values[i]) << "row " << i;
+  }
+  // The injection attempt was stored as text, not run.
+  EXPECT_EQ(count_rows(pg, "x"), static_cast<std::int64_t>(values.size()));
+  // A parameter compares as a value, too.
+  auto found = query(pg, sql("SELECT id FROM x WHERE body = $1", {values[0]}));
+  ASSERT_TRUE(found);
+  ASSERT_EQ(found->rows.size(), 1u);
+  EXPECT_EQ(found->rows[0][0], param{"0"});
+}
+
+TEST_F(PostgresConnection, TransactionCommitsEveryStatement) {
+  auto pg = spawn_up(settings_for(sbm::test::servers::shared().fresh_database()));
+  ASSERT_TRUE(query(pg, sql("CREATE TABLE t (id int PRIMARY KEY, v text)")));
+  auto results = transact(pg, {sql("INSERT INTO t VALUES ($1, $2)", {std::string{"1"}, std::string{"a"}}),
+                               sql("INSERT INTO t VALUES ($1, $2)", {std::string{"2"}, std::string{"b"}}),
+                               sql("UPDATE t SET v = $1 WHERE id = $2", {std::string{"c"}, std::string{"2"}}, 1),
+                               sql("SELECT v FROM t ORDER BY id")});
+  ASSERT_TRUE(results) << caf::to_string(results.error());
+  ASSERT_EQ(results->results.size(), 4u);
+  EXPECT_EQ(results->results[2].affected, 1u);
+  ASSERT_EQ(results->results[3].rows.size(), 2u);
+  EXPECT_EQ(results->results[3].rows[1][0], param{"c"});
+  EXPECT_EQ(count_rows(pg, "t"), 2);
+}
+
+TEST_F(PostgresConnection, ExpectRowsMismatchRollsBackTheWholeTransaction) {
+  auto pg = spawn_up(settings_for(sbm::test::servers::shared().fresh_database()));
+  ASSERT_TRUE(query(pg, sql("CREATE TABLE t (id int PRIMARY KEY, v text)")));
+  auto stale = transact(pg, {sql("INSERT INTO t VALUES ($1, $2)", {std::string{"1"}, std::string{"a"}}),
+                             sql("UPDATE t SET v = $1 WHERE id = $2", {std::string{"b"}, std::string{"99"}}, 1)});
+  ASSERT_FALSE(stale);
+  EXPECT_EQ(sbm::code_of(stale.error()), errc::conflict);
+  EXPECT_NE(sbm::detail_of(stale.error()).find("statement 1"), std::string::npos)
+      << sbm::detail_of(stale.error());
+  EXPECT_EQ(count_rows(pg, "t"), 0) << "the first statement must have been rolled back";
+  // The same statements work afterwards, on the same connections.
+  auto fresh = transact(pg, {sql("INSERT INTO t VALUES ($1, $2)", {std::string{"1"}, std::string{"a"}}),
+                             sql("UPDATE t SET v = $1 WHERE id = $2", {std::string{"b"}, std::string{"1"}}, 1)});
+  ASSERT_TRUE(fresh) << caf::to_string(fresh.error());
+  auto row = query(pg, sql("SELECT v FROM t WHERE id = $1", {std::string{"1"}}));
+  ASSERT_TRUE(row);
+  ASSERT_EQ(row->rows.size(), 1u);
+  EXPECT_EQ(row->rows[0][0], param{"b"});
+}
+
+TEST_F(PostgresConnection, UniqueViolationIsConflictWithoutTheValue) {
+  auto pg = spawn_up(settings_for(sbm::test::servers::shared().fresh_database()));
+  ASSERT_TRUE(query(pg, sql("CREATE TABLE people (id int PRIMARY KEY, mrn text UNIQUE)")));
+  ASSERT_TRUE(query(pg, sql("INSERT INTO people VALUES (1, $1)", {std::string{"MRN-4711"}})));
+  auto twice = query(pg, sql("INSERT INTO people VALUES (2, $1)", {std::string{"MRN-4711"}}));
+  ASSERT_FALSE(twice);
+  EXPECT_EQ(sbm::code_of(twice.error()), errc::conflict);
+  const auto detail = sbm::detail_of(twice.error());
+  EXPECT_NE(detail.find("people_mrn_key"), std::string::npos) << detail;
+  EXPECT_EQ(detail.find("MRN-4711"), std::string::npos) << "error details must not carry values";
+  // A conflict is a healthy server saying no: the dependency stays up.
+  EXPECT_EQ(status(pg).state, "up");
+}
+
+TEST_F(PostgresConnection, CallerMistakesAreInvalidArgumentAndBugsInternal) {
+  auto pg = spawn_up(settings_for(sbm::test::servers::shared().fresh_database()));
+  ASSERT_TRUE(query(pg, sql("CREATE TABLE t (id int PRIMARY KEY, v text NOT NULL)")));
+
+  auto bad_number = query(pg, sql("INSERT INTO t VALUES ($1, 'x')", {std::string{"SSN-123-45"}}));
+  ASSERT_FALSE(bad_number);
+  EXPECT_EQ(sbm::code_of(bad_number.error()), errc::invalid_argument);
+  EXPECT_EQ(sbm::detail_of(bad_number.error()).find("SSN-123-45"), std::string::npos);
+  EXPECT_NE(sbm::detail_of(bad_number.error()).find("22P02"), std::string::npos);
+
+  auto missing = query(pg, sql("INSERT INTO t VALUES (1, $1)", {caf::none}));
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(sbm::code_of(missing.error()), errc::invalid_argument);
+
+  auto nul = query(pg, sql("SELECT $1::text", {std::string{"a\0b", 3}}));
+  ASSERT_FALSE(nul);
+  EXPECT_EQ(sbm::code_of(nul.error()), errc::invalid_argument);
+  EXPECT_NE(sbm::detail_of(nul.error()).find("$1"), std::string::npos);
+
+  auto typo = query(pg, sql("SELEKT 1"));
+  ASSERT_FALSE(typo);
+  EXPECT_EQ(sbm::code_of(typo.error()), errc::internal);
+  EXPECT_NE(sbm::detail_of(typo.error()).find("42601"), std::string::npos);
+
+  // None of these is the server's fault, and the connection is still good.
+  EXPECT_TRUE(query(pg, sql("SELECT 1")));
+  EXPECT_EQ(status(pg).state, "up");
+}
+
+TEST_F(PostgresConnection, StatusNamesTheDependency) {
+  auto pg = spawn_up(settings_for(sbm::test::servers::shared().pg_url()));
+  auto s = status(pg);
+  EXPECT_EQ(s.name, "postgres");
+  EXPECT_TRUE(s.required);
+  EXPECT_TRUE(s.up);
+  EXPECT_EQ(s.state, "up");
+  EXPECT_TRUE(s.detail.empty()) << s.detail;
+}
+
+TEST_F(PostgresConnection, AcceptsKeyValueConnectionStrings) {
+  const auto& servers = sbm::test::servers::shared();
+  auto pg = spawn_up(settings_for("host=127.0.0.1 port=" + std::to_string(servers.pg_port()) +
+                                  " dbname=sbm user=sbm"));
+  auto rows = query(pg, sql("SELECT current_database()"));
+  ASSERT_TRUE(rows) << caf::to_string(rows.error());
+  EXPECT_EQ(rows->rows.at(0).at(0), param{"sbm"});
+}
+
+TEST_F(PostgresConnection, SlowStatementIsCancelledAndTheWorkerServesAgain) {
+  auto settings = settings_for(sbm::test::servers::shared().pg_url());
+  settings.pool_size = 1;
+  settings.request_timeout = 300ms;
+  auto pg = spawn_up(settings);
+  auto slow = query(pg, sql("SELECT pg_sleep(5)"));
+  ASSERT_FALSE(slow);
+  EXPECT_EQ(sbm::code_of(slow.error()), errc::unavailable) << caf::to_string(slow.error());
+  // The server cancels it at the same deadline (statement_timeout), so the only worker is free
+  // again long before the 5 s the statement asked for.
+  const auto started = std::chrono::steady_clock::now();
+  ASSERT_TRUE(sbm::test::eventually([&] { return static_cast<bool>(query(pg, sql("SELECT 1"))); }, 4s));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+}
+
+TEST_F(PostgresConnection, InstanoteReadsButRefusesWrites) {
+  const auto url = sbm::test::servers::shared().fresh_database();
+  auto writer = spawn_up(settings_for(url));
+  ASSERT_TRUE(query(writer, sql("CREATE TABLE drafts (id int PRIMARY KEY, text text)")));
+  ASSERT_TRUE(query(writer, sql("INSERT INTO drafts VALUES (1, 'draft')")));
+
+  auto settings = sbm::connections::instanote_defaults(url);
+  settings.probe_interval = 100ms;
+  auto instanote = spawn_up(settings);
+  auto s = status(instanote);
+  EXPECT_EQ(s.name, "instanote");
+  EXPECT_FALSE(s.required);
+
+  auto read = query(instanote, sql("SELECT text FROM drafts WHERE id = $1", {std::string{"1"}}));
+  ASSERT_TRUE(read) << caf::to_string(read.error());
+  ASSERT_EQ(read->rows.size(), 1u);
+  EXPECT_EQ(read->rows[0][0], param{"draft"});
+
+  auto write = query(instanote, sql("INSERT INTO drafts VALUES (2, 'mine')"));
+  ASSERT_FALSE(write);
+  EXPECT_NE(sbm::detail_of(write.error()).find("25006"), std::string::npos)
+      << sbm::detail_of(write.error());
+  EXPECT_EQ(count_rows(writer, "drafts"), 1);
+}
+
+TEST_F(PostgresConnection, KilledWorkerIsRestarted) {
+  auto pg = spawn_up(settings_for(sbm::test::servers::shared().pg_url()));
+  auto before = workers(pg);
+  ASSERT_EQ(before.size(), 2u);
+  self->send_exit(before[0], caf::exit_reason::kill);
+  ASSERT_TRUE(sbm::test::eventually([&] {
+    auto now = workers(pg);
+    return now.size() == 2 && std::find(now.begin(), now.end(), before[0]) == now.end();
+  })) << "the killed worker was not replaced";
+  for (int i = 0; i < 4; ++i)  // both workers serve
+    EXPECT_TRUE(query(pg, sql("SELECT 1")));
+  EXPECT_EQ(status(pg).state, "up");
+}
+
+TEST_F(PostgresConnection, WorkersDyingTooOftenEscalate) {
+  auto settings = settings_for(sbm::test::servers::shared().pg_url());
+  settings.pool_size = 1;
+  settings.restart_limit = sbm::resilience::restart_limit{1, 60s};
+  auto pg = spawn_up(settings);
+  self->monitor(pg);
+  auto first = workers(pg);
+  ASSERT_EQ(first.size(), 1u);
+  self->send_exit(first[0], caf::exit_reason::kill);
+  std::vector<caf::actor> second;
+  ASSERT_TRUE(sbm::test::eventually([&] {
+    second = workers(pg);
+    return second.size() == 1 && second[0] != first[0];
+  }));
+  self->send_exit(second[0], caf::exit_reason::kill);
+  bool down = false;
+  self->receive(
+      [&](caf::down_msg& msg) {
+        down = true;
+        EXPECT_EQ(sbm::code_of(msg.reason), errc::internal) << caf::to_string(msg.reason);
+      },
+      caf::after(10s) >> [] {});
+  EXPECT_TRUE(down) << "the supervisor did not escalate";
+}
+
+// Outages run on a private server pair so stopping it cannot disturb tests running in parallel.
+TEST_F(PostgresConnection, OutageOpensTheBreakerAndTheProbeRecovers) {
+  auto servers = sbm::test::servers::start_private();
+  auto settings = settings_for(servers->pg_url());
+  settings.breaker = sbm::resilience::breaker_policy{3, 60s};
+  auto pg = spawn_up(settings);
+  ASSERT_TRUE(query(pg, sql("SELECT 1")));
+
+  servers->stop_postgres();
+  int failures = 0;
+  for (; failures < 3; ++failures) {
+    auto r = query(pg, sql("SELECT 1"));
+    ASSERT_FALSE(r) << "a query succeeded with the server stopped";
+    EXPECT_EQ(sbm::code_of(r.error()), errc::unavailable) << caf::to_string(r.error());
+  }
+  const auto started = std::chrono::steady_clock::now();
+  auto refused = query(pg, sql("SELECT 1"));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 1s) << "an open breaker answers at once";
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(sbm::code_of(refused.error()), errc::unavailable);
+  auto retry = sbm::connections::retry_after(refused.error());
+  ASSERT_TRUE(retry) << sbm::detail_of(refused.error());
+  EXPECT_GT(retry->count(), 0);
+  EXPECT_LE(retry->count(), 60);
+  EXPECT_NE(sbm::detail_of(refused.error()).find("postgres"), std::string::npos);
+  auto s = status(pg);
+  EXPECT_FALSE(s.up);
+  EXPECT_EQ(s.state, "circuit_open");
+
+  servers->start_postgres();
+  // No user request is needed: the probe brings it back well before the breaker's 60 s.
+  EXPECT_TRUE(wait_for_state(pg, "up", 20s)) << status(pg).state << ": " << status(pg).detail;
+  auto back = query(pg, sql("SELECT 1"));
+  EXPECT_TRUE(back) << caf::to_string(back.error());
+}
+
+TEST_F(PostgresConnection, StartsWhileTheServerIsDownAndMigratesWhenItComesUp) {
+  auto servers = sbm::test::servers::start_private();
+  servers->stop_postgres();
+  auto settings = settings_for(servers->pg_url());
+  settings.migrations = {{"demo", 1, "create_notes", "CREATE TABLE notes (id int PRIMARY KEY)"}};
+  auto pg = spawn(settings);
+  ASSERT_TRUE(sbm::test::eventually([&] { return status(pg).state == "down"; }, 10s))
+      << status(pg).state;
+  auto s = status(pg);
+  EXPECT_FALSE(s.up);
+  EXPECT_FALSE(s.detail.empty());
+  auto early = query(pg, sql("SELECT 1"));
+  ASSERT_FALSE(early);
+  EXPECT_EQ(sbm::code_of(early.error()), errc::unavailable);
+
+  servers->start_postgres();
+  EXPECT_TRUE(wait_for_state(pg, "up", 20s)) << status(pg).state << ": " << status(pg).detail;
+  auto rows = query(pg, sql("SELECT count(*) FROM demo.notes"));
+  EXPECT_TRUE(rows) << caf::to_string(rows.error());
+}
+
+}  // namespace
