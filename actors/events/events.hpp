@@ -1,0 +1,27 @@
+#pragma once
+// The events family from outside: the in-cluster event bus and the Redis stream publisher.
+#include <chrono>
+
+#include "messages/connections.hpp"
+#include "messages/events.hpp"
+
+namespace caf {
+class actor_system;
+}
+
+namespace sbm::events {
+
+// Redis stream that carries speaker.bucket.changed for external consumers.
+inline constexpr const char* bucket_changed_stream = "sbm:events:speaker.bucket.changed";
+// Approximate cap (XADD MAXLEN ~): old entries are trimmed, consumers must keep up within it.
+inline constexpr long stream_max_length = 100000;
+
+// ack_timeout bounds how long a publish waits for each durable subscriber.
+event_bus_actor spawn_event_bus(caf::actor_system& sys,
+                                std::chrono::milliseconds ack_timeout = std::chrono::seconds{10});
+
+stream_publisher_actor spawn_stream_publisher(
+  caf::actor_system& sys, redis_actor redis,
+  std::chrono::milliseconds redis_timeout = std::chrono::seconds{5});
+
+}  // namespace sbm::events

@@ -1,0 +1,41 @@
+#pragma once
+// Moves committed bucket changes from speakers.outbox to the event bus and to the Redis stream.
+// Each target is tracked on its own (delivered_at, stream_published_at), so Redis being down never
+// holds up the internal subscribers (verification scheduling) and vice versa. Delivery is at least
+// once: a row is stamped only after its target acknowledged, so a crash between the two repeats
+// the event, and consumers deduplicate on event_id (the row id).
+#include <chrono>
+#include <cstdint>
+
+#include "messages/connections.hpp"
+#include "messages/events.hpp"
+#include "runtime/resilience/backoff.hpp"
+
+namespace caf {
+class actor_system;
+}
+
+namespace sbm::speakers {
+
+// flush: poll now (the shard nudges after a committed bucket change; a timer does it regularly).
+using outbox_relay_actor = caf::typed_actor<caf::reacts_to<flush_atom>>;
+
+struct outbox_relay_settings {
+  postgres_actor db;
+  event_bus_actor bus;           // null: rows wait for the bus target
+  stream_publisher_actor stream; // null: rows wait for the stream target (and are never purged)
+  std::chrono::milliseconds interval{500};
+  std::chrono::milliseconds db_timeout{10000};
+  std::chrono::milliseconds publish_timeout{10000};
+  // Retries never stop (an event must not be lost); max_retries is ignored, the delay is capped.
+  resilience::backoff_policy backoff{0, std::chrono::milliseconds{250},
+                                     std::chrono::milliseconds{30000}, 0.2};
+  // Rows both targets have are deleted once older than this: long enough to investigate a day's
+  // incident from SQL, short enough that the table stays small.
+  std::chrono::hours retention{24};
+  std::uint32_t batch = 100;
+};
+
+outbox_relay_actor spawn_outbox_relay(caf::actor_system& sys, outbox_relay_settings settings);
+
+}  // namespace sbm::speakers

@@ -1,0 +1,422 @@
+#include "actors/speakers/speaker_actor.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/after.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "actors/speakers/speaker_rows.hpp"
+#include "actors/speakers/validation.hpp"
+#include "messages/errors.hpp"
+
+namespace sbm::speakers {
+
+namespace {
+
+enum class phase : std::uint8_t { loading, ready, missing, failed };
+
+struct speaker_state {
+  static inline const char* name = "sbm.speaker";
+
+  std::shared_ptr<const speaker_env> env;
+  std::string speaker_id;
+  std::string client_id;
+  std::string display_name;
+  std::string pin_reason;
+  std::string pinned_by;
+  quality_window window{1};
+  std::int64_t pinned_at_ms = 0;
+  std::int64_t created_at_ms = 0;
+  std::int64_t updated_at_ms = 0;
+  std::int64_t version = 0;
+  std::uint64_t samples_total = 0;
+  std::uint64_t bucket_changes = 0;
+  bucket current = bucket::high_touch;
+  bool pinned = false;
+  phase stage = phase::loading;
+  caf::error unusable;  // the answer to every request while not ready
+};
+
+using self_ptr = speaker_actor::stateful_pointer<speaker_state>;
+using view_promise = caf::typed_response_promise<speaker_view>;
+using apply_fn = std::function<void(speaker_state&, const db_results&)>;
+
+constexpr const char* ms_of_updated_at = "(extract(epoch from updated_at) * 1000)::bigint";
+
+speaker_view view_of(const speaker_state& st) {
+  speaker_view v;
+  v.speaker_id = st.speaker_id;
+  v.client_id = st.client_id;
+  v.display_name = st.display_name;
+  v.bucket = std::string(to_string(st.current));
+  v.pinned = st.pinned;
+  v.pin_reason = st.pin_reason;
+  v.pinned_by = st.pinned_by;
+  v.pinned_at_ms = st.pinned_at_ms;
+  v.window_size = st.window.size();
+  v.window_capacity = st.window.capacity();
+  v.window_mean = st.window.mean();
+  v.samples_total = st.samples_total;
+  v.bucket_changes = st.bucket_changes;
+  v.created_at_ms = st.created_at_ms;
+  v.updated_at_ms = st.updated_at_ms;
+  return v;
+}
+
+caf::error invalid(std::string what) { return make_error(errc::invalid_argument, std::move(what)); }
+
+// SBM errors pass through; CAF's own (a request timeout, a dead connection actor) mean the
+// database could not be reached, which callers should see as "retry later".
+caf::error db_failure(self_ptr self, const caf::error& e) {
+  if (e.category() == error_category) return e;
+  return make_error(errc::unavailable, "database did not answer: " + self->system().render(e));
+}
+
+// A value a statement returned with RETURNING, if it is there and well formed. The write has
+// committed by then, so a surprise here must not turn into a failed answer.
+std::optional<std::int64_t> returned_int(const db_results& r, std::size_t statement,
+                                         std::size_t column) {
+  if (statement >= r.results.size() || r.results[statement].rows.empty()) return std::nullopt;
+  try {
+    return int_column(r.results[statement].rows.front(), column);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+db_statement history_insert(const speaker_state& st, const char* kind, bucket previous,
+                            bucket next, const std::string& reason, const std::string& actor) {
+  return {"INSERT INTO speakers.bucket_history "
+          "(speaker_id, kind, previous_bucket, new_bucket, reason, actor) "
+          "VALUES ($1, $2, $3, $4, $5, $6)",
+          {st.speaker_id, std::string(kind), std::string(to_string(previous)),
+           std::string(to_string(next)), reason, actor},
+          1};
+}
+
+// The event is built from the committed row later (outbox relay), so its timestamp is the commit
+// transaction's time, the same instant the history row carries.
+db_statement outbox_insert(const speaker_state& st, bucket previous, bucket next,
+                           const std::string& reason) {
+  return {"INSERT INTO speakers.outbox (topic, payload) VALUES ($1, jsonb_build_object("
+          "'speaker_id', $2::text, 'client_id', $3::text, 'previous_bucket', $4::text, "
+          "'new_bucket', $5::text, 'reason', $6::text))",
+          {std::string(bucket_changed_topic), st.speaker_id, st.client_id,
+           std::string(to_string(previous)), std::string(to_string(next)), reason},
+          1};
+}
+
+void become_unusable(self_ptr self, phase stage, caf::error answer) {
+  auto& st = self->state;
+  st.stage = stage;
+  st.unusable = std::move(answer);
+  // Nothing to keep in memory: ask the shard to retire this activation once the messages already
+  // routed here are answered; the next message gets a fresh activation that reads the DB again.
+  self->send(st.env->shard, idle_atom::value, st.speaker_id);
+}
+
+void apply_loaded(self_ptr self, const db_results& r) {
+  auto& st = self->state;
+  if (r.results.size() != 2) throw std::runtime_error("speaker load: expected two result sets");
+  const auto& rows = r.results[0].rows;
+  if (rows.empty()) {
+    become_unusable(self, phase::missing,
+                    make_error(errc::not_found, "speaker " + st.speaker_id + " is not registered"));
+    return;
+  }
+  // Corrupt durable state throws here: the actor dies with the error and its supervisor (the
+  // shard) decides whether to try again or to stop routing to it.
+  speaker_record rec = speaker_from_row(rows.front(), st.env->policy.window_size);
+  const auto current = parse_bucket(rec.view.bucket);
+  if (!current) throw std::runtime_error("speaker row holds an unknown bucket: " + rec.view.bucket);
+  std::vector<double> samples;
+  samples.reserve(r.results[1].rows.size());
+  for (const db_row& row : r.results[1].rows) samples.push_back(double_column(row, 0));
+  st.window = quality_window::from_samples(st.env->policy.window_size, samples);
+  st.client_id = std::move(rec.view.client_id);
+  st.display_name = std::move(rec.view.display_name);
+  st.current = *current;
+  st.pinned = rec.view.pinned;
+  st.pin_reason = std::move(rec.view.pin_reason);
+  st.pinned_by = std::move(rec.view.pinned_by);
+  st.pinned_at_ms = rec.view.pinned_at_ms;
+  st.samples_total = rec.view.samples_total;
+  st.bucket_changes = rec.view.bucket_changes;
+  st.created_at_ms = rec.view.created_at_ms;
+  st.updated_at_ms = rec.view.updated_at_ms;
+  st.version = rec.version;
+  st.stage = phase::ready;
+  st.unusable = caf::error{};
+}
+
+// Reads the row and the newest window_size samples. `await` keeps every other message in the
+// mailbox until the answer is in, so nothing is served from a half-loaded state.
+void load(self_ptr self) {
+  auto& st = self->state;
+  db_transaction tx;
+  tx.statements.push_back(
+    {std::string("SELECT ") + speaker_columns + " FROM speakers.speakers WHERE speaker_id = $1",
+     {st.speaker_id},
+     -1});
+  tx.statements.push_back(
+    {"SELECT errors_per_100_words FROM (SELECT id, errors_per_100_words "
+     "FROM speakers.quality_samples WHERE speaker_id = $1 ORDER BY id DESC LIMIT $2) newest "
+     "ORDER BY id",
+     {st.speaker_id, std::to_string(st.env->policy.window_size)},
+     -1});
+  self->request(st.env->db, st.env->db_timeout, transact_atom::value, std::move(tx))
+    .await([self](db_results& r) { apply_loaded(self, r); },
+           [self](caf::error& e) {
+             become_unusable(self, phase::failed,
+                             make_error(errc::unavailable,
+                                        "speaker state could not be loaded: " +
+                                          self->system().render(e)));
+           });
+}
+
+// Every change is one transaction sent with `await`: writes of one speaker are strictly serialised,
+// memory changes only after the commit, and the caller hears nothing before it.
+view_promise commit(self_ptr self, db_transaction tx, apply_fn apply) {
+  auto rp = self->make_response_promise<speaker_view>();
+  auto& st = self->state;
+  self->request(st.env->db, st.env->db_timeout, transact_atom::value, std::move(tx))
+    .await(
+      [self, rp, apply](db_results& r) mutable {
+        apply(self->state, r);
+        rp.deliver(view_of(self->state));
+      },
+      [self, rp](caf::error& e) mutable {
+        const bool conflict = code_of(e) == errc::conflict;
+        rp.deliver(db_failure(self, e));
+        // A conflict is a duplicate job or a row another writer changed (our version is stale):
+        // either way memory may no longer match the source of truth, so reread it before the
+        // next message. Other failures left the row as it was, and memory with it.
+        if (conflict) load(self);
+      });
+  return rp;
+}
+
+db_statement versioned_update(const speaker_state& st, std::string assignments,
+                              std::vector<caf::optional<std::string>> extra_params) {
+  std::vector<caf::optional<std::string>> params{st.speaker_id, std::to_string(st.version)};
+  for (auto& p : extra_params) params.push_back(std::move(p));
+  return {"UPDATE speakers.speakers SET " + assignments +
+            ", version = version + 1, updated_at = now() WHERE speaker_id = $1 AND version = $2 "
+            "RETURNING " + ms_of_updated_at +
+            ", coalesce((extract(epoch from pinned_at) * 1000)::bigint, 0)",
+          std::move(params), 1};
+}
+
+void apply_common(speaker_state& st, const db_results& r) {
+  ++st.version;
+  if (auto ms = returned_int(r, 0, 0)) st.updated_at_ms = *ms;
+}
+
+caf::result<speaker_view> on_sample(self_ptr self, quality_sample& s) {
+  auto& st = self->state;
+  if (st.stage != phase::ready) return st.unusable;
+  if (s.speaker_id != st.speaker_id) return invalid("speaker_id does not match this speaker");
+  if (auto e = check_id("job_id", s.job_id)) return invalid(*e);
+  if (auto e = check_rate("errors_per_100_words", s.errors_per_100_words)) return invalid(*e);
+  if (auto e = check_text("actor", s.actor, max_id_bytes, false)) return invalid(*e);
+
+  quality_window next_window = st.window;
+  next_window.push(s.errors_per_100_words);
+  bucket_decision decision = evaluate(st.env->policy, st.current, next_window, st.pinned);
+  const bucket previous = st.current;
+
+  db_transaction tx;
+  // The update goes first so RETURNING is always result 0.
+  tx.statements.push_back(versioned_update(
+    st,
+    "bucket = $3, samples_total = samples_total + 1, bucket_changes = bucket_changes + $4, "
+    "window_size = $5, window_mean = $6",
+    {std::string(to_string(decision.next)), decision.changed ? "1" : "0",
+     std::to_string(next_window.size()), sql_number(next_window.mean())}));
+  // ON CONFLICT DO NOTHING + expect_rows 1: a job already counted rolls everything back as a
+  // conflict, whatever SQLSTATE mapping the connection actor uses.
+  tx.statements.push_back({"INSERT INTO speakers.quality_samples "
+                           "(speaker_id, job_id, errors_per_100_words, actor) VALUES ($1, $2, $3, $4) "
+                           "ON CONFLICT (speaker_id, job_id) DO NOTHING",
+                           {st.speaker_id, s.job_id, sql_number(s.errors_per_100_words), s.actor},
+                           1});
+  if (decision.changed) {
+    tx.statements.push_back(
+      history_insert(st, "policy", previous, decision.next, decision.reason, s.actor));
+    tx.statements.push_back(outbox_insert(st, previous, decision.next, decision.reason));
+  }
+  return commit(self, std::move(tx),
+                [window = std::move(next_window), next = decision.next,
+                 changed = decision.changed](speaker_state& st, const db_results& r) {
+                  apply_common(st, r);
+                  st.window = window;
+                  st.current = next;
+                  ++st.samples_total;
+                  if (changed) ++st.bucket_changes;
+                });
+}
+
+caf::result<speaker_view> on_pin(self_ptr self, bucket_pin& p) {
+  auto& st = self->state;
+  if (st.stage != phase::ready) return st.unusable;
+  if (p.speaker_id != st.speaker_id) return invalid("speaker_id does not match this speaker");
+  const auto target = parse_bucket(p.bucket);
+  if (!target)
+    return invalid("bucket must be one of no_touch, low_touch, medium_touch, high_touch");
+  if (auto e = check_text("reason", p.reason, max_text_bytes, true)) return invalid(*e);
+  if (auto e = check_text("actor", p.actor, max_id_bytes, false)) return invalid(*e);
+
+  const bucket previous = st.current;
+  const bool changed = *target != previous;
+  db_transaction tx;
+  tx.statements.push_back(versioned_update(
+    st,
+    "bucket = $3, pinned = true, pin_reason = $4, pinned_by = $5, pinned_at = now(), "
+    "bucket_changes = bucket_changes + $6",
+    {std::string(to_string(*target)), p.reason, p.actor, changed ? "1" : "0"}));
+  tx.statements.push_back(history_insert(st, "pin", previous, *target, p.reason, p.actor));
+  if (changed) tx.statements.push_back(outbox_insert(st, previous, *target, "pinned: " + p.reason));
+  return commit(self, std::move(tx),
+                [next = *target, changed, reason = p.reason,
+                 actor = p.actor](speaker_state& st, const db_results& r) {
+                  apply_common(st, r);
+                  st.current = next;
+                  st.pinned = true;
+                  st.pin_reason = reason;
+                  st.pinned_by = actor;
+                  if (auto ms = returned_int(r, 0, 1)) st.pinned_at_ms = *ms;
+                  if (changed) ++st.bucket_changes;
+                });
+}
+
+// Unpin rule: the pinned bucket stays the speaker's current bucket and the policy is applied to the
+// current window exactly as after a new sample. So an unpin may demote at once (window mean above
+// that bucket's band, even a partial window) or promote at once (full window inside a better band
+// with the margin); otherwise the speaker keeps the pinned bucket until its samples move it. The
+// unpin row records the unpin itself (from = to = pinned bucket); a move it causes is a separate
+// "policy" row with its own event, like any policy change.
+caf::result<speaker_view> on_unpin(self_ptr self, bucket_unpin& u) {
+  auto& st = self->state;
+  if (st.stage != phase::ready) return st.unusable;
+  if (u.speaker_id != st.speaker_id) return invalid("speaker_id does not match this speaker");
+  if (auto e = check_text("reason", u.reason, max_text_bytes, false)) return invalid(*e);
+  if (auto e = check_text("actor", u.actor, max_id_bytes, false)) return invalid(*e);
+  if (!st.pinned) return make_error(errc::conflict, "speaker " + st.speaker_id + " is not pinned");
+
+  const bucket held = st.current;
+  bucket_decision decision = evaluate(st.env->policy, held, st.window, false);
+  db_transaction tx;
+  tx.statements.push_back(versioned_update(
+    st,
+    "bucket = $3, pinned = false, pin_reason = '', pinned_by = '', pinned_at = NULL, "
+    "bucket_changes = bucket_changes + $4",
+    {std::string(to_string(decision.next)), decision.changed ? "1" : "0"}));
+  tx.statements.push_back(history_insert(st, "unpin", held, held, u.reason, u.actor));
+  if (decision.changed) {
+    tx.statements.push_back(
+      history_insert(st, "policy", held, decision.next, decision.reason, u.actor));
+    tx.statements.push_back(outbox_insert(st, held, decision.next, decision.reason));
+  }
+  return commit(self, std::move(tx),
+                [next = decision.next, changed = decision.changed](speaker_state& st,
+                                                                   const db_results& r) {
+                  apply_common(st, r);
+                  st.current = next;
+                  st.pinned = false;
+                  st.pin_reason.clear();
+                  st.pinned_by.clear();
+                  st.pinned_at_ms = 0;
+                  if (changed) ++st.bucket_changes;
+                });
+}
+
+// Newest 1,000 rows, oldest first: enough for any audit screen, bounded for the message size.
+caf::result<speaker_history> on_history(self_ptr self) {
+  auto& st = self->state;
+  if (st.stage != phase::ready) return st.unusable;
+  auto rp = self->make_response_promise<speaker_history>();
+  db_statement stmt{
+    "SELECT id, kind, coalesce(previous_bucket, ''), new_bucket, reason, actor, "
+    "(extract(epoch from created_at) * 1000)::bigint FROM (SELECT * FROM speakers.bucket_history "
+    "WHERE speaker_id = $1 ORDER BY id DESC LIMIT 1000) newest ORDER BY id",
+    {st.speaker_id},
+    -1};
+  // `then`, not `await`: a read need not hold up the speaker, and it still sees every write
+  // acknowledged before it because those were committed before this request was sent.
+  self->request(st.env->db, st.env->db_timeout, query_atom::value, std::move(stmt))
+    .then(
+      [rp, id = st.speaker_id](db_rows& rows) mutable {
+        speaker_history out;
+        out.speaker_id = id;
+        try {
+          for (const db_row& row : rows.rows) {
+            history_entry e;
+            e.id = int_column(row, 0);
+            e.kind = text_column(row, 1);
+            e.previous_bucket = text_column(row, 2);
+            e.new_bucket = text_column(row, 3);
+            e.reason = text_column(row, 4);
+            e.actor = text_column(row, 5);
+            e.at_ms = int_column(row, 6);
+            out.entries.push_back(std::move(e));
+          }
+        } catch (const std::exception& ex) {
+          rp.deliver(make_error(errc::internal, std::string("corrupt history row: ") + ex.what()));
+          return;
+        }
+        rp.deliver(std::move(out));
+      },
+      [self, rp](caf::error& e) mutable { rp.deliver(db_failure(self, e)); });
+  return rp;
+}
+
+speaker_actor::behavior_type speaker_fn(self_ptr self, std::shared_ptr<const speaker_env> env,
+                                        std::string speaker_id) {
+  self->state.env = std::move(env);
+  self->state.speaker_id = std::move(speaker_id);
+  self->state.window = quality_window{self->state.env->policy.window_size};
+  // A throw (corrupt durable state, a broken invariant) ends this activation with an SBM error
+  // that names the speaker; the shard sees it as a failure and supervises.
+  self->set_exception_handler([self](std::exception_ptr& thrown) -> caf::error {
+    std::string what = "unknown exception";
+    try {
+      std::rethrow_exception(thrown);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    return make_error(errc::internal, "speaker " + self->state.speaker_id + ": " + what);
+  });
+  load(self);
+  return {
+    [self](get_atom) -> caf::result<speaker_view> {
+      if (self->state.stage != phase::ready) return self->state.unusable;
+      return view_of(self->state);
+    },
+    [self](history_atom) { return on_history(self); },
+    [self](pin_atom, bucket_pin& p) { return on_pin(self, p); },
+    [self](unpin_atom, bucket_unpin& u) { return on_unpin(self, u); },
+    [self](sample_atom, quality_sample& s) { return on_sample(self, s); },
+    [self](passivate_atom) { self->quit(); },
+    caf::after(self->state.env->idle_timeout) >>
+      [self] { self->send(self->state.env->shard, idle_atom::value, self->state.speaker_id); },
+  };
+}
+
+}  // namespace
+
+speaker_actor spawn_speaker(caf::actor_system& sys, std::shared_ptr<const speaker_env> env,
+                            std::string speaker_id) {
+  return sys.spawn(speaker_fn, std::move(env), std::move(speaker_id));
+}
+
+}  // namespace sbm::speakers

@@ -1,0 +1,32 @@
+#pragma once
+// One actor per active speaker. It loads its row from PostgreSQL when spawned (messages wait in its
+// mailbox meanwhile), serves reads from memory, and makes every change durable in one transaction
+// before it changes memory or answers. Only the shard spawns it; callers reach it by speaker_id.
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "actors/speakers/core/bucket_policy.hpp"
+#include "messages/connections.hpp"
+#include "messages/speakers.hpp"
+
+namespace caf {
+class actor_system;
+}
+
+namespace sbm::speakers {
+
+// Shared by every speaker of a shard and never changed after the shard started, so speakers on
+// different threads read it without locks and each one stays small.
+struct speaker_env {
+  postgres_actor db;
+  speaker_shard_actor shard;  // told (idle_atom) when the speaker has been idle or is unusable
+  bucket_policy_config policy;
+  std::chrono::milliseconds idle_timeout{std::chrono::minutes{5}};
+  std::chrono::milliseconds db_timeout{std::chrono::seconds{10}};
+};
+
+speaker_actor spawn_speaker(caf::actor_system& sys, std::shared_ptr<const speaker_env> env,
+                            std::string speaker_id);
+
+}  // namespace sbm::speakers

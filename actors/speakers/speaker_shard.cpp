@@ -1,0 +1,459 @@
+#include "actors/speakers/speaker_shard.hpp"
+
+#include <caf/actor_cast.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/system_messages.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <utility>
+
+#include "actors/speakers/outbox_relay.hpp"
+#include "actors/speakers/speaker_actor.hpp"
+#include "actors/speakers/speaker_rows.hpp"
+#include "actors/speakers/validation.hpp"
+#include "messages/errors.hpp"
+#include "runtime/logging/logging.hpp"
+
+namespace sbm::speakers {
+
+namespace {
+
+constexpr std::uint32_t max_page = 500;
+constexpr std::uint64_t not_seen = std::numeric_limits<std::uint64_t>::max();
+const resilience::restart_limit relay_restart_limit{5, std::chrono::seconds{60}};
+
+// A message for a speaker, kept as closures so it can wait in a buffer during a hand-off and be
+// sent to whichever activation exists when it is replayed.
+struct routed_job {
+  std::function<void(const speaker_actor&)> run;  // sends it to the live speaker
+  std::function<void(const caf::error&)> fail;    // answers the caller without a speaker
+};
+
+struct speaker_entry {
+  speaker_actor actor;          // null until activated
+  bool retiring = false;        // idle or unusable: new messages wait, passivate once drained
+  bool passivate_sent = false;
+  // Requests sent to the actor and not answered yet, so a crash can fail them at once.
+  std::unordered_map<std::uint64_t, std::function<void(const caf::error&)>> in_flight;
+  std::deque<routed_job> buffered;  // arrived while retiring; replayed after its exit
+  std::uint64_t bucket_changes_seen = not_seen;
+};
+
+struct failure_record {
+  resilience::restart_intensity deaths;
+  caf::actor_clock::time_point poisoned_until{};
+};
+
+struct shard_state {
+  static inline const char* name = "sbm.speaker_shard";
+
+  speakers_settings settings;
+  std::shared_ptr<const speaker_env> env;
+  outbox_relay_actor relay;
+  resilience::restart_intensity relay_restarts{relay_restart_limit};
+  std::unordered_map<std::string, speaker_entry> entries;
+  std::unordered_map<caf::actor_addr, std::string> ids_by_address;
+  std::unordered_map<std::string, failure_record> failures;
+  std::uint64_t next_token = 1;
+  speaker_shard_stats stats;
+  std::shared_ptr<spdlog::logger> log;
+};
+
+using self_ptr = speaker_shard_actor::stateful_pointer<shard_state>;
+
+caf::error invalid(std::string what) { return make_error(errc::invalid_argument, std::move(what)); }
+
+// A speaker queues behind its own serialised writes, each bounded by db_timeout; this leaves room
+// for a load plus a few writes before the caller is told to retry.
+std::chrono::milliseconds speaker_timeout(const shard_state& st) {
+  return st.settings.db_timeout * 3 + std::chrono::seconds{1};
+}
+
+caf::error db_failure(self_ptr self, const caf::error& e) {
+  if (e.category() == error_category) return e;
+  return make_error(errc::unavailable, "database did not answer: " + self->system().render(e));
+}
+
+// Errors the speaker sent keep their meaning; CAF's own (timeout, receiver down) mean the speaker
+// could not answer now, so the caller should retry.
+caf::error speaker_failure(self_ptr self, const std::string& id, const caf::error& e) {
+  if (e.category() == error_category) return e;
+  return make_error(errc::unavailable,
+                    "speaker " + id + " did not answer: " + self->system().render(e));
+}
+
+outbox_relay_actor start_relay(self_ptr self) {
+  auto& st = self->state;
+  outbox_relay_settings rs;
+  rs.db = st.settings.db;
+  rs.bus = st.settings.bus;
+  rs.stream = st.settings.stream;
+  rs.interval = st.settings.relay_interval;
+  rs.db_timeout = st.settings.db_timeout;
+  // Longer than the bus's own wait for its subscribers, so the bus's answer arrives first.
+  rs.publish_timeout = st.settings.db_timeout * 2;
+  auto relay = spawn_outbox_relay(self->system(), std::move(rs));
+  // Linked both ways: it dies with the shard however the shard ends, and its exit reaches the
+  // shard's exit handler, which restarts it when it failed.
+  self->link_to(relay);
+  return relay;
+}
+
+void maybe_passivate(self_ptr self, speaker_entry& e) {
+  if (e.retiring && !e.passivate_sent && e.in_flight.empty() && e.actor) {
+    self->send(e.actor, passivate_atom::value);
+    e.passivate_sent = true;
+  }
+}
+
+void retire(self_ptr self, speaker_entry& e) {
+  e.retiring = true;
+  maybe_passivate(self, e);
+}
+
+bool poisoned(shard_state& st, const std::string& id, caf::actor_clock::time_point now) {
+  auto f = st.failures.find(id);
+  if (f == st.failures.end()) return false;
+  if (f->second.poisoned_until > now) return true;
+  if (f->second.deaths.recent(now) == 0) st.failures.erase(f);
+  return false;
+}
+
+void activate(self_ptr self, const std::string& id, speaker_entry& e) {
+  auto& st = self->state;
+  e.actor = spawn_speaker(self->system(), st.env, id);
+  // Linked, not just monitored: no speaker outlives its shard (even one killed outright), and the
+  // speaker's exit (normal after passivation, an error when it failed) reaches the exit handler.
+  self->link_to(e.actor);
+  st.ids_by_address.emplace(e.actor.address(), id);
+  e.bucket_changes_seen = not_seen;
+  ++st.stats.active;
+  ++st.stats.activations;
+}
+
+void dispatch(self_ptr self, const std::string& id, routed_job job) {
+  auto& st = self->state;
+  if (poisoned(st, id, self->clock().now())) {
+    job.fail(make_error(errc::poison_message,
+                        "speaker " + id + " failed repeatedly; refused until its cool-down ends"));
+    return;
+  }
+  auto& e = st.entries[id];
+  if (e.retiring) {
+    // Akka's lesson: never drop a message during a hand-off; it goes to the next activation.
+    e.buffered.push_back(std::move(job));
+    ++st.stats.buffered;
+    return;
+  }
+  if (!e.actor) activate(self, id, e);
+  job.run(e.actor);
+}
+
+// Records that a request got its answer; false when the crash handling already answered it.
+bool settle(self_ptr self, const std::string& id, std::uint64_t token) {
+  auto& st = self->state;
+  auto it = st.entries.find(id);
+  if (it == st.entries.end() || it->second.in_flight.erase(token) == 0) return false;
+  maybe_passivate(self, it->second);
+  return true;
+}
+
+// After a write that changed the bucket the outbox has a new row: nudge the relay instead of
+// waiting for its next tick. The first answer after an activation has nothing to compare with,
+// so it nudges too; a spare poll costs little.
+void note_answer(self_ptr self, const std::string& id, const speaker_view& v, bool was_write) {
+  auto& st = self->state;
+  auto it = st.entries.find(id);
+  if (it == st.entries.end()) return;
+  if (was_write && it->second.bucket_changes_seen != v.bucket_changes)
+    self->send(st.relay, flush_atom::value);
+  it->second.bucket_changes_seen = v.bucket_changes;
+}
+
+void note_answer(self_ptr, const std::string&, const speaker_history&, bool) {
+  // histories change nothing
+}
+
+// Forwards with `request`, not `delegate`: the shard must see the answer to keep its in-flight
+// book, which is what lets it fail requests at once when a speaker dies.
+template <class Result, bool IsWrite, class... Ts>
+caf::typed_response_promise<Result> route(self_ptr self, const std::string& id, Ts... xs) {
+  auto rp = self->template make_response_promise<Result>();
+  routed_job job;
+  job.fail = [rp](const caf::error& e) mutable { rp.deliver(e); };
+  job.run = [self, id, rp, xs...](const speaker_actor& target) mutable {
+    auto& st = self->state;
+    const std::uint64_t token = st.next_token++;
+    st.entries[id].in_flight.emplace(token, [rp](const caf::error& e) mutable { rp.deliver(e); });
+    self->request(target, speaker_timeout(st), xs...)
+      .then(
+        [self, id, token, rp](Result& r) mutable {
+          if (!settle(self, id, token)) return;
+          note_answer(self, id, r, IsWrite);
+          rp.deliver(std::move(r));
+        },
+        [self, id, token, rp](caf::error& e) mutable {
+          if (!settle(self, id, token)) return;
+          rp.deliver(speaker_failure(self, id, e));
+        });
+  };
+  dispatch(self, id, std::move(job));
+  return rp;
+}
+
+void on_speaker_exit(self_ptr self, const std::string& id, const caf::error& reason) {
+  auto& st = self->state;
+  --st.stats.active;
+  auto it = st.entries.find(id);
+  if (it == st.entries.end()) return;
+  auto in_flight = std::move(it->second.in_flight);
+  auto buffered = std::move(it->second.buffered);
+  st.stats.buffered -= buffered.size();
+  st.entries.erase(it);
+
+  caf::error answer;
+  if (reason && reason != caf::exit_reason::normal) {
+    ++st.stats.failures;
+    const auto now = self->clock().now();
+    auto rec = st.failures.try_emplace(id, failure_record{
+                                             resilience::restart_intensity{st.settings.speaker_restarts},
+                                             {}});
+    const bool within_limit = rec.first->second.deaths.record(now);
+    if (!within_limit) rec.first->second.poisoned_until = now + st.settings.poison_cooldown;
+    st.log->warn("speaker {} failed: {}{}", log::escape(id), self->system().render(reason),
+                 within_limit ? "; re-activated on its next message"
+                              : "; restart limit exceeded, refused during the cool-down");
+    answer = make_error(errc::unavailable,
+                        "speaker " + id +
+                          " failed while handling this request; it is re-activated from durable "
+                          "state on the next message");
+  } else {
+    ++st.stats.passivations;
+    answer = make_error(errc::unavailable, "speaker " + id + " stopped before answering; retry");
+  }
+  for (auto& pending : in_flight) pending.second(answer);
+  for (auto& job : buffered) dispatch(self, id, std::move(job));
+}
+
+void shut_down(self_ptr self, const caf::error& reason) {
+  auto& st = self->state;
+  const auto answer = make_error(errc::unavailable, "speakers are shutting down");
+  for (auto& [id, e] : st.entries) {
+    for (auto& pending : e.in_flight) pending.second(answer);
+    for (auto& job : e.buffered) job.fail(answer);
+    e.in_flight.clear();
+    e.buffered.clear();
+    if (e.actor) self->send_exit(e.actor, reason);
+  }
+  st.entries.clear();
+  if (st.relay) self->send_exit(st.relay, reason);
+  self->quit(reason);
+}
+
+void on_relay_exit(self_ptr self, const caf::error& reason) {
+  auto& st = self->state;
+  if (!reason || reason == caf::exit_reason::normal) return;
+  if (!st.relay_restarts.record(self->clock().now())) {
+    st.log->error("outbox relay keeps failing ({}); stopping the speakers shard",
+                  self->system().render(reason));
+    shut_down(self, reason);
+    return;
+  }
+  st.log->warn("outbox relay failed ({}); restarting it", self->system().render(reason));
+  st.relay = start_relay(self);
+}
+
+caf::result<speaker_view> on_register(self_ptr self, speaker_registration& r) {
+  auto& st = self->state;
+  if (auto e = check_id("speaker_id", r.speaker_id)) return invalid(*e);
+  if (auto e = check_id("client_id", r.client_id)) return invalid(*e);
+  if (auto e = check_text("display_name", r.display_name, max_text_bytes, false))
+    return invalid(*e);
+  if (auto e = check_text("actor", r.actor, max_id_bytes, false)) return invalid(*e);
+  const std::string initial(to_string(st.settings.policy.initial_bucket));
+  db_transaction tx;
+  // ON CONFLICT DO NOTHING + expect_rows 1: a duplicate rolls back as errc::conflict.
+  tx.statements.push_back({std::string("INSERT INTO speakers.speakers "
+                                       "(speaker_id, client_id, display_name, bucket) "
+                                       "VALUES ($1, $2, $3, $4) ON CONFLICT (speaker_id) DO NOTHING "
+                                       "RETURNING ") +
+                             speaker_columns,
+                           {r.speaker_id, r.client_id, r.display_name, initial},
+                           1});
+  tx.statements.push_back({"INSERT INTO speakers.bucket_history "
+                           "(speaker_id, kind, previous_bucket, new_bucket, reason, actor) "
+                           "VALUES ($1, 'register', NULL, $2, 'registered', $3)",
+                           {r.speaker_id, initial, r.actor},
+                           1});
+  auto rp = self->make_response_promise<speaker_view>();
+  self->request(st.settings.db, st.settings.db_timeout, transact_atom::value, std::move(tx))
+    .then(
+      [self, rp, id = r.speaker_id](db_results& res) mutable {
+        auto& st = self->state;
+        // An activation that found no row earlier must not keep answering not_found.
+        if (auto it = st.entries.find(id); it != st.entries.end()) retire(self, it->second);
+        try {
+          if (res.results.empty() || res.results[0].rows.empty())
+            throw std::runtime_error("INSERT ... RETURNING gave no row");
+          rp.deliver(speaker_from_row(res.results[0].rows.front(), st.settings.policy.window_size)
+                       .view);
+        } catch (const std::exception& ex) {
+          rp.deliver(make_error(errc::internal,
+                                std::string("registered, but the row could not be read: ") +
+                                  ex.what()));
+        }
+      },
+      [self, rp, id = r.speaker_id](caf::error& e) mutable {
+        if (code_of(e) == errc::conflict)
+          rp.deliver(make_error(errc::conflict, "speaker " + id + " is already registered"));
+        else
+          rp.deliver(db_failure(self, e));
+      });
+  return rp;
+}
+
+// Keyset pagination on speaker_id: stable under inserts and cheap at any depth. Filters travel as
+// parameters; NULL means "any".
+caf::result<speaker_page> on_list(self_ptr self, speaker_query& q) {
+  auto& st = self->state;
+  caf::optional<std::string> bucket_filter;
+  caf::optional<std::string> client_filter;
+  caf::optional<std::string> after;
+  if (!q.bucket.empty()) {
+    if (!parse_bucket(q.bucket))
+      return invalid("bucket must be one of no_touch, low_touch, medium_touch, high_touch");
+    bucket_filter = q.bucket;
+  }
+  if (!q.client_id.empty()) {
+    if (auto e = check_id("client_id", q.client_id)) return invalid(*e);
+    client_filter = q.client_id;
+  }
+  if (!q.cursor.empty()) {
+    if (auto e = check_id("cursor", q.cursor)) return invalid(*e);
+    after = q.cursor;
+  }
+  const std::uint32_t limit = std::clamp<std::uint32_t>(q.limit, 1, max_page);
+  // One row more than asked tells whether another page exists.
+  db_statement stmt{std::string("SELECT ") + speaker_columns +
+                      " FROM speakers.speakers WHERE ($1::text IS NULL OR bucket = $1) "
+                      "AND ($2::text IS NULL OR client_id = $2) "
+                      "AND ($3::text IS NULL OR speaker_id > $3) "
+                      "ORDER BY speaker_id LIMIT $4",
+                    {bucket_filter, client_filter, after, std::to_string(limit + 1)},
+                    -1};
+  auto rp = self->make_response_promise<speaker_page>();
+  self->request(st.settings.db, st.settings.db_timeout, query_atom::value, std::move(stmt))
+    .then(
+      [self, rp, limit](db_rows& rows) mutable {
+        speaker_page page;
+        try {
+          for (const db_row& row : rows.rows) {
+            if (page.items.size() == limit) {
+              page.next_cursor = page.items.back().speaker_id;
+              break;
+            }
+            page.items.push_back(
+              speaker_from_row(row, self->state.settings.policy.window_size).view);
+          }
+        } catch (const std::exception& ex) {
+          rp.deliver(make_error(errc::internal, std::string("corrupt speaker row: ") + ex.what()));
+          return;
+        }
+        rp.deliver(std::move(page));
+      },
+      [self, rp](caf::error& e) mutable { rp.deliver(db_failure(self, e)); });
+  return rp;
+}
+
+caf::optional<caf::error> bad_route(const std::string& id) {
+  if (auto e = check_id("speaker_id", id)) return invalid(*e);
+  return caf::none;
+}
+
+speaker_shard_actor::behavior_type shard_fn(self_ptr self, speakers_settings settings) {
+  auto& st = self->state;
+  st.settings = std::move(settings);
+  st.log = log::get("speakers");
+  auto env = std::make_shared<speaker_env>();
+  env->db = st.settings.db;
+  env->shard = caf::actor_cast<speaker_shard_actor>(self);
+  env->policy = st.settings.policy;
+  env->idle_timeout = st.settings.idle_timeout;
+  env->db_timeout = st.settings.db_timeout;
+  st.env = std::move(env);
+  st.relay = start_relay(self);
+
+  self->set_exit_handler([self](caf::exit_msg& m) {
+    auto& st = self->state;
+    if (st.relay && m.source == st.relay.address()) {
+      on_relay_exit(self, m.reason);
+      return;
+    }
+    if (auto a = st.ids_by_address.find(m.source); a != st.ids_by_address.end()) {
+      const std::string id = std::move(a->second);
+      st.ids_by_address.erase(a);
+      on_speaker_exit(self, id, m.reason);
+      return;
+    }
+    // From whoever supervises the shard: stop, and take the children along. A normal exit of
+    // some other linked actor is no reason to stop (CAF's default does the same).
+    if (!m.reason || m.reason == caf::exit_reason::normal) return;
+    shut_down(self, m.reason);
+  });
+
+  return {
+    [self](register_atom, speaker_registration& r) { return on_register(self, r); },
+    [self](get_atom, const std::string& id) -> caf::result<speaker_view> {
+      if (auto e = bad_route(id)) return *e;
+      return route<speaker_view, false>(self, id, get_atom::value);
+    },
+    [self](history_atom, const std::string& id) -> caf::result<speaker_history> {
+      if (auto e = bad_route(id)) return *e;
+      return route<speaker_history, false>(self, id, history_atom::value);
+    },
+    [self](pin_atom, bucket_pin& p) -> caf::result<speaker_view> {
+      if (auto e = bad_route(p.speaker_id)) return *e;
+      return route<speaker_view, true>(self, p.speaker_id, pin_atom::value, p);
+    },
+    [self](unpin_atom, bucket_unpin& u) -> caf::result<speaker_view> {
+      if (auto e = bad_route(u.speaker_id)) return *e;
+      return route<speaker_view, true>(self, u.speaker_id, unpin_atom::value, u);
+    },
+    [self](sample_atom, quality_sample& s) -> caf::result<speaker_view> {
+      if (auto e = bad_route(s.speaker_id)) return *e;
+      return route<speaker_view, true>(self, s.speaker_id, sample_atom::value, s);
+    },
+    [self](list_atom, speaker_query& q) { return on_list(self, q); },
+    [self](status_atom) { return self->state.stats; },
+    [self](idle_atom, const std::string& id) {
+      auto& st = self->state;
+      auto it = st.entries.find(id);
+      if (it == st.entries.end() || !it->second.actor) return;
+      // Only the live activation may retire itself; a late idle from an earlier one is ignored.
+      if (caf::actor_cast<caf::actor_addr>(self->current_sender()) != it->second.actor.address())
+        return;
+      retire(self, it->second);
+    },
+  };
+}
+
+}  // namespace
+
+speaker_shard_actor spawn_speaker_shard(caf::actor_system& sys, speakers_settings settings) {
+  return sys.spawn(shard_fn, std::move(settings));
+}
+
+}  // namespace sbm::speakers

@@ -1,0 +1,37 @@
+#pragma once
+// The speakers family from outside: one call spawns the shard, which owns the speaker actors and
+// the outbox relay. Everything else reaches speakers through the returned handle.
+#include <chrono>
+
+#include "actors/speakers/core/bucket_policy.hpp"
+#include "messages/connections.hpp"
+#include "messages/events.hpp"
+#include "messages/speakers.hpp"
+#include "runtime/resilience/restart_intensity.hpp"
+
+namespace caf {
+class actor_system;
+}
+
+namespace sbm::speakers {
+
+struct speakers_settings {
+  postgres_actor db;
+  event_bus_actor bus;            // the relay's first target (internal subscribers)
+  stream_publisher_actor stream;  // the relay's second target (Redis stream); may be null
+  bucket_policy_config policy;
+  std::chrono::milliseconds idle_timeout{std::chrono::minutes{5}};
+  std::chrono::milliseconds relay_interval{500};
+  std::chrono::milliseconds db_timeout{std::chrono::seconds{10}};
+  // A speaker that dies more often than this is answered errc::poison_message for the cool-down
+  // instead of being re-activated again and again.
+  resilience::restart_limit speaker_restarts{3, std::chrono::seconds{60}};
+  std::chrono::milliseconds poison_cooldown{std::chrono::minutes{1}};
+};
+
+// Spawns the shard; the shard spawns and supervises the outbox relay (re-spawned when it fails,
+// escalated as the shard's own failure past 5 restarts a minute) and takes it down when it stops.
+// Throws std::invalid_argument when the policy is not usable (validate(policy)).
+speaker_shard_actor spawn_speakers(caf::actor_system& sys, speakers_settings settings);
+
+}  // namespace sbm::speakers

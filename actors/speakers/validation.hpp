@@ -1,0 +1,27 @@
+#pragma once
+// Defence in depth: the gateway validates input before it reaches an actor, but cluster peers and
+// internal callers are not the gateway, so the speakers family refuses bad values itself.
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace sbm::speakers {
+
+inline constexpr std::size_t max_id_bytes = 128;
+inline constexpr std::size_t max_text_bytes = 1024;  // reasons, display names
+// A rate far above anything a real draft produces; also keeps float storage in the window exact.
+inline constexpr double max_errors_per_100_words = 1'000'000;
+
+// nullopt when acceptable, else a message naming the field.
+// Ids: 1..128 bytes of valid UTF-8 without control characters.
+std::optional<std::string> check_id(std::string_view field, std::string_view value);
+// Free text: valid UTF-8, no NUL (PostgreSQL text cannot hold it), at most max_bytes.
+std::optional<std::string> check_text(std::string_view field, std::string_view value,
+                                      std::size_t max_bytes, bool required);
+// A quality rate: finite and within [0, max_errors_per_100_words].
+std::optional<std::string> check_rate(std::string_view field, double value);
+
+bool is_valid_utf8(std::string_view value);
+
+}  // namespace sbm::speakers
