@@ -1,0 +1,118 @@
+#pragma once
+// Contracts of the pattern index: what an error report teaches, stored as a vector with metadata,
+// searched by similarity under typed filters. Filters are values, never expression text.
+#include <caf/meta/type_name.hpp>
+#include <caf/optional.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "messages/atoms.hpp"
+
+namespace sbm {
+
+// One error pattern (seed 4.1's EnhancedErrorVector without the vector: the index embeds
+// `original_text` itself, so every node computes the same vector with the same embedder).
+struct pattern_record {
+  std::int64_t pattern_id = 0;  // the error report's id
+  std::string speaker_id;
+  std::string client_id;
+  std::string bucket_type;      // the speaker's bucket when the report was filed
+  std::string original_text;
+  std::string corrected_text;
+  std::string context_text;     // surrounding draft text, embedded with the original when present
+  std::vector<std::string> error_categories;
+  std::string audio_quality;    // excellent | good | fair | poor
+  std::string speaker_clarity;  // clear | moderate | unclear
+  std::string background_noise; // none | low | moderate | high
+  std::int32_t number_of_speakers = 1;
+  bool overlapping_speech = false;
+  bool requires_specialized_knowledge = false;
+  std::string status;           // pending | rectified | not_rectified
+  double weight = 0.5;          // in [0, 1]; verification moves it (+0.1 rectified, -0.1 not)
+  std::int64_t created_at_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, pattern_record& x) {
+  return f(caf::meta::type_name("pattern_record"), x.pattern_id, x.speaker_id, x.client_id,
+           x.bucket_type, x.original_text, x.corrected_text, x.context_text, x.error_categories,
+           x.audio_quality, x.speaker_clarity, x.background_noise, x.number_of_speakers,
+           x.overlapping_speech, x.requires_specialized_knowledge, x.status, x.weight,
+           x.created_at_ms);
+}
+
+// Every field is optional: empty strings, none and 0 mean "any".
+struct pattern_filter {
+  std::string speaker_id;
+  std::string client_id;
+  std::string bucket_type;
+  std::string audio_quality;
+  std::string status;
+  std::string error_category;   // the pattern has this category among its categories
+  caf::optional<bool> requires_specialized_knowledge;
+  std::int64_t from_ms = 0;     // created_at >= from (0: open)
+  std::int64_t to_ms = 0;       // created_at <= to (0: open)
+  double min_weight = 0;        // patterns whose weight fell below the floor are not returned
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, pattern_filter& x) {
+  return f(caf::meta::type_name("pattern_filter"), x.speaker_id, x.client_id, x.bucket_type,
+           x.audio_quality, x.status, x.error_category, x.requires_specialized_knowledge, x.from_ms,
+           x.to_ms, x.min_weight);
+}
+
+struct pattern_search {
+  std::string query_text;
+  pattern_filter filter;
+  std::uint32_t top_k = 10;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, pattern_search& x) {
+  return f(caf::meta::type_name("pattern_search"), x.query_text, x.filter, x.top_k);
+}
+
+struct pattern_hit {
+  pattern_record pattern;
+  double similarity = 0;  // cosine similarity of the embeddings, in [-1, 1]
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, pattern_hit& x) {
+  return f(caf::meta::type_name("pattern_hit"), x.pattern, x.similarity);
+}
+
+struct pattern_hits {
+  std::vector<pattern_hit> hits;  // best first
+  std::string plan;               // how the index answered, e.g. "exact:speaker" or "hnsw:ef=128"
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, pattern_hits& x) {
+  return f(caf::meta::type_name("pattern_hits"), x.hits, x.plan);
+}
+
+struct pattern_index_status {
+  std::uint64_t patterns = 0;
+  std::uint64_t deleted = 0;
+  std::string embedder;     // name() of the embedder the vectors were made with
+  bool ready = false;       // false while (re)building from PostgreSQL
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, pattern_index_status& x) {
+  return f(caf::meta::type_name("pattern_index_status"), x.patterns, x.deleted, x.embedder, x.ready);
+}
+
+// upsert is idempotent (same pattern_id replaces), so a saga step can be retried safely.
+using pattern_index_actor = caf::typed_actor<
+  caf::replies_to<upsert_atom, pattern_record>::with<bool>,
+  caf::replies_to<delete_atom, std::int64_t>::with<bool>,
+  caf::replies_to<search_atom, pattern_search>::with<pattern_hits>,
+  caf::replies_to<status_atom>::with<pattern_index_status>>;
+
+}  // namespace sbm
