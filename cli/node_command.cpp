@@ -2,6 +2,7 @@
 // HTTP, and on SIGINT/SIGTERM drains in-flight requests before stopping everything.
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
@@ -19,6 +20,7 @@
 #include "actors/reports/core/fernet.hpp"
 #include "actors/speakers/core/bucket_policy.hpp"
 #include "actors/speakers/speakers.hpp"
+#include "actors/users/users.hpp"
 #include "actors/verification/verification.hpp"
 #include "cli/commands.hpp"
 #include "config/node_options.hpp"
@@ -168,6 +170,12 @@ int node_command(int argc, char** argv) {
   http.max_connections = static_cast<std::size_t>(cfg.integer("gateway.max-connections"));
   http.max_header_bytes = static_cast<std::size_t>(cfg.integer("gateway.max-header-bytes"));
   http.read_timeout = cfg.duration("gateway.read-timeout");
+  http.max_header_count = static_cast<std::size_t>(cfg.integer("gateway.max-header-count"));
+  http.tls_cert_file = cfg.text("gateway.tls-cert-file");
+  if (cfg.has("gateway.tls-key"))
+    http.tls_key_pem = cfg.secret("gateway.tls-key");
+  if (http.tls_cert_file.empty() != http.tls_key_pem.empty())
+    return fail_config("gateway.tls-cert-file and gateway.tls-key: give both for HTTPS, or neither");
   http.handle_timeout = cfg.duration("gateway.request-timeout") + std::chrono::seconds(5);
   auto server = std::make_shared<gateway::http_server>(http, [slot](http_request&& req) {
     if (auto g = slot->get())
@@ -241,6 +249,18 @@ int node_command(int argc, char** argv) {
     sp.relay_interval = cfg.duration("speakers.relay-interval");
     return caf::actor_cast<caf::actor>(speakers::spawn_speakers(s, std::move(sp)));
   }});
+  tree.children.push_back({"users", [&cfg](caf::actor_system& s, const started_children& c) {
+    users::users_settings u;
+    u.db = caf::actor_cast<postgres_actor>(c.at("postgres"));
+    u.db_timeout = cfg.duration("postgres.request-timeout");
+    return caf::actor_cast<caf::actor>(users::spawn_users(s, std::move(u)));
+  }});
+  tree.children.push_back({"audit", [&cfg](caf::actor_system& s, const started_children& c) {
+    users::audit_settings a;
+    a.db = caf::actor_cast<postgres_actor>(c.at("postgres"));
+    a.db_timeout = cfg.duration("postgres.request-timeout");
+    return caf::actor_cast<caf::actor>(users::spawn_audit(s, std::move(a)));
+  }});
   tree.children.push_back({"gateway", [&cfg, server, slot, verifier, services](
                                          caf::actor_system& s, const started_children& c) {
     gateway::gateway_settings g;
@@ -254,6 +274,12 @@ int node_command(int argc, char** argv) {
     g.schedule = caf::actor_cast<verification_scheduler_actor>(c.at("verification-scheduler"));
     g.request_timeout = cfg.duration("gateway.request-timeout");
     g.max_json_depth = static_cast<std::size_t>(cfg.integer("gateway.max-json-depth"));
+    g.users = caf::actor_cast<users_actor>(c.at("users"));
+    g.audit = caf::actor_cast<audit_actor>(c.at("audit"));
+    g.rate_limit.rate = cfg.number("gateway.rate-limit");
+    g.rate_limit.burst = cfg.number("gateway.rate-burst");
+    g.rate_limit.max_clients = static_cast<std::size_t>(cfg.integer("gateway.rate-limit-clients"));
+    g.user_cache_ttl = cfg.duration("gateway.user-cache-ttl");
     auto actor = gateway::spawn_gateway(s, std::move(g));
     slot->set(actor);
     return actor;
@@ -268,7 +294,7 @@ int node_command(int argc, char** argv) {
     caf::anon_send_exit(on_fatal, caf::exit_reason::user_shutdown);
     return exit_failure;
   }
-  logger->info("gateway listening on http://{}:{}", http.host, http.port);
+  logger->info("gateway listening on {}://{}:{}", http.tls() ? "https" : "http", http.host, http.port);
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);

@@ -8,9 +8,11 @@
 #include <memory>
 
 #include "gateway/access.hpp"
+#include "gateway/rate_limiter.hpp"
 #include "gateway/responder.hpp"
 #include "messages/connections.hpp"
 #include "messages/speakers.hpp"
+#include "messages/users.hpp"
 #include "messages/verification.hpp"
 
 namespace sbm::auth {
@@ -28,6 +30,10 @@ struct gateway_settings {
   postgres_actor instanote;
   speaker_shard_actor speakers;
   verification_scheduler_actor schedule;
+  users_actor users;   // null: no standing check (tokens alone decide)
+  audit_actor audit;   // null: nothing is audited
+  rate_limit_settings rate_limit;  // off by default
+  std::chrono::milliseconds user_cache_ttl{5000};
   std::chrono::milliseconds request_timeout{10000};
   std::size_t max_json_depth = 32;
 };

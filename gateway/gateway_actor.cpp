@@ -6,6 +6,7 @@
 
 #include <ctime>
 
+#include "gateway/admission.hpp"
 #include "gateway/auth/jwt.hpp"
 #include "gateway/gateway_state.hpp"
 #include "messages/errors.hpp"
@@ -35,6 +36,10 @@ const route_spec routes[] = {
   {"DELETE", "/v1/speakers/{id}/bucket-pin", route::speaker_pin_delete, permission::buckets_pin},
   {"POST", "/v1/speakers/{id}/quality-samples", route::speaker_samples_post, permission::quality_write},
   {"GET", "/v1/verification-schedule", route::schedule_list, permission::schedule_read},
+  {"POST", "/v1/users", route::users_create, permission::users_admin},
+  {"GET", "/v1/users/{id}", route::user_get, permission::users_admin},
+  {"PATCH", "/v1/users/{id}", route::user_update, permission::users_admin},
+  {"GET", "/v1/audit", route::audit_list, permission::audit_read},
 };
 
 const route_spec& spec_of(int id) {
@@ -42,24 +47,6 @@ const route_spec& spec_of(int id) {
     if (static_cast<int>(r.id) == id)
       return r;
   return routes[0];
-}
-
-http_response unauthorized(std::string detail) {
-  auto r = problem(401, "unauthorized", "Unauthorized", detail);
-  std::string challenge = "Bearer realm=\"sbm\", error=\"invalid_token\", error_description=\"";
-  for (char c : detail)
-    if (c != '"' && c != '\\')
-      challenge += c;
-  challenge += '"';
-  r.headers.emplace_back("WWW-Authenticate", std::move(challenge));
-  return r;
-}
-
-const std::string* header(const http_request& req, std::string_view name) {
-  for (const auto& h : req.headers)
-    if (h.first == name)
-      return &h.second;
-  return nullptr;
 }
 
 struct gateway_state {
@@ -133,45 +120,12 @@ void handle_readyz(gateway_context& ctx, const http_request& req) {
   }
 }
 
-// Verifies the bearer token and the route's permission; answers 401/403 itself when refused.
-std::optional<principal> authenticate(gateway_state& st, const http_request& req,
-                                      std::string_view needed) {
-  auto& ctx = st.ctx;
-  auto* auth_header = header(req, "authorization");
-  if (!auth_header || auth_header->compare(0, 7, "Bearer ") != 0) {
-    ctx.reply(req, unauthorized("missing bearer token"));
-    return std::nullopt;
-  }
-  if (!ctx.settings.verifier) {
-    ctx.reply(req, unauthorized("no token keys are configured on this node"));
-    return std::nullopt;
-  }
-  auto token = std::string_view{*auth_header}.substr(7);
-  auto verdict = ctx.settings.verifier->verify(token, static_cast<std::int64_t>(std::time(nullptr)));
-  if (auto* err = std::get_if<auth::jwt_error>(&verdict)) {
-    st.log->info("refused token from {}: {}", req.peer, auth::describe(*err));
-    ctx.reply(req, unauthorized(std::string{auth::describe(*err)}));
-    return std::nullopt;
-  }
-  auto& claims = std::get<auth::jwt_claims>(verdict);
-  std::string why;
-  auto who = make_principal(claims.subject, claims.role, claims.service_id, claims.permissions,
-                            ctx.settings.services, why);
-  if (!who) {
-    ctx.reply(req, problem(403, "forbidden", "Forbidden", why));
-    return std::nullopt;
-  }
-  if (!who->may(needed)) {
-    ctx.reply(req, problem(403, "forbidden", "Forbidden",
-                           who->describe() + " lacks permission '" + std::string{needed} + "'"));
-    return std::nullopt;
-  }
-  return who;
-}
-
 void dispatch(gateway_state& st, http_request& req) {
   auto& ctx = st.ctx;
   auto result = st.table.match(req.method, req.path);
+  // Requests refused before authentication still count against the peer's rate.
+  if (!std::holds_alternative<route_match>(result) && !within_peer_rate(ctx, req))
+    return;
   if (std::holds_alternative<route_not_found>(result)) {
     ctx.reply(req, problem(404, "not-found", "Not Found", "no resource at this path"));
     return;
@@ -203,16 +157,26 @@ void dispatch(gateway_state& st, http_request& req) {
     ctx.reply(req, std::move(r));
     return;
   }
-  auto who = authenticate(st, req, spec_of(match.route).permission);
-  if (!who)
-    return;
-  handle_speakers(ctx, id, req, match, *who);
+  admit(ctx, req, spec_of(match.route).permission,
+        [&ctx, id, match](const http_request& admitted_req, const principal& who) {
+          switch (id) {
+            case route::users_create:
+            case route::user_get:
+            case route::user_update:
+            case route::audit_list:
+              return handle_users(ctx, id, admitted_req, match, who);
+            default:
+              return handle_speakers(ctx, id, admitted_req, match, who);
+          }
+        });
 }
 
 caf::behavior gateway_actor(caf::stateful_actor<gateway_state>* self, gateway_settings settings) {
   auto& st = self->state;
   st.ctx.self = self;
   st.ctx.settings = std::move(settings);
+  st.ctx.limiter = rate_limiter{st.ctx.settings.rate_limit};
+  st.ctx.standings = user_standing_cache{st.ctx.settings.user_cache_ttl};
   for (const auto& r : routes)
     st.table.add(r.method, r.pattern, static_cast<int>(r.id));
   return {

@@ -9,7 +9,9 @@
 #include "gateway/access.hpp"
 #include "gateway/gateway.hpp"
 #include "gateway/json_io.hpp"
+#include "gateway/rate_limiter.hpp"
 #include "gateway/router.hpp"
+#include "gateway/user_cache.hpp"
 
 namespace sbm::gateway {
 
@@ -24,12 +26,18 @@ enum class route : int {
   speaker_pin_delete,
   speaker_samples_post,
   schedule_list,
+  users_create,
+  user_get,
+  user_update,
+  audit_list,
 };
 
 struct gateway_context {
   caf::event_based_actor* self;
   gateway_settings settings;
   bool draining = false;
+  rate_limiter limiter;
+  user_standing_cache standings;
 
   void reply(const http_request& req, http_response response) const {
     settings.out->respond(req.id, std::move(response));
@@ -47,5 +55,8 @@ bool read_query(const gateway_context& ctx, const http_request& req,
 
 void handle_speakers(gateway_context& ctx, route r, const http_request& req,
                      const route_match& match, const principal& who);
+
+void handle_users(gateway_context& ctx, route r, const http_request& req,
+                  const route_match& match, const principal& who);
 
 }  // namespace sbm::gateway

@@ -1,7 +1,9 @@
 #include "gateway/http_server.hpp"
 
 #include <restinio/all.hpp>
+#include <restinio/tls.hpp>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <mutex>
@@ -18,7 +20,79 @@ struct server_traits : restinio::default_traits_t {
   static constexpr bool use_connection_count_limiter = true;
 };
 
-using running_server = restinio::running_server_handle_t<server_traits>;
+struct tls_server_traits : restinio::default_tls_traits_t {
+  static constexpr bool use_connection_count_limiter = true;
+};
+
+// RESTinio starts its read timeout only once the TLS handshake is done, so a client that opens a
+// connection and never finishes the handshake would hold a connection slot forever. This overload
+// of RESTinio's customisation point (found by argument-dependent lookup through the traits type,
+// and preferred as more specialised) adds a deadline: past it the socket is shut down, the pending
+// handshake read fails and RESTinio closes the connection as for any failed handshake.
+// Process-wide: set by http_server::start (one server per process).
+std::atomic<std::int64_t> tls_handshake_timeout_ms{10000};
+
+struct handshake_deadline {
+  explicit handshake_deadline(const restinio::asio_ns::any_io_executor& executor) : timer(executor) {}
+  std::mutex mutex;
+  bool finished = false;  // once set, the socket belongs to RESTinio alone again
+  restinio::asio_ns::steady_timer timer;
+};
+
+template <typename Start_Read_CB, typename Failed_CB>
+void prepare_connection_and_start_read(restinio::tls_socket_t& socket,
+                                       restinio::impl::connection_t<tls_server_traits>& con,
+                                       Start_Read_CB start_read_cb, Failed_CB failed_cb) {
+  auto deadline = std::make_shared<handshake_deadline>(socket.get_executor());
+  const auto fd = socket.lowest_layer().native_handle();
+  deadline->timer.expires_after(std::chrono::milliseconds(tls_handshake_timeout_ms.load()));
+  deadline->timer.async_wait([deadline, fd](const restinio::asio_ns::error_code& ec) {
+    if (ec)
+      return;
+    // Under the lock the handshake has not completed, so RESTinio has not closed (and the OS
+    // cannot have reused) the descriptor; shutdown() wakes the pending read on any thread.
+    std::lock_guard<std::mutex> guard{deadline->mutex};
+    if (!deadline->finished)
+      ::shutdown(fd, SHUT_RDWR);
+  });
+  socket.async_handshake(
+    restinio::asio_ns::ssl::stream_base::server,
+    [start_read_cb = std::move(start_read_cb), failed_cb = std::move(failed_cb),
+     con = con.shared_from_this(), deadline](const restinio::asio_ns::error_code& ec) {
+      {
+        std::lock_guard<std::mutex> guard{deadline->mutex};
+        deadline->finished = true;
+      }
+      deadline->timer.cancel();
+      if (!ec)
+        start_read_cb();
+      else
+        failed_cb(ec);
+    });
+}
+
+restinio::asio_ns::ssl::context make_tls_context(const http_server_settings& s) {
+  namespace ssl = restinio::asio_ns::ssl;
+  ssl::context context{ssl::context::tls_server};
+  context.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                      ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
+                      ssl::context::single_dh_use);
+  try {
+    context.use_certificate_chain_file(s.tls_cert_file);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("cannot load the TLS certificate chain from '" + s.tls_cert_file +
+                             "': " + e.what());
+  }
+  try {
+    context.use_private_key(restinio::asio_ns::buffer(s.tls_key_pem), ssl::context::pem);
+  } catch (const std::exception& e) {
+    // OpenSSL's reason names the failure, never the key's bytes.
+    throw std::runtime_error(std::string{"cannot load the TLS private key: "} + e.what());
+  }
+  if (SSL_CTX_check_private_key(context.native_handle()) != 1)
+    throw std::runtime_error("the TLS private key does not match the certificate");
+  return context;
+}
 
 // RESTinio closes the connection on a body over its own limit without an answer; it gets a multiple
 // of ours so that moderately oversized bodies still get a readable 413 and huge ones cost no memory.
@@ -43,10 +117,31 @@ struct http_server::impl {
   http_server_settings settings;
   request_sink sink;
   std::shared_ptr<spdlog::logger> log = sbm::log::get("gateway");
-  running_server server;
+  restinio::running_server_handle_t<server_traits> server;
+  restinio::running_server_handle_t<tls_server_traits> tls_server;
   std::atomic<std::uint64_t> next_id{1};
   mutable std::mutex mutex;
   std::unordered_map<std::uint64_t, pending_request> pending;
+
+  template <class Traits>
+  restinio::server_settings_t<Traits> make_settings() {
+    const auto& s = settings;
+    auto limits = restinio::incoming_http_msg_limits_t{}
+                    .max_url_size(s.max_header_bytes)
+                    .max_field_name_size(256)
+                    .max_field_value_size(s.max_header_bytes)
+                    .max_field_count(s.max_header_count)
+                    .max_body_size(s.body_limit * hard_body_factor);
+    restinio::server_settings_t<Traits> out;
+    out.address(s.host)
+      .port(s.port)
+      .max_parallel_connections(s.max_connections)
+      .incoming_http_msg_limits(limits)
+      .handle_request_timeout(s.handle_timeout)
+      .read_next_http_message_timelimit(s.read_timeout)
+      .request_handler([this](restinio::request_handle_t req) { return handle(std::move(req)); });
+    return out;
+  }
 
   restinio::request_handling_status_t handle(restinio::request_handle_t req) {
     auto id = next_id.fetch_add(1, std::memory_order_relaxed);
@@ -146,30 +241,29 @@ http_server::~http_server() {
 void http_server::start() {
   auto* self = impl_.get();
   const auto& s = self->settings;
-  auto limits = restinio::incoming_http_msg_limits_t{}
-                  .max_url_size(s.max_header_bytes)
-                  .max_field_name_size(256)
-                  .max_field_value_size(s.max_header_bytes)
-                  .max_field_count(s.max_header_count)
-                  .max_body_size(s.body_limit * hard_body_factor);
-  auto settings = restinio::server_settings_t<server_traits>{}
-                    .address(s.host)
-                    .port(s.port)
-                    .max_parallel_connections(s.max_connections)
-                    .incoming_http_msg_limits(limits)
-                    .handle_request_timeout(s.handle_timeout)
-                    .read_next_http_message_timelimit(s.read_timeout)
-                    .request_handler([self](restinio::request_handle_t req) {
-                      return self->handle(std::move(req));
-                    });
-  self->server = restinio::run_async(restinio::own_io_context(), std::move(settings), s.threads);
+  if (s.tls()) {
+    auto settings = self->make_settings<tls_server_traits>();
+    settings.tls_context(make_tls_context(s));
+    tls_handshake_timeout_ms = s.read_timeout.count();
+    self->tls_server = restinio::run_async(restinio::own_io_context(), std::move(settings), s.threads);
+  } else {
+    self->server =
+      restinio::run_async(restinio::own_io_context(), self->make_settings<server_traits>(), s.threads);
+  }
 }
 
 void http_server::stop() {
-  if (impl_ && impl_->server) {
+  if (!impl_)
+    return;
+  if (impl_->server) {
     impl_->server->stop();
     impl_->server->wait();
     impl_->server.reset();
+  }
+  if (impl_->tls_server) {
+    impl_->tls_server->stop();
+    impl_->tls_server->wait();
+    impl_->tls_server.reset();
   }
 }
 

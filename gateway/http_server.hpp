@@ -21,7 +21,13 @@ struct http_server_settings {
   std::size_t max_header_bytes = 8192;   // per header value and for the URL
   std::size_t max_header_count = 100;
   std::chrono::milliseconds handle_timeout{30000};   // no answer by then: connection closed
-  std::chrono::milliseconds read_timeout{10000};     // slow clients are cut off
+  std::chrono::milliseconds read_timeout{10000};     // slow clients are cut off (TLS: handshake too)
+  // HTTPS only, when both are set: the certificate chain file (PEM) and the private key itself
+  // (PEM text: a secret, passed by content so it can come from the environment; never logged).
+  std::string tls_cert_file;
+  std::string tls_key_pem;
+
+  bool tls() const { return !tls_cert_file.empty() && !tls_key_pem.empty(); }
 };
 
 class http_server final : public responder {
@@ -31,7 +37,8 @@ class http_server final : public responder {
   http_server(http_server_settings settings, request_sink sink);
   ~http_server() override;
 
-  // Binds and starts the server threads; throws std::runtime_error when the port cannot be bound.
+  // Binds and starts the server threads; throws std::runtime_error when the port cannot be bound
+  // or the TLS certificate and key cannot be loaded or do not match.
   void start();
   // Stops accepting, answers nothing more; safe to call twice.
   void stop();

@@ -164,6 +164,9 @@ std::optional<json> parse_object(std::string_view body, std::size_t max_depth, s
     error = "the JSON nests deeper than " + std::to_string(max_depth) + " levels";
   } catch (const json::parse_error& e) {
     error = "malformed JSON at byte " + std::to_string(e.byte);
+  } catch (const json::out_of_range&) {
+    // nlohmann refuses numbers beyond double's range (1e400) with out_of_range, not parse_error.
+    error = "the JSON holds a number too large to represent";
   }
   return std::nullopt;
 }

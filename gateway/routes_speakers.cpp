@@ -8,6 +8,7 @@
 
 #include "actors/speakers/core/bucket_policy.hpp"
 #include "actors/speakers/core/quality_measure.hpp"
+#include "gateway/audit.hpp"
 #include "gateway/gateway_state.hpp"
 
 namespace sbm::gateway {
@@ -217,7 +218,14 @@ void pin_bucket(gateway_context& ctx, const http_request& req, const std::string
                                   "bucket"));
   pin.actor = who.describe();
   ctx.self->request(ctx.settings.speakers, ctx.settings.request_timeout, pin_atom::value, pin)
-    .then([&ctx, req](speaker_view& v) { reply_view(ctx, req, v, 200); }, ctx.on_error(req));
+    .then(
+      [&ctx, req, who, pin](speaker_view& v) {
+        // On record before the client hears of it.
+        audit_success(ctx, req, who, audit_action::bucket_pin, pin.speaker_id, 200,
+                      {{"speaker_id", pin.speaker_id}, {"bucket", pin.bucket}, {"reason", pin.reason}},
+                      [&ctx, req, v]() mutable { reply_view(ctx, req, v, 200); });
+      },
+      ctx.on_error(req));
 }
 
 void unpin_bucket(gateway_context& ctx, const http_request& req, const std::string& id,
@@ -229,7 +237,13 @@ void unpin_bucket(gateway_context& ctx, const http_request& req, const std::stri
   if (unpin.reason.size() > max_reason_bytes)
     return q.fail("reason", "must be at most " + std::to_string(max_reason_bytes) + " bytes");
   ctx.self->request(ctx.settings.speakers, ctx.settings.request_timeout, unpin_atom::value, unpin)
-    .then([&ctx, req](speaker_view& v) { reply_view(ctx, req, v, 200); }, ctx.on_error(req));
+    .then(
+      [&ctx, req, who, unpin](speaker_view& v) {
+        audit_success(ctx, req, who, audit_action::bucket_unpin, unpin.speaker_id, 200,
+                      {{"speaker_id", unpin.speaker_id}, {"bucket", v.bucket}, {"reason", unpin.reason}},
+                      [&ctx, req, v]() mutable { reply_view(ctx, req, v, 200); });
+      },
+      ctx.on_error(req));
 }
 
 void add_sample(gateway_context& ctx, const http_request& req, const std::string& id,

@@ -6,7 +6,9 @@
 #include "messages/errors.hpp"
 #include "messages/events.hpp"
 #include "messages/http.hpp"
+#include "messages/patterns.hpp"
 #include "messages/speakers.hpp"
+#include "messages/users.hpp"
 #include "messages/verification.hpp"
 
 namespace sbm {
@@ -50,6 +52,22 @@ void announce_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<scheduled_verification>("sbm::scheduled_verification");
   cfg.add_message_type<schedule_query>("sbm::schedule_query");
   cfg.add_message_type<verification_schedule>("sbm::verification_schedule");
+  // patterns
+  cfg.add_message_type<pattern_record>("sbm::pattern_record");
+  cfg.add_message_type<pattern_filter>("sbm::pattern_filter");
+  cfg.add_message_type<pattern_search>("sbm::pattern_search");
+  cfg.add_message_type<pattern_hit>("sbm::pattern_hit");
+  cfg.add_message_type<pattern_hits>("sbm::pattern_hits");
+  cfg.add_message_type<pattern_index_status>("sbm::pattern_index_status");
+  // users and audit
+  cfg.add_message_type<user_record>("sbm::user_record");
+  cfg.add_message_type<audit_origin>("sbm::audit_origin");
+  cfg.add_message_type<user_creation>("sbm::user_creation");
+  cfg.add_message_type<user_update>("sbm::user_update");
+  cfg.add_message_type<user_standing>("sbm::user_standing");
+  cfg.add_message_type<audit_record>("sbm::audit_record");
+  cfg.add_message_type<audit_query>("sbm::audit_query");
+  cfg.add_message_type<audit_page>("sbm::audit_page");
 }
 
 }  // namespace sbm

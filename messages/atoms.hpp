@@ -36,6 +36,20 @@ using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;
 using schedule_atom = caf::atom_constant<caf::atom("schedule")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
 
+// users and audit
+using update_atom = caf::atom_constant<caf::atom("update")>;
+using check_atom = caf::atom_constant<caf::atom("check")>;
+using audit_atom = caf::atom_constant<caf::atom("audit")>;
+using refused_atom = caf::atom_constant<caf::atom("refused")>;
+
+// reports and patterns
+using upsert_atom = caf::atom_constant<caf::atom("upsert")>;
+using delete_atom = caf::atom_constant<caf::atom("delete")>;
+using search_atom = caf::atom_constant<caf::atom("search")>;
+using file_atom = caf::atom_constant<caf::atom("file")>;
+// the report saga runs a report's next step (after the test-only step delay)
+using step_atom = caf::atom_constant<caf::atom("step")>;
+
 // node
 using fatal_atom = caf::atom_constant<caf::atom("fatal")>;
 using stop_atom = caf::atom_constant<caf::atom("stop")>;

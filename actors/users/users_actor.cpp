@@ -1,0 +1,232 @@
+// Registered users. Every change is written together with its audit row in one statement, so a
+// change is never on record without its audit entry, nor the other way round.
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include <algorithm>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include "actors/users/row_reading.hpp"
+#include "actors/users/users.hpp"
+#include "messages/errors.hpp"
+
+namespace sbm::users {
+
+namespace {
+
+constexpr std::size_t max_id_bytes = 128;
+constexpr std::size_t max_display_name_bytes = 256;
+
+constexpr const char* user_columns =
+  "id, role, display_name, disabled, (extract(epoch FROM created_at) * 1000)::bigint, "
+  "(extract(epoch FROM updated_at) * 1000)::bigint";
+
+struct users_state {
+  static inline const char* name = "sbm.users";
+  users_settings settings;
+};
+
+using self_ptr = users_actor::stateful_pointer<users_state>;
+
+caf::error invalid(std::string what) {
+  return make_error(errc::invalid_argument, std::move(what));
+}
+
+bool control_free(const std::string& text) {
+  return std::none_of(text.begin(), text.end(), [](char ch) {
+    auto c = static_cast<unsigned char>(ch);
+    return c < 0x20 || c == 0x7F;
+  });
+}
+
+// The gateway validates first; this keeps the actor safe for any other caller.
+std::optional<caf::error> check_id(const std::string& id) {
+  if (id.empty() || id.size() > max_id_bytes || !control_free(id) || id.find('/') != std::string::npos)
+    return invalid("user id must be 1 to 128 bytes without control characters or '/'");
+  return std::nullopt;
+}
+
+std::optional<caf::error> check_role(const std::string& role) {
+  if (role != "qa" && role != "qa_lead" && role != "admin")
+    return invalid("role must be qa, qa_lead or admin");
+  return std::nullopt;
+}
+
+std::optional<caf::error> check_display_name(const std::string& name) {
+  if (name.size() > max_display_name_bytes || !control_free(name))
+    return invalid("display_name must be at most 256 bytes without control characters");
+  return std::nullopt;
+}
+
+std::optional<caf::error> check_origin(const audit_origin& by) {
+  if (by.actor.empty() || (by.actor_kind != "user" && by.actor_kind != "service"))
+    return invalid("a user change needs an authenticated actor");
+  return std::nullopt;
+}
+
+user_record read_user(const db_row& row) {
+  if (row.size() < 6)
+    throw std::runtime_error("short row");
+  user_record u;
+  u.id = to_text(row[0]);
+  u.role = to_text(row[1]);
+  u.display_name = to_text(row[2]);
+  u.disabled = to_bool(row[3]);
+  u.created_at_ms = to_int(row[4]);
+  u.updated_at_ms = to_int(row[5]);
+  return u;
+}
+
+// Runs one statement and turns its (at most one) row into the answer; `when_empty` when none.
+template <class T, class Convert>
+caf::result<T> one_row(self_ptr self, db_statement stmt, caf::error when_empty, Convert convert) {
+  auto rp = self->template make_response_promise<T>();
+  self->request(self->state.settings.db, self->state.settings.db_timeout, query_atom::value,
+                std::move(stmt))
+    .then(
+      [rp, when_empty, convert](db_rows& rows) mutable {
+        try {
+          if (rows.rows.empty())
+            rp.deliver(when_empty);
+          else
+            rp.deliver(convert(&rows.rows.front()));
+        } catch (const std::exception& e) {
+          rp.deliver(make_error(errc::internal, std::string{"corrupt users row: "} + e.what()));
+        }
+      },
+      [rp](caf::error& e) mutable { rp.deliver(db_failure(e)); });
+  return rp;
+}
+
+caf::result<user_record> on_create(self_ptr self, const user_creation& c) {
+  const auto& u = c.user;
+  if (auto e = check_id(u.id)) return *e;
+  if (auto e = check_role(u.role)) return *e;
+  if (auto e = check_display_name(u.display_name)) return *e;
+  if (auto e = check_origin(c.by)) return *e;
+  db_statement stmt{
+    std::string{"WITH created AS ("
+                "  INSERT INTO users.users (id, role, display_name, disabled)"
+                "  VALUES ($1, $2, $3, $4::boolean) ON CONFLICT (id) DO NOTHING"
+                "  RETURNING *),"
+                " logged AS ("
+                "  INSERT INTO users.audit_log"
+                "    (actor, actor_kind, action, target, outcome, status, peer, detail)"
+                "  SELECT $5, $6, $8, id, 'success', 201, $7,"
+                "    jsonb_build_object('role', role, 'display_name', display_name,"
+                "                       'disabled', disabled)"
+                "  FROM created)"
+                " SELECT "} + user_columns + " FROM created",
+    {u.id, u.role, u.display_name, std::string{u.disabled ? "true" : "false"}, c.by.actor,
+     c.by.actor_kind, c.by.peer, std::string{audit_action::user_create}},
+    -1};
+  return one_row<user_record>(self, std::move(stmt),
+                              make_error(errc::conflict, "a user with this id already exists"),
+                              [](const db_row* row) { return read_user(*row); });
+}
+
+caf::result<user_record> on_update(self_ptr self, const user_update& c) {
+  if (auto e = check_id(c.id)) return *e;
+  if (c.set_role)
+    if (auto e = check_role(c.role)) return *e;
+  if (c.set_display_name)
+    if (auto e = check_display_name(c.display_name)) return *e;
+  if (auto e = check_origin(c.by)) return *e;
+  if (!c.set_role && !c.set_display_name && !c.set_disabled)
+    return invalid("nothing to change: give role, display_name or disabled");
+  caf::optional<std::string> role, display_name, disabled;
+  if (c.set_role) role = c.role;
+  if (c.set_display_name) display_name = c.display_name;
+  if (c.set_disabled) disabled = std::string{c.disabled ? "true" : "false"};
+  // The row is locked before it is read for the audit's "before", so two concurrent updates are
+  // recorded in the order they happened, each with the other's result as its "before".
+  db_statement stmt{
+    std::string{"WITH before AS ("
+                "  SELECT id, role, display_name, disabled FROM users.users WHERE id = $1 FOR UPDATE),"
+                " changed AS ("
+                "  UPDATE users.users u SET role = coalesce($2, u.role),"
+                "    display_name = coalesce($3, u.display_name),"
+                "    disabled = coalesce($4::boolean, u.disabled), updated_at = now()"
+                "  FROM before WHERE u.id = before.id"
+                "  RETURNING u.*),"
+                " logged AS ("
+                "  INSERT INTO users.audit_log"
+                "    (actor, actor_kind, action, target, outcome, status, peer, detail)"
+                "  SELECT $5, $6, $8, changed.id, 'success', 200, $7,"
+                "    jsonb_build_object("
+                "      'before', jsonb_build_object('role', before.role,"
+                "        'display_name', before.display_name, 'disabled', before.disabled),"
+                "      'after', jsonb_build_object('role', changed.role,"
+                "        'display_name', changed.display_name, 'disabled', changed.disabled))"
+                "  FROM before JOIN changed ON changed.id = before.id)"
+                " SELECT "} + user_columns + " FROM changed",
+    {c.id, role, display_name, disabled, c.by.actor, c.by.actor_kind, c.by.peer,
+     std::string{audit_action::user_update}},
+    -1};
+  return one_row<user_record>(self, std::move(stmt), make_error(errc::not_found, "no such user"),
+                              [](const db_row* row) { return read_user(*row); });
+}
+
+caf::result<user_record> on_get(self_ptr self, const std::string& id) {
+  if (auto e = check_id(id)) return *e;
+  db_statement stmt{std::string{"SELECT "} + user_columns + " FROM users.users WHERE id = $1",
+                    {id}, -1};
+  return one_row<user_record>(self, std::move(stmt), make_error(errc::not_found, "no such user"),
+                              [](const db_row* row) { return read_user(*row); });
+}
+
+caf::result<user_standing> on_check(self_ptr self, const std::string& id) {
+  if (auto e = check_id(id)) {
+    // A subject SBM could never have registered is simply not a registered user.
+    user_standing unknown;
+    unknown.id = id;
+    return unknown;
+  }
+  db_statement stmt{"SELECT disabled, role FROM users.users WHERE id = $1", {id}, -1};
+  user_standing unknown;
+  unknown.id = id;
+  auto rp = self->make_response_promise<user_standing>();
+  self->request(self->state.settings.db, self->state.settings.db_timeout, query_atom::value,
+                std::move(stmt))
+    .then(
+      [rp, unknown](db_rows& rows) mutable {
+        if (rows.rows.empty()) {
+          rp.deliver(unknown);
+          return;
+        }
+        try {
+          auto standing = unknown;
+          standing.known = true;
+          standing.disabled = to_bool(rows.rows.front().at(0));
+          standing.role = to_text(rows.rows.front().at(1));
+          rp.deliver(std::move(standing));
+        } catch (const std::exception& e) {
+          rp.deliver(make_error(errc::internal, std::string{"corrupt users row: "} + e.what()));
+        }
+      },
+      [rp](caf::error& e) mutable { rp.deliver(db_failure(e)); });
+  return rp;
+}
+
+users_actor::behavior_type users_fn(self_ptr self, users_settings settings) {
+  self->state.settings = std::move(settings);
+  return {
+    [self](register_atom, const user_creation& c) { return on_create(self, c); },
+    [self](update_atom, const user_update& c) { return on_update(self, c); },
+    [self](get_atom, const std::string& id) { return on_get(self, id); },
+    [self](check_atom, const std::string& id) { return on_check(self, id); },
+  };
+}
+
+}  // namespace
+
+users_actor spawn_users(caf::actor_system& sys, users_settings settings) {
+  return sys.spawn(users_fn, std::move(settings));
+}
+
+}  // namespace sbm::users

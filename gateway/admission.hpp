@@ -1,0 +1,31 @@
+#pragma once
+// Who gets in, in this order: the client's request rate (429 + Retry-After; keyed by the principal
+// once the token is verified, by the peer address before that), the bearer token (401 +
+// WWW-Authenticate), the principal itself (403 for an unknown role or a service off the
+// allow-list), a registered user's standing (403 when disabled; the registered role replaces the
+// token's), and the route's permission (403). Every 401 and 403 is audited as a refusal; requests
+// refused for their rate are not, so an attacker cannot write to the audit log faster than the
+// limiter lets them send.
+#include <functional>
+#include <string_view>
+
+#include "gateway/access.hpp"
+#include "messages/http.hpp"
+
+namespace sbm::gateway {
+
+struct gateway_context;
+
+using admitted = std::function<void(const http_request&, const principal&)>;
+
+// Answers the request itself when refusing; otherwise calls `next`, at once or (when the user's
+// standing is not cached) after the users actor answers.
+void admit(gateway_context& ctx, const http_request& req, std::string_view permission,
+           admitted next);
+
+// For requests refused before authentication (unknown path, wrong method, bad encoding):
+// counts the request against the peer's rate.
+// Returns false (429 sent) when the peer is over its rate.
+bool within_peer_rate(gateway_context& ctx, const http_request& req);
+
+}  // namespace sbm::gateway

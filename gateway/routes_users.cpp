@@ -1,0 +1,315 @@
+// Users (admin) and the audit log (qa_lead, admin) over HTTP: strict validation of what clients
+// send, one message to the users or audit actor, then JSON. Filters reach SQL only as bound
+// parameters, and timestamps are parsed here before they are passed on as numbers.
+#include <caf/event_based_actor.hpp>
+#include <nlohmann/json.hpp>
+
+#include <charconv>
+#include <initializer_list>
+#include <limits>
+
+#include "gateway/audit.hpp"
+#include "gateway/gateway_state.hpp"
+#include "gateway/timestamps.hpp"
+
+namespace sbm::gateway {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr std::size_t max_display_name_bytes = 256;
+constexpr std::size_t max_filter_bytes = 256;
+constexpr std::uint32_t default_audit_page = 100;
+constexpr std::uint32_t max_audit_page = 500;
+
+json timestamp_or_null(std::int64_t ms) {
+  return ms == 0 ? json(nullptr) : json(format_timestamp_ms(ms));
+}
+
+json to_json(const user_record& u) {
+  return {{"id", u.id},
+          {"role", u.role},
+          {"display_name", u.display_name},
+          {"disabled", u.disabled},
+          {"created_at", timestamp_or_null(u.created_at_ms)},
+          {"updated_at", timestamp_or_null(u.updated_at_ms)}};
+}
+
+json to_json(const audit_record& r) {
+  // The detail column is jsonb, so it parses; a failure would mean a corrupt row, shown as text.
+  auto detail = json::parse(r.detail, nullptr, false);
+  if (detail.is_discarded())
+    detail = r.detail;
+  return {{"id", r.id},         {"at", timestamp_or_null(r.at_ms)},
+          {"actor", r.actor},   {"actor_kind", r.actor_kind},
+          {"action", r.action}, {"target", r.target},
+          {"outcome", r.outcome}, {"status", r.status},
+          {"peer", r.peer},     {"detail", std::move(detail)}};
+}
+
+std::string percent_encode(const std::string& text) {
+  static const char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '-' || c == '_' || c == '.' || c == '~';
+    if (plain) {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+void reply_problem(const gateway_context& ctx, const http_request& req, std::string detail,
+                   std::string_view field = {}) {
+  ctx.reply(req, problem(400, field.empty() ? "malformed-body" : "invalid-field", "Bad Request",
+                         std::move(detail), field));
+}
+
+// The body as a JSON object holding only the allowed keys: a misspelt "disabled" must not be
+// ignored silently and leave an account enabled.
+std::optional<json> strict_body(const gateway_context& ctx, const http_request& req,
+                                std::initializer_list<const char*> allowed) {
+  std::string error;
+  auto value = parse_object(req.body, ctx.settings.max_json_depth, error);
+  if (!value) {
+    reply_problem(ctx, req, error);
+    return std::nullopt;
+  }
+  for (const auto& item : value->items()) {
+    bool known = false;
+    for (auto a : allowed)
+      known = known || item.key() == a;
+    if (!known) {
+      reply_problem(ctx, req, "field '" + printable(item.key(), 64) + "' is not known here",
+                    printable(item.key(), 64));
+      return std::nullopt;
+    }
+  }
+  return value;
+}
+
+// False when the role is missing or not one SBM knows (400 sent).
+bool read_role(const gateway_context& ctx, const http_request& req, field_reader& f,
+               std::string& role) {
+  if (!f.text("role", role, true, 16)) {
+    ctx.reply(req, f.to_problem());
+    return false;
+  }
+  if (role != "qa" && role != "qa_lead" && role != "admin") {
+    reply_problem(ctx, req, "field 'role' must be one of qa, qa_lead, admin", "role");
+    return false;
+  }
+  return true;
+}
+
+// nullopt: absent; false when the field is there but not a boolean (400 sent).
+bool read_flag(const gateway_context& ctx, const http_request& req, const json& body,
+               const char* key, std::optional<bool>& out) {
+  auto it = body.find(key);
+  if (it == body.end())
+    return true;
+  if (!it->is_boolean()) {
+    reply_problem(ctx, req, std::string{"field '"} + key + "' must be true or false", key);
+    return false;
+  }
+  out = it->get<bool>();
+  return true;
+}
+
+bool bad_user_id(const gateway_context& ctx, const http_request& req, const std::string& id) {
+  if (auto why = id_problem(id)) {
+    reply_problem(ctx, req, "user id " + *why, "id");
+    return true;
+  }
+  return false;
+}
+
+void reply_user(gateway_context& ctx, const http_request& req, const user_record& u,
+                std::uint16_t status) {
+  auto r = json_response(status, to_json(u));
+  if (status == 201)
+    r.headers.emplace_back("Location", "/v1/users/" + percent_encode(u.id));
+  ctx.reply(req, std::move(r));
+}
+
+void create_user(gateway_context& ctx, const http_request& req, const principal& who) {
+  auto body = strict_body(ctx, req, {"id", "role", "display_name", "disabled"});
+  if (!body)
+    return;
+  user_creation c;
+  field_reader f{*body};
+  f.identifier("id", c.user.id, true);
+  if (f.failed())
+    return ctx.reply(req, f.to_problem());
+  if (!read_role(ctx, req, f, c.user.role))
+    return;
+  f.text("display_name", c.user.display_name, false, max_display_name_bytes);
+  if (f.failed())
+    return ctx.reply(req, f.to_problem());
+  std::optional<bool> disabled;
+  if (!read_flag(ctx, req, *body, "disabled", disabled))
+    return;
+  c.user.disabled = disabled.value_or(false);
+  c.by = origin_of(who, req);
+  ctx.self->request(ctx.settings.users, ctx.settings.request_timeout, register_atom::value, c)
+    .then(
+      [&ctx, req](user_record& u) {
+        ctx.standings.forget(u.id);
+        reply_user(ctx, req, u, 201);
+      },
+      ctx.on_error(req));
+}
+
+void update_user(gateway_context& ctx, const http_request& req, const std::string& id,
+                 const principal& who) {
+  if (bad_user_id(ctx, req, id))
+    return;
+  auto body = strict_body(ctx, req, {"role", "display_name", "disabled"});
+  if (!body)
+    return;
+  user_update u;
+  u.id = id;
+  field_reader f{*body};
+  if (body->contains("role")) {
+    if (!read_role(ctx, req, f, u.role))
+      return;
+    u.set_role = true;
+  }
+  if (body->contains("display_name")) {
+    if (!body->at("display_name").is_string())
+      return reply_problem(ctx, req, "field 'display_name' must be a string", "display_name");
+    if (!f.text("display_name", u.display_name, false, max_display_name_bytes))
+      return ctx.reply(req, f.to_problem());
+    u.set_display_name = true;
+  }
+  std::optional<bool> disabled;
+  if (!read_flag(ctx, req, *body, "disabled", disabled))
+    return;
+  u.set_disabled = disabled.has_value();
+  u.disabled = disabled.value_or(false);
+  if (!u.set_role && !u.set_display_name && !u.set_disabled)
+    return reply_problem(ctx, req, "nothing to change: give role, display_name or disabled");
+  u.by = origin_of(who, req);
+  ctx.self->request(ctx.settings.users, ctx.settings.request_timeout, update_atom::value, u)
+    .then(
+      [&ctx, req](user_record& record) {
+        // This gateway applies the change from the next request on; others within their ttl.
+        ctx.standings.forget(record.id);
+        reply_user(ctx, req, record, 200);
+      },
+      ctx.on_error(req));
+}
+
+void get_user(gateway_context& ctx, const http_request& req, const std::string& id) {
+  if (bad_user_id(ctx, req, id))
+    return;
+  ctx.self->request(ctx.settings.users, ctx.settings.request_timeout, get_atom::value, id)
+    .then([&ctx, req](user_record& u) { reply_user(ctx, req, u, 200); }, ctx.on_error(req));
+}
+
+void query_problem(const gateway_context& ctx, const http_request& req, const std::string& name,
+                   const std::string& why) {
+  auto shown = printable(name, 64);
+  ctx.reply(req, problem(400, "invalid-query", "Bad Request", "'" + shown + "' " + why, shown));
+}
+
+// A filter value: what the log holds is compared as is, so anything printable is a fair query.
+std::optional<std::string> filter_problem(const std::string& value) {
+  if (value.empty() || value.size() > max_filter_bytes)
+    return "must be 1 to " + std::to_string(max_filter_bytes) + " bytes";
+  if (!valid_utf8(value))
+    return std::string{"must be valid UTF-8"};
+  for (unsigned char c : value)
+    if (c < 0x20 || c == 0x7F)
+      return std::string{"must not contain control characters"};
+  return std::nullopt;
+}
+
+bool read_positive(const std::string& text, std::int64_t max, std::int64_t& out) {
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc{} && end == text.data() + text.size() && out > 0 && out <= max;
+}
+
+void list_audit(gateway_context& ctx, const http_request& req) {
+  std::vector<std::pair<std::string, std::string>> pairs;
+  if (!read_query(ctx, req, pairs))
+    return;
+  audit_query q;
+  q.limit = default_audit_page;
+  std::vector<std::string> seen;
+  for (const auto& [name, value] : pairs) {
+    for (const auto& s : seen)
+      if (s == name)
+        return query_problem(ctx, req, name, "is given more than once");
+    seen.push_back(name);
+    if (name == "actor" || name == "action") {
+      if (auto why = filter_problem(value))
+        return query_problem(ctx, req, name, *why);
+      (name == "actor" ? q.actor : q.action) = value;
+    } else if (name == "from" || name == "to") {
+      auto ms = parse_timestamp_ms(value);
+      if (!ms)
+        return query_problem(ctx, req, name,
+                             "must be an ISO-8601 timestamp such as 2026-11-24T10:15:00Z or a date "
+                             "such as 2026-11-24");
+      if (name == "from") {
+        q.has_from = true;
+        q.from_ms = *ms;
+      } else {
+        q.has_to = true;
+        q.to_ms = *ms;
+      }
+    } else if (name == "limit") {
+      std::int64_t limit = 0;
+      if (!read_positive(value, max_audit_page, limit))
+        return query_problem(ctx, req, name,
+                             "must be an integer from 1 to " + std::to_string(max_audit_page));
+      q.limit = static_cast<std::uint32_t>(limit);
+    } else if (name == "cursor") {
+      if (!read_positive(value, std::numeric_limits<std::int64_t>::max(), q.before_id))
+        return query_problem(ctx, req, name, "is not a cursor this API returned");
+    } else {
+      return query_problem(ctx, req, name, "is not a known query parameter");
+    }
+  }
+  if (q.has_from && q.has_to && q.from_ms >= q.to_ms)
+    return query_problem(ctx, req, "from", "must be earlier than 'to'");
+  ctx.self->request(ctx.settings.audit, ctx.settings.request_timeout, list_atom::value, q)
+    .then(
+      [&ctx, req](audit_page& page) {
+        json items = json::array();
+        for (const auto& r : page.items)
+          items.push_back(to_json(r));
+        json next = page.next_before_id > 0 ? json(std::to_string(page.next_before_id)) : json(nullptr);
+        ctx.reply(req, json_response(200, {{"items", std::move(items)}, {"next_cursor", next}}));
+      },
+      ctx.on_error(req));
+}
+
+}  // namespace
+
+void handle_users(gateway_context& ctx, route r, const http_request& req, const route_match& match,
+                  const principal& who) {
+  bool needs_users = r != route::audit_list;
+  if ((needs_users && !ctx.settings.users) || (!needs_users && !ctx.settings.audit)) {
+    auto response = problem(503, "unavailable", "Service Unavailable",
+                            "user management is not running on this node");
+    response.headers.emplace_back("Retry-After", "5");
+    return ctx.reply(req, std::move(response));
+  }
+  switch (r) {
+    case route::users_create: return create_user(ctx, req, who);
+    case route::user_get: return get_user(ctx, req, match.params.at(0));
+    case route::user_update: return update_user(ctx, req, match.params.at(0), who);
+    case route::audit_list: return list_audit(ctx, req);
+    default: ctx.reply(req, problem(404, "not-found", "Not Found", "no resource at this path"));
+  }
+}
+
+}  // namespace sbm::gateway

