@@ -1,0 +1,704 @@
+#include "actors/patterns/core/pattern_index.hpp"
+
+#include <hnswlib/hnswlib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <exception>
+#include <mutex>
+#include <queue>
+#include <thread>
+#include <unordered_set>
+#include <utility>
+
+#include "actors/patterns/core/pattern_index_impl.hpp"
+
+namespace sbm::patterns {
+
+namespace detail {
+
+std::uint32_t string_pool::intern(const std::string& value) {
+  auto [it, inserted] = ids.emplace(value, static_cast<std::uint32_t>(values.size()));
+  if (inserted) {
+    values.push_back(value);
+    live.push_back(0);
+  }
+  return it->second;
+}
+
+std::optional<std::uint32_t> string_pool::find(const std::string& value) const {
+  auto it = ids.find(value);
+  if (it == ids.end()) return std::nullopt;
+  return it->second;
+}
+
+}  // namespace detail
+
+namespace {
+
+using detail::slot_flag;
+
+// A partition is rewritten once half of it is dead; small ones are not worth the copy.
+constexpr std::uint32_t partition_rewrite_min_dead = 16;
+
+void check_vector(const std::vector<float>& v, std::uint32_t dimension, const char* what) {
+  if (v.size() != dimension)
+    throw std::invalid_argument(std::string(what) + ": expected " + std::to_string(dimension) +
+                                " values, got " + std::to_string(v.size()));
+  for (float x : v)
+    if (!std::isfinite(x)) throw std::invalid_argument(std::string(what) + ": non-finite value");
+}
+
+void check_entry(const pattern_entry& e) {
+  if (e.pattern_id <= 0) throw std::invalid_argument("pattern_id must be positive");
+}
+
+// The filter with every string replaced by its pool id. A value no pattern carries makes the
+// filter impossible: nothing can match, whatever the plan.
+struct compiled_filter {
+  bool impossible = false;
+  std::optional<std::uint32_t> speaker, client, bucket, audio_quality, status, category;
+  std::optional<bool> specialized;
+  std::int64_t from_ms = 0;
+  std::int64_t to_ms = 0;
+  double min_weight = 0;
+};
+
+std::optional<std::uint32_t> lookup(const detail::string_pool& pool, const std::string& value,
+                                    bool& impossible) {
+  if (value.empty()) return std::nullopt;
+  auto id = pool.find(value);
+  if (!id || pool.live[*id] == 0) impossible = true;
+  return id;
+}
+
+compiled_filter compile(const pattern_index::impl& ix, const search_filter& f) {
+  compiled_filter c;
+  c.speaker = lookup(ix.speakers, f.speaker_id, c.impossible);
+  c.client = lookup(ix.clients, f.client_id, c.impossible);
+  c.bucket = lookup(ix.buckets, f.bucket_type, c.impossible);
+  c.audio_quality = lookup(ix.audio_qualities, f.audio_quality, c.impossible);
+  c.status = lookup(ix.statuses, f.status, c.impossible);
+  c.category = lookup(ix.categories, f.error_category, c.impossible);
+  c.specialized = f.requires_specialized_knowledge;
+  c.from_ms = f.from_ms;
+  c.to_ms = f.to_ms;
+  c.min_weight = f.min_weight;
+  if (c.from_ms != 0 && c.to_ms != 0 && c.from_ms > c.to_ms) c.impossible = true;
+  return c;
+}
+
+bool has_category(const pattern_index::impl& ix, std::uint32_t slot, std::uint32_t category) {
+  const std::uint64_t mask = ix.category_mask[slot];
+  if (category < detail::category_bits) return (mask >> category) & 1u;
+  if ((mask & detail::overflow_bit) == 0) return false;
+  const auto& extra = ix.category_overflow.at(slot);
+  return std::find(extra.begin(), extra.end(), category) != extra.end();
+}
+
+bool matches(const pattern_index::impl& ix, std::uint32_t slot, const compiled_filter& f) {
+  const std::uint8_t flags = ix.flags[slot];
+  if ((flags & slot_flag::alive) == 0) return false;
+  if (f.speaker && ix.speaker[slot] != *f.speaker) return false;
+  if (f.client && ix.client[slot] != *f.client) return false;
+  if (f.bucket && ix.bucket[slot] != *f.bucket) return false;
+  if (f.audio_quality && ix.audio_quality[slot] != *f.audio_quality) return false;
+  if (f.status && ix.status[slot] != *f.status) return false;
+  if (f.specialized && ((flags & slot_flag::specialized) != 0) != *f.specialized) return false;
+  if (f.from_ms != 0 && ix.created_at[slot] < f.from_ms) return false;
+  if (f.to_ms != 0 && ix.created_at[slot] > f.to_ms) return false;
+  if (ix.weight[slot] < f.min_weight) return false;
+  if (f.category && !has_category(ix, slot, *f.category)) return false;
+  return true;
+}
+
+struct candidate {
+  float distance;
+  std::int64_t pattern_id;
+  std::uint32_t slot;
+};
+
+// Orders by distance, then pattern_id, so equal scores come out the same from every plan.
+bool closer(const candidate& a, const candidate& b) {
+  if (a.distance != b.distance) return a.distance < b.distance;
+  return a.pattern_id < b.pattern_id;
+}
+
+class top_k {
+ public:
+  explicit top_k(std::size_t k) : k_(k) {}
+
+  // False when a candidate at this distance cannot enter (ties may, by pattern_id).
+  bool may_take(float distance) const {
+    return heap_.size() < k_ || distance <= heap_.front().distance;
+  }
+
+  void offer(const candidate& c) {
+    if (heap_.size() < k_) {
+      heap_.push_back(c);
+      std::push_heap(heap_.begin(), heap_.end(), closer);
+    } else if (closer(c, heap_.front())) {
+      std::pop_heap(heap_.begin(), heap_.end(), closer);
+      heap_.back() = c;
+      std::push_heap(heap_.begin(), heap_.end(), closer);
+    }
+  }
+
+  std::size_t size() const { return heap_.size(); }
+
+  std::vector<candidate> sorted() && {
+    std::sort(heap_.begin(), heap_.end(), closer);
+    return std::move(heap_);
+  }
+
+ private:
+  std::size_t k_;
+  std::vector<candidate> heap_;  // max-heap: the worst kept candidate on top
+};
+
+std::vector<candidate> scan_partition(const pattern_index::impl& ix, std::uint32_t speaker_id,
+                                      const float* query, const compiled_filter& f,
+                                      std::size_t k) {
+  const auto& p = ix.partitions[speaker_id];
+  const std::size_t dim = ix.config.dimension;
+  top_k best(k);
+  for (std::size_t i = 0; i < p.slots.size(); ++i) {
+    if (!p.live[i]) continue;
+    const float d = ix.distance(query, p.vectors.data() + i * dim);
+    if (!best.may_take(d)) continue;
+    const std::uint32_t slot = p.slots[i];
+    if (!matches(ix, slot, f)) continue;
+    best.offer({d, ix.ids[slot], slot});
+  }
+  return std::move(best).sorted();
+}
+
+std::vector<candidate> scan_columns(const pattern_index::impl& ix, const float* query,
+                                    const compiled_filter& f, std::size_t k) {
+  top_k best(k);
+  const auto slots = static_cast<std::uint32_t>(ix.ids.size());
+  for (std::uint32_t slot = 0; slot < slots; ++slot) {
+    if (!matches(ix, slot, f)) continue;
+    best.offer({ix.distance(query, ix.vector_of(slot)), ix.ids[slot], slot});
+  }
+  return std::move(best).sorted();
+}
+
+std::string graph_plan(std::size_t ef, std::size_t fetch) {
+  return "hnsw:ef=" + std::to_string(ef) + ",fetch=" + std::to_string(fetch);
+}
+
+}  // namespace
+
+bool operator==(const pattern_entry& a, const pattern_entry& b) {
+  return a.pattern_id == b.pattern_id && a.speaker_id == b.speaker_id &&
+         a.client_id == b.client_id && a.bucket_type == b.bucket_type &&
+         a.original_text == b.original_text && a.corrected_text == b.corrected_text &&
+         a.context_text == b.context_text && a.error_categories == b.error_categories &&
+         a.audio_quality == b.audio_quality && a.speaker_clarity == b.speaker_clarity &&
+         a.background_noise == b.background_noise &&
+         a.number_of_speakers == b.number_of_speakers &&
+         a.overlapping_speech == b.overlapping_speech &&
+         a.requires_specialized_knowledge == b.requires_specialized_knowledge &&
+         a.status == b.status && a.weight == b.weight && a.created_at_ms == b.created_at_ms &&
+         a.version == b.version;
+}
+
+bool operator==(const version_digest& a, const version_digest& b) {
+  return a.count == b.count && a.max_version == b.max_version && a.version_sum == b.version_sum &&
+         a.id_version_sum == b.id_version_sum;
+}
+
+// --- impl ---------------------------------------------------------------------------------
+
+pattern_index::impl::impl(index_config cfg, std::string embedder)
+    : config(cfg),
+      embedder_name(std::move(embedder)),
+      space(std::make_unique<hnswlib::InnerProductSpace>(cfg.dimension)),
+      distance_function(space->get_dist_func()),
+      distance_parameter(space->get_dist_func_param()) {
+  if (config.dimension == 0) throw std::invalid_argument("pattern index: dimension must be positive");
+  if (config.m < 2) throw std::invalid_argument("pattern index: m must be at least 2");
+  graph = std::make_unique<hnswlib::HierarchicalNSW<float>>(
+      space.get(), std::max<std::size_t>(config.initial_capacity, 1), config.m, config.ef_construction,
+      config.random_seed);
+}
+
+pattern_index::impl::~impl() = default;
+
+std::size_t pattern_index::impl::graph_capacity() const { return graph->max_elements_; }
+std::size_t pattern_index::impl::graph_nodes() const { return graph->cur_element_count; }
+std::size_t pattern_index::impl::graph_deleted() const { return graph->num_deleted_; }
+
+void pattern_index::impl::save_graph(const std::string& file) const { graph->saveIndex(file); }
+
+// hnswlib 0.6.2's loading path leaves num_deleted_ and the buffers its destructor frees
+// uninitialised until loadIndex assigns them, and the destructor runs even when loadIndex threw
+// part way: set them first, and on failure leave nothing for the destructor to walk.
+void pattern_index::impl::load_graph(const std::string& file) {
+  auto loaded = std::make_unique<hnswlib::HierarchicalNSW<float>>(space.get());
+  loaded->cur_element_count = 0;
+  loaded->num_deleted_ = 0;
+  loaded->data_level0_memory_ = nullptr;
+  loaded->linkLists_ = nullptr;
+  loaded->visited_list_pool_ = nullptr;
+  try {
+    loaded->loadIndex(file, space.get(), 0);
+  } catch (const std::exception& e) {
+    loaded->cur_element_count = 0;
+    throw snapshot_error(std::string("snapshot graph: ") + e.what());
+  }
+  graph = std::move(loaded);
+}
+
+std::vector<float> pattern_index::impl::graph_vector(std::uint32_t slot) const {
+  try {
+    return graph->getDataByLabel<float>(slot);
+  } catch (const std::exception&) {
+    throw snapshot_error("snapshot graph lacks the node of slot " + std::to_string(slot));
+  }
+}
+
+float pattern_index::impl::distance(const float* a, const float* b) const {
+  return distance_function(a, b, distance_parameter);
+}
+
+const float* pattern_index::impl::vector_of(std::uint32_t slot) const {
+  return partitions[speaker[slot]].vectors.data() +
+         static_cast<std::size_t>(position[slot]) * config.dimension;
+}
+
+std::uint32_t pattern_index::impl::new_slot() {
+  const auto slot = static_cast<std::uint32_t>(ids.size());
+  ids.push_back(0);
+  speaker.push_back(0);
+  client.push_back(0);
+  bucket.push_back(0);
+  audio_quality.push_back(0);
+  status.push_back(0);
+  clarity.push_back(0);
+  noise.push_back(0);
+  category_mask.push_back(0);
+  flags.push_back(0);
+  speaker_count.push_back(0);
+  created_at.push_back(0);
+  version.push_back(0);
+  weight.push_back(0);
+  texts.emplace_back();
+  position.push_back(0);
+  return slot;
+}
+
+void pattern_index::impl::count(std::uint32_t slot, int delta) {
+  auto bump = [delta](std::uint32_t& n) { n = static_cast<std::uint32_t>(static_cast<int>(n) + delta); };
+  bump(speakers.live[speaker[slot]]);
+  bump(clients.live[client[slot]]);
+  bump(buckets.live[bucket[slot]]);
+  bump(audio_qualities.live[audio_quality[slot]]);
+  bump(statuses.live[status[slot]]);
+  const std::uint64_t mask = category_mask[slot];
+  for (std::uint32_t c = 0; c < detail::category_bits; ++c)
+    if ((mask >> c) & 1u) bump(categories.live[c]);
+  if (mask & detail::overflow_bit)
+    for (std::uint32_t c : category_overflow.at(slot)) bump(categories.live[c]);
+  if (flags[slot] & slot_flag::specialized)
+    specialized_live = static_cast<std::size_t>(static_cast<long long>(specialized_live) + delta);
+}
+
+void pattern_index::impl::write_columns(std::uint32_t slot, pattern_entry&& e) {
+  ids[slot] = e.pattern_id;
+  speaker[slot] = speakers.intern(e.speaker_id);
+  client[slot] = clients.intern(e.client_id);
+  bucket[slot] = buckets.intern(e.bucket_type);
+  audio_quality[slot] = audio_qualities.intern(e.audio_quality);
+  status[slot] = statuses.intern(e.status);
+  clarity[slot] = clarities.intern(e.speaker_clarity);
+  noise[slot] = noises.intern(e.background_noise);
+  std::uint64_t mask = 0;
+  std::vector<std::uint32_t> extra;
+  for (const auto& name : e.error_categories) {
+    const std::uint32_t c = categories.intern(name);
+    if (c < detail::category_bits) {
+      mask |= std::uint64_t{1} << c;
+    } else if (std::find(extra.begin(), extra.end(), c) == extra.end()) {
+      extra.push_back(c);
+    }
+  }
+  category_overflow.erase(slot);
+  if (!extra.empty()) {
+    mask |= detail::overflow_bit;
+    category_overflow.emplace(slot, std::move(extra));
+  }
+  category_mask[slot] = mask;
+  flags[slot] = slot_flag::alive | (e.requires_specialized_knowledge ? slot_flag::specialized : 0) |
+                (e.overlapping_speech ? slot_flag::overlapping : 0);
+  speaker_count[slot] = e.number_of_speakers;
+  created_at[slot] = e.created_at_ms;
+  version[slot] = e.version;
+  weight[slot] = e.weight;
+  texts[slot] = {std::move(e.original_text), std::move(e.corrected_text), std::move(e.context_text)};
+}
+
+void pattern_index::impl::assign(std::uint32_t slot, pattern_entry&& e, const float* vector) {
+  const std::int64_t id = e.pattern_id;
+  write_columns(slot, std::move(e));
+  if (speaker[slot] >= partitions.size()) partitions.resize(speaker[slot] + 1);
+  auto& p = partitions[speaker[slot]];
+  position[slot] = static_cast<std::uint32_t>(p.slots.size());
+  p.slots.push_back(slot);
+  p.live.push_back(1);
+  p.vectors.insert(p.vectors.end(), vector, vector + config.dimension);
+  count(slot, +1);
+  slot_of[id] = slot;
+  ++live;
+}
+
+void pattern_index::impl::rewrite(std::uint32_t slot, pattern_entry&& e) {
+  count(slot, -1);
+  write_columns(slot, std::move(e));
+  count(slot, +1);
+}
+
+void pattern_index::impl::kill(std::uint32_t slot) {
+  count(slot, -1);
+  flags[slot] = static_cast<std::uint8_t>(flags[slot] & ~slot_flag::alive);
+  slot_of.erase(ids[slot]);
+  category_overflow.erase(slot);
+  texts[slot] = {};
+  --live;
+  ++tombstones;
+  // Guarded by the alive flag: hnswlib throws on a second markDelete of the same label.
+  graph->markDelete(slot);
+  auto& p = partitions[speaker[slot]];
+  p.live[position[slot]] = 0;
+  ++p.dead;
+  if (p.dead >= partition_rewrite_min_dead && p.dead * 2 > p.slots.size())
+    rewrite_partition(speaker[slot]);
+}
+
+void pattern_index::impl::rewrite_partition(std::uint32_t speaker_id) {
+  auto& p = partitions[speaker_id];
+  const std::size_t dim = config.dimension;
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < p.slots.size(); ++i) {
+    const std::uint32_t slot = p.slots[i];
+    if ((flags[slot] & slot_flag::alive) == 0) continue;
+    if (kept != i) {
+      std::memmove(p.vectors.data() + kept * dim, p.vectors.data() + i * dim, dim * sizeof(float));
+      p.slots[kept] = slot;
+      p.live[kept] = 1;
+    }
+    position[slot] = static_cast<std::uint32_t>(kept);
+    ++kept;
+  }
+  p.slots.resize(kept);
+  p.live.resize(kept);
+  p.vectors.resize(kept * dim);
+  p.slots.shrink_to_fit();
+  p.live.shrink_to_fit();
+  p.vectors.shrink_to_fit();
+  p.dead = 0;
+}
+
+void pattern_index::impl::ensure_graph_capacity(std::size_t elements) {
+  const std::size_t current = graph->max_elements_;
+  if (elements <= current) return;
+  graph->resizeIndex(std::max(elements, current * 2));
+}
+
+pattern_entry pattern_index::impl::materialise(std::uint32_t slot) const {
+  pattern_entry e;
+  e.pattern_id = ids[slot];
+  e.speaker_id = speakers.values[speaker[slot]];
+  e.client_id = clients.values[client[slot]];
+  e.bucket_type = buckets.values[bucket[slot]];
+  e.original_text = texts[slot].original;
+  e.corrected_text = texts[slot].corrected;
+  e.context_text = texts[slot].context;
+  const std::uint64_t mask = category_mask[slot];
+  for (std::uint32_t c = 0; c < detail::category_bits; ++c)
+    if ((mask >> c) & 1u) e.error_categories.push_back(categories.values[c]);
+  if (mask & detail::overflow_bit)
+    for (std::uint32_t c : category_overflow.at(slot)) e.error_categories.push_back(categories.values[c]);
+  // Pool ids follow arrival order, which differs between a rebuild and the live index.
+  std::sort(e.error_categories.begin(), e.error_categories.end());
+  e.audio_quality = audio_qualities.values[audio_quality[slot]];
+  e.speaker_clarity = clarities.values[clarity[slot]];
+  e.background_noise = noises.values[noise[slot]];
+  e.number_of_speakers = speaker_count[slot];
+  e.overlapping_speech = (flags[slot] & slot_flag::overlapping) != 0;
+  e.requires_specialized_knowledge = (flags[slot] & slot_flag::specialized) != 0;
+  e.status = statuses.values[status[slot]];
+  e.weight = weight[slot];
+  e.created_at_ms = created_at[slot];
+  e.version = version[slot];
+  return e;
+}
+
+// --- pattern_index ------------------------------------------------------------------------
+
+pattern_index::pattern_index(index_config config, std::string embedder_name)
+    : impl_(std::make_unique<impl>(config, std::move(embedder_name))) {}
+
+pattern_index::pattern_index(std::unique_ptr<impl> state) : impl_(std::move(state)) {}
+
+pattern_index::~pattern_index() = default;
+pattern_index::pattern_index(pattern_index&&) noexcept = default;
+pattern_index& pattern_index::operator=(pattern_index&&) noexcept = default;
+
+void pattern_index::upsert(pattern_entry entry, const std::vector<float>& vector) {
+  auto& ix = *impl_;
+  check_entry(entry);
+  check_vector(vector, ix.config.dimension, "pattern vector");
+  if (auto it = ix.slot_of.find(entry.pattern_id); it != ix.slot_of.end()) {
+    const std::uint32_t slot = it->second;
+    const bool same_place =
+        ix.speakers.values[ix.speaker[slot]] == entry.speaker_id &&
+        std::memcmp(ix.vector_of(slot), vector.data(), vector.size() * sizeof(float)) == 0;
+    if (same_place) {
+      // Metadata only (weight, status after verification): the graph node stays as it is.
+      ix.rewrite(slot, std::move(entry));
+      return;
+    }
+    ix.kill(slot);
+  }
+  ix.ensure_graph_capacity(ix.ids.size() + 1);
+  const std::uint32_t slot = ix.new_slot();
+  ix.assign(slot, std::move(entry), vector.data());
+  ix.graph->addPoint(vector.data(), slot);
+}
+
+void pattern_index::upsert_batch(std::vector<pattern_entry> entries,
+                                 const std::vector<std::vector<float>>& vectors, unsigned threads) {
+  auto& ix = *impl_;
+  if (entries.size() != vectors.size())
+    throw std::invalid_argument("upsert_batch: entries and vectors differ in number");
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    check_entry(entries[i]);
+    check_vector(vectors[i], ix.config.dimension, "pattern vector");
+  }
+  // The last occurrence of a pattern_id wins, as if the batch were applied in order.
+  std::vector<std::size_t> order;
+  {
+    std::unordered_set<std::int64_t> seen;
+    for (std::size_t i = entries.size(); i-- > 0;)
+      if (seen.insert(entries[i].pattern_id).second) order.push_back(i);
+    std::reverse(order.begin(), order.end());
+  }
+  for (std::size_t i : order)
+    if (auto it = ix.slot_of.find(entries[i].pattern_id); it != ix.slot_of.end()) ix.kill(it->second);
+
+  ix.ensure_graph_capacity(ix.ids.size() + order.size());
+  std::vector<std::pair<std::uint32_t, const float*>> work;
+  work.reserve(order.size());
+  for (std::size_t i : order) {
+    const std::uint32_t slot = ix.new_slot();
+    ix.assign(slot, std::move(entries[i]), vectors[i].data());
+    work.emplace_back(slot, vectors[i].data());
+  }
+
+  const unsigned workers =
+      static_cast<unsigned>(std::clamp<std::size_t>(threads, 1, std::max<std::size_t>(work.size(), 1)));
+  if (workers == 1) {
+    for (const auto& [slot, data] : work) ix.graph->addPoint(data, slot);
+    return;
+  }
+  // hnswlib's addPoint is safe to call concurrently (its Python binding does the same).
+  std::atomic<std::size_t> next{0};
+  std::exception_ptr failure;
+  std::mutex failure_mutex;
+  auto run = [&] {
+    try {
+      for (std::size_t i = next++; i < work.size(); i = next++)
+        ix.graph->addPoint(work[i].second, work[i].first);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(failure_mutex);
+      if (!failure) failure = std::current_exception();
+      next = work.size();
+    }
+  };
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < workers; ++t) pool.emplace_back(run);
+  run();
+  for (auto& t : pool) t.join();
+  if (failure) std::rethrow_exception(failure);
+}
+
+bool pattern_index::erase(std::int64_t pattern_id) {
+  auto& ix = *impl_;
+  auto it = ix.slot_of.find(pattern_id);
+  if (it == ix.slot_of.end()) return false;
+  ix.kill(it->second);
+  return true;
+}
+
+std::optional<pattern_entry> pattern_index::find(std::int64_t pattern_id) const {
+  const auto& ix = *impl_;
+  auto it = ix.slot_of.find(pattern_id);
+  if (it == ix.slot_of.end()) return std::nullopt;
+  return ix.materialise(it->second);
+}
+
+search_result pattern_index::search(const std::vector<float>& query, const search_filter& filter,
+                                    std::size_t k) const {
+  const auto& ix = *impl_;
+  check_vector(query, ix.config.dimension, "query vector");
+  search_result out;
+  const compiled_filter f = compile(ix, filter);
+  if (k == 0 || ix.live == 0 || f.impossible) {
+    out.plan = "empty";
+    return out;
+  }
+
+  // Upper bound and independence estimate of the matches, from the per-value live counts. Date
+  // range and weight floor have no counts: they are checked on every candidate, and a filter they
+  // make selective ends in the exact fallback below.
+  const double total = static_cast<double>(ix.live);
+  std::size_t upper = ix.live;
+  double selectivity = 1.0;
+  auto narrow = [&](std::size_t matching) {
+    upper = std::min(upper, matching);
+    selectivity *= static_cast<double>(matching) / total;
+  };
+  if (f.speaker) narrow(ix.speakers.live[*f.speaker]);
+  if (f.client) narrow(ix.clients.live[*f.client]);
+  if (f.bucket) narrow(ix.buckets.live[*f.bucket]);
+  if (f.audio_quality) narrow(ix.audio_qualities.live[*f.audio_quality]);
+  if (f.status) narrow(ix.statuses.live[*f.status]);
+  if (f.category) narrow(ix.categories.live[*f.category]);
+  if (f.specialized) narrow(*f.specialized ? ix.specialized_live : ix.live - ix.specialized_live);
+  if (upper == 0) {
+    out.plan = "empty";
+    return out;
+  }
+
+  std::vector<candidate> best;
+  auto exact = [&](std::string plan) {
+    if (f.speaker) {
+      best = scan_partition(ix, *f.speaker, query.data(), f, k);
+      out.plan = plan.empty() ? "exact:speaker" : plan;
+    } else {
+      best = scan_columns(ix, query.data(), f, k);
+      out.plan = plan.empty() ? "exact:scan" : plan;
+    }
+  };
+
+  if (upper <= ix.config.exact_threshold) {
+    exact({});
+  } else {
+    const double wanted = static_cast<double>(k) / std::max(selectivity, 1.0 / total) *
+                          std::max(ix.config.overfetch_safety, 1.0);
+    std::size_t fetch = static_cast<std::size_t>(
+        std::min(std::ceil(wanted), static_cast<double>(ix.live)));
+    fetch = std::max(fetch, k);
+    // The estimate says the graph would have to return more than a scan costs.
+    if (fetch > ix.config.max_graph_fetch) exact({});
+    while (out.plan.empty()) {
+      const std::size_t ef = std::max(ix.config.ef_search, fetch);
+      ix.graph->setEf(ef);
+      auto found = ix.graph->searchKnn(query.data(), fetch);
+      const std::size_t returned = found.size();
+      top_k kept(k);
+      for (; !found.empty(); found.pop()) {
+        const auto slot = static_cast<std::uint32_t>(found.top().second);
+        if (matches(ix, slot, f)) kept.offer({found.top().first, ix.ids[slot], slot});
+      }
+      const bool saw_everything = fetch >= ix.live && returned >= ix.live;
+      if (kept.size() >= k || saw_everything) {
+        best = std::move(kept).sorted();
+        out.plan = graph_plan(ef, fetch);
+        break;
+      }
+      if (fetch >= ix.live || fetch * 2 > ix.config.max_graph_fetch) {
+        exact("exact:fallback(" + graph_plan(ef, fetch) + ")");
+        break;
+      }
+      fetch = std::min(fetch * 2, ix.live);
+    }
+  }
+
+  out.hits.reserve(best.size());
+  for (const auto& c : best) out.hits.push_back({ix.materialise(c.slot), 1.0f - c.distance});
+  return out;
+}
+
+std::size_t pattern_index::size() const { return impl_->live; }
+std::size_t pattern_index::deleted() const { return impl_->tombstones; }
+std::size_t pattern_index::capacity() const { return impl_->graph_capacity(); }
+
+bool pattern_index::needs_compaction() const {
+  const auto& ix = *impl_;
+  const double all = static_cast<double>(ix.live + ix.tombstones);
+  return ix.tombstones >= ix.config.compaction_min_tombstones &&
+         static_cast<double>(ix.tombstones) > ix.config.compaction_fraction * all;
+}
+
+void pattern_index::compact(unsigned threads) {
+  const auto& ix = *impl_;
+  std::vector<pattern_entry> entries;
+  std::vector<std::vector<float>> vectors;
+  entries.reserve(ix.live);
+  vectors.reserve(ix.live);
+  for (std::uint32_t slot = 0; slot < ix.ids.size(); ++slot) {
+    if ((ix.flags[slot] & slot_flag::alive) == 0) continue;
+    entries.push_back(ix.materialise(slot));
+    const float* v = ix.vector_of(slot);
+    vectors.emplace_back(v, v + ix.config.dimension);
+  }
+  index_config cfg = ix.config;
+  cfg.initial_capacity = std::max(cfg.initial_capacity, entries.size());
+  pattern_index fresh(cfg, ix.embedder_name);
+  fresh.upsert_batch(std::move(entries), vectors, threads);
+  fresh.impl_->config.initial_capacity = ix.config.initial_capacity;
+  fresh.impl_->source_tag = ix.source_tag;
+  *this = std::move(fresh);
+}
+
+version_digest pattern_index::digest() const {
+  const auto& ix = *impl_;
+  version_digest d;
+  for (std::uint32_t slot = 0; slot < ix.ids.size(); ++slot) {
+    if ((ix.flags[slot] & slot_flag::alive) == 0) continue;
+    const auto id = static_cast<std::uint64_t>(ix.ids[slot]);
+    const auto v = static_cast<std::uint64_t>(ix.version[slot]);
+    ++d.count;
+    d.max_version = std::max(d.max_version, ix.version[slot]);
+    d.version_sum += v;
+    d.id_version_sum += id * v;
+  }
+  return d;
+}
+
+const index_config& pattern_index::config() const { return impl_->config; }
+const std::string& pattern_index::source_tag() const { return impl_->source_tag; }
+void pattern_index::set_source_tag(std::string tag) { impl_->source_tag = std::move(tag); }
+const std::string& pattern_index::embedder_name() const { return impl_->embedder_name; }
+
+std::vector<float> pattern_vector(const embedder& embedder, std::string_view original_text,
+                                  std::string_view context_text) {
+  std::vector<float> original = embedder.embed(original_text);
+  if (context_text.empty()) return original;
+  std::vector<float> context = embedder.embed(context_text);
+  auto norm2 = [](const std::vector<float>& v) {
+    double s = 0;
+    for (float x : v) s += static_cast<double>(x) * x;
+    return s;
+  };
+  if (norm2(context) == 0) return original;
+  if (norm2(original) == 0) return context;
+  const double a = std::sqrt(static_cast<double>(original_share));
+  const double b = std::sqrt(1.0 - static_cast<double>(original_share));
+  std::vector<double> mixed(original.size());
+  double squares = 0;
+  for (std::size_t i = 0; i < original.size(); ++i) {
+    mixed[i] = a * original[i] + b * context[i];
+    squares += mixed[i] * mixed[i];
+  }
+  const double scale = squares > 0 ? 1.0 / std::sqrt(squares) : 0.0;
+  for (std::size_t i = 0; i < original.size(); ++i) original[i] = static_cast<float>(mixed[i] * scale);
+  return original;
+}
+
+}  // namespace sbm::patterns

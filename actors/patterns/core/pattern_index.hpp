@@ -1,0 +1,194 @@
+#pragma once
+// The pattern index core: error patterns as vectors plus compact metadata columns, answering
+// filtered top-k similarity search with a plan chosen per query. Pure: no CAF; the only I/O is the
+// explicit save/load of a snapshot file.
+//
+// Why a plan per query: hnswlib 0.6 has no filter callback, and post-filtering a graph search
+// collapses recall when the filter is selective (0.1% of patterns: recall 0.10 with 1,000
+// candidates; STACK-NOTES.md). So the index estimates how many patterns can match from per-value
+// counts and then either
+//   - scans the candidates exactly: a speaker's vectors are kept contiguously in a partition of
+//     their own ("exact:speaker"), any other small candidate set is found by a scan of the metadata
+//     columns ("exact:scan"); or
+//   - searches the global graph (inner product on L2-normalised vectors = cosine) over-fetching
+//     k' = k / selectivity * safety and doubling k' until k matches are found ("hnsw:..."), falling
+//     back to the exact scan when k' would pass max_graph_fetch ("exact:fallback...").
+//
+// Sharding by speaker later needs nothing new here: one pattern_index per shard, writes routed by a
+// stable hash of speaker_id, a speaker-filtered search sent to its one shard, any other search sent
+// to every shard with the top-k lists merged by similarity.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "actors/patterns/core/embedder.hpp"
+
+namespace sbm::patterns {
+
+// sbm::pattern_record without CAF, plus the version of the durable row it was read from.
+struct pattern_entry {
+  std::int64_t pattern_id = 0;
+  std::string speaker_id;
+  std::string client_id;
+  std::string bucket_type;
+  std::string original_text;
+  std::string corrected_text;
+  std::string context_text;
+  std::vector<std::string> error_categories;  // held as a set: read back sorted, once each
+  std::string audio_quality;
+  std::string speaker_clarity;
+  std::string background_noise;
+  std::int32_t number_of_speakers = 1;
+  bool overlapping_speech = false;
+  bool requires_specialized_knowledge = false;
+  std::string status;
+  double weight = 0.5;
+  std::int64_t created_at_ms = 0;
+  std::int64_t version = 0;  // patterns.patterns.version; what the snapshot check compares
+};
+
+bool operator==(const pattern_entry& a, const pattern_entry& b);
+inline bool operator!=(const pattern_entry& a, const pattern_entry& b) { return !(a == b); }
+
+// Every field optional: empty strings, nullopt and 0 mean "any". Values are compared for equality
+// only; no value is ever interpreted.
+struct search_filter {
+  std::string speaker_id;
+  std::string client_id;
+  std::string bucket_type;
+  std::string audio_quality;
+  std::string status;
+  std::string error_category;  // among the pattern's categories
+  std::optional<bool> requires_specialized_knowledge;
+  std::int64_t from_ms = 0;    // created_at_ms >= from_ms
+  std::int64_t to_ms = 0;      // created_at_ms <= to_ms
+  double min_weight = 0;       // weight >= min_weight
+};
+
+struct scored_pattern {
+  pattern_entry pattern;
+  float similarity = 0;  // cosine of the query and the pattern vector
+};
+
+struct search_result {
+  std::vector<scored_pattern> hits;  // best first; ties by ascending pattern_id
+  std::string plan;                  // "empty", "exact:speaker", "exact:scan", "hnsw:ef=..,fetch=..",
+                                     // "exact:fallback(hnsw:ef=..,fetch=..)"
+};
+
+struct index_config {
+  std::uint32_t dimension = 256;
+  // Graph build parameters; a snapshot built with others is refused (the caller rebuilds).
+  std::size_t m = 16;
+  std::size_t ef_construction = 200;
+  std::size_t random_seed = 100;
+  // Search parameters, free to change between runs.
+  std::size_t ef_search = 64;
+  std::size_t exact_threshold = 20000;  // candidate sets up to this size are scanned exactly
+  double overfetch_safety = 2.0;
+  std::size_t max_graph_fetch = 8192;   // a larger k' costs more than an exact scan
+  // Compaction rebuilds the graph without tombstones once they are this share of all slots and at
+  // least compaction_min_tombstones.
+  double compaction_fraction = 0.2;
+  std::size_t compaction_min_tombstones = 1000;
+  std::size_t initial_capacity = 1024;  // graph slots before the first resize (then doubled)
+};
+
+// A summary of the (pattern_id, version) pairs held. The same digest computed by PostgreSQL over
+// patterns.patterns means a snapshot holds exactly the durable rows: versions come from one
+// sequence and every write bumps them, so any insert, update or delete changes the digest.
+struct version_digest {
+  std::uint64_t count = 0;
+  std::int64_t max_version = 0;
+  std::uint64_t version_sum = 0;     // sum of versions modulo 2^64
+  std::uint64_t id_version_sum = 0;  // sum of pattern_id * version modulo 2^64
+};
+
+bool operator==(const version_digest& a, const version_digest& b);
+inline bool operator!=(const version_digest& a, const version_digest& b) { return !(a == b); }
+
+// A snapshot that cannot be used: missing, truncated, altered, or built for another embedder or
+// other graph parameters. The caller rebuilds from the source of truth.
+struct snapshot_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Not safe for concurrent use, searches included (hnswlib keeps ef as graph state): one owner.
+class pattern_index {
+ public:
+  // Throws std::invalid_argument for a dimension of 0 or m < 2.
+  pattern_index(index_config config, std::string embedder_name);
+  ~pattern_index();
+  pattern_index(pattern_index&&) noexcept;
+  pattern_index& operator=(pattern_index&&) noexcept;
+
+  // Inserts, or replaces the pattern with the same pattern_id. A replacement with the same vector
+  // and speaker updates the metadata in place (a weight or status change after verification);
+  // otherwise the old graph node is tombstoned and the pattern re-added under a new label, since
+  // hnswlib 0.6 cannot replace a node. Throws std::invalid_argument when the vector has the wrong
+  // size or a non-finite value, or pattern_id is not positive.
+  void upsert(pattern_entry entry, const std::vector<float>& vector);
+
+  // The same for many patterns (a rebuild page): graph insertion runs on `threads` threads. A
+  // pattern_id repeated within the batch keeps its last occurrence. With threads > 1 the graph is
+  // not bit-for-bit reproducible (hnswlib draws node levels from one shared generator).
+  void upsert_batch(std::vector<pattern_entry> entries, const std::vector<std::vector<float>>& vectors,
+                    unsigned threads = 1);
+
+  // False when the pattern is not held.
+  bool erase(std::int64_t pattern_id);
+
+  std::optional<pattern_entry> find(std::int64_t pattern_id) const;
+
+  // Top-k by cosine among the patterns matching every filter field. Throws std::invalid_argument
+  // when the query has the wrong size.
+  search_result search(const std::vector<float>& query, const search_filter& filter,
+                       std::size_t k) const;
+
+  std::size_t size() const;      // live patterns
+  std::size_t deleted() const;   // tombstoned graph nodes not yet compacted away
+  std::size_t capacity() const;  // graph nodes allocated
+  bool needs_compaction() const;
+  // Rebuilds graph, columns and partitions from the live patterns (slow at scale: a new graph).
+  void compact(unsigned threads = 1);
+
+  version_digest digest() const;
+  const index_config& config() const;
+  const std::string& embedder_name() const;
+
+  // An opaque name of where the patterns came from (the actor stores the database's pattern
+  // instance id), kept in the snapshot so one made from another database is never taken for ours.
+  const std::string& source_tag() const;
+  void set_source_tag(std::string tag);
+
+  // Writes `path` (metadata, texts, checksums) and `path` + ".hnsw" (the graph), each through a
+  // temporary file renamed into place, graph first. Throws std::runtime_error on I/O failure.
+  void save(const std::string& path) const;
+
+  // Reads what save wrote. Search parameters come from `config`; the dimension, graph parameters
+  // and embedder must equal the snapshot's, else snapshot_error, as for any checksum mismatch.
+  static pattern_index load(const std::string& path, const index_config& config,
+                            const std::string& embedder_name);
+
+  struct impl;  // opaque: named here only so the core's own source files can share it
+
+ private:
+  explicit pattern_index(std::unique_ptr<impl> state);
+  std::unique_ptr<impl> impl_;
+};
+
+// The vector a pattern is indexed under. A draft segment that QA corrected is matched first by its
+// own words, so the original text dominates: v = normalise(sqrt(original_share) * e(original) +
+// sqrt(1 - original_share) * e(context)). With no context (or none that embeds) v = e(original), so
+// a query equal to the original scores 1; with context, a query that also carries the surrounding
+// words scores higher than the bare span.
+inline constexpr float original_share = 0.8f;
+std::vector<float> pattern_vector(const embedder& embedder, std::string_view original_text,
+                                  std::string_view context_text);
+
+}  // namespace sbm::patterns

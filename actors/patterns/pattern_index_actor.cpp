@@ -1,0 +1,414 @@
+// The pattern index actor: owns the pure core, writes every change to patterns.patterns before it
+// touches memory, and (re)builds the core at start from a snapshot checked against PostgreSQL or
+// from PostgreSQL itself.
+#include <caf/actor_cast.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/system_messages.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <deque>
+#include <exception>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "actors/patterns/core/pattern_index.hpp"
+#include "actors/patterns/pattern_rows.hpp"
+#include "actors/patterns/patterns.hpp"
+#include "messages/errors.hpp"
+#include "runtime/logging/logging.hpp"
+
+namespace sbm::patterns {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+constexpr std::chrono::milliseconds max_retry_delay{30000};
+
+// Self-messages: flush = the snapshot timer, restart = retry a failed load.
+using index_internals = caf::typed_actor<caf::reacts_to<flush_atom>, caf::reacts_to<restart_atom>>;
+using index_actor = pattern_index_actor::extend_with<index_internals>;
+
+struct index_state {
+  static inline const char* name = "sbm.pattern_index";
+
+  pattern_index_settings settings;
+  index_config config;
+  std::string embedder_name;
+  std::optional<pattern_index> index;
+  bool ready = false;
+  std::chrono::milliseconds retry_delay{0};
+  std::size_t loaded_rows = 0;
+  clock_type::time_point load_started;
+  // One write per pattern_id at a time, so the memory applies them in the order PostgreSQL
+  // committed them. A key is present while a write for it is in flight; the deque holds the next.
+  std::unordered_map<std::int64_t, std::deque<std::function<void()>>> writes;
+  std::uint64_t changes = 0;        // writes applied since start
+  std::uint64_t saved_changes = 0;  // `changes` when the snapshot file last matched memory
+  std::shared_ptr<spdlog::logger> log;
+};
+
+using self_ptr = index_actor::stateful_pointer<index_state>;
+
+caf::error invalid(std::string what) { return make_error(errc::invalid_argument, std::move(what)); }
+
+caf::error loading_error() {
+  return make_error(errc::unavailable, "pattern index is loading; retry later");
+}
+
+// SBM errors pass through; CAF's own (timeout, a dead connection actor) mean "retry later".
+caf::error db_failure(self_ptr self, const caf::error& e) {
+  if (e.category() == error_category) return e;
+  return make_error(errc::unavailable, "database did not answer: " + self->system().render(e));
+}
+
+unsigned worker_count(const pattern_index_settings& s) {
+  if (s.build_threads > 0) return s.build_threads;
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+double seconds_since(clock_type::time_point start) {
+  return std::chrono::duration<double>(clock_type::now() - start).count();
+}
+
+std::vector<std::vector<float>> embed_all(const embedder& e, const std::vector<pattern_entry>& entries,
+                                          unsigned threads) {
+  std::vector<std::vector<float>> out(entries.size());
+  auto work = [&](std::size_t first, std::size_t step) {
+    for (std::size_t i = first; i < entries.size(); i += step)
+      out[i] = pattern_vector(e, entries[i].original_text, entries[i].context_text);
+  };
+  const std::size_t n = std::min<std::size_t>(threads, std::max<std::size_t>(entries.size() / 256, 1));
+  std::vector<std::thread> pool;
+  for (std::size_t t = 1; t < n; ++t) pool.emplace_back(work, t, n);
+  work(0, n);
+  for (auto& t : pool) t.join();
+  return out;
+}
+
+void save_snapshot(self_ptr self) {
+  auto& st = self->state;
+  if (st.settings.snapshot_path.empty() || !st.index) return;
+  const auto started = clock_type::now();
+  try {
+    const std::filesystem::path path(st.settings.snapshot_path);
+    if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
+    st.index->save(st.settings.snapshot_path);
+    st.saved_changes = st.changes;
+    st.log->info("pattern index snapshot saved: {} patterns in {:.2f} s", st.index->size(),
+                 seconds_since(started));
+  } catch (const std::exception& e) {
+    // The index in memory is intact and PostgreSQL is the truth: the next start just rebuilds.
+    st.log->warn("pattern index snapshot not saved: {}", log::escape(e.what()));
+  }
+}
+
+void become_ready(self_ptr self, const char* how) {
+  auto& st = self->state;
+  st.ready = true;
+  st.retry_delay = st.settings.retry_delay;
+  st.log->info("pattern index ready ({}): {} patterns, {} tombstones, {:.2f} s", how,
+               st.index->size(), st.index->deleted(), seconds_since(st.load_started));
+  if (!st.settings.snapshot_path.empty() && st.settings.snapshot_interval.count() > 0)
+    self->delayed_send(self, st.settings.snapshot_interval, flush_atom::value);
+}
+
+void retry_later(self_ptr self, const caf::error& why) {
+  auto& st = self->state;
+  st.index.reset();
+  st.log->warn("pattern index load failed ({}); retrying in {} ms", self->system().render(why),
+               st.retry_delay.count());
+  self->delayed_send(self, st.retry_delay, restart_atom::value);
+  st.retry_delay = std::min(st.retry_delay * 2, max_retry_delay);
+}
+
+void fetch_page(self_ptr self, std::int64_t after);
+
+void rebuild(self_ptr self, const std::string& instance_id) {
+  auto& st = self->state;
+  st.index.emplace(st.config, st.embedder_name);
+  st.index->set_source_tag(instance_id);
+  st.loaded_rows = 0;
+  fetch_page(self, 0);
+}
+
+void fetch_page(self_ptr self, std::int64_t after) {
+  auto& st = self->state;
+  self->request(st.settings.db, st.settings.db_timeout, query_atom::value,
+                page_statement(after, st.settings.page_size))
+      .then(
+          [self](db_rows& page) {
+            auto& st = self->state;
+            std::vector<pattern_entry> entries;
+            entries.reserve(page.rows.size());
+            // A malformed row throws: the actor fails and its supervisor decides; guessing at
+            // durable data would make the index disagree with the database silently.
+            for (const auto& row : page.rows) entries.push_back(entry_from_row(row));
+            const std::size_t n = entries.size();
+            const std::int64_t last = n > 0 ? entries.back().pattern_id : 0;
+            const unsigned threads = worker_count(st.settings);
+            auto vectors = embed_all(*st.settings.embedder, entries, threads);
+            st.index->upsert_batch(std::move(entries), vectors, threads);
+            st.loaded_rows += n;
+            if (n == st.settings.page_size) {
+              st.log->debug("pattern index rebuild: {} rows so far", st.loaded_rows);
+              fetch_page(self, last);
+              return;
+            }
+            become_ready(self, "rebuilt from PostgreSQL");
+            // The next start loads this instead of re-embedding and re-building the graph.
+            save_snapshot(self);
+          },
+          [self](caf::error& e) { retry_later(self, db_failure(self, e)); });
+}
+
+// The snapshot, when there is one that reads back and describes exactly what PostgreSQL holds.
+std::optional<pattern_index> usable_snapshot(self_ptr self, const durable_state& durable) {
+  auto& st = self->state;
+  const std::string& path = st.settings.snapshot_path;
+  std::error_code ec;
+  if (path.empty() || !std::filesystem::exists(path, ec)) return std::nullopt;
+  std::optional<pattern_index> loaded;
+  try {
+    loaded.emplace(pattern_index::load(path, st.config, st.embedder_name));
+  } catch (const std::exception& e) {
+    st.log->warn("pattern index snapshot {} not usable ({}); rebuilding from PostgreSQL",
+                 log::escape(path), log::escape(e.what()));
+    return std::nullopt;
+  }
+  if (loaded->source_tag() != durable.instance_id) {
+    st.log->warn("pattern index snapshot {} was made from another database; rebuilding",
+                 log::escape(path));
+    return std::nullopt;
+  }
+  const version_digest held = loaded->digest();
+  if (held != durable.digest) {
+    st.log->warn(
+        "pattern index snapshot is stale ({} patterns up to version {}, PostgreSQL has {} up to "
+        "{}); rebuilding from PostgreSQL",
+        held.count, held.max_version, durable.digest.count, durable.digest.max_version);
+    return std::nullopt;
+  }
+  return loaded;
+}
+
+// Reads what PostgreSQL holds first (one aggregate query), then takes the snapshot if it
+// matches, else rebuilds page by page. Writes are refused until ready, so nothing changes the
+// table between the check and the end of the load.
+void start_loading(self_ptr self) {
+  auto& st = self->state;
+  st.ready = false;
+  st.load_started = clock_type::now();
+  self->request(st.settings.db, st.settings.db_timeout, query_atom::value, digest_statement())
+      .then(
+          [self](db_rows& rows) {
+            auto& st = self->state;
+            if (rows.rows.size() != 1) throw std::runtime_error("digest query returned no row");
+            const durable_state durable = durable_state_from_row(rows.rows.front());
+            if (auto snapshot = usable_snapshot(self, durable)) {
+              st.index = std::move(snapshot);
+              st.saved_changes = st.changes;
+              become_ready(self, "snapshot matches PostgreSQL");
+              return;
+            }
+            rebuild(self, durable.instance_id);
+          },
+          [self](caf::error& e) { retry_later(self, db_failure(self, e)); });
+}
+
+void maybe_compact(self_ptr self) {
+  auto& st = self->state;
+  if (!st.index->needs_compaction()) return;
+  const auto started = clock_type::now();
+  const std::size_t tombstones = st.index->deleted();
+  st.index->compact(worker_count(st.settings));
+  st.log->info("pattern index compacted: {} tombstones dropped, {} patterns, {:.2f} s", tombstones,
+               st.index->size(), seconds_since(started));
+}
+
+// Runs `write` now when no write for the id is in flight, else after the ones before it.
+void enqueue_write(self_ptr self, std::int64_t id, std::function<void()> write) {
+  auto [it, idle] = self->state.writes.try_emplace(id);
+  if (idle) {
+    write();
+  } else {
+    it->second.push_back(std::move(write));
+  }
+}
+
+void write_done(self_ptr self, std::int64_t id) {
+  auto& writes = self->state.writes;
+  auto it = writes.find(id);
+  if (it == writes.end()) return;
+  if (it->second.empty()) {
+    writes.erase(it);
+    return;
+  }
+  auto next = std::move(it->second.front());
+  it->second.pop_front();
+  next();
+}
+
+caf::result<bool> on_upsert(self_ptr self, pattern_record& record) {
+  auto& st = self->state;
+  if (auto problem = invalid_record(record, st.settings.max_text_bytes)) return invalid(*problem);
+  if (!st.ready) return loading_error();
+  canonicalise(record);
+  auto rp = self->make_response_promise<bool>();
+  const std::int64_t id = record.pattern_id;
+  enqueue_write(self, id, [self, rp, record = std::move(record)]() mutable {
+    auto& st = self->state;
+    const std::int64_t id = record.pattern_id;
+    self->request(st.settings.db, st.settings.db_timeout, query_atom::value,
+                  upsert_statement(record, st.embedder_name))
+        .then(
+            [self, rp, record](db_rows& rows) mutable {
+              auto& st = self->state;
+              const auto [version, created_at_ms] = upserted_from_rows(rows);
+              auto vector = pattern_vector(*st.settings.embedder, record.original_text,
+                                           record.context_text);
+              st.index->upsert(to_entry(record, version, created_at_ms), vector);
+              ++st.changes;
+              maybe_compact(self);
+              rp.deliver(true);
+              write_done(self, record.pattern_id);
+            },
+            [self, rp, id](caf::error& e) mutable {
+              rp.deliver(db_failure(self, e));
+              write_done(self, id);
+            });
+  });
+  return rp;
+}
+
+caf::result<bool> on_delete(self_ptr self, std::int64_t id) {
+  auto& st = self->state;
+  if (id <= 0) return invalid("pattern_id: must be positive");
+  if (!st.ready) return loading_error();
+  auto rp = self->make_response_promise<bool>();
+  enqueue_write(self, id, [self, rp, id]() mutable {
+    auto& st = self->state;
+    self->request(st.settings.db, st.settings.db_timeout, query_atom::value, delete_statement(id))
+        .then(
+            [self, rp, id](db_rows& rows) mutable {
+              auto& st = self->state;
+              const bool existed = rows.affected > 0;
+              if (st.index->erase(id) || existed) ++st.changes;
+              maybe_compact(self);
+              rp.deliver(existed);
+              write_done(self, id);
+            },
+            [self, rp, id](caf::error& e) mutable {
+              rp.deliver(db_failure(self, e));
+              write_done(self, id);
+            });
+  });
+  return rp;
+}
+
+caf::result<pattern_hits> on_search(self_ptr self, const pattern_search& q) {
+  auto& st = self->state;
+  if (q.top_k == 0 || q.top_k > st.settings.max_top_k)
+    return invalid("top_k: must be 1 to " + std::to_string(st.settings.max_top_k));
+  if (q.query_text.size() > st.settings.max_text_bytes) return invalid("query_text: too long");
+  const auto& f = q.filter;
+  if (!std::isfinite(f.min_weight)) return invalid("min_weight: must be a number");
+  if (f.from_ms < 0 || f.to_ms < 0) return invalid("from/to: must not be negative");
+  if (!st.ready) return loading_error();
+  const auto query = st.settings.embedder->embed(q.query_text);
+  if (std::all_of(query.begin(), query.end(), [](float x) { return x == 0.0f; }))
+    return invalid("query_text: no words to search for");
+  const auto started = clock_type::now();
+  auto found = st.index->search(query, to_filter(f), q.top_k);
+  st.log->debug("pattern search: plan {}, {} hits, {:.3f} ms", found.plan, found.hits.size(),
+                seconds_since(started) * 1000);
+  pattern_hits out;
+  out.plan = std::move(found.plan);
+  out.hits.reserve(found.hits.size());
+  for (const auto& h : found.hits) out.hits.push_back({to_record(h.pattern), h.similarity});
+  return out;
+}
+
+index_actor::behavior_type index_fn(self_ptr self, pattern_index_settings settings) {
+  auto& st = self->state;
+  st.settings = std::move(settings);
+  st.log = log::get("patterns");
+  st.embedder_name = std::string(st.settings.embedder->name());
+  st.config.dimension = st.settings.dimension;
+  st.config.m = st.settings.m;
+  st.config.ef_construction = st.settings.ef_construction;
+  st.config.ef_search = st.settings.ef_search;
+  st.config.exact_threshold = st.settings.exact_threshold;
+  st.config.initial_capacity = st.settings.page_size;
+  st.retry_delay = st.settings.retry_delay;
+
+  // Trapping exits lets a clean stop write the snapshot first; any exit still ends the actor.
+  self->set_exit_handler([self](caf::exit_msg& m) {
+    auto& st = self->state;
+    if (st.ready && st.settings.snapshot_on_stop && st.changes != st.saved_changes)
+      save_snapshot(self);
+    self->quit(m.reason);
+  });
+
+  start_loading(self);
+
+  return {
+      [self](upsert_atom, pattern_record& r) { return on_upsert(self, r); },
+      [self](delete_atom, std::int64_t id) { return on_delete(self, id); },
+      [self](search_atom, const pattern_search& q) { return on_search(self, q); },
+      [self](status_atom) {
+        auto& st = self->state;
+        pattern_index_status s;
+        s.ready = st.ready;
+        s.embedder = st.embedder_name;
+        if (st.ready) {
+          s.patterns = st.index->size();
+          s.deleted = st.index->deleted();
+        }
+        return s;
+      },
+      [self](flush_atom) {
+        auto& st = self->state;
+        if (!st.ready) return;
+        if (st.changes != st.saved_changes) save_snapshot(self);
+        self->delayed_send(self, st.settings.snapshot_interval, flush_atom::value);
+      },
+      [self](restart_atom) {
+        if (!self->state.ready) start_loading(self);
+      },
+  };
+}
+
+}  // namespace
+
+pattern_index_actor spawn_pattern_index(caf::actor_system& system, pattern_index_settings settings) {
+  if (!settings.db) throw std::invalid_argument("patterns: no PostgreSQL actor");
+  if (settings.dimension == 0) throw std::invalid_argument("patterns: dimension must be positive");
+  if (!settings.embedder)
+    settings.embedder = std::make_shared<hashed_ngram_embedder>(settings.dimension);
+  if (settings.embedder->dimension() != settings.dimension)
+    throw std::invalid_argument("patterns: the embedder's dimension differs from `dimension`");
+  if (settings.db_timeout.count() <= 0 || settings.retry_delay.count() <= 0 ||
+      settings.snapshot_interval.count() < 0)
+    throw std::invalid_argument("patterns: timeouts and delays must be positive");
+  if (settings.page_size == 0) throw std::invalid_argument("patterns: page_size must be positive");
+  if (settings.m < 2 || settings.ef_construction == 0 || settings.ef_search == 0)
+    throw std::invalid_argument("patterns: m must be at least 2, ef values positive");
+  if (settings.max_top_k == 0) throw std::invalid_argument("patterns: max_top_k must be positive");
+  return caf::actor_cast<pattern_index_actor>(
+      system.spawn<caf::detached>(index_fn, std::move(settings)));
+}
+
+}  // namespace sbm::patterns

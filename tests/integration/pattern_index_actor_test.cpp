@@ -1,0 +1,621 @@
+// The pattern index actor against a real PostgreSQL: an upsert is durable before it is answered,
+// search finds patterns with their scores under typed filters, updates and deletes are reflected
+// in both places, a restarted actor rebuilds from PostgreSQL (paged) or loads its snapshot when it
+// matches, and a stale or damaged snapshot is rebuilt. Also: loading answers unavailable, an
+// outage at start heals, and writes to one pattern apply in order.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "actors/connections/connections.hpp"
+#include "actors/patterns/core/embedder.hpp"
+#include "actors/patterns/patterns.hpp"
+#include "messages/errors.hpp"
+#include "runtime/migrations/all_migrations.hpp"
+#include "tests/support/actor_test.hpp"
+#include "tests/support/servers.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using sbm::errc;
+using sbm::pattern_hits;
+using sbm::pattern_index_actor;
+using sbm::pattern_index_status;
+using sbm::pattern_record;
+using sbm::pattern_search;
+using param = caf::optional<std::string>;
+namespace pt = sbm::patterns;
+
+constexpr auto answer_timeout = 60s;
+
+template <class Result, class Handle, class... Ts>
+caf::expected<Result> call(caf::scoped_actor& self, const Handle& to, Ts&&... xs) {
+  caf::expected<Result> out{caf::error{}};
+  self->request(to, answer_timeout, std::forward<Ts>(xs)...)
+      .receive([&](Result& value) { out = std::move(value); },
+               [&](caf::error& err) { out = std::move(err); });
+  return out;
+}
+
+template <class T>
+errc code(const caf::expected<T>& x) {
+  return x ? errc::none : sbm::code_of(x.error());
+}
+
+sbm::postgres_actor start_postgres(caf::actor_system& sys, caf::scoped_actor& self,
+                                   const std::string& url, bool wait_until_up = true) {
+  sbm::connections::postgres_settings s;
+  s.url = url;
+  s.pool_size = 2;
+  s.probe_interval = 100ms;
+  s.request_timeout = 5s;
+  s.connect_timeout = 1s;
+  s.breaker = sbm::resilience::breaker_policy{3, 300ms};
+  s.restart_backoff = sbm::resilience::backoff_policy{3, 20ms, 200ms, 0.0};
+  s.migrations = sbm::schema::all_migrations();
+  auto pg = sbm::connections::spawn_postgres(sys, std::move(s));
+  if (wait_until_up) {
+    const bool up = sbm::test::eventually([&] {
+      auto st = call<sbm::dependency_status>(self, pg, sbm::status_atom::value);
+      return st && st->state == "up";
+    });
+    EXPECT_TRUE(up) << "postgres did not come up for " << url;
+  }
+  return pg;
+}
+
+pattern_record record(std::int64_t id, std::string speaker, std::string original,
+                      std::vector<std::string> categories = {"medical_terminology"}) {
+  pattern_record r;
+  r.pattern_id = id;
+  r.speaker_id = std::move(speaker);
+  r.client_id = "clinic-1";
+  r.bucket_type = "high_touch";
+  r.original_text = std::move(original);
+  r.corrected_text = "corrected: " + r.original_text;
+  r.error_categories = std::move(categories);
+  r.audio_quality = "good";
+  r.speaker_clarity = "clear";
+  r.background_noise = "low";
+  r.number_of_speakers = 1;
+  r.status = "pending";
+  r.weight = 0.5;
+  r.created_at_ms = 1'700'000'000'000 + id;
+  return r;
+}
+
+// Vocabulary that the hashed n-gram embedder tells apart well.
+const std::vector<std::string> phrases = {
+    "hyper tension",       "metoprolal 50 mg",    "the patient denies chest pain",
+    "left ventricle",      "atrial fibrillation", "fifty milligrams twice daily",
+    "shortness of breath", "no known allergies",  "blood pressure one forty over ninety",
+    "diabetes mellitus",   "lisinopril",          "congestive heart failure"};
+
+pattern_search query(std::string text, std::uint32_t k = 10) {
+  pattern_search q;
+  q.query_text = std::move(text);
+  q.top_k = k;
+  return q;
+}
+
+std::uint64_t inode_of(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return 0;
+  return static_cast<std::uint64_t>(st.st_ino);
+}
+
+void expect_same_record(const pattern_record& a, const pattern_record& b) {
+  EXPECT_EQ(a.pattern_id, b.pattern_id);
+  EXPECT_EQ(a.speaker_id, b.speaker_id);
+  EXPECT_EQ(a.client_id, b.client_id);
+  EXPECT_EQ(a.bucket_type, b.bucket_type);
+  EXPECT_EQ(a.original_text, b.original_text);
+  EXPECT_EQ(a.corrected_text, b.corrected_text);
+  EXPECT_EQ(a.context_text, b.context_text);
+  EXPECT_EQ(a.error_categories, b.error_categories);
+  EXPECT_EQ(a.audio_quality, b.audio_quality);
+  EXPECT_EQ(a.speaker_clarity, b.speaker_clarity);
+  EXPECT_EQ(a.background_noise, b.background_noise);
+  EXPECT_EQ(a.number_of_speakers, b.number_of_speakers);
+  EXPECT_EQ(a.overlapping_speech, b.overlapping_speech);
+  EXPECT_EQ(a.requires_specialized_knowledge, b.requires_specialized_knowledge);
+  EXPECT_EQ(a.status, b.status);
+  EXPECT_EQ(a.weight, b.weight);
+  EXPECT_EQ(a.created_at_ms, b.created_at_ms);
+}
+
+void expect_same_hits(const pattern_hits& a, const pattern_hits& b) {
+  ASSERT_EQ(a.hits.size(), b.hits.size());
+  for (std::size_t i = 0; i < a.hits.size(); ++i) {
+    expect_same_record(a.hits[i].pattern, b.hits[i].pattern);
+    EXPECT_NEAR(a.hits[i].similarity, b.hits[i].similarity, 1e-6);
+  }
+}
+
+class PatternIndexActor : public sbm::test::io_actor_test {
+ protected:
+  void SetUp() override {
+    url = sbm::test::servers::shared().fresh_database();
+    db = stop_at_end(start_postgres(sys, self, url));
+    std::string pattern = (fs::temp_directory_path() / "sbm-pattern-actor-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+    dir = pattern;
+  }
+
+  void TearDown() override {
+    sbm::test::io_actor_test::TearDown();
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+
+  pt::pattern_index_settings settings(std::string snapshot = {}) {
+    pt::pattern_index_settings s;
+    s.db = db;
+    s.dimension = 256;
+    s.snapshot_path = std::move(snapshot);
+    s.db_timeout = 5s;
+    s.retry_delay = 100ms;
+    s.page_size = 7;  // several pages even for a small test
+    s.build_threads = 2;
+    return s;
+  }
+
+  // Spawns and waits until ready.
+  pattern_index_actor start(pt::pattern_index_settings s) {
+    auto a = pt::spawn_pattern_index(sys, std::move(s));
+    const bool ready = sbm::test::eventually([&] {
+      auto st = call<pattern_index_status>(self, a, sbm::status_atom::value);
+      return st && st->ready;
+    });
+    EXPECT_TRUE(ready) << "pattern index did not become ready";
+    return a;
+  }
+
+  // Stops an actor (a clean stop: the exit handler may write the snapshot) and waits for it.
+  void stop(const pattern_index_actor& a) {
+    self->send_exit(a, caf::exit_reason::user_shutdown);
+    self->wait_for(a);
+  }
+
+  bool upsert(const pattern_index_actor& a, const pattern_record& r) {
+    auto ok = call<bool>(self, a, sbm::upsert_atom::value, r);
+    EXPECT_TRUE(ok) << sys.render(ok.error());
+    return ok && *ok;
+  }
+
+  pattern_hits search(const pattern_index_actor& a, const pattern_search& q) {
+    auto hits = call<pattern_hits>(self, a, sbm::search_atom::value, q);
+    EXPECT_TRUE(hits) << sys.render(hits.error());
+    return hits ? *hits : pattern_hits{};
+  }
+
+  std::vector<sbm::db_row> sql(std::string text, std::vector<param> params = {}) {
+    auto rows = call<sbm::db_rows>(self, db, sbm::query_atom::value,
+                                   sbm::db_statement{std::move(text), std::move(params), -1});
+    EXPECT_TRUE(rows) << sys.render(rows.error());
+    return rows ? rows->rows : std::vector<sbm::db_row>{};
+  }
+
+  // Fills the index with one pattern per phrase over three speakers; returns the records.
+  std::vector<pattern_record> fill(const pattern_index_actor& a) {
+    std::vector<pattern_record> out;
+    for (std::size_t i = 0; i < phrases.size(); ++i) {
+      auto r = record(static_cast<std::int64_t>(100 + i), "spk-" + std::to_string(i % 3), phrases[i]);
+      if (i % 4 == 0) r.error_categories = {"dosage", "drug_name"};
+      if (i % 2 == 0) r.context_text = "patient seen in clinic today for follow up";
+      r.requires_specialized_knowledge = i % 5 == 0;
+      r.weight = 0.1 + 0.05 * static_cast<double>(i);
+      EXPECT_TRUE(upsert(a, r));
+      out.push_back(r);
+    }
+    return out;
+  }
+
+  std::string url;
+  sbm::postgres_actor db;
+  std::string dir;
+};
+
+TEST_F(PatternIndexActor, UpsertIsDurableBeforeItIsAnswered) {
+  auto a = stop_at_end(start(settings()));
+  auto r = record(7, "spk-1", "metoprolal", {"drug_name", "dosage", "drug_name"});
+  r.context_text = "takes metoprolal daily";
+  auto ok = call<bool>(self, a, sbm::upsert_atom::value, r);
+  ASSERT_TRUE(ok) << sys.render(ok.error());
+  EXPECT_TRUE(*ok);
+  // The answer came after the commit: the row is there, read through another connection.
+  auto rows = sql(
+      "SELECT speaker_id, client_id, original_text, context_text, array_to_string(error_categories, "
+      "'|'), status, weight, embedder, (extract(epoch from created_at) * 1000)::bigint, version "
+      "FROM patterns.patterns WHERE pattern_id = 7");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0][0], param{"spk-1"});
+  EXPECT_EQ(rows[0][1], param{"clinic-1"});
+  EXPECT_EQ(rows[0][2], param{"metoprolal"});
+  EXPECT_EQ(rows[0][3], param{"takes metoprolal daily"});
+  EXPECT_EQ(rows[0][4], param{"dosage|drug_name"});  // a set: sorted, once each
+  EXPECT_EQ(rows[0][5], param{"pending"});
+  EXPECT_EQ(rows[0][6], param{"0.5"});
+  EXPECT_EQ(rows[0][7], param{std::string(pt::hashed_ngram_embedder(256).name())});
+  EXPECT_EQ(rows[0][8], param{"1700000000007"});
+  EXPECT_NE(rows[0][9], param{"0"});
+  auto st = call<pattern_index_status>(self, a, sbm::status_atom::value);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->patterns, 1u);
+  EXPECT_EQ(st->deleted, 0u);
+  EXPECT_EQ(st->embedder, "hashed-ngram-v1/d256");
+
+  // The same upsert again (a retried saga step) is harmless.
+  EXPECT_TRUE(upsert(a, r));
+  EXPECT_EQ(sql("SELECT count(*) FROM patterns.patterns")[0][0], param{"1"});
+  st = call<pattern_index_status>(self, a, sbm::status_atom::value);
+  EXPECT_EQ(st->patterns, 1u);
+  EXPECT_EQ(st->deleted, 0u) << "an unchanged text must not leave a tombstone";
+
+  // A record without a filing time gets the commit's and keeps it on later updates.
+  auto undated = record(8, "spk-1", "lisinopril");
+  undated.created_at_ms = 0;
+  ASSERT_TRUE(upsert(a, undated));
+  auto found = search(a, query("lisinopril", 1));
+  ASSERT_EQ(found.hits.size(), 1u);
+  const auto stamped = found.hits[0].pattern.created_at_ms;
+  EXPECT_GT(stamped, 1'700'000'000'000);
+  undated.weight = 0.9;
+  ASSERT_TRUE(upsert(a, undated));
+  found = search(a, query("lisinopril", 1));
+  ASSERT_EQ(found.hits.size(), 1u);
+  EXPECT_EQ(found.hits[0].pattern.created_at_ms, stamped);
+  EXPECT_EQ(found.hits[0].pattern.weight, 0.9);
+}
+
+TEST_F(PatternIndexActor, SearchFindsPatternsWithScoresUnderFilters) {
+  auto a = stop_at_end(start(settings()));
+  auto records = fill(a);
+
+  // A pattern without context: querying its exact text scores 1.
+  auto hits = search(a, query("left ventricle", 3));
+  ASSERT_FALSE(hits.hits.empty());
+  EXPECT_EQ(hits.hits[0].pattern.original_text, "left ventricle");
+  EXPECT_NEAR(hits.hits[0].similarity, 1.0, 1e-5);
+  expect_same_record(hits.hits[0].pattern, records[3]);
+  EXPECT_FALSE(hits.plan.empty());
+  for (std::size_t i = 1; i < hits.hits.size(); ++i)
+    EXPECT_LE(hits.hits[i].similarity, hits.hits[i - 1].similarity);
+
+  // Near-misses find their pattern; with context the exact span scores less than 1.
+  hits = search(a, query("hypertension", 1));
+  ASSERT_EQ(hits.hits.size(), 1u);
+  EXPECT_EQ(hits.hits[0].pattern.original_text, "hyper tension");
+  EXPECT_GT(hits.hits[0].similarity, 0.5);
+  EXPECT_LT(hits.hits[0].similarity, 0.95);  // embedded with its context
+  hits = search(a, query("metoprolol 50 mg", 1));
+  ASSERT_EQ(hits.hits.size(), 1u);
+  EXPECT_EQ(hits.hits[0].pattern.pattern_id, 101);
+
+  auto filtered = [&](auto set) {
+    auto q = query("heart", 20);
+    set(q.filter);
+    return search(a, q);
+  };
+  auto by_speaker = filtered([](sbm::pattern_filter& f) { f.speaker_id = "spk-1"; });
+  EXPECT_EQ(by_speaker.hits.size(), 4u);
+  EXPECT_EQ(by_speaker.plan, "exact:speaker");
+  for (const auto& h : by_speaker.hits) EXPECT_EQ(h.pattern.speaker_id, "spk-1");
+  auto by_category = filtered([](sbm::pattern_filter& f) { f.error_category = "dosage"; });
+  EXPECT_EQ(by_category.hits.size(), 3u);
+  for (const auto& h : by_category.hits)
+    EXPECT_EQ(h.pattern.error_categories, (std::vector<std::string>{"dosage", "drug_name"}));
+  auto specialized = filtered([](sbm::pattern_filter& f) { f.requires_specialized_knowledge = true; });
+  EXPECT_EQ(specialized.hits.size(), 3u);  // i = 0, 5, 10
+  auto not_specialized =
+      filtered([](sbm::pattern_filter& f) { f.requires_specialized_knowledge = false; });
+  EXPECT_EQ(not_specialized.hits.size(), phrases.size() - 3);
+  auto floor = filtered([](sbm::pattern_filter& f) { f.min_weight = 0.5; });
+  for (const auto& h : floor.hits) EXPECT_GE(h.pattern.weight, 0.5);
+  EXPECT_EQ(floor.hits.size(), 4u);  // 0.1 + 0.05 i >= 0.5 for i = 8..11
+  auto dated = filtered([](sbm::pattern_filter& f) {
+    f.from_ms = 1'700'000'000'102;
+    f.to_ms = 1'700'000'000'104;
+  });
+  EXPECT_EQ(dated.hits.size(), 3u);
+  auto combined = filtered([](sbm::pattern_filter& f) {
+    f.speaker_id = "spk-0";
+    f.error_category = "drug_name";
+    f.client_id = "clinic-1";
+    f.bucket_type = "high_touch";
+    f.audio_quality = "good";
+    f.status = "pending";
+  });
+  ASSERT_EQ(combined.hits.size(), 1u);  // spk-0 holds i = 0, 3, 6, 9; drug_name i = 0, 4, 8
+  EXPECT_EQ(combined.hits[0].pattern.pattern_id, 100);
+  auto none = filtered([](sbm::pattern_filter& f) { f.status = "rectified"; });
+  EXPECT_TRUE(none.hits.empty());
+  EXPECT_EQ(none.plan, "empty");
+
+  // Filter values are data: an injection string matches nothing, and as a stored value itself.
+  auto injected = filtered([](sbm::pattern_filter& f) { f.speaker_id = "' OR 1=1 --"; });
+  EXPECT_TRUE(injected.hits.empty());
+  auto hostile = record(500, "' OR 1=1 --", "'); DROP TABLE patterns.patterns; --");
+  hostile.client_id = "%";
+  ASSERT_TRUE(upsert(a, hostile));
+  injected = filtered([](sbm::pattern_filter& f) { f.speaker_id = "' OR 1=1 --"; });
+  ASSERT_EQ(injected.hits.size(), 1u);
+  expect_same_record(injected.hits[0].pattern, hostile);
+  EXPECT_EQ(sql("SELECT count(*) FROM patterns.patterns")[0][0],
+            param{std::to_string(phrases.size() + 1)});
+}
+
+TEST_F(PatternIndexActor, BadRequestsAreRefusedWithTheFieldNamed) {
+  auto a = stop_at_end(start(settings()));
+  auto detail = [](const auto& x) { return x ? std::string{} : sbm::detail_of(x.error()); };
+  auto bad = [&](auto change, const char* field) {
+    auto r = record(1, "spk-1", "text");
+    change(r);
+    auto out = call<bool>(self, a, sbm::upsert_atom::value, r);
+    EXPECT_EQ(code(out), errc::invalid_argument) << field;
+    EXPECT_NE(detail(out).find(field), std::string::npos) << detail(out);
+  };
+  bad([](pattern_record& r) { r.pattern_id = 0; }, "pattern_id");
+  bad([](pattern_record& r) { r.speaker_id = ""; }, "speaker_id");
+  bad([](pattern_record& r) { r.original_text = ""; }, "original_text");
+  bad([](pattern_record& r) { r.status = "done"; }, "status");
+  bad([](pattern_record& r) { r.weight = 1.5; }, "weight");
+  bad([](pattern_record& r) { r.weight = std::nan(""); }, "weight");
+  bad([](pattern_record& r) { r.error_categories = {""}; }, "error_categories");
+  bad([](pattern_record& r) { r.context_text = std::string(70000, 'x'); }, "context_text");
+  EXPECT_EQ(sql("SELECT count(*) FROM patterns.patterns")[0][0], param{"0"});
+
+  auto q = query("text", 0);
+  EXPECT_EQ(code(call<pattern_hits>(self, a, sbm::search_atom::value, q)), errc::invalid_argument);
+  q = query("text", 1001);
+  EXPECT_EQ(code(call<pattern_hits>(self, a, sbm::search_atom::value, q)), errc::invalid_argument);
+  q = query(" ,;. ", 5);
+  auto empty = call<pattern_hits>(self, a, sbm::search_atom::value, q);
+  EXPECT_EQ(code(empty), errc::invalid_argument);
+  EXPECT_NE(detail(empty).find("query_text"), std::string::npos);
+  q = query("text", 5);
+  q.filter.min_weight = std::nan("");
+  EXPECT_EQ(code(call<pattern_hits>(self, a, sbm::search_atom::value, q)), errc::invalid_argument);
+  EXPECT_EQ(code(call<bool>(self, a, sbm::delete_atom::value, std::int64_t{-3})),
+            errc::invalid_argument);
+}
+
+TEST_F(PatternIndexActor, UpdatesAndDeletesReachBothPostgresAndTheIndex) {
+  auto a = stop_at_end(start(settings()));
+  auto r = record(42, "spk-1", "metoprolal 50 mg");
+  ASSERT_TRUE(upsert(a, r));
+  const auto v1 = sql("SELECT version FROM patterns.patterns WHERE pattern_id = 42")[0][0];
+
+  // Verification: status and weight.
+  r.status = "rectified";
+  r.weight = 0.6;
+  ASSERT_TRUE(upsert(a, r));
+  auto rows = sql("SELECT status, weight, version FROM patterns.patterns WHERE pattern_id = 42");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0][0], param{"rectified"});
+  EXPECT_EQ(rows[0][1], param{"0.6"});
+  EXPECT_GT(std::stoll(*rows[0][2]), std::stoll(*v1));
+  auto q = query("metoprolal 50 mg", 5);
+  q.filter.status = "rectified";
+  auto hits = search(a, q);
+  ASSERT_EQ(hits.hits.size(), 1u);
+  EXPECT_EQ(hits.hits[0].pattern.weight, 0.6);
+  q.filter.status = "pending";
+  EXPECT_TRUE(search(a, q).hits.empty());
+
+  // A corrected original text: the old text no longer scores 1, the new one does.
+  r.original_text = "metoprolol tartrate";
+  ASSERT_TRUE(upsert(a, r));
+  hits = search(a, query("metoprolol tartrate", 1));
+  ASSERT_EQ(hits.hits.size(), 1u);
+  EXPECT_NEAR(hits.hits[0].similarity, 1.0, 1e-5);
+  hits = search(a, query("metoprolal 50 mg", 1));
+  ASSERT_EQ(hits.hits.size(), 1u);
+  EXPECT_LT(hits.hits[0].similarity, 0.9);
+  auto st = call<pattern_index_status>(self, a, sbm::status_atom::value);
+  EXPECT_EQ(st->patterns, 1u);
+  EXPECT_EQ(st->deleted, 1u);  // the old graph node
+
+  auto gone = call<bool>(self, a, sbm::delete_atom::value, std::int64_t{42});
+  ASSERT_TRUE(gone) << sys.render(gone.error());
+  EXPECT_TRUE(*gone);
+  EXPECT_EQ(sql("SELECT count(*) FROM patterns.patterns")[0][0], param{"0"});
+  EXPECT_TRUE(search(a, query("metoprolol tartrate", 5)).hits.empty());
+  auto again = call<bool>(self, a, sbm::delete_atom::value, std::int64_t{42});
+  ASSERT_TRUE(again);
+  EXPECT_FALSE(*again);
+  st = call<pattern_index_status>(self, a, sbm::status_atom::value);
+  EXPECT_EQ(st->patterns, 0u);
+}
+
+TEST_F(PatternIndexActor, WritesToOnePatternApplyInTheOrderSent) {
+  auto a = stop_at_end(start(settings()));
+  auto r = record(9, "spk-1", "shortness of breath");
+  // Twenty-one upserts in flight at once over a pool of two connections.
+  using handle = decltype(self->request(a, answer_timeout, sbm::upsert_atom::value, r));
+  std::vector<handle> pending;
+  for (int i = 0; i <= 20; ++i) {
+    r.weight = i / 20.0;
+    pending.push_back(self->request(a, answer_timeout, sbm::upsert_atom::value, r));
+  }
+  std::vector<bool> answered;
+  for (auto& h : pending)
+    h.receive([&](bool ok) { answered.push_back(ok); },
+              [&](caf::error& e) { ADD_FAILURE() << sys.render(e); });
+  EXPECT_EQ(answered.size(), 21u);
+  EXPECT_EQ(sql("SELECT weight FROM patterns.patterns WHERE pattern_id = 9")[0][0], param{"1"});
+  auto hits = search(a, query("shortness of breath", 1));
+  ASSERT_EQ(hits.hits.size(), 1u);
+  EXPECT_EQ(hits.hits[0].pattern.weight, 1.0);
+}
+
+TEST_F(PatternIndexActor, RestartRebuildsFromPostgres) {
+  auto first = start(settings());
+  auto records = fill(first);
+  // Values that need escaping in SQL arrays, text and JSON travel as themselves.
+  auto odd = record(800, "spk-\xc3\xbc", "d\xc3\xa9j\xc3\xa0 vu, \"quoted\" {braces} \\ back",
+                    {"a,b", "q\"uote", "{x}", "\xc3\xbcml\xc3\xa4ut", "NULL"});
+  odd.context_text = "line\nbreak\ttab";
+  odd.weight = 0.1 + 0.2;  // not exactly representable in decimal: must round-trip bit for bit
+  ASSERT_TRUE(upsert(first, odd));
+  ASSERT_TRUE(call<bool>(self, first, sbm::delete_atom::value, std::int64_t{103}));
+  std::vector<pattern_hits> before;
+  for (const auto& p : phrases) before.push_back(search(first, query(p, 5)));
+  stop(first);
+
+  // No snapshot: the whole index comes from patterns.patterns, 7 rows per page.
+  auto second = stop_at_end(start(settings()));
+  auto st = call<pattern_index_status>(self, second, sbm::status_atom::value);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->patterns, records.size());  // one deleted, one added
+  EXPECT_EQ(st->deleted, 0u);
+  for (std::size_t i = 0; i < phrases.size(); ++i) expect_same_hits(search(second, query(phrases[i], 5)), before[i]);
+  auto q = query(odd.original_text, 1);
+  q.filter.error_category = "a,b";
+  auto found = search(second, q);
+  ASSERT_EQ(found.hits.size(), 1u);
+  std::sort(odd.error_categories.begin(), odd.error_categories.end());
+  expect_same_record(found.hits[0].pattern, odd);
+  EXPECT_NEAR(found.hits[0].similarity, 1.0, 0.2);
+}
+
+TEST_F(PatternIndexActor, SnapshotIsLoadedWhenItMatchesPostgres) {
+  const std::string snap = dir + "/index/patterns.snapshot";
+  auto first = start(settings(snap));
+  fill(first);
+  std::vector<pattern_hits> before;
+  for (const auto& p : phrases) before.push_back(search(first, query(p, 5)));
+  stop(first);  // a clean stop writes the snapshot
+  ASSERT_TRUE(fs::exists(snap));
+  ASSERT_TRUE(fs::exists(snap + ".hnsw"));
+  const auto saved = inode_of(snap);
+
+  auto second = stop_at_end(start(settings(snap)));
+  for (std::size_t i = 0; i < phrases.size(); ++i) expect_same_hits(search(second, query(phrases[i], 5)), before[i]);
+  // Loaded, not rebuilt: a rebuild writes a new snapshot file (a new inode through the rename).
+  EXPECT_EQ(inode_of(snap), saved);
+  auto st = call<pattern_index_status>(self, second, sbm::status_atom::value);
+  EXPECT_EQ(st->patterns, phrases.size());
+}
+
+TEST_F(PatternIndexActor, StaleSnapshotIsRebuiltFromPostgres) {
+  const std::string snap = dir + "/patterns.snapshot";
+  auto first = start(settings(snap));
+  auto records = fill(first);
+  stop(first);
+  ASSERT_TRUE(fs::exists(snap));
+  const auto saved = inode_of(snap);
+
+  // Changes the snapshot never saw: an actor without snapshots, then a hand-made SQL update.
+  auto other = start(settings());
+  auto added = record(900, "spk-9", "congestive heart failure exacerbation");
+  ASSERT_TRUE(upsert(other, added));
+  ASSERT_TRUE(*call<bool>(self, other, sbm::delete_atom::value, std::int64_t{101}));
+  stop(other);
+  sql("UPDATE patterns.patterns SET weight = 0.99 WHERE pattern_id = 100");
+
+  auto third = stop_at_end(start(settings(snap)));
+  EXPECT_NE(inode_of(snap), saved) << "the stale snapshot was used instead of a rebuild";
+  auto st = call<pattern_index_status>(self, third, sbm::status_atom::value);
+  EXPECT_EQ(st->patterns, records.size());  // one added, one deleted
+  auto hits = search(third, query("congestive heart failure exacerbation", 1));
+  ASSERT_EQ(hits.hits.size(), 1u);
+  expect_same_record(hits.hits[0].pattern, added);
+  hits = search(third, query("metoprolal 50 mg", 1));
+  ASSERT_EQ(hits.hits.size(), 1u);
+  EXPECT_NE(hits.hits[0].pattern.pattern_id, 101);
+  hits = search(third, query("hyper tension", 1));
+  ASSERT_EQ(hits.hits.size(), 1u);
+  EXPECT_EQ(hits.hits[0].pattern.weight, 0.99);
+}
+
+TEST_F(PatternIndexActor, SnapshotOfAnotherDatabaseIsNotTaken) {
+  const std::string snap = dir + "/patterns.snapshot";
+  auto first = start(settings(snap));
+  fill(first);
+  stop(first);
+  const auto saved = inode_of(snap);
+
+  // A second database filled the same way holds the same ids with the same versions (both
+  // sequences start at 1), so only the instance id tells the two apart.
+  auto other_db = stop_at_end(start_postgres(sys, self, sbm::test::servers::shared().fresh_database()));
+  auto s = settings();
+  s.db = other_db;
+  auto filler = start(s);
+  fill(filler);
+  stop(filler);
+
+  s.snapshot_path = snap;
+  auto second = stop_at_end(start(s));
+  EXPECT_NE(inode_of(snap), saved) << "the other database's snapshot was taken";
+  auto st = call<pattern_index_status>(self, second, sbm::status_atom::value);
+  EXPECT_EQ(st->patterns, phrases.size());
+}
+
+TEST_F(PatternIndexActor, DamagedSnapshotIsRebuiltFromPostgres) {
+  const std::string snap = dir + "/patterns.snapshot";
+  auto first = start(settings(snap));
+  fill(first);
+  std::vector<pattern_hits> before;
+  for (const auto& p : phrases) before.push_back(search(first, query(p, 5)));
+  stop(first);
+  {
+    std::fstream f(snap + ".hnsw", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(fs::file_size(snap + ".hnsw") / 2));
+    f.write("\x7f\x7f\x7f\x7f", 4);
+  }
+  const auto damaged = inode_of(snap);
+  auto second = stop_at_end(start(settings(snap)));
+  EXPECT_NE(inode_of(snap), damaged) << "a damaged snapshot was used";
+  for (std::size_t i = 0; i < phrases.size(); ++i) expect_same_hits(search(second, query(phrases[i], 5)), before[i]);
+}
+
+TEST_F(PatternIndexActor, LoadingAnswersUnavailableAndAnOutageAtStartHeals) {
+  auto srv = sbm::test::servers::start_private();
+  const std::string private_url = srv->fresh_database();
+  auto pg = stop_at_end(start_postgres(sys, self, private_url));
+  {
+    pt::pattern_index_settings s = settings();
+    s.db = pg;
+    auto a = start(s);
+    ASSERT_TRUE(upsert(a, record(1, "spk-1", "hyper tension")));
+    stop(a);
+  }
+  srv->stop_postgres();
+  pt::pattern_index_settings s = settings();
+  s.db = pg;
+  s.db_timeout = 1s;
+  auto a = stop_at_end(pt::spawn_pattern_index(sys, s));
+  auto st = call<pattern_index_status>(self, a, sbm::status_atom::value);
+  ASSERT_TRUE(st);
+  EXPECT_FALSE(st->ready);
+  EXPECT_EQ(code(call<pattern_hits>(self, a, sbm::search_atom::value, query("hyper tension"))),
+            errc::unavailable);
+  EXPECT_EQ(code(call<bool>(self, a, sbm::upsert_atom::value, record(2, "spk-1", "x"))),
+            errc::unavailable);
+  EXPECT_EQ(code(call<bool>(self, a, sbm::delete_atom::value, std::int64_t{1})), errc::unavailable);
+
+  srv->start_postgres();
+  const bool ready = sbm::test::eventually([&] {
+    auto s2 = call<pattern_index_status>(self, a, sbm::status_atom::value);
+    return s2 && s2->ready;
+  }, 60s);
+  ASSERT_TRUE(ready);
+  auto hits = search(a, query("hypertension", 1));
+  ASSERT_EQ(hits.hits.size(), 1u);
+  EXPECT_EQ(hits.hits[0].pattern.pattern_id, 1);
+}
+
+}  // namespace

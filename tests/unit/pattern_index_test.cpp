@@ -1,0 +1,820 @@
+// The pattern index core against a brute-force oracle: every filter field alone and combined, under
+// every plan (exact partition scan, exact column scan, graph with over-fetch, exact fallback);
+// updates, deletes, growth, compaction, snapshots (round trip and refusal of damaged or foreign
+// ones), the weight floor, and filter values that look like SQL as plain data.
+#include "actors/patterns/core/pattern_index.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "actors/patterns/core/embedder.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using sbm::patterns::hashed_ngram_embedder;
+using sbm::patterns::index_config;
+using sbm::patterns::pattern_entry;
+using sbm::patterns::pattern_index;
+using sbm::patterns::search_filter;
+using sbm::patterns::search_result;
+using sbm::patterns::snapshot_error;
+
+constexpr std::uint32_t dim = 32;
+const std::string embedder_name = "test-embedder/d32";
+
+const std::vector<std::string> category_names = {
+    "dosage", "drug_name", "homophone", "medical_terminology", "numbers_units",
+    "punctuation_formatting", "speaker_attribution"};
+const std::vector<std::string> buckets = {"no_touch", "low_touch", "medium_touch", "high_touch"};
+const std::vector<std::string> qualities = {"excellent", "good", "fair", "poor"};
+const std::vector<std::string> statuses = {"pending", "rectified", "not_rectified"};
+
+std::vector<float> random_unit(std::mt19937_64& rng) {
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> v(dim);
+  double squares = 0;
+  for (auto& x : v) {
+    x = normal(rng);
+    squares += static_cast<double>(x) * x;
+  }
+  for (auto& x : v) x = static_cast<float>(x / std::sqrt(squares));
+  return v;
+}
+
+struct corpus {
+  std::vector<pattern_entry> entries;
+  std::vector<std::vector<float>> vectors;
+};
+
+// Skewed on purpose: speaker spk-0 holds a large share, the others few, so filters range from
+// unselective to very selective.
+corpus make_corpus(std::size_t n, std::uint64_t seed = 7, std::size_t speakers = 40) {
+  std::mt19937_64 rng(seed);
+  corpus c;
+  for (std::size_t i = 0; i < n; ++i) {
+    pattern_entry e;
+    e.pattern_id = static_cast<std::int64_t>(i + 1);
+    const std::size_t s = (rng() % 4 == 0) ? 0 : 1 + rng() % (speakers - 1);
+    e.speaker_id = "spk-" + std::to_string(s);
+    e.client_id = "client-" + std::to_string(s % 5);
+    e.bucket_type = buckets[rng() % buckets.size()];
+    e.original_text = "original " + std::to_string(i);
+    e.corrected_text = "corrected " + std::to_string(i);
+    e.context_text = (i % 3 == 0) ? "" : "context " + std::to_string(i);
+    std::set<std::string> cats;
+    for (std::size_t k = 0; k < category_names.size(); ++k)
+      if (rng() % (k + 2) == 0) cats.insert(category_names[k]);
+    e.error_categories.assign(cats.begin(), cats.end());
+    e.audio_quality = qualities[rng() % qualities.size()];
+    e.speaker_clarity = (i % 2) ? "clear" : "unclear";
+    e.background_noise = (i % 4) ? "low" : "high";
+    e.number_of_speakers = 1 + static_cast<std::int32_t>(i % 3);
+    e.overlapping_speech = i % 5 == 0;
+    e.requires_specialized_knowledge = rng() % 3 == 0;
+    e.status = statuses[rng() % statuses.size()];
+    e.weight = static_cast<double>(rng() % 11) / 10.0;
+    e.created_at_ms = 1'700'000'000'000 + static_cast<std::int64_t>(rng() % 1'000'000);
+    e.version = static_cast<std::int64_t>(i + 100);
+    c.entries.push_back(std::move(e));
+    c.vectors.push_back(random_unit(rng));
+  }
+  return c;
+}
+
+bool oracle_matches(const pattern_entry& e, const search_filter& f) {
+  auto eq = [](const std::string& want, const std::string& have) {
+    return want.empty() || want == have;
+  };
+  if (!eq(f.speaker_id, e.speaker_id) || !eq(f.client_id, e.client_id) ||
+      !eq(f.bucket_type, e.bucket_type) || !eq(f.audio_quality, e.audio_quality) ||
+      !eq(f.status, e.status))
+    return false;
+  if (!f.error_category.empty() &&
+      std::find(e.error_categories.begin(), e.error_categories.end(), f.error_category) ==
+          e.error_categories.end())
+    return false;
+  if (f.requires_specialized_knowledge &&
+      *f.requires_specialized_knowledge != e.requires_specialized_knowledge)
+    return false;
+  if (f.from_ms != 0 && e.created_at_ms < f.from_ms) return false;
+  if (f.to_ms != 0 && e.created_at_ms > f.to_ms) return false;
+  return e.weight >= f.min_weight;
+}
+
+double dot(const std::vector<float>& a, const std::vector<float>& b) {
+  double s = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) s += static_cast<double>(a[i]) * b[i];
+  return s;
+}
+
+// Brute force over what the index should hold (live entries by id).
+struct oracle {
+  std::vector<pattern_entry> entries;
+  std::vector<std::vector<float>> vectors;
+
+  explicit oracle(const corpus& c) : entries(c.entries), vectors(c.vectors) {}
+
+  std::vector<std::pair<std::int64_t, double>> top(const std::vector<float>& q,
+                                                   const search_filter& f, std::size_t k) const {
+    std::vector<std::pair<std::int64_t, double>> all;
+    for (std::size_t i = 0; i < entries.size(); ++i)
+      if (oracle_matches(entries[i], f)) all.emplace_back(entries[i].pattern_id, dot(q, vectors[i]));
+    std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) {
+      return a.second != b.second ? a.second > b.second : a.first < b.first;
+    });
+    if (all.size() > k) all.resize(k);
+    return all;
+  }
+
+  void erase(std::int64_t id) {
+    for (std::size_t i = 0; i < entries.size(); ++i)
+      if (entries[i].pattern_id == id) {
+        entries.erase(entries.begin() + static_cast<std::ptrdiff_t>(i));
+        vectors.erase(vectors.begin() + static_cast<std::ptrdiff_t>(i));
+        return;
+      }
+  }
+};
+
+std::vector<std::int64_t> ids_of(const search_result& r) {
+  std::vector<std::int64_t> out;
+  for (const auto& h : r.hits) out.push_back(h.pattern.pattern_id);
+  return out;
+}
+
+std::vector<std::int64_t> ids_of(const std::vector<std::pair<std::int64_t, double>>& r) {
+  std::vector<std::int64_t> out;
+  for (const auto& h : r) out.push_back(h.first);
+  return out;
+}
+
+// Checks ids, order and scores against the oracle; returns the plan.
+std::string expect_as_oracle(const pattern_index& ix, const oracle& o, const std::vector<float>& q,
+                             const search_filter& f, std::size_t k, const std::string& what) {
+  const auto got = ix.search(q, f, k);
+  const auto want = o.top(q, f, k);
+  EXPECT_EQ(ids_of(got), ids_of(want)) << what << " plan " << got.plan;
+  for (std::size_t i = 0; i < std::min(got.hits.size(), want.size()); ++i)
+    EXPECT_NEAR(got.hits[i].similarity, want[i].second, 1e-5) << what;
+  return got.plan;
+}
+
+struct named_filter {
+  std::string name;
+  search_filter filter;
+};
+
+// Every field alone, and combinations of them.
+std::vector<named_filter> filters_to_check() {
+  std::vector<named_filter> out;
+  auto add = [&](std::string name, auto set) {
+    search_filter f;
+    set(f);
+    out.push_back({std::move(name), f});
+  };
+  add("none", [](search_filter&) {});
+  add("speaker large", [](search_filter& f) { f.speaker_id = "spk-0"; });
+  add("speaker small", [](search_filter& f) { f.speaker_id = "spk-7"; });
+  add("client", [](search_filter& f) { f.client_id = "client-2"; });
+  add("bucket", [](search_filter& f) { f.bucket_type = "low_touch"; });
+  add("audio", [](search_filter& f) { f.audio_quality = "poor"; });
+  add("status", [](search_filter& f) { f.status = "rectified"; });
+  add("category common", [](search_filter& f) { f.error_category = "dosage"; });
+  add("category rare", [](search_filter& f) { f.error_category = "speaker_attribution"; });
+  add("specialized", [](search_filter& f) { f.requires_specialized_knowledge = true; });
+  add("not specialized", [](search_filter& f) { f.requires_specialized_knowledge = false; });
+  add("from", [](search_filter& f) { f.from_ms = 1'700'000'500'000; });
+  add("to", [](search_filter& f) { f.to_ms = 1'700'000'100'000; });
+  add("date window", [](search_filter& f) {
+    f.from_ms = 1'700'000'200'000;
+    f.to_ms = 1'700'000'260'000;
+  });
+  add("narrow window", [](search_filter& f) {
+    f.from_ms = 1'700'000'300'000;
+    f.to_ms = 1'700'000'303'000;
+  });
+  add("weight floor", [](search_filter& f) { f.min_weight = 0.7; });
+  add("speaker+status", [](search_filter& f) {
+    f.speaker_id = "spk-0";
+    f.status = "pending";
+  });
+  add("client+category+specialized", [](search_filter& f) {
+    f.client_id = "client-1";
+    f.error_category = "drug_name";
+    f.requires_specialized_knowledge = false;
+  });
+  add("bucket+audio+weight", [](search_filter& f) {
+    f.bucket_type = "high_touch";
+    f.audio_quality = "good";
+    f.min_weight = 0.3;
+  });
+  add("everything", [](search_filter& f) {
+    f.speaker_id = "spk-0";
+    f.client_id = "client-0";
+    f.bucket_type = "medium_touch";
+    f.audio_quality = "fair";
+    f.status = "pending";
+    f.error_category = "dosage";
+    f.requires_specialized_knowledge = false;
+    f.from_ms = 1'700'000'100'000;
+    f.to_ms = 1'700'000'900'000;
+    f.min_weight = 0.2;
+  });
+  add("nothing matches", [](search_filter& f) {
+    f.speaker_id = "spk-3";
+    f.client_id = "client-0";  // spk-3 belongs to client-3
+  });
+  return out;
+}
+
+pattern_index build(const corpus& c, index_config cfg) {
+  pattern_index ix(cfg, embedder_name);
+  for (std::size_t i = 0; i < c.entries.size(); ++i) ix.upsert(c.entries[i], c.vectors[i]);
+  return ix;
+}
+
+index_config small_config() {
+  index_config cfg;
+  cfg.dimension = dim;
+  return cfg;
+}
+
+// Every query goes to the graph first: nothing is small enough for an exact scan.
+index_config graph_config() {
+  index_config cfg = small_config();
+  cfg.exact_threshold = 0;
+  cfg.ef_search = 200;
+  cfg.max_graph_fetch = 256;
+  return cfg;
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "sbm-pattern-index-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  std::string file(const std::string& name) const { return (fs::path(path_) / name).string(); }
+
+ private:
+  std::string path_;
+};
+
+void flip_byte(const std::string& path, std::uintmax_t offset) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekg(static_cast<std::streamoff>(offset));
+  char c = 0;
+  f.read(&c, 1);
+  c = static_cast<char>(c ^ 0x5a);
+  f.seekp(static_cast<std::streamoff>(offset));
+  f.write(&c, 1);
+}
+
+TEST(PatternIndexCore, ExactPlansEqualBruteForceForEveryFilterField) {
+  const corpus c = make_corpus(1500);
+  const oracle o(c);
+  const pattern_index ix = build(c, small_config());
+  std::mt19937_64 rng(11);
+  for (const auto& nf : filters_to_check()) {
+    for (int q = 0; q < 5; ++q) {
+      const auto query = random_unit(rng);
+      const auto plan = expect_as_oracle(ix, o, query, nf.filter, 10, nf.name);
+      if (nf.name == "nothing matches") {
+        EXPECT_EQ(plan, "exact:speaker");
+      } else if (!nf.filter.speaker_id.empty()) {
+        EXPECT_EQ(plan, "exact:speaker") << nf.name;
+      } else {
+        EXPECT_EQ(plan, "exact:scan") << nf.name;
+      }
+    }
+  }
+}
+
+TEST(PatternIndexCore, GraphPlansEqualBruteForceForEveryFilterField) {
+  const corpus c = make_corpus(1500);
+  const oracle o(c);
+  const pattern_index ix = build(c, graph_config());
+  std::mt19937_64 rng(12);
+  std::set<std::string> kinds;
+  for (const auto& nf : filters_to_check()) {
+    for (int q = 0; q < 5; ++q) {
+      const auto plan = expect_as_oracle(ix, o, random_unit(rng), nf.filter, 10, nf.name);
+      kinds.insert(plan.substr(0, plan.find_first_of("(,")));
+    }
+  }
+  // Unselective filters are answered by the graph; those the counts call selective are scanned
+  // at once (k' would pass max_graph_fetch); selective date windows fall back after the graph.
+  EXPECT_TRUE(kinds.count("hnsw:ef=200")) << "no query was answered from the graph";
+  EXPECT_TRUE(kinds.count("exact:speaker"));
+  EXPECT_TRUE(kinds.count("exact:scan"));
+  EXPECT_TRUE(kinds.count("exact:fallback")) << "no query fell back to an exact scan";
+}
+
+TEST(PatternIndexCore, PlanFollowsTheEstimatedSelectivity) {
+  index_config cfg = small_config();
+  cfg.exact_threshold = 100;
+  cfg.max_graph_fetch = 1000;
+  const corpus c = make_corpus(3000, 5, 100);
+  const oracle o(c);
+  const pattern_index ix = build(c, cfg);
+  std::mt19937_64 rng(3);
+  const auto q = random_unit(rng);
+  auto plan = [&](search_filter f) { return expect_as_oracle(ix, o, q, f, 10, "plan"); };
+
+  EXPECT_EQ(plan({}).rfind("hnsw:", 0), 0u);  // everything matches: the graph, no over-fetch
+  EXPECT_EQ(plan({}), "hnsw:ef=64,fetch=20");
+  search_filter speaker;
+  speaker.speaker_id = "spk-42";  // ~23 patterns
+  EXPECT_EQ(plan(speaker), "exact:speaker");
+  search_filter big_speaker;
+  big_speaker.speaker_id = "spk-0";  // a quarter of all: over-fetch about 4x
+  const std::string big = plan(big_speaker);
+  EXPECT_EQ(big.rfind("hnsw:", 0), 0u) << big;
+  search_filter status;
+  status.status = "rectified";  // a third
+  EXPECT_EQ(plan(status).rfind("hnsw:", 0), 0u);
+  search_filter unknown;
+  unknown.speaker_id = "spk-unknown";
+  EXPECT_EQ(plan(unknown), "empty");
+  EXPECT_TRUE(ix.search(q, unknown, 10).hits.empty());
+  search_filter window;  // no counts for dates: the graph first, then an exact scan
+  window.from_ms = 1'700'000'000'000;
+  window.to_ms = 1'700'000'000'900;
+  const std::string w = plan(window);
+  EXPECT_EQ(w.rfind("exact:fallback(hnsw:", 0), 0u) << w;
+  search_filter inverted;
+  inverted.from_ms = 10;
+  inverted.to_ms = 5;
+  EXPECT_EQ(plan(inverted), "empty");
+  EXPECT_EQ(ix.search(q, {}, 0).plan, "empty");
+}
+
+TEST(PatternIndexCore, UpdateInPlaceReplaceAndDelete) {
+  pattern_index ix(small_config(), embedder_name);
+  std::mt19937_64 rng(1);
+  const auto a = random_unit(rng);
+  const auto b = random_unit(rng);
+  pattern_entry e;
+  e.pattern_id = 42;
+  e.speaker_id = "spk-1";
+  e.client_id = "c";
+  e.status = "pending";
+  e.weight = 0.5;
+  e.version = 1;
+  e.original_text = "metoprolal";
+  e.error_categories = {"drug_name"};
+  ix.upsert(e, a);
+  ASSERT_EQ(ix.size(), 1u);
+
+  // Verification: same text (same vector), new status and weight. No tombstone.
+  pattern_entry verified = e;
+  verified.status = "rectified";
+  verified.weight = 0.6;
+  verified.version = 2;
+  verified.error_categories = {"drug_name", "dosage"};
+  ix.upsert(verified, a);
+  EXPECT_EQ(ix.size(), 1u);
+  EXPECT_EQ(ix.deleted(), 0u);
+  verified.error_categories = {"dosage", "drug_name"};
+  EXPECT_EQ(*ix.find(42), verified);
+  search_filter pending;
+  pending.status = "pending";
+  EXPECT_TRUE(ix.search(a, pending, 10).hits.empty()) << "the old status still matches";
+  search_filter rectified;
+  rectified.status = "rectified";
+  rectified.error_category = "dosage";
+  auto r = ix.search(a, rectified, 10);
+  ASSERT_EQ(r.hits.size(), 1u);
+  EXPECT_NEAR(r.hits[0].similarity, 1.0, 1e-5);
+
+  // A new text (new vector) and a new speaker: tombstone plus a new node.
+  pattern_entry moved = verified;
+  moved.speaker_id = "spk-2";
+  moved.original_text = "metoprolol";
+  moved.version = 3;
+  ix.upsert(moved, b);
+  EXPECT_EQ(ix.size(), 1u);
+  EXPECT_EQ(ix.deleted(), 1u);
+  search_filter old_speaker;
+  old_speaker.speaker_id = "spk-1";
+  EXPECT_TRUE(ix.search(a, old_speaker, 10).hits.empty());
+  r = ix.search(b, {}, 10);
+  ASSERT_EQ(r.hits.size(), 1u);
+  EXPECT_EQ(r.hits[0].pattern.original_text, "metoprolol");
+  EXPECT_NEAR(r.hits[0].similarity, 1.0, 1e-5);
+
+  EXPECT_TRUE(ix.erase(42));
+  EXPECT_FALSE(ix.erase(42)) << "a second delete must be a no-op, not a hnswlib exception";
+  EXPECT_FALSE(ix.erase(7));
+  EXPECT_EQ(ix.size(), 0u);
+  EXPECT_EQ(ix.deleted(), 2u);
+  EXPECT_FALSE(ix.find(42));
+  EXPECT_TRUE(ix.search(b, {}, 10).hits.empty());
+  EXPECT_EQ(ix.search(b, {}, 10).plan, "empty");
+
+  // Re-adding a deleted id works (a new label; the graph never sees a label twice).
+  ix.upsert(e, a);
+  EXPECT_EQ(ix.size(), 1u);
+  EXPECT_EQ(ix.search(a, {}, 1).hits.at(0).pattern.pattern_id, 42);
+}
+
+TEST(PatternIndexCore, DeletesAndUpdatesMatchBruteForceUnderEveryPlan) {
+  corpus c = make_corpus(1200, 21);
+  for (const auto& cfg : {small_config(), graph_config()}) {
+    pattern_index ix = build(c, cfg);
+    oracle o(c);
+    std::mt19937_64 rng(5);
+    // Delete a third of spk-0 (forces partition rewrites) and every tenth pattern.
+    for (std::size_t i = 0; i < c.entries.size(); ++i) {
+      const auto& e = c.entries[i];
+      if ((e.speaker_id == "spk-0" && i % 3 != 0) || i % 10 == 0) {
+        ASSERT_TRUE(ix.erase(e.pattern_id));
+        o.erase(e.pattern_id);
+      }
+    }
+    // Re-text some survivors (new vectors) and re-weight others (in place).
+    for (std::size_t i = 0; i < o.entries.size(); i += 7) {
+      o.entries[i].version += 1000;
+      if (i % 2) {
+        o.vectors[i] = random_unit(rng);
+        o.entries[i].original_text += " edited";
+      } else {
+        o.entries[i].weight = 1.0 - o.entries[i].weight;
+        o.entries[i].status = "not_rectified";
+      }
+      ix.upsert(o.entries[i], o.vectors[i]);
+    }
+    EXPECT_EQ(ix.size(), o.entries.size());
+    for (const auto& nf : filters_to_check())
+      for (int q = 0; q < 3; ++q) expect_as_oracle(ix, o, random_unit(rng), nf.filter, 10, nf.name);
+    for (std::size_t i = 0; i < o.entries.size(); i += 13) {
+      auto found = ix.find(o.entries[i].pattern_id);
+      ASSERT_TRUE(found);
+      EXPECT_EQ(*found, o.entries[i]);
+    }
+  }
+}
+
+TEST(PatternIndexCore, GraphGrowsPastItsInitialCapacity) {
+  index_config cfg = graph_config();
+  cfg.initial_capacity = 8;
+  const corpus c = make_corpus(700, 8);
+  const oracle o(c);
+  const pattern_index ix = build(c, cfg);
+  EXPECT_GE(ix.capacity(), 700u);
+  std::mt19937_64 rng(8);
+  for (int q = 0; q < 10; ++q) expect_as_oracle(ix, o, random_unit(rng), {}, 10, "grown");
+}
+
+TEST(PatternIndexCore, WeightFloorExcludesPatternsBelowIt) {
+  pattern_index ix(small_config(), embedder_name);
+  std::mt19937_64 rng(2);
+  const auto q = random_unit(rng);
+  for (int i = 1; i <= 5; ++i) {
+    pattern_entry e;
+    e.pattern_id = i;
+    e.speaker_id = "spk";
+    e.weight = 0.1 * i;
+    ix.upsert(e, q);  // equal similarity: the order is by pattern_id
+  }
+  search_filter floor;
+  floor.min_weight = 0.3;
+  auto r = ix.search(q, floor, 10);
+  EXPECT_EQ(ids_of(r), (std::vector<std::int64_t>{3, 4, 5}));  // 0.1 * 3 >= 0.3 holds exactly
+  floor.min_weight = 0.51;
+  EXPECT_TRUE(ix.search(q, floor, 10).hits.empty());
+  floor.min_weight = 0;
+  EXPECT_EQ(ix.search(q, floor, 10).hits.size(), 5u);
+  // The same through the speaker partition, where equal scores tie-break by pattern_id too.
+  floor.speaker_id = "spk";
+  floor.min_weight = 0.3;
+  r = ix.search(q, floor, 2);
+  EXPECT_EQ(r.plan, "exact:speaker");
+  EXPECT_EQ(ids_of(r), (std::vector<std::int64_t>{3, 4}));
+}
+
+TEST(PatternIndexCore, InjectionStringsAreJustValues) {
+  pattern_index ix(small_config(), embedder_name);
+  std::mt19937_64 rng(4);
+  const std::vector<std::string> hostile = {"' OR 1=1 --", "\"; DROP TABLE patterns.patterns; --",
+                                            "%", "*", "spk-1' OR speaker_id LIKE '%"};
+  std::int64_t id = 1;
+  for (const auto& h : hostile) {
+    pattern_entry e;
+    e.pattern_id = id++;
+    e.speaker_id = h;
+    e.client_id = h;
+    e.status = h;
+    e.error_categories = {h};
+    e.original_text = h;
+    ix.upsert(e, random_unit(rng));
+  }
+  pattern_entry plain;
+  plain.pattern_id = 100;
+  plain.speaker_id = "spk-1";
+  ix.upsert(plain, random_unit(rng));
+
+  const auto q = random_unit(rng);
+  for (std::size_t i = 0; i < hostile.size(); ++i) {
+    search_filter f;
+    f.speaker_id = hostile[i];
+    f.client_id = hostile[i];
+    f.status = hostile[i];
+    f.error_category = hostile[i];
+    auto r = ix.search(q, f, 10);
+    ASSERT_EQ(r.hits.size(), 1u) << hostile[i];
+    EXPECT_EQ(r.hits[0].pattern.pattern_id, static_cast<std::int64_t>(i + 1));
+    EXPECT_EQ(r.hits[0].pattern.speaker_id, hostile[i]);
+    EXPECT_EQ(r.hits[0].pattern.original_text, hostile[i]);
+  }
+  search_filter wildcard;
+  wildcard.speaker_id = "spk-%";
+  EXPECT_TRUE(ix.search(q, wildcard, 10).hits.empty()) << "a % is not a wildcard";
+  EXPECT_EQ(ix.search(q, {}, 10).hits.size(), hostile.size() + 1);
+}
+
+TEST(PatternIndexCore, CategoriesBeyondTheBitmaskStillFilter) {
+  pattern_index ix(small_config(), embedder_name);
+  std::mt19937_64 rng(6);
+  for (int i = 1; i <= 80; ++i) {
+    pattern_entry e;
+    e.pattern_id = i;
+    e.speaker_id = "spk";
+    e.error_categories = {"cat-" + std::to_string(100 + i), "shared"};
+    ix.upsert(e, random_unit(rng));
+  }
+  const auto q = random_unit(rng);
+  for (int i : {1, 62, 63, 64, 70, 80}) {
+    search_filter f;
+    f.error_category = "cat-" + std::to_string(100 + i);
+    auto r = ix.search(q, f, 10);
+    ASSERT_EQ(r.hits.size(), 1u) << i;
+    EXPECT_EQ(r.hits[0].pattern.pattern_id, i);
+    EXPECT_EQ(r.hits[0].pattern.error_categories,
+              (std::vector<std::string>{"cat-" + std::to_string(100 + i), "shared"}));
+  }
+  search_filter shared;
+  shared.error_category = "shared";
+  EXPECT_EQ(ix.search(q, shared, 100).hits.size(), 80u);
+  ASSERT_TRUE(ix.erase(70));
+  search_filter gone;
+  gone.error_category = "cat-170";
+  EXPECT_EQ(ix.search(q, gone, 10).plan, "empty");
+}
+
+TEST(PatternIndexCore, BatchInsertKeepsTheLastOccurrenceAndMatchesBruteForce) {
+  corpus c = make_corpus(2000, 9);
+  // A duplicate id in the batch: the later occurrence wins.
+  c.entries.push_back(c.entries[10]);
+  c.entries.back().status = "rectified";
+  c.entries.back().version = 9999;
+  std::mt19937_64 rng(10);
+  c.vectors.push_back(random_unit(rng));
+  corpus expected = c;
+  expected.entries.erase(expected.entries.begin() + 10);
+  expected.vectors.erase(expected.vectors.begin() + 10);
+  const oracle o(expected);
+
+  for (unsigned threads : {1u, 2u}) {
+    pattern_index exact(small_config(), embedder_name);
+    exact.upsert_batch(c.entries, c.vectors, threads);
+    EXPECT_EQ(exact.size(), 2000u);
+    EXPECT_EQ(exact.find(11)->version, 9999);
+    for (const auto& nf : filters_to_check())
+      expect_as_oracle(exact, o, random_unit(rng), nf.filter, 10, nf.name);
+
+    // The graph built on two threads: recall, not identity, is what can be asked of it.
+    pattern_index graph(graph_config(), embedder_name);
+    graph.upsert_batch(c.entries, c.vectors, threads);
+    std::size_t found = 0, wanted = 0;
+    for (int q = 0; q < 50; ++q) {
+      const auto query = random_unit(rng);
+      const auto want = ids_of(o.top(query, {}, 10));
+      const auto got = ids_of(graph.search(query, {}, 10));
+      for (auto id : want) found += std::count(got.begin(), got.end(), id);
+      wanted += want.size();
+    }
+    EXPECT_GE(static_cast<double>(found) / static_cast<double>(wanted), 0.97) << threads;
+  }
+}
+
+TEST(PatternIndexCore, CompactionDropsTombstonesAndKeepsAnswers) {
+  index_config cfg = small_config();
+  cfg.compaction_min_tombstones = 10;
+  cfg.compaction_fraction = 0.2;
+  corpus c = make_corpus(200, 13);
+  pattern_index ix = build(c, cfg);
+  oracle o(c);
+  for (std::int64_t id = 1; id <= 50; ++id) {
+    ASSERT_TRUE(ix.erase(id * 4));
+    o.erase(id * 4);
+    // Tombstones over a fifth of the 200 slots.
+    EXPECT_EQ(ix.needs_compaction(), id > 40) << id;
+  }
+  const auto before = ix.digest();
+  ix.compact(2);
+  EXPECT_EQ(ix.deleted(), 0u);
+  EXPECT_EQ(ix.size(), 150u);
+  EXPECT_FALSE(ix.needs_compaction());
+  EXPECT_EQ(ix.digest(), before);
+  std::mt19937_64 rng(14);
+  for (const auto& nf : filters_to_check())
+    expect_as_oracle(ix, o, random_unit(rng), nf.filter, 10, nf.name);
+  EXPECT_EQ(*ix.find(o.entries[3].pattern_id), o.entries[3]);
+}
+
+TEST(PatternIndexCore, DigestSummarisesIdsAndVersions) {
+  pattern_index ix(small_config(), embedder_name);
+  std::mt19937_64 rng(15);
+  EXPECT_EQ(ix.digest(), sbm::patterns::version_digest{});
+  pattern_entry e;
+  e.speaker_id = "s";
+  e.pattern_id = 3;
+  e.version = 10;
+  ix.upsert(e, random_unit(rng));
+  e.pattern_id = 5;
+  e.version = 12;
+  ix.upsert(e, random_unit(rng));
+  auto d = ix.digest();
+  EXPECT_EQ(d.count, 2u);
+  EXPECT_EQ(d.max_version, 12);
+  EXPECT_EQ(d.version_sum, 22u);
+  EXPECT_EQ(d.id_version_sum, 3u * 10 + 5u * 12);
+  e.version = 13;  // any write bumps the version
+  ix.upsert(e, random_unit(rng));
+  EXPECT_NE(ix.digest(), d);
+  ix.erase(3);
+  d = ix.digest();
+  EXPECT_EQ(d.count, 1u);
+  EXPECT_EQ(d.id_version_sum, 5u * 13);
+}
+
+TEST(PatternIndexCore, SnapshotRoundTripAnswersTheSame) {
+  TempDir dir;
+  const std::string path = dir.file("patterns.snapshot");
+  for (const auto& cfg : {small_config(), graph_config()}) {
+    corpus c = make_corpus(1000, 17);
+    pattern_index ix = build(c, cfg);
+    ix.set_source_tag("4b1d0c52-instance");
+    oracle o(c);
+    for (std::int64_t id = 2; id <= 1000; id += 9) {
+      ix.erase(id);
+      o.erase(id);
+    }
+    ix.save(path);
+    ASSERT_TRUE(fs::exists(path + ".hnsw"));
+    EXPECT_FALSE(fs::exists(path + ".tmp"));
+
+    pattern_index loaded = pattern_index::load(path, cfg, embedder_name);
+    EXPECT_EQ(loaded.size(), ix.size());
+    EXPECT_EQ(loaded.deleted(), ix.deleted());
+    EXPECT_EQ(loaded.digest(), ix.digest());
+    EXPECT_EQ(loaded.source_tag(), "4b1d0c52-instance");
+    for (const auto& e : o.entries) ASSERT_EQ(*loaded.find(e.pattern_id), e);
+    EXPECT_FALSE(loaded.find(2));
+    std::mt19937_64 rng(18);
+    for (const auto& nf : filters_to_check()) {
+      const auto q = random_unit(rng);
+      const auto a = ix.search(q, nf.filter, 10);
+      const auto b = loaded.search(q, nf.filter, 10);
+      EXPECT_EQ(ids_of(a), ids_of(b)) << nf.name;
+      EXPECT_EQ(a.plan, b.plan) << nf.name;
+      expect_as_oracle(loaded, o, q, nf.filter, 10, nf.name);
+    }
+    // Still a working index: deletes and inserts after the load.
+    ASSERT_TRUE(loaded.erase(o.entries[0].pattern_id));
+    pattern_entry fresh = c.entries[1];
+    fresh.pattern_id = 5000;
+    const auto v = random_unit(rng);
+    loaded.upsert(fresh, v);
+    EXPECT_EQ(loaded.search(v, {}, 1).hits.at(0).pattern.pattern_id, 5000);
+  }
+}
+
+TEST(PatternIndexCore, DamagedOrForeignSnapshotsAreRefused) {
+  TempDir dir;
+  const std::string path = dir.file("snap");
+  const index_config cfg = small_config();
+  const pattern_index ix = build(make_corpus(300, 19), cfg);
+  ix.save(path);
+  ASSERT_NO_THROW(pattern_index::load(path, cfg, embedder_name));
+
+  EXPECT_THROW(pattern_index::load(dir.file("missing"), cfg, embedder_name), snapshot_error);
+  EXPECT_THROW(pattern_index::load(path, cfg, "another-embedder"), snapshot_error);
+  index_config other_m = cfg;
+  other_m.m = 32;
+  EXPECT_THROW(pattern_index::load(path, other_m, embedder_name), snapshot_error);
+  index_config other_dim = cfg;
+  other_dim.dimension = 64;
+  EXPECT_THROW(pattern_index::load(path, other_dim, embedder_name), snapshot_error);
+  index_config search_only = cfg;  // search parameters may change freely
+  search_only.ef_search = 300;
+  search_only.exact_threshold = 5;
+  EXPECT_NO_THROW(pattern_index::load(path, search_only, embedder_name));
+
+  const auto meta_size = fs::file_size(path);
+  const auto graph_size = fs::file_size(path + ".hnsw");
+  const std::string pristine = dir.file("pristine");
+  fs::copy_file(path, pristine);
+  fs::copy_file(path + ".hnsw", pristine + ".hnsw");
+  auto restore = [&] {
+    fs::copy_file(pristine, path, fs::copy_options::overwrite_existing);
+    fs::copy_file(pristine + ".hnsw", path + ".hnsw", fs::copy_options::overwrite_existing);
+  };
+  for (auto offset : {std::uintmax_t{3}, meta_size / 2, meta_size - 1}) {
+    flip_byte(path, offset);
+    EXPECT_THROW(pattern_index::load(path, cfg, embedder_name), snapshot_error) << offset;
+    restore();
+  }
+  for (auto offset : {std::uintmax_t{0}, graph_size / 2, graph_size - 1}) {
+    flip_byte(path + ".hnsw", offset);
+    EXPECT_THROW(pattern_index::load(path, cfg, embedder_name), snapshot_error) << offset;
+    restore();
+  }
+  fs::resize_file(path, meta_size - 9);
+  EXPECT_THROW(pattern_index::load(path, cfg, embedder_name), snapshot_error);
+  restore();
+  // Another index's graph beside this metadata (a crash between the two renames).
+  const pattern_index other = build(make_corpus(300, 20), cfg);
+  other.save(dir.file("other"));
+  fs::copy_file(dir.file("other") + ".hnsw", path + ".hnsw", fs::copy_options::overwrite_existing);
+  EXPECT_THROW(pattern_index::load(path, cfg, embedder_name), snapshot_error);
+  restore();
+  EXPECT_NO_THROW(pattern_index::load(path, cfg, embedder_name));
+}
+
+TEST(PatternIndexCore, RefusesMalformedInput) {
+  pattern_index ix(small_config(), embedder_name);
+  std::mt19937_64 rng(16);
+  pattern_entry e;
+  e.pattern_id = 1;
+  e.speaker_id = "s";
+  EXPECT_THROW(ix.upsert(e, std::vector<float>(dim + 1, 0.0f)), std::invalid_argument);
+  auto nan = random_unit(rng);
+  nan[3] = std::nanf("");
+  EXPECT_THROW(ix.upsert(e, nan), std::invalid_argument);
+  e.pattern_id = 0;
+  EXPECT_THROW(ix.upsert(e, random_unit(rng)), std::invalid_argument);
+  EXPECT_THROW(ix.search(std::vector<float>(3, 0.0f), {}, 10), std::invalid_argument);
+  EXPECT_EQ(ix.size(), 0u);
+  index_config zero = small_config();
+  zero.dimension = 0;
+  EXPECT_THROW(pattern_index(zero, embedder_name), std::invalid_argument);
+}
+
+TEST(PatternIndexCore, PatternVectorLetsTheOriginalTextDominate) {
+  const hashed_ngram_embedder embedder(256);
+  const auto bare = sbm::patterns::pattern_vector(embedder, "metoprolal", "");
+  EXPECT_EQ(bare, embedder.embed("metoprolal"));
+  const auto with_context =
+      sbm::patterns::pattern_vector(embedder, "metoprolal", "patient takes 50 mg twice daily");
+  double norm = 0;
+  for (float x : with_context) norm += static_cast<double>(x) * x;
+  EXPECT_NEAR(norm, 1.0, 1e-5);
+  const auto original = embedder.embed("metoprolal");
+  const auto context = embedder.embed("patient takes 50 mg twice daily");
+  EXPECT_GT(dot(with_context, original), 0.8);
+  EXPECT_GT(dot(with_context, original), dot(with_context, context));
+  // A query that carries the span and its surroundings beats the span alone.
+  const auto segment = embedder.embed("metoprolal 50 mg twice daily");
+  EXPECT_GT(dot(with_context, segment), dot(bare, segment));
+  // Nothing to embed in the context: the original alone.
+  EXPECT_EQ(sbm::patterns::pattern_vector(embedder, "metoprolal", " ,.; "), bare);
+
+  // Near-misses are found through the index with the real embedder.
+  index_config cfg;
+  cfg.dimension = 256;
+  pattern_index ix(cfg, std::string(embedder.name()));
+  const std::vector<std::string> originals = {"hyper tension", "metoprolal", "the patient denies",
+                                              "fifty milligrams", "left ventricle"};
+  for (std::size_t i = 0; i < originals.size(); ++i) {
+    pattern_entry e;
+    e.pattern_id = static_cast<std::int64_t>(i + 1);
+    e.speaker_id = "s";
+    e.original_text = originals[i];
+    ix.upsert(e, sbm::patterns::pattern_vector(embedder, e.original_text, ""));
+  }
+  EXPECT_EQ(ix.search(embedder.embed("hypertension"), {}, 1).hits.at(0).pattern.original_text,
+            "hyper tension");
+  EXPECT_EQ(ix.search(embedder.embed("metoprolol"), {}, 1).hits.at(0).pattern.original_text,
+            "metoprolal");
+}
+
+}  // namespace
