@@ -17,7 +17,9 @@
 
 #include "actors/connections/connections.hpp"
 #include "actors/events/events.hpp"
+#include "actors/patterns/patterns.hpp"
 #include "actors/reports/core/fernet.hpp"
+#include "actors/reports/reports.hpp"
 #include "actors/speakers/core/bucket_policy.hpp"
 #include "actors/speakers/speakers.hpp"
 #include "actors/users/users.hpp"
@@ -261,6 +263,32 @@ int node_command(int argc, char** argv) {
     a.db_timeout = cfg.duration("postgres.request-timeout");
     return caf::actor_cast<caf::actor>(users::spawn_audit(s, std::move(a)));
   }});
+  // Rebuilt from patterns.patterns at every start (no snapshot file configured).
+  tree.children.push_back({"pattern-index", [&cfg](caf::actor_system& s, const started_children& c) {
+    patterns::pattern_index_settings p;
+    p.db = caf::actor_cast<postgres_actor>(c.at("postgres"));
+    p.db_timeout = cfg.duration("postgres.request-timeout");
+    return caf::actor_cast<caf::actor>(patterns::spawn_pattern_index(s, std::move(p)));
+  }});
+  // After everything a report's saga reaches: speakers (the bucket), the pattern index, the
+  // verification scheduler; InstaNote is optional for it.
+  tree.children.push_back({"reports", [&cfg](caf::actor_system& s, const started_children& c) {
+    reports::reports_settings r;
+    r.db = caf::actor_cast<postgres_actor>(c.at("postgres"));
+    r.instanote = caf::actor_cast<postgres_actor>(c.at("instanote"));
+    r.speakers = caf::actor_cast<speaker_shard_actor>(c.at("speakers"));
+    r.patterns = caf::actor_cast<pattern_index_actor>(c.at("pattern-index"));
+    r.schedule = caf::actor_cast<verification_scheduler_actor>(c.at("verification-scheduler"));
+    r.fernet_key = cfg.secret("reports.fernet-key");
+    r.limits.max_text_bytes = static_cast<std::size_t>(cfg.integer("reports.max-text-bytes"));
+    r.limits.max_notes_bytes = static_cast<std::size_t>(cfg.integer("reports.max-notes-bytes"));
+    r.db_timeout = cfg.duration("postgres.request-timeout");
+    r.lookup_timeout = cfg.duration("reports.lookup-timeout");
+    r.relay_interval = cfg.duration("reports.relay-interval");
+    r.claim = cfg.duration("reports.saga-claim");
+    r.step_delay = cfg.duration("reports.saga-step-delay");
+    return caf::actor_cast<caf::actor>(reports::spawn_reports(s, std::move(r)));
+  }});
   tree.children.push_back({"gateway", [&cfg, server, slot, verifier, services](
                                          caf::actor_system& s, const started_children& c) {
     gateway::gateway_settings g;
@@ -272,6 +300,8 @@ int node_command(int argc, char** argv) {
     g.redis = caf::actor_cast<redis_actor>(c.at("redis"));
     g.speakers = caf::actor_cast<speaker_shard_actor>(c.at("speakers"));
     g.schedule = caf::actor_cast<verification_scheduler_actor>(c.at("verification-scheduler"));
+    g.reports = caf::actor_cast<reports_actor>(c.at("reports"));
+    g.patterns = caf::actor_cast<pattern_index_actor>(c.at("pattern-index"));
     g.request_timeout = cfg.duration("gateway.request-timeout");
     g.max_json_depth = static_cast<std::size_t>(cfg.integer("gateway.max-json-depth"));
     g.users = caf::actor_cast<users_actor>(c.at("users"));

@@ -11,6 +11,8 @@
 #include "gateway/rate_limiter.hpp"
 #include "gateway/responder.hpp"
 #include "messages/connections.hpp"
+#include "messages/patterns.hpp"
+#include "messages/reports.hpp"
 #include "messages/speakers.hpp"
 #include "messages/users.hpp"
 #include "messages/verification.hpp"
@@ -30,6 +32,8 @@ struct gateway_settings {
   postgres_actor instanote;
   speaker_shard_actor speakers;
   verification_scheduler_actor schedule;
+  reports_actor reports;         // null: report routes answer 503
+  pattern_index_actor patterns;  // null: pattern search answers 503
   users_actor users;   // null: no standing check (tokens alone decide)
   audit_actor audit;   // null: nothing is audited
   rate_limit_settings rate_limit;  // off by default

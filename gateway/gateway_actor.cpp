@@ -40,6 +40,12 @@ const route_spec routes[] = {
   {"GET", "/v1/users/{id}", route::user_get, permission::users_admin},
   {"PATCH", "/v1/users/{id}", route::user_update, permission::users_admin},
   {"GET", "/v1/audit", route::audit_list, permission::audit_read},
+  {"POST", "/v1/error-reports", route::reports_create, permission::reports_write},
+  {"GET", "/v1/error-reports", route::reports_list, permission::reports_read},
+  {"GET", "/v1/error-reports/{id}", route::report_get, permission::reports_read},
+  // The verification flow's verdict; until it exists, whoever may record quality may set it.
+  {"PATCH", "/v1/error-reports/{id}", route::report_update, permission::quality_write},
+  {"POST", "/v1/patterns/search", route::patterns_search, permission::reports_read},
 };
 
 const route_spec& spec_of(int id) {
@@ -165,6 +171,12 @@ void dispatch(gateway_state& st, http_request& req) {
             case route::user_update:
             case route::audit_list:
               return handle_users(ctx, id, admitted_req, match, who);
+            case route::reports_create:
+            case route::reports_list:
+            case route::report_get:
+            case route::report_update:
+            case route::patterns_search:
+              return handle_reports(ctx, id, admitted_req, match, who);
             default:
               return handle_speakers(ctx, id, admitted_req, match, who);
           }

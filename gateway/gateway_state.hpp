@@ -30,6 +30,11 @@ enum class route : int {
   user_get,
   user_update,
   audit_list,
+  reports_create,
+  reports_list,
+  report_get,
+  report_update,
+  patterns_search,
 };
 
 struct gateway_context {
@@ -58,5 +63,8 @@ void handle_speakers(gateway_context& ctx, route r, const http_request& req,
 
 void handle_users(gateway_context& ctx, route r, const http_request& req,
                   const route_match& match, const principal& who);
+
+void handle_reports(gateway_context& ctx, route r, const http_request& req,
+                    const route_match& match, const principal& who);
 
 }  // namespace sbm::gateway

@@ -68,7 +68,8 @@ json to_json(const scheduled_verification& s) {
           {"priority", s.priority},
           {"reason", s.reason},
           {"status", s.status},
-          {"source_event_id", s.source_event_id},
+          {"source_event_id", s.source_event_id == 0 ? json(nullptr) : json(s.source_event_id)},
+          {"source_key", s.source_key.empty() ? json(nullptr) : json(s.source_key)},
           {"created_at", timestamp(s.created_at_ms)}};
 }
 

@@ -7,6 +7,7 @@
 #include "messages/events.hpp"
 #include "messages/http.hpp"
 #include "messages/patterns.hpp"
+#include "messages/reports.hpp"
 #include "messages/speakers.hpp"
 #include "messages/users.hpp"
 #include "messages/verification.hpp"
@@ -52,6 +53,7 @@ void announce_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<scheduled_verification>("sbm::scheduled_verification");
   cfg.add_message_type<schedule_query>("sbm::schedule_query");
   cfg.add_message_type<verification_schedule>("sbm::verification_schedule");
+  cfg.add_message_type<verification_request>("sbm::verification_request");
   // patterns
   cfg.add_message_type<pattern_record>("sbm::pattern_record");
   cfg.add_message_type<pattern_filter>("sbm::pattern_filter");
@@ -59,6 +61,15 @@ void announce_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<pattern_hit>("sbm::pattern_hit");
   cfg.add_message_type<pattern_hits>("sbm::pattern_hits");
   cfg.add_message_type<pattern_index_status>("sbm::pattern_index_status");
+  // reports
+  cfg.add_message_type<report_submission>("sbm::report_submission");
+  cfg.add_message_type<saga_entry>("sbm::saga_entry");
+  cfg.add_message_type<error_report>("sbm::error_report");
+  cfg.add_message_type<report_receipt>("sbm::report_receipt");
+  cfg.add_message_type<report_query>("sbm::report_query");
+  cfg.add_message_type<report_page>("sbm::report_page");
+  cfg.add_message_type<report_status_change>("sbm::report_status_change");
+  cfg.add_message_type<pattern_learned>("sbm::pattern_learned");
   // users and audit
   cfg.add_message_type<user_record>("sbm::user_record");
   cfg.add_message_type<audit_origin>("sbm::audit_origin");

@@ -18,14 +18,15 @@ struct scheduled_verification {
   std::string priority;  // "high" | "normal"
   std::string reason;
   std::string status;    // "scheduled" | ...
-  std::int64_t source_event_id = 0;
+  std::int64_t source_event_id = 0;  // the bucket change that caused it; 0 when source_key did
   std::int64_t created_at_ms = 0;
+  std::string source_key;            // the request's key (e.g. "report:42"); empty for events
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, scheduled_verification& x) {
   return f(caf::meta::type_name("scheduled_verification"), x.id, x.speaker_id, x.priority,
-           x.reason, x.status, x.source_event_id, x.created_at_ms);
+           x.reason, x.status, x.source_event_id, x.created_at_ms, x.source_key);
 }
 
 struct schedule_query {
@@ -48,8 +49,26 @@ typename Inspector::result_type inspect(Inspector& f, verification_schedule& x) 
   return f(caf::meta::type_name("verification_schedule"), x.items);
 }
 
+// A verification asked for by another family (the report saga). source_key names the cause and is
+// unique: asking again with the same key schedules nothing new and still answers true, so the
+// caller can retry after a crash without knowing whether the first request was committed.
+struct verification_request {
+  std::string speaker_id;
+  std::string priority;  // "high" | "normal"
+  std::string reason;
+  std::string source_key;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, verification_request& x) {
+  return f(caf::meta::type_name("verification_request"), x.speaker_id, x.priority, x.reason,
+           x.source_key);
+}
+
+// schedule answers true once the row is committed (or was already there).
 using verification_scheduler_actor = caf::typed_actor<
   caf::replies_to<publish_atom, bucket_changed>::with<bool>,
+  caf::replies_to<schedule_atom, verification_request>::with<bool>,
   caf::replies_to<list_atom, schedule_query>::with<verification_schedule>>;
 
 }  // namespace sbm

@@ -22,6 +22,7 @@ namespace {
 
 constexpr std::uint32_t max_page = 500;
 constexpr std::size_t max_id_bytes = 128;
+constexpr std::size_t max_source_key_bytes = 200;
 
 struct scheduler_state {
   static inline const char* name = "sbm.verification_scheduler";
@@ -81,6 +82,23 @@ caf::result<bool> on_event(self_ptr self, const bucket_changed& ev) {
   return rp;
 }
 
+caf::result<bool> on_request(self_ptr self, const verification_request& req) {
+  if (!plausible_id(req.speaker_id)) return invalid("speaker_id is not a valid id");
+  if (req.priority != "high" && req.priority != "normal")
+    return invalid("priority must be high or normal");
+  if (req.source_key.empty() || req.source_key.size() > max_source_key_bytes)
+    return invalid("source_key must be 1.." + std::to_string(max_source_key_bytes) + " bytes");
+  db_statement stmt{"INSERT INTO verification.schedule (speaker_id, priority, reason, status, source_key) "
+                    "VALUES ($1, $2, $3, 'scheduled', $4) ON CONFLICT (source_key) DO NOTHING",
+                    {req.speaker_id, req.priority, req.reason, req.source_key},
+                    -1};
+  auto rp = self->make_response_promise<bool>();
+  self->request(self->state.db, self->state.db_timeout, query_atom::value, std::move(stmt))
+    .then([rp](db_rows&) mutable { rp.deliver(true); },
+          [self, rp](caf::error& e) mutable { rp.deliver(db_failure(self, e)); });
+  return rp;
+}
+
 caf::result<verification_schedule> on_list(self_ptr self, const schedule_query& q) {
   caf::optional<std::string> priority;
   caf::optional<std::string> speaker;
@@ -95,7 +113,8 @@ caf::result<verification_schedule> on_list(self_ptr self, const schedule_query& 
   }
   const std::uint32_t limit = std::clamp<std::uint32_t>(q.limit, 1, max_page);
   db_statement stmt{"SELECT id, speaker_id, priority, reason, status, source_event_id, "
-                    "(extract(epoch from created_at) * 1000)::bigint FROM verification.schedule "
+                    "(extract(epoch from created_at) * 1000)::bigint, source_key "
+                    "FROM verification.schedule "
                     "WHERE ($1::text IS NULL OR priority = $1) "
                     "AND ($2::text IS NULL OR speaker_id = $2) ORDER BY id LIMIT $3",
                     {priority, speaker, std::to_string(limit)},
@@ -107,15 +126,16 @@ caf::result<verification_schedule> on_list(self_ptr self, const schedule_query& 
         verification_schedule out;
         try {
           for (const db_row& row : rows.rows) {
-            if (row.size() < 7) throw std::runtime_error("short row");
+            if (row.size() < 8) throw std::runtime_error("short row");
             scheduled_verification v;
             v.id = to_int(row[0]);
             v.speaker_id = to_text(row[1]);
             v.priority = to_text(row[2]);
             v.reason = to_text(row[3]);
             v.status = to_text(row[4]);
-            v.source_event_id = to_int(row[5]);
+            v.source_event_id = row[5] ? to_int(row[5]) : 0;
             v.created_at_ms = to_int(row[6]);
+            v.source_key = to_text(row[7]);
             out.items.push_back(std::move(v));
           }
         } catch (const std::exception& ex) {
@@ -134,6 +154,7 @@ verification_scheduler_actor::behavior_type scheduler_fn(self_ptr self, postgres
   self->state.db_timeout = db_timeout;
   return {
     [self](publish_atom, const bucket_changed& ev) { return on_event(self, ev); },
+    [self](schedule_atom, const verification_request& req) { return on_request(self, req); },
     [self](list_atom, const schedule_query& q) { return on_list(self, q); },
   };
 }

@@ -1,0 +1,127 @@
+#pragma once
+// What makes an error report acceptable, and the small rules the report saga follows. Pure: no CAF,
+// no I/O. The reports actor applies these to every submission whoever sends it (the gateway, a
+// cluster peer, a test), so there is one definition of a valid report.
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sbm::reports {
+
+// The enumerations of SPEC's error report and seed section 4.1.
+inline constexpr std::array<std::string_view, 7> error_categories{
+  "medical_terminology", "drug_name",           "dosage",
+  "homophone",           "numbers_units",       "punctuation_formatting",
+  "speaker_attribution"};
+inline constexpr std::array<std::string_view, 4> audio_qualities{"excellent", "good", "fair", "poor"};
+inline constexpr std::array<std::string_view, 3> speaker_clarities{"clear", "moderate", "unclear"};
+inline constexpr std::array<std::string_view, 4> background_noises{"none", "low", "moderate", "high"};
+inline constexpr std::array<std::string_view, 4> bucket_types{"no_touch", "low_touch",
+                                                              "medium_touch", "high_touch"};
+inline constexpr std::array<std::string_view, 3> report_statuses{"pending", "rectified",
+                                                                 "not_rectified"};
+inline constexpr std::int64_t min_speakers = 1;
+inline constexpr std::int64_t max_speakers = 20;
+inline constexpr std::size_t max_id_bytes = 128;
+
+template <std::size_t N>
+bool is_one_of(const std::array<std::string_view, N>& allowed, std::string_view value) {
+  for (auto a : allowed)
+    if (a == value) return true;
+  return false;
+}
+
+// "a, b or c", for messages that tell the client what would have been accepted.
+template <std::size_t N>
+std::string choices_text(const std::array<std::string_view, N>& allowed) {
+  std::string out;
+  for (std::size_t i = 0; i < N; ++i) {
+    if (i > 0) out += i + 1 == N ? " or " : ", ";
+    out += allowed[i];
+  }
+  return out;
+}
+
+struct report_limits {
+  std::size_t max_text_bytes = 2000;    // original_text, corrected_text: the erroneous span
+  std::size_t max_notes_bytes = 10000;  // additional_notes, context_notes, context_text
+};
+
+// Why a report is refused, naming the field. `unprocessable`: well-formed but wrong in meaning
+// (HTTP 422), e.g. a correction identical to the original; otherwise malformed (HTTP 400).
+struct field_problem {
+  std::string field;
+  std::string reason;
+  bool unprocessable = false;
+};
+
+// The fields a submission carries, borrowed; see check_report below.
+struct report_fields {
+  std::string_view speaker_id;
+  std::string_view client_id;
+  std::string_view job_id;
+  std::string_view original_text;
+  std::string_view corrected_text;
+  const std::vector<std::string>* error_categories = nullptr;
+  std::string_view audio_quality;
+  std::string_view speaker_clarity;
+  std::string_view background_noise;
+  std::int64_t number_of_speakers = 0;
+  std::string_view additional_notes;
+  std::string_view context_notes;
+  std::string_view context_text;
+};
+
+// The first problem in field order, or nullopt. Ids: 1..128 bytes of UTF-8 without control
+// characters or '/' (they appear in URLs). Texts: valid UTF-8, no NUL or control characters other
+// than tab and line breaks; the span texts must not be blank. Categories: at least one, each from
+// error_categories, no duplicates. original_text and corrected_text equal after trimming
+// surrounding whitespace is `unprocessable`: such a report teaches nothing.
+std::optional<field_problem> check_report(const report_fields& report, const report_limits& limits);
+
+// The same for any struct with these members (the message type), without this header knowing it.
+template <class Report>
+std::optional<field_problem> check_report(const Report& r, const report_limits& limits) {
+  report_fields f;
+  f.speaker_id = r.speaker_id;
+  f.client_id = r.client_id;
+  f.job_id = r.job_id;
+  f.original_text = r.original_text;
+  f.corrected_text = r.corrected_text;
+  f.error_categories = &r.error_categories;
+  f.audio_quality = r.audio_quality;
+  f.speaker_clarity = r.speaker_clarity;
+  f.background_noise = r.background_noise;
+  f.number_of_speakers = r.number_of_speakers;
+  f.additional_notes = r.additional_notes;
+  f.context_notes = r.context_notes;
+  f.context_text = r.context_text;
+  return check_report(f, limits);
+}
+
+// nullopt when `value` is an acceptable id, else the reason (without the field name).
+std::optional<std::string> id_problem(std::string_view value);
+bool is_valid_utf8(std::string_view value);
+
+// --- the saga ------------------------------------------------------------------------------
+// After the report and its saga row are committed together, these steps run in order; each is
+// idempotent, so a step that may or may not have happened before a crash is simply run again.
+enum class saga_step : std::uint8_t { index, notify, schedule, done };
+
+std::string_view to_string(saga_step step);
+std::optional<saga_step> parse_saga_step(std::string_view text);
+// The step after `step` (done stays done).
+saga_step next_step(saga_step step);
+
+// A report on a no_touch speaker means drafts went out unedited with this error: verify first.
+std::string_view verification_priority(std::string_view bucket_type);
+
+// Seed 3.2: a verification moves the pattern's weight, rectified +0.1, not_rectified -0.1, within
+// [0, 1]. Setting the status a report already has changes nothing, so a repeated PATCH is harmless.
+double weight_after(std::string_view old_status, std::string_view new_status, double weight);
+
+}  // namespace sbm::reports

@@ -1,0 +1,165 @@
+#include "actors/reports/report_rows.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/error.hpp>
+
+#include <cerrno>
+#include <cstdlib>
+#include <stdexcept>
+
+#include "messages/errors.hpp"
+
+namespace sbm::reports {
+
+// Times are floored to milliseconds, so a report's created_at_ms used as a "from" or "to" bound
+// (both inclusive at millisecond precision) always includes that report.
+const char* const report_columns =
+  "r.id, r.speaker_id, r.client_id, r.job_id, r.original_text, r.corrected_text, r.context_text, "
+  "array_to_string(r.error_categories, ','), r.bucket_type, r.audio_quality, r.speaker_clarity, "
+  "r.background_noise, r.number_of_speakers, r.overlapping_speech, "
+  "r.requires_specialized_knowledge, r.additional_notes_token, r.context_notes_token, r.status, "
+  "r.weight, r.filed_by, floor(extract(epoch from r.created_at) * 1000)::bigint, "
+  "floor(extract(epoch from r.updated_at) * 1000)::bigint, coalesce(s.step, 'done'), "
+  "coalesce(s.attempts, 0), s.last_error";
+
+const char* const saga_columns =
+  "s.step, s.revision, s.attempts, r.id, r.speaker_id, r.client_id, r.bucket_type, "
+  "r.original_text, r.corrected_text, r.context_text, array_to_string(r.error_categories, ','), "
+  "r.audio_quality, r.speaker_clarity, r.background_noise, r.number_of_speakers, "
+  "r.overlapping_speech, r.requires_specialized_knowledge, r.status, r.weight, "
+  "floor(extract(epoch from r.created_at) * 1000)::bigint";
+
+const char* const log_columns = "floor(extract(epoch from created_at) * 1000)::bigint, step, note";
+
+namespace {
+
+const std::string& present(const db_row& row, std::size_t index) {
+  if (index >= row.size() || !row[index])
+    throw std::runtime_error("column " + std::to_string(index) + " is missing or NULL");
+  return *row[index];
+}
+
+}  // namespace
+
+std::int64_t int_column(const db_row& row, std::size_t index) {
+  const std::string& text = present(row, index);
+  errno = 0;
+  char* end = nullptr;
+  const long long value = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || errno == ERANGE)
+    throw std::runtime_error("column " + std::to_string(index) + " is not an integer");
+  return value;
+}
+
+double double_column(const db_row& row, std::size_t index) {
+  const std::string& text = present(row, index);
+  errno = 0;
+  char* end = nullptr;
+  const double value = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || errno == ERANGE)
+    throw std::runtime_error("column " + std::to_string(index) + " is not a number");
+  return value;
+}
+
+bool bool_column(const db_row& row, std::size_t index) {
+  const std::string& text = present(row, index);
+  if (text == "t" || text == "true") return true;
+  if (text == "f" || text == "false") return false;
+  throw std::runtime_error("column " + std::to_string(index) + " is not a boolean");
+}
+
+std::string text_column(const db_row& row, std::size_t index) {
+  if (index >= row.size())
+    throw std::runtime_error("column " + std::to_string(index) + " is missing");
+  return row[index] ? *row[index] : std::string{};
+}
+
+std::string join_categories(const std::vector<std::string>& categories) {
+  std::string out;
+  for (const auto& c : categories) {
+    if (!out.empty()) out += ',';
+    out += c;
+  }
+  return out;
+}
+
+std::vector<std::string> split_categories(const std::string& joined) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start < joined.size()) {
+    auto comma = joined.find(',', start);
+    if (comma == std::string::npos) comma = joined.size();
+    out.push_back(joined.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
+error_report report_from_row(const db_row& row, const note_reader& read_note) {
+  error_report r;
+  r.id = int_column(row, 0);
+  auto& f = r.fields;
+  f.speaker_id = text_column(row, 1);
+  f.client_id = text_column(row, 2);
+  f.job_id = text_column(row, 3);
+  f.original_text = text_column(row, 4);
+  f.corrected_text = text_column(row, 5);
+  f.context_text = text_column(row, 6);
+  f.error_categories = split_categories(text_column(row, 7));
+  r.bucket_type = text_column(row, 8);
+  f.audio_quality = text_column(row, 9);
+  f.speaker_clarity = text_column(row, 10);
+  f.background_noise = text_column(row, 11);
+  f.number_of_speakers = static_cast<std::int32_t>(int_column(row, 12));
+  f.overlapping_speech = bool_column(row, 13);
+  f.requires_specialized_knowledge = bool_column(row, 14);
+  // NULL means no note; an empty token is not a Fernet token, so it goes to the reader (and fails).
+  if (row.size() > 15 && row[15]) f.additional_notes = read_note(*row[15], "additional_notes", r.id);
+  if (row.size() > 16 && row[16]) f.context_notes = read_note(*row[16], "context_notes", r.id);
+  r.status = text_column(row, 17);
+  r.weight = double_column(row, 18);
+  f.actor = text_column(row, 19);
+  r.created_at_ms = int_column(row, 20);
+  r.updated_at_ms = int_column(row, 21);
+  r.saga_step = text_column(row, 22);
+  r.saga_attempts = static_cast<std::int32_t>(int_column(row, 23));
+  r.saga_last_error = text_column(row, 24);
+  return r;
+}
+
+saga_position saga_from_row(const db_row& row) {
+  saga_position s;
+  s.step = text_column(row, 0);
+  s.revision = int_column(row, 1);
+  s.attempts = static_cast<std::int32_t>(int_column(row, 2));
+  auto& p = s.pattern;
+  p.pattern_id = int_column(row, 3);
+  p.speaker_id = text_column(row, 4);
+  p.client_id = text_column(row, 5);
+  p.bucket_type = text_column(row, 6);
+  p.original_text = text_column(row, 7);
+  p.corrected_text = text_column(row, 8);
+  p.context_text = text_column(row, 9);
+  p.error_categories = split_categories(text_column(row, 10));
+  p.audio_quality = text_column(row, 11);
+  p.speaker_clarity = text_column(row, 12);
+  p.background_noise = text_column(row, 13);
+  p.number_of_speakers = static_cast<std::int32_t>(int_column(row, 14));
+  p.overlapping_speech = bool_column(row, 15);
+  p.requires_specialized_knowledge = bool_column(row, 16);
+  p.status = text_column(row, 17);
+  p.weight = double_column(row, 18);
+  p.created_at_ms = int_column(row, 19);
+  return s;
+}
+
+saga_entry log_entry_from_row(const db_row& row) {
+  return {int_column(row, 0), text_column(row, 1), text_column(row, 2)};
+}
+
+caf::error db_failure(caf::actor_system& sys, const caf::error& e) {
+  if (e.category() == error_category) return e;
+  return make_error(errc::unavailable, "the database did not answer: " + sys.render(e));
+}
+
+}  // namespace sbm::reports

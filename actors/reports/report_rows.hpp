@@ -1,0 +1,62 @@
+#pragma once
+// The reports tables as this family reads them: one SELECT list and one parser per shape, shared by
+// the reports actor and the saga so the column order is written down once. Values arrive as text,
+// exactly as PostgreSQL prints them; a value that cannot be read throws std::runtime_error (a
+// corrupt row is the reader's failure, not the caller's).
+#include <caf/fwd.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "messages/connections.hpp"
+#include "messages/patterns.hpp"
+#include "messages/reports.hpp"
+
+namespace sbm::reports {
+
+// SELECT list over `reports.error_reports r LEFT JOIN reports.report_saga s ON s.report_id = r.id`
+// in the order report_from_row expects (no leading SELECT).
+extern const char* const report_columns;
+
+// Turns a stored Fernet token (never empty) into the note; the caller decides what a token that
+// fails to decrypt reads as.
+using note_reader = std::function<std::string(const std::string& token, const char* field,
+                                              std::int64_t report_id)>;
+
+error_report report_from_row(const db_row& row, const note_reader& read_note);
+
+// SELECT list over `reports.report_saga s JOIN reports.error_reports r ON r.id = s.report_id`
+// for the saga: its position first, then what the pattern index needs.
+extern const char* const saga_columns;
+
+struct saga_position {
+  std::string step;
+  std::int64_t revision = 0;
+  std::int32_t attempts = 0;
+  pattern_record pattern;
+};
+
+saga_position saga_from_row(const db_row& row);
+
+// SELECT list over reports.saga_log in the order log_entry_from_row expects.
+extern const char* const log_columns;
+saga_entry log_entry_from_row(const db_row& row);
+
+// Categories travel to PostgreSQL as one text parameter: they are validated members of a fixed
+// enumeration (lowercase letters and '_'), so a comma can never occur inside one.
+std::string join_categories(const std::vector<std::string>& categories);
+std::vector<std::string> split_categories(const std::string& joined);
+
+std::int64_t int_column(const db_row& row, std::size_t index);
+double double_column(const db_row& row, std::size_t index);
+bool bool_column(const db_row& row, std::size_t index);
+std::string text_column(const db_row& row, std::size_t index);  // NULL reads as ""
+
+// A failure of a connection actor as the caller should see it: SBM errors pass through, anything
+// else (a timeout, a dead actor) means the database did not answer in time.
+caf::error db_failure(caf::actor_system& sys, const caf::error& e);
+
+}  // namespace sbm::reports

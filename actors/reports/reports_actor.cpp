@@ -1,0 +1,567 @@
+// The reports actor: validates a submission, checks it against the speakers family and InstaNote,
+// encrypts the notes and commits the report with its saga row in one transaction, then hands the
+// saga on. Reads decrypt the notes; a note that will not decrypt reads as "[Encrypted Data]".
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <deque>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include "actors/reports/core/fernet.hpp"
+#include "actors/reports/report_rows.hpp"
+#include "actors/reports/report_saga.hpp"
+#include "actors/reports/reports.hpp"
+#include "messages/errors.hpp"
+#include "runtime/logging/logging.hpp"
+
+namespace sbm::reports {
+
+namespace {
+
+constexpr const char* unreadable_note = "[Encrypted Data]";
+constexpr std::uint32_t max_page = 500;
+// Group commit (see flush_stores): reports per statement, and statements running at once, which
+// leaves the rest of the connection pool to the sagas and to reads.
+constexpr std::size_t max_batch = 64;
+constexpr int max_batches_in_flight = 2;
+
+struct filing;
+
+struct reports_state {
+  static inline const char* name = "sbm.reports";
+
+  reports_settings settings;
+  std::optional<fernet> cipher;
+  report_saga_actor saga;
+  std::deque<std::shared_ptr<filing>> store_queue;  // checked, waiting for a statement
+  int batches_in_flight = 0;
+  std::shared_ptr<spdlog::logger> log;
+};
+
+using self_ptr = reports_actor::stateful_pointer<reports_state>;
+
+caf::error invalid(std::string what) { return make_error(errc::invalid_argument, std::move(what)); }
+
+// Who filed or judged a report, as the gateway names principals ("user" or "service:<id>").
+bool plausible_actor(const std::string& actor) {
+  return !actor.empty() && actor.size() <= 256 && is_valid_utf8(actor);
+}
+
+// Decimal text that PostgreSQL parses back to the identical double.
+std::string sql_number(double value) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.17g", value);
+  return buffer;
+}
+
+std::int64_t unix_seconds_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
+
+report_receipt refusal(std::uint8_t outcome, std::string field, std::string reason) {
+  report_receipt r;
+  r.outcome = outcome;
+  r.field = std::move(field);
+  r.reason = std::move(reason);
+  return r;
+}
+
+note_reader make_note_reader(self_ptr self) {
+  return [self](const std::string& token, const char* field, std::int64_t id) -> std::string {
+    auto plain = self->state.cipher->decrypt(token);
+    if (plain) return std::move(*plain);
+    // The token is not quoted: it is ciphertext of patient-adjacent notes and says nothing useful.
+    self->state.log->error("report {}: {} does not decrypt with the configured key; read as {}", id,
+                           field, unreadable_note);
+    return unreadable_note;
+  };
+}
+
+// --- filing -------------------------------------------------------------------------------------
+
+// Everything known about a submission on its way to the database.
+struct filing {
+  report_submission sub;
+  std::string bucket_type;
+  std::string job_note;  // what InstaNote said about the job, for the saga log
+  int pending = 2;       // the speaker lookup and the job check
+  std::optional<report_receipt> speaker_refusal;
+  std::optional<report_receipt> job_refusal;
+  std::optional<caf::error> speaker_failure;
+  std::optional<std::string> additional_token;  // Fernet tokens of the notes, once encrypted
+  std::optional<std::string> context_token;
+  caf::typed_response_promise<report_receipt> rp;
+};
+
+using filing_ptr = std::shared_ptr<filing>;
+
+// Filings committed together: each answered only after the statement that holds it committed.
+void send_batch(self_ptr self, std::vector<filing_ptr> batch);
+
+// Group commit: while max_batches_in_flight statements are running, newly checked reports wait
+// and go in the next statement together, so under load many reports share one commit (each is
+// still answered only after its commit) and a lone report goes out at once.
+void flush_stores(self_ptr self) {
+  auto& st = self->state;
+  while (st.batches_in_flight < max_batches_in_flight && !st.store_queue.empty()) {
+    std::vector<filing_ptr> batch;
+    while (!st.store_queue.empty() && batch.size() < max_batch) {
+      batch.push_back(std::move(st.store_queue.front()));
+      st.store_queue.pop_front();
+    }
+    send_batch(self, std::move(batch));
+  }
+}
+
+void store(self_ptr self, const filing_ptr& f) {
+  auto& st = self->state;
+  const auto now = unix_seconds_now();
+  try {
+    if (!f->sub.additional_notes.empty())
+      f->additional_token = st.cipher->encrypt(f->sub.additional_notes, now);
+    if (!f->sub.context_notes.empty()) f->context_token = st.cipher->encrypt(f->sub.context_notes, now);
+  } catch (const std::exception& ex) {
+    f->rp.deliver(make_error(errc::internal, std::string("cannot encrypt the notes: ") + ex.what()));
+    return;
+  }
+  st.store_queue.push_back(f);
+  flush_stores(self);
+}
+
+void committed(self_ptr self, const filing_ptr& f, std::int64_t id, std::int64_t created_at_ms) {
+  report_receipt out;
+  auto& r = out.report;
+  r.id = id;
+  r.created_at_ms = created_at_ms;
+  r.updated_at_ms = created_at_ms;
+  r.fields = std::move(f->sub);
+  r.bucket_type = std::move(f->bucket_type);
+  r.status = "pending";
+  r.weight = 0.5;
+  r.saga_step = std::string{to_string(saga_step::index)};
+  pattern_record pattern;
+  pattern.pattern_id = r.id;
+  pattern.speaker_id = r.fields.speaker_id;
+  pattern.client_id = r.fields.client_id;
+  pattern.bucket_type = r.bucket_type;
+  pattern.original_text = r.fields.original_text;
+  pattern.corrected_text = r.fields.corrected_text;
+  pattern.context_text = r.fields.context_text;
+  pattern.error_categories = r.fields.error_categories;
+  pattern.audio_quality = r.fields.audio_quality;
+  pattern.speaker_clarity = r.fields.speaker_clarity;
+  pattern.background_noise = r.fields.background_noise;
+  pattern.number_of_speakers = r.fields.number_of_speakers;
+  pattern.overlapping_speech = r.fields.overlapping_speech;
+  pattern.requires_specialized_knowledge = r.fields.requires_specialized_knowledge;
+  pattern.status = r.status;
+  pattern.weight = r.weight;
+  pattern.created_at_ms = r.created_at_ms;
+  f->rp.deliver(std::move(out));
+  self->send(self->state.saga, flush_atom::value, std::move(pattern));
+}
+
+// One statement per batch, so one round trip and one commit: each report, its saga row (the
+// outbox: committed with the report or not at all) and its first log line. The rows travel as one
+// JSON parameter, never as SQL text. Ids are drawn first so each answer finds its own id. The
+// claim starts now because this node runs the sagas right after the commit.
+const char* const batch_insert_sql =
+  "WITH input AS MATERIALIZED (SELECT nextval(pg_get_serial_sequence('reports.error_reports', 'id')) "
+  "AS id, t.* FROM jsonb_to_recordset($1::jsonb) AS t(ord integer, speaker_id text, client_id text, "
+  "job_id text, original_text text, corrected_text text, context_text text, error_categories text[], "
+  "bucket_type text, audio_quality text, speaker_clarity text, background_noise text, "
+  "number_of_speakers integer, overlapping_speech boolean, requires_specialized_knowledge boolean, "
+  "additional_notes_token text, context_notes_token text, filed_by text, note text)), "
+  "report AS (INSERT INTO reports.error_reports (id, speaker_id, client_id, job_id, original_text, "
+  "corrected_text, context_text, error_categories, bucket_type, audio_quality, speaker_clarity, "
+  "background_noise, number_of_speakers, overlapping_speech, requires_specialized_knowledge, "
+  "additional_notes_token, context_notes_token, filed_by) SELECT id, speaker_id, client_id, job_id, "
+  "original_text, corrected_text, context_text, error_categories, bucket_type, audio_quality, "
+  "speaker_clarity, background_noise, number_of_speakers, overlapping_speech, "
+  "requires_specialized_knowledge, additional_notes_token, context_notes_token, filed_by FROM input), "
+  "saga AS (INSERT INTO reports.report_saga (report_id, step, next_attempt_at) SELECT id, 'index', "
+  "now() + make_interval(secs => $2::double precision / 1000) FROM input), "
+  "entry AS (INSERT INTO reports.saga_log (report_id, step, note) SELECT id, 'store', note FROM input) "
+  "SELECT ord, id, floor(extract(epoch from now()) * 1000)::bigint FROM input";
+
+void send_batch(self_ptr self, std::vector<filing_ptr> batch) {
+  auto& st = self->state;
+  std::string rows;
+  try {
+    nlohmann::json list = nlohmann::json::array();
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      const auto& f = *batch[i];
+      const auto& s = f.sub;
+      auto token = [](const std::optional<std::string>& t) {
+        return t ? nlohmann::json(*t) : nlohmann::json(nullptr);
+      };
+      list.push_back({{"ord", i},
+                      {"speaker_id", s.speaker_id},
+                      {"client_id", s.client_id},
+                      {"job_id", s.job_id},
+                      {"original_text", s.original_text},
+                      {"corrected_text", s.corrected_text},
+                      {"context_text", s.context_text},
+                      {"error_categories", s.error_categories},
+                      {"bucket_type", f.bucket_type},
+                      {"audio_quality", s.audio_quality},
+                      {"speaker_clarity", s.speaker_clarity},
+                      {"background_noise", s.background_noise},
+                      {"number_of_speakers", s.number_of_speakers},
+                      {"overlapping_speech", s.overlapping_speech},
+                      {"requires_specialized_knowledge", s.requires_specialized_knowledge},
+                      {"additional_notes_token", token(f.additional_token)},
+                      {"context_notes_token", token(f.context_token)},
+                      {"filed_by", s.actor},
+                      {"note", "stored, speaker in " + f.bucket_type + "; " + f.job_note}});
+    }
+    rows = list.dump();
+  } catch (const std::exception& ex) {
+    // Validation lets only valid UTF-8 through, so this is a bug, not a client's mistake.
+    for (auto& f : batch) f->rp.deliver(make_error(errc::internal, std::string("cannot encode: ") + ex.what()));
+    flush_stores(self);
+    return;
+  }
+  ++st.batches_in_flight;
+  db_statement stmt{batch_insert_sql, {std::move(rows), std::to_string(st.settings.claim.count())}, -1};
+  auto shared = std::make_shared<std::vector<filing_ptr>>(std::move(batch));
+  self->request(st.settings.db, st.settings.db_timeout, query_atom::value, std::move(stmt))
+    .then(
+      [self, shared](db_rows& res) {
+        --self->state.batches_in_flight;
+        auto& batch = *shared;
+        std::vector<bool> answered(batch.size(), false);
+        for (const auto& row : res.rows) {
+          try {
+            const auto ord = static_cast<std::size_t>(int_column(row, 0));
+            if (ord >= batch.size() || answered[ord]) throw std::runtime_error("unexpected row");
+            answered[ord] = true;
+            committed(self, batch[ord], int_column(row, 1), int_column(row, 2));
+          } catch (const std::exception& ex) {
+            self->state.log->error("unreadable insert result: {}", ex.what());
+          }
+        }
+        // Committed, but the answer was lost: say so rather than claim a failure.
+        for (std::size_t i = 0; i < batch.size(); ++i)
+          if (!answered[i])
+            batch[i]->rp.deliver(make_error(errc::internal, "stored, but the id could not be read"));
+        flush_stores(self);
+      },
+      [self, shared](caf::error& e) {
+        --self->state.batches_in_flight;
+        auto& batch = *shared;
+        // One bad row fails the whole statement: file each again on its own, so only that one
+        // fails. A dependency failure (unavailable, timeout) fails them all, nothing was stored.
+        if (batch.size() > 1 && code_of(e) == errc::invalid_argument) {
+          for (auto& f : batch) send_batch(self, {f});
+        } else {
+          for (auto& f : batch) f->rp.deliver(db_failure(self->system(), e));
+        }
+        flush_stores(self);
+      });
+}
+
+// The speaker lookup and InstaNote's job check run at once; the filing goes on when both answered.
+// A refusal about the speaker wins over one about the job, whichever came first.
+void joined(self_ptr self, const filing_ptr& f) {
+  if (--f->pending > 0) return;
+  if (f->speaker_failure) {
+    f->rp.deliver(std::move(*f->speaker_failure));
+    return;
+  }
+  if (f->speaker_refusal) {
+    f->rp.deliver(std::move(*f->speaker_refusal));
+    return;
+  }
+  if (f->job_refusal) {
+    f->rp.deliver(std::move(*f->job_refusal));
+    return;
+  }
+  store(self, f);
+}
+
+void check_speaker(self_ptr self, const filing_ptr& f) {
+  auto& st = self->state;
+  self->request(st.settings.speakers, st.settings.lookup_timeout, get_atom::value, f->sub.speaker_id)
+    .then(
+      [self, f](speaker_view& v) {
+        if (v.client_id != f->sub.client_id)
+          f->speaker_refusal = refusal(report_receipt::unprocessable, "client_id",
+                                       "field 'client_id' is not the client the speaker is registered with");
+        else
+          f->bucket_type = v.bucket;
+        joined(self, f);
+      },
+      [self, f](caf::error& e) {
+        if (code_of(e) == errc::not_found)
+          f->speaker_refusal = refusal(report_receipt::unprocessable, "speaker_id",
+                                       "field 'speaker_id' names no registered speaker");
+        else if (e.category() == error_category)
+          f->speaker_failure = e;
+        else
+          // Without the speaker's bucket the report cannot be stored as SPEC defines it.
+          f->speaker_failure = make_error(errc::unavailable, "the speakers shard did not answer: " +
+                                                               self->system().render(e));
+        joined(self, f);
+      });
+}
+
+// InstaNote is outside SBM and may be down; when it cannot tell, the report is accepted and the
+// saga log says the job was not checked.
+void check_job(self_ptr self, const filing_ptr& f) {
+  auto& st = self->state;
+  if (!st.settings.instanote) {
+    f->job_note = "job ownership not checked: no InstaNote connection";
+    joined(self, f);
+    return;
+  }
+  db_statement stmt{"SELECT speaker_id FROM public.draft_jobs WHERE job_id = $1", {f->sub.job_id}, -1};
+  self->request(st.settings.instanote, st.settings.lookup_timeout, query_atom::value, std::move(stmt))
+    .then(
+      [self, f](db_rows& rows) {
+        if (rows.rows.empty() || rows.rows.front().empty() || !rows.rows.front()[0])
+          f->job_note = "InstaNote has no such job; ownership not checked";
+        else if (*rows.rows.front()[0] != f->sub.speaker_id)
+          f->job_refusal = refusal(report_receipt::unprocessable, "job_id",
+                                   "field 'job_id' names a job of another speaker in InstaNote");
+        else
+          f->job_note = "InstaNote confirms the job is the speaker's";
+        joined(self, f);
+      },
+      [self, f](caf::error& e) {
+        f->job_note = "InstaNote could not tell (" + self->system().render(e) +
+                      "); ownership not checked";
+        joined(self, f);
+      });
+}
+
+caf::result<report_receipt> on_file(self_ptr self, report_submission sub) {
+  auto& st = self->state;
+  if (auto problem = check_report(sub, st.settings.limits))
+    return refusal(problem->unprocessable ? report_receipt::unprocessable : report_receipt::malformed,
+                   problem->field, problem->reason);
+  if (!plausible_actor(sub.actor)) return invalid("actor must be 1..256 bytes");
+  auto f = std::make_shared<filing>();
+  f->rp = self->make_response_promise<report_receipt>();
+  f->sub = std::move(sub);
+  check_speaker(self, f);
+  check_job(self, f);
+  return f->rp;
+}
+
+// --- reading ------------------------------------------------------------------------------------
+
+const std::string select_report = std::string("SELECT ") + report_columns +
+                                  " FROM reports.error_reports r LEFT JOIN reports.report_saga s "
+                                  "ON s.report_id = r.id ";
+
+caf::result<error_report> on_get(self_ptr self, std::int64_t id) {
+  if (id <= 0) return invalid("id must be a positive integer");
+  auto& st = self->state;
+  db_transaction tx;
+  tx.statements.push_back({select_report + "WHERE r.id = $1", {std::to_string(id)}, -1});
+  tx.statements.push_back({std::string("SELECT ") + log_columns +
+                             " FROM reports.saga_log WHERE report_id = $1 ORDER BY id",
+                           {std::to_string(id)},
+                           -1});
+  auto rp = self->make_response_promise<error_report>();
+  self->request(st.settings.db, st.settings.db_timeout, transact_atom::value, std::move(tx))
+    .then(
+      [self, rp, id](db_results& res) mutable {
+        if (res.results.size() < 2 || res.results[0].rows.empty()) {
+          rp.deliver(make_error(errc::not_found, "no error report " + std::to_string(id)));
+          return;
+        }
+        try {
+          auto report = report_from_row(res.results[0].rows.front(), make_note_reader(self));
+          for (const auto& row : res.results[1].rows) report.saga_log.push_back(log_entry_from_row(row));
+          rp.deliver(std::move(report));
+        } catch (const std::exception& ex) {
+          rp.deliver(make_error(errc::internal, std::string("corrupt report row: ") + ex.what()));
+        }
+      },
+      [self, rp](caf::error& e) mutable { rp.deliver(db_failure(self->system(), e)); });
+  return rp;
+}
+
+caf::result<report_page> on_list(self_ptr self, const report_query& q) {
+  auto& st = self->state;
+  caf::optional<std::string> speaker, status, category, from, to, before;
+  if (!q.speaker_id.empty()) {
+    if (auto why = id_problem(q.speaker_id)) return invalid("speaker_id " + *why);
+    speaker = q.speaker_id;
+  }
+  if (!q.status.empty()) {
+    if (!is_one_of(report_statuses, q.status))
+      return invalid("status must be " + choices_text(report_statuses));
+    status = q.status;
+  }
+  if (!q.category.empty()) {
+    if (!is_one_of(error_categories, q.category))
+      return invalid("category must be " + choices_text(error_categories));
+    category = q.category;
+  }
+  if (q.from_ms != 0) from = std::to_string(q.from_ms);
+  if (q.to_ms != 0) to = std::to_string(q.to_ms);
+  if (q.before_id < 0) return invalid("cursor must be a positive report id");
+  if (q.before_id > 0) before = std::to_string(q.before_id);
+  const std::uint32_t limit = std::clamp<std::uint32_t>(q.limit, 1, max_page);
+  // Every filter is a bound parameter; "$n IS NULL OR ..." keeps one statement for all of them.
+  db_statement stmt{select_report +
+                      "WHERE ($1::text IS NULL OR r.speaker_id = $1) "
+                      "AND ($2::text IS NULL OR r.status = $2) "
+                      "AND ($3::text IS NULL OR r.error_categories @> ARRAY[$3::text]) "
+                      // Integer microsecond arithmetic: no float rounding at the bounds.
+                      "AND ($4::bigint IS NULL OR r.created_at >= "
+                      "'epoch'::timestamptz + $4::bigint * interval '1 millisecond') "
+                      "AND ($5::bigint IS NULL OR r.created_at < "
+                      "'epoch'::timestamptz + ($5::bigint + 1) * interval '1 millisecond') "
+                      "AND ($6::bigint IS NULL OR r.id < $6::bigint) "
+                      "ORDER BY r.id DESC LIMIT $7",
+                    {speaker, status, category, from, to, before, std::to_string(limit + 1)},
+                    -1};
+  auto rp = self->make_response_promise<report_page>();
+  self->request(st.settings.db, st.settings.db_timeout, query_atom::value, std::move(stmt))
+    .then(
+      [self, rp, limit](db_rows& rows) mutable {
+        report_page page;
+        try {
+          auto reader = make_note_reader(self);
+          for (const auto& row : rows.rows) {
+            if (page.items.size() == limit) {
+              page.next_before_id = page.items.back().id;
+              break;
+            }
+            page.items.push_back(report_from_row(row, reader));
+          }
+        } catch (const std::exception& ex) {
+          rp.deliver(make_error(errc::internal, std::string("corrupt report row: ") + ex.what()));
+          return;
+        }
+        rp.deliver(std::move(page));
+      },
+      [self, rp](caf::error& e) mutable { rp.deliver(db_failure(self->system(), e)); });
+  return rp;
+}
+
+// --- status -------------------------------------------------------------------------------------
+
+// The verdict is stored and the saga rewound to its index step in one transaction, so the
+// pattern's status and weight follow even if the node stops right after the commit.
+caf::result<error_report> on_update(self_ptr self, report_status_change change) {
+  auto& st = self->state;
+  if (change.id <= 0) return invalid("id must be a positive integer");
+  if (change.status != "rectified" && change.status != "not_rectified")
+    return invalid("field 'status' must be rectified or not_rectified");
+  if (!plausible_actor(change.actor)) return invalid("actor must be 1..256 bytes");
+  auto rp = self->make_response_promise<error_report>();
+  db_statement read{"SELECT status, weight FROM reports.error_reports WHERE id = $1",
+                    {std::to_string(change.id)},
+                    -1};
+  self->request(st.settings.db, st.settings.db_timeout, query_atom::value, std::move(read))
+    .then(
+      [self, rp, change](db_rows& rows) mutable {
+        auto& st = self->state;
+        if (rows.rows.empty()) {
+          rp.deliver(make_error(errc::not_found, "no error report " + std::to_string(change.id)));
+          return;
+        }
+        std::string old_status;
+        double weight = 0;
+        try {
+          old_status = text_column(rows.rows.front(), 0);
+          weight = double_column(rows.rows.front(), 1);
+        } catch (const std::exception& ex) {
+          rp.deliver(make_error(errc::internal, std::string("corrupt report row: ") + ex.what()));
+          return;
+        }
+        if (old_status == change.status) {
+          // Nothing changes: answer with the report as it is, without re-running the saga.
+          rp.delegate(caf::actor_cast<reports_actor>(self), get_atom::value, change.id);
+          return;
+        }
+        const double new_weight = weight_after(old_status, change.status, weight);
+        const auto id = std::to_string(change.id);
+        db_transaction tx;
+        // Conditional on the status read above: two verdicts racing cannot both apply their
+        // weight change to the same starting point.
+        tx.statements.push_back({"UPDATE reports.error_reports SET status = $2, weight = $3::double precision, "
+                                 "updated_at = now() WHERE id = $1 AND status = $4",
+                                 {id, change.status, sql_number(new_weight), old_status},
+                                 1});
+        tx.statements.push_back(
+          {"UPDATE reports.report_saga SET step = 'index', revision = revision + 1, attempts = 0, "
+           "last_error = NULL, completed_at = NULL, updated_at = now(), "
+           "next_attempt_at = now() + make_interval(secs => $2::double precision / 1000) "
+           "WHERE report_id = $1",
+           {id, std::to_string(st.settings.claim.count())},
+           1});
+        tx.statements.push_back({"INSERT INTO reports.saga_log (report_id, step, note) VALUES ($1, 'status', $2)",
+                                 {id, "status " + old_status + " -> " + change.status + " by " +
+                                        change.actor + "; the pattern is indexed again"},
+                                 1});
+        self->request(st.settings.db, st.settings.db_timeout, transact_atom::value, std::move(tx))
+          .then(
+            [self, rp, change](db_results&) mutable {
+              self->send(self->state.saga, flush_atom::value, change.id);
+              rp.delegate(caf::actor_cast<reports_actor>(self), get_atom::value, change.id);
+            },
+            [self, rp](caf::error& e) mutable {
+              if (code_of(e) == errc::conflict) {
+                rp.deliver(make_error(errc::conflict,
+                                      "the report's status changed meanwhile; read it and retry"));
+                return;
+              }
+              rp.deliver(db_failure(self->system(), e));
+            });
+      },
+      [self, rp](caf::error& e) mutable { rp.deliver(db_failure(self->system(), e)); });
+  return rp;
+}
+
+reports_actor::behavior_type reports_fn(self_ptr self, reports_settings settings) {
+  auto& st = self->state;
+  st.settings = std::move(settings);
+  st.cipher = fernet::from_key(st.settings.fernet_key);
+  st.log = log::get("reports");
+  st.saga = spawn_report_saga(self->system(), st.settings);
+  // Linked both ways: the saga stops with this actor, and a saga that fails takes this actor down
+  // so that its supervisor restarts the pair.
+  self->link_to(st.saga);
+  return {
+    [self](file_atom, report_submission& sub) { return on_file(self, std::move(sub)); },
+    [self](get_atom, std::int64_t id) { return on_get(self, id); },
+    [self](list_atom, const report_query& q) { return on_list(self, q); },
+    [self](update_atom, report_status_change& change) { return on_update(self, std::move(change)); },
+  };
+}
+
+}  // namespace
+
+reports_actor spawn_reports(caf::actor_system& sys, reports_settings settings) {
+  if (!settings.db) throw std::invalid_argument("reports: no PostgreSQL actor");
+  if (!settings.speakers) throw std::invalid_argument("reports: no speakers shard");
+  if (!fernet::from_key(settings.fernet_key))
+    throw std::invalid_argument("reports: the Fernet key is not base64url of 32 bytes");
+  if (settings.db_timeout.count() <= 0 || settings.lookup_timeout.count() <= 0 ||
+      settings.step_timeout.count() <= 0 || settings.relay_interval.count() <= 0 ||
+      settings.claim.count() <= 0 || settings.step_delay.count() < 0 || settings.max_running == 0)
+    throw std::invalid_argument("reports: timeouts, intervals and max_running must be positive");
+  return sys.spawn(reports_fn, std::move(settings));
+}
+
+}  // namespace sbm::reports

@@ -1,0 +1,638 @@
+// The reports family against a real PostgreSQL, with the real speakers shard and verification
+// scheduler and a pattern index that the test controls (it can fail or be slow on purpose):
+// validation and refusals naming the field, InstaNote's job check, notes encrypted at rest, the
+// list's filters and pages, and the saga: every step once, retries from the durable outbox, a node
+// stopped between steps whose saga another node finishes, a status change that re-indexes.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <pqxx/pqxx>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "actors/connections/connections.hpp"
+#include "actors/events/events.hpp"
+#include "actors/reports/core/fernet.hpp"
+#include "actors/reports/reports.hpp"
+#include "actors/speakers/speakers.hpp"
+#include "actors/verification/verification.hpp"
+#include "messages/errors.hpp"
+#include "runtime/migrations/all_migrations.hpp"
+#include "tests/support/actor_test.hpp"
+#include "tests/support/servers.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using sbm::errc;
+using sbm::error_report;
+using sbm::pattern_record;
+using sbm::report_receipt;
+using sbm::report_submission;
+using param = caf::optional<std::string>;
+
+// A pattern index whose behaviour the test sets: it stores what it is given, and can refuse (with
+// an error) the next n upserts.
+struct index_probe {
+  std::mutex mutex;
+  std::map<std::int64_t, pattern_record> stored;
+  std::map<std::int64_t, int> upserts;
+  int fail_next = 0;
+
+  int upserts_of(std::int64_t id) {
+    std::lock_guard<std::mutex> guard{mutex};
+    return upserts[id];
+  }
+  caf::optional<pattern_record> get(std::int64_t id) {
+    std::lock_guard<std::mutex> guard{mutex};
+    auto it = stored.find(id);
+    if (it == stored.end()) return caf::none;
+    return it->second;
+  }
+};
+
+sbm::pattern_index_actor::behavior_type fake_index(std::shared_ptr<index_probe> probe) {
+  return {
+    [probe](sbm::upsert_atom, const pattern_record& p) -> caf::result<bool> {
+      std::lock_guard<std::mutex> guard{probe->mutex};
+      if (probe->fail_next > 0) {
+        --probe->fail_next;
+        return sbm::make_error(errc::unavailable, "index offline (test)");
+      }
+      probe->stored[p.pattern_id] = p;
+      ++probe->upserts[p.pattern_id];
+      return true;
+    },
+    [probe](sbm::delete_atom, std::int64_t id) {
+      std::lock_guard<std::mutex> guard{probe->mutex};
+      return probe->stored.erase(id) > 0;
+    },
+    [probe](sbm::search_atom, const sbm::pattern_search&) { return sbm::pattern_hits{}; },
+    [probe](sbm::status_atom) { return sbm::pattern_index_status{}; },
+  };
+}
+
+// What the notify step tells the pattern-learning subscriber.
+struct learning_probe {
+  std::mutex mutex;
+  std::vector<sbm::pattern_learned> notices;
+};
+
+sbm::pattern_learning_subscriber::behavior_type fake_learning(std::shared_ptr<learning_probe> probe) {
+  return {
+    [probe](sbm::publish_atom, const sbm::pattern_learned& ev) {
+      std::lock_guard<std::mutex> guard{probe->mutex};
+      probe->notices.push_back(ev);
+      return true;
+    },
+  };
+}
+
+report_submission sample(std::string speaker = "spk-1", std::string job = "job-1") {
+  report_submission s;
+  s.speaker_id = std::move(speaker);
+  s.client_id = "clinic-1";
+  s.job_id = std::move(job);
+  s.original_text = "metoprolal 50 mg";
+  s.corrected_text = "metoprolol 50 mg";
+  s.error_categories = {"drug_name", "dosage"};
+  s.audio_quality = "fair";
+  s.speaker_clarity = "moderate";
+  s.background_noise = "high";
+  s.number_of_speakers = 2;
+  s.overlapping_speech = true;
+  s.requires_specialized_knowledge = true;
+  s.additional_notes = "QA note: the drug is on the patient's list";
+  s.context_notes = "context line 1\ncontext line 2";
+  s.context_text = "continue metoprolal 50 mg twice daily";
+  s.actor = "qa-ann";
+  return s;
+}
+
+class ReportSaga : public sbm::test::io_actor_test {
+ protected:
+  void SetUp() override {
+    sbm::connections::postgres_settings s;
+    s.url = sbm::test::servers::shared().fresh_database();
+    s.pool_size = 3;
+    s.probe_interval = 100ms;
+    s.request_timeout = 5s;
+    s.migrations = sbm::schema::all_migrations();
+    db = stop_at_end(sbm::connections::spawn_postgres(sys, std::move(s)));
+    ASSERT_TRUE(sbm::test::eventually([&] {
+      auto st = ask_within<sbm::dependency_status>(2s, db, sbm::status_atom::value);
+      return st && st->state == "up";
+    }));
+    bus = stop_at_end(sbm::events::spawn_event_bus(sys));
+    scheduler = stop_at_end(sbm::verification::spawn_verification_scheduler(sys, db, bus));
+    sbm::speakers::speakers_settings sp;
+    sp.db = db;
+    sp.bus = bus;
+    sp.relay_interval = 100ms;
+    shard = stop_at_end(sbm::speakers::spawn_speakers(sys, std::move(sp)));
+    register_speaker("spk-1");
+    register_speaker("spk-2");
+    index = stop_at_end(sys.spawn(fake_index, probe));
+    fernet_key = sbm::reports::fernet::generate_key();
+  }
+
+  sbm::reports::reports_settings settings() {
+    sbm::reports::reports_settings r;
+    r.db = db;
+    r.speakers = shard;
+    r.patterns = index;
+    r.schedule = scheduler;
+    r.fernet_key = fernet_key;
+    r.relay_interval = 50ms;
+    r.claim = 500ms;
+    r.backoff = {0, 50ms, 200ms, 0.2};
+    return r;
+  }
+
+  sbm::reports_actor start(sbm::reports::reports_settings r) {
+    return stop_at_end(sbm::reports::spawn_reports(sys, std::move(r)));
+  }
+
+  void register_speaker(const std::string& id) {
+    auto v = ask<sbm::speaker_view>(shard, sbm::register_atom::value,
+                                    sbm::speaker_registration{id, "clinic-1", "Dr " + id, "admin"});
+    ASSERT_TRUE(v) << sys.render(v.error());
+  }
+
+  report_receipt file(const sbm::reports_actor& reports, report_submission s) {
+    auto r = ask<report_receipt>(reports, sbm::file_atom::value, std::move(s));
+    EXPECT_TRUE(r) << sys.render(r.error());
+    return r ? *r : report_receipt{};
+  }
+
+  std::int64_t file_ok(const sbm::reports_actor& reports, report_submission s) {
+    auto receipt = file(reports, std::move(s));
+    EXPECT_EQ(receipt.outcome, report_receipt::accepted) << receipt.field << ": " << receipt.reason;
+    return receipt.report.id;
+  }
+
+  std::vector<sbm::db_row> sql(std::string text, std::vector<param> params = {}) {
+    auto rows = ask<sbm::db_rows>(db, sbm::query_atom::value,
+                                  sbm::db_statement{std::move(text), std::move(params), -1});
+    EXPECT_TRUE(rows) << sys.render(rows.error());
+    return rows ? rows->rows : std::vector<sbm::db_row>{};
+  }
+
+  std::string saga_step(std::int64_t id) {
+    auto rows = sql("SELECT step FROM reports.report_saga WHERE report_id = $1", {std::to_string(id)});
+    return rows.empty() || !rows[0][0] ? std::string{} : *rows[0][0];
+  }
+
+  bool done_within(std::int64_t id, std::chrono::milliseconds t = 20s) {
+    return sbm::test::eventually([&] { return saga_step(id) == "done"; }, t);
+  }
+
+  std::vector<std::string> log_steps(std::int64_t id) {
+    std::vector<std::string> out;
+    for (const auto& row : sql("SELECT step FROM reports.saga_log WHERE report_id = $1 ORDER BY id",
+                               {std::to_string(id)}))
+      out.push_back(*row[0]);
+    return out;
+  }
+
+  std::string schedule_count(std::int64_t id) {
+    return *sql("SELECT count(*) FROM verification.schedule WHERE source_key = $1",
+                {"report:" + std::to_string(id)})[0][0];
+  }
+
+  sbm::postgres_actor db;
+  sbm::event_bus_actor bus;
+  sbm::verification_scheduler_actor scheduler;
+  sbm::speaker_shard_actor shard;
+  std::shared_ptr<index_probe> probe = std::make_shared<index_probe>();
+  sbm::pattern_index_actor index;
+  std::string fernet_key;
+};
+
+TEST_F(ReportSaga, AFiledReportIsCommittedThenIndexedNotifiedAndScheduledOnce) {
+  auto learning = std::make_shared<learning_probe>();
+  auto r = settings();
+  r.learning = stop_at_end(sys.spawn(fake_learning, learning));
+  auto reports = start(r);
+  auto receipt = file(reports, sample());
+  ASSERT_EQ(receipt.outcome, report_receipt::accepted) << receipt.reason;
+  const auto id = receipt.report.id;
+  EXPECT_GT(id, 0);
+  EXPECT_EQ(receipt.report.status, "pending");
+  EXPECT_EQ(receipt.report.bucket_type, "high_touch");
+  // Committed before the answer: the row is there the moment the receipt is.
+  EXPECT_EQ(sql("SELECT count(*) FROM reports.error_reports WHERE id = $1", {std::to_string(id)})[0][0],
+            param{"1"});
+
+  ASSERT_TRUE(done_within(id));
+  auto p = probe->get(id);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->speaker_id, "spk-1");
+  EXPECT_EQ(p->client_id, "clinic-1");
+  EXPECT_EQ(p->bucket_type, "high_touch");
+  EXPECT_EQ(p->original_text, "metoprolal 50 mg");
+  EXPECT_EQ(p->corrected_text, "metoprolol 50 mg");
+  EXPECT_EQ(p->context_text, "continue metoprolal 50 mg twice daily");
+  EXPECT_EQ(p->error_categories, (std::vector<std::string>{"drug_name", "dosage"}));
+  EXPECT_EQ(p->audio_quality, "fair");
+  EXPECT_EQ(p->speaker_clarity, "moderate");
+  EXPECT_EQ(p->background_noise, "high");
+  EXPECT_EQ(p->number_of_speakers, 2);
+  EXPECT_TRUE(p->overlapping_speech);
+  EXPECT_TRUE(p->requires_specialized_knowledge);
+  EXPECT_EQ(p->status, "pending");
+  EXPECT_DOUBLE_EQ(p->weight, 0.5);
+  EXPECT_EQ(p->created_at_ms, receipt.report.created_at_ms);
+  EXPECT_EQ(probe->upserts_of(id), 1);
+  {
+    std::lock_guard<std::mutex> guard{learning->mutex};
+    ASSERT_EQ(learning->notices.size(), 1u);
+    EXPECT_EQ(learning->notices[0].report_id, id);
+    EXPECT_EQ(learning->notices[0].speaker_id, "spk-1");
+  }
+  EXPECT_EQ(schedule_count(id), "1");
+  auto sched = sql("SELECT priority, reason FROM verification.schedule WHERE source_key = $1",
+                   {"report:" + std::to_string(id)});
+  EXPECT_EQ(sched[0][0], param{"normal"});
+  EXPECT_EQ(sched[0][1], param{"error report " + std::to_string(id) + " (drug_name, dosage)"});
+  EXPECT_EQ(log_steps(id), (std::vector<std::string>{"store", "index", "notify", "schedule"}));
+
+  auto got = ask<error_report>(reports, sbm::get_atom::value, id);
+  ASSERT_TRUE(got) << sys.render(got.error());
+  EXPECT_EQ(got->saga_step, "done");
+  ASSERT_EQ(got->saga_log.size(), 4u);
+  EXPECT_NE(got->saga_log[0].note.find("InstaNote"), std::string::npos) << got->saga_log[0].note;
+  EXPECT_GT(got->saga_log[3].at_ms, 0);
+}
+
+TEST_F(ReportSaga, AReportOnANoTouchSpeakerIsVerifiedWithHighPriority) {
+  auto pinned = ask<sbm::speaker_view>(shard, sbm::pin_atom::value,
+                                       sbm::bucket_pin{"spk-2", "no_touch", "trusted", "lead"});
+  ASSERT_TRUE(pinned) << sys.render(pinned.error());
+  auto reports = start(settings());
+  auto id = file_ok(reports, sample("spk-2"));
+  ASSERT_TRUE(done_within(id));
+  EXPECT_EQ(probe->get(id)->bucket_type, "no_touch");
+  EXPECT_EQ(sql("SELECT priority FROM verification.schedule WHERE source_key = $1",
+                {"report:" + std::to_string(id)})[0][0],
+            param{"high"});
+}
+
+TEST_F(ReportSaga, AFailingIndexIsRetriedFromTheOutboxUntilItTakesThePattern) {
+  probe->fail_next = 3;
+  auto reports = start(settings());
+  auto id = file_ok(reports, sample());
+  ASSERT_TRUE(done_within(id));
+  EXPECT_EQ(probe->upserts_of(id), 1);
+  EXPECT_EQ(probe->fail_next, 0);
+  // One log line for the first failure, however many retries followed; the success says how many.
+  EXPECT_EQ(log_steps(id), (std::vector<std::string>{"store", "retry", "index", "notify", "schedule"}));
+  auto index_note = sql("SELECT note FROM reports.saga_log WHERE report_id = $1 AND step = 'index'",
+                        {std::to_string(id)});
+  EXPECT_NE(index_note[0][0]->find("after 3 failed attempts"), std::string::npos) << *index_note[0][0];
+  auto row = sql("SELECT attempts, last_error, completed_at IS NOT NULL FROM reports.report_saga "
+                 "WHERE report_id = $1",
+                 {std::to_string(id)});
+  EXPECT_EQ(row[0][0], param{"0"});
+  EXPECT_EQ(row[0][1], param{});
+  EXPECT_EQ(row[0][2], param{"t"});
+}
+
+TEST_F(ReportSaga, ASagaLeftByAStoppedNodeIsFinishedByTheNextOne) {
+  // The first node waits long before every step, so it is stopped (as if killed) with its reports
+  // committed and nothing indexed; the second one takes them over when their claim lapses.
+  auto r = settings();
+  r.step_delay = 30s;
+  auto first = sbm::reports::spawn_reports(sys, r);
+  auto a = file_ok(first, sample("spk-1", "job-a"));
+  auto b = file_ok(first, sample("spk-2", "job-b"));
+  self->send_exit(first, caf::exit_reason::kill);
+  self->wait_for(first);
+  EXPECT_EQ(saga_step(a), "index");
+  EXPECT_EQ(saga_step(b), "index");
+  EXPECT_FALSE(probe->get(a));
+
+  auto second = start(settings());
+  ASSERT_TRUE(done_within(a));
+  ASSERT_TRUE(done_within(b));
+  EXPECT_EQ(probe->upserts_of(a), 1);
+  EXPECT_EQ(probe->upserts_of(b), 1);
+  EXPECT_EQ(schedule_count(a), "1");
+  EXPECT_EQ(schedule_count(b), "1");
+}
+
+TEST_F(ReportSaga, AStopAfterTheIndexStepRepeatsNothingButTheUnacknowledged) {
+  auto r = settings();
+  r.step_delay = 400ms;
+  auto first = sbm::reports::spawn_reports(sys, r);
+  auto id = file_ok(first, sample());
+  // No pattern-learning subscriber: notify is recorded with the index step, schedule is next.
+  ASSERT_TRUE(sbm::test::eventually([&] { return saga_step(id) == "schedule"; }, 10s));
+  self->send_exit(first, caf::exit_reason::kill);
+  self->wait_for(first);
+  EXPECT_EQ(probe->upserts_of(id), 1);
+  EXPECT_EQ(schedule_count(id), "0");
+
+  auto second = start(settings());
+  ASSERT_TRUE(done_within(id));
+  EXPECT_EQ(probe->upserts_of(id), 1);  // indexed once: that step was acknowledged before the stop
+  EXPECT_EQ(schedule_count(id), "1");
+  EXPECT_EQ(log_steps(id), (std::vector<std::string>{"store", "index", "notify", "schedule"}));
+}
+
+TEST_F(ReportSaga, AStatusChangeIsStoredAndTheIndexFollows) {
+  auto reports = start(settings());
+  auto id = file_ok(reports, sample());
+  ASSERT_TRUE(done_within(id));
+  auto changed = ask<error_report>(reports, sbm::update_atom::value,
+                                   sbm::report_status_change{id, "rectified", "lead-bo"});
+  ASSERT_TRUE(changed) << sys.render(changed.error());
+  EXPECT_EQ(changed->status, "rectified");
+  EXPECT_DOUBLE_EQ(changed->weight, 0.6);
+  ASSERT_TRUE(sbm::test::eventually([&] {
+    auto p = probe->get(id);
+    return p && p->status == "rectified" && saga_step(id) == "done";
+  }));
+  EXPECT_DOUBLE_EQ(probe->get(id)->weight, 0.6);
+  EXPECT_EQ(probe->upserts_of(id), 2);
+  EXPECT_EQ(schedule_count(id), "1");  // scheduling again is a no-op keyed by the report
+  EXPECT_EQ(sql("SELECT revision FROM reports.report_saga WHERE report_id = $1", {std::to_string(id)})[0][0],
+            param{"1"});
+
+  // The same verdict again changes nothing and runs nothing.
+  auto again = ask<error_report>(reports, sbm::update_atom::value,
+                                 sbm::report_status_change{id, "rectified", "lead-bo"});
+  ASSERT_TRUE(again);
+  EXPECT_DOUBLE_EQ(again->weight, 0.6);
+  auto flipped = ask<error_report>(reports, sbm::update_atom::value,
+                                   sbm::report_status_change{id, "not_rectified", "lead-bo"});
+  ASSERT_TRUE(flipped);
+  EXPECT_DOUBLE_EQ(flipped->weight, 0.4);
+  ASSERT_TRUE(sbm::test::eventually([&] {
+    auto p = probe->get(id);
+    return p && p->status == "not_rectified" && saga_step(id) == "done";
+  }));
+
+  auto bad = ask<error_report>(reports, sbm::update_atom::value,
+                               sbm::report_status_change{id, "pending", "lead-bo"});
+  EXPECT_EQ(sbm::code_of(bad.error()), errc::invalid_argument);
+  auto missing = ask<error_report>(reports, sbm::update_atom::value,
+                                   sbm::report_status_change{id + 1000, "rectified", "lead-bo"});
+  EXPECT_EQ(sbm::code_of(missing.error()), errc::not_found);
+}
+
+TEST_F(ReportSaga, RefusalsNameTheField) {
+  auto reports = start(settings());
+  auto expect_refused = [&](report_submission s, std::uint8_t outcome, const std::string& field) {
+    auto receipt = file(reports, std::move(s));
+    EXPECT_EQ(receipt.outcome, outcome) << field;
+    EXPECT_EQ(receipt.field, field);
+    EXPECT_NE(receipt.reason.find("'" + field + "'"), std::string::npos) << receipt.reason;
+  };
+  auto s = sample();
+  s.error_categories = {"drug_name", "spelling"};
+  expect_refused(s, report_receipt::malformed, "error_categories");
+  s = sample();
+  s.corrected_text = s.original_text;
+  expect_refused(s, report_receipt::unprocessable, "corrected_text");
+  expect_refused(sample("spk-nobody"), report_receipt::unprocessable, "speaker_id");
+  s = sample();
+  s.client_id = "clinic-2";
+  expect_refused(s, report_receipt::unprocessable, "client_id");
+  auto r = settings();
+  r.limits.max_text_bytes = 10;
+  auto strict = start(r);
+  auto receipt = file(strict, sample());
+  EXPECT_EQ(receipt.outcome, report_receipt::malformed);
+  EXPECT_EQ(receipt.field, "original_text");
+  EXPECT_EQ(sql("SELECT count(*) FROM reports.error_reports")[0][0], param{"0"});
+}
+
+TEST_F(ReportSaga, InstaNoteDecidesWhoseJobItIsWhenItCanTell) {
+  // An InstaNote of the test's own, with the drafts table SBM reads.
+  auto url = sbm::test::servers::shared().fresh_database();
+  {
+    pqxx::connection c{url};
+    pqxx::work tx{c};
+    tx.exec("CREATE TABLE public.draft_jobs (job_id text PRIMARY KEY, speaker_id text NOT NULL, "
+            "client_id text NOT NULL, draft_text text NOT NULL, audio_metadata jsonb, "
+            "created_at timestamptz NOT NULL DEFAULT now())");
+    tx.exec("INSERT INTO public.draft_jobs (job_id, speaker_id, client_id, draft_text) VALUES "
+            "('job-of-1', 'spk-1', 'clinic-1', 'draft'), ('job-of-2', 'spk-2', 'clinic-1', 'draft')");
+    tx.commit();
+  }
+  auto in = sbm::connections::instanote_defaults(url);
+  in.probe_interval = 100ms;
+  auto instanote = stop_at_end(sbm::connections::spawn_postgres(sys, std::move(in)));
+  auto r = settings();
+  r.instanote = instanote;
+  auto reports = start(r);
+
+  auto theirs = file(reports, sample("spk-1", "job-of-2"));
+  EXPECT_EQ(theirs.outcome, report_receipt::unprocessable);
+  EXPECT_EQ(theirs.field, "job_id");
+  auto mine = file_ok(reports, sample("spk-1", "job-of-1"));
+  auto unknown = file_ok(reports, sample("spk-1", "job-unknown"));
+  auto note = [&](std::int64_t id) {
+    return *sql("SELECT note FROM reports.saga_log WHERE report_id = $1 AND step = 'store'",
+                {std::to_string(id)})[0][0];
+  };
+  EXPECT_NE(note(mine).find("InstaNote confirms"), std::string::npos) << note(mine);
+  EXPECT_NE(note(unknown).find("InstaNote has no such job"), std::string::npos) << note(unknown);
+
+  // An InstaNote without the table (or down) cannot tell: the report is accepted and says so.
+  auto empty = sbm::connections::instanote_defaults(sbm::test::servers::shared().fresh_database());
+  auto blind = stop_at_end(sbm::connections::spawn_postgres(sys, std::move(empty)));
+  r.instanote = blind;
+  auto reports2 = start(r);
+  auto accepted = file_ok(reports2, sample("spk-1", "job-of-2"));
+  EXPECT_NE(note(accepted).find("InstaNote could not tell"), std::string::npos) << note(accepted);
+}
+
+TEST_F(ReportSaga, NotesAreFernetTokensAtRestAndADamagedTokenReadsAsEncryptedData) {
+  auto reports = start(settings());
+  auto id = file_ok(reports, sample());
+  auto row = sql("SELECT additional_notes_token, context_notes_token FROM reports.error_reports "
+                 "WHERE id = $1",
+                 {std::to_string(id)});
+  ASSERT_TRUE(row[0][0] && row[0][1]);
+  EXPECT_EQ(row[0][0]->find("QA note"), std::string::npos);
+  auto cipher = sbm::reports::fernet::from_key(fernet_key);
+  ASSERT_TRUE(cipher);
+  EXPECT_EQ(cipher->decrypt(*row[0][0]), std::optional<std::string>{"QA note: the drug is on the patient's list"});
+  EXPECT_EQ(cipher->decrypt(*row[0][1]), std::optional<std::string>{"context line 1\ncontext line 2"});
+
+  // A report without notes stores NULL, not a token of the empty string.
+  auto bare = sample();
+  bare.additional_notes.clear();
+  bare.context_notes.clear();
+  auto bare_id = file_ok(reports, bare);
+  auto nulls = sql("SELECT additional_notes_token IS NULL, context_notes_token IS NULL FROM "
+                   "reports.error_reports WHERE id = $1",
+                   {std::to_string(bare_id)});
+  EXPECT_EQ(nulls[0][0], param{"t"});
+  EXPECT_EQ(nulls[0][1], param{"t"});
+
+  // Flip one character of the stored token: the HMAC fails, the read does not.
+  sql("UPDATE reports.error_reports SET additional_notes_token = "
+      "overlay(additional_notes_token placing (CASE WHEN substr(additional_notes_token, 20, 1) = 'A' "
+      "THEN 'B' ELSE 'A' END) from 20 for 1) WHERE id = $1",
+      {std::to_string(id)});
+  auto got = ask<error_report>(reports, sbm::get_atom::value, id);
+  ASSERT_TRUE(got) << sys.render(got.error());
+  EXPECT_EQ(got->fields.additional_notes, "[Encrypted Data]");
+  EXPECT_EQ(got->fields.context_notes, "context line 1\ncontext line 2");
+
+  // A token written by another tool with the same key reads back.
+  sql("UPDATE reports.error_reports SET context_notes_token = $2 WHERE id = $1",
+      {std::to_string(id), cipher->encrypt("written elsewhere", 1700000000)});
+  got = ask<error_report>(reports, sbm::get_atom::value, id);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->fields.context_notes, "written elsewhere");
+}
+
+TEST_F(ReportSaga, TheListFiltersByBoundValuesAndPagesNewestFirst) {
+  auto reports = start(settings());
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < 5; ++i) ids.push_back(file_ok(reports, sample("spk-1", "job-" + std::to_string(i))));
+  auto other = sample("spk-2", "job-x");
+  other.error_categories = {"homophone"};
+  other.original_text = "'; DROP TABLE reports.error_reports; --";
+  other.corrected_text = "' OR '1'='1";
+  ids.push_back(file_ok(reports, other));
+  auto list = [&](sbm::report_query q) {
+    auto page = ask<sbm::report_page>(reports, sbm::list_atom::value, std::move(q));
+    EXPECT_TRUE(page) << sys.render(page.error());
+    return page ? *page : sbm::report_page{};
+  };
+  auto all = list({});
+  ASSERT_EQ(all.items.size(), 6u);
+  EXPECT_EQ(all.items.front().id, ids.back());  // newest first
+  EXPECT_EQ(all.items.front().fields.original_text, "'; DROP TABLE reports.error_reports; --");
+  EXPECT_EQ(all.next_before_id, 0);
+
+  sbm::report_query by_speaker;
+  by_speaker.speaker_id = "spk-1";
+  by_speaker.limit = 2;
+  std::vector<std::int64_t> seen;
+  for (int pages = 0; pages < 10; ++pages) {
+    auto page = list(by_speaker);
+    for (const auto& r : page.items) seen.push_back(r.id);
+    EXPECT_LE(page.items.size(), 2u);
+    if (page.next_before_id == 0) break;
+    by_speaker.before_id = page.next_before_id;
+  }
+  EXPECT_EQ(seen, (std::vector<std::int64_t>{ids[4], ids[3], ids[2], ids[1], ids[0]}));
+
+  sbm::report_query by_category;
+  by_category.category = "homophone";
+  auto homophones = list(by_category);
+  ASSERT_EQ(homophones.items.size(), 1u);
+  EXPECT_EQ(homophones.items[0].fields.speaker_id, "spk-2");
+
+  sbm::report_query injected;
+  injected.speaker_id = "spk-1' OR '1'='1";
+  EXPECT_TRUE(list(injected).items.empty());
+
+  ASSERT_TRUE(ask<error_report>(reports, sbm::update_atom::value,
+                                sbm::report_status_change{ids[2], "rectified", "lead"}));
+  sbm::report_query rectified;
+  rectified.status = "rectified";
+  auto r = list(rectified);
+  ASSERT_EQ(r.items.size(), 1u);
+  EXPECT_EQ(r.items[0].id, ids[2]);
+
+  sbm::report_query future;
+  future.from_ms = all.items.front().created_at_ms + 60'000;
+  EXPECT_TRUE(list(future).items.empty());
+  sbm::report_query window;
+  window.from_ms = all.items.back().created_at_ms;
+  window.to_ms = all.items.front().created_at_ms;
+  EXPECT_EQ(list(window).items.size(), 6u);
+
+  sbm::report_query bad;
+  bad.category = "spelling";
+  auto refused = ask<sbm::report_page>(reports, sbm::list_atom::value, bad);
+  EXPECT_EQ(sbm::code_of(refused.error()), errc::invalid_argument);
+  auto missing = ask<error_report>(reports, sbm::get_atom::value, std::int64_t{999999});
+  EXPECT_EQ(sbm::code_of(missing.error()), errc::not_found);
+}
+
+TEST_F(ReportSaga, ConcurrentFilingsShareCommitsYetEachIsAnsweredWithItsOwnRow) {
+  // A row the database refuses fails its whole batch statement; the batch is then filed report by
+  // report, so only that one fails. The trigger stands in for any refusal validation cannot see.
+  sql("CREATE FUNCTION reports.refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+      "IF NEW.job_id = 'poison' THEN RAISE EXCEPTION 'poison' USING ERRCODE = '23514'; END IF; "
+      "RETURN NEW; END $$");
+  sql("CREATE TRIGGER refuse_poison BEFORE INSERT ON reports.error_reports FOR EACH ROW "
+      "EXECUTE FUNCTION reports.refuse_poison()");
+  auto reports = start(settings());
+  constexpr int n = 120;
+  std::vector<caf::expected<report_receipt>> answers(n, caf::error{});
+  {
+    // Every request is sent before the first answer is awaited, so the filings overlap.
+    std::vector<decltype(self->request(reports, 30s, sbm::file_atom::value, report_submission{}))> pending;
+    for (int i = 0; i < n; ++i)
+      pending.push_back(self->request(reports, 30s, sbm::file_atom::value,
+                                      sample(i % 2 ? "spk-1" : "spk-2",
+                                             i == 77 ? "poison" : "job-" + std::to_string(i))));
+    for (int i = 0; i < n; ++i)
+      pending[static_cast<std::size_t>(i)].receive(
+        [&](report_receipt& r) { answers[static_cast<std::size_t>(i)] = std::move(r); },
+        [&](caf::error& e) { answers[static_cast<std::size_t>(i)] = std::move(e); });
+  }
+  std::set<std::int64_t> ids;
+  for (int i = 0; i < n; ++i) {
+    const auto& a = answers[static_cast<std::size_t>(i)];
+    if (i == 77) {
+      ASSERT_FALSE(a) << "the poisoned report must fail";
+      EXPECT_EQ(sbm::code_of(a.error()), errc::invalid_argument);
+      continue;
+    }
+    ASSERT_TRUE(a) << i << ": " << sys.render(a.error());
+    ASSERT_EQ(a->outcome, report_receipt::accepted) << a->reason;
+    EXPECT_EQ(a->report.fields.job_id, "job-" + std::to_string(i));
+    ids.insert(a->report.id);
+    // The id answered is the row holding this very report.
+    auto row = sql("SELECT job_id, speaker_id FROM reports.error_reports WHERE id = $1",
+                   {std::to_string(a->report.id)});
+    ASSERT_EQ(row.size(), 1u);
+    EXPECT_EQ(row[0][0], param{"job-" + std::to_string(i)});
+    EXPECT_EQ(row[0][1], param{i % 2 ? "spk-1" : "spk-2"});
+  }
+  EXPECT_EQ(ids.size(), static_cast<std::size_t>(n - 1));
+  EXPECT_EQ(sql("SELECT count(*) FROM reports.error_reports")[0][0], param{std::to_string(n - 1)});
+  // Fewer statements than reports: the inserts were grouped (each statement draws its ids in one
+  // go, so the saga rows' creation times show how many distinct commits there were).
+  auto commits = sql("SELECT count(DISTINCT created_at) FROM reports.report_saga");
+  EXPECT_LT(std::stoi(*commits[0][0]), n - 1);
+  ASSERT_TRUE(sbm::test::eventually([&] {
+    return sql("SELECT count(*) FROM reports.report_saga WHERE step <> 'done'")[0][0] == param{"0"};
+  }, 60s));
+  EXPECT_EQ(sql("SELECT count(*) FROM verification.schedule")[0][0], param{std::to_string(n - 1)});
+}
+
+TEST_F(ReportSaga, VerificationRequestsAreIdempotentBySourceKey) {
+  for (int i = 0; i < 3; ++i) {
+    auto ok = ask<bool>(scheduler, sbm::schedule_atom::value,
+                        sbm::verification_request{"spk-1", "normal", "report", "report:77"});
+    ASSERT_TRUE(ok) << sys.render(ok.error());
+    EXPECT_TRUE(*ok);
+  }
+  auto listed = ask<sbm::verification_schedule>(scheduler, sbm::list_atom::value,
+                                                sbm::schedule_query{"", "spk-1", 10});
+  ASSERT_TRUE(listed) << sys.render(listed.error());
+  ASSERT_EQ(listed->items.size(), 1u);
+  EXPECT_EQ(listed->items[0].source_key, "report:77");
+  EXPECT_EQ(listed->items[0].source_event_id, 0);
+  auto bad = ask<bool>(scheduler, sbm::schedule_atom::value,
+                       sbm::verification_request{"spk-1", "urgent", "report", "report:78"});
+  EXPECT_EQ(sbm::code_of(bad.error()), errc::invalid_argument);
+}
+
+}  // namespace
