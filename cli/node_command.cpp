@@ -268,6 +268,10 @@ int node_command(int argc, char** argv) {
     patterns::pattern_index_settings p;
     p.db = caf::actor_cast<postgres_actor>(c.at("postgres"));
     p.db_timeout = cfg.duration("postgres.request-timeout");
+    p.dimension = static_cast<std::uint32_t>(cfg.integer("patterns.dimension"));
+    p.ef_search = static_cast<std::size_t>(cfg.integer("patterns.ef-search"));
+    p.snapshot_path = cfg.text("patterns.snapshot-path");
+    p.snapshot_interval = cfg.duration("patterns.snapshot-interval");
     return caf::actor_cast<caf::actor>(patterns::spawn_pattern_index(s, std::move(p)));
   }});
   // After everything a report's saga reaches: speakers (the bucket), the pattern index, the
