@@ -28,6 +28,7 @@
 #include "actors/patterns/pattern_rows.hpp"
 #include "actors/patterns/patterns.hpp"
 #include "messages/errors.hpp"
+#include "runtime/db/rows.hpp"
 #include "runtime/logging/logging.hpp"
 
 namespace sbm::patterns {
@@ -69,10 +70,6 @@ caf::error loading_error() {
 }
 
 // SBM errors pass through; CAF's own (timeout, a dead connection actor) mean "retry later".
-caf::error db_failure(self_ptr self, const caf::error& e) {
-  if (e.category() == error_category) return e;
-  return make_error(errc::unavailable, "database did not answer: " + self->system().render(e));
-}
 
 unsigned worker_count(const pattern_index_settings& s) {
   if (s.build_threads > 0) return s.build_threads;
@@ -171,7 +168,7 @@ void fetch_page(self_ptr self, std::int64_t after) {
             // The next start loads this instead of re-embedding and re-building the graph.
             save_snapshot(self);
           },
-          [self](caf::error& e) { retry_later(self, db_failure(self, e)); });
+          [self](caf::error& e) { retry_later(self, db::failure(e)); });
 }
 
 // The snapshot, when there is one that reads back and describes exactly what PostgreSQL holds.
@@ -225,7 +222,7 @@ void start_loading(self_ptr self) {
             }
             rebuild(self, durable.instance_id);
           },
-          [self](caf::error& e) { retry_later(self, db_failure(self, e)); });
+          [self](caf::error& e) { retry_later(self, db::failure(e)); });
 }
 
 void maybe_compact(self_ptr self) {
@@ -286,7 +283,7 @@ caf::result<bool> on_upsert(self_ptr self, pattern_record& record) {
               write_done(self, record.pattern_id);
             },
             [self, rp, id](caf::error& e) mutable {
-              rp.deliver(db_failure(self, e));
+              rp.deliver(db::failure(e));
               write_done(self, id);
             });
   });
@@ -311,7 +308,7 @@ caf::result<bool> on_delete(self_ptr self, std::int64_t id) {
               write_done(self, id);
             },
             [self, rp, id](caf::error& e) mutable {
-              rp.deliver(db_failure(self, e));
+              rp.deliver(db::failure(e));
               write_done(self, id);
             });
   });

@@ -1,5 +1,7 @@
 #include "actors/patterns/pattern_rows.hpp"
 
+#include "runtime/db/rows.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -23,51 +25,6 @@ constexpr const char* categories_from_param =
 constexpr const char* categories_to_column =
     "array_to_string(ARRAY(SELECT encode(convert_to(c, 'UTF8'), 'hex') "
     "FROM unnest(error_categories) WITH ORDINALITY AS u(c, n) ORDER BY n), ',')";
-
-const std::string& present(const db_row& row, std::size_t index) {
-  if (index >= row.size() || !row[index])
-    throw std::runtime_error("column " + std::to_string(index) + " is missing or NULL");
-  return *row[index];
-}
-
-std::int64_t int_column(const db_row& row, std::size_t index) {
-  const std::string& text = present(row, index);
-  errno = 0;
-  char* end = nullptr;
-  const long long value = std::strtoll(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || errno == ERANGE)
-    throw std::runtime_error("column " + std::to_string(index) + " is not an integer: " + text);
-  return value;
-}
-
-std::uint64_t unsigned_column(const db_row& row, std::size_t index) {
-  const std::string& text = present(row, index);
-  errno = 0;
-  char* end = nullptr;
-  const unsigned long long value = std::strtoull(text.c_str(), &end, 10);
-  if (text.empty() || text[0] == '-' || *end != '\0' || errno == ERANGE)
-    throw std::runtime_error("column " + std::to_string(index) + " is not an unsigned integer");
-  return value;
-}
-
-double double_column(const db_row& row, std::size_t index) {
-  const std::string& text = present(row, index);
-  errno = 0;
-  char* end = nullptr;
-  const double value = std::strtod(text.c_str(), &end);
-  if (text.empty() || *end != '\0' || errno == ERANGE)
-    throw std::runtime_error("column " + std::to_string(index) + " is not a number: " + text);
-  return value;
-}
-
-bool bool_column(const db_row& row, std::size_t index) {
-  const std::string& text = present(row, index);
-  if (text == "t" || text == "true") return true;
-  if (text == "f" || text == "false") return false;
-  throw std::runtime_error("column " + std::to_string(index) + " is not a boolean: " + text);
-}
-
-std::string text_column(const db_row& row, std::size_t index) { return present(row, index); }
 
 // Decimal text PostgreSQL parses back to the identical double.
 std::string sql_number(double value) {
@@ -192,40 +149,40 @@ db_statement digest_statement() {
 
 pattern_entry entry_from_row(const db_row& row) {
   pattern_entry e;
-  e.pattern_id = int_column(row, 0);
-  e.speaker_id = text_column(row, 1);
-  e.client_id = text_column(row, 2);
-  e.bucket_type = text_column(row, 3);
-  e.original_text = text_column(row, 4);
-  e.corrected_text = text_column(row, 5);
-  e.context_text = text_column(row, 6);
-  e.error_categories = split_hex(text_column(row, 7));
-  e.audio_quality = text_column(row, 8);
-  e.speaker_clarity = text_column(row, 9);
-  e.background_noise = text_column(row, 10);
-  e.number_of_speakers = static_cast<std::int32_t>(int_column(row, 11));
-  e.overlapping_speech = bool_column(row, 12);
-  e.requires_specialized_knowledge = bool_column(row, 13);
-  e.status = text_column(row, 14);
-  e.weight = double_column(row, 15);
-  e.created_at_ms = int_column(row, 16);
-  e.version = int_column(row, 17);
+  e.pattern_id = db::int_column(row, 0);
+  e.speaker_id = db::required_text(row, 1);
+  e.client_id = db::required_text(row, 2);
+  e.bucket_type = db::required_text(row, 3);
+  e.original_text = db::required_text(row, 4);
+  e.corrected_text = db::required_text(row, 5);
+  e.context_text = db::required_text(row, 6);
+  e.error_categories = split_hex(db::required_text(row, 7));
+  e.audio_quality = db::required_text(row, 8);
+  e.speaker_clarity = db::required_text(row, 9);
+  e.background_noise = db::required_text(row, 10);
+  e.number_of_speakers = static_cast<std::int32_t>(db::int_column(row, 11));
+  e.overlapping_speech = db::bool_column(row, 12);
+  e.requires_specialized_knowledge = db::bool_column(row, 13);
+  e.status = db::required_text(row, 14);
+  e.weight = db::double_column(row, 15);
+  e.created_at_ms = db::int_column(row, 16);
+  e.version = db::int_column(row, 17);
   return e;
 }
 
 durable_state durable_state_from_row(const db_row& row) {
   durable_state out;
-  out.instance_id = text_column(row, 0);
-  out.digest.count = unsigned_column(row, 1);
-  out.digest.max_version = int_column(row, 2);
-  out.digest.version_sum = unsigned_column(row, 3);
-  out.digest.id_version_sum = unsigned_column(row, 4);
+  out.instance_id = db::required_text(row, 0);
+  out.digest.count = db::unsigned_column(row, 1);
+  out.digest.max_version = db::int_column(row, 2);
+  out.digest.version_sum = db::unsigned_column(row, 3);
+  out.digest.id_version_sum = db::unsigned_column(row, 4);
   return out;
 }
 
 std::pair<std::int64_t, std::int64_t> upserted_from_rows(const db_rows& rows) {
   if (rows.rows.size() != 1) throw std::runtime_error("upsert returned no row");
-  return {int_column(rows.rows[0], 0), int_column(rows.rows[0], 1)};
+  return {db::int_column(rows.rows[0], 0), db::int_column(rows.rows[0], 1)};
 }
 
 std::optional<std::string> invalid_record(const pattern_record& r, std::size_t max_text_bytes) {

@@ -31,49 +31,6 @@ const char* const saga_columns =
 
 const char* const log_columns = "floor(extract(epoch from created_at) * 1000)::bigint, step, note";
 
-namespace {
-
-const std::string& present(const db_row& row, std::size_t index) {
-  if (index >= row.size() || !row[index])
-    throw std::runtime_error("column " + std::to_string(index) + " is missing or NULL");
-  return *row[index];
-}
-
-}  // namespace
-
-std::int64_t int_column(const db_row& row, std::size_t index) {
-  const std::string& text = present(row, index);
-  errno = 0;
-  char* end = nullptr;
-  const long long value = std::strtoll(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || errno == ERANGE)
-    throw std::runtime_error("column " + std::to_string(index) + " is not an integer");
-  return value;
-}
-
-double double_column(const db_row& row, std::size_t index) {
-  const std::string& text = present(row, index);
-  errno = 0;
-  char* end = nullptr;
-  const double value = std::strtod(text.c_str(), &end);
-  if (text.empty() || *end != '\0' || errno == ERANGE)
-    throw std::runtime_error("column " + std::to_string(index) + " is not a number");
-  return value;
-}
-
-bool bool_column(const db_row& row, std::size_t index) {
-  const std::string& text = present(row, index);
-  if (text == "t" || text == "true") return true;
-  if (text == "f" || text == "false") return false;
-  throw std::runtime_error("column " + std::to_string(index) + " is not a boolean");
-}
-
-std::string text_column(const db_row& row, std::size_t index) {
-  if (index >= row.size())
-    throw std::runtime_error("column " + std::to_string(index) + " is missing");
-  return row[index] ? *row[index] : std::string{};
-}
-
 std::string join_categories(const std::vector<std::string>& categories) {
   std::string out;
   for (const auto& c : categories) {
@@ -157,9 +114,5 @@ saga_entry log_entry_from_row(const db_row& row) {
   return {int_column(row, 0), text_column(row, 1), text_column(row, 2)};
 }
 
-caf::error db_failure(caf::actor_system& sys, const caf::error& e) {
-  if (e.category() == error_category) return e;
-  return make_error(errc::unavailable, "the database did not answer: " + sys.render(e));
-}
 
 }  // namespace sbm::reports

@@ -14,6 +14,7 @@
 #include "messages/connections.hpp"
 #include "messages/patterns.hpp"
 #include "messages/reports.hpp"
+#include "runtime/db/rows.hpp"
 
 namespace sbm::reports {
 
@@ -50,13 +51,9 @@ saga_entry log_entry_from_row(const db_row& row);
 std::string join_categories(const std::vector<std::string>& categories);
 std::vector<std::string> split_categories(const std::string& joined);
 
-std::int64_t int_column(const db_row& row, std::size_t index);
-double double_column(const db_row& row, std::size_t index);
-bool bool_column(const db_row& row, std::size_t index);
-std::string text_column(const db_row& row, std::size_t index);  // NULL reads as ""
-
-// A failure of a connection actor as the caller should see it: SBM errors pass through, anything
-// else (a timeout, a dead actor) means the database did not answer in time.
-caf::error db_failure(caf::actor_system& sys, const caf::error& e);
+using db::bool_column;
+using db::double_column;
+using db::int_column;
+using db::text_column;
 
 }  // namespace sbm::reports

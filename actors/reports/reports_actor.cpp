@@ -269,7 +269,7 @@ void send_batch(self_ptr self, std::vector<filing_ptr> batch) {
         if (batch.size() > 1 && code_of(e) == errc::invalid_argument) {
           for (auto& f : batch) send_batch(self, {f});
         } else {
-          for (auto& f : batch) f->rp.deliver(db_failure(self->system(), e));
+          for (auto& f : batch) f->rp.deliver(db::failure(e));
         }
         flush_stores(self);
       });
@@ -394,7 +394,7 @@ caf::result<error_report> on_get(self_ptr self, std::int64_t id) {
           rp.deliver(make_error(errc::internal, std::string("corrupt report row: ") + ex.what()));
         }
       },
-      [self, rp](caf::error& e) mutable { rp.deliver(db_failure(self->system(), e)); });
+      [self, rp](caf::error& e) mutable { rp.deliver(db::failure(e)); });
   return rp;
 }
 
@@ -454,7 +454,7 @@ caf::result<report_page> on_list(self_ptr self, const report_query& q) {
         }
         rp.deliver(std::move(page));
       },
-      [self, rp](caf::error& e) mutable { rp.deliver(db_failure(self->system(), e)); });
+      [self, rp](caf::error& e) mutable { rp.deliver(db::failure(e)); });
   return rp;
 }
 
@@ -526,10 +526,10 @@ caf::result<error_report> on_update(self_ptr self, report_status_change change) 
                                       "the report's status changed meanwhile; read it and retry"));
                 return;
               }
-              rp.deliver(db_failure(self->system(), e));
+              rp.deliver(db::failure(e));
             });
       },
-      [self, rp](caf::error& e) mutable { rp.deliver(db_failure(self->system(), e)); });
+      [self, rp](caf::error& e) mutable { rp.deliver(db::failure(e)); });
   return rp;
 }
 

@@ -76,10 +76,6 @@ caf::error invalid(std::string what) { return make_error(errc::invalid_argument,
 
 // SBM errors pass through; CAF's own (a request timeout, a dead connection actor) mean the
 // database could not be reached, which callers should see as "retry later".
-caf::error db_failure(self_ptr self, const caf::error& e) {
-  if (e.category() == error_category) return e;
-  return make_error(errc::unavailable, "database did not answer: " + self->system().render(e));
-}
 
 // A value a statement returned with RETURNING, if it is there and well formed. The write has
 // committed by then, so a surprise here must not turn into a failed answer.
@@ -196,7 +192,7 @@ view_promise commit(self_ptr self, db_transaction tx, apply_fn apply) {
       },
       [self, rp](caf::error& e) mutable {
         const bool conflict = code_of(e) == errc::conflict;
-        rp.deliver(db_failure(self, e));
+        rp.deliver(db::failure(e));
         // A conflict is a duplicate job or a row another writer changed (our version is stale):
         // either way memory may no longer match the source of truth, so reread it before the
         // next message. Other failures left the row as it was, and memory with it.
@@ -375,7 +371,7 @@ caf::result<speaker_history> on_history(self_ptr self) {
         }
         rp.deliver(std::move(out));
       },
-      [self, rp](caf::error& e) mutable { rp.deliver(db_failure(self, e)); });
+      [self, rp](caf::error& e) mutable { rp.deliver(db::failure(e)); });
   return rp;
 }
 

@@ -13,48 +13,6 @@ const char* const speaker_columns =
   "samples_total, bucket_changes, (extract(epoch from created_at) * 1000)::bigint, "
   "(extract(epoch from updated_at) * 1000)::bigint, version";
 
-namespace {
-
-const std::string& present(const db_row& row, std::size_t index) {
-  if (index >= row.size() || !row[index])
-    throw std::runtime_error("column " + std::to_string(index) + " is missing or NULL");
-  return *row[index];
-}
-
-}  // namespace
-
-std::int64_t int_column(const db_row& row, std::size_t index) {
-  const std::string& text = present(row, index);
-  errno = 0;
-  char* end = nullptr;
-  const long long value = std::strtoll(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || errno == ERANGE)
-    throw std::runtime_error("column " + std::to_string(index) + " is not an integer: " + text);
-  return value;
-}
-
-double double_column(const db_row& row, std::size_t index) {
-  const std::string& text = present(row, index);
-  errno = 0;
-  char* end = nullptr;
-  const double value = std::strtod(text.c_str(), &end);
-  if (text.empty() || *end != '\0' || errno == ERANGE)
-    throw std::runtime_error("column " + std::to_string(index) + " is not a number: " + text);
-  return value;
-}
-
-bool bool_column(const db_row& row, std::size_t index) {
-  const std::string& text = present(row, index);
-  if (text == "t" || text == "true") return true;
-  if (text == "f" || text == "false") return false;
-  throw std::runtime_error("column " + std::to_string(index) + " is not a boolean: " + text);
-}
-
-std::string text_column(const db_row& row, std::size_t index) {
-  if (index >= row.size())
-    throw std::runtime_error("column " + std::to_string(index) + " is missing");
-  return row[index] ? *row[index] : std::string{};
-}
 
 speaker_record speaker_from_row(const db_row& row, std::uint32_t window_capacity) {
   speaker_record out;

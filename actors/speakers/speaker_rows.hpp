@@ -8,6 +8,7 @@
 
 #include "messages/connections.hpp"
 #include "messages/speakers.hpp"
+#include "runtime/db/rows.hpp"
 
 namespace sbm::speakers {
 
@@ -23,10 +24,10 @@ struct speaker_record {
 // the reader, which its supervisor handles, not a value to guess at.
 speaker_record speaker_from_row(const db_row& row, std::uint32_t window_capacity);
 
-std::int64_t int_column(const db_row& row, std::size_t index);
-double double_column(const db_row& row, std::size_t index);
-bool bool_column(const db_row& row, std::size_t index);
-std::string text_column(const db_row& row, std::size_t index);  // NULL reads as ""
+using db::bool_column;
+using db::double_column;
+using db::int_column;
+using db::text_column;
 
 // Decimal text that PostgreSQL parses back to the identical double.
 std::string sql_number(double value);

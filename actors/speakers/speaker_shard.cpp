@@ -82,10 +82,6 @@ std::chrono::milliseconds speaker_timeout(const shard_state& st) {
   return st.settings.db_timeout * 3 + std::chrono::seconds{1};
 }
 
-caf::error db_failure(self_ptr self, const caf::error& e) {
-  if (e.category() == error_category) return e;
-  return make_error(errc::unavailable, "database did not answer: " + self->system().render(e));
-}
 
 // Errors the speaker sent keep their meaning; CAF's own (timeout, receiver down) mean the speaker
 // could not answer now, so the caller should retry.
@@ -320,7 +316,7 @@ caf::result<speaker_view> on_register(self_ptr self, speaker_registration& r) {
         if (code_of(e) == errc::conflict)
           rp.deliver(make_error(errc::conflict, "speaker " + id + " is already registered"));
         else
-          rp.deliver(db_failure(self, e));
+          rp.deliver(db::failure(e));
       });
   return rp;
 }
@@ -374,7 +370,7 @@ caf::result<speaker_page> on_list(self_ptr self, speaker_query& q) {
         }
         rp.deliver(std::move(page));
       },
-      [self, rp](caf::error& e) mutable { rp.deliver(db_failure(self, e)); });
+      [self, rp](caf::error& e) mutable { rp.deliver(db::failure(e)); });
   return rp;
 }
 

@@ -14,7 +14,7 @@
 #include <utility>
 
 #include "actors/users/core/refusal_coalescer.hpp"
-#include "actors/users/row_reading.hpp"
+#include "runtime/db/rows.hpp"
 #include "actors/users/users.hpp"
 #include "messages/errors.hpp"
 #include "runtime/logging/logging.hpp"
@@ -77,7 +77,7 @@ caf::result<bool> on_append(self_ptr self, const audit_record& r) {
   self->request(self->state.settings.db, self->state.settings.db_timeout, query_atom::value,
                 std::move(stmt))
     .then([rp](db_rows&) mutable { rp.deliver(true); },
-          [rp](caf::error& e) mutable { rp.deliver(db_failure(e)); });
+          [rp](caf::error& e) mutable { rp.deliver(db::failure(e)); });
   return rp;
 }
 
@@ -129,16 +129,16 @@ audit_record read_record(const db_row& row) {
   if (row.size() < 10)
     throw std::runtime_error("short row");
   audit_record r;
-  r.id = to_int(row[0]);
-  r.at_ms = to_int(row[1]);
-  r.actor = to_text(row[2]);
-  r.actor_kind = to_text(row[3]);
-  r.action = to_text(row[4]);
-  r.target = to_text(row[5]);
-  r.outcome = to_text(row[6]);
-  r.status = static_cast<std::int32_t>(to_int(row[7]));
-  r.peer = to_text(row[8]);
-  r.detail = to_text(row[9]);
+  r.id = db::int_column(row, 0);
+  r.at_ms = db::int_column(row, 1);
+  r.actor = db::text_column(row, 2);
+  r.actor_kind = db::text_column(row, 3);
+  r.action = db::text_column(row, 4);
+  r.target = db::text_column(row, 5);
+  r.outcome = db::text_column(row, 6);
+  r.status = static_cast<std::int32_t>(db::int_column(row, 7));
+  r.peer = db::text_column(row, 8);
+  r.detail = db::text_column(row, 9);
   return r;
 }
 
@@ -184,7 +184,7 @@ caf::result<audit_page> on_list(self_ptr self, const audit_query& q) {
         }
         rp.deliver(std::move(page));
       },
-      [rp](caf::error& e) mutable { rp.deliver(db_failure(e)); });
+      [rp](caf::error& e) mutable { rp.deliver(db::failure(e)); });
   return rp;
 }
 

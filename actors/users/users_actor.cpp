@@ -11,7 +11,7 @@
 #include <string>
 #include <utility>
 
-#include "actors/users/row_reading.hpp"
+#include "runtime/db/rows.hpp"
 #include "actors/users/users.hpp"
 #include "messages/errors.hpp"
 
@@ -73,12 +73,12 @@ user_record read_user(const db_row& row) {
   if (row.size() < 6)
     throw std::runtime_error("short row");
   user_record u;
-  u.id = to_text(row[0]);
-  u.role = to_text(row[1]);
-  u.display_name = to_text(row[2]);
-  u.disabled = to_bool(row[3]);
-  u.created_at_ms = to_int(row[4]);
-  u.updated_at_ms = to_int(row[5]);
+  u.id = db::text_column(row, 0);
+  u.role = db::text_column(row, 1);
+  u.display_name = db::text_column(row, 2);
+  u.disabled = db::bool_column(row, 3);
+  u.created_at_ms = db::int_column(row, 4);
+  u.updated_at_ms = db::int_column(row, 5);
   return u;
 }
 
@@ -99,7 +99,7 @@ caf::result<T> one_row(self_ptr self, db_statement stmt, caf::error when_empty, 
           rp.deliver(make_error(errc::internal, std::string{"corrupt users row: "} + e.what()));
         }
       },
-      [rp](caf::error& e) mutable { rp.deliver(db_failure(e)); });
+      [rp](caf::error& e) mutable { rp.deliver(db::failure(e)); });
   return rp;
 }
 
@@ -202,14 +202,14 @@ caf::result<user_standing> on_check(self_ptr self, const std::string& id) {
         try {
           auto standing = unknown;
           standing.known = true;
-          standing.disabled = to_bool(rows.rows.front().at(0));
-          standing.role = to_text(rows.rows.front().at(1));
+          standing.disabled = db::bool_column(rows.rows.front(), 0);
+          standing.role = db::text_column(rows.rows.front(), 1);
           rp.deliver(std::move(standing));
         } catch (const std::exception& e) {
           rp.deliver(make_error(errc::internal, std::string{"corrupt users row: "} + e.what()));
         }
       },
-      [rp](caf::error& e) mutable { rp.deliver(db_failure(e)); });
+      [rp](caf::error& e) mutable { rp.deliver(db::failure(e)); });
   return rp;
 }
 

@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "messages/errors.hpp"
+#include "runtime/db/rows.hpp"
 
 namespace sbm::verification {
 
@@ -34,10 +35,6 @@ using self_ptr = verification_scheduler_actor::stateful_pointer<scheduler_state>
 
 caf::error invalid(std::string what) { return make_error(errc::invalid_argument, std::move(what)); }
 
-caf::error db_failure(self_ptr self, const caf::error& e) {
-  if (e.category() == error_category) return e;
-  return make_error(errc::unavailable, "database did not answer: " + self->system().render(e));
-}
 
 // Ids as the rest of SBM accepts them: 1..128 bytes, no control characters. Full UTF-8 checks
 // happen at the gateway; PostgreSQL refuses invalid UTF-8 anyway.
@@ -78,7 +75,7 @@ caf::result<bool> on_event(self_ptr self, const bucket_changed& ev) {
   // A single statement commits on its own; true goes out only after that.
   self->request(self->state.db, self->state.db_timeout, query_atom::value, std::move(stmt))
     .then([rp](db_rows&) mutable { rp.deliver(true); },
-          [self, rp](caf::error& e) mutable { rp.deliver(db_failure(self, e)); });
+          [self, rp](caf::error& e) mutable { rp.deliver(db::failure(e)); });
   return rp;
 }
 
@@ -95,7 +92,7 @@ caf::result<bool> on_request(self_ptr self, const verification_request& req) {
   auto rp = self->make_response_promise<bool>();
   self->request(self->state.db, self->state.db_timeout, query_atom::value, std::move(stmt))
     .then([rp](db_rows&) mutable { rp.deliver(true); },
-          [self, rp](caf::error& e) mutable { rp.deliver(db_failure(self, e)); });
+          [self, rp](caf::error& e) mutable { rp.deliver(db::failure(e)); });
   return rp;
 }
 
@@ -144,7 +141,7 @@ caf::result<verification_schedule> on_list(self_ptr self, const schedule_query& 
         }
         rp.deliver(std::move(out));
       },
-      [self, rp](caf::error& e) mutable { rp.deliver(db_failure(self, e)); });
+      [self, rp](caf::error& e) mutable { rp.deliver(db::failure(e)); });
   return rp;
 }
 
