@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "messages/errors.hpp"
+#include "runtime/text/utf8.hpp"
 
 namespace sbm::gateway {
 
@@ -83,43 +84,6 @@ http_response from_error(const caf::error& err) {
   }
 }
 
-bool valid_utf8(std::string_view s) {
-  size_t i = 0;
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  while (i < s.size()) {
-    unsigned char c = p[i];
-    size_t n;
-    std::uint32_t cp;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c & 0xE0) == 0xC0) {
-      n = 1;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      n = 2;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      n = 3;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + n >= s.size())
-      return false;
-    for (size_t k = 1; k <= n; ++k) {
-      if ((p[i + k] & 0xC0) != 0x80)
-        return false;
-      cp = (cp << 6) | (p[i + k] & 0x3F);
-    }
-    // overlong forms, surrogates and values past Unicode are not UTF-8
-    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-        (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
-      return false;
-    i += n + 1;
-  }
-  return true;
-}
 
 std::optional<std::string> id_problem(std::string_view v) {
   if (v.empty())

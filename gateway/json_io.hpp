@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "messages/http.hpp"
+#include "runtime/text/utf8.hpp"
 
 namespace caf {
 class error;
@@ -26,7 +27,7 @@ http_response problem(std::uint16_t status, std::string_view slug, std::string_v
 // overloaded 429, unavailable and timeouts 503 (+ Retry-After), anything else 500 with no internals.
 http_response from_error(const caf::error& err);
 
-bool valid_utf8(std::string_view text);
+using text::valid_utf8;
 
 // An identifier: 1..128 bytes of valid UTF-8 without control characters or '/'.
 // Returns the reason when it is not.

@@ -56,7 +56,7 @@ caf::error invalid(std::string what) { return make_error(errc::invalid_argument,
 
 // Who filed or judged a report, as the gateway names principals ("user" or "service:<id>").
 bool plausible_actor(const std::string& actor) {
-  return !actor.empty() && actor.size() <= 256 && is_valid_utf8(actor);
+  return !actor.empty() && actor.size() <= 256 && valid_utf8(actor);
 }
 
 // Decimal text that PostgreSQL parses back to the identical double.

@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "runtime/text/utf8.hpp"
+
 namespace sbm::speakers {
 
 inline constexpr std::size_t max_id_bytes = 128;
@@ -22,6 +24,6 @@ std::optional<std::string> check_text(std::string_view field, std::string_view v
 // A quality rate: finite and within [0, max_errors_per_100_words].
 std::optional<std::string> check_rate(std::string_view field, double value);
 
-bool is_valid_utf8(std::string_view value);
+using text::valid_utf8;
 
 }  // namespace sbm::speakers

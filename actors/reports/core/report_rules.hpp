@@ -8,6 +8,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include "runtime/text/utf8.hpp"
 #include <vector>
 
 namespace sbm::reports {
@@ -105,7 +107,7 @@ std::optional<field_problem> check_report(const Report& r, const report_limits& 
 
 // nullopt when `value` is an acceptable id, else the reason (without the field name).
 std::optional<std::string> id_problem(std::string_view value);
-bool is_valid_utf8(std::string_view value);
+using text::valid_utf8;
 
 // --- the saga ------------------------------------------------------------------------------
 // After the report and its saga row are committed together, these steps run in order; each is
