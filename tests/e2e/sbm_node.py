@@ -1,10 +1,12 @@
 """Runs a real `sbm node` for end-to-end tests: its own database on the test servers that
 scripts/test started (SBMTEST_SERVERS_DIR), its own port and keys, and helpers to call it."""
+import atexit
 import base64
 import http.client
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -14,6 +16,17 @@ import uuid
 
 SBM = os.environ.get("SBMTEST_BINARY", os.path.join(os.path.dirname(__file__), "../../build/bin/sbm"))
 SCRIPTS = os.environ.get("SBMTEST_SCRIPTS", os.path.join(os.path.dirname(__file__), "../../scripts"))
+
+
+_workdirs = []
+
+
+@atexit.register
+def _remove_workdirs():
+    """Node logs and keys live in per-node temporary directories; set SBMTEST_KEEP=1 to keep them."""
+    if not os.environ.get("SBMTEST_KEEP"):
+        for d in _workdirs:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def servers_env(directory=None):
@@ -86,6 +99,7 @@ class Node:
     def __init__(self, srv=None, database_url=None, extra_flags=(), keys=None, wait_ready=True):
         self.srv = srv or servers_env()
         self.workdir = tempfile.mkdtemp(prefix="sbm-e2e.")
+        _workdirs.append(self.workdir)
         self.keys = keys or {"keys": [{"kid": "k1", "alg": "HS256",
                                        "secret": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")}]}
         self.keys_file = os.path.join(self.workdir, "keys.json")
