@@ -34,17 +34,10 @@ constexpr auto answer_timeout = 60s;
 
 template <class Result, class Handle, class... Ts>
 caf::expected<Result> call(caf::scoped_actor& self, const Handle& to, Ts&&... xs) {
-  caf::expected<Result> out{caf::error{}};
-  self->request(to, answer_timeout, std::forward<Ts>(xs)...)
-    .receive([&](Result& value) { out = std::move(value); },
-             [&](caf::error& err) { out = std::move(err); });
-  return out;
+  return sbm::test::request_blocking<Result>(self, answer_timeout, to, std::forward<Ts>(xs)...);
 }
 
-template <class T>
-errc code(const caf::expected<T>& x) {
-  return x ? errc::none : sbm::code_of(x.error());
-}
+using sbm::test::code;
 
 sbm::postgres_actor start_postgres(caf::actor_system& sys, caf::scoped_actor& self,
                                    const std::string& url) {

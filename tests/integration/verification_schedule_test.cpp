@@ -30,11 +30,7 @@ constexpr auto answer_timeout = 30s;
 
 template <class Result, class Handle, class... Ts>
 caf::expected<Result> call(caf::scoped_actor& self, const Handle& to, Ts&&... xs) {
-  caf::expected<Result> out{caf::error{}};
-  self->request(to, answer_timeout, std::forward<Ts>(xs)...)
-    .receive([&](Result& value) { out = std::move(value); },
-             [&](caf::error& err) { out = std::move(err); });
-  return out;
+  return sbm::test::request_blocking<Result>(self, answer_timeout, to, std::forward<Ts>(xs)...);
 }
 
 class VerificationSchedule : public sbm::test::io_actor_test {

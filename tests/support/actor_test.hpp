@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "messages/announce.hpp"
+#include "messages/errors.hpp"
 
 namespace sbm::test {
 
@@ -19,6 +20,23 @@ namespace sbm::test {
 bool eventually(const std::function<bool()>& condition,
                 std::chrono::milliseconds timeout = std::chrono::seconds{30},
                 std::chrono::milliseconds poll = std::chrono::milliseconds{50});
+
+// Sends a request from a scoped actor and blocks for the answer, the error, or a request_timeout.
+template <class Result, class Handle, class... Ts>
+caf::expected<Result> request_blocking(caf::scoped_actor& self, std::chrono::milliseconds timeout,
+                                       const Handle& to, Ts&&... xs) {
+  caf::expected<Result> out{caf::error{}};
+  self->request(to, timeout, std::forward<Ts>(xs)...)
+      .receive([&](Result& value) { out = std::move(value); },
+               [&](caf::error& err) { out = std::move(err); });
+  return out;
+}
+
+// The SBM error code of a reply: errc::none for a value.
+template <class T>
+errc code(const caf::expected<T>& x) {
+  return x ? errc::none : code_of(x.error());
+}
 
 struct io_config : caf::actor_system_config {
   io_config() { sbm::announce_types(*this); }
@@ -30,11 +48,7 @@ class io_actor_test : public ::testing::Test {
   template <class Result, class Handle, class... Ts>
   caf::expected<Result> ask_within(std::chrono::milliseconds timeout, const Handle& to,
                                    Ts&&... xs) {
-    caf::expected<Result> out{caf::error{}};
-    self->request(to, timeout, std::forward<Ts>(xs)...)
-        .receive([&](Result& value) { out = std::move(value); },
-                 [&](caf::error& err) { out = std::move(err); });
-    return out;
+    return request_blocking<Result>(self, timeout, to, std::forward<Ts>(xs)...);
   }
 
   template <class Result, class Handle, class... Ts>
