@@ -14,9 +14,9 @@
 #include <utility>
 
 #include "actors/users/core/refusal_coalescer.hpp"
-#include "runtime/db/rows.hpp"
 #include "actors/users/users.hpp"
 #include "messages/errors.hpp"
+#include "runtime/db/rows.hpp"
 #include "runtime/logging/logging.hpp"
 
 namespace sbm::users {

@@ -11,9 +11,9 @@
 #include <string>
 #include <utility>
 
-#include "runtime/db/rows.hpp"
 #include "actors/users/users.hpp"
 #include "messages/errors.hpp"
+#include "runtime/db/rows.hpp"
 
 namespace sbm::users {
 
