@@ -4,7 +4,7 @@
 #include <caf/sec.hpp>
 #include <nlohmann/json.hpp>
 
-#include <cctype>
+#include <algorithm>
 #include <cmath>
 
 #include "messages/errors.hpp"
@@ -36,50 +36,75 @@ http_response problem(std::uint16_t status, std::string_view slug, std::string_v
 
 namespace {
 
-// Unavailable errors say "... retry after N s" when the dependency knows when it will try again.
-std::string retry_after_seconds(const std::string& detail) {
-  auto pos = detail.find("retry after ");
-  if (pos != std::string::npos) {
-    auto start = pos + 12;
-    auto end = start;
-    while (end < detail.size() && std::isdigit(static_cast<unsigned char>(detail[end])))
-      ++end;
-    if (end > start)
-      return detail.substr(start, end - start);
+// Seconds for a Retry-After header: the refusing party's own figure when it gave one (rounded
+// up, at least 1), else `fallback`.
+std::string retry_after_header(const caf::error& err, int fallback) {
+  if (auto ms = retry_after_of(err)) {
+    auto seconds = (ms->count() + 999) / 1000;
+    return std::to_string(std::max<long long>(1, seconds));
   }
-  return "5";
+  return std::to_string(fallback);
+}
+
+http_response with_retry_after(http_response r, std::string seconds) {
+  r.headers.emplace_back("Retry-After", std::move(seconds));
+  return r;
+}
+
+http_response unknown_outcome() {
+  return with_retry_after(
+    problem(503, "outcome-unknown", "Service Unavailable",
+            "the write may or may not have been saved; retry with the same Idempotency-Key to "
+            "learn which (a retry without one may apply it twice)"),
+    "1");
 }
 
 }  // namespace
 
-http_response from_error(const caf::error& err) {
+http_response from_error(const caf::error& err, bool write) {
   if (err.category() == caf::atom("system") &&
       (err == caf::sec::request_timeout || err == caf::sec::request_receiver_down)) {
-    auto r = problem(503, "timeout", "Service Unavailable",
-                     "the request could not be completed in time; nothing is guaranteed to be saved");
-    r.headers.emplace_back("Retry-After", "5");
-    return r;
+    if (write)
+      return unknown_outcome();
+    return with_retry_after(problem(503, "timeout", "Service Unavailable",
+                                    "the request could not be completed in time"),
+                            "5");
   }
   auto detail = detail_of(err);
   switch (code_of(err)) {
     case errc::invalid_argument: return problem(400, "invalid-argument", "Bad Request", detail);
     case errc::not_found: return problem(404, "not-found", "Not Found", detail);
     case errc::conflict: return problem(409, "conflict", "Conflict", detail);
+    case errc::duplicate: return problem(409, "duplicate", "Conflict", detail);
     case errc::stale_owner: return problem(409, "stale-owner", "Conflict", detail);
+    case errc::in_progress:
+      return with_retry_after(problem(409, "idempotency-in-progress", "Conflict", detail),
+                              retry_after_header(err, 1));
+    case errc::key_reused:
+      return problem(422, "idempotency-key-reused", "Unprocessable Entity", detail);
     case errc::poison_message:
       return problem(422, "rejected", "Unprocessable Entity", detail);
-    case errc::overloaded: {
-      auto r = problem(429, "overloaded", "Too Many Requests", detail);
-      r.headers.emplace_back("Retry-After", "1");
-      return r;
-    }
+    case errc::overloaded:
+      return with_retry_after(problem(503, "overloaded", "Service Unavailable",
+                                      detail.empty() ? "too much work is queued; nothing was saved"
+                                                     : detail + "; nothing was saved"),
+                              retry_after_header(err, 1));
+    case errc::deadline_exceeded:
+      return with_retry_after(problem(503, "deadline-exceeded", "Service Unavailable",
+                                      "the request waited too long and was dropped unstarted; "
+                                      "nothing was saved"),
+                              retry_after_header(err, 1));
+    case errc::outcome_unknown:
+      if (write)
+        return unknown_outcome();
+      return with_retry_after(problem(503, "unavailable", "Service Unavailable", detail),
+                              retry_after_header(err, 5));
     case errc::unavailable:
-    case errc::schema_too_new: {
-      auto r = problem(503, "unavailable", "Service Unavailable",
-                       detail.empty() ? "a dependency is unavailable; nothing was saved" : detail);
-      r.headers.emplace_back("Retry-After", retry_after_seconds(detail));
-      return r;
-    }
+    case errc::schema_too_new:
+      return with_retry_after(
+        problem(503, "unavailable", "Service Unavailable",
+                detail.empty() ? "a dependency is unavailable; nothing was saved" : detail),
+        retry_after_header(err, 5));
     default: return problem(500, "internal", "Internal Server Error", "an internal error occurred");
   }
 }

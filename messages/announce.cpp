@@ -3,6 +3,7 @@
 #include <caf/actor_system_config.hpp>
 
 #include "messages/connections.hpp"
+#include "messages/context.hpp"
 #include "messages/errors.hpp"
 #include "messages/events.hpp"
 #include "messages/http.hpp"
@@ -19,13 +20,19 @@ void announce_types(caf::actor_system_config& cfg) {
                          [](std::uint8_t code, caf::atom_value, const caf::message& ctx) {
                            std::string out = "sbm:";
                            out += to_string(static_cast<errc>(code));
-                           if (ctx.match_elements<std::string>()) {
-                             out += " (";
-                             out += ctx.get_as<std::string>(0);
-                             out += ')';
+                           if (ctx.match_elements<error_info>()) {
+                             const auto& info = ctx.get_as<error_info>(0);
+                             if (!info.detail.empty()) {
+                               out += " (";
+                               out += info.detail;
+                               out += ')';
+                             }
                            }
                            return out;
                          });
+  cfg.add_message_type<error_info>("sbm::error_info");
+  cfg.add_message_type<deadline>("sbm::deadline");
+  cfg.add_message_type<request_context>("sbm::request_context");
   // connections
   cfg.add_message_type<db_statement>("sbm::db_statement");
   cfg.add_message_type<db_transaction>("sbm::db_transaction");

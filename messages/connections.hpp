@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "messages/atoms.hpp"
+#include "messages/context.hpp"
 
 namespace sbm {
 
@@ -19,20 +20,24 @@ struct db_statement {
   // When >= 0 the statement must affect exactly this many rows or the whole transaction is rolled
   // back with errc::conflict: this is how fenced and optimistic writes refuse stale writers.
   std::int32_t expect_rows = -1;
+  // Sent alone (query_atom): the worker drops it unstarted once this passes, and the server's
+  // statement_timeout is at most what is left. Inside a transaction the transaction's counts.
+  deadline until;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, db_statement& x) {
-  return f(caf::meta::type_name("db_statement"), x.sql, x.params, x.expect_rows);
+  return f(caf::meta::type_name("db_statement"), x.sql, x.params, x.expect_rows, x.until);
 }
 
 struct db_transaction {
   std::vector<db_statement> statements;
+  deadline until;  // as db_statement::until, for the whole transaction
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, db_transaction& x) {
-  return f(caf::meta::type_name("db_transaction"), x.statements);
+  return f(caf::meta::type_name("db_transaction"), x.statements, x.until);
 }
 
 using db_row = std::vector<caf::optional<std::string>>;

@@ -2,7 +2,6 @@
 
 #include <caf/all.hpp>
 
-#include <regex>
 
 #include "actors/connections/pool.hpp"
 #include "actors/connections/postgres_worker.hpp"
@@ -50,6 +49,7 @@ detail::pool_settings pool_settings_of(const Settings& s) {
   out.restart_limit = s.restart_limit;
   out.probe_interval = s.probe_interval;
   out.request_timeout = s.request_timeout;
+  out.max_queued = s.max_queued;
   return out;
 }
 
@@ -94,6 +94,7 @@ postgres_supervisor::behavior_type postgres_supervisor_impl(
   worker.name = settings.name;
   worker.conninfo = detail::postgres_conninfo(settings.url, settings.name, settings.read_only,
                                               settings.request_timeout, settings.connect_timeout);
+  worker.statement_timeout = settings.request_timeout;
   worker.migrations = std::make_shared<const std::vector<migrations::migration>>(
       std::move(settings.migrations));
   auto& st = self->state;
@@ -108,10 +109,12 @@ postgres_supervisor::behavior_type postgres_supervisor_impl(
   st.pool->start();
   return {
       [self](query_atom atom, db_statement& statement) -> caf::result<db_rows> {
-        return self->state.pool->dispatch<db_rows>(atom, std::move(statement));
+        auto until = statement.until;
+        return self->state.pool->dispatch<db_rows>(until, atom, std::move(statement));
       },
       [self](transact_atom atom, db_transaction& transaction) -> caf::result<db_results> {
-        return self->state.pool->dispatch<db_results>(atom, std::move(transaction));
+        auto until = transaction.until;
+        return self->state.pool->dispatch<db_results>(until, atom, std::move(transaction));
       },
       [self](status_atom) { return self->state.pool->status(); },
       [self](probe_atom) { self->state.pool->probe(); },
@@ -134,7 +137,7 @@ redis_supervisor::behavior_type redis_supervisor_impl(
   self->state.pool->start();
   return {
       [self](command_atom atom, redis_command& command) -> caf::result<redis_reply> {
-        return self->state.pool->dispatch<redis_reply>(atom, std::move(command));
+        return self->state.pool->dispatch<redis_reply>(deadline{}, atom, std::move(command));
       },
       [self](status_atom) { return self->state.pool->status(); },
       [self](probe_atom) { self->state.pool->probe(); },
@@ -169,17 +172,6 @@ redis_actor spawn_redis(caf::actor_system& system, redis_settings settings) {
 
 redis_actor spawn_redis(caf::local_actor* parent, redis_settings settings) {
   return parent->spawn<caf::linked>(redis_supervisor_impl, std::move(settings));
-}
-
-std::optional<std::chrono::seconds> retry_after(const caf::error& error) {
-  if (code_of(error) != errc::unavailable)
-    return std::nullopt;
-  static const std::regex pattern{R"(: circuit open, retry in ([0-9]{1,9})s)"};
-  std::smatch match;
-  const auto detail = detail_of(error);
-  if (!std::regex_search(detail, match, pattern))
-    return std::nullopt;
-  return std::chrono::seconds{std::stoll(match[1].str())};
 }
 
 }  // namespace sbm::connections

@@ -31,6 +31,7 @@ struct postgres_settings {
   std::chrono::milliseconds probe_interval{1000};
   std::chrono::milliseconds request_timeout{10000};  // also the server-side statement_timeout
   std::chrono::milliseconds connect_timeout{5000};
+  std::uint32_t max_queued = 256;  // requests held by the workers at once; past it: overloaded
   // Applied when the first probe succeeds; requests wait (unavailable) until then. A database
   // that is newer than these, or whose applied history differs, sends {fatal_atom, reason} to
   // on_fatal and the dependency stays down.
@@ -51,6 +52,7 @@ struct redis_settings {
   std::chrono::milliseconds request_timeout{10000};
   std::chrono::milliseconds connect_timeout{2000};
   std::chrono::milliseconds command_timeout{2000};  // socket read/write timeout per command
+  std::uint32_t max_queued = 256;
 };
 
 // The InstaNote source: the same supervisor, read-only, optional, a more patient breaker, no migrations.
@@ -64,8 +66,7 @@ postgres_actor spawn_postgres(caf::local_actor* parent, postgres_settings settin
 redis_actor spawn_redis(caf::actor_system& system, redis_settings settings);
 redis_actor spawn_redis(caf::local_actor* parent, redis_settings settings);
 
-// While a breaker is open, requests fail at once with errc::unavailable and the detail
-// "<name>: circuit open, retry in <N>s". This reads N back (for a Retry-After header).
-std::optional<std::chrono::seconds> retry_after(const caf::error& error);
+// While a breaker is open, requests fail at once with errc::unavailable whose error_info carries
+// retry_after_ms (read it with sbm::retry_after_of), and a detail for people.
 
 }  // namespace sbm::connections

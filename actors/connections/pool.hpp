@@ -35,6 +35,9 @@ struct pool_settings {
   resilience::restart_limit restart_limit;
   std::chrono::milliseconds probe_interval{1000};
   std::chrono::milliseconds request_timeout{10000};
+  // Requests the workers hold at once (running or in their mailboxes); past it callers are told
+  // to come back (errc::overloaded) instead of queueing behind a slow database.
+  std::uint32_t max_queued = 256;
 };
 
 // What a supervisor handles besides its public interface: its own timers, and {list_atom}, which
@@ -43,8 +46,12 @@ using pool_internals = caf::typed_actor<caf::reacts_to<probe_atom>,
                                         caf::reacts_to<restart_atom, std::uint32_t>,
                                         caf::replies_to<list_atom>::with<std::vector<caf::actor>>>;
 
-// "<name>: circuit open, retry in <N>s", parsed back by retry_after().
+// "<name>: circuit open, retry in <N>s": for people; the Retry-After travels typed beside it.
 std::string circuit_open_detail(const std::string& name, std::chrono::seconds retry_in);
+
+// A stuck worker is noticed this long after its caller's deadline (the worker's own statement
+// timeout and tcp_user_timeout normally answer well before).
+inline constexpr std::chrono::milliseconds worker_grace{2000};
 
 // Worker: a typed handle that answers {probe_atom} with bool.
 // Supervisor: the supervisor's typed handle (its interface includes pool_internals).
@@ -113,31 +120,49 @@ class pool {
   const std::string& name() const { return settings_.name; }
 
   // Forwards a request to the least busy worker, through the breaker. The caller's answer is the
-  // worker's, except that timeouts and lost workers become errc::unavailable.
+  // worker's, except that a worker that does not answer in time makes the outcome unknown (it may
+  // still commit) and a lost worker becomes errc::unavailable.
   template <class Result, class... Ts>
-  caf::result<Result> dispatch(Ts&&... xs) {
+  caf::result<Result> dispatch(deadline until, Ts&&... xs) {
     if (auto refusal = refuse())
       return std::move(*refusal);
     auto slot = least_busy();
     if (!slot)
       return make_error(errc::unavailable, settings_.name + ": no connection worker is running");
     auto now = self_->clock().now();
+    if (until.passed(now))
+      return make_error(errc::deadline_exceeded,
+                        settings_.name + ": dropped unstarted, its deadline had passed");
+    if (queued_ >= settings_.max_queued)
+      return make_error(errc::overloaded,
+                        settings_.name + ": " + std::to_string(queued_) +
+                            " requests are queued already (the limit)",
+                        std::chrono::seconds{1});
     if (!breaker_.allow(now))
-      return make_error(errc::unavailable, circuit_open_detail(settings_.name, retry_in(now)));
+      return make_error(errc::unavailable, circuit_open_detail(settings_.name, retry_in(now)),
+                        retry_in(now));
     auto promise = self_->template make_response_promise<Result>();
     auto& w = workers_[*slot];
     ++w.in_flight;
-    self_->request(w.handle, settings_.request_timeout, std::forward<Ts>(xs)...)
+    ++queued_;
+    // The worker answers first in every normal case (the server cancels at the statement timeout,
+    // which is at most what the deadline leaves): this timer only catches a worker that is stuck.
+    const auto timeout = until.left(now, settings_.request_timeout) + worker_grace;
+    self_->request(w.handle, timeout, std::forward<Ts>(xs)...)
         .then(
             [this, promise, slot = *slot, generation = w.generation](Result& value) mutable {
+              --queued_;
               settle(slot, generation, caf::error{});
               promise.deliver(std::move(value));
             },
             [this, promise, slot = *slot, generation = w.generation](caf::error& err) mutable {
+              --queued_;
               promise.deliver(settle(slot, generation, std::move(err)));
             });
     return promise;
   }
+
+  std::uint32_t queued() const { return queued_; }
 
   // Sends straight to the least busy worker, past the breaker and any hold (probes, migrations).
   template <class Result, class OnValue, class OnError, class... Ts>
@@ -157,7 +182,7 @@ class pool {
             },
             [this, on_error, slot = *slot, generation = w.generation](caf::error& err) mutable {
               finished(slot, generation);
-              on_error(as_unavailable(std::move(err), timeout_text(settings_.request_timeout)));
+              on_error(as_unavailable(std::move(err)));
             });
   }
 
@@ -265,11 +290,15 @@ class pool {
       mark_up();
       return err;
     }
-    err = as_unavailable(std::move(err), timeout_text(settings_.request_timeout));
+    err = as_unavailable(std::move(err));
+    // Work dropped for its caller's lateness says nothing about the dependency either way; the
+    // probe settles a half-open breaker if such a call was its trial.
+    if (code_of(err) == errc::deadline_exceeded)
+      return err;
     // Only the dependency's own failures count; a conflict is a healthy server saying no. One
     // failed request does not make the dependency "down" (readiness would flap on a slow query):
     // the probe decides that, or the breaker opening.
-    if (code_of(err) == errc::unavailable) {
+    if (code_of(err) == errc::unavailable || code_of(err) == errc::outcome_unknown) {
       auto before = breaker_.state();
       breaker_.on_failure(now);
       if (before != resilience::breaker_state::open &&
@@ -285,17 +314,15 @@ class pool {
     return err;
   }
 
-  caf::error as_unavailable(caf::error err, const std::string& timeout) const {
+  caf::error as_unavailable(caf::error err) const {
     if (err.category() == error_category)
       return err;
     if (err == caf::sec::request_timeout)
-      return make_error(errc::unavailable, settings_.name + ": no answer within " + timeout);
-    return make_error(errc::unavailable,
+      return make_error(errc::outcome_unknown,
+                        settings_.name + ": no answer in time; the request may still take effect");
+    // The worker died holding it: it may have committed just before.
+    return make_error(errc::outcome_unknown,
                       settings_.name + ": connection worker lost (" + caf::to_string(err) + ")");
-  }
-
-  static std::string timeout_text(std::chrono::milliseconds timeout) {
-    return std::to_string(timeout.count()) + " ms";
   }
 
   static std::string detail_or_text(const caf::error& err) {
@@ -357,6 +384,7 @@ class pool {
   std::mt19937_64 random_;
   std::shared_ptr<spdlog::logger> log_;
   std::function<void()> after_probe_;
+  std::uint32_t queued_ = 0;
   bool seen_ = false;  // any outcome yet (probe or request)?
   bool up_ = false;
   bool failed_ = false;

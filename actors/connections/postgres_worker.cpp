@@ -35,6 +35,7 @@ using worker_pointer = postgres_worker_actor::stateful_pointer<worker_state>;
 struct request_failure {
   errc code;
   std::string detail;
+  int statement = -1;
 };
 
 struct connection_failure {
@@ -68,7 +69,7 @@ caf::error map_sql_error(const std::string& name, const pqxx::sql_error& e, int 
   const auto& state = e.sqlstate();
   const auto where = name + ": " + statement_label(index);
   if (state == "23505")
-    return make_error(errc::conflict, where + ": " + first_line(e.what()));
+    return make_error(errc::conflict, error_info{where + ": " + first_line(e.what()), 0, index});
   if (state == "23502" || state == "23503" || state == "23514")
     return make_error(errc::invalid_argument, where + ": " + first_line(e.what()));
   // Data exceptions quote the rejected value, so only the code is reported.
@@ -122,7 +123,8 @@ db_rows execute(worker_state& st, pqxx::work& tx, const db_statement& statement,
     if (param->find('\0') != std::string::npos)
       throw request_failure{errc::invalid_argument,
                             st.config.name + ": " + statement_label(index) + ": parameter $" +
-                                std::to_string(i + 1) + " holds a NUL byte"};
+                                std::to_string(i + 1) + " holds a NUL byte",
+                            index};
     values.push_back(param->c_str());
   }
   auto result = tx.exec_prepared(statement_name(st, statement.sql),
@@ -130,10 +132,11 @@ db_rows execute(worker_state& st, pqxx::work& tx, const db_statement& statement,
   db_rows out;
   out.affected = result.affected_rows();
   if (statement.expect_rows >= 0 && out.affected != static_cast<std::uint64_t>(statement.expect_rows))
-    throw request_failure{errc::conflict, st.config.name + ": " + statement_label(index) +
-                                              " affected " + std::to_string(out.affected) +
-                                              " rows, expected " +
-                                              std::to_string(statement.expect_rows)};
+    throw request_failure{errc::conflict,
+                          st.config.name + ": " + statement_label(index) + " affected " +
+                              std::to_string(out.affected) + " rows, expected " +
+                              std::to_string(statement.expect_rows),
+                          index};
   out.rows.reserve(result.size());
   for (const auto& row : result) {
     db_row values_out;
@@ -153,27 +156,36 @@ db_rows execute(worker_state& st, pqxx::work& tx, const db_statement& statement,
 // and turns out dead (the server restarted since) is replaced and the transaction retried once:
 // PostgreSQL rolled the uncommitted transaction back with the old connection, so nothing runs
 // twice. A failure during COMMIT is not retried: its outcome is unknown.
+// Work whose deadline has passed is dropped before it touches the server (its caller stopped
+// waiting); otherwise the server gives it at most the time that is left.
 template <class Body>
-auto in_transaction(worker_state& st, Body body)
+auto in_transaction(worker_pointer self, deadline until, Body body)
     -> caf::expected<decltype(body(std::declval<pqxx::work&>(), std::declval<int&>()))> {
+  auto& st = self->state;
   for (int attempt = 0;; ++attempt) {
     const bool fresh = !st.connection;
     int index = -1;  // the statement running, for error details
+    const auto left = until.left(self->clock().now(), st.config.statement_timeout);
+    if (left.count() <= 0)
+      return make_error(errc::deadline_exceeded,
+                        st.config.name + ": dropped unstarted, its deadline had passed");
     try {
       if (fresh)
         connect(st);
       else if (st.prepared.size() > max_prepared_statements)
         forget_prepared(st);
       pqxx::work tx{*st.connection};
+      if (left < st.config.statement_timeout)
+        tx.exec("SET LOCAL statement_timeout = " + std::to_string(left.count()));
       auto out = body(tx, index);
       index = -1;
       tx.commit();
       return out;
     } catch (const request_failure& f) {
-      return make_error(f.code, f.detail);
+      return make_error(f.code, error_info{f.detail, 0, f.statement});
     } catch (const pqxx::in_doubt_error&) {
       drop_connection(st);
-      return make_error(errc::unavailable,
+      return make_error(errc::outcome_unknown,
                         st.config.name + ": connection lost during COMMIT; outcome unknown");
     } catch (const pqxx::broken_connection& e) {
       drop_connection(st);
@@ -230,7 +242,7 @@ postgres_worker_actor::behavior_type worker_behavior(worker_pointer self,
   self->state.config = std::move(config);
   return {
       [self](query_atom, const db_statement& statement) -> caf::result<db_rows> {
-        auto out = in_transaction(self->state, [&](pqxx::work& tx, int& index) {
+        auto out = in_transaction(self, statement.until, [&](pqxx::work& tx, int& index) {
           index = 0;
           return execute(self->state, tx, statement, 0);
         });
@@ -239,7 +251,7 @@ postgres_worker_actor::behavior_type worker_behavior(worker_pointer self,
         return std::move(*out);
       },
       [self](transact_atom, const db_transaction& transaction) -> caf::result<db_results> {
-        auto out = in_transaction(self->state, [&](pqxx::work& tx, int& index) {
+        auto out = in_transaction(self, transaction.until, [&](pqxx::work& tx, int& index) {
           db_results results;
           results.results.reserve(transaction.statements.size());
           for (index = 0; index < static_cast<int>(transaction.statements.size()); ++index)
@@ -252,7 +264,7 @@ postgres_worker_actor::behavior_type worker_behavior(worker_pointer self,
         return std::move(*out);
       },
       [self](probe_atom) -> caf::result<bool> {
-        auto out = in_transaction(self->state, [](pqxx::work& tx, int&) {
+        auto out = in_transaction(self, deadline{}, [](pqxx::work& tx, int&) {
           tx.exec("SELECT 1");
           return true;
         });
@@ -301,16 +313,25 @@ std::string postgres_conninfo(const std::string& url, const std::string& name, b
   if (read_only)
     options += " -c default_transaction_read_only=on";
   std::string application = "sbm-" + name;
+  // A peer that stops answering mid-statement is given up after the statement's own budget plus a
+  // little, instead of the kernel's retransmission limit (~15 minutes).
+  const auto user_timeout = statement_timeout.count() + 5000;
+  const std::string keepalive = "keepalives=1&keepalives_idle=10&keepalives_interval=5&"
+                                "keepalives_count=3&tcp_user_timeout=" +
+                                std::to_string(user_timeout);
   std::string out = url;
   if (is_uri(url)) {
     out += url.find('?') == std::string::npos ? '?' : '&';
+    out += keepalive + "&";
     out += "connect_timeout=" + std::to_string(connect_seconds);
     out += "&application_name=" + percent_encode(application);
     out += "&options=" + percent_encode(options);
   } else {
     if (!out.empty())
       out += ' ';
-    out += "connect_timeout=" + std::to_string(connect_seconds);
+    for (char c : keepalive)
+      out += c == '&' ? ' ' : c;
+    out += " connect_timeout=" + std::to_string(connect_seconds);
     out += " application_name='" + application + "'";
     out += " options='" + options + "'";
   }

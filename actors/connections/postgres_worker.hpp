@@ -25,12 +25,15 @@ using postgres_worker_actor = caf::typed_actor<
 struct postgres_worker_config {
   std::string name;      // for error details and logs
   std::string conninfo;  // from postgres_conninfo()
+  // The connection's own statement_timeout; a transaction whose deadline leaves less gets less.
+  std::chrono::milliseconds statement_timeout{10000};
   std::shared_ptr<const std::vector<migrations::migration>> migrations;
 };
 
-// The URL plus what every SBM connection wants: connect and statement timeouts, quiet notices,
-// an application name and, for read-only sources, read-only transactions by default. Accepts
-// both libpq forms (URI and key=value).
+// The URL plus what every SBM connection wants: connect and statement timeouts, TCP keepalive and
+// tcp_user_timeout (so a worker blocked on a peer that vanished gets an error and is replaced
+// instead of waiting for the kernel's two-hour default), quiet notices, an application name and,
+// for read-only sources, read-only transactions by default. Accepts both libpq forms.
 std::string postgres_conninfo(const std::string& url, const std::string& name, bool read_only,
                               std::chrono::milliseconds statement_timeout,
                               std::chrono::milliseconds connect_timeout);

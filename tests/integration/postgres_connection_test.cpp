@@ -140,6 +140,8 @@ TEST_F(PostgresConnection, ExpectRowsMismatchRollsBackTheWholeTransaction) {
   EXPECT_EQ(sbm::code_of(stale.error()), errc::conflict);
   EXPECT_NE(sbm::detail_of(stale.error()).find("statement 1"), std::string::npos)
       << sbm::detail_of(stale.error());
+  // Which statement refused travels typed, so a caller can tell a moved version from a duplicate.
+  EXPECT_EQ(sbm::info_of(stale.error()).statement, 1);
   EXPECT_EQ(count_rows(pg, "t"), 0) << "the first statement must have been rolled back";
   // The same statements work afterwards, on the same connections.
   auto fresh = transact(pg, {sql("INSERT INTO t VALUES ($1, $2)", {std::string{"1"}, std::string{"a"}}),
@@ -228,6 +230,55 @@ TEST_F(PostgresConnection, SlowStatementIsCancelledAndTheWorkerServesAgain) {
   EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
 }
 
+TEST_F(PostgresConnection, WorkPastItsDeadlineIsDroppedUnstarted) {
+  auto pg = spawn_up(settings_for(sbm::test::servers::shared().fresh_database()));
+  ASSERT_TRUE(query(pg, sql("CREATE TABLE t (id int PRIMARY KEY)")));
+  auto late = sql("INSERT INTO t VALUES (1)");
+  late.until = sbm::deadline::after(sys.clock().now(), -1ms);
+  auto r = query(pg, late);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(sbm::code_of(r.error()), errc::deadline_exceeded) << caf::to_string(r.error());
+  db_transaction tx{{sql("INSERT INTO t VALUES (2)")}};
+  tx.until = late.until;
+  EXPECT_EQ(sbm::code_of(ask<db_results>(pg, sbm::transact_atom::value, tx).error()),
+            errc::deadline_exceeded);
+  EXPECT_EQ(count_rows(pg, "t"), 0);
+  // A late caller says nothing about the database's health.
+  EXPECT_EQ(status(pg).state, "up");
+}
+
+TEST_F(PostgresConnection, TheServerGivesAStatementNoMoreThanItsDeadlineLeaves) {
+  auto settings = settings_for(sbm::test::servers::shared().pg_url());
+  settings.request_timeout = 20s;  // the connection's own statement_timeout
+  auto pg = spawn_up(settings);
+  auto slow = sql("SELECT pg_sleep(10)");
+  slow.until = sbm::deadline::after(sys.clock().now(), 300ms);
+  const auto started = std::chrono::steady_clock::now();
+  auto r = query(pg, slow);
+  ASSERT_FALSE(r);
+  // Cancelled by the server (nothing ran to completion), not abandoned with an unknown outcome.
+  EXPECT_EQ(sbm::code_of(r.error()), errc::unavailable) << caf::to_string(r.error());
+  EXPECT_NE(sbm::detail_of(r.error()).find("statement timeout"), std::string::npos)
+      << sbm::detail_of(r.error());
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
+}
+
+TEST_F(PostgresConnection, RequestsPastTheQueueBoundAreRefusedAtOnceWithARetryAfter) {
+  auto settings = settings_for(sbm::test::servers::shared().pg_url());
+  settings.pool_size = 1;
+  settings.max_queued = 2;
+  auto pg = spawn_up(settings);
+  // Two slow statements fill the bound; the third is refused without waiting behind them.
+  for (int i = 0; i < 2; ++i)
+    caf::anon_send(pg, sbm::query_atom::value, sql("SELECT pg_sleep(1)"));
+  auto refused = query(pg, sql("SELECT 1"));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(sbm::code_of(refused.error()), errc::overloaded) << caf::to_string(refused.error());
+  EXPECT_TRUE(sbm::retry_after_of(refused.error()));
+  // Once they finished, it serves again.
+  EXPECT_TRUE(sbm::test::eventually([&] { return static_cast<bool>(query(pg, sql("SELECT 1"))); }, 10s));
+}
+
 TEST_F(PostgresConnection, InstanoteReadsButRefusesWrites) {
   const auto url = sbm::test::servers::shared().fresh_database();
   auto writer = spawn_up(settings_for(url));
@@ -312,10 +363,11 @@ TEST_F(PostgresConnection, OutageOpensTheBreakerAndTheProbeRecovers) {
   EXPECT_LT(std::chrono::steady_clock::now() - started, 1s) << "an open breaker answers at once";
   ASSERT_FALSE(refused);
   EXPECT_EQ(sbm::code_of(refused.error()), errc::unavailable);
-  auto retry = sbm::connections::retry_after(refused.error());
+  // Typed, not parsed from the text: about the breaker's 60 s from when it opened.
+  auto retry = sbm::retry_after_of(refused.error());
   ASSERT_TRUE(retry) << sbm::detail_of(refused.error());
-  EXPECT_GT(retry->count(), 0);
-  EXPECT_LE(retry->count(), 60);
+  EXPECT_GT(*retry, 50s);
+  EXPECT_LE(*retry, 60s);
   EXPECT_NE(sbm::detail_of(refused.error()).find("postgres"), std::string::npos);
   auto s = status(pg);
   EXPECT_FALSE(s.up);

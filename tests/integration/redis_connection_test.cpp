@@ -144,7 +144,7 @@ TEST_F(RedisConnection, OutageIsUnavailableAndRecoversByItself) {
     EXPECT_FALSE(run(redis, {"GET", "k"}));
   auto refused = run(redis, {"GET", "k"});
   ASSERT_FALSE(refused);
-  EXPECT_TRUE(sbm::connections::retry_after(refused.error())) << sbm::detail_of(refused.error());
+  EXPECT_TRUE(sbm::retry_after_of(refused.error())) << sbm::detail_of(refused.error());
 
   servers->start_redis();
   EXPECT_TRUE(wait_for_state(redis, "up", 20s)) << status(redis).state << ": " << status(redis).detail;

@@ -1,0 +1,70 @@
+#pragma once
+// What travels with every piece of client work, whichever actor or node does it: when the caller
+// stops waiting (the deadline, timed once at the gateway) and how a retry of the same write is
+// recognised (the Idempotency-Key, scoped to the principal, with a digest of the request).
+#include <caf/actor_clock.hpp>
+#include <caf/duration.hpp>
+#include <caf/meta/type_name.hpp>
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace sbm {
+
+// A point on the actor clock (steady, and virtual under the test coordinator) in nanoseconds;
+// 0 means "no deadline". It is meaningful on the node that set it: a hop to another node carries
+// what is left and sets it again there.
+struct deadline {
+  std::int64_t at_ns = 0;
+
+  static deadline after(caf::actor_clock::time_point now, std::chrono::nanoseconds budget) {
+    return {std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch() + budget)
+              .count()};
+  }
+  bool set() const { return at_ns != 0; }
+  bool passed(caf::actor_clock::time_point now) const {
+    return set() && now.time_since_epoch() >= std::chrono::nanoseconds{at_ns};
+  }
+  // What is left of the budget (zero once passed); `fallback` when no deadline is set.
+  std::chrono::milliseconds left(caf::actor_clock::time_point now,
+                                 std::chrono::milliseconds fallback) const {
+    if (!set())
+      return fallback;
+    auto rest = std::chrono::nanoseconds{at_ns} - now.time_since_epoch();
+    if (rest <= std::chrono::nanoseconds::zero())
+      return std::chrono::milliseconds::zero();
+    return std::chrono::duration_cast<std::chrono::milliseconds>(rest);
+  }
+};
+
+// The CAF request timeout of a hop inside the node: work with a deadline is timed once, at the
+// gateway, and every actor it passes answers by then (the connection pool keeps the one safety
+// net, for a worker stuck on a dead peer); work without one keeps `fallback`.
+inline caf::duration hop_timeout(const deadline& until, std::chrono::milliseconds fallback) {
+  if (until.set())
+    return caf::duration{caf::infinite};
+  return caf::duration{fallback};
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, deadline& x) {
+  return f(caf::meta::type_name("deadline"), x.at_ns);
+}
+
+struct request_context {
+  sbm::deadline until;          // work still queued when it passes is dropped unstarted
+  std::string idempotency_key;  // empty: the client did not send one
+  std::string request_digest;   // hex SHA-256 of method, path, query and body (with a key only)
+  std::string principal;        // the key's owner: keys of two principals never meet
+  std::string request_id;       // for logs and problem bodies
+
+  bool keyed() const { return !idempotency_key.empty(); }
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, request_context& x) {
+  return f(caf::meta::type_name("request_context"), x.until, x.idempotency_key,
+           x.request_digest, x.principal, x.request_id);
+}
+
+}  // namespace sbm
