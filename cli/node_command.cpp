@@ -206,6 +206,7 @@ int node_command(int argc, char** argv) {
     pg.breaker = breaker(cfg, "postgres");
     pg.probe_interval = cfg.duration("postgres.probe-interval");
     pg.request_timeout = cfg.duration("postgres.request-timeout");
+    pg.max_queued = static_cast<std::uint32_t>(cfg.integer("postgres.max-queued"));
     pg.restart_limit = restart_limit;
     pg.migrations = schema::all_migrations();
     pg.on_fatal = on_fatal;
@@ -230,7 +231,8 @@ int node_command(int argc, char** argv) {
     return caf::actor_cast<caf::actor>(connections::spawn_redis(s, std::move(r)));
   }});
   tree.children.push_back({"event-bus", [](caf::actor_system& s, const started_children&) {
-    return caf::actor_cast<caf::actor>(events::spawn_event_bus(s));
+    // One durable subscriber: the verification scheduler.
+    return caf::actor_cast<caf::actor>(events::spawn_event_bus(s, std::chrono::seconds{10}, 1));
   }});
   tree.children.push_back({"stream-publisher", [](caf::actor_system& s, const started_children& c) {
     return caf::actor_cast<caf::actor>(
@@ -241,6 +243,21 @@ int node_command(int argc, char** argv) {
       s, caf::actor_cast<postgres_actor>(c.at("postgres")),
       caf::actor_cast<event_bus_actor>(c.at("event-bus"))));
   }});
+  // Before speakers: a pin is audited through the speakers' outbox.
+  tree.children.push_back({"users", [&cfg](caf::actor_system& s, const started_children& c) {
+    users::users_settings u;
+    u.db = caf::actor_cast<postgres_actor>(c.at("postgres"));
+    u.db_timeout = cfg.duration("postgres.request-timeout");
+    u.idempotency_retention =
+      std::chrono::duration_cast<std::chrono::seconds>(cfg.duration("idempotency.retention"));
+    return caf::actor_cast<caf::actor>(users::spawn_users(s, std::move(u)));
+  }});
+  tree.children.push_back({"audit", [&cfg](caf::actor_system& s, const started_children& c) {
+    users::audit_settings a;
+    a.db = caf::actor_cast<postgres_actor>(c.at("postgres"));
+    a.db_timeout = cfg.duration("postgres.request-timeout");
+    return caf::actor_cast<caf::actor>(users::spawn_audit(s, std::move(a)));
+  }});
   tree.children.push_back({"speakers", [&cfg, policy](caf::actor_system& s, const started_children& c) {
     speakers::speakers_settings sp;
     sp.db = caf::actor_cast<postgres_actor>(c.at("postgres"));
@@ -249,19 +266,14 @@ int node_command(int argc, char** argv) {
     sp.policy = policy;
     sp.idle_timeout = cfg.duration("speakers.idle-timeout");
     sp.relay_interval = cfg.duration("speakers.relay-interval");
+    sp.db_timeout = cfg.duration("postgres.request-timeout");
+    sp.audit = caf::actor_cast<audit_actor>(c.at("audit"));
+    sp.max_queued_per_speaker =
+      static_cast<std::uint32_t>(cfg.integer("speakers.max-queued-per-speaker"));
+    sp.max_queued = static_cast<std::uint32_t>(cfg.integer("speakers.max-queued"));
+    sp.idempotency_retention =
+      std::chrono::duration_cast<std::chrono::seconds>(cfg.duration("idempotency.retention"));
     return caf::actor_cast<caf::actor>(speakers::spawn_speakers(s, std::move(sp)));
-  }});
-  tree.children.push_back({"users", [&cfg](caf::actor_system& s, const started_children& c) {
-    users::users_settings u;
-    u.db = caf::actor_cast<postgres_actor>(c.at("postgres"));
-    u.db_timeout = cfg.duration("postgres.request-timeout");
-    return caf::actor_cast<caf::actor>(users::spawn_users(s, std::move(u)));
-  }});
-  tree.children.push_back({"audit", [&cfg](caf::actor_system& s, const started_children& c) {
-    users::audit_settings a;
-    a.db = caf::actor_cast<postgres_actor>(c.at("postgres"));
-    a.db_timeout = cfg.duration("postgres.request-timeout");
-    return caf::actor_cast<caf::actor>(users::spawn_audit(s, std::move(a)));
   }});
   // Rebuilt from patterns.patterns at every start (no snapshot file configured).
   tree.children.push_back({"pattern-index", [&cfg](caf::actor_system& s, const started_children& c) {
@@ -291,6 +303,11 @@ int node_command(int argc, char** argv) {
     r.relay_interval = cfg.duration("reports.relay-interval");
     r.claim = cfg.duration("reports.saga-claim");
     r.step_delay = cfg.duration("reports.saga-step-delay");
+    r.max_queued = static_cast<std::uint32_t>(cfg.integer("reports.max-queued"));
+    r.max_running = static_cast<std::uint32_t>(cfg.integer("reports.max-running-sagas"));
+    r.max_waiting = static_cast<std::uint32_t>(cfg.integer("reports.max-waiting-sagas"));
+    r.idempotency_retention =
+      std::chrono::duration_cast<std::chrono::seconds>(cfg.duration("idempotency.retention"));
     return caf::actor_cast<caf::actor>(reports::spawn_reports(s, std::move(r)));
   }});
   tree.children.push_back({"gateway", [&cfg, server, slot, verifier, services](

@@ -9,6 +9,7 @@
 #include "gateway/admission.hpp"
 #include "gateway/auth/jwt.hpp"
 #include "gateway/gateway_state.hpp"
+#include "gateway/idempotency_key.hpp"
 #include "messages/errors.hpp"
 #include "runtime/logging/logging.hpp"
 
@@ -163,6 +164,16 @@ void dispatch(gateway_state& st, http_request& req) {
     ctx.reply(req, std::move(r));
     return;
   }
+  if (is_write(req)) {
+    for (const auto& h : req.headers) {
+      if (h.first != idempotency_header) continue;
+      std::string why;
+      if (!parse_idempotency_key(h.second, why)) {
+        ctx.reply(req, problem(400, "invalid-idempotency-key", "Bad Request", why));
+        return;
+      }
+    }
+  }
   admit(ctx, req, spec_of(match.route).permission,
         [&ctx, id, match](const http_request& admitted_req, const principal& who) {
           switch (id) {
@@ -211,6 +222,26 @@ caf::behavior gateway_actor(caf::stateful_actor<gateway_state>* self, gateway_se
 }
 
 }  // namespace
+
+request_context gateway_context::work_context(const http_request& req, const principal& who) const {
+  request_context out;
+  // A little before the gateway's own timer: work dropped at its deadline answers "nothing was
+  // saved" in time, instead of leaving the client with an unknown outcome.
+  out.until = deadline::after(self->clock().now(), settings.request_timeout * 9 / 10);
+  out.principal = who.describe();
+  if (!is_write(req))
+    return out;
+  for (const auto& h : req.headers) {
+    if (h.first != idempotency_header) continue;
+    std::string why;
+    if (auto key = parse_idempotency_key(h.second, why)) {
+      out.idempotency_key = std::move(*key);
+      out.request_digest = req.digest;
+    }
+    break;
+  }
+  return out;
+}
 
 bool read_query(const gateway_context& ctx, const http_request& req,
                 std::vector<std::pair<std::string, std::string>>& out) {

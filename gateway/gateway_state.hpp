@@ -12,6 +12,7 @@
 #include "gateway/rate_limiter.hpp"
 #include "gateway/router.hpp"
 #include "gateway/user_cache.hpp"
+#include "messages/context.hpp"
 
 namespace sbm::gateway {
 
@@ -37,6 +38,13 @@ enum class route : int {
   patterns_search,
 };
 
+// Methods that change state: their failures may leave the outcome unknown, and they take an
+// Idempotency-Key.
+inline bool is_write(const http_request& req) {
+  return req.method == "POST" || req.method == "PUT" || req.method == "PATCH" ||
+         req.method == "DELETE";
+}
+
 struct gateway_context {
   caf::event_based_actor* self;
   gateway_settings settings;
@@ -44,14 +52,24 @@ struct gateway_context {
   rate_limiter limiter;
   user_standing_cache standings;
 
+  // What travels with the work a request starts: its deadline (now plus the gateway's request
+  // timeout, the one timer of the whole pipeline) and, for writes, its Idempotency-Key scoped to
+  // the principal (dispatch has already refused a malformed one).
+  request_context work_context(const http_request& req, const principal& who) const;
+
   void reply(const http_request& req, http_response response) const {
     settings.out->respond(req.id, std::move(response));
   }
 
   // The error half of every request(...).then(...): the failure becomes problem+json.
-  auto on_error(const http_request& req) const {
-    return [out = settings.out, id = req.id](caf::error& err) { out->respond(id, from_error(err)); };
+  // `write`: whether a lost answer leaves an unknown outcome (a POST that only reads, such as a
+  // search, says false).
+  auto on_error(const http_request& req, bool write) const {
+    return [out = settings.out, id = req.id, write](caf::error& err) {
+      out->respond(id, from_error(err, write));
+    };
   }
+  auto on_error(const http_request& req) const { return on_error(req, is_write(req)); }
 };
 
 // Query parameters of a request, decoded; false (and a 400 sent) on bad encoding.

@@ -1,4 +1,5 @@
 #include "gateway/http_server.hpp"
+#include "gateway/idempotency_key.hpp"
 
 #include <restinio/all.hpp>
 #include <restinio/tls.hpp>
@@ -170,6 +171,10 @@ struct http_server::impl {
       return restinio::request_accepted();
     }
     out.body = req->body();
+    // Hashed here, on the HTTP thread, so the gateway actor every request crosses does no work
+    // proportional to a body.
+    if (header.has_field(restinio::string_view_t{idempotency_header.data(), idempotency_header.size()}))
+      out.digest = request_digest(out.method, out.path, out.query, out.body);
     sink(std::move(out));
     return restinio::request_accepted();
   }

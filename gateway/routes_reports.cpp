@@ -269,6 +269,7 @@ void file_report(gateway_context& ctx, const http_request& req, const principal&
   if (!in.ok()) return;
   sub.number_of_speakers = static_cast<std::int32_t>(speakers);
   sub.actor = who.describe();
+  sub.ctx = ctx.work_context(req, who);
   ctx.self->request(ctx.settings.reports, ctx.settings.request_timeout, file_atom::value, std::move(sub))
     .then(
       [&ctx, req](report_receipt& receipt) {
@@ -384,6 +385,7 @@ void set_status(gateway_context& ctx, const http_request& req, std::int64_t id, 
     in.fail("status", "must be rectified or not_rectified");
   if (!in.ok()) return;
   change.actor = who.describe();
+  change.ctx = ctx.work_context(req, who);
   ctx.self->request(ctx.settings.reports, ctx.settings.request_timeout, update_atom::value, std::move(change))
     .then([&ctx, req](error_report& r) { reply_report(ctx, req, r, 200); }, ctx.on_error(req));
 }
@@ -443,7 +445,7 @@ void search_patterns(gateway_context& ctx, const http_request& req) {
         for (const auto& h : hits.hits) results.push_back(to_json(h));
         ctx.reply(req, json_response(200, {{"results", std::move(results)}, {"plan", hits.plan}}));
       },
-      ctx.on_error(req));
+      ctx.on_error(req, false));
 }
 
 }  // namespace

@@ -174,6 +174,7 @@ void create_speaker(gateway_context& ctx, const http_request& req, const princip
   if (f.failed())
     return ctx.reply(req, f.to_problem());
   reg.actor = who.describe();
+  reg.ctx = ctx.work_context(req, who);
   ctx.self->request(ctx.settings.speakers, ctx.settings.request_timeout, register_atom::value, reg)
     .then([&ctx, req](speaker_view& v) { reply_view(ctx, req, v, 201); }, ctx.on_error(req));
 }
@@ -218,15 +219,10 @@ void pin_bucket(gateway_context& ctx, const http_request& req, const std::string
                                   "field 'bucket' must be one of no_touch, low_touch, medium_touch, high_touch",
                                   "bucket"));
   pin.actor = who.describe();
+  pin.by = origin_of(who, req);  // audited in the pin's own transaction
+  pin.ctx = ctx.work_context(req, who);
   ctx.self->request(ctx.settings.speakers, ctx.settings.request_timeout, pin_atom::value, pin)
-    .then(
-      [&ctx, req, who, pin](speaker_view& v) {
-        // On record before the client hears of it.
-        audit_success(ctx, req, who, audit_action::bucket_pin, pin.speaker_id, 200,
-                      {{"speaker_id", pin.speaker_id}, {"bucket", pin.bucket}, {"reason", pin.reason}},
-                      [&ctx, req, v]() mutable { reply_view(ctx, req, v, 200); });
-      },
-      ctx.on_error(req));
+    .then([&ctx, req](speaker_view& v) { reply_view(ctx, req, v, 200); }, ctx.on_error(req));
 }
 
 void unpin_bucket(gateway_context& ctx, const http_request& req, const std::string& id,
@@ -237,14 +233,10 @@ void unpin_bucket(gateway_context& ctx, const http_request& req, const std::stri
   bucket_unpin unpin{id, q.get("reason"), who.describe()};
   if (unpin.reason.size() > max_reason_bytes)
     return q.fail("reason", "must be at most " + std::to_string(max_reason_bytes) + " bytes");
+  unpin.by = origin_of(who, req);  // audited in the unpin's own transaction
+  unpin.ctx = ctx.work_context(req, who);
   ctx.self->request(ctx.settings.speakers, ctx.settings.request_timeout, unpin_atom::value, unpin)
-    .then(
-      [&ctx, req, who, unpin](speaker_view& v) {
-        audit_success(ctx, req, who, audit_action::bucket_unpin, unpin.speaker_id, 200,
-                      {{"speaker_id", unpin.speaker_id}, {"bucket", v.bucket}, {"reason", unpin.reason}},
-                      [&ctx, req, v]() mutable { reply_view(ctx, req, v, 200); });
-      },
-      ctx.on_error(req));
+    .then([&ctx, req](speaker_view& v) { reply_view(ctx, req, v, 200); }, ctx.on_error(req));
 }
 
 void add_sample(gateway_context& ctx, const http_request& req, const std::string& id,
@@ -275,6 +267,7 @@ void add_sample(gateway_context& ctx, const http_request& req, const std::string
   if (f.failed())
     return ctx.reply(req, f.to_problem());
   sample.actor = who.describe();
+  sample.ctx = ctx.work_context(req, who);
   ctx.self->request(ctx.settings.speakers, ctx.settings.request_timeout, sample_atom::value, sample)
     .then([&ctx, req](speaker_view& v) { reply_view(ctx, req, v, 201); }, ctx.on_error(req));
 }

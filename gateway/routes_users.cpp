@@ -157,6 +157,7 @@ void create_user(gateway_context& ctx, const http_request& req, const principal&
     return;
   c.user.disabled = disabled.value_or(false);
   c.by = origin_of(who, req);
+  c.ctx = ctx.work_context(req, who);
   ctx.self->request(ctx.settings.users, ctx.settings.request_timeout, register_atom::value, c)
     .then(
       [&ctx, req](user_record& u) {
@@ -196,6 +197,7 @@ void update_user(gateway_context& ctx, const http_request& req, const std::strin
   if (!u.set_role && !u.set_display_name && !u.set_disabled)
     return reply_problem(ctx, req, "nothing to change: give role, display_name or disabled");
   u.by = origin_of(who, req);
+  u.ctx = ctx.work_context(req, who);
   ctx.self->request(ctx.settings.users, ctx.settings.request_timeout, update_atom::value, u)
     .then(
       [&ctx, req](user_record& record) {

@@ -17,12 +17,15 @@ struct http_request {
   std::vector<std::pair<std::string, std::string>> headers;  // names lowercased
   std::string body;
   std::string peer;            // remote address, for audit and rate limits
+  // Hex SHA-256 of method, path, query and body, computed on the HTTP thread when the request
+  // carries an Idempotency-Key (what a retry under the same key must match).
+  std::string digest;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, http_request& x) {
   return f(caf::meta::type_name("http_request"), x.id, x.method, x.path, x.query, x.headers,
-           x.body, x.peer);
+           x.body, x.peer, x.digest);
 }
 
 struct http_response {

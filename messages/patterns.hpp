@@ -33,6 +33,9 @@ struct pattern_record {
   std::string status;           // pending | rectified | not_rectified
   double weight = 0.5;          // in [0, 1]; verification moves it (+0.1 rectified, -0.1 not)
   std::int64_t created_at_ms = 0;
+  // The report saga revision that sent it: an upsert older than the stored row's is ignored
+  // (answered true, changing nothing), so a late step can never undo a newer status or weight.
+  std::int64_t saga_revision = 0;
 };
 
 template <class Inspector>
@@ -41,7 +44,7 @@ typename Inspector::result_type inspect(Inspector& f, pattern_record& x) {
            x.bucket_type, x.original_text, x.corrected_text, x.context_text, x.error_categories,
            x.audio_quality, x.speaker_clarity, x.background_noise, x.number_of_speakers,
            x.overlapping_speech, x.requires_specialized_knowledge, x.status, x.weight,
-           x.created_at_ms);
+           x.created_at_ms, x.saga_revision);
 }
 
 // Every field is optional: empty strings, none and 0 mean "any".

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "messages/atoms.hpp"
+#include "messages/context.hpp"
 
 namespace sbm {
 
@@ -31,6 +32,7 @@ struct report_submission {
   std::string context_notes;     // empty = none
   std::string context_text;      // surrounding draft text, embedded with the span; empty = none
   std::string actor;             // who files it (a user, or "service:<id>")
+  request_context ctx;           // not stored with the report
 };
 
 template <class Inspector>
@@ -39,7 +41,7 @@ typename Inspector::result_type inspect(Inspector& f, report_submission& x) {
            x.original_text, x.corrected_text, x.error_categories, x.audio_quality,
            x.speaker_clarity, x.background_noise, x.number_of_speakers, x.overlapping_speech,
            x.requires_specialized_knowledge, x.additional_notes, x.context_notes, x.context_text,
-           x.actor);
+           x.actor, x.ctx);
 }
 
 // One line of a report's saga log: what happened to it after it was stored, and when.
@@ -128,11 +130,12 @@ struct report_status_change {
   std::int64_t id = 0;
   std::string status;  // rectified | not_rectified
   std::string actor;
+  request_context ctx;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, report_status_change& x) {
-  return f(caf::meta::type_name("report_status_change"), x.id, x.status, x.actor);
+  return f(caf::meta::type_name("report_status_change"), x.id, x.status, x.actor, x.ctx);
 }
 
 // The saga's "notify pattern learning" step: a report's pattern is now in the index (or its

@@ -9,7 +9,9 @@
 #include <vector>
 
 #include "messages/atoms.hpp"
+#include "messages/context.hpp"
 #include "messages/events.hpp"
+#include "messages/users.hpp"
 
 namespace sbm {
 
@@ -18,12 +20,13 @@ struct speaker_registration {
   std::string client_id;
   std::string display_name;
   std::string actor;  // who asks (user or service id), for history
+  request_context ctx;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, speaker_registration& x) {
   return f(caf::meta::type_name("speaker_registration"), x.speaker_id, x.client_id,
-           x.display_name, x.actor);
+           x.display_name, x.actor, x.ctx);
 }
 
 struct speaker_view {
@@ -52,27 +55,34 @@ typename Inspector::result_type inspect(Inspector& f, speaker_view& x) {
            x.updated_at_ms);
 }
 
+// A pin and an unpin are audited: `by` (who, from where) goes into the audit log through the
+// speakers' outbox, committed with the change itself.
 struct bucket_pin {
   std::string speaker_id;
   std::string bucket;
   std::string reason;
   std::string actor;
+  audit_origin by;
+  request_context ctx;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, bucket_pin& x) {
-  return f(caf::meta::type_name("bucket_pin"), x.speaker_id, x.bucket, x.reason, x.actor);
+  return f(caf::meta::type_name("bucket_pin"), x.speaker_id, x.bucket, x.reason, x.actor, x.by,
+           x.ctx);
 }
 
 struct bucket_unpin {
   std::string speaker_id;
   std::string reason;
   std::string actor;
+  audit_origin by;
+  request_context ctx;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, bucket_unpin& x) {
-  return f(caf::meta::type_name("bucket_unpin"), x.speaker_id, x.reason, x.actor);
+  return f(caf::meta::type_name("bucket_unpin"), x.speaker_id, x.reason, x.actor, x.by, x.ctx);
 }
 
 // One verified job's quality. Either the rate is given, or both texts and SBM measures it.
@@ -81,12 +91,13 @@ struct quality_sample {
   std::string job_id;                 // a job counts once per speaker
   double errors_per_100_words = 0;
   std::string actor;
+  request_context ctx;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, quality_sample& x) {
   return f(caf::meta::type_name("quality_sample"), x.speaker_id, x.job_id, x.errors_per_100_words,
-           x.actor);
+           x.actor, x.ctx);
 }
 
 struct history_entry {

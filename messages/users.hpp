@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "messages/atoms.hpp"
+#include "messages/context.hpp"
 
 namespace sbm {
 
@@ -43,11 +44,12 @@ typename Inspector::result_type inspect(Inspector& f, audit_origin& x) {
 struct user_creation {
   user_record user;  // timestamps ignored
   audit_origin by;
+  request_context ctx;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, user_creation& x) {
-  return f(caf::meta::type_name("user_creation"), x.user, x.by);
+  return f(caf::meta::type_name("user_creation"), x.user, x.by, x.ctx);
 }
 
 // Only the flagged fields change.
@@ -60,12 +62,13 @@ struct user_update {
   bool set_disabled = false;
   bool disabled = false;
   audit_origin by;
+  request_context ctx;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, user_update& x) {
   return f(caf::meta::type_name("user_update"), x.id, x.set_role, x.role, x.set_display_name,
-           x.display_name, x.set_disabled, x.disabled, x.by);
+           x.display_name, x.set_disabled, x.disabled, x.by, x.ctx);
 }
 
 // What the gateway needs to admit a token's subject.
@@ -93,12 +96,15 @@ struct audit_record {
   std::int32_t status = 0; // the HTTP status the client got
   std::string peer;        // the client's address
   std::string detail;      // a JSON object as text; "{}" when there is nothing more to say
+  // Set by a family that delivers the record from its outbox (at least once): the log keeps one
+  // row per key, so a redelivery appends nothing. Empty: every append is a new row.
+  std::string source_key;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, audit_record& x) {
   return f(caf::meta::type_name("audit_record"), x.id, x.at_ms, x.actor, x.actor_kind, x.action,
-           x.target, x.outcome, x.status, x.peer, x.detail);
+           x.target, x.outcome, x.status, x.peer, x.detail, x.source_key);
 }
 
 namespace audit_action {
@@ -148,7 +154,8 @@ using users_actor = caf::typed_actor<
   caf::replies_to<register_atom, user_creation>::with<user_record>,
   caf::replies_to<update_atom, user_update>::with<user_record>,
   caf::replies_to<get_atom, std::string>::with<user_record>,
-  caf::replies_to<check_atom, std::string>::with<user_standing>>;
+  caf::replies_to<check_atom, std::string>::with<user_standing>,
+  caf::reacts_to<flush_atom>>;  // purges expired Idempotency-Keys (its own hourly timer sends it)
 
 // audit: appends one record and answers after the commit (for successes that must be on record).
 // refused: best effort, coalesced and bounded (for refused requests, which an attacker controls).

@@ -26,6 +26,7 @@ struct bus_state {
   static inline const char* name = "sbm.event_bus";
   std::vector<subscriber> subscribers;
   std::chrono::milliseconds ack_timeout{10000};
+  std::size_t durable_expected = 0;
 };
 
 using self_ptr = event_bus_actor::stateful_pointer<bus_state>;
@@ -47,6 +48,14 @@ void settle(const std::shared_ptr<ack_round>& round, caf::typed_response_promise
 
 caf::result<bool> publish(self_ptr self, const bucket_changed& ev) {
   auto& st = self->state;
+  const auto durable = static_cast<std::size_t>(
+    std::count_if(st.subscribers.begin(), st.subscribers.end(),
+                  [](const subscriber& s) { return s.durable; }));
+  if (durable < st.durable_expected)
+    return make_error(errc::unavailable,
+                      "event bus: " + std::to_string(st.durable_expected - durable) +
+                        " durable subscriber(s) not registered (restarting?); not delivered",
+                      std::chrono::seconds{1});
   auto round = std::make_shared<ack_round>();
   for (const subscriber& s : st.subscribers) {
     if (s.durable)
@@ -78,8 +87,10 @@ caf::result<bool> publish(self_ptr self, const bucket_changed& ev) {
   return rp;
 }
 
-event_bus_actor::behavior_type bus_fn(self_ptr self, std::chrono::milliseconds ack_timeout) {
+event_bus_actor::behavior_type bus_fn(self_ptr self, std::chrono::milliseconds ack_timeout,
+                                      std::size_t durable_expected) {
   self->state.ack_timeout = ack_timeout;
+  self->state.durable_expected = durable_expected;
   self->set_down_handler([self](caf::down_msg& dm) {
     auto& subs = self->state.subscribers;
     subs.erase(std::remove_if(subs.begin(), subs.end(),
@@ -105,8 +116,9 @@ event_bus_actor::behavior_type bus_fn(self_ptr self, std::chrono::milliseconds a
 
 }  // namespace
 
-event_bus_actor spawn_event_bus(caf::actor_system& sys, std::chrono::milliseconds ack_timeout) {
-  return sys.spawn(bus_fn, ack_timeout);
+event_bus_actor spawn_event_bus(caf::actor_system& sys, std::chrono::milliseconds ack_timeout,
+                                std::size_t durable_expected) {
+  return sys.spawn(bus_fn, ack_timeout, durable_expected);
 }
 
 }  // namespace sbm::events

@@ -1,6 +1,7 @@
 #pragma once
 // The events family from outside: the in-cluster event bus and the Redis stream publisher.
 #include <chrono>
+#include <cstddef>
 
 #include "messages/connections.hpp"
 #include "messages/events.hpp"
@@ -16,9 +17,13 @@ inline constexpr const char* bucket_changed_stream = "sbm:events:speaker.bucket.
 // Approximate cap (XADD MAXLEN ~): old entries are trimmed, consumers must keep up within it.
 inline constexpr long stream_max_length = 100000;
 
-// ack_timeout bounds how long a publish waits for each durable subscriber.
+// ack_timeout bounds how long a publish waits for each durable subscriber. `durable_expected` is
+// how many durable subscribers the node wires up: while fewer are registered (one is restarting),
+// a publish is answered unavailable instead of "delivered", so the outbox keeps the event and
+// retries until the subscriber is back and acknowledges it.
 event_bus_actor spawn_event_bus(caf::actor_system& sys,
-                                std::chrono::milliseconds ack_timeout = std::chrono::seconds{10});
+                                std::chrono::milliseconds ack_timeout = std::chrono::seconds{10},
+                                std::size_t durable_expected = 0);
 
 stream_publisher_actor spawn_stream_publisher(
   caf::actor_system& sys, redis_actor redis,

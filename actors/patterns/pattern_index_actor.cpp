@@ -273,6 +273,12 @@ caf::result<bool> on_upsert(self_ptr self, pattern_record& record) {
         .then(
             [self, rp, record](db_rows& rows) mutable {
               auto& st = self->state;
+              if (rows.rows.empty()) {
+                // A newer saga revision wrote the row already: this late step changes nothing.
+                rp.deliver(true);
+                write_done(self, record.pattern_id);
+                return;
+              }
               const auto [version, created_at_ms] = upserted_from_rows(rows);
               auto vector = pattern_vector(*st.settings.embedder, record.original_text,
                                            record.context_text);

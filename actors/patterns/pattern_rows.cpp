@@ -89,12 +89,12 @@ db_statement upsert_statement(const pattern_record& r, const std::string& embedd
           "INSERT INTO patterns.patterns (pattern_id, speaker_id, client_id, bucket_type, "
           "original_text, corrected_text, context_text, error_categories, audio_quality, "
           "speaker_clarity, background_noise, number_of_speakers, overlapping_speech, "
-          "requires_specialized_knowledge, status, weight, embedder, created_at) "
+          "requires_specialized_knowledge, status, weight, embedder, created_at, saga_revision) "
           "VALUES ($1::bigint, $2, $3, $4, $5, $6, $7, ") +
       categories_from_param +
       ", $9, $10, $11, $12::integer, $13::boolean, $14::boolean, $15, $16::double precision, $17, "
       "CASE WHEN $18::bigint > 0 THEN timestamptz 'epoch' + $18::bigint * interval '1 millisecond' "
-      "ELSE now() END) "
+      "ELSE now() END, $19::bigint) "
       "ON CONFLICT (pattern_id) DO UPDATE SET speaker_id = EXCLUDED.speaker_id, "
       "client_id = EXCLUDED.client_id, bucket_type = EXCLUDED.bucket_type, "
       "original_text = EXCLUDED.original_text, corrected_text = EXCLUDED.corrected_text, "
@@ -106,7 +106,8 @@ db_statement upsert_statement(const pattern_record& r, const std::string& embedd
       "requires_specialized_knowledge = EXCLUDED.requires_specialized_knowledge, "
       "status = EXCLUDED.status, weight = EXCLUDED.weight, embedder = EXCLUDED.embedder, "
       "created_at = CASE WHEN $18::bigint > 0 THEN EXCLUDED.created_at "
-      "ELSE patterns.patterns.created_at END "
+      "ELSE patterns.patterns.created_at END, saga_revision = EXCLUDED.saga_revision "
+      "WHERE patterns.patterns.saga_revision <= EXCLUDED.saga_revision "
       "RETURNING version, (extract(epoch from created_at) * 1000)::bigint";
   return {sql,
           {std::to_string(r.pattern_id), r.speaker_id, r.client_id, r.bucket_type, r.original_text,
@@ -114,8 +115,9 @@ db_statement upsert_statement(const pattern_record& r, const std::string& embedd
            r.speaker_clarity, r.background_noise, std::to_string(r.number_of_speakers),
            std::string(r.overlapping_speech ? "true" : "false"),
            std::string(r.requires_specialized_knowledge ? "true" : "false"), r.status,
-           sql_number(r.weight), embedder_name, std::to_string(r.created_at_ms)},
-          1};
+           sql_number(r.weight), embedder_name, std::to_string(r.created_at_ms),
+           std::to_string(r.saga_revision)},
+          -1};  // no row: the stored one came from a newer saga revision
 }
 
 db_statement delete_statement(std::int64_t pattern_id) {

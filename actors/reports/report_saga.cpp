@@ -17,6 +17,7 @@
 
 #include "actors/reports/report_rows.hpp"
 #include "messages/errors.hpp"
+#include "runtime/db/idempotency.hpp"
 #include "runtime/logging/logging.hpp"
 
 namespace sbm::reports {
@@ -27,9 +28,6 @@ using time_point = caf::actor_clock::time_point;
 
 // last_error and log notes quote other actors' errors; they are for people, so a bounded excerpt.
 constexpr std::size_t max_error_bytes = 500;
-// Reports filed faster than sagas finish wait here; past this their claim simply lapses and the
-// timer finds them, so memory stays bounded under any load.
-constexpr std::size_t max_waiting = 10000;
 // Group commit of acknowledgements (see flush_acks).
 constexpr std::size_t max_ack_batch = 128;
 constexpr int max_acks_in_flight = 2;
@@ -57,6 +55,7 @@ struct saga_state {
   static inline const char* name = "sbm.report_saga";
 
   reports_settings settings;
+  std::string claim;  // this runner's name in the rows it holds
   std::unordered_map<std::int64_t, running_saga> running;
   std::deque<std::int64_t> waiting;  // nudged while max_running sagas were already running
   std::deque<pending_ack> acks;  // acknowledged steps waiting for a statement
@@ -66,6 +65,7 @@ struct saga_state {
   bool backlog = false;  // the last claim filled every free slot: claim again when one frees
   int claim_failures = 0;
   time_point claim_resume_at{};
+  time_point last_purge{};
   std::minstd_rand jitter;
   std::shared_ptr<spdlog::logger> log;
 };
@@ -123,8 +123,8 @@ void failed(self_ptr self, std::int64_t id, const std::string& why) {
   tx.statements.push_back(
     {"UPDATE reports.report_saga SET attempts = attempts + 1, last_error = $4, updated_at = now(), "
      "next_attempt_at = now() + make_interval(secs => $5::double precision / 1000) "
-     "WHERE report_id = $1 AND revision = $2 AND step = $3",
-     {std::to_string(id), std::to_string(r.revision), step, excerpt(why), ms_param(delay)},
+     "WHERE report_id = $1 AND revision = $2 AND step = $3 AND claim = $6",
+     {std::to_string(id), std::to_string(r.revision), step, excerpt(why), ms_param(delay), st.claim},
      -1});
   // The first failure of a step goes into the log; the row keeps the count and the latest error,
   // so a long outage does not grow the log by one line per attempt.
@@ -174,7 +174,7 @@ const char* const record_acks_sql =
   "updated_at = now(), next_attempt_at = now() + make_interval(secs => $2::double precision / 1000), "
   "completed_at = CASE WHEN i.next = 'done' THEN now() END FROM input i "
   "WHERE s.report_id = i.report_id AND s.revision = i.revision AND s.step = i.step "
-  "RETURNING s.report_id), "
+  "AND s.claim = $4 RETURNING s.report_id), "
   "logged AS (INSERT INTO reports.saga_log (report_id, step, note) SELECT report_id, step, note "
   "FROM ROWS FROM (jsonb_to_recordset($3::jsonb) AS (report_id bigint, step text, note text)) "
   "WITH ORDINALITY AS l(report_id, step, note, n) ORDER BY n) "
@@ -202,7 +202,7 @@ void send_acks(self_ptr self, std::vector<pending_ack> batch) {
   auto shared = std::make_shared<std::vector<pending_ack>>(std::move(batch));
   self->request(st.settings.db, st.settings.db_timeout, query_atom::value,
                 db_statement{record_acks_sql, {std::move(rows_text), ms_param(st.settings.claim),
-                                               std::move(lines_text)}, -1})
+                                               std::move(lines_text), st.claim}, -1})
     .then(
       [self, shared](db_rows& res) {
         --self->state.acks_in_flight;
@@ -274,6 +274,7 @@ void run_step(self_ptr self, std::int64_t id) {
   switch (r.step) {
     case saga_step::index:
       if (!st.settings.patterns) return failed(self, id, "no pattern index on this node");
+      r.pattern.saga_revision = r.revision;
       self->request(st.settings.patterns, timeout, upsert_atom::value, r.pattern)
         .then(
           [self, id](bool stored) {
@@ -336,12 +337,16 @@ void proceed(self_ptr self, std::int64_t id) {
 // Reads the saga and what its steps need, extending this node's claim in the same statement.
 void load(self_ptr self, std::int64_t id) {
   auto& st = self->state;
+  // Only a claim this runner holds, or one nobody holds any more, is extended: a saga another
+  // runner is moving is left to it.
   db_statement stmt{std::string("UPDATE reports.report_saga s SET next_attempt_at = now() + "
-                                "make_interval(secs => $2::double precision / 1000) "
+                                "make_interval(secs => $2::double precision / 1000), claim = $3 "
                                 "FROM reports.error_reports r WHERE s.report_id = $1 "
-                                "AND r.id = s.report_id AND s.step <> 'done' RETURNING ") +
+                                "AND r.id = s.report_id AND s.step <> 'done' "
+                                "AND (s.claim IS NULL OR s.claim = $3 OR s.next_attempt_at <= now()) "
+                                "RETURNING ") +
                       saga_columns,
-                    {std::to_string(id), ms_param(st.settings.claim)},
+                    {std::to_string(id), ms_param(st.settings.claim), st.claim},
                     -1};
   self->request(st.settings.db, st.settings.db_timeout, query_atom::value, std::move(stmt))
     .then(
@@ -349,7 +354,7 @@ void load(self_ptr self, std::int64_t id) {
         auto it = self->state.running.find(id);
         if (it == self->state.running.end()) return;
         if (rows.rows.empty()) {
-          finish(self, id);  // done, or no such report
+          finish(self, id);  // done, no such report, or another runner holds it
           return;
         }
         try {
@@ -381,7 +386,7 @@ void run(self_ptr self, std::int64_t id) {
     return;
   }
   if (st.running.size() >= st.settings.max_running) {
-    if (st.waiting.size() < max_waiting) st.waiting.push_back(id);
+    if (st.waiting.size() < st.settings.max_waiting) st.waiting.push_back(id);
     return;
   }
   st.running.emplace(id, running_saga{});
@@ -416,12 +421,12 @@ void claim_due(self_ptr self) {
   const auto free_slots = st.settings.max_running - st.running.size();
   st.claiming = true;
   db_statement stmt{"UPDATE reports.report_saga s SET next_attempt_at = now() + "
-                    "make_interval(secs => $1::double precision / 1000) "
+                    "make_interval(secs => $1::double precision / 1000), claim = $3 "
                     "FROM (SELECT report_id FROM reports.report_saga "
                     "WHERE step <> 'done' AND next_attempt_at <= now() "
                     "ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED) due "
                     "WHERE s.report_id = due.report_id RETURNING s.report_id",
-                    {ms_param(st.settings.claim), std::to_string(free_slots)},
+                    {ms_param(st.settings.claim), std::to_string(free_slots), st.claim},
                     -1};
   self->request(st.settings.db, st.settings.db_timeout, query_atom::value, std::move(stmt))
     .then(
@@ -454,9 +459,22 @@ void claim_due(self_ptr self) {
       });
 }
 
-report_saga_actor::behavior_type saga_fn(self_ptr self, reports_settings settings) {
+// Keys older than the retention are removed once an hour, with the saga's own timer.
+void maybe_purge_keys(self_ptr self) {
+  auto& st = self->state;
+  const auto now = self->clock().now();
+  if (st.last_purge != time_point{} && now - st.last_purge < std::chrono::hours{1}) return;
+  st.last_purge = now;
+  self->request(st.settings.db, st.settings.db_timeout, query_atom::value,
+                db::idempotency::purge("reports.idempotency_keys", st.settings.idempotency_retention))
+    .then([](db_rows&) {}, [](caf::error&) {});  // the next hour tries again
+}
+
+report_saga_actor::behavior_type saga_fn(self_ptr self, reports_settings settings,
+                                         std::string claim) {
   auto& st = self->state;
   st.settings = std::move(settings);
+  st.claim = std::move(claim);
   st.jitter.seed(static_cast<std::minstd_rand::result_type>(self->id()));
   st.log = log::get("reports");
   self->send(self, flush_atom::value);
@@ -470,6 +488,7 @@ report_saga_actor::behavior_type saga_fn(self_ptr self, reports_settings setting
         self->delayed_send(self, st.settings.relay_interval, flush_atom::value);
       }
       claim_due(self);
+      maybe_purge_keys(self);
     },
     [self](flush_atom, std::int64_t id) { run(self, id); },
     [self](flush_atom, pattern_record& pattern) { run_filed(self, std::move(pattern)); },
@@ -479,8 +498,9 @@ report_saga_actor::behavior_type saga_fn(self_ptr self, reports_settings setting
 
 }  // namespace
 
-report_saga_actor spawn_report_saga(caf::actor_system& sys, reports_settings settings) {
-  return sys.spawn(saga_fn, std::move(settings));
+report_saga_actor spawn_report_saga(caf::actor_system& sys, reports_settings settings,
+                                    std::string claim) {
+  return sys.spawn(saga_fn, std::move(settings), std::move(claim));
 }
 
 }  // namespace sbm::reports

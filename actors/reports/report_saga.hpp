@@ -18,6 +18,7 @@
 #include <caf/typed_actor.hpp>
 
 #include <cstdint>
+#include <string>
 
 #include "actors/reports/reports.hpp"
 
@@ -30,7 +31,10 @@ using report_saga_actor = caf::typed_actor<
   caf::reacts_to<flush_atom, pattern_record>,
   caf::reacts_to<step_atom, std::int64_t>>;  // run its current step (after the step delay)
 
-// Spawned by the reports actor, which links itself to it.
-report_saga_actor spawn_report_saga(caf::actor_system& sys, reports_settings settings);
+// Spawned by the reports actor, which links itself to it. `claim` names this runner in the rows it
+// claims (the reports actor writes it into the saga rows it files): every step's write checks it,
+// so a runner whose claim lapsed and was taken over cannot move a saga any more.
+report_saga_actor spawn_report_saga(caf::actor_system& sys, reports_settings settings,
+                                    std::string claim);
 
 }  // namespace sbm::reports

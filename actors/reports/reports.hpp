@@ -46,6 +46,12 @@ struct reports_settings {
   // Failed steps retry forever (a stored report must end up indexed): max_retries is ignored.
   resilience::backoff_policy backoff{0, std::chrono::seconds{1}, std::chrono::seconds{60}, 0.2};
   std::uint32_t max_running = 32;  // sagas this node runs at once
+  // Sagas nudged while max_running run wait in memory up to this many; past it they are left to
+  // the poll, which finds them in PostgreSQL, so memory stays bounded under any load.
+  std::uint32_t max_waiting = 10000;
+  // Filings checked and waiting for their INSERT; past it filers get errc::overloaded.
+  std::uint32_t max_queued = 1000;
+  std::chrono::seconds idempotency_retention{std::chrono::hours{24}};
 };
 
 // Throws std::invalid_argument when the settings cannot work (no database or speakers handle, a

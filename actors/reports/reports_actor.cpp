@@ -12,11 +12,14 @@
 #include <chrono>
 #include <cstdio>
 #include <deque>
+#include <functional>
 #include <exception>
 #include <memory>
 #include <optional>
+#include <random>
 #include <stdexcept>
 #include <string>
+#include <unordered_set>
 #include <utility>
 
 #include "actors/reports/core/fernet.hpp"
@@ -24,6 +27,7 @@
 #include "actors/reports/report_saga.hpp"
 #include "actors/reports/reports.hpp"
 #include "messages/errors.hpp"
+#include "runtime/db/idempotency.hpp"
 #include "runtime/logging/logging.hpp"
 
 namespace sbm::reports {
@@ -36,6 +40,7 @@ constexpr std::uint32_t max_page = 500;
 // leaves the rest of the connection pool to the sagas and to reads.
 constexpr std::size_t max_batch = 64;
 constexpr int max_batches_in_flight = 2;
+constexpr const char* keys_table = "reports.idempotency_keys";
 
 struct filing;
 
@@ -45,8 +50,12 @@ struct reports_state {
   reports_settings settings;
   std::optional<fernet> cipher;
   report_saga_actor saga;
+  std::string claim;  // the saga runner's name, written into the saga rows this actor files
   std::deque<std::shared_ptr<filing>> store_queue;  // checked, waiting for a statement
   int batches_in_flight = 0;
+  std::size_t filings = 0;  // accepted for checking and not answered yet (bounded by max_queued)
+  // Idempotency keys of writes being handled now (principal, NUL, key).
+  std::unordered_set<std::string> keys_in_flight;
   std::shared_ptr<spdlog::logger> log;
 };
 
@@ -98,19 +107,24 @@ struct filing {
   report_submission sub;
   std::string bucket_type;
   std::string job_note;  // what InstaNote said about the job, for the saga log
-  int pending = 2;       // the speaker lookup and the job check
+  int pending = 2;       // the speaker lookup and the job check (and the key's lookup)
+  std::optional<caf::expected<report_receipt>> replay;  // the key's stored answer, if any
   std::optional<report_receipt> speaker_refusal;
   std::optional<report_receipt> job_refusal;
   std::optional<caf::error> speaker_failure;
   std::optional<std::string> additional_token;  // Fernet tokens of the notes, once encrypted
   std::optional<std::string> context_token;
-  caf::typed_response_promise<report_receipt> rp;
+  // Answers the filer once and releases its place in the bounds and its key.
+  std::function<void(caf::expected<report_receipt>)> answer;
 };
 
 using filing_ptr = std::shared_ptr<filing>;
 
 // Filings committed together: each answered only after the statement that holds it committed.
 void send_batch(self_ptr self, std::vector<filing_ptr> batch);
+
+// Answers a keyed filing from its key's stored answer, or `otherwise` when nothing is stored.
+void answer_from_key(self_ptr self, const filing_ptr& f, caf::error otherwise);
 
 // Group commit: while max_batches_in_flight statements are running, newly checked reports wait
 // and go in the next statement together, so under load many reports share one commit (each is
@@ -135,7 +149,7 @@ void store(self_ptr self, const filing_ptr& f) {
       f->additional_token = st.cipher->encrypt(f->sub.additional_notes, now);
     if (!f->sub.context_notes.empty()) f->context_token = st.cipher->encrypt(f->sub.context_notes, now);
   } catch (const std::exception& ex) {
-    f->rp.deliver(make_error(errc::internal, std::string("cannot encrypt the notes: ") + ex.what()));
+    f->answer(make_error(errc::internal, std::string("cannot encrypt the notes: ") + ex.what()));
     return;
   }
   st.store_queue.push_back(f);
@@ -171,7 +185,7 @@ void committed(self_ptr self, const filing_ptr& f, std::int64_t id, std::int64_t
   pattern.status = r.status;
   pattern.weight = r.weight;
   pattern.created_at_ms = r.created_at_ms;
-  f->rp.deliver(std::move(out));
+  f->answer(std::move(out));
   self->send(self->state.saga, flush_atom::value, std::move(pattern));
 }
 
@@ -185,7 +199,8 @@ const char* const batch_insert_sql =
   "job_id text, original_text text, corrected_text text, context_text text, error_categories text[], "
   "bucket_type text, audio_quality text, speaker_clarity text, background_noise text, "
   "number_of_speakers integer, overlapping_speech boolean, requires_specialized_knowledge boolean, "
-  "additional_notes_token text, context_notes_token text, filed_by text, note text)), "
+  "additional_notes_token text, context_notes_token text, filed_by text, note text, "
+  "principal text, idem_key text, request_digest text)), "
   "report AS (INSERT INTO reports.error_reports (id, speaker_id, client_id, job_id, original_text, "
   "corrected_text, context_text, error_categories, bucket_type, audio_quality, speaker_clarity, "
   "background_noise, number_of_speakers, overlapping_speech, requires_specialized_knowledge, "
@@ -193,9 +208,13 @@ const char* const batch_insert_sql =
   "original_text, corrected_text, context_text, error_categories, bucket_type, audio_quality, "
   "speaker_clarity, background_noise, number_of_speakers, overlapping_speech, "
   "requires_specialized_knowledge, additional_notes_token, context_notes_token, filed_by FROM input), "
-  "saga AS (INSERT INTO reports.report_saga (report_id, step, next_attempt_at) SELECT id, 'index', "
-  "now() + make_interval(secs => $2::double precision / 1000) FROM input), "
-  "entry AS (INSERT INTO reports.saga_log (report_id, step, note) SELECT id, 'store', note FROM input) "
+  "saga AS (INSERT INTO reports.report_saga (report_id, step, next_attempt_at, claim) SELECT id, "
+  "'index', now() + make_interval(secs => $2::double precision / 1000), $3 FROM input), "
+  "entry AS (INSERT INTO reports.saga_log (report_id, step, note) SELECT id, 'store', note FROM input), "
+  // A key another request stored meanwhile (on another node) fails the batch as a conflict.
+  "keyed AS (INSERT INTO reports.idempotency_keys (principal, idem_key, request_digest, outcome, "
+  "answer) SELECT principal, idem_key, request_digest, 0, id::text FROM input "
+  "WHERE idem_key IS NOT NULL) "
   "SELECT ord, id, floor(extract(epoch from now()) * 1000)::bigint FROM input";
 
 void send_batch(self_ptr self, std::vector<filing_ptr> batch) {
@@ -227,17 +246,30 @@ void send_batch(self_ptr self, std::vector<filing_ptr> batch) {
                       {"additional_notes_token", token(f.additional_token)},
                       {"context_notes_token", token(f.context_token)},
                       {"filed_by", s.actor},
-                      {"note", "stored, speaker in " + f.bucket_type + "; " + f.job_note}});
+                      {"note", "stored, speaker in " + f.bucket_type + "; " + f.job_note},
+                      {"principal", s.ctx.principal},
+                      {"idem_key", s.ctx.keyed() ? nlohmann::json(s.ctx.idempotency_key)
+                                                 : nlohmann::json(nullptr)},
+                      {"request_digest", s.ctx.request_digest}});
     }
     rows = list.dump();
   } catch (const std::exception& ex) {
     // Validation lets only valid UTF-8 through, so this is a bug, not a client's mistake.
-    for (auto& f : batch) f->rp.deliver(make_error(errc::internal, std::string("cannot encode: ") + ex.what()));
+    for (auto& f : batch) f->answer(make_error(errc::internal, std::string("cannot encode: ") + ex.what()));
     flush_stores(self);
     return;
   }
   ++st.batches_in_flight;
-  db_statement stmt{batch_insert_sql, {std::move(rows), std::to_string(st.settings.claim.count())}, -1};
+  db_statement stmt{batch_insert_sql,
+                    {std::move(rows), std::to_string(st.settings.claim.count()), st.claim},
+                    -1};
+  // The batch's deadline is its most patient member's: each was checked against its own before.
+  for (const auto& f : batch)
+    if (!f->sub.ctx.until.set() || f->sub.ctx.until.at_ns > stmt.until.at_ns)
+      stmt.until = f->sub.ctx.until.set() ? f->sub.ctx.until : deadline{};
+  if (std::any_of(batch.begin(), batch.end(),
+                  [](const filing_ptr& f) { return !f->sub.ctx.until.set(); }))
+    stmt.until = deadline{};
   auto shared = std::make_shared<std::vector<filing_ptr>>(std::move(batch));
   self->request(st.settings.db, st.settings.db_timeout, query_atom::value, std::move(stmt))
     .then(
@@ -258,18 +290,26 @@ void send_batch(self_ptr self, std::vector<filing_ptr> batch) {
         // Committed, but the answer was lost: say so rather than claim a failure.
         for (std::size_t i = 0; i < batch.size(); ++i)
           if (!answered[i])
-            batch[i]->rp.deliver(make_error(errc::internal, "stored, but the id could not be read"));
+            batch[i]->answer(make_error(errc::outcome_unknown, "stored, but the id could not be read"));
         flush_stores(self);
       },
       [self, shared](caf::error& e) {
         --self->state.batches_in_flight;
         auto& batch = *shared;
-        // One bad row fails the whole statement: file each again on its own, so only that one
-        // fails. A dependency failure (unavailable, timeout) fails them all, nothing was stored.
-        if (batch.size() > 1 && code_of(e) == errc::invalid_argument) {
+        // One bad row (or a key another node stored meanwhile) fails the whole statement: file
+        // each again on its own, so only that one fails. A dependency failure fails them all;
+        // a timeout leaves each one's outcome unknown (their keys settle it on retry).
+        if (batch.size() > 1 &&
+            (code_of(e) == errc::invalid_argument || code_of(e) == errc::conflict)) {
           for (auto& f : batch) send_batch(self, {f});
+        } else if (batch.size() == 1 && code_of(e) == errc::conflict && batch[0]->sub.ctx.keyed()) {
+          answer_from_key(self, batch[0], make_error(errc::internal, "the filing conflicted"));
+        } else if (outcome_unknown(e)) {
+          for (auto& f : batch)
+            f->answer(make_error(errc::outcome_unknown,
+                                 "the report may or may not have been stored"));
         } else {
-          for (auto& f : batch) f->rp.deliver(db::failure(e));
+          for (auto& f : batch) f->answer(db::failure(e));
         }
         flush_stores(self);
       });
@@ -279,16 +319,27 @@ void send_batch(self_ptr self, std::vector<filing_ptr> batch) {
 // A refusal about the speaker wins over one about the job, whichever came first.
 void joined(self_ptr self, const filing_ptr& f) {
   if (--f->pending > 0) return;
+  // A retry of a filing that committed answers what it answered, whatever the checks say now.
+  if (f->replay) {
+    auto replay = std::move(*f->replay);
+    f->replay.reset();
+    f->answer(std::move(replay));
+    return;
+  }
   if (f->speaker_failure) {
-    f->rp.deliver(std::move(*f->speaker_failure));
+    f->answer(std::move(*f->speaker_failure));
     return;
   }
   if (f->speaker_refusal) {
-    f->rp.deliver(std::move(*f->speaker_refusal));
+    f->answer(std::move(*f->speaker_refusal));
     return;
   }
   if (f->job_refusal) {
-    f->rp.deliver(std::move(*f->job_refusal));
+    f->answer(std::move(*f->job_refusal));
+    return;
+  }
+  if (f->sub.ctx.until.passed(self->clock().now())) {
+    f->answer(make_error(errc::deadline_exceeded, "dropped unstarted: its deadline had passed"));
     return;
   }
   store(self, f);
@@ -349,31 +400,148 @@ void check_job(self_ptr self, const filing_ptr& f) {
       });
 }
 
+const std::string select_report =
+  std::string("SELECT ") + report_columns +
+  " FROM reports.error_reports r LEFT JOIN reports.report_saga s ON s.report_id = r.id";
+const std::string select_report_by_id = select_report + " WHERE r.id = $1";
+
+// The receipt a filing answered, rebuilt from its row: the row's fields never change after filing,
+// and the state every report starts in is the same, so this is exactly what the filer was told.
+void replay_filing(self_ptr self, const std::string& stored_id,
+                   std::function<void(caf::expected<report_receipt>)> done) {
+  auto& st = self->state;
+  self->request(st.settings.db, st.settings.db_timeout, query_atom::value,
+                db_statement{select_report_by_id, {stored_id}, -1})
+    .then(
+      [self, done](db_rows& rows) {
+        if (rows.rows.empty()) {
+          done(make_error(errc::internal, "the key's report is gone"));
+          return;
+        }
+        try {
+          report_receipt out;
+          out.report = report_from_row(rows.rows.front(), make_note_reader(self));
+          auto& r = out.report;
+          r.status = "pending";
+          r.weight = 0.5;
+          r.updated_at_ms = r.created_at_ms;
+          r.saga_step = std::string{to_string(saga_step::index)};
+          r.saga_attempts = 0;
+          r.saga_last_error.clear();
+          done(std::move(out));
+        } catch (const std::exception& ex) {
+          done(make_error(errc::internal, std::string("corrupt report row: ") + ex.what()));
+        }
+      },
+      [done](caf::error& e) { done(db::failure(e)); });
+}
+
+// Looks the key up, then calls `done` with nothing (absent) or the answer to give.
+void lookup_key(self_ptr self, const request_context& ctx,
+                std::function<void(std::optional<caf::expected<report_receipt>>)> done) {
+  auto& st = self->state;
+  self->request(st.settings.db, st.settings.db_timeout, query_atom::value,
+                db::idempotency::lookup(keys_table, ctx, st.settings.idempotency_retention))
+    .then(
+      [self, ctx, done](db_rows& rows) {
+        db::idempotency::lookup_result found;
+        try {
+          found = db::idempotency::judge(rows, ctx);
+        } catch (const std::exception& ex) {
+          done(caf::expected<report_receipt>{
+            make_error(errc::internal, std::string("unreadable stored answer: ") + ex.what())});
+          return;
+        }
+        switch (found.v) {
+          case db::idempotency::verdict::absent: done(std::nullopt); return;
+          case db::idempotency::verdict::reused:
+            done(caf::expected<report_receipt>{db::idempotency::reused(ctx)});
+            return;
+          case db::idempotency::verdict::replay:
+            if (found.stored.outcome != 0) {
+              done(caf::expected<report_receipt>{db::idempotency::refusal_of(found.stored)});
+              return;
+            }
+            replay_filing(self, found.stored.answer,
+                          [done](caf::expected<report_receipt> r) { done(std::move(r)); });
+            return;
+        }
+      },
+      [done](caf::error& e) {
+        // Nothing was written by this attempt; whether an earlier one was cannot be told now.
+        done(caf::expected<report_receipt>{make_error(
+          errc::unavailable, "the Idempotency-Key could not be checked: " + detail_of(db::failure(e)))});
+      });
+}
+
+void check_key(self_ptr self, const filing_ptr& f) {
+  lookup_key(self, f->sub.ctx, [self, f](std::optional<caf::expected<report_receipt>> found) {
+    if (found) f->replay = std::move(*found);
+    joined(self, f);
+  });
+}
+
+void answer_from_key(self_ptr self, const filing_ptr& f, caf::error otherwise) {
+  lookup_key(self, f->sub.ctx,
+             [f, otherwise](std::optional<caf::expected<report_receipt>> found) {
+               if (found)
+                 f->answer(std::move(*found));
+               else
+                 f->answer(otherwise);
+             });
+}
+
+std::string key_of(const request_context& ctx) {
+  return ctx.principal + '\0' + ctx.idempotency_key;
+}
+
 caf::result<report_receipt> on_file(self_ptr self, report_submission sub) {
   auto& st = self->state;
   if (auto problem = check_report(sub, st.settings.limits))
     return refusal(problem->unprocessable ? report_receipt::unprocessable : report_receipt::malformed,
                    problem->field, problem->reason);
   if (!plausible_actor(sub.actor)) return invalid("actor must be 1..256 bytes");
+  if (sub.ctx.until.passed(self->clock().now()))
+    return make_error(errc::deadline_exceeded, "dropped unstarted: its deadline had passed");
+  if (st.filings >= st.settings.max_queued)
+    return make_error(errc::overloaded,
+                      std::to_string(st.filings) + " report filings are waiting already",
+                      std::chrono::seconds{1});
+  std::string key;
+  if (sub.ctx.keyed()) {
+    key = key_of(sub.ctx);
+    if (!st.keys_in_flight.insert(key).second) return db::idempotency::in_progress(sub.ctx);
+  }
+  ++st.filings;
+  auto rp = self->make_response_promise<report_receipt>();
   auto f = std::make_shared<filing>();
-  f->rp = self->make_response_promise<report_receipt>();
+  f->answer = [self, rp, key, answered = false](caf::expected<report_receipt> r) mutable {
+    if (answered) return;
+    answered = true;
+    --self->state.filings;
+    if (!key.empty()) self->state.keys_in_flight.erase(key);
+    if (r)
+      rp.deliver(std::move(*r));
+    else
+      rp.deliver(std::move(r.error()));
+  };
   f->sub = std::move(sub);
+  if (f->sub.ctx.keyed()) {
+    f->pending = 3;
+    check_key(self, f);
+  }
   check_speaker(self, f);
   check_job(self, f);
-  return f->rp;
+  return rp;
 }
 
 // --- reading ------------------------------------------------------------------------------------
-
-const std::string select_report = std::string("SELECT ") + report_columns +
-                                  " FROM reports.error_reports r LEFT JOIN reports.report_saga s "
-                                  "ON s.report_id = r.id ";
 
 caf::result<error_report> on_get(self_ptr self, std::int64_t id) {
   if (id <= 0) return invalid("id must be a positive integer");
   auto& st = self->state;
   db_transaction tx;
-  tx.statements.push_back({select_report + "WHERE r.id = $1", {std::to_string(id)}, -1});
+  tx.statements.push_back({select_report_by_id, {std::to_string(id)}, -1});
   tx.statements.push_back({std::string("SELECT ") + log_columns +
                              " FROM reports.saga_log WHERE report_id = $1 ORDER BY id",
                            {std::to_string(id)},
@@ -422,7 +590,7 @@ caf::result<report_page> on_list(self_ptr self, const report_query& q) {
   const std::uint32_t limit = std::clamp<std::uint32_t>(q.limit, 1, max_page);
   // Every filter is a bound parameter; "$n IS NULL OR ..." keeps one statement for all of them.
   db_statement stmt{select_report +
-                      "WHERE ($1::text IS NULL OR r.speaker_id = $1) "
+                      " WHERE ($1::text IS NULL OR r.speaker_id = $1) "
                       "AND ($2::text IS NULL OR r.status = $2) "
                       "AND ($3::text IS NULL OR r.error_categories @> ARRAY[$3::text]) "
                       // Integer microsecond arithmetic: no float rounding at the bounds.
@@ -462,41 +630,79 @@ caf::result<report_page> on_list(self_ptr self, const report_query& q) {
 
 // The verdict is stored and the saga rewound to its index step in one transaction, so the
 // pattern's status and weight follow even if the node stops right after the commit.
+// The verdict is stored and the saga rewound to its index step in one transaction, so the
+// pattern's status and weight follow even if the node stops right after the commit. A keyed
+// verdict stores its key in that transaction; its replay answers the report as it is now (a status
+// change is the report's state, and setting it again changes nothing).
 caf::result<error_report> on_update(self_ptr self, report_status_change change) {
   auto& st = self->state;
   if (change.id <= 0) return invalid("id must be a positive integer");
   if (change.status != "rectified" && change.status != "not_rectified")
     return invalid("field 'status' must be rectified or not_rectified");
   if (!plausible_actor(change.actor)) return invalid("actor must be 1..256 bytes");
-  auto rp = self->make_response_promise<error_report>();
-  db_statement read{"SELECT status, weight FROM reports.error_reports WHERE id = $1",
-                    {std::to_string(change.id)},
-                    -1};
-  self->request(st.settings.db, st.settings.db_timeout, query_atom::value, std::move(read))
+  if (change.ctx.until.passed(self->clock().now()))
+    return make_error(errc::deadline_exceeded, "dropped unstarted: its deadline had passed");
+  std::string key;
+  if (change.ctx.keyed()) {
+    key = key_of(change.ctx);
+    if (!st.keys_in_flight.insert(key).second) return db::idempotency::in_progress(change.ctx);
+  }
+  auto promise = self->make_response_promise<error_report>();
+  auto release = [self, key] {
+    if (!key.empty()) self->state.keys_in_flight.erase(key);
+  };
+  auto deliver = [promise, release](caf::error e) mutable {
+    release();
+    promise.deliver(std::move(e));
+  };
+  auto answer_now = [self, promise, release, id = change.id]() mutable {
+    release();
+    promise.delegate(caf::actor_cast<reports_actor>(self), get_atom::value, id);
+  };
+  db_transaction read;
+  read.until = change.ctx.until;
+  read.statements.push_back(
+    {"SELECT status, weight FROM reports.error_reports WHERE id = $1", {std::to_string(change.id)}, -1});
+  if (change.ctx.keyed())
+    read.statements.push_back(db::idempotency::lookup(keys_table, change.ctx,
+                                                      st.settings.idempotency_retention));
+  self->request(st.settings.db, st.settings.db_timeout, transact_atom::value, std::move(read))
     .then(
-      [self, rp, change](db_rows& rows) mutable {
+      [self, change, deliver, answer_now](db_results& res) mutable {
         auto& st = self->state;
-        if (rows.rows.empty()) {
-          rp.deliver(make_error(errc::not_found, "no error report " + std::to_string(change.id)));
+        if (res.results.empty() || res.results[0].rows.empty()) {
+          deliver(make_error(errc::not_found, "no error report " + std::to_string(change.id)));
           return;
         }
         std::string old_status;
         double weight = 0;
         try {
-          old_status = text_column(rows.rows.front(), 0);
-          weight = double_column(rows.rows.front(), 1);
+          if (change.ctx.keyed() && res.results.size() > 1) {
+            auto found = db::idempotency::judge(res.results[1], change.ctx);
+            if (found.v == db::idempotency::verdict::reused) {
+              deliver(db::idempotency::reused(change.ctx));
+              return;
+            }
+            if (found.v == db::idempotency::verdict::replay) {
+              answer_now();
+              return;
+            }
+          }
+          old_status = text_column(res.results[0].rows.front(), 0);
+          weight = double_column(res.results[0].rows.front(), 1);
         } catch (const std::exception& ex) {
-          rp.deliver(make_error(errc::internal, std::string("corrupt report row: ") + ex.what()));
+          deliver(make_error(errc::internal, std::string("corrupt report row: ") + ex.what()));
           return;
         }
         if (old_status == change.status) {
           // Nothing changes: answer with the report as it is, without re-running the saga.
-          rp.delegate(caf::actor_cast<reports_actor>(self), get_atom::value, change.id);
+          answer_now();
           return;
         }
         const double new_weight = weight_after(old_status, change.status, weight);
         const auto id = std::to_string(change.id);
         db_transaction tx;
+        tx.until = change.ctx.until;
         // Conditional on the status read above: two verdicts racing cannot both apply their
         // weight change to the same starting point.
         tx.statements.push_back({"UPDATE reports.error_reports SET status = $2, weight = $3::double precision, "
@@ -505,7 +711,7 @@ caf::result<error_report> on_update(self_ptr self, report_status_change change) 
                                  1});
         tx.statements.push_back(
           {"UPDATE reports.report_saga SET step = 'index', revision = revision + 1, attempts = 0, "
-           "last_error = NULL, completed_at = NULL, updated_at = now(), "
+           "last_error = NULL, completed_at = NULL, updated_at = now(), claim = NULL, "
            "next_attempt_at = now() + make_interval(secs => $2::double precision / 1000) "
            "WHERE report_id = $1",
            {id, std::to_string(st.settings.claim.count())},
@@ -514,23 +720,35 @@ caf::result<error_report> on_update(self_ptr self, report_status_change change) 
                                  {id, "status " + old_status + " -> " + change.status + " by " +
                                         change.actor + "; the pattern is indexed again"},
                                  1});
+        const auto key_statement = static_cast<std::int32_t>(tx.statements.size());
+        if (change.ctx.keyed())
+          tx.statements.push_back(db::idempotency::store_text(keys_table, change.ctx, 0, id));
         self->request(st.settings.db, st.settings.db_timeout, transact_atom::value, std::move(tx))
           .then(
-            [self, rp, change](db_results&) mutable {
+            [self, change, answer_now](db_results&) mutable {
               self->send(self->state.saga, flush_atom::value, change.id);
-              rp.delegate(caf::actor_cast<reports_actor>(self), get_atom::value, change.id);
+              answer_now();
             },
-            [self, rp](caf::error& e) mutable {
-              if (code_of(e) == errc::conflict) {
-                rp.deliver(make_error(errc::conflict,
-                                      "the report's status changed meanwhile; read it and retry"));
+            [deliver, answer_now, key_statement](caf::error& e) mutable {
+              if (code_of(e) == errc::conflict && info_of(e).statement == key_statement) {
+                answer_now();  // the same request committed meanwhile (another node)
                 return;
               }
-              rp.deliver(db::failure(e));
+              if (code_of(e) == errc::conflict) {
+                deliver(make_error(errc::conflict,
+                                   "the report's status changed meanwhile; read it and retry"));
+                return;
+              }
+              if (outcome_unknown(e)) {
+                deliver(make_error(errc::outcome_unknown,
+                                   "the verdict may or may not have been saved"));
+                return;
+              }
+              deliver(db::failure(e));
             });
       },
-      [self, rp](caf::error& e) mutable { rp.deliver(db::failure(e)); });
-  return rp;
+      [deliver](caf::error& e) mutable { deliver(db::failure(e)); });
+  return promise;
 }
 
 reports_actor::behavior_type reports_fn(self_ptr self, reports_settings settings) {
@@ -538,7 +756,12 @@ reports_actor::behavior_type reports_fn(self_ptr self, reports_settings settings
   st.settings = std::move(settings);
   st.cipher = fernet::from_key(st.settings.fernet_key);
   st.log = log::get("reports");
-  st.saga = spawn_report_saga(self->system(), st.settings);
+  // Random per start: a restarted runner is a new claimant, and its predecessor's claims lapse.
+  std::random_device entropy;
+  char buffer[40];
+  std::snprintf(buffer, sizeof buffer, "saga-%08x%08x%08x", entropy(), entropy(), entropy());
+  st.claim = buffer;
+  st.saga = spawn_report_saga(self->system(), st.settings, st.claim);
   // Linked both ways: the saga stops with this actor, and a saga that fails takes this actor down
   // so that its supervisor restarts the pair.
   self->link_to(st.saga);

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <deque>
+#include <functional>
 #include <exception>
 #include <memory>
 #include <random>
@@ -14,6 +15,7 @@
 
 #include "actors/speakers/speaker_rows.hpp"
 #include "messages/errors.hpp"
+#include "runtime/db/idempotency.hpp"
 #include "runtime/logging/logging.hpp"
 
 namespace sbm::speakers {
@@ -24,27 +26,81 @@ using time_point = caf::actor_clock::time_point;
 
 constexpr std::chrono::hours purge_every{1};
 
-// One delivery target (the bus or the stream), with its own cursor over the outbox, so a target
-// that is down backs off without holding up the other.
-struct target {
-  target(const char* target_name, const char* column) : name(target_name), stamp_column(column) {}
-
-  const char* name;          // for logs
-  const char* stamp_column;  // which outbox column says this target has the row
-  stream_publisher_actor handle;  // both targets take (publish_atom, bucket_changed) -> bool
-  bool busy = false;              // a fetch/publish/stamp chain is running
-  bool again = false;             // a flush came while busy: fetch once more when done
-  int failures = 0;               // consecutive, for the backoff
-  time_point resume_at{};
-  std::deque<bucket_changed> queue;
+// A row of the outbox as one target takes it.
+struct outbox_item {
+  std::int64_t id = 0;
+  bucket_changed event;  // bucket_changed_topic
+  audit_record record;   // audit_topic
 };
+
+// One delivery target, with its own cursor over the outbox (its stamp column), so a target that is
+// down backs off without holding up the others.
+struct target {
+  using deliver_fn = std::function<void(const outbox_item&, std::function<void(bool)>,
+                                        std::function<void(const caf::error&)>)>;
+
+  target(const char* target_name, const char* topic_name, const char* column, const char* select)
+    : name(target_name), topic(topic_name), stamp_column(column), select_columns(select) {}
+
+  const char* name;            // for logs
+  const char* topic;           // which rows it takes
+  const char* stamp_column;    // which outbox column says this target has the row
+  const char* select_columns;  // what read() expects, in order
+  outbox_item (*read)(const db_row&) = nullptr;
+  deliver_fn deliver;          // empty: no such target on this node; its rows wait
+  bool busy = false;           // a fetch/publish/stamp chain is running
+  bool again = false;          // a flush came while busy: fetch once more when done
+  int failures = 0;            // consecutive, for the backoff
+  time_point resume_at{};
+  std::deque<outbox_item> queue;
+};
+
+constexpr const char* event_columns =
+  "id, payload->>'speaker_id', payload->>'client_id', payload->>'previous_bucket', "
+  "payload->>'new_bucket', payload->>'reason', (extract(epoch from created_at) * 1000)::bigint";
+
+constexpr const char* audit_columns =
+  "id, payload->>'actor', payload->>'actor_kind', payload->>'action', payload->>'target', "
+  "payload->>'peer', jsonb_build_object('speaker_id', payload->'speaker_id', 'bucket', "
+  "payload->'bucket', 'reason', payload->'reason')::text";
+
+outbox_item event_from_row(const db_row& row) {
+  outbox_item item;
+  auto& ev = item.event;
+  item.id = ev.event_id = int_column(row, 0);
+  ev.speaker_id = text_column(row, 1);
+  ev.client_id = text_column(row, 2);
+  ev.previous_bucket = text_column(row, 3);
+  ev.new_bucket = text_column(row, 4);
+  ev.reason = text_column(row, 5);
+  ev.timestamp_ms = int_column(row, 6);
+  return item;
+}
+
+outbox_item audit_from_row(const db_row& row) {
+  outbox_item item;
+  auto& r = item.record;
+  item.id = int_column(row, 0);
+  r.actor = text_column(row, 1);
+  if (r.actor.empty()) r.actor = "unknown";  // the log takes no entry without one
+  r.actor_kind = text_column(row, 2);
+  r.action = text_column(row, 3);
+  r.target = text_column(row, 4);
+  r.peer = text_column(row, 5);
+  r.detail = text_column(row, 6);
+  r.outcome = "success";
+  r.status = 200;
+  r.source_key = "speakers.outbox:" + std::to_string(item.id);
+  return item;
+}
 
 struct relay_state {
   static inline const char* name = "sbm.outbox_relay";
 
   outbox_relay_settings settings;
-  target bus{"event bus", "delivered_at"};
-  target stream{"redis stream", "stream_published_at"};
+  target bus{"event bus", bucket_changed_topic, "delivered_at", event_columns};
+  target stream{"redis stream", bucket_changed_topic, "stream_published_at", event_columns};
+  target audit{"audit log", audit_topic, "audited_at", audit_columns};
   time_point next_tick{};
   time_point last_purge{};
   bool purging = false;
@@ -55,18 +111,6 @@ struct relay_state {
 using self_ptr = outbox_relay_actor::stateful_pointer<relay_state>;
 
 void kick(self_ptr self, target& t);
-
-bucket_changed event_from_row(const db_row& row) {
-  bucket_changed ev;
-  ev.event_id = int_column(row, 0);
-  ev.speaker_id = text_column(row, 1);
-  ev.client_id = text_column(row, 2);
-  ev.previous_bucket = text_column(row, 3);
-  ev.new_bucket = text_column(row, 4);
-  ev.reason = text_column(row, 5);
-  ev.timestamp_ms = int_column(row, 6);
-  return ev;
-}
 
 void fail(self_ptr self, target& t, const caf::error& e) {
   auto& st = self->state;
@@ -85,7 +129,7 @@ void send_next(self_ptr self, target& t, bool batch_was_full);
 
 void stamp(self_ptr self, target& t, bool batch_was_full) {
   auto& st = self->state;
-  const auto id = t.queue.front().event_id;
+  const auto id = t.queue.front().id;
   db_statement stmt{std::string("UPDATE speakers.outbox SET ") + t.stamp_column +
                       " = now() WHERE id = $1 AND " + t.stamp_column + " IS NULL",
                     {std::to_string(id)},
@@ -100,10 +144,9 @@ void stamp(self_ptr self, target& t, bool batch_was_full) {
       [self, &t](caf::error& e) { fail(self, t, e); });
 }
 
-// One row at a time, in id order: each target sees events in commit order, and a failure stops
+// One row at a time, in id order: each target sees rows in commit order, and a failure stops
 // the chain exactly where it was.
 void send_next(self_ptr self, target& t, bool batch_was_full) {
-  auto& st = self->state;
   if (t.queue.empty()) {
     t.busy = false;
     if (batch_was_full || t.again) {
@@ -112,21 +155,21 @@ void send_next(self_ptr self, target& t, bool batch_was_full) {
     }
     return;
   }
-  self->request(t.handle, st.settings.publish_timeout, publish_atom::value, t.queue.front())
-    .then(
-      [self, &t, batch_was_full](bool accepted) {
-        if (!accepted) {
-          fail(self, t, make_error(errc::unavailable, "the target refused the event"));
-          return;
-        }
-        stamp(self, t, batch_was_full);
-      },
-      [self, &t](caf::error& e) { fail(self, t, e); });
+  t.deliver(
+    t.queue.front(),
+    [self, &t, batch_was_full](bool accepted) {
+      if (!accepted) {
+        fail(self, t, make_error(errc::unavailable, "the target refused the row"));
+        return;
+      }
+      stamp(self, t, batch_was_full);
+    },
+    [self, &t](const caf::error& e) { fail(self, t, e); });
 }
 
 void kick(self_ptr self, target& t) {
   auto& st = self->state;
-  if (!t.handle) return;
+  if (!t.deliver) return;
   if (t.busy) {
     t.again = true;
     return;
@@ -134,18 +177,16 @@ void kick(self_ptr self, target& t) {
   if (self->clock().now() < t.resume_at) return;  // backing off; its timer will flush
   t.busy = true;
   t.again = false;
-  db_statement stmt{std::string("SELECT id, payload->>'speaker_id', payload->>'client_id', "
-                                "payload->>'previous_bucket', payload->>'new_bucket', "
-                                "payload->>'reason', (extract(epoch from created_at) * 1000)::bigint "
-                                "FROM speakers.outbox WHERE topic = $1 AND ") +
-                      t.stamp_column + " IS NULL ORDER BY id LIMIT $2",
-                    {std::string(bucket_changed_topic), std::to_string(st.settings.batch)},
+  db_statement stmt{std::string("SELECT ") + t.select_columns +
+                      " FROM speakers.outbox WHERE topic = $1 AND " + t.stamp_column +
+                      " IS NULL ORDER BY id LIMIT $2",
+                    {std::string(t.topic), std::to_string(st.settings.batch)},
                     -1};
   self->request(st.settings.db, st.settings.db_timeout, query_atom::value, std::move(stmt))
     .then(
       [self, &t](db_rows& rows) {
         try {
-          for (const db_row& row : rows.rows) t.queue.push_back(event_from_row(row));
+          for (const db_row& row : rows.rows) t.queue.push_back(t.read(row));
         } catch (const std::exception& ex) {
           fail(self, t, make_error(errc::internal, std::string("corrupt outbox row: ") + ex.what()));
           return;
@@ -153,6 +194,17 @@ void kick(self_ptr self, target& t) {
         send_next(self, t, rows.rows.size() >= self->state.settings.batch);
       },
       [self, &t](caf::error& e) { fail(self, t, e); });
+}
+
+// Delivers with a request to `handle`, which answers true once it has the row.
+template <class Handle, class Atom, class Message>
+target::deliver_fn deliver_to(self_ptr self, Handle handle, Atom atom, Message outbox_item::*field) {
+  if (!handle) return {};
+  return [self, handle, atom, field](const outbox_item& item, std::function<void(bool)> ok,
+                                     std::function<void(const caf::error&)> failed) {
+    self->request(handle, self->state.settings.publish_timeout, atom, item.*field)
+      .then([ok](bool accepted) { ok(accepted); }, [failed](caf::error& e) { failed(e); });
+  };
 }
 
 // Rows both targets have are kept for the retention period, then deleted, so the table holds
@@ -163,21 +215,29 @@ void maybe_purge(self_ptr self) {
   if (st.purging || (st.last_purge != time_point{} && now - st.last_purge < purge_every)) return;
   st.purging = true;
   st.last_purge = now;
-  db_statement stmt{"DELETE FROM speakers.outbox WHERE delivered_at IS NOT NULL "
-                    "AND stream_published_at IS NOT NULL "
-                    "AND created_at < now() - make_interval(hours => $1)",
-                    {std::to_string(st.settings.retention.count())},
-                    -1};
-  self->request(st.settings.db, st.settings.db_timeout, query_atom::value, std::move(stmt))
-    .then([self](db_rows&) { self->state.purging = false; },
+  db_transaction tx;
+  tx.statements.push_back(
+    {"DELETE FROM speakers.outbox WHERE created_at < now() - make_interval(hours => $1) AND "
+     "((topic = $2 AND delivered_at IS NOT NULL AND stream_published_at IS NOT NULL) OR "
+     "(topic = $3 AND audited_at IS NOT NULL))",
+     {std::to_string(st.settings.retention.count()), std::string(bucket_changed_topic),
+      std::string(audit_topic)},
+     -1});
+  tx.statements.push_back(
+    db::idempotency::purge("speakers.idempotency_keys", st.settings.idempotency_retention));
+  self->request(st.settings.db, st.settings.db_timeout, transact_atom::value, std::move(tx))
+    .then([self](db_results&) { self->state.purging = false; },
           [self](caf::error&) { self->state.purging = false; });  // next hour tries again
 }
 
 outbox_relay_actor::behavior_type relay_fn(self_ptr self, outbox_relay_settings settings) {
   auto& st = self->state;
   st.settings = std::move(settings);
-  st.bus.handle = st.settings.bus;
-  st.stream.handle = st.settings.stream;
+  st.bus.read = st.stream.read = event_from_row;
+  st.audit.read = audit_from_row;
+  st.bus.deliver = deliver_to(self, st.settings.bus, publish_atom::value, &outbox_item::event);
+  st.stream.deliver = deliver_to(self, st.settings.stream, publish_atom::value, &outbox_item::event);
+  st.audit.deliver = deliver_to(self, st.settings.audit, audit_atom::value, &outbox_item::record);
   st.jitter.seed(static_cast<std::minstd_rand::result_type>(self->id()));
   st.log = log::get("speakers");
   self->send(self, flush_atom::value);
@@ -192,6 +252,7 @@ outbox_relay_actor::behavior_type relay_fn(self_ptr self, outbox_relay_settings 
       }
       kick(self, st.bus);
       kick(self, st.stream);
+      kick(self, st.audit);
       maybe_purge(self);
     },
   };

@@ -1,14 +1,16 @@
 #pragma once
-// Moves committed bucket changes from speakers.outbox to the event bus and to the Redis stream.
-// Each target is tracked on its own (delivered_at, stream_published_at), so Redis being down never
-// holds up the internal subscribers (verification scheduling) and vice versa. Delivery is at least
-// once: a row is stamped only after its target acknowledged, so a crash between the two repeats
-// the event, and consumers deduplicate on event_id (the row id).
+// Moves committed rows from speakers.outbox to their targets: bucket changes to the event bus and
+// to the Redis stream, audit entries of pins and unpins to the audit log. Each target is tracked on
+// its own (delivered_at, stream_published_at, audited_at), so Redis being down never holds up the
+// internal subscribers (verification scheduling) and vice versa. Delivery is at least once: a row
+// is stamped only after its target acknowledged, so a crash between the two repeats it, and
+// consumers deduplicate on the row id (event_id, the audit record's source_key).
 #include <chrono>
 #include <cstdint>
 
 #include "messages/connections.hpp"
 #include "messages/events.hpp"
+#include "messages/users.hpp"
 #include "runtime/resilience/backoff.hpp"
 
 namespace caf {
@@ -24,6 +26,7 @@ struct outbox_relay_settings {
   postgres_actor db;
   event_bus_actor bus;           // null: rows wait for the bus target
   stream_publisher_actor stream; // null: rows wait for the stream target (and are never purged)
+  audit_actor audit;             // null: audit rows wait for the audit target
   std::chrono::milliseconds interval{500};
   std::chrono::milliseconds db_timeout{10000};
   std::chrono::milliseconds publish_timeout{10000};
@@ -34,6 +37,8 @@ struct outbox_relay_settings {
   // incident from SQL, short enough that the table stays small.
   std::chrono::hours retention{24};
   std::uint32_t batch = 100;
+  // Idempotency keys of speaker writes older than this are purged with the outbox.
+  std::chrono::seconds idempotency_retention{std::chrono::hours{24}};
 };
 
 outbox_relay_actor spawn_outbox_relay(caf::actor_system& sys, outbox_relay_settings settings);

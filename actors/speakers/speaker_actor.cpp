@@ -17,6 +17,7 @@
 #include "actors/speakers/speaker_rows.hpp"
 #include "actors/speakers/validation.hpp"
 #include "messages/errors.hpp"
+#include "runtime/db/idempotency.hpp"
 
 namespace sbm::speakers {
 
@@ -42,6 +43,7 @@ struct speaker_state {
   std::uint64_t bucket_changes = 0;
   bucket current = bucket::high_touch;
   bool pinned = false;
+  std::uint8_t stale_retries = 0;  // consecutive version conflicts, reset by a commit
   phase stage = phase::loading;
   caf::error unusable;  // the answer to every request while not ready
 };
@@ -49,6 +51,17 @@ struct speaker_state {
 using self_ptr = speaker_actor::stateful_pointer<speaker_state>;
 using view_promise = caf::typed_response_promise<speaker_view>;
 using apply_fn = std::function<void(speaker_state&, const db_results&)>;
+// What a conflict at a statement of a write means (a moved version, a job counted already, ...).
+using conflict_fn = std::function<caf::error(std::int32_t statement)>;
+// Sends the same message again, answered to its original sender (after a reload).
+using resend_fn = std::function<void(view_promise&)>;
+
+// A version that moved under this actor (an earlier write whose outcome was unknown committed
+// after all) is a stale memory, not the client's conflict: reload and run the message again, a
+// few times at most.
+constexpr int max_stale_retries = 3;
+
+constexpr const char* keys_table = "speakers.idempotency_keys";
 
 constexpr const char* ms_of_updated_at = "(extract(epoch from updated_at) * 1000)::bigint";
 
@@ -108,6 +121,19 @@ db_statement outbox_insert(const speaker_state& st, bucket previous, bucket next
           "'new_bucket', $5::text, 'reason', $6::text))",
           {std::string(bucket_changed_topic), st.speaker_id, st.client_id,
            std::string(to_string(previous)), std::string(to_string(next)), reason},
+          1};
+}
+
+// The audit entry of a pin or unpin goes into the outbox with the change itself, so no change is
+// ever committed without its entry; the relay hands it to the audit log, keyed by this row's id.
+db_statement audit_insert(const speaker_state& st, std::string_view action, audit_origin by,
+                          bucket result, const std::string& reason) {
+  if (by.actor_kind.empty()) by.actor_kind = by.actor.rfind("service:", 0) == 0 ? "service" : "user";
+  return {"INSERT INTO speakers.outbox (topic, payload) VALUES ($1, jsonb_build_object("
+          "'actor', $2::text, 'actor_kind', $3::text, 'action', $4::text, 'target', $5::text, "
+          "'peer', $6::text, 'speaker_id', $5::text, 'bucket', $7::text, 'reason', $8::text))",
+          {std::string(audit_topic), by.actor, by.actor_kind, std::string(action), st.speaker_id,
+           by.peer, std::string(to_string(result)), reason},
           1};
 }
 
@@ -179,26 +205,101 @@ void load(self_ptr self) {
            });
 }
 
+// A keyed write whose first attempt committed answers what that attempt answered; a key used
+// for another request is refused; without a stored answer the original refusal stands.
+void answer_from_key(self_ptr self, view_promise rp, const request_context& ctx,
+                     caf::error otherwise) {
+  auto& st = self->state;
+  self->request(st.env->db, hop_timeout(ctx.until, st.env->db_timeout), query_atom::value,
+                db::idempotency::lookup(keys_table, ctx, st.env->idempotency_retention))
+    .await(
+      [self, rp, ctx, otherwise](db_rows& rows) mutable {
+        auto answer = speakers::answer_from_key(rows, ctx, std::move(otherwise),
+                                                self->state.env->policy.window_size);
+        if (answer)
+          rp.deliver(std::move(*answer));
+        else
+          rp.deliver(std::move(answer.error()));
+      },
+      [rp](caf::error& e) mutable {
+        // Whether the first attempt committed cannot be told now: retry later with the key.
+        rp.deliver(make_error(errc::outcome_unknown,
+                              "the Idempotency-Key could not be checked: " + detail_of(db::failure(e))));
+      });
+}
+
 // Every change is one transaction sent with `await`: writes of one speaker are strictly serialised,
-// memory changes only after the commit, and the caller hears nothing before it.
-view_promise commit(self_ptr self, db_transaction tx, apply_fn apply) {
+// memory changes only after the commit, and the caller hears nothing before it. A keyed write
+// stores its key and answer (the row as it leaves it) as the transaction's last statement.
+view_promise commit(self_ptr self, db_transaction tx, apply_fn apply, const request_context& ctx,
+                    conflict_fn conflict, resend_fn resend) {
   auto rp = self->make_response_promise<speaker_view>();
   auto& st = self->state;
-  self->request(st.env->db, st.env->db_timeout, transact_atom::value, std::move(tx))
+  const auto key_statement = static_cast<std::int32_t>(tx.statements.size());
+  if (ctx.keyed())
+    tx.statements.push_back(db::idempotency::store(keys_table, ctx, 0, speaker_answer_sql(),
+                                                   {st.speaker_id}));
+  tx.until = ctx.until;
+  self->request(st.env->db, hop_timeout(ctx.until, st.env->db_timeout), transact_atom::value,
+                std::move(tx))
     .await(
       [self, rp, apply](db_results& r) mutable {
         apply(self->state, r);
+        self->state.stale_retries = 0;
         rp.deliver(view_of(self->state));
       },
-      [self, rp](caf::error& e) mutable {
-        const bool conflict = code_of(e) == errc::conflict;
-        rp.deliver(db::failure(e));
-        // A conflict is a duplicate job or a row another writer changed (our version is stale):
-        // either way memory may no longer match the source of truth, so reread it before the
-        // next message. Other failures left the row as it was, and memory with it.
-        if (conflict) load(self);
+      [self, rp, ctx, conflict, resend, key_statement](caf::error& e) mutable {
+        if (outcome_unknown(e)) {
+          // It may have committed: memory may be behind the source of truth, so reread it before
+          // the next message. The client learns which by retrying with its key.
+          rp.deliver(make_error(errc::outcome_unknown,
+                                "the write of speaker " + self->state.speaker_id +
+                                  " may or may not have been saved"));
+          load(self);
+          return;
+        }
+        if (code_of(e) != errc::conflict) {
+          rp.deliver(db::failure(e));  // nothing was written, memory still matches
+          return;
+        }
+        const auto statement = info_of(e).statement;
+        auto meaning = statement == key_statement
+                         ? db::idempotency::in_progress(ctx)
+                         : conflict(statement);
+        if (code_of(meaning) == errc::conflict) {
+          // The version moved: memory is stale. Reread it, then run the message again (its key,
+          // if any, makes that safe), unless this keeps happening.
+          load(self);
+          if (++self->state.stale_retries <= max_stale_retries) {
+            resend(rp);
+            return;
+          }
+          self->state.stale_retries = 0;
+        }
+        if (ctx.keyed())
+          answer_from_key(self, rp, ctx, std::move(meaning));
+        else
+          rp.deliver(std::move(meaning));
       });
   return rp;
+}
+
+caf::error version_moved(const speaker_state& st) {
+  return make_error(errc::conflict, "speaker " + st.speaker_id +
+                                      " was changed by another writer meanwhile; retry");
+}
+
+// Refusals decided before any write (not pinned, a deadline passed): a keyed retry of a write
+// that did commit must still get that write's answer, so the key is checked first.
+caf::result<speaker_view> refuse(self_ptr self, const request_context& ctx, caf::error why) {
+  if (!ctx.keyed()) return why;
+  auto rp = self->make_response_promise<speaker_view>();
+  answer_from_key(self, rp, ctx, std::move(why));
+  return rp;
+}
+
+caf::error too_late() {
+  return make_error(errc::deadline_exceeded, "dropped unstarted: its deadline had passed");
 }
 
 db_statement versioned_update(const speaker_state& st, std::string assignments,
@@ -220,6 +321,7 @@ void apply_common(speaker_state& st, const db_results& r) {
 caf::result<speaker_view> on_sample(self_ptr self, quality_sample& s) {
   auto& st = self->state;
   if (st.stage != phase::ready) return st.unusable;
+  if (s.ctx.until.passed(self->clock().now())) return too_late();
   if (s.speaker_id != st.speaker_id) return invalid("speaker_id does not match this speaker");
   if (auto e = check_id("job_id", s.job_id)) return invalid(*e);
   if (auto e = check_rate("errors_per_100_words", s.errors_per_100_words)) return invalid(*e);
@@ -250,20 +352,32 @@ caf::result<speaker_view> on_sample(self_ptr self, quality_sample& s) {
       history_insert(st, "policy", previous, decision.next, decision.reason, s.actor));
     tx.statements.push_back(outbox_insert(st, previous, decision.next, decision.reason));
   }
-  return commit(self, std::move(tx),
-                [window = std::move(next_window), next = decision.next,
-                 changed = decision.changed](speaker_state& st, const db_results& r) {
-                  apply_common(st, r);
-                  st.window = window;
-                  st.current = next;
-                  ++st.samples_total;
-                  if (changed) ++st.bucket_changes;
-                });
+  return commit(
+    self, std::move(tx),
+    [window = std::move(next_window), next = decision.next,
+     changed = decision.changed](speaker_state& st, const db_results& r) {
+      apply_common(st, r);
+      st.window = window;
+      st.current = next;
+      ++st.samples_total;
+      if (changed) ++st.bucket_changes;
+    },
+    s.ctx,
+    [id = st.speaker_id, job = s.job_id, &st](std::int32_t statement) {
+      if (statement == 1)
+        return make_error(errc::duplicate,
+                          "job " + job + " is already counted for speaker " + id);
+      return version_moved(st);
+    },
+    [self, s](view_promise& rp) {
+      rp.delegate(caf::actor_cast<speaker_actor>(self), sample_atom::value, s);
+    });
 }
 
 caf::result<speaker_view> on_pin(self_ptr self, bucket_pin& p) {
   auto& st = self->state;
   if (st.stage != phase::ready) return st.unusable;
+  if (p.ctx.until.passed(self->clock().now())) return too_late();
   if (p.speaker_id != st.speaker_id) return invalid("speaker_id does not match this speaker");
   const auto target = parse_bucket(p.bucket);
   if (!target)
@@ -280,18 +394,25 @@ caf::result<speaker_view> on_pin(self_ptr self, bucket_pin& p) {
     "bucket_changes = bucket_changes + $6",
     {std::string(to_string(*target)), p.reason, p.actor, changed ? "1" : "0"}));
   tx.statements.push_back(history_insert(st, "pin", previous, *target, p.reason, p.actor));
+  if (p.by.actor.empty()) p.by.actor = p.actor;
+  tx.statements.push_back(audit_insert(st, audit_action::bucket_pin, p.by, *target, p.reason));
   if (changed) tx.statements.push_back(outbox_insert(st, previous, *target, "pinned: " + p.reason));
-  return commit(self, std::move(tx),
-                [next = *target, changed, reason = p.reason,
-                 actor = p.actor](speaker_state& st, const db_results& r) {
-                  apply_common(st, r);
-                  st.current = next;
-                  st.pinned = true;
-                  st.pin_reason = reason;
-                  st.pinned_by = actor;
-                  if (auto ms = returned_int(r, 0, 1)) st.pinned_at_ms = *ms;
-                  if (changed) ++st.bucket_changes;
-                });
+  return commit(
+    self, std::move(tx),
+    [next = *target, changed, reason = p.reason, actor = p.actor](speaker_state& st,
+                                                                  const db_results& r) {
+      apply_common(st, r);
+      st.current = next;
+      st.pinned = true;
+      st.pin_reason = reason;
+      st.pinned_by = actor;
+      if (auto ms = returned_int(r, 0, 1)) st.pinned_at_ms = *ms;
+      if (changed) ++st.bucket_changes;
+    },
+    p.ctx, [&st](std::int32_t) { return version_moved(st); },
+    [self, p](view_promise& rp) {
+      rp.delegate(caf::actor_cast<speaker_actor>(self), pin_atom::value, p);
+    });
 }
 
 // Unpin rule: the pinned bucket stays the speaker's current bucket and the policy is applied to the
@@ -303,10 +424,13 @@ caf::result<speaker_view> on_pin(self_ptr self, bucket_pin& p) {
 caf::result<speaker_view> on_unpin(self_ptr self, bucket_unpin& u) {
   auto& st = self->state;
   if (st.stage != phase::ready) return st.unusable;
+  if (u.ctx.until.passed(self->clock().now())) return too_late();
   if (u.speaker_id != st.speaker_id) return invalid("speaker_id does not match this speaker");
   if (auto e = check_text("reason", u.reason, max_text_bytes, false)) return invalid(*e);
   if (auto e = check_text("actor", u.actor, max_id_bytes, false)) return invalid(*e);
-  if (!st.pinned) return make_error(errc::conflict, "speaker " + st.speaker_id + " is not pinned");
+  if (!st.pinned)
+    return refuse(self, u.ctx,
+                  make_error(errc::conflict, "speaker " + st.speaker_id + " is not pinned"));
 
   const bucket held = st.current;
   bucket_decision decision = evaluate(st.env->policy, held, st.window, false);
@@ -317,22 +441,28 @@ caf::result<speaker_view> on_unpin(self_ptr self, bucket_unpin& u) {
     "bucket_changes = bucket_changes + $4",
     {std::string(to_string(decision.next)), decision.changed ? "1" : "0"}));
   tx.statements.push_back(history_insert(st, "unpin", held, held, u.reason, u.actor));
+  if (u.by.actor.empty()) u.by.actor = u.actor;
+  tx.statements.push_back(audit_insert(st, audit_action::bucket_unpin, u.by, decision.next, u.reason));
   if (decision.changed) {
     tx.statements.push_back(
       history_insert(st, "policy", held, decision.next, decision.reason, u.actor));
     tx.statements.push_back(outbox_insert(st, held, decision.next, decision.reason));
   }
-  return commit(self, std::move(tx),
-                [next = decision.next, changed = decision.changed](speaker_state& st,
-                                                                   const db_results& r) {
-                  apply_common(st, r);
-                  st.current = next;
-                  st.pinned = false;
-                  st.pin_reason.clear();
-                  st.pinned_by.clear();
-                  st.pinned_at_ms = 0;
-                  if (changed) ++st.bucket_changes;
-                });
+  return commit(
+    self, std::move(tx),
+    [next = decision.next, changed = decision.changed](speaker_state& st, const db_results& r) {
+      apply_common(st, r);
+      st.current = next;
+      st.pinned = false;
+      st.pin_reason.clear();
+      st.pinned_by.clear();
+      st.pinned_at_ms = 0;
+      if (changed) ++st.bucket_changes;
+    },
+    u.ctx, [&st](std::int32_t) { return version_moved(st); },
+    [self, u](view_promise& rp) {
+      rp.delegate(caf::actor_cast<speaker_actor>(self), unpin_atom::value, u);
+    });
 }
 
 // Newest 1,000 rows, oldest first: enough for any audit screen, bounded for the message size.

@@ -24,6 +24,7 @@ struct speaker_env {
   bucket_policy_config policy;
   std::chrono::milliseconds idle_timeout{std::chrono::minutes{5}};
   std::chrono::milliseconds db_timeout{std::chrono::seconds{10}};
+  std::chrono::seconds idempotency_retention{std::chrono::hours{24}};
 };
 
 speaker_actor spawn_speaker(caf::actor_system& sys, std::shared_ptr<const speaker_env> env,

@@ -5,6 +5,9 @@
 #include <cstdlib>
 #include <stdexcept>
 
+#include "messages/errors.hpp"
+#include "runtime/db/idempotency.hpp"
+
 namespace sbm::speakers {
 
 const char* const speaker_columns =
@@ -13,6 +16,33 @@ const char* const speaker_columns =
   "samples_total, bucket_changes, (extract(epoch from created_at) * 1000)::bigint, "
   "(extract(epoch from updated_at) * 1000)::bigint, version";
 
+const std::string& speaker_answer_sql() {
+  // json_build_array is variadic, so the column list reads as its arguments.
+  static const std::string sql = std::string("json_build_array(") + speaker_columns +
+                                 ")::text FROM speakers.speakers WHERE speaker_id = $5";
+  return sql;
+}
+
+speaker_record speaker_from_answer(const std::string& answer, std::uint32_t window_capacity) {
+  return speaker_from_row(db::idempotency::row_of_answer(answer), window_capacity);
+}
+
+caf::expected<speaker_view> answer_from_key(const db_rows& lookup, const request_context& ctx,
+                                            caf::error otherwise, std::uint32_t window_capacity) {
+  try {
+    auto found = db::idempotency::judge(lookup, ctx);
+    switch (found.v) {
+      case db::idempotency::verdict::absent: return otherwise;
+      case db::idempotency::verdict::reused: return db::idempotency::reused(ctx);
+      case db::idempotency::verdict::replay:
+        if (found.stored.outcome != 0) return db::idempotency::refusal_of(found.stored);
+        return speaker_from_answer(found.stored.answer, window_capacity).view;
+    }
+  } catch (const std::exception& ex) {
+    return make_error(errc::internal, std::string("unreadable stored answer: ") + ex.what());
+  }
+  return otherwise;
+}
 
 speaker_record speaker_from_row(const db_row& row, std::uint32_t window_capacity) {
   speaker_record out;

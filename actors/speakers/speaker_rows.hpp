@@ -6,11 +6,16 @@
 #include <cstdint>
 #include <string>
 
+#include <caf/expected.hpp>
+
 #include "messages/connections.hpp"
 #include "messages/speakers.hpp"
 #include "runtime/db/rows.hpp"
 
 namespace sbm::speakers {
+
+// Outbox topic of audit entries committed with a pin or unpin (the relay delivers them).
+inline constexpr const char* audit_topic = "audit.record";
 
 // SELECT list of speakers.speakers in the order speaker_from_row expects (no leading SELECT).
 extern const char* const speaker_columns;
@@ -23,6 +28,19 @@ struct speaker_record {
 // Throws std::runtime_error when a column is missing or malformed: a corrupt row is a failure of
 // the reader, which its supervisor handles, not a value to guess at.
 speaker_record speaker_from_row(const db_row& row, std::uint32_t window_capacity);
+
+// What an Idempotency-Key stores for a speaker write: the row as the write left it, as a JSON array
+// of speaker_columns (json_build_array over the same list), read back by speaker_from_answer.
+// $5 is the speaker id.
+const std::string& speaker_answer_sql();
+
+// Throws std::runtime_error when the stored answer is not such an array.
+speaker_record speaker_from_answer(const std::string& answer, std::uint32_t window_capacity);
+
+// The answer to a keyed speaker write from its key's lookup rows: the stored view, a stored
+// refusal, a refusal for a reused key, or `otherwise` when nothing is stored under the key.
+caf::expected<speaker_view> answer_from_key(const db_rows& lookup, const request_context& ctx,
+                                            caf::error otherwise, std::uint32_t window_capacity);
 
 using db::bool_column;
 using db::double_column;

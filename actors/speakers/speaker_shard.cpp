@@ -18,6 +18,8 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
+#include <type_traits>
 #include <utility>
 
 #include "actors/speakers/outbox_relay.hpp"
@@ -25,6 +27,7 @@
 #include "actors/speakers/speaker_rows.hpp"
 #include "actors/speakers/validation.hpp"
 #include "messages/errors.hpp"
+#include "runtime/db/idempotency.hpp"
 #include "runtime/logging/logging.hpp"
 
 namespace sbm::speakers {
@@ -40,6 +43,7 @@ const resilience::restart_limit relay_restart_limit{5, std::chrono::seconds{60}}
 struct routed_job {
   std::function<void(const speaker_actor&)> run;  // sends it to the live speaker
   std::function<void(const caf::error&)> fail;    // answers the caller without a speaker
+  deadline until;                                 // a buffered job past it is dropped
 };
 
 struct speaker_entry {
@@ -68,6 +72,10 @@ struct shard_state {
   std::unordered_map<caf::actor_addr, std::string> ids_by_address;
   std::unordered_map<std::string, failure_record> failures;
   std::uint64_t next_token = 1;
+  std::uint64_t queued = 0;  // in flight to speakers plus buffered, all speakers
+  // Idempotency keys of writes being handled now (principal, NUL, key): a retry that arrives
+  // meanwhile is told to come back rather than run the write a second time.
+  std::unordered_set<std::string> keys_in_flight;
   speaker_shard_stats stats;
   std::shared_ptr<spdlog::logger> log;
 };
@@ -85,9 +93,10 @@ std::chrono::milliseconds speaker_timeout(const shard_state& st) {
 
 // Errors the speaker sent keep their meaning; CAF's own (timeout, receiver down) mean the speaker
 // could not answer now, so the caller should retry.
-caf::error speaker_failure(self_ptr self, const std::string& id, const caf::error& e) {
+caf::error speaker_failure(self_ptr self, const std::string& id, const caf::error& e,
+                           bool write) {
   if (e.category() == error_category) return e;
-  return make_error(errc::unavailable,
+  return make_error(write ? errc::outcome_unknown : errc::unavailable,
                     "speaker " + id + " did not answer: " + self->system().render(e));
 }
 
@@ -97,6 +106,8 @@ outbox_relay_actor start_relay(self_ptr self) {
   rs.db = st.settings.db;
   rs.bus = st.settings.bus;
   rs.stream = st.settings.stream;
+  rs.audit = st.settings.audit;
+  rs.idempotency_retention = st.settings.idempotency_retention;
   rs.interval = st.settings.relay_interval;
   rs.db_timeout = st.settings.db_timeout;
   // Longer than the bus's own wait for its subscribers, so the bus's answer arrives first.
@@ -140,14 +151,40 @@ void activate(self_ptr self, const std::string& id, speaker_entry& e) {
   ++st.stats.activations;
 }
 
-void dispatch(self_ptr self, const std::string& id, routed_job job) {
+caf::error overloaded(std::string what) {
+  return make_error(errc::overloaded, std::move(what), std::chrono::seconds{1});
+}
+
+// `replay`: the job was buffered during a hand-off and counts against the bounds already.
+void dispatch(self_ptr self, const std::string& id, routed_job job, bool replay = false) {
   auto& st = self->state;
-  if (poisoned(st, id, self->clock().now())) {
+  const auto now = self->clock().now();
+  if (poisoned(st, id, now)) {
+    if (replay) --st.queued;
     job.fail(make_error(errc::poison_message,
                         "speaker " + id + " failed repeatedly; refused until its cool-down ends"));
     return;
   }
+  if (job.until.passed(now)) {
+    if (replay) --st.queued;
+    job.fail(make_error(errc::deadline_exceeded,
+                        "dropped unstarted: its deadline passed while speaker " + id + " was busy"));
+    return;
+  }
   auto& e = st.entries[id];
+  if (!replay) {
+    if (e.in_flight.size() + e.buffered.size() >= st.settings.max_queued_per_speaker) {
+      job.fail(overloaded("speaker " + id + " has " +
+                          std::to_string(st.settings.max_queued_per_speaker) +
+                          " requests waiting already"));
+      return;
+    }
+    if (st.queued >= st.settings.max_queued) {
+      job.fail(overloaded(std::to_string(st.queued) + " speaker requests are waiting already"));
+      return;
+    }
+    ++st.queued;
+  }
   if (e.retiring) {
     // Akka's lesson: never drop a message during a hand-off; it goes to the next activation.
     e.buffered.push_back(std::move(job));
@@ -163,47 +200,88 @@ bool settle(self_ptr self, const std::string& id, std::uint64_t token) {
   auto& st = self->state;
   auto it = st.entries.find(id);
   if (it == st.entries.end() || it->second.in_flight.erase(token) == 0) return false;
+  --st.queued;
   maybe_passivate(self, it->second);
   return true;
+}
+
+std::string key_of(const request_context& ctx) {
+  return ctx.principal + '\0' + ctx.idempotency_key;
+}
+
+// The context of a message, for its deadline and key (reads carry none).
+template <class T>
+const request_context* context_of([[maybe_unused]] const T& x) {
+  if constexpr (std::is_same_v<T, bucket_pin> || std::is_same_v<T, bucket_unpin> ||
+                std::is_same_v<T, quality_sample>)
+    return &x.ctx;
+  else
+    return nullptr;
+}
+
+template <class... Ts>
+const request_context* context_in(const Ts&... xs) {
+  const request_context* found = nullptr;
+  ((found = found ? found : context_of(xs)), ...);
+  return found;
 }
 
 // After a write that changed the bucket the outbox has a new row: nudge the relay instead of
 // waiting for its next tick. The first answer after an activation has nothing to compare with,
 // so it nudges too; a spare poll costs little.
-void note_answer(self_ptr self, const std::string& id, const speaker_view& v, bool was_write) {
+// A pin or unpin always leaves an audit row in the outbox.
+enum class kind { read, write, audited_write };
+
+void note_answer(self_ptr self, const std::string& id, const speaker_view& v, kind k) {
   auto& st = self->state;
   auto it = st.entries.find(id);
   if (it == st.entries.end()) return;
-  if (was_write && it->second.bucket_changes_seen != v.bucket_changes)
+  if (k == kind::audited_write ||
+      (k == kind::write && it->second.bucket_changes_seen != v.bucket_changes))
     self->send(st.relay, flush_atom::value);
   it->second.bucket_changes_seen = v.bucket_changes;
 }
 
-void note_answer(self_ptr, const std::string&, const speaker_history&, bool) {
+void note_answer(self_ptr, const std::string&, const speaker_history&, kind) {
   // histories change nothing
 }
 
 // Forwards with `request`, not `delegate`: the shard must see the answer to keep its in-flight
 // book, which is what lets it fail requests at once when a speaker dies.
-template <class Result, bool IsWrite, class... Ts>
-caf::typed_response_promise<Result> route(self_ptr self, const std::string& id, Ts... xs) {
+template <class Result, kind Kind, class... Ts>
+caf::result<Result> route(self_ptr self, const std::string& id, Ts... xs) {
+  auto& st = self->state;
+  const request_context* ctx = context_in(xs...);
+  std::string key;
+  if (ctx && ctx->keyed()) {
+    key = key_of(*ctx);
+    if (!st.keys_in_flight.insert(key).second) return db::idempotency::in_progress(*ctx);
+  }
   auto rp = self->template make_response_promise<Result>();
+  // Every answer, however it comes, releases the key.
+  auto answer = [self, rp, key](auto&& value) mutable {
+    if (!key.empty()) self->state.keys_in_flight.erase(key);
+    rp.deliver(std::forward<decltype(value)>(value));
+  };
   routed_job job;
-  job.fail = [rp](const caf::error& e) mutable { rp.deliver(e); };
-  job.run = [self, id, rp, xs...](const speaker_actor& target) mutable {
+  if (ctx) job.until = ctx->until;
+  job.fail = [answer](const caf::error& e) mutable { answer(e); };
+  const auto timeout = hop_timeout(job.until, speaker_timeout(st));
+  job.run = [self, id, answer, timeout, xs...](const speaker_actor& target) mutable {
     auto& st = self->state;
     const std::uint64_t token = st.next_token++;
-    st.entries[id].in_flight.emplace(token, [rp](const caf::error& e) mutable { rp.deliver(e); });
-    self->request(target, speaker_timeout(st), xs...)
+    st.entries[id].in_flight.emplace(token,
+                                     [answer](const caf::error& e) mutable { answer(e); });
+    self->request(target, timeout, xs...)
       .then(
-        [self, id, token, rp](Result& r) mutable {
+        [self, id, token, answer](Result& r) mutable {
           if (!settle(self, id, token)) return;
-          note_answer(self, id, r, IsWrite);
-          rp.deliver(std::move(r));
+          note_answer(self, id, r, Kind);
+          answer(std::move(r));
         },
-        [self, id, token, rp](caf::error& e) mutable {
+        [self, id, token, answer](caf::error& e) mutable {
           if (!settle(self, id, token)) return;
-          rp.deliver(speaker_failure(self, id, e));
+          answer(speaker_failure(self, id, e, Kind != kind::read));
         });
   };
   dispatch(self, id, std::move(job));
@@ -218,6 +296,7 @@ void on_speaker_exit(self_ptr self, const std::string& id, const caf::error& rea
   auto in_flight = std::move(it->second.in_flight);
   auto buffered = std::move(it->second.buffered);
   st.stats.buffered -= buffered.size();
+  st.queued -= in_flight.size();
   st.entries.erase(it);
 
   caf::error answer;
@@ -232,7 +311,8 @@ void on_speaker_exit(self_ptr self, const std::string& id, const caf::error& rea
     st.log->warn("speaker {} failed: {}{}", log::escape(id), self->system().render(reason),
                  within_limit ? "; re-activated on its next message"
                               : "; restart limit exceeded, refused during the cool-down");
-    answer = make_error(errc::unavailable,
+    // It may have written before it failed: retry with the key to learn.
+    answer = make_error(errc::outcome_unknown,
                         "speaker " + id +
                           " failed while handling this request; it is re-activated from durable "
                           "state on the next message");
@@ -241,14 +321,14 @@ void on_speaker_exit(self_ptr self, const std::string& id, const caf::error& rea
     answer = make_error(errc::unavailable, "speaker " + id + " stopped before answering; retry");
   }
   for (auto& pending : in_flight) pending.second(answer);
-  for (auto& job : buffered) dispatch(self, id, std::move(job));
+  for (auto& job : buffered) dispatch(self, id, std::move(job), true);
 }
 
 void shut_down(self_ptr self, const caf::error& reason) {
   auto& st = self->state;
   const auto answer = make_error(errc::unavailable, "speakers are shutting down");
   for (auto& [id, e] : st.entries) {
-    for (auto& pending : e.in_flight) pending.second(answer);
+    for (auto& pending : e.in_flight) pending.second(make_error(errc::outcome_unknown, "speakers are shutting down"));
     for (auto& job : e.buffered) job.fail(answer);
     e.in_flight.clear();
     e.buffered.clear();
@@ -279,8 +359,16 @@ caf::result<speaker_view> on_register(self_ptr self, speaker_registration& r) {
   if (auto e = check_text("display_name", r.display_name, max_text_bytes, false))
     return invalid(*e);
   if (auto e = check_text("actor", r.actor, max_id_bytes, false)) return invalid(*e);
+  if (r.ctx.until.passed(self->clock().now()))
+    return make_error(errc::deadline_exceeded, "dropped unstarted: its deadline had passed");
+  std::string key;
+  if (r.ctx.keyed()) {
+    key = key_of(r.ctx);
+    if (!st.keys_in_flight.insert(key).second) return db::idempotency::in_progress(r.ctx);
+  }
   const std::string initial(to_string(st.settings.policy.initial_bucket));
   db_transaction tx;
+  tx.until = r.ctx.until;
   // ON CONFLICT DO NOTHING + expect_rows 1: a duplicate rolls back as errc::conflict.
   tx.statements.push_back({std::string("INSERT INTO speakers.speakers "
                                        "(speaker_id, client_id, display_name, bucket) "
@@ -294,29 +382,59 @@ caf::result<speaker_view> on_register(self_ptr self, speaker_registration& r) {
                            "VALUES ($1, 'register', NULL, $2, 'registered', $3)",
                            {r.speaker_id, initial, r.actor},
                            1});
+  if (r.ctx.keyed())
+    tx.statements.push_back(
+      db::idempotency::store("speakers.idempotency_keys", r.ctx, 0, speaker_answer_sql(), {r.speaker_id}));
   auto rp = self->make_response_promise<speaker_view>();
-  self->request(st.settings.db, st.settings.db_timeout, transact_atom::value, std::move(tx))
+  auto answer = [self, rp, key](auto&& value) mutable {
+    if (!key.empty()) self->state.keys_in_flight.erase(key);
+    rp.deliver(std::forward<decltype(value)>(value));
+  };
+  const auto timeout = hop_timeout(r.ctx.until, st.settings.db_timeout);
+  self->request(st.settings.db, timeout, transact_atom::value, std::move(tx))
     .then(
-      [self, rp, id = r.speaker_id](db_results& res) mutable {
+      [self, answer, id = r.speaker_id](db_results& res) mutable {
         auto& st = self->state;
         // An activation that found no row earlier must not keep answering not_found.
         if (auto it = st.entries.find(id); it != st.entries.end()) retire(self, it->second);
         try {
           if (res.results.empty() || res.results[0].rows.empty())
             throw std::runtime_error("INSERT ... RETURNING gave no row");
-          rp.deliver(speaker_from_row(res.results[0].rows.front(), st.settings.policy.window_size)
-                       .view);
+          answer(speaker_from_row(res.results[0].rows.front(), st.settings.policy.window_size).view);
         } catch (const std::exception& ex) {
-          rp.deliver(make_error(errc::internal,
-                                std::string("registered, but the row could not be read: ") +
-                                  ex.what()));
+          answer(make_error(errc::internal,
+                            std::string("registered, but the row could not be read: ") + ex.what()));
         }
       },
-      [self, rp, id = r.speaker_id](caf::error& e) mutable {
-        if (code_of(e) == errc::conflict)
-          rp.deliver(make_error(errc::conflict, "speaker " + id + " is already registered"));
-        else
-          rp.deliver(db::failure(e));
+      [self, answer, timeout, id = r.speaker_id, ctx = r.ctx](caf::error& e) mutable {
+        if (code_of(e) != errc::conflict) {
+          answer(outcome_unknown(e) ? make_error(errc::outcome_unknown,
+                                                 "the registration of speaker " + id +
+                                                   " may or may not have been saved")
+                                    : db::failure(e));
+          return;
+        }
+        auto duplicate = make_error(errc::duplicate, "speaker " + id + " is already registered");
+        if (!ctx.keyed()) {
+          answer(std::move(duplicate));
+          return;
+        }
+        auto& st = self->state;
+        self->request(st.settings.db, timeout, query_atom::value,
+                      db::idempotency::lookup("speakers.idempotency_keys", ctx,
+                                              st.settings.idempotency_retention))
+          .then(
+            [self, answer, ctx, duplicate](db_rows& rows) mutable {
+              auto found = answer_from_key(rows, ctx, duplicate, self->state.settings.policy.window_size);
+              if (found)
+                answer(std::move(*found));
+              else
+                answer(std::move(found.error()));
+            },
+            [answer](caf::error& e) mutable {
+              answer(make_error(errc::outcome_unknown, "the Idempotency-Key could not be checked: " +
+                                                         detail_of(db::failure(e))));
+            });
       });
   return rp;
 }
@@ -389,6 +507,7 @@ speaker_shard_actor::behavior_type shard_fn(self_ptr self, speakers_settings set
   env->policy = st.settings.policy;
   env->idle_timeout = st.settings.idle_timeout;
   env->db_timeout = st.settings.db_timeout;
+  env->idempotency_retention = st.settings.idempotency_retention;
   st.env = std::move(env);
   st.relay = start_relay(self);
 
@@ -414,23 +533,23 @@ speaker_shard_actor::behavior_type shard_fn(self_ptr self, speakers_settings set
     [self](register_atom, speaker_registration& r) { return on_register(self, r); },
     [self](get_atom, const std::string& id) -> caf::result<speaker_view> {
       if (auto e = bad_route(id)) return *e;
-      return route<speaker_view, false>(self, id, get_atom::value);
+      return route<speaker_view, kind::read>(self, id, get_atom::value);
     },
     [self](history_atom, const std::string& id) -> caf::result<speaker_history> {
       if (auto e = bad_route(id)) return *e;
-      return route<speaker_history, false>(self, id, history_atom::value);
+      return route<speaker_history, kind::read>(self, id, history_atom::value);
     },
     [self](pin_atom, bucket_pin& p) -> caf::result<speaker_view> {
       if (auto e = bad_route(p.speaker_id)) return *e;
-      return route<speaker_view, true>(self, p.speaker_id, pin_atom::value, p);
+      return route<speaker_view, kind::audited_write>(self, p.speaker_id, pin_atom::value, p);
     },
     [self](unpin_atom, bucket_unpin& u) -> caf::result<speaker_view> {
       if (auto e = bad_route(u.speaker_id)) return *e;
-      return route<speaker_view, true>(self, u.speaker_id, unpin_atom::value, u);
+      return route<speaker_view, kind::audited_write>(self, u.speaker_id, unpin_atom::value, u);
     },
     [self](sample_atom, quality_sample& s) -> caf::result<speaker_view> {
       if (auto e = bad_route(s.speaker_id)) return *e;
-      return route<speaker_view, true>(self, s.speaker_id, sample_atom::value, s);
+      return route<speaker_view, kind::write>(self, s.speaker_id, sample_atom::value, s);
     },
     [self](list_atom, speaker_query& q) { return on_list(self, q); },
     [self](status_atom) { return self->state.stats; },

@@ -7,6 +7,7 @@
 #include "messages/connections.hpp"
 #include "messages/events.hpp"
 #include "messages/speakers.hpp"
+#include "messages/users.hpp"
 #include "runtime/resilience/restart_intensity.hpp"
 
 namespace caf {
@@ -19,6 +20,7 @@ struct speakers_settings {
   postgres_actor db;
   event_bus_actor bus;            // the relay's first target (internal subscribers)
   stream_publisher_actor stream;  // the relay's second target (Redis stream); may be null
+  audit_actor audit;              // the relay's target for pin and unpin audit entries
   bucket_policy_config policy;
   std::chrono::milliseconds idle_timeout{std::chrono::minutes{5}};
   std::chrono::milliseconds relay_interval{500};
@@ -27,6 +29,11 @@ struct speakers_settings {
   // instead of being re-activated again and again.
   resilience::restart_limit speaker_restarts{3, std::chrono::seconds{60}};
   std::chrono::milliseconds poison_cooldown{std::chrono::minutes{1}};
+  // Bounds on what waits: messages of one speaker (sent to it or buffered during a hand-off), and
+  // of all speakers together. Past either, callers get errc::overloaded with a Retry-After.
+  std::uint32_t max_queued_per_speaker = 64;
+  std::uint32_t max_queued = 10000;
+  std::chrono::seconds idempotency_retention{std::chrono::hours{24}};
 };
 
 // Spawns the shard; the shard spawns and supervises the outbox relay (re-spawned when it fails,

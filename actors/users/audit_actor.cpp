@@ -29,6 +29,12 @@ constexpr const char* insert_sql =
   "INSERT INTO users.audit_log (actor, actor_kind, action, target, outcome, status, peer, detail)"
   " VALUES ($1, $2, $3, $4, $5, $6::integer, $7, $8::jsonb)";
 
+// A record delivered from another family's outbox: once per key, however often it comes.
+constexpr const char* insert_keyed_sql =
+  "INSERT INTO users.audit_log (actor, actor_kind, action, target, outcome, status, peer, detail,"
+  " source_key) VALUES ($1, $2, $3, $4, $5, $6::integer, $7, $8::jsonb, $9)"
+  " ON CONFLICT (source_key) WHERE source_key IS NOT NULL DO NOTHING";
+
 // The count of a coalesced refusal goes into its detail, next to what the first one said.
 constexpr const char* insert_refusal_sql =
   "INSERT INTO users.audit_log (actor, actor_kind, action, target, outcome, status, peer, detail)"
@@ -69,10 +75,12 @@ std::string detail_or_empty(const std::string& detail) {
 caf::result<bool> on_append(self_ptr self, const audit_record& r) {
   if (auto e = check_record(r))
     return *e;
-  db_statement stmt{insert_sql,
+  db_statement stmt{r.source_key.empty() ? insert_sql : insert_keyed_sql,
                     {r.actor, r.actor_kind, r.action, r.target, r.outcome, std::to_string(r.status),
                      r.peer, detail_or_empty(r.detail)},
-                    1};
+                    r.source_key.empty() ? 1 : -1};
+  if (!r.source_key.empty())
+    stmt.params.emplace_back(r.source_key);
   auto rp = self->make_response_promise<bool>();
   self->request(self->state.settings.db, self->state.settings.db_timeout, query_atom::value,
                 std::move(stmt))

@@ -16,6 +16,7 @@ namespace sbm::users {
 struct users_settings {
   postgres_actor db;
   std::chrono::milliseconds db_timeout{std::chrono::seconds{10}};
+  std::chrono::seconds idempotency_retention{std::chrono::hours{24}};
 };
 
 users_actor spawn_users(caf::actor_system& sys, users_settings settings);

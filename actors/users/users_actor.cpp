@@ -13,6 +13,7 @@
 
 #include "actors/users/users.hpp"
 #include "messages/errors.hpp"
+#include "runtime/db/idempotency.hpp"
 #include "runtime/db/rows.hpp"
 
 namespace sbm::users {
@@ -103,6 +104,67 @@ caf::result<T> one_row(self_ptr self, db_statement stmt, caf::error when_empty, 
   return rp;
 }
 
+constexpr const char* keys_table = "users.idempotency_keys";
+
+// A keyed change is [the change, its key]: the key stores the user row as the change left it.
+// The change must then return exactly one row, so "no such user" or "exists already" rolls the key
+// back too and is looked up: a retry of a change that committed finds its answer.
+caf::result<user_record> keyed_change(self_ptr self, db_statement change, const request_context& ctx,
+                                      const std::string& user_id, caf::error when_empty) {
+  db_transaction tx;
+  tx.until = ctx.until;
+  change.expect_rows = 1;
+  tx.statements.push_back(std::move(change));
+  tx.statements.push_back(db::idempotency::store(
+    keys_table, ctx, 0,
+    std::string{"json_build_array("} + user_columns + ")::text FROM users.users WHERE id = $5",
+    {user_id}));
+  auto rp = self->make_response_promise<user_record>();
+  auto& st = self->state;
+  self->request(st.settings.db, st.settings.db_timeout, transact_atom::value, std::move(tx))
+    .then(
+      [rp](db_results& res) mutable {
+        try {
+          rp.deliver(read_user(res.results.at(0).rows.at(0)));
+        } catch (const std::exception& e) {
+          rp.deliver(make_error(errc::internal, std::string{"corrupt users row: "} + e.what()));
+        }
+      },
+      [self, rp, ctx, when_empty](caf::error& e) mutable {
+        if (code_of(e) != errc::conflict) {
+          rp.deliver(outcome_unknown(e)
+                       ? make_error(errc::outcome_unknown, "the user change may or may not have been saved")
+                       : db::failure(e));
+          return;
+        }
+        auto otherwise = info_of(e).statement == 1 ? db::idempotency::in_progress(ctx) : when_empty;
+        auto& st = self->state;
+        self->request(st.settings.db, st.settings.db_timeout, query_atom::value,
+                      db::idempotency::lookup(keys_table, ctx, st.settings.idempotency_retention))
+          .then(
+            [rp, ctx, otherwise](db_rows& rows) mutable {
+              try {
+                auto found = db::idempotency::judge(rows, ctx);
+                if (found.v == db::idempotency::verdict::absent)
+                  rp.deliver(otherwise);
+                else if (found.v == db::idempotency::verdict::reused)
+                  rp.deliver(db::idempotency::reused(ctx));
+                else if (found.stored.outcome != 0)
+                  rp.deliver(db::idempotency::refusal_of(found.stored));
+                else
+                  rp.deliver(read_user(db::idempotency::row_of_answer(found.stored.answer)));
+              } catch (const std::exception& ex) {
+                rp.deliver(make_error(errc::internal, std::string{"unreadable stored answer: "} + ex.what()));
+              }
+            },
+            [rp](caf::error& e) mutable {
+              rp.deliver(make_error(errc::outcome_unknown, "the Idempotency-Key could not be checked: " +
+                                                             detail_of(db::failure(e))));
+            });
+      });
+  return rp;
+}
+
 caf::result<user_record> on_create(self_ptr self, const user_creation& c) {
   const auto& u = c.user;
   if (auto e = check_id(u.id)) return *e;
@@ -125,8 +187,9 @@ caf::result<user_record> on_create(self_ptr self, const user_creation& c) {
     {u.id, u.role, u.display_name, std::string{u.disabled ? "true" : "false"}, c.by.actor,
      c.by.actor_kind, c.by.peer, std::string{audit_action::user_create}},
     -1};
-  return one_row<user_record>(self, std::move(stmt),
-                              make_error(errc::conflict, "a user with this id already exists"),
+  auto exists = make_error(errc::duplicate, "a user with this id already exists");
+  if (c.ctx.keyed()) return keyed_change(self, std::move(stmt), c.ctx, u.id, std::move(exists));
+  return one_row<user_record>(self, std::move(stmt), std::move(exists),
                               [](const db_row* row) { return read_user(*row); });
 }
 
@@ -168,7 +231,9 @@ caf::result<user_record> on_update(self_ptr self, const user_update& c) {
     {c.id, role, display_name, disabled, c.by.actor, c.by.actor_kind, c.by.peer,
      std::string{audit_action::user_update}},
     -1};
-  return one_row<user_record>(self, std::move(stmt), make_error(errc::not_found, "no such user"),
+  auto missing = make_error(errc::not_found, "no such user");
+  if (c.ctx.keyed()) return keyed_change(self, std::move(stmt), c.ctx, c.id, std::move(missing));
+  return one_row<user_record>(self, std::move(stmt), std::move(missing),
                               [](const db_row* row) { return read_user(*row); });
 }
 
@@ -215,7 +280,15 @@ caf::result<user_standing> on_check(self_ptr self, const std::string& id) {
 
 users_actor::behavior_type users_fn(self_ptr self, users_settings settings) {
   self->state.settings = std::move(settings);
+  self->send(self, flush_atom::value);
   return {
+    [self](flush_atom) {
+      auto& st = self->state;
+      self->request(st.settings.db, st.settings.db_timeout, query_atom::value,
+                    db::idempotency::purge(keys_table, st.settings.idempotency_retention))
+        .then([](db_rows&) {}, [](caf::error&) {});  // the next hour tries again
+      self->delayed_send(self, std::chrono::hours{1}, flush_atom::value);
+    },
     [self](register_atom, const user_creation& c) { return on_create(self, c); },
     [self](update_atom, const user_update& c) { return on_update(self, c); },
     [self](get_atom, const std::string& id) { return on_get(self, id); },

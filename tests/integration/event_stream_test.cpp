@@ -200,6 +200,36 @@ TEST_F(EventBus, PublishAnswersTrueOnlyWhenEveryDurableSubscriberAcknowledged) {
   self->send_exit(listener, caf::exit_reason::user_shutdown);
 }
 
+TEST_F(EventBus, AnExpectedDurableSubscriberThatIsNotThereIsNoDelivery) {
+  // The node wires one durable subscriber (the verification scheduler). While it restarts, a
+  // bucket change must stay in the outbox, not be marked delivered to nobody.
+  auto bus = stop_at_end(sbm::events::spawn_event_bus(sys, 2s, 1));
+  const bucket_changed ev{8, "spk-1", "clinic-1", "high_touch", "no_touch", "promoted", 1234};
+  auto early = call<bool>(self, bus, sbm::publish_atom::value, ev);
+  ASSERT_FALSE(early);
+  EXPECT_EQ(sbm::code_of(early.error()), errc::unavailable) << sys.render(early.error());
+  EXPECT_TRUE(sbm::retry_after_of(early.error()));
+
+  caf::actor observer = caf::actor_cast<caf::actor>(self);
+  auto listener = sys.spawn(scripted_subscriber, observer, 0);
+  self->send(bus, sbm::subscribe_atom::value, listener, false);
+  // A listener is no durable subscriber.
+  EXPECT_EQ(sbm::code_of(call<bool>(self, bus, sbm::publish_atom::value, ev).error()),
+            errc::unavailable);
+  auto durable = sys.spawn(scripted_subscriber, observer, 0);
+  self->send(bus, sbm::subscribe_atom::value, durable, true);
+  auto delivered = call<bool>(self, bus, sbm::publish_atom::value, ev);
+  ASSERT_TRUE(delivered) << sys.render(delivered.error());
+  EXPECT_TRUE(*delivered);
+  // It dies: no delivery again until a new one subscribes.
+  self->send_exit(durable, caf::exit_reason::user_shutdown);
+  EXPECT_TRUE(sbm::test::eventually([&] {
+    auto r = call<bool>(self, bus, sbm::publish_atom::value, ev);
+    return !r && sbm::code_of(r.error()) == errc::unavailable;
+  }, 10s));
+  self->send_exit(listener, caf::exit_reason::user_shutdown);
+}
+
 class EventStream : public EventFixture {
  protected:
   // Set by tests that need servers of their own; a member, so the actors stop (TearDown) before

@@ -433,6 +433,35 @@ TEST_F(PatternIndexActor, UpdatesAndDeletesReachBothPostgresAndTheIndex) {
   EXPECT_EQ(st->patterns, 0u);
 }
 
+TEST_F(PatternIndexActor, AnUpsertFromAnOlderSagaRevisionChangesNothing) {
+  auto a = stop_at_end(start(settings()));
+  auto r = record(43, "spk-1", "metoprolal 50 mg");
+  r.saga_revision = 2;
+  r.status = "rectified";
+  r.weight = 0.6;
+  ASSERT_TRUE(upsert(a, r));
+  // A late step of revision 1 (the saga was rewound by a verdict meanwhile) arrives after it.
+  auto late = r;
+  late.saga_revision = 1;
+  late.status = "pending";
+  late.weight = 0.5;
+  ASSERT_TRUE(upsert(a, late));  // acknowledged: there is nothing left for that step to do
+  auto rows = sql("SELECT status, weight, saga_revision FROM patterns.patterns WHERE pattern_id = 43");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0], (sbm::db_row{param{"rectified"}, param{"0.6"}, param{"2"}}));
+  auto q = query("metoprolal 50 mg", 5);
+  auto hits = search(a, q);
+  ASSERT_EQ(hits.hits.size(), 1u);
+  EXPECT_EQ(hits.hits[0].pattern.status, "rectified");
+  EXPECT_EQ(hits.hits[0].pattern.weight, 0.6);
+  // The same or a newer revision applies.
+  auto newer = r;
+  newer.saga_revision = 3;
+  newer.weight = 0.7;
+  ASSERT_TRUE(upsert(a, newer));
+  EXPECT_EQ(sql("SELECT weight FROM patterns.patterns WHERE pattern_id = 43")[0][0], param{"0.7"});
+}
+
 TEST_F(PatternIndexActor, WritesToOnePatternApplyInTheOrderSent) {
   auto a = stop_at_end(start(settings()));
   auto r = record(9, "spk-1", "shortness of breath");

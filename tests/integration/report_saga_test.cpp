@@ -326,6 +326,93 @@ TEST_F(ReportSaga, ASagaLeftByAStoppedNodeIsFinishedByTheNextOne) {
   EXPECT_EQ(schedule_count(b), "1");
 }
 
+TEST_F(ReportSaga, ARunnerWhoseClaimWasTakenOverMovesNothing) {
+  auto r = settings();
+  r.step_delay = 1s;  // the index step runs a second after the filing
+  r.claim = 30s;
+  auto reports = start(r);
+  auto id = file_ok(reports, sample("spk-1", "job-fenced"));
+  // Meanwhile the claim passes to another runner (as after this one seemed dead for a while).
+  sql("UPDATE reports.report_saga SET claim = 'another-runner', next_attempt_at = now() + "
+      "interval '1 hour' WHERE report_id = $1",
+      {std::to_string(id)});
+  // The step still runs (steps are idempotent), but its acknowledgement must not move the row.
+  ASSERT_TRUE(sbm::test::eventually([&] { return probe->upserts_of(id) == 1; }, 10s));
+  ASSERT_TRUE(sbm::test::eventually([&] {
+    return !sql("SELECT 1 FROM reports.saga_log WHERE report_id = $1 AND step = 'index'",
+                {std::to_string(id)}).empty();
+  }, 10s));
+  EXPECT_EQ(saga_step(id), "index");
+  EXPECT_EQ(sql("SELECT claim FROM reports.report_saga WHERE report_id = $1",
+                {std::to_string(id)})[0][0],
+            param{"another-runner"});
+  // Once the other runner's claim lapses, this one takes it over and finishes.
+  sql("UPDATE reports.report_saga SET next_attempt_at = now() WHERE report_id = $1",
+      {std::to_string(id)});
+  ASSERT_TRUE(done_within(id));
+}
+
+TEST_F(ReportSaga, ARetryOfAFilingUnderItsKeyAnswersTheFirstReceipt) {
+  auto reports = start(settings());
+  auto s = sample("spk-1", "job-keyed");
+  s.ctx.idempotency_key = "file-1";
+  s.ctx.request_digest = "digest-1";
+  s.ctx.principal = "qa-ann";
+  auto first = file(reports, s);
+  ASSERT_EQ(first.outcome, report_receipt::accepted) << first.reason;
+  ASSERT_TRUE(done_within(first.report.id));
+  // The report moved on (indexed, verdict given) before the retry arrives.
+  auto verdict = ask<sbm::error_report>(reports, sbm::update_atom::value,
+                                        sbm::report_status_change{first.report.id, "rectified", "lead"});
+  ASSERT_TRUE(verdict) << sys.render(verdict.error());
+  auto again = file(reports, s);
+  ASSERT_EQ(again.outcome, report_receipt::accepted) << again.reason;
+  EXPECT_EQ(again.report.id, first.report.id);
+  EXPECT_EQ(again.report.status, "pending");  // as the first answer said
+  EXPECT_EQ(again.report.created_at_ms, first.report.created_at_ms);
+  EXPECT_EQ(again.report.fields.additional_notes, first.report.fields.additional_notes);
+  EXPECT_EQ(sql("SELECT count(*) FROM reports.error_reports")[0][0], param{"1"});
+  // Another request under the same key is refused and stores nothing.
+  auto other = sample("spk-2", "job-other");
+  other.ctx = s.ctx;
+  other.ctx.request_digest = "digest-2";
+  auto refused = ask<report_receipt>(reports, sbm::file_atom::value, other);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(sbm::code_of(refused.error()), errc::key_reused);
+  EXPECT_EQ(sql("SELECT count(*) FROM reports.error_reports")[0][0], param{"1"});
+}
+
+TEST_F(ReportSaga, FilingsPastTheQueueBoundAreRefusedAndWriteNothing) {
+  auto r = settings();
+  r.max_queued = 1;
+  auto reports = start(r);
+  // Hold the table so the first filing waits in its INSERT.
+  sbm::db_transaction tx;
+  tx.statements.push_back({"LOCK TABLE reports.error_reports IN SHARE MODE", {}, -1});
+  tx.statements.push_back({"SELECT pg_sleep(1.5)", {}, -1});
+  caf::anon_send(db, sbm::transact_atom::value, std::move(tx));
+  ASSERT_TRUE(sbm::test::eventually([&] {
+    return sql("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+               "WHERE c.relname = 'error_reports' AND l.mode = 'ShareLock' AND l.granted")[0][0] !=
+           param{"0"};
+  }));
+  caf::actor collector = caf::actor_cast<caf::actor>(self);
+  for (auto job : {"job-q1", "job-q2"})
+    sys.spawn([=](caf::event_based_actor* requester) {
+      requester->request(reports, 30s, sbm::file_atom::value, sample("spk-1", job))
+        .then([=](report_receipt&) { caf::anon_send(collector, 0); },
+              [=](caf::error& e) { caf::anon_send(collector, static_cast<int>(sbm::code_of(e))); });
+    });
+  std::vector<errc> codes;
+  for (int i = 0; i < 2; ++i)
+    self->receive([&](int c) { codes.push_back(static_cast<errc>(c)); },
+                  caf::after(30s) >> [] { ADD_FAILURE() << "no answer"; });
+  ASSERT_EQ(codes.size(), 2u);
+  EXPECT_EQ(codes[0], errc::overloaded);  // at once, while the other waits
+  EXPECT_EQ(codes[1], errc::none);
+  EXPECT_EQ(sql("SELECT count(*) FROM reports.error_reports")[0][0], param{"1"});
+}
+
 TEST_F(ReportSaga, AStopAfterTheIndexStepRepeatsNothingButTheUnacknowledged) {
   auto r = settings();
   r.step_delay = 400ms;

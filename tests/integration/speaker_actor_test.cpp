@@ -40,10 +40,10 @@ caf::expected<Result> call(caf::scoped_actor& self, const Handle& to, Ts&&... xs
 using sbm::test::code;
 
 sbm::postgres_actor start_postgres(caf::actor_system& sys, caf::scoped_actor& self,
-                                   const std::string& url) {
+                                   const std::string& url, std::uint32_t pool_size = 2) {
   sbm::connections::postgres_settings s;
   s.url = url;
-  s.pool_size = 2;
+  s.pool_size = pool_size;
   s.probe_interval = 100ms;
   s.request_timeout = 5s;
   s.breaker = sbm::resilience::breaker_policy{3, 300ms};
@@ -141,6 +141,53 @@ class SpeakerActor : public sbm::test::io_actor_test {
     return rows ? rows->rows : std::vector<sbm::db_row>{};
   }
 
+  // Speakers on a pool of their own, so a lock held through `db` takes none of their workers.
+  sp::speakers_settings own_pool_settings() {
+    return test_settings(stop_at_end(start_postgres(sys, self, url, 4)));
+  }
+
+  // Holds `mode` on `table` from a transaction of its own for `seconds` (a psql session holding
+  // a lock, as an operator or a slow migration would), and returns once the lock is held.
+  void hold_lock(const std::string& table, const std::string& mode, double seconds) {
+    sbm::db_transaction tx;
+    tx.statements.push_back({"LOCK TABLE " + table + " IN " + mode + " MODE", {}, -1});
+    tx.statements.push_back({"SELECT pg_sleep($1::double precision)", {std::to_string(seconds)}, -1});
+    caf::anon_send(db, sbm::transact_atom::value, std::move(tx));
+    ASSERT_TRUE(sbm::test::eventually([&] {
+      return sql("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                 "WHERE c.relname = $1 AND l.granted",
+                 {table.substr(table.find('.') + 1)})[0][0] != param{"0"};
+    })) << "the lock on " << table << " was not taken";
+  }
+
+  // Sends every sample at once, each from its own requester; answers in arrival order.
+  std::vector<caf::expected<speaker_view>> concurrently(const speaker_shard_actor& shard,
+                                                        std::vector<sbm::quality_sample> samples) {
+    caf::actor collector = caf::actor_cast<caf::actor>(self);
+    for (auto& sample : samples)
+      sys.spawn([=](caf::event_based_actor* requester) {
+        requester->request(shard, answer_timeout, sbm::sample_atom::value, sample)
+          .then([=](speaker_view& v) { caf::anon_send(collector, v); },
+                [=](caf::error& e) { caf::anon_send(collector, e); });
+      });
+    std::vector<caf::expected<speaker_view>> out;
+    for (std::size_t i = 0; i < samples.size(); ++i)
+      self->receive([&](speaker_view& v) { out.emplace_back(std::move(v)); },
+                    [&](caf::error& e) { out.emplace_back(std::move(e)); },
+                    caf::after(answer_timeout) >> [&] { ADD_FAILURE() << "answers missing"; });
+    return out;
+  }
+
+  sbm::request_context keyed(const std::string& key, const std::string& digest,
+                             std::chrono::milliseconds budget = 20s) {
+    sbm::request_context ctx;
+    ctx.idempotency_key = key;
+    ctx.request_digest = digest;
+    ctx.principal = "qa-1";
+    ctx.until = sbm::deadline::after(sys.clock().now(), budget);
+    return ctx;
+  }
+
   std::string url;
   sbm::postgres_actor db;
 };
@@ -160,7 +207,7 @@ TEST_F(SpeakerActor, RegisterStartsInTheInitialBucketAndADuplicateIsAConflict) {
   EXPECT_GT(v->created_at_ms, 0);
 
   auto again = c.enrol("spk-1", "clinic-2");
-  EXPECT_EQ(code(again), errc::conflict);
+  EXPECT_EQ(code(again), errc::duplicate);
 
   auto got = c.get("spk-1");
   ASSERT_TRUE(got);
@@ -315,18 +362,26 @@ TEST_F(SpeakerActor, APinHoldsTheBucketAndUnpinAppliesThePolicyAgain) {
   auto same = c.pin("spk-1", "high_touch", "keep an eye on it");
   ASSERT_TRUE(same);
   EXPECT_EQ(same->bucket_changes, 2u);
-  EXPECT_EQ(sql("SELECT count(*) FROM speakers.outbox")[0][0], param{"2"});
+  EXPECT_EQ(sql("SELECT count(*) FROM speakers.outbox WHERE topic = 'speaker.bucket.changed'")[0][0],
+            param{"2"});
   EXPECT_EQ(sql("SELECT count(*) FROM speakers.bucket_history WHERE kind = 'pin'")[0][0],
             param{"2"});
+  // Every pin and unpin left its audit entry in the same transaction as the change.
+  EXPECT_EQ(sql("SELECT payload->>'action', payload->>'actor' FROM speakers.outbox "
+                "WHERE topic = 'audit.record' ORDER BY id"),
+            (std::vector<sbm::db_row>{{param{"bucket.pin"}, param{"lead-1"}},
+                                      {param{"bucket.unpin"}, param{"lead-2"}},
+                                      {param{"bucket.pin"}, param{"lead-1"}}}));
 }
 
-TEST_F(SpeakerActor, ADuplicateJobIsAConflictAndChangesNothing) {
+TEST_F(SpeakerActor, ADuplicateJobIsRefusedAsADuplicateAndChangesNothing) {
   auto c = start();
   ASSERT_TRUE(c.enrol("spk-1"));
   auto first = c.sample("spk-1", "job-1", 3.0);
   ASSERT_TRUE(first);
   auto dup = c.sample("spk-1", "job-1", 9.0);
-  EXPECT_EQ(code(dup), errc::conflict);
+  // A duplicate is not a version conflict: the client must not retry it.
+  EXPECT_EQ(code(dup), errc::duplicate);
   auto v = c.get("spk-1");
   ASSERT_TRUE(v);
   EXPECT_EQ(v->samples_total, 1u);
@@ -341,8 +396,136 @@ TEST_F(SpeakerActor, ADuplicateJobIsAConflictAndChangesNothing) {
   EXPECT_EQ(next->samples_total, 2u);
 }
 
-TEST_F(SpeakerActor, HundredsOfConcurrentSamplesSerialiseExactly) {
+TEST_F(SpeakerActor, ARetryUnderTheSameKeyGetsTheFirstAnswerAndWritesNothing) {
   auto c = start();
+  sbm::speaker_registration reg{"spk-1", "clinic-1", "Dr One", "admin-1", keyed("reg-1", "d-reg")};
+  auto first = call<speaker_view>(self, c.shard, sbm::register_atom::value, reg);
+  ASSERT_TRUE(first) << sys.render(first.error());
+  // The same registration again: the stored answer, not a duplicate.
+  auto again = call<speaker_view>(self, c.shard, sbm::register_atom::value, reg);
+  ASSERT_TRUE(again) << sys.render(again.error());
+  expect_same_state(*first, *again);
+
+  sbm::quality_sample sample{"spk-1", "job-1", 3.0, "qa-1", keyed("s-1", "d-s1")};
+  auto counted = call<speaker_view>(self, c.shard, sbm::sample_atom::value, sample);
+  ASSERT_TRUE(counted) << sys.render(counted.error());
+  ASSERT_TRUE(c.sample("spk-1", "job-2", 7.0));  // the speaker moves on meanwhile
+  auto replayed = call<speaker_view>(self, c.shard, sbm::sample_atom::value, sample);
+  ASSERT_TRUE(replayed) << sys.render(replayed.error());
+  expect_same_state(*counted, *replayed);  // what the first attempt answered, not today's state
+  EXPECT_EQ(replayed->samples_total, 1u);
+
+  // The same key with another request is refused; nothing is written.
+  auto other = sample;
+  other.job_id = "job-3";
+  other.ctx.request_digest = "d-other";
+  EXPECT_EQ(code(call<speaker_view>(self, c.shard, sbm::sample_atom::value, other)),
+            errc::key_reused);
+  // Keys belong to their principal: another one may use the same key for its own request.
+  auto theirs = other;
+  theirs.ctx.principal = "qa-2";
+  EXPECT_TRUE(call<speaker_view>(self, c.shard, sbm::sample_atom::value, theirs));
+
+  auto v = c.get("spk-1");
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->samples_total, 3u);
+  EXPECT_EQ(sql("SELECT count(*) FROM speakers.quality_samples")[0][0], param{"3"});
+  EXPECT_EQ(sql("SELECT count(*) FROM speakers.idempotency_keys")[0][0], param{"3"});
+
+  // A pin retried after it committed answers the pin, and audits it once.
+  sbm::bucket_pin pin{"spk-1", "no_touch", "trusted", "lead-1", {}, keyed("p-1", "d-p1")};
+  auto pinned = call<speaker_view>(self, c.shard, sbm::pin_atom::value, pin);
+  ASSERT_TRUE(pinned) << sys.render(pinned.error());
+  auto repinned = call<speaker_view>(self, c.shard, sbm::pin_atom::value, pin);
+  ASSERT_TRUE(repinned) << sys.render(repinned.error());
+  expect_same_state(*pinned, *repinned);
+  EXPECT_EQ(sql("SELECT count(*) FROM speakers.outbox WHERE topic = 'audit.record'")[0][0],
+            param{"1"});
+  // An unpin retried after it committed answers the unpin, not "not pinned".
+  sbm::bucket_unpin unpin{"spk-1", "done", "lead-1", {}, keyed("u-1", "d-u1")};
+  auto unpinned = call<speaker_view>(self, c.shard, sbm::unpin_atom::value, unpin);
+  ASSERT_TRUE(unpinned) << sys.render(unpinned.error());
+  auto reunpinned = call<speaker_view>(self, c.shard, sbm::unpin_atom::value, unpin);
+  ASSERT_TRUE(reunpinned) << sys.render(reunpinned.error());
+  expect_same_state(*unpinned, *reunpinned);
+}
+
+TEST_F(SpeakerActor, ARetryWhileTheFirstAttemptStillRunsIsToldToComeBack) {
+  auto c = start(own_pool_settings());
+  ASSERT_TRUE(c.enrol("spk-1"));
+  hold_lock("speakers.quality_samples", "SHARE", 1.5);
+  sbm::quality_sample sample{"spk-1", "job-1", 3.0, "qa-1", keyed("k", "d")};
+  auto answers = concurrently(c.shard, {sample, sample});
+  ASSERT_EQ(answers.size(), 2u);
+  // The retry arrives while the first waits for the lock: 409 with a Retry-After, no second write.
+  EXPECT_EQ(code(answers[0]), errc::in_progress);
+  ASSERT_TRUE(sbm::retry_after_of(answers[0].error()));
+  ASSERT_TRUE(answers[1]) << sys.render(answers[1].error());
+  EXPECT_EQ(answers[1]->samples_total, 1u);
+  // Once it finished, the same retry gets the stored answer.
+  auto later = call<speaker_view>(self, c.shard, sbm::sample_atom::value, sample);
+  ASSERT_TRUE(later) << sys.render(later.error());
+  EXPECT_EQ(later->samples_total, 1u);
+}
+
+TEST_F(SpeakerActor, AWriteWhoseOutcomeWasUnknownDoesNotMakeTheNextOneAConflict) {
+  auto settings = own_pool_settings();
+  settings.db_timeout = 300ms;  // work without a deadline gives up on the database after this
+  auto c = start(settings);
+  ASSERT_TRUE(c.enrol("spk-1"));
+  ASSERT_TRUE(c.sample("spk-1", "job-0", 1.0));
+  hold_lock("speakers.quality_samples", "SHARE", 1.5);
+  // No deadline: the speaker stops waiting after 300 ms while the transaction waits for the lock
+  // and commits once it is released. The client is told so, not that it failed.
+  auto unknown = c.sample("spk-1", "job-1", 2.0);
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(code(unknown), errc::outcome_unknown) << sys.render(unknown.error());
+  // The next legitimate sample is accepted, although the first one moved the version under it.
+  sbm::quality_sample next{"spk-1", "job-2", 3.0, "qa-1", keyed("next", "d-next")};
+  auto accepted = call<speaker_view>(self, c.shard, sbm::sample_atom::value, next);
+  ASSERT_TRUE(accepted) << sys.render(accepted.error());
+  EXPECT_EQ(accepted->samples_total, 3u);
+  EXPECT_EQ(sql("SELECT count(*) FROM speakers.quality_samples")[0][0], param{"3"});
+}
+
+TEST_F(SpeakerActor, WorkIsBoundedPerSpeakerAndDroppedOnceItsDeadlinePassed) {
+  auto settings = own_pool_settings();
+  settings.max_queued_per_speaker = 2;
+  auto c = start(settings);
+  ASSERT_TRUE(c.enrol("spk-1"));
+  ASSERT_TRUE(c.sample("spk-1", "job-0", 1.0));
+  hold_lock("speakers.quality_samples", "SHARE", 1.5);
+  std::vector<sbm::quality_sample> burst;
+  for (int i = 1; i <= 4; ++i)
+    burst.push_back({"spk-1", "job-" + std::to_string(i), 1.0, "qa-1", keyed("b" + std::to_string(i), "d")});
+  auto answers = concurrently(c.shard, burst);
+  int accepted = 0, refused = 0;
+  for (auto& a : answers) {
+    if (a) {
+      ++accepted;
+    } else {
+      EXPECT_EQ(code(a), errc::overloaded) << sys.render(a.error());
+      EXPECT_TRUE(sbm::retry_after_of(a.error()));
+      ++refused;
+    }
+  }
+  EXPECT_EQ(accepted, 2);
+  EXPECT_EQ(refused, 2);
+  // Refused work wrote nothing.
+  EXPECT_EQ(sql("SELECT count(*) FROM speakers.quality_samples")[0][0], param{"3"});
+
+  // Work whose caller has stopped waiting is not started.
+  sbm::quality_sample late{"spk-1", "job-9", 1.0, "qa-1", keyed("late", "d", 0ms)};
+  EXPECT_EQ(code(call<speaker_view>(self, c.shard, sbm::sample_atom::value, late)),
+            errc::deadline_exceeded);
+  EXPECT_EQ(sql("SELECT count(*) FROM speakers.quality_samples WHERE job_id = 'job-9'")[0][0],
+            param{"0"});
+}
+
+TEST_F(SpeakerActor, HundredsOfConcurrentSamplesSerialiseExactly) {
+  auto settings = test_settings(db);
+  settings.max_queued_per_speaker = 300;  // all of them may wait
+  auto c = start(settings);
   ASSERT_TRUE(c.enrol("busy"));
   constexpr int n = 300;
   caf::actor collector = caf::actor_cast<caf::actor>(self);
