@@ -39,6 +39,10 @@ caf::error make_error(errc code, std::string detail, std::chrono::milliseconds r
   return make_error(code, error_info{std::move(detail), retry_after.count(), -1});
 }
 
+caf::error deadline_passed() {
+  return make_error(errc::deadline_exceeded, "dropped unstarted: its deadline had passed");
+}
+
 errc code_of(const caf::error& e) {
   if (!e)
     return errc::none;

@@ -51,6 +51,9 @@ caf::error make_error(errc code, std::string detail = {});
 caf::error make_error(errc code, std::string detail, std::chrono::milliseconds retry_after);
 caf::error make_error(errc code, error_info info);
 
+// The answer to work dropped unstarted because its deadline had passed.
+caf::error deadline_passed();
+
 // The code of an SBM error, or errc::internal for any foreign error (timeouts, CAF errors).
 errc code_of(const caf::error& e);
 

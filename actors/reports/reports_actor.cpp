@@ -19,7 +19,6 @@
 #include <random>
 #include <stdexcept>
 #include <string>
-#include <unordered_set>
 #include <utility>
 
 #include "actors/reports/core/fernet.hpp"
@@ -54,8 +53,7 @@ struct reports_state {
   std::deque<std::shared_ptr<filing>> store_queue;  // checked, waiting for a statement
   int batches_in_flight = 0;
   std::size_t filings = 0;  // accepted for checking and not answered yet (bounded by max_queued)
-  // Idempotency keys of writes being handled now (principal, NUL, key).
-  std::unordered_set<std::string> keys_in_flight;
+  db::idempotency::keys_in_flight keys;  // of filings and verdicts being handled now
   std::shared_ptr<spdlog::logger> log;
 };
 
@@ -339,7 +337,7 @@ void joined(self_ptr self, const filing_ptr& f) {
     return;
   }
   if (f->sub.ctx.until.passed(self->clock().now())) {
-    f->answer(make_error(errc::deadline_exceeded, "dropped unstarted: its deadline had passed"));
+    f->answer(deadline_passed());
     return;
   }
   store(self, f);
@@ -491,27 +489,19 @@ void answer_from_key(self_ptr self, const filing_ptr& f, caf::error otherwise) {
              });
 }
 
-std::string key_of(const request_context& ctx) {
-  return ctx.principal + '\0' + ctx.idempotency_key;
-}
-
 caf::result<report_receipt> on_file(self_ptr self, report_submission sub) {
   auto& st = self->state;
   if (auto problem = check_report(sub, st.settings.limits))
     return refusal(problem->unprocessable ? report_receipt::unprocessable : report_receipt::malformed,
                    problem->field, problem->reason);
   if (!plausible_actor(sub.actor)) return invalid("actor must be 1..256 bytes");
-  if (sub.ctx.until.passed(self->clock().now()))
-    return make_error(errc::deadline_exceeded, "dropped unstarted: its deadline had passed");
+  if (sub.ctx.until.passed(self->clock().now())) return deadline_passed();
   if (st.filings >= st.settings.max_queued)
     return make_error(errc::overloaded,
                       std::to_string(st.filings) + " report filings are waiting already",
                       std::chrono::seconds{1});
   std::string key;
-  if (sub.ctx.keyed()) {
-    key = key_of(sub.ctx);
-    if (!st.keys_in_flight.insert(key).second) return db::idempotency::in_progress(sub.ctx);
-  }
+  if (auto busy = st.keys.claim(sub.ctx, key)) return *busy;
   ++st.filings;
   auto rp = self->make_response_promise<report_receipt>();
   auto f = std::make_shared<filing>();
@@ -519,7 +509,7 @@ caf::result<report_receipt> on_file(self_ptr self, report_submission sub) {
     if (answered) return;
     answered = true;
     --self->state.filings;
-    if (!key.empty()) self->state.keys_in_flight.erase(key);
+    self->state.keys.release(key);
     if (r)
       rp.deliver(std::move(*r));
     else
@@ -640,17 +630,11 @@ caf::result<error_report> on_update(self_ptr self, report_status_change change) 
   if (change.status != "rectified" && change.status != "not_rectified")
     return invalid("field 'status' must be rectified or not_rectified");
   if (!plausible_actor(change.actor)) return invalid("actor must be 1..256 bytes");
-  if (change.ctx.until.passed(self->clock().now()))
-    return make_error(errc::deadline_exceeded, "dropped unstarted: its deadline had passed");
+  if (change.ctx.until.passed(self->clock().now())) return deadline_passed();
   std::string key;
-  if (change.ctx.keyed()) {
-    key = key_of(change.ctx);
-    if (!st.keys_in_flight.insert(key).second) return db::idempotency::in_progress(change.ctx);
-  }
+  if (auto busy = st.keys.claim(change.ctx, key)) return *busy;
   auto promise = self->make_response_promise<error_report>();
-  auto release = [self, key] {
-    if (!key.empty()) self->state.keys_in_flight.erase(key);
-  };
+  auto release = [self, key] { self->state.keys.release(key); };
   auto deliver = [promise, release](caf::error e) mutable {
     release();
     promise.deliver(std::move(e));

@@ -298,10 +298,6 @@ caf::result<speaker_view> refuse(self_ptr self, const request_context& ctx, caf:
   return rp;
 }
 
-caf::error too_late() {
-  return make_error(errc::deadline_exceeded, "dropped unstarted: its deadline had passed");
-}
-
 db_statement versioned_update(const speaker_state& st, std::string assignments,
                               std::vector<caf::optional<std::string>> extra_params) {
   std::vector<caf::optional<std::string>> params{st.speaker_id, std::to_string(st.version)};
@@ -321,7 +317,7 @@ void apply_common(speaker_state& st, const db_results& r) {
 caf::result<speaker_view> on_sample(self_ptr self, quality_sample& s) {
   auto& st = self->state;
   if (st.stage != phase::ready) return st.unusable;
-  if (s.ctx.until.passed(self->clock().now())) return too_late();
+  if (s.ctx.until.passed(self->clock().now())) return deadline_passed();
   if (s.speaker_id != st.speaker_id) return invalid("speaker_id does not match this speaker");
   if (auto e = check_id("job_id", s.job_id)) return invalid(*e);
   if (auto e = check_rate("errors_per_100_words", s.errors_per_100_words)) return invalid(*e);
@@ -377,7 +373,7 @@ caf::result<speaker_view> on_sample(self_ptr self, quality_sample& s) {
 caf::result<speaker_view> on_pin(self_ptr self, bucket_pin& p) {
   auto& st = self->state;
   if (st.stage != phase::ready) return st.unusable;
-  if (p.ctx.until.passed(self->clock().now())) return too_late();
+  if (p.ctx.until.passed(self->clock().now())) return deadline_passed();
   if (p.speaker_id != st.speaker_id) return invalid("speaker_id does not match this speaker");
   const auto target = parse_bucket(p.bucket);
   if (!target)
@@ -424,7 +420,7 @@ caf::result<speaker_view> on_pin(self_ptr self, bucket_pin& p) {
 caf::result<speaker_view> on_unpin(self_ptr self, bucket_unpin& u) {
   auto& st = self->state;
   if (st.stage != phase::ready) return st.unusable;
-  if (u.ctx.until.passed(self->clock().now())) return too_late();
+  if (u.ctx.until.passed(self->clock().now())) return deadline_passed();
   if (u.speaker_id != st.speaker_id) return invalid("speaker_id does not match this speaker");
   if (auto e = check_text("reason", u.reason, max_text_bytes, false)) return invalid(*e);
   if (auto e = check_text("actor", u.actor, max_id_bytes, false)) return invalid(*e);

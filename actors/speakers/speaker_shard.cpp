@@ -18,7 +18,6 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
-#include <unordered_set>
 #include <type_traits>
 #include <utility>
 
@@ -73,9 +72,7 @@ struct shard_state {
   std::unordered_map<std::string, failure_record> failures;
   std::uint64_t next_token = 1;
   std::uint64_t queued = 0;  // in flight to speakers plus buffered, all speakers
-  // Idempotency keys of writes being handled now (principal, NUL, key): a retry that arrives
-  // meanwhile is told to come back rather than run the write a second time.
-  std::unordered_set<std::string> keys_in_flight;
+  db::idempotency::keys_in_flight keys;  // of the writes being handled now
   speaker_shard_stats stats;
   std::shared_ptr<spdlog::logger> log;
 };
@@ -205,10 +202,6 @@ bool settle(self_ptr self, const std::string& id, std::uint64_t token) {
   return true;
 }
 
-std::string key_of(const request_context& ctx) {
-  return ctx.principal + '\0' + ctx.idempotency_key;
-}
-
 // The context of a message, for its deadline and key (reads carry none).
 template <class T>
 const request_context* context_of([[maybe_unused]] const T& x) {
@@ -253,14 +246,12 @@ caf::result<Result> route(self_ptr self, const std::string& id, Ts... xs) {
   auto& st = self->state;
   const request_context* ctx = context_in(xs...);
   std::string key;
-  if (ctx && ctx->keyed()) {
-    key = key_of(*ctx);
-    if (!st.keys_in_flight.insert(key).second) return db::idempotency::in_progress(*ctx);
-  }
+  if (ctx)
+    if (auto busy = st.keys.claim(*ctx, key)) return *busy;
   auto rp = self->template make_response_promise<Result>();
   // Every answer, however it comes, releases the key.
   auto answer = [self, rp, key](auto&& value) mutable {
-    if (!key.empty()) self->state.keys_in_flight.erase(key);
+    self->state.keys.release(key);
     rp.deliver(std::forward<decltype(value)>(value));
   };
   routed_job job;
@@ -359,13 +350,9 @@ caf::result<speaker_view> on_register(self_ptr self, speaker_registration& r) {
   if (auto e = check_text("display_name", r.display_name, max_text_bytes, false))
     return invalid(*e);
   if (auto e = check_text("actor", r.actor, max_id_bytes, false)) return invalid(*e);
-  if (r.ctx.until.passed(self->clock().now()))
-    return make_error(errc::deadline_exceeded, "dropped unstarted: its deadline had passed");
+  if (r.ctx.until.passed(self->clock().now())) return deadline_passed();
   std::string key;
-  if (r.ctx.keyed()) {
-    key = key_of(r.ctx);
-    if (!st.keys_in_flight.insert(key).second) return db::idempotency::in_progress(r.ctx);
-  }
+  if (auto busy = st.keys.claim(r.ctx, key)) return *busy;
   const std::string initial(to_string(st.settings.policy.initial_bucket));
   db_transaction tx;
   tx.until = r.ctx.until;
@@ -387,7 +374,7 @@ caf::result<speaker_view> on_register(self_ptr self, speaker_registration& r) {
       db::idempotency::store("speakers.idempotency_keys", r.ctx, 0, speaker_answer_sql(), {r.speaker_id}));
   auto rp = self->make_response_promise<speaker_view>();
   auto answer = [self, rp, key](auto&& value) mutable {
-    if (!key.empty()) self->state.keys_in_flight.erase(key);
+    self->state.keys.release(key);
     rp.deliver(std::forward<decltype(value)>(value));
   };
   const auto timeout = hop_timeout(r.ctx.until, st.settings.db_timeout);

@@ -84,6 +84,22 @@ db_row row_of_answer(const std::string& answer) {
   return row;
 }
 
+std::optional<caf::error> keys_in_flight::claim(const request_context& ctx, std::string& held) {
+  held.clear();
+  if (!ctx.keyed())
+    return std::nullopt;
+  auto key = ctx.principal + '\0' + ctx.idempotency_key;
+  if (!keys_.insert(key).second)
+    return in_progress(ctx);
+  held = std::move(key);
+  return std::nullopt;
+}
+
+void keys_in_flight::release(const std::string& held) {
+  if (!held.empty())
+    keys_.erase(held);
+}
+
 caf::error reused(const request_context& ctx) {
   return make_error(errc::key_reused, "Idempotency-Key '" + ctx.idempotency_key +
                                         "' was used for a different request; use a new key");

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "messages/connections.hpp"
@@ -59,6 +60,20 @@ db_statement purge(const char* table, std::chrono::seconds retention);
 // A family that stores its answer as a row (json_build_array over its column list, as text) reads
 // it back with this, into the text forms its row reader expects. Throws std::runtime_error.
 db_row row_of_answer(const std::string& answer);
+
+// The keys of the writes an actor is handling now, so that a retry arriving meanwhile is told to
+// come back (in_progress) instead of running the write a second time.
+class keys_in_flight {
+ public:
+  // Takes ctx's key into `held`; the refusal when it is taken already. Work without a key passes
+  // and holds nothing.
+  std::optional<caf::error> claim(const request_context& ctx, std::string& held);
+  void release(const std::string& held);
+  std::size_t size() const { return keys_.size(); }
+
+ private:
+  std::unordered_set<std::string> keys_;
+};
 
 // The answer to a key used for a different request.
 caf::error reused(const request_context& ctx);

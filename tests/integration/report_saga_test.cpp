@@ -25,6 +25,7 @@
 #include "runtime/migrations/all_migrations.hpp"
 #include "tests/support/actor_test.hpp"
 #include "tests/support/servers.hpp"
+#include "tests/support/table_lock.hpp"
 
 namespace {
 
@@ -387,15 +388,7 @@ TEST_F(ReportSaga, FilingsPastTheQueueBoundAreRefusedAndWriteNothing) {
   r.max_queued = 1;
   auto reports = start(r);
   // Hold the table so the first filing waits in its INSERT.
-  sbm::db_transaction tx;
-  tx.statements.push_back({"LOCK TABLE reports.error_reports IN SHARE MODE", {}, -1});
-  tx.statements.push_back({"SELECT pg_sleep(1.5)", {}, -1});
-  caf::anon_send(db, sbm::transact_atom::value, std::move(tx));
-  ASSERT_TRUE(sbm::test::eventually([&] {
-    return sql("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
-               "WHERE c.relname = 'error_reports' AND l.mode = 'ShareLock' AND l.granted")[0][0] !=
-           param{"0"};
-  }));
+  ASSERT_TRUE(sbm::test::hold_table_lock(sys, db, "reports.error_reports", "SHARE", 1.5));
   caf::actor collector = caf::actor_cast<caf::actor>(self);
   for (auto job : {"job-q1", "job-q2"})
     sys.spawn([=](caf::event_based_actor* requester) {

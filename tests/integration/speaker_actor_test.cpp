@@ -19,6 +19,7 @@
 #include "runtime/migrations/all_migrations.hpp"
 #include "tests/support/actor_test.hpp"
 #include "tests/support/servers.hpp"
+#include "tests/support/table_lock.hpp"
 
 namespace {
 
@@ -146,18 +147,9 @@ class SpeakerActor : public sbm::test::io_actor_test {
     return test_settings(stop_at_end(start_postgres(sys, self, url, 4)));
   }
 
-  // Holds `mode` on `table` from a transaction of its own for `seconds` (a psql session holding
-  // a lock, as an operator or a slow migration would), and returns once the lock is held.
   void hold_lock(const std::string& table, const std::string& mode, double seconds) {
-    sbm::db_transaction tx;
-    tx.statements.push_back({"LOCK TABLE " + table + " IN " + mode + " MODE", {}, -1});
-    tx.statements.push_back({"SELECT pg_sleep($1::double precision)", {std::to_string(seconds)}, -1});
-    caf::anon_send(db, sbm::transact_atom::value, std::move(tx));
-    ASSERT_TRUE(sbm::test::eventually([&] {
-      return sql("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
-                 "WHERE c.relname = $1 AND l.granted",
-                 {table.substr(table.find('.') + 1)})[0][0] != param{"0"};
-    })) << "the lock on " << table << " was not taken";
+    ASSERT_TRUE(sbm::test::hold_table_lock(sys, db, table, mode, seconds))
+      << "the lock on " << table << " was not taken";
   }
 
   // Sends every sample at once, each from its own requester; answers in arrival order.

@@ -1,0 +1,38 @@
+#include "tests/support/table_lock.hpp"
+
+#include <caf/all.hpp>
+
+#include <iostream>
+
+#include "tests/support/actor_test.hpp"
+
+namespace sbm::test {
+
+bool hold_table_lock(caf::actor_system& sys, const postgres_actor& db, const std::string& table,
+                     const std::string& mode, double seconds) {
+  db_transaction tx;
+  tx.statements.push_back({"LOCK TABLE " + table + " IN " + mode + " MODE", {}, -1});
+  tx.statements.push_back({"SELECT pg_sleep($1::double precision)", {std::to_string(seconds)}, -1});
+  // From a requester of its own (an anonymous send was not always carried out by the pool).
+  sys.spawn([db, tx](caf::event_based_actor* holder) {
+    holder->request(db, std::chrono::seconds{60}, transact_atom::value, tx)
+      .then([](db_results&) {},
+            [holder](caf::error& e) {
+              std::cerr << "table lock holder: " << holder->system().render(e) << "\n";
+            });
+  });
+  const auto relation = table.substr(table.find('.') + 1);
+  caf::scoped_actor self{sys};
+  return eventually([&] {
+    auto rows = request_blocking<db_rows>(
+      self, std::chrono::seconds{10}, db, query_atom::value,
+      db_statement{"SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                   "WHERE c.relname = $1 AND l.granted AND l.mode <> 'AccessShareLock' "
+                   "AND l.pid <> pg_backend_pid()",
+                   {relation},
+                   -1});
+    return rows && !rows->rows.empty() && rows->rows[0][0] != caf::optional<std::string>{"0"};
+  });
+}
+
+}  // namespace sbm::test
