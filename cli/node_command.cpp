@@ -135,7 +135,9 @@ int node_command(int argc, char** argv) {
   std::shared_ptr<const auth::jwt_verifier> verifier;
   try {
     auth::jwt_rules rules{cfg.text("auth.issuer"), cfg.text("auth.audience"),
-                          std::chrono::duration_cast<std::chrono::seconds>(cfg.duration("auth.leeway"))};
+                          std::chrono::duration_cast<std::chrono::seconds>(cfg.duration("auth.leeway")),
+                          std::chrono::duration_cast<std::chrono::seconds>(
+                            cfg.duration("auth.max-token-lifetime"))};
     verifier = std::make_shared<auth::jwt_verifier>(std::get<std::vector<auth::jwt_key>>(keyring),
                                                     rules);
   } catch (const std::exception& e) {

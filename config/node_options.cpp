@@ -94,6 +94,9 @@ std::vector<option_spec> make_options() {
     opt("auth.issuer", k::text, "sbm", "required `iss` of tokens"),
     opt("auth.audience", k::text, "sbm-api", "required `aud` of tokens"),
     opt("auth.leeway", k::duration, "30s", "clock skew allowed for exp, nbf and iat"),
+    ranged("auth.max-token-lifetime", k::duration, "24h", 1000, 31622400000.0,
+           "longest a token may live: exp - iat at most this; a token without iat must expire "
+           "within this (plus leeway) of the moment it is used"),
     opt("auth.services", k::text, "",
         "service allow-list: name=perm+perm;name2=perm (e.g. drafting=speakers.read+drafts.correct)"),
     required(opt("reports.fernet-key", k::secret, "",
