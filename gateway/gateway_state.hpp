@@ -35,6 +35,7 @@ enum class route : int {
   report_get,
   report_update,
   patterns_search,
+  node_status,
 };
 
 struct gateway_context {

@@ -187,13 +187,24 @@ struct http_server::impl {
     auto& req = entry.handle;
     auto status = restinio::http_status_line_t{restinio::http_status_code_t{response.status},
                                                status_reason(response.status)};
-    auto builder = req->create_response(status);
-    builder.append_header(restinio::http_field::content_type, response.content_type);
-    for (auto& h : response.headers)
-      builder.append_header(h.first, h.second);
-    builder.set_body(std::move(response.body));
     try {
-      builder.done();
+      if (req->header().method() == restinio::http_method_head()) {
+        // The same status and headers as the GET, no body: a proxy reusing the connection reads
+        // exactly the header block. Content-Length is what the GET's body would be (RFC 9110 8.6).
+        auto builder = req->create_response<restinio::user_controlled_output_t>(status);
+        builder.append_header(restinio::http_field::content_type, response.content_type);
+        for (auto& h : response.headers)
+          builder.append_header(h.first, h.second);
+        builder.set_content_length(response.body.size());
+        builder.done();
+      } else {
+        auto builder = req->create_response(status);
+        builder.append_header(restinio::http_field::content_type, response.content_type);
+        for (auto& h : response.headers)
+          builder.append_header(h.first, h.second);
+        builder.set_body(std::move(response.body));
+        builder.done();
+      }
     } catch (const std::exception& e) {
       log->debug("response {} not delivered: {}", id, e.what());
     }

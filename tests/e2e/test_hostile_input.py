@@ -350,6 +350,87 @@ class Hostile(unittest.TestCase):
         for i, text in enumerate(INJECTIONS):
             self.assertIn(f"user-{i}-" + text.replace("/", "|"), targets)
 
+    # --- one reading of a request: what a proxy in front sees is what SBM sees (issue 21) ------
+
+    def test_duplicate_json_keys_are_refused_naming_the_key(self):
+        bodies = [
+            ("POST", "/v1/speakers", b'{"speaker_id": "dup-a", "speaker_id": "dup-b", "client_id": "c"}',
+             "speaker_id", self.admin),
+            ("PUT", "/v1/speakers/control/bucket-pin",
+             b'{"bucket": "no_touch", "reason": "r", "bucket": "high_touch"}', "bucket", self.lead),
+            ("POST", "/v1/patterns/search",
+             b'{"query_text": "q", "filters": {"speaker_id": "a", "speaker_id": "b"}}', "speaker_id", self.admin),
+            ("POST", "/v1/users", b'{"id": "dup-user", "role": "qa", "role": "admin"}', "role", self.admin),
+        ]
+        for method, path, body, key, token in bodies:
+            with self.subTest(path=path):
+                r = self.node.request(method, path, raw_body=body, token=token,
+                                      headers={"Content-Type": "application/json"})
+                self.assertEqual(r.status, 400, r)
+                self.assertIn(f"duplicate key '{key}'", r.json()["detail"])
+        self.assertEqual(self.node.request("GET", "/v1/speakers/dup-b", token=self.admin).status, 404)
+        self.assertEqual(self.node.request("GET", "/v1/users/dup-user", token=self.admin).status, 404)
+
+    def test_a_byte_order_mark_is_refused(self):
+        r = self.node.request("POST", "/v1/speakers", raw_body=b'\xef\xbb\xbf{"speaker_id": "bom", "client_id": "c"}',
+                              token=self.admin, headers={"Content-Type": "application/json"})
+        self.assertEqual(r.status, 400, r)
+        self.assertIn("byte order mark", r.json()["detail"])
+
+    def test_a_body_must_be_declared_json(self):
+        body = b'{"speaker_id": "ctype", "client_id": "c"}'
+        for content_type in ("text/plain", "application/x-www-form-urlencoded", "application/json-patch+json",
+                             "application/json; charset=latin1", "multipart/form-data; boundary=x", None):
+            with self.subTest(content_type=content_type):
+                r = self.node.request("POST", "/v1/speakers", raw_body=body, token=self.admin,
+                                      headers={"Content-Type": content_type} if content_type else {})
+                self.assertEqual(r.status, 415, r)
+                self.assertEqual(r.header("content-type"), "application/problem+json")
+        self.assertEqual(self.node.request("GET", "/v1/speakers/ctype", token=self.admin).status, 404)
+        # a GET carrying a body is held to the same rule
+        r = self.node.request("GET", "/v1/speakers/control", raw_body=b"{}", token=self.admin,
+                              headers={"Content-Type": "text/plain"})
+        self.assertEqual(r.status, 415, r)
+        for content_type in ("application/json; charset=utf-8", "Application/JSON"):
+            with self.subTest(content_type=content_type):
+                sid = "ctype-" + str(len(content_type))
+                r = self.node.request("POST", "/v1/speakers", raw_body=body.replace(b"ctype", sid.encode()),
+                                      token=self.admin, headers={"Content-Type": content_type})
+                self.assertEqual(r.status, 201, r)
+                self.created += 1
+
+    def responses(self, data):
+        """Splits what a keep-alive connection returned into (status, headers, body) triples, reading
+        a body only where the request was not HEAD; what is left over is returned last."""
+        out = []
+        rest = data
+        while rest.startswith(b"HTTP/1."):
+            head, _, rest = rest.partition(b"\r\n\r\n")
+            lines = head.split(b"\r\n")
+            headers = {}
+            for line in lines[1:]:
+                name, _, value = line.partition(b":")
+                headers[name.strip().lower().decode()] = value.strip().decode()
+            out.append((int(lines[0].split(b" ")[1]), headers))
+        return out, rest
+
+    def test_head_is_get_without_the_body(self):
+        get = self.node.request("GET", "/v1/speakers/control", token=self.admin)
+        auth = b"Authorization: Bearer " + self.admin.encode() + b"\r\n"
+        pipeline = b"".join(b"HEAD " + path + b" HTTP/1.1\r\nHost: x\r\n" + auth + b"\r\n"
+                            for path in (b"/v1/speakers/control", b"/v1/patterns/search", b"/no/such/path",
+                                         b"/healthz"))
+        # one more request on the same connection: if any HEAD answer carried a body, this one's
+        # status line would not be where the client looks for it
+        pipeline += b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        answers, rest = self.responses(self.raw(pipeline))
+        self.assertEqual([a[0] for a in answers], [200, 405, 404, 200, 200], answers)
+        head_ok = answers[0][1]
+        self.assertEqual(int(head_ok["content-length"]), len(get.body.encode()))
+        self.assertEqual(head_ok["content-type"], "application/json")
+        self.assertEqual(answers[1][1]["allow"], "POST")
+        self.assertEqual(rest, b'{"status":"alive"}')
+
     # --- sizes -------------------------------------------------------------------------------
 
     def test_oversized_bodies(self):

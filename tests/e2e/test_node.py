@@ -22,11 +22,26 @@ class NodeBasics(unittest.TestCase):
         self.assertEqual(r.json()["status"], "alive")
         r = self.node.get("/readyz")
         self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["status"], "ready")
         deps = {d["name"]: d for d in r.json()["dependencies"]}
         self.assertTrue(deps["postgres"]["up"])
-        self.assertTrue(deps["postgres"]["required"])
         self.assertTrue(deps["redis"]["up"])
+        # anyone may ask, so it names dependencies and up/down and nothing else
+        for d in deps.values():
+            self.assertEqual(set(d), {"name", "up"}, d)
+        self.assertEqual(set(r.json()), {"status", "ready", "dependencies"})
+
+    def test_status_has_the_detail_and_needs_ops_read(self):
+        self.assertEqual(self.node.get("/v1/status").status, 401)
+        self.assertEqual(self.node.get("/v1/status", token=self.node.token("qa_lead")).status, 403)
+        r = self.node.get("/v1/status", token=self.node.token("admin"))
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["node"]["status"], "ready")
+        deps = {d["name"]: d for d in r.json()["dependencies"]}
+        self.assertTrue(deps["postgres"]["required"])
         self.assertFalse(deps["redis"]["required"])
+        self.assertEqual(deps["postgres"]["state"], "up")
+        self.assertIn("detail", deps["postgres"])
 
     def test_unknown_path_is_problem_json_404(self):
         r = self.node.get("/no/such/thing")
@@ -37,7 +52,7 @@ class NodeBasics(unittest.TestCase):
     def test_wrong_method_is_405_with_allow(self):
         r = self.node.request("DELETE", "/healthz")
         self.assertEqual(r.status, 405)
-        self.assertEqual(r.header("allow"), "GET")
+        self.assertEqual(r.header("allow"), "GET, HEAD")
 
     def test_body_over_limit_is_413(self):
         token = self.node.token("admin")
@@ -108,10 +123,19 @@ class DatabaseFaults(unittest.TestCase):
         try:
             r = node.get("/readyz")
             self.assertEqual(r.status, 503, r)
+            self.assertEqual(r.json()["status"], "not_ready")
             deps = {d["name"]: d for d in r.json()["dependencies"]}
             self.assertFalse(deps["postgres"]["up"])
             self.assertIsNotNone(r.header("retry-after"))
+            # the reason (host, port, libpq's text, breaker timings) is for operators only
+            for leak in (srv["PG_PORT"], "127.0.0.1", "refused", "connect", "retry"):
+                self.assertNotIn(leak, r.body)
             token = node.token("admin")
+            detail = node.get("/v1/status", token=token)
+            self.assertEqual(detail.status, 200, detail)
+            pg = {d["name"]: d for d in detail.json()["dependencies"]}["postgres"]
+            self.assertFalse(pg["up"])
+            self.assertNotEqual(pg["detail"], "", pg)
             w = node.request("POST", "/v1/speakers", {"speaker_id": "s1", "client_id": "c1"}, token=token)
             self.assertEqual(w.status, 503, w)
             self.assertIsNotNone(w.header("retry-after"))
