@@ -6,11 +6,13 @@
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <ctime>
 #include <iostream>
 #include <mutex>
 #include <thread>
@@ -29,6 +31,7 @@
 #include "gateway/auth/jwt.hpp"
 #include "gateway/gateway.hpp"
 #include "gateway/http_server.hpp"
+#include "gateway/request_checks.hpp"
 #include "messages/announce.hpp"
 #include "runtime/logging/logging.hpp"
 #include "runtime/migrations/all_migrations.hpp"
@@ -135,7 +138,9 @@ int node_command(int argc, char** argv) {
   std::shared_ptr<const auth::jwt_verifier> verifier;
   try {
     auth::jwt_rules rules{cfg.text("auth.issuer"), cfg.text("auth.audience"),
-                          std::chrono::duration_cast<std::chrono::seconds>(cfg.duration("auth.leeway"))};
+                          std::chrono::duration_cast<std::chrono::seconds>(cfg.duration("auth.leeway")),
+                          std::chrono::duration_cast<std::chrono::seconds>(
+                            cfg.duration("auth.max-token-lifetime"))};
     verifier = std::make_shared<auth::jwt_verifier>(std::get<std::vector<auth::jwt_key>>(keyring),
                                                     rules);
   } catch (const std::exception& e) {
@@ -179,6 +184,42 @@ int node_command(int argc, char** argv) {
   if (http.tls_cert_file.empty() != http.tls_key_pem.empty())
     return fail_config("gateway.tls-cert-file and gateway.tls-key: give both for HTTPS, or neither");
   http.handle_timeout = cfg.duration("gateway.request-timeout") + std::chrono::seconds(5);
+  http.per_address.per_address = static_cast<std::size_t>(cfg.integer("gateway.max-connections-per-address"));
+  http.per_address.rate = cfg.number("gateway.connection-rate");
+  http.per_address.burst = cfg.number("gateway.connection-burst");
+  http.body_budget = static_cast<std::size_t>(cfg.integer("gateway.body-memory-budget"));
+  if (http.body_budget < http.body_limit)
+    return fail_config("gateway.body-memory-budget: must be at least gateway.body-limit (" +
+                       std::to_string(http.body_limit) + " bytes), or no body could ever be read");
+  {
+    std::string_view list = cfg.text("gateway.trusted-proxies");
+    while (!list.empty()) {
+      auto comma = list.find(',');
+      auto entry = list.substr(0, comma);
+      while (!entry.empty() && entry.front() == ' ')
+        entry.remove_prefix(1);
+      while (!entry.empty() && entry.back() == ' ')
+        entry.remove_suffix(1);
+      list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+      if (entry.empty())
+        continue;
+      auto ip = gateway::canonical_ip(entry);
+      if (!ip)
+        return fail_config("gateway.trusted-proxies: '" + std::string{entry} + "' is not an IP address");
+      http.trusted_proxies.insert(*ip);
+    }
+  }
+  // A body is held only once its token is genuine; the gateway checks the token again, whole.
+  http.token_ok = [verifier](std::string_view token) {
+    return std::holds_alternative<auth::jwt_claims>(
+      verifier->verify(token, static_cast<std::int64_t>(std::time(nullptr))));
+  };
+  // Request bodies are large, short-lived blocks. With glibc's default the mmap threshold grows
+  // after the first large free, so later bodies come from the heap, which keeps what it frees and
+  // leaves the node at its peak after a flood. A fixed threshold serves every block from 128 KiB
+  // up with its own mapping, given back to the OS when freed (the HTTP server also trims the heap
+  // once much has been freed).
+  ::mallopt(M_MMAP_THRESHOLD, 128 * 1024);
   auto server = std::make_shared<gateway::http_server>(http, [slot](http_request&& req) {
     if (auto g = slot->get())
       caf::anon_send(g, http_atom::value, std::move(req));

@@ -6,11 +6,11 @@ namespace sbm::gateway {
 
 namespace {
 
-constexpr std::array<std::string_view, 10> all_permissions{
+constexpr std::array<std::string_view, 11> all_permissions{
   permission::speakers_read, permission::speakers_write, permission::buckets_pin,
   permission::quality_write, permission::schedule_read,  permission::reports_write,
   permission::reports_read,  permission::drafts_correct, permission::audit_read,
-  permission::users_admin};
+  permission::users_admin,   permission::ops_read};
 
 bool known_permission(std::string_view p) {
   for (auto q : all_permissions)

@@ -22,6 +22,9 @@ inline constexpr std::string_view reports_read = "reports.read";
 inline constexpr std::string_view drafts_correct = "drafts.correct";
 inline constexpr std::string_view audit_read = "audit.read";
 inline constexpr std::string_view users_admin = "users.admin";
+// The operator's view of the node (GET /v1/status): dependency detail, later breakers, pools,
+// queues and membership. Admins hold it; a monitoring service may be granted it.
+inline constexpr std::string_view ops_read = "ops.read";
 }  // namespace permission
 
 struct principal {

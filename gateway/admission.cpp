@@ -60,9 +60,12 @@ void finish(gateway_context& ctx, const http_request& req, principal who,
             const user_standing_entry& standing, std::string_view permission,
             const admitted& next) {
   if (standing.known) {
+    // A service token names a subject too; when that subject is a registered user who has been
+    // disabled, the token speaks for someone who may no longer act, so it is refused as well.
     if (standing.disabled)
       return forbid(ctx, req, who, "user '" + who.subject + "' is disabled");
-    if (standing.role != who.role) {
+    // A service's permissions come from the allow-list, never from a user's role.
+    if (who.service_id.empty() && standing.role != who.role) {
       // A demotion takes effect within the cache's ttl, not when the token expires.
       std::string why;
       auto registered = make_principal(who.subject, standing.role, "", {}, ctx.settings.services, why);
@@ -121,7 +124,7 @@ void admit(gateway_context& ctx, const http_request& req, std::string_view permi
     claimed.service_id = claims.service_id;
     return forbid(ctx, req, claimed, why);
   }
-  if (is_service || !ctx.settings.users)
+  if (!ctx.settings.users)
     return finish(ctx, req, std::move(*who), {}, permission, next);
   auto now = ctx.self->clock().now();
   if (auto cached = ctx.standings.find(who->subject, now))
@@ -129,12 +132,18 @@ void admit(gateway_context& ctx, const http_request& req, std::string_view permi
   ctx.self
     ->request(ctx.settings.users, ctx.settings.request_timeout, check_atom::value, who->subject)
     .then(
-      [&ctx, req, who = std::move(*who), permission = std::string{permission}, next](user_standing& s) {
+      [&ctx, req, who = *who, permission = std::string{permission}, next](user_standing& s) {
         user_standing_entry entry{s.known, s.disabled, s.role};
         ctx.standings.remember(who.subject, entry, ctx.self->clock().now());
         finish(ctx, req, who, entry, permission, next);
       },
-      ctx.on_error(req));
+      [&ctx, req, who = *who, permission = std::string{permission}, next](caf::error& err) {
+        // The operator's view of the node must answer exactly when the users' database does not:
+        // for it the token decides alone (the registered standing is applied when it can be read).
+        if (permission == permission::ops_read)
+          return finish(ctx, req, who, {}, permission, next);
+        ctx.reply(req, from_error(err));
+      });
 }
 
 }  // namespace sbm::gateway

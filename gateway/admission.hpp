@@ -2,8 +2,9 @@
 // Who gets in, in this order: the client's request rate (429 + Retry-After; keyed by the principal
 // once the token is verified, by the peer address before that), the bearer token (401 +
 // WWW-Authenticate), the principal itself (403 for an unknown role or a service off the
-// allow-list), a registered user's standing (403 when disabled; the registered role replaces the
-// token's), and the route's permission (403). Every 401 and 403 is audited as a refusal; requests
+// allow-list), the standing of the registered user the token's `sub` names, for users and
+// services alike (403 when disabled; for a user the registered role replaces the token's), and the
+// route's permission (403). Every 401 and 403 is audited as a refusal; requests
 // refused for their rate are not, so an attacker cannot write to the audit log faster than the
 // limiter lets them send.
 #include <functional>

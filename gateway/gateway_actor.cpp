@@ -47,6 +47,7 @@ const route_spec routes[] = {
   // The verification flow's verdict; until it exists, whoever may record quality may set it.
   {"PATCH", "/v1/error-reports/{id}", route::report_update, permission::quality_write},
   {"POST", "/v1/patterns/search", route::patterns_search, permission::reports_read},
+  {"GET", "/v1/status", route::node_status, permission::ops_read},
 };
 
 const route_spec& spec_of(int id) {
@@ -63,10 +64,17 @@ struct gateway_state {
   std::shared_ptr<spdlog::logger> log = sbm::log::get("gateway");
 };
 
-// Answers /readyz once every dependency has reported (or timed out: then it counts as down).
+// Collects every dependency's status (a timeout counts as down) and answers in one of two shapes.
+// /readyz is public, so it says only whether the node is ready and which dependency is up: error
+// text, addresses and breaker timings would tell an attacker where to aim. GET /v1/status is the
+// authenticated operator's view with the detail, one key per section (dependencies today;
+// breakers, pools, queues and membership join it).
+enum class status_view { public_readiness, operator_detail };
+
 struct readiness_collector {
   gateway_context* ctx;
   http_request req;
+  status_view view = status_view::public_readiness;
   std::vector<dependency_status> statuses;
   std::size_t expected = 0;
 
@@ -75,25 +83,38 @@ struct readiness_collector {
     if (statuses.size() < expected)
       return;
     bool ready = !ctx->draining;
-    json deps = json::array();
-    for (const auto& d : statuses) {
+    for (const auto& d : statuses)
       if (d.required && !d.up)
         ready = false;
-      deps.push_back({{"name", d.name}, {"required", d.required}, {"up", d.up}, {"state", d.state},
-                      {"detail", d.detail}});
+    const char* status = ctx->draining ? "draining" : ready ? "ready" : "not_ready";
+    json deps = json::array();
+    for (const auto& d : statuses) {
+      if (view == status_view::public_readiness)
+        deps.push_back({{"name", d.name}, {"up", d.up}});
+      else
+        deps.push_back({{"name", d.name}, {"required", d.required}, {"up", d.up},
+                        {"state", d.state}, {"detail", d.detail}});
     }
-    json body{{"ready", ready}, {"draining", ctx->draining}, {"dependencies", deps}};
-    auto r = json_response(ready ? 200 : 503, body);
-    if (!ready)
-      r.headers.emplace_back("Retry-After", "5");
-    ctx->reply(req, std::move(r));
+    if (view == status_view::public_readiness) {
+      json body{{"status", status}, {"ready", ready}, {"dependencies", deps}};
+      auto r = json_response(ready ? 200 : 503, body);
+      if (!ready)
+        r.headers.emplace_back("Retry-After", "5");
+      ctx->reply(req, std::move(r));
+      return;
+    }
+    // The operator asked about the node, which answered: 200 whatever the node's state.
+    json body{{"node", {{"status", status}, {"ready", ready}, {"draining", ctx->draining}}},
+              {"dependencies", deps}};
+    ctx->reply(req, json_response(200, body));
   }
 };
 
-void handle_readyz(gateway_context& ctx, const http_request& req) {
+void collect_status(gateway_context& ctx, const http_request& req, status_view view) {
   auto collector = std::make_shared<readiness_collector>();
   collector->ctx = &ctx;
   collector->req = req;
+  collector->view = view;
   auto ask = [&](const auto& handle, const char* name, bool required) {
     ++collector->expected;
     if (!handle) {
@@ -155,7 +176,7 @@ void dispatch(gateway_state& st, http_request& req) {
     return;
   }
   if (id == route::readyz) {
-    handle_readyz(ctx, req);
+    collect_status(ctx, req, status_view::public_readiness);
     return;
   }
   if (ctx.draining) {
@@ -176,7 +197,11 @@ void dispatch(gateway_state& st, http_request& req) {
   }
   admit(ctx, req, spec_of(match.route).permission,
         [&ctx, id, match](const http_request& admitted_req, const principal& who) {
+          if (auto refused = media_type_problem(admitted_req))
+            return ctx.reply(admitted_req, std::move(*refused));
           switch (id) {
+            case route::node_status:
+              return collect_status(ctx, admitted_req, status_view::operator_detail);
             case route::users_create:
             case route::user_get:
             case route::user_update:

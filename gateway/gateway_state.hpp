@@ -36,6 +36,7 @@ enum class route : int {
   report_get,
   report_update,
   patterns_search,
+  node_status,
 };
 
 // Methods that change state: their failures may leave the outcome unknown, and they take an

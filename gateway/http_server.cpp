@@ -1,28 +1,76 @@
 #include "gateway/http_server.hpp"
 #include "gateway/idempotency_key.hpp"
 
+#include <malloc.h>
 #include <restinio/all.hpp>
 #include <restinio/tls.hpp>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
 #include <atomic>
+#include <climits>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
 
+#ifndef SBM_RESTINIO_EARLY_HEADERS_PATCH
+#error "RESTinio must be SBM's patched copy (gateway/restinio-0.6.16-early-headers.patch): without it request bodies are buffered before their headers are checked"
+#endif
+
+#include "gateway/request_checks.hpp"
 #include "runtime/logging/logging.hpp"
 
 namespace sbm::gateway {
 
 namespace {
 
+// Per-address connection limits at accept time (RESTinio's IP blocker), fed by RESTinio's
+// connection state notices; the global limit is RESTinio's own connection count limiter.
+class connection_gate {
+ public:
+  connection_gate(connection_limit_settings settings, std::set<std::string, std::less<>> exempt)
+    : limits_(settings, std::move(exempt)) {}
+
+  restinio::ip_blocker::inspection_result_t inspect(
+    const restinio::ip_blocker::incoming_info_t& info) noexcept {
+    try {
+      auto address = info.remote_endpoint().address().to_string();
+      std::lock_guard<std::mutex> guard{mutex_};
+      if (limits_.admit(address, std::chrono::steady_clock::now()))
+        return restinio::ip_blocker::allow();
+      return restinio::ip_blocker::deny();
+    } catch (const std::exception&) {
+      return restinio::ip_blocker::allow();  // cannot tell: the global limit still holds
+    }
+  }
+
+  void state_changed(const restinio::connection_state::notice_t& notice) noexcept {
+    try {
+      auto cause = notice.cause();
+      std::lock_guard<std::mutex> guard{mutex_};
+      if (restinio::get_if<restinio::connection_state::accepted_t>(&cause))
+        limits_.opened(notice.connection_id(), notice.remote_endpoint().address().to_string());
+      else
+        limits_.closed(notice.connection_id());
+    } catch (const std::exception&) {
+    }
+  }
+
+ private:
+  std::mutex mutex_;
+  connection_limits limits_;
+};
+
 struct server_traits : restinio::default_traits_t {
   static constexpr bool use_connection_count_limiter = true;
+  using ip_blocker_t = connection_gate;
+  using connection_state_listener_t = connection_gate;
 };
 
 struct tls_server_traits : restinio::default_tls_traits_t {
   static constexpr bool use_connection_count_limiter = true;
+  using ip_blocker_t = connection_gate;
+  using connection_state_listener_t = connection_gate;
 };
 
 // RESTinio starts its read timeout only once the TLS handshake is done, so a client that opens a
@@ -95,13 +143,16 @@ restinio::asio_ns::ssl::context make_tls_context(const http_server_settings& s) 
   return context;
 }
 
-// RESTinio closes the connection on a body over its own limit without an answer; it gets a multiple
-// of ours so that moderately oversized bodies still get a readable 413 and huge ones cost no memory.
+// A body declared over our limit but within this multiple of it is read past (not stored) and gets
+// a readable 413; beyond it the answer goes out at once and the connection closes, so a huge
+// declared length costs neither memory nor bandwidth. Chunked bodies are held to it by RESTinio.
 constexpr std::size_t hard_body_factor = 4;
 
 struct pending_request {
   restinio::request_handle_t handle;
   std::chrono::steady_clock::time_point started;
+  bool close = false;           // answer, then close: what follows on the connection is not trusted
+  std::size_t body_bytes = 0;   // of the node's body budget, given back with the answer
 };
 
 std::string lowercase(restinio::string_view_t s) {
@@ -110,6 +161,146 @@ std::string lowercase(restinio::string_view_t s) {
     if (c >= 'A' && c <= 'Z')
       c = static_cast<char>(c - 'A' + 'a');
   return out;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && lowercase(a) == lowercase(b);
+}
+
+// --- The early look at a request's headers (the patched RESTinio calls these) -------------------
+// Process-wide, like the handshake deadline above: the patch calls plain function pointers.
+
+std::atomic<std::size_t> body_bytes_held{0};
+std::atomic<std::size_t> released_since_trim{0};
+
+// glibc keeps freed heap memory for reuse; after a flood of bodies the node would stay at its
+// peak. Once this much has been given back and little is held, the heap is trimmed back to the OS.
+constexpr std::size_t trim_after_bytes = std::size_t{32} << 20;
+
+struct early_policy {
+  std::size_t body_limit = 0;
+  std::size_t hard_body_limit = 0;
+  std::size_t budget = 0;
+  std::function<bool(std::string_view)> token_ok;
+};
+
+std::atomic<const early_policy*> active_policy{nullptr};
+
+bool reserve_body(std::size_t bytes, std::size_t budget) {
+  auto held = body_bytes_held.load();
+  do {
+    if (bytes > budget || held > budget - bytes)
+      return false;
+  } while (!body_bytes_held.compare_exchange_weak(held, held + bytes));
+  return true;
+}
+
+void release_body(std::size_t bytes) noexcept {
+  if (bytes == 0)
+    return;
+  auto held = body_bytes_held.fetch_sub(bytes) - bytes;
+  auto released = released_since_trim.fetch_add(bytes) + bytes;
+  if (released >= trim_after_bytes && held < (std::size_t{1} << 20) &&
+      released_since_trim.exchange(0) >= trim_after_bytes)
+    ::malloc_trim(0);
+}
+
+const std::string* find_field(const header_list& fields, std::string_view name) {
+  for (const auto& f : fields)
+    if (f.first == name)
+      return &f.second;
+  return nullptr;
+}
+
+restinio::sbm_patch::headers_verdict inspect_headers(const http_parser& parser,
+                                                     restinio::http_request_header_t& header,
+                                                     bool obs_fold) {
+  using restinio::sbm_patch::body_action;
+  restinio::sbm_patch::headers_verdict verdict;
+  const auto* policy = active_policy.load();
+  if (!policy)
+    return verdict;
+  header_list fields;
+  fields.reserve(header.fields_count());
+  for (const auto& f : header)
+    fields.emplace_back(lowercase(f.name()), std::string{f.value()});
+  const bool chunked = (parser.flags & F_CHUNKED) != 0;
+  const bool known_length = parser.content_length != ULLONG_MAX;
+  const bool has_body = chunked || (known_length && parser.content_length > 0);
+  const auto* expect = find_field(fields, "expect");
+  // The client waits for "100 Continue" (or the final answer) before it sends the body.
+  const bool waits = expect && has_body && parser.http_major == 1 && parser.http_minor == 1;
+
+  // The answer is decided here; the handler sends it. `read_past`: the body is read and dropped,
+  // so the connection stays usable; otherwise no body is read and the connection closes after
+  // the answer (a waiting client has sent nothing, and a framing we refuse cannot be trusted).
+  auto refuse = [&](unsigned status, std::string detail, bool read_past, const char* retry_after = nullptr) {
+    header.set_field("sbm:refusal-status", std::to_string(status));
+    header.set_field("sbm:refusal-detail", std::move(detail));
+    if (retry_after)
+      header.set_field("sbm:retry-after", retry_after);
+    verdict.body = read_past && !waits ? body_action::discard : body_action::skip;
+    if (verdict.body == body_action::skip)
+      header.set_field("sbm:close", "1");
+    return verdict;
+  };
+
+  if (obs_fold)
+    return refuse(400, "a header is folded over several lines (obs-fold); send each on one line", false);
+  if (auto why = framing_problem(parser.http_major, parser.http_minor, fields))
+    return refuse(400, *why, false);
+  if (expect && !iequals(*expect, "100-continue"))
+    return refuse(417, "only 'Expect: 100-continue' is understood", false);
+  if (!has_body)
+    return verdict;
+  if (known_length && parser.content_length > policy->body_limit)
+    return refuse(413,
+                  "request body of " + std::to_string(parser.content_length) +
+                    " bytes exceeds the limit of " + std::to_string(policy->body_limit) + " bytes",
+                  parser.content_length <= policy->hard_body_limit);
+  const auto* content_type = find_field(fields, "content-type");
+  if (!content_type || !is_json_media_type(*content_type))
+    return refuse(415, "the request body must be application/json (optionally ; charset=utf-8)", true);
+  if (policy->token_ok) {
+    const auto* authorization = find_field(fields, "authorization");
+    bool genuine = authorization && authorization->compare(0, 7, "Bearer ") == 0 &&
+                   policy->token_ok(std::string_view{*authorization}.substr(7));
+    if (!genuine) {
+      // Not answered here: the gateway answers (and audits) the 401 as for any request. Only
+      // the body is never stored.
+      verdict.body = waits ? body_action::skip : body_action::discard;
+      if (waits)
+        header.set_field("sbm:close", "1");
+      return verdict;
+    }
+  }
+  const std::size_t bytes = known_length ? static_cast<std::size_t>(parser.content_length)
+                                         : policy->hard_body_limit;
+  if (!reserve_body(bytes, policy->budget))
+    return refuse(503, "this node holds as much request body data as its budget allows; retry shortly",
+                  true, "1");
+  verdict.reserved = bytes;
+  verdict.send_continue = waits;
+  return verdict;
+}
+
+// The problem type of each answer the HTTP server gives by itself.
+const char* problem_slug(unsigned status) {
+  switch (status) {
+    case 400: return "bad-request-framing";
+    case 413: return "body-too-large";
+    case 415: return "unsupported-media-type";
+    case 417: return "expectation-failed";
+    case 503: return "body-budget";
+    default: return "http";
+  }
+}
+
+std::string problem_body(unsigned status, std::string_view title, std::string_view detail) {
+  // `detail` is our own text (numbers and fixed words), never the client's bytes.
+  return R"({"type":"urn:sbm:problem:)" + std::string{problem_slug(status)} + R"(","title":")" +
+         std::string{title} + R"(","status":)" + std::to_string(status) + R"(,"detail":")" +
+         std::string{detail} + R"("})";
 }
 
 }  // namespace
@@ -123,6 +314,8 @@ struct http_server::impl {
   std::atomic<std::uint64_t> next_id{1};
   mutable std::mutex mutex;
   std::unordered_map<std::uint64_t, pending_request> pending;
+  early_policy policy;
+  std::shared_ptr<connection_gate> gate;
 
   template <class Traits>
   restinio::server_settings_t<Traits> make_settings() {
@@ -137,6 +330,8 @@ struct http_server::impl {
     out.address(s.host)
       .port(s.port)
       .max_parallel_connections(s.max_connections)
+      .ip_blocker(gate)
+      .connection_state_listener(gate)
       .incoming_http_msg_limits(limits)
       .handle_request_timeout(s.handle_timeout)
       .read_next_http_message_timelimit(s.read_timeout)
@@ -146,31 +341,56 @@ struct http_server::impl {
 
   restinio::request_handling_status_t handle(restinio::request_handle_t req) {
     auto id = next_id.fetch_add(1, std::memory_order_relaxed);
+    const auto& header = req->header();
+    // Every body that reached a handler was accounted by inspect_headers: it is given back with
+    // the answer, whoever answers.
+    pending_request entry{req, std::chrono::steady_clock::now(), header.has_field("sbm:close"),
+                          req->body().size()};
     {
       std::lock_guard<std::mutex> guard{mutex};
-      pending.emplace(id, pending_request{req, std::chrono::steady_clock::now()});
+      pending.emplace(id, std::move(entry));
+    }
+    auto refusal = header.get_field_or("sbm:refusal-status", "");
+    if (!refusal.empty()) {
+      // Decided from the headers alone, before the body (if any) was read.
+      http_response early;
+      early.status = static_cast<std::uint16_t>(std::stoi(refusal));
+      early.content_type = "application/problem+json";
+      early.body = problem_body(early.status, status_reason(early.status),
+                                header.get_field_or("sbm:refusal-detail", ""));
+      auto retry_after = header.get_field_or("sbm:retry-after", "");
+      if (!retry_after.empty())
+        early.headers.emplace_back("Retry-After", retry_after);
+      respond(id, std::move(early));
+      return restinio::request_accepted();
     }
     http_request out;
     out.id = id;
-    const auto& header = req->header();
     out.method = std::string{header.method().c_str()};
     out.path = std::string{header.path()};
     out.query = std::string{header.query()};
     out.headers.reserve(header.fields_count());
-    for (const auto& field : header)
-      out.headers.emplace_back(lowercase(field.name()), std::string{field.value()});
-    out.peer = req->remote_endpoint().address().to_string();
-    if (req->body().size() > settings.body_limit) {
+    for (const auto& field : header) {
+      auto name = lowercase(field.name());
+      if (name.compare(0, 4, "sbm:") != 0)  // our own notes from inspect_headers
+        out.headers.emplace_back(std::move(name), std::string{field.value()});
+    }
+    out.peer = client_address(req->remote_endpoint().address().to_string(), out.headers,
+                              settings.trusted_proxies);
+    if (req->body().size() > settings.body_limit) {  // chunked: its length was not declared
       http_response too_large;
       too_large.status = 413;
       too_large.content_type = "application/problem+json";
-      too_large.body = R"({"type":"urn:sbm:problem:body-too-large","title":"Payload Too Large","status":413,"detail":"request body of )" +
-                       std::to_string(req->body().size()) + " bytes exceeds the limit of " +
-                       std::to_string(settings.body_limit) + R"( bytes"})";
+      too_large.body = problem_body(413, "Payload Too Large",
+                                    "request body of " + std::to_string(req->body().size()) +
+                                      " bytes exceeds the limit of " +
+                                      std::to_string(settings.body_limit) + " bytes");
       respond(id, std::move(too_large));
       return restinio::request_accepted();
     }
-    out.body = req->body();
+    // The body moves on instead of being copied (RESTinio's request no longer needs it; it is
+    // const only through the accessor), so a body is held once, not twice.
+    out.body = std::move(const_cast<std::string&>(req->body()));
     // Hashed here, on the HTTP thread, so the gateway actor every request crosses does no work
     // proportional to a body.
     if (header.has_field(restinio::string_view_t{idempotency_header.data(), idempotency_header.size()}))
@@ -189,16 +409,32 @@ struct http_server::impl {
       entry = std::move(i->second);
       pending.erase(i);
     }
+    release_body(entry.body_bytes);
     auto& req = entry.handle;
     auto status = restinio::http_status_line_t{restinio::http_status_code_t{response.status},
                                                status_reason(response.status)};
-    auto builder = req->create_response(status);
-    builder.append_header(restinio::http_field::content_type, response.content_type);
-    for (auto& h : response.headers)
-      builder.append_header(h.first, h.second);
-    builder.set_body(std::move(response.body));
     try {
-      builder.done();
+      if (req->header().method() == restinio::http_method_head()) {
+        // The same status and headers as the GET, no body: a proxy reusing the connection reads
+        // exactly the header block. Content-Length is what the GET's body would be (RFC 9110 8.6).
+        auto builder = req->create_response<restinio::user_controlled_output_t>(status);
+        builder.append_header(restinio::http_field::content_type, response.content_type);
+        for (auto& h : response.headers)
+          builder.append_header(h.first, h.second);
+        builder.set_content_length(response.body.size());
+        if (entry.close)
+          builder.connection_close();
+        builder.done();
+      } else {
+        auto builder = req->create_response(status);
+        builder.append_header(restinio::http_field::content_type, response.content_type);
+        for (auto& h : response.headers)
+          builder.append_header(h.first, h.second);
+        builder.set_body(std::move(response.body));
+        if (entry.close)
+          builder.connection_close();
+        builder.done();
+      }
     } catch (const std::exception& e) {
       log->debug("response {} not delivered: {}", id, e.what());
     }
@@ -223,6 +459,7 @@ struct http_server::impl {
       case 409: return "Conflict";
       case 413: return "Payload Too Large";
       case 415: return "Unsupported Media Type";
+      case 417: return "Expectation Failed";
       case 422: return "Unprocessable Entity";
       case 429: return "Too Many Requests";
       case 500: return "Internal Server Error";
@@ -246,6 +483,14 @@ http_server::~http_server() {
 void http_server::start() {
   auto* self = impl_.get();
   const auto& s = self->settings;
+  self->gate = std::make_shared<connection_gate>(s.per_address, s.trusted_proxies);
+  self->policy.body_limit = s.body_limit;
+  self->policy.hard_body_limit = s.body_limit * hard_body_factor;
+  self->policy.budget = s.body_budget;
+  self->policy.token_ok = s.token_ok;
+  active_policy = &self->policy;
+  restinio::sbm_patch::release_hook = &release_body;
+  restinio::sbm_patch::headers_hook = &inspect_headers;
   if (s.tls()) {
     auto settings = self->make_settings<tls_server_traits>();
     settings.tls_context(make_tls_context(s));
@@ -260,6 +505,10 @@ void http_server::start() {
 void http_server::stop() {
   if (!impl_)
     return;
+  // Bodies still in flight are given back by RESTinio as it closes them, so release stays set.
+  restinio::sbm_patch::headers_hook = nullptr;
+  const early_policy* mine = &impl_->policy;
+  active_policy.compare_exchange_strong(mine, nullptr);
   if (impl_->server) {
     impl_->server->stop();
     impl_->server->wait();

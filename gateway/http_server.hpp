@@ -6,8 +6,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
+#include <string_view>
 
+#include "gateway/connection_limits.hpp"
 #include "gateway/responder.hpp"
 
 namespace sbm::gateway {
@@ -17,7 +20,17 @@ struct http_server_settings {
   std::uint16_t port = 8000;
   std::size_t threads = 1;
   std::size_t body_limit = 1 << 20;      // larger bodies get 413
-  std::size_t max_connections = 1024;
+  std::size_t max_connections = 1024;     // all addresses together
+  connection_limit_settings per_address;  // each address alone (trusted proxies exempt)
+  // Peers whose X-Forwarded-For names the client (exact addresses); anyone else's is ignored.
+  std::set<std::string, std::less<>> trusted_proxies;
+  // Bytes of request bodies held at once, node-wide (from the headers of a request until its
+  // answer); past it a new body gets 503 + Retry-After before any of it is read.
+  std::size_t body_budget = std::size_t{256} << 20;
+  // Optional, called on an HTTP thread once a request's headers are in: whether the bearer token
+  // is genuine. The body of a request whose token is not is read past and never stored (the
+  // gateway still answers and audits the 401).
+  std::function<bool(std::string_view token)> token_ok;
   std::size_t max_header_bytes = 8192;   // per header value and for the URL
   std::size_t max_header_count = 100;
   std::chrono::milliseconds handle_timeout{30000};   // no answer by then: connection closed

@@ -36,8 +36,16 @@ using text::valid_utf8;
 std::optional<std::string> id_problem(std::string_view value);
 
 // Parses a JSON object body; on failure returns nullopt and sets `error` to a client-facing reason.
+// Strict, so SBM reads a body as any other reader would or not at all: no byte order mark, no
+// repeated key in any object (the error names the key), valid UTF-8, at most max_depth levels.
 std::optional<nlohmann::json> parse_object(std::string_view body, std::size_t max_depth,
                                            std::string& error);
+
+// A request that carries a body must declare it as JSON (is_json_media_type in
+// gateway/request_checks.hpp): 415 when it does not, 400 when it
+// declares two types. Nothing when the request has no body. A plain function of the request, so
+// it may run on any thread.
+std::optional<http_response> media_type_problem(const http_request& req);
 
 // Reads typed fields from a parsed object; the first failure is kept with the field's name.
 class field_reader {

@@ -32,6 +32,19 @@ int hex_value(char c) {
   return -1;
 }
 
+void add_allowed(std::string& allow, std::string_view method) {
+  std::string_view rest{allow};
+  while (!rest.empty()) {
+    auto comma = rest.find(", ");
+    if (rest.substr(0, comma) == method)
+      return;
+    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 2);
+  }
+  if (!allow.empty())
+    allow += ", ";
+  allow += method;
+}
+
 }  // namespace
 
 bool percent_decode(std::string_view in, std::string& out, bool plus_is_space) {
@@ -115,13 +128,12 @@ route_result router::match(std::string_view method, std::string_view raw_path) c
     }
     if (!ok)
       continue;
-    if (e.method == method)
+    // HEAD is GET without the body (RFC 9110 9.3.2): every GET route answers it too.
+    if (e.method == method || (method == "HEAD" && e.method == "GET"))
       return route_match{e.route, std::move(params)};
-    if (allow.find(e.method) == std::string::npos) {
-      if (!allow.empty())
-        allow += ", ";
-      allow += e.method;
-    }
+    add_allowed(allow, e.method);
+    if (e.method == "GET")
+      add_allowed(allow, "HEAD");
   }
   if (!allow.empty())
     return route_bad_method{allow};

@@ -22,6 +22,7 @@ using route_result = std::variant<route_match, route_not_found, route_bad_method
 class router {
  public:
   // pattern: "/v1/speakers/{id}/bucket-pin"; a segment "{...}" matches any one non-empty segment.
+  // A GET route also matches HEAD (the server sends no body for it), and its Allow lists both.
   void add(std::string method, std::string_view pattern, int route);
   route_result match(std::string_view method, std::string_view raw_path) const;
 

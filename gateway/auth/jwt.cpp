@@ -173,6 +173,14 @@ std::variant<jwt_claims, jwt_error> check_claims(const json& payload, const jwt_
     return jwt_error::not_yet_valid;
   if (iat == claim_read::ok && claims.issued_at > saturating_add(now, leeway))
     return jwt_error::issued_in_future;
+  if (const std::int64_t max_lifetime = rules.max_lifetime.count(); max_lifetime > 0) {
+    if (iat == claim_read::ok) {
+      if (saturating_sub(claims.expires_at, claims.issued_at) > max_lifetime)
+        return jwt_error::lifetime_too_long;
+    } else if (saturating_sub(claims.expires_at, now) > saturating_add(max_lifetime, leeway)) {
+      return jwt_error::lifetime_too_long;
+    }
+  }
   if (!rules.issuer.empty()) {
     if (iss != claim_read::ok) return jwt_error::missing_claim;
     if (claims.issuer != rules.issuer) return jwt_error::wrong_issuer;
@@ -204,6 +212,7 @@ std::string_view describe(jwt_error error) {
     case jwt_error::wrong_issuer: return "the token's issuer is not trusted";
     case jwt_error::wrong_audience: return "the token is meant for another audience";
     case jwt_error::missing_claim: return "the token lacks a required claim";
+    case jwt_error::lifetime_too_long: return "the token lives longer than this service allows";
   }
   return "the bearer token is invalid";
 }
@@ -211,6 +220,8 @@ std::string_view describe(jwt_error error) {
 jwt_verifier::jwt_verifier(std::vector<jwt_key> keys, jwt_rules rules) {
   if (keys.empty()) throw std::invalid_argument("a JWT verifier needs at least one key");
   if (rules.leeway.count() < 0) throw std::invalid_argument("JWT leeway must not be negative");
+  if (rules.max_lifetime.count() < 0)
+    throw std::invalid_argument("JWT maximum lifetime must not be negative");
   auto state = std::make_shared<detail::verifier_state>();
   state->rules = std::move(rules);
   state->keys.reserve(keys.size());

@@ -26,10 +26,16 @@ struct jwt_key {
 
 // An empty issuer is not checked. An empty audience means this service expects no `aud`, so a
 // token that carries one is refused (RFC 7519 4.1.3).
+//
+// max_lifetime bounds how long any token may live, so a leaked token (or one minted with exp in
+// 9999) is not a permanent credential: exp - iat must not exceed it. A token without iat is held
+// to the same bound measured from the moment it is presented: exp - now must not exceed it (plus
+// leeway), so it is usable only within its last max_lifetime. Zero means no bound.
 struct jwt_rules {
   std::string issuer;
   std::string audience;
   std::chrono::seconds leeway{30};
+  std::chrono::seconds max_lifetime{std::chrono::hours(24)};
 };
 
 struct jwt_claims {
@@ -50,6 +56,7 @@ enum class jwt_error {
   wrong_issuer,
   wrong_audience,
   missing_claim,
+  lifetime_too_long,
 };
 
 // Short text for a 401 problem detail; never echoes the token.
@@ -61,7 +68,7 @@ class jwt_verifier {
  public:
   // Throws std::invalid_argument on a bad key (unknown alg, bad PEM, RSA < 2048 bits, EC curve
   // other than P-256, short HS secret), on duplicate kids, on several keys without kids, or
-  // on a negative leeway. Keys are parsed once here; verify() only reads them, so one verifier
+  // on a negative leeway or max_lifetime. Keys are parsed once here; verify() only reads them, so one verifier
   // may be shared by threads (copies share the parsed keys).
   jwt_verifier(std::vector<jwt_key> keys, jwt_rules rules);
 

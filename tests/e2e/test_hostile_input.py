@@ -2,6 +2,7 @@
 slow and the oversized, a closed connection); afterwards the node is healthy and a control speaker's
 data is exactly what it was."""
 import http.client
+import select
 import socket
 import time
 import unittest
@@ -350,6 +351,174 @@ class Hostile(unittest.TestCase):
         for i, text in enumerate(INJECTIONS):
             self.assertIn(f"user-{i}-" + text.replace("/", "|"), targets)
 
+    # --- one reading of a request: what a proxy in front sees is what SBM sees (issue 21) ------
+
+    def test_duplicate_json_keys_are_refused_naming_the_key(self):
+        bodies = [
+            ("POST", "/v1/speakers", b'{"speaker_id": "dup-a", "speaker_id": "dup-b", "client_id": "c"}',
+             "speaker_id", self.admin),
+            ("PUT", "/v1/speakers/control/bucket-pin",
+             b'{"bucket": "no_touch", "reason": "r", "bucket": "high_touch"}', "bucket", self.lead),
+            ("POST", "/v1/patterns/search",
+             b'{"query_text": "q", "filters": {"speaker_id": "a", "speaker_id": "b"}}', "speaker_id", self.admin),
+            ("POST", "/v1/users", b'{"id": "dup-user", "role": "qa", "role": "admin"}', "role", self.admin),
+        ]
+        for method, path, body, key, token in bodies:
+            with self.subTest(path=path):
+                r = self.node.request(method, path, raw_body=body, token=token,
+                                      headers={"Content-Type": "application/json"})
+                self.assertEqual(r.status, 400, r)
+                self.assertIn(f"duplicate key '{key}'", r.json()["detail"])
+        self.assertEqual(self.node.request("GET", "/v1/speakers/dup-b", token=self.admin).status, 404)
+        self.assertEqual(self.node.request("GET", "/v1/users/dup-user", token=self.admin).status, 404)
+
+    def test_a_byte_order_mark_is_refused(self):
+        r = self.node.request("POST", "/v1/speakers", raw_body=b'\xef\xbb\xbf{"speaker_id": "bom", "client_id": "c"}',
+                              token=self.admin, headers={"Content-Type": "application/json"})
+        self.assertEqual(r.status, 400, r)
+        self.assertIn("byte order mark", r.json()["detail"])
+
+    def test_a_body_must_be_declared_json(self):
+        body = b'{"speaker_id": "ctype", "client_id": "c"}'
+        for content_type in ("text/plain", "application/x-www-form-urlencoded", "application/json-patch+json",
+                             "application/json; charset=latin1", "multipart/form-data; boundary=x", None):
+            with self.subTest(content_type=content_type):
+                r = self.node.request("POST", "/v1/speakers", raw_body=body, token=self.admin,
+                                      headers={"Content-Type": content_type} if content_type else {})
+                self.assertEqual(r.status, 415, r)
+                self.assertEqual(r.header("content-type"), "application/problem+json")
+        self.assertEqual(self.node.request("GET", "/v1/speakers/ctype", token=self.admin).status, 404)
+        # a GET carrying a body is held to the same rule
+        r = self.node.request("GET", "/v1/speakers/control", raw_body=b"{}", token=self.admin,
+                              headers={"Content-Type": "text/plain"})
+        self.assertEqual(r.status, 415, r)
+        for content_type in ("application/json; charset=utf-8", "Application/JSON"):
+            with self.subTest(content_type=content_type):
+                sid = "ctype-" + str(len(content_type))
+                r = self.node.request("POST", "/v1/speakers", raw_body=body.replace(b"ctype", sid.encode()),
+                                      token=self.admin, headers={"Content-Type": content_type})
+                self.assertEqual(r.status, 201, r)
+                self.created += 1
+
+    def test_ambiguous_framing_is_refused_with_400(self):
+        auth = b"Authorization: Bearer " + self.admin.encode() + b"\r\n"
+        cases = {
+            "no version": b"GET /healthz\r\n\r\n",
+            "no Host in HTTP/1.1": b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n",
+            "two Hosts": b"GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n",
+            "two Authorizations": b"GET /v1/speakers/control HTTP/1.1\r\nHost: x\r\n" + auth +
+                                  b"Authorization: Bearer other\r\nConnection: close\r\n\r\n",
+            "two Content-Types": b"POST /v1/speakers HTTP/1.1\r\nHost: x\r\n" + auth +
+                                 b"Content-Type: application/json\r\nContent-Type: text/plain\r\n"
+                                 b"Content-Length: 2\r\nConnection: close\r\n\r\n{}",
+        }
+        for what, data in cases.items():
+            with self.subTest(what=what):
+                response = self.raw(data)
+                self.assertEqual(status_of(response), 400, response[:300])
+                self.assertIn(b"application/problem+json", response)
+        # HTTP/1.0 needs no Host
+        response = self.raw(b"GET /healthz HTTP/1.0\r\n\r\n")
+        self.assertEqual(status_of(response), 200, response[:300])
+
+    def test_folded_headers_are_refused(self):
+        for folded in (b"X-A: one\r\n two\r\n", b"X-A: one\r\n\ttwo\r\n",
+                       b"Authorization: Bearer\r\n " + self.admin.encode() + b"\r\n"):
+            with self.subTest(folded=folded[:20]):
+                response = self.raw(b"GET /v1/speakers/control HTTP/1.1\r\nHost: x\r\n" + folded +
+                                    b"Connection: close\r\n\r\n")
+                self.assertEqual(status_of(response), 400, response[:300])
+                self.assertIn(b"obs-fold", response)
+        # a value that merely contains spaces and tabs is not a fold
+        response = self.raw(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: one two\tthree\r\n"
+                            b"Connection: close\r\n\r\n")
+        self.assertEqual(status_of(response), 200, response[:300])
+
+    def send_head(self, head, timeout=10):
+        """Sends only a request's head and returns (socket, the first answer's head, the rest)."""
+        s = socket.create_connection(("127.0.0.1", self.node.port), timeout=timeout)
+        s.sendall(head)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        first, _, rest = data.partition(b"\r\n\r\n")
+        return s, first, rest
+
+    def test_expect_100_continue_is_answered_before_the_body(self):
+        body = b'{"speaker_id": "expect-ok", "client_id": "c"}'
+        head = (b"POST /v1/speakers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Authorization: Bearer " + self.admin.encode() + b"\r\nExpect: 100-continue\r\n"
+                b"Connection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+        s, first, rest = self.send_head(head)
+        with s:
+            self.assertEqual(first, b"HTTP/1.1 100 Continue")
+            s.sendall(body)
+            final = rest
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                final += chunk
+        self.assertEqual(status_of(final), 201, final[:300])
+        self.created += 1
+
+    def test_expect_100_continue_gets_the_final_refusal_before_the_body(self):
+        body_head = b"Content-Length: 50000\r\nExpect: 100-continue\r\n\r\n"
+        auth = b"Authorization: Bearer " + self.admin.encode() + b"\r\n"
+        cases = {
+            "no token": (b"Content-Type: application/json\r\n", 401),
+            "bad token": (b"Content-Type: application/json\r\nAuthorization: Bearer x.y.z\r\n", 401),
+            "not JSON": (b"Content-Type: text/plain\r\n" + auth, 415),
+            "too large": (b"Content-Type: application/json\r\n" + auth, 413),
+            "unknown expectation": (b"Content-Type: application/json\r\n" + auth, 417),
+        }
+        for what, (headers, status) in cases.items():
+            with self.subTest(what=what):
+                tail = body_head
+                if what == "too large":
+                    tail = tail.replace(b"50000", str(BODY_LIMIT + 1).encode())
+                if what == "unknown expectation":
+                    tail = tail.replace(b"100-continue", b"200-ok")
+                s, first, _ = self.send_head(b"POST /v1/speakers HTTP/1.1\r\nHost: x\r\n" + headers + tail)
+                with s:
+                    self.assertEqual(status_of(first + b"\r\n"), status, first)
+                    self.assertIn(b"connection: close", first.lower())
+
+    def responses(self, data):
+        """Splits what a keep-alive connection returned into (status, headers, body) triples, reading
+        a body only where the request was not HEAD; what is left over is returned last."""
+        out = []
+        rest = data
+        while rest.startswith(b"HTTP/1."):
+            head, _, rest = rest.partition(b"\r\n\r\n")
+            lines = head.split(b"\r\n")
+            headers = {}
+            for line in lines[1:]:
+                name, _, value = line.partition(b":")
+                headers[name.strip().lower().decode()] = value.strip().decode()
+            out.append((int(lines[0].split(b" ")[1]), headers))
+        return out, rest
+
+    def test_head_is_get_without_the_body(self):
+        get = self.node.request("GET", "/v1/speakers/control", token=self.admin)
+        auth = b"Authorization: Bearer " + self.admin.encode() + b"\r\n"
+        pipeline = b"".join(b"HEAD " + path + b" HTTP/1.1\r\nHost: x\r\n" + auth + b"\r\n"
+                            for path in (b"/v1/speakers/control", b"/v1/patterns/search", b"/no/such/path",
+                                         b"/healthz"))
+        # one more request on the same connection: if any HEAD answer carried a body, this one's
+        # status line would not be where the client looks for it
+        pipeline += b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        answers, rest = self.responses(self.raw(pipeline))
+        self.assertEqual([a[0] for a in answers], [200, 405, 404, 200, 200], answers)
+        head_ok = answers[0][1]
+        self.assertEqual(int(head_ok["content-length"]), len(get.body.encode()))
+        self.assertEqual(head_ok["content-type"], "application/json")
+        self.assertEqual(answers[1][1]["allow"], "POST")
+        self.assertEqual(rest, b'{"status":"alive"}')
+
     # --- sizes -------------------------------------------------------------------------------
 
     def test_oversized_bodies(self):
@@ -478,6 +647,98 @@ class ConnectionLimit(unittest.TestCase):
             finally:
                 for h in hogs:
                     h.close()
+        finally:
+            node.stop()
+
+
+def connect_from(address, port, timeout=5):
+    return socket.create_connection(("127.0.0.1", port), timeout=timeout, source_address=(address, 0))
+
+
+def closed_by_server(s):
+    """True once the server has closed `s` (without sending anything)."""
+    ready, _, _ = select.select([s], [], [], 0)
+    if not ready:
+        return False
+    try:
+        return s.recv(1) == b""
+    except (ConnectionResetError, socket.timeout):
+        return True
+
+
+def raw_get(address, port, path=b"/healthz", timeout=5):
+    """The status of GET path from a client at `address`, or None when the server closed first."""
+    try:
+        with connect_from(address, port, timeout) as s:
+            s.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    except (ConnectionResetError, BrokenPipeError):
+        return None
+    return status_of(data)
+
+
+class ConnectionsPerAddress(unittest.TestCase):
+    def test_one_address_cannot_starve_another_ones_health_check(self):
+        node = Node(extra_flags=["--gateway.max-connections=12", "--gateway.max-connections-per-address=4",
+                                 "--gateway.read-timeout=60s"])
+        hogs = []
+        try:
+            for _ in range(20):
+                try:
+                    hogs.append(connect_from("127.0.0.1", node.port))
+                except OSError:
+                    pass
+            # the server keeps at most 4 of them and closes the rest at once
+            node.wait_until(lambda: sum(closed_by_server(h) for h in hogs) >= len(hogs) - 4, 10,
+                            "the server kept more than 4 connections from one address")
+            # all global slots would be taken without the per-address limit; another address gets in
+            for _ in range(3):
+                self.assertEqual(raw_get("127.0.0.2", node.port), 200)
+        finally:
+            for h in hogs:
+                h.close()
+            node.stop()
+
+    def test_new_connections_per_address_are_rate_limited(self):
+        node = Node(extra_flags=["--gateway.connection-rate=1", "--gateway.connection-burst=3"])
+        try:
+            statuses = [raw_get("127.0.0.2", node.port) for _ in range(10)]
+            # the burst (3) plus at most one more per second the loop took
+            self.assertGreaterEqual(statuses.count(None), 4, statuses)
+            self.assertIn(200, statuses)
+            # another address has its own allowance
+            self.assertEqual(raw_get("127.0.0.3", node.port), 200)
+        finally:
+            node.stop()
+
+    def test_forwarded_for_counts_only_from_trusted_proxies(self):
+        node = Node(extra_flags=["--gateway.trusted-proxies=127.0.0.2", "--gateway.rate-limit=0.01",
+                                 "--gateway.rate-burst=2"])
+
+        def status(address, forwarded):
+            with connect_from(address, node.port) as s:
+                s.sendall(b"GET /no/such/path HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: " + forwarded +
+                          b"\r\nConnection: close\r\n\r\n")
+                data = b""
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+            return status_of(data)
+
+        try:
+            # behind the trusted proxy each client has its own allowance (requests refused before
+            # authentication count against the client's address)
+            self.assertEqual([status("127.0.0.2", b"198.51.100.7") for _ in range(3)], [404, 404, 429])
+            self.assertEqual(status("127.0.0.2", b"203.0.113.1, 198.51.100.8"), 404)
+            # an untrusted peer's X-Forwarded-For is ignored: it is one client whatever it claims
+            self.assertEqual([status("127.0.0.3", b"198.51.100.%d" % i) for i in range(3)], [404, 404, 429])
         finally:
             node.stop()
 

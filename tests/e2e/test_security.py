@@ -300,6 +300,40 @@ class Security(unittest.TestCase):
         self.node.request("PATCH", "/v1/users/" + uid, {"disabled": False}, token=self.admin)
         self.assertEqual(self.node.request("GET", "/v1/speakers/sec-read", token=token).status, 200)
 
+    def test_service_token_for_a_disabled_user_is_refused(self):
+        uid = "svc-user-" + uuid.uuid4().hex[:6]
+        r = self.node.request("POST", "/v1/users", {"id": uid, "role": "qa"}, token=self.admin)
+        self.assertEqual(r.status, 201, r)
+        token = self.keys.hs256(Keys.claims(uid, service="pipeline"))
+        self.assertEqual(self.node.request("GET", "/v1/speakers/sec-read", token=token).status, 200)
+        r = self.node.request("PATCH", "/v1/users/" + uid, {"disabled": True}, token=self.admin)
+        self.assertEqual(r.status, 200, r)
+        r = self.node.request("GET", "/v1/speakers/sec-read", token=token)
+        self.assertEqual(r.status, 403, r)
+        self.assertIn("disabled", r.json()["detail"])
+        # a service whose sub is nobody registered keeps working, with the allow-list's rights only
+        other = self.keys.service("pipeline")
+        self.assertEqual(self.node.request("GET", "/v1/speakers/sec-read", token=other).status, 200)
+        self.assertEqual(self.node.request("GET", "/v1/audit?limit=1", token=other).status, 403)
+
+    def test_tokens_live_at_most_the_maximum_lifetime(self):
+        now = int(time.time())
+        # exp in 9999, issued now: far beyond the default 24 h
+        forever = self.keys.user("admin", exp=253402300799)
+        r = self.node.request("GET", "/v1/speakers/sec-read", token=forever)
+        self.assertEqual(r.status, 401, r)
+        self.assertIn("lives longer", r.json()["detail"])
+        # without iat, measured from now
+        no_iat = self.keys.hs256({"sub": "user-admin", "role": "admin", "iss": ISSUER, "aud": AUDIENCE,
+                                  "exp": now + 2 * 86400})
+        self.assertEqual(self.node.request("GET", "/v1/speakers/sec-read", token=no_iat).status, 401)
+        no_iat = self.keys.hs256({"sub": "user-admin", "role": "admin", "iss": ISSUER, "aud": AUDIENCE,
+                                  "exp": now + 3600})
+        self.assertEqual(self.node.request("GET", "/v1/speakers/sec-read", token=no_iat).status, 200)
+        # just inside the bound
+        day = self.keys.user("admin", iat=now, nbf=now, exp=now + 86400)
+        self.assertEqual(self.node.request("GET", "/v1/speakers/sec-read", token=day).status, 200)
+
     def test_user_created_disabled_cannot_act(self):
         uid = "dis-" + uuid.uuid4().hex[:6]
         r = self.node.request("POST", "/v1/users", {"id": uid, "role": "admin", "disabled": True},

@@ -43,3 +43,15 @@ TEST(Access, AllowListRejectsUnknownPermissions) {
   EXPECT_TRUE(std::holds_alternative<std::string>(parse_service_allow_list("nameonly")));
   EXPECT_TRUE(std::holds_alternative<service_allow_list>(parse_service_allow_list("")));
 }
+
+TEST(Access, OpsReadIsForAdminsAndServicesGrantedIt) {
+  EXPECT_TRUE(role_permissions("admin")->count("ops.read"));
+  EXPECT_FALSE(role_permissions("qa_lead")->count("ops.read"));
+  EXPECT_FALSE(role_permissions("qa")->count("ops.read"));
+  auto parsed = parse_service_allow_list("monitor=ops.read");
+  ASSERT_TRUE(std::holds_alternative<service_allow_list>(parsed)) << std::get<std::string>(parsed);
+  std::string why;
+  auto p = make_principal("monitor", "", "monitor", {}, std::get<service_allow_list>(parsed), why);
+  ASSERT_TRUE(p);
+  EXPECT_TRUE(p->may("ops.read"));
+}

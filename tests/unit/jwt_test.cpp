@@ -266,7 +266,15 @@ TEST(JwtTime, FractionalDatesRoundTowardRefusal) {
 TEST(JwtTime, ExtremeDatesAndClocksDoNotOverflow) {
   auto claims = user_claims();
   claims["exp"] = 253402300799;   // 9999-12-31
-  EXPECT_NO_FATAL_FAILURE(claims_of(verify_with(claims)));
+  // the default lifetime bound refuses it; the arithmetic below is checked without one
+  EXPECT_EQ(error_of(verify_with(claims)), jwt_error::lifetime_too_long);
+  const jwt_verifier unbounded{{hs_key()}, {issuer, audience, 30s, 0s}};
+  EXPECT_NO_FATAL_FAILURE(claims_of(unbounded.verify(jwt_sign(hs_key(), claims.dump()), now)));
+  claims.erase("iat");
+  EXPECT_NO_FATAL_FAILURE(claims_of(unbounded.verify(jwt_sign(hs_key(), claims.dump()), now)));
+  EXPECT_EQ(error_of(verify_with(claims)), jwt_error::lifetime_too_long);
+  claims = user_claims();
+  claims["exp"] = 253402300799;
   EXPECT_EQ(error_of(verify_with(claims, INT64_MAX)), jwt_error::expired);
   EXPECT_EQ(error_of(verify_with(user_claims(), INT64_MIN)), jwt_error::not_yet_valid);
   claims["exp"] = 253402300800;
@@ -275,6 +283,41 @@ TEST(JwtTime, ExtremeDatesAndClocksDoNotOverflow) {
   EXPECT_EQ(error_of(verify_with(claims)), jwt_error::malformed);
   claims["exp"] = 1e300;
   EXPECT_EQ(error_of(verify_with(claims)), jwt_error::malformed);
+}
+
+TEST(JwtTime, LifetimeFromIatIsBoundedByDefaultTo24Hours) {
+  auto claims = user_claims();
+  claims["iat"] = now - 10;
+  claims["nbf"] = now - 10;
+  claims["exp"] = now - 10 + 24 * 3600;   // exactly the bound
+  EXPECT_NO_FATAL_FAILURE(claims_of(verify_with(claims)));
+  claims["exp"] = now - 10 + 24 * 3600 + 1;
+  EXPECT_EQ(error_of(verify_with(claims)), jwt_error::lifetime_too_long);
+  // an old iat does not help: the lifetime is exp - iat, whatever the clock says now
+  claims["iat"] = now - 48 * 3600;
+  claims["exp"] = now + 600;
+  EXPECT_EQ(error_of(verify_with(claims)), jwt_error::lifetime_too_long);
+}
+
+TEST(JwtTime, LifetimeIsConfigurable) {
+  const jwt_verifier short_lived{{hs_key()}, {issuer, audience, 30s, 300s}};
+  auto claims = user_claims();   // iat now - 10, exp now + 600: 610 s
+  EXPECT_EQ(error_of(short_lived.verify(jwt_sign(hs_key(), claims.dump()), now)),
+            jwt_error::lifetime_too_long);
+  claims["exp"] = now + 290;
+  EXPECT_NO_FATAL_FAILURE(claims_of(short_lived.verify(jwt_sign(hs_key(), claims.dump()), now)));
+  EXPECT_THROW((jwt_verifier{{hs_key()}, {issuer, audience, 30s, -1s}}), std::invalid_argument);
+}
+
+TEST(JwtTime, WithoutIatTheBoundCountsFromNow) {
+  auto claims = user_claims();
+  claims.erase("iat");
+  claims["exp"] = now + 24 * 3600 + 30;   // the bound plus leeway
+  EXPECT_NO_FATAL_FAILURE(claims_of(verify_with(claims)));
+  claims["exp"] = now + 24 * 3600 + 31;
+  EXPECT_EQ(error_of(verify_with(claims)), jwt_error::lifetime_too_long);
+  // the same token becomes acceptable once its remaining life is within the bound
+  EXPECT_NO_FATAL_FAILURE(claims_of(verify_with(claims, now + 1)));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -593,7 +636,7 @@ TEST(JwtShape, DeeplyNestedJsonIsHandled) {
 
 TEST(JwtErrors, EveryErrorHasItsOwnShortDescription) {
   std::set<std::string_view> seen;
-  for (int e = static_cast<int>(jwt_error::malformed); e <= static_cast<int>(jwt_error::missing_claim); ++e) {
+  for (int e = static_cast<int>(jwt_error::malformed); e <= static_cast<int>(jwt_error::lifetime_too_long); ++e) {
     const auto text = describe(static_cast<jwt_error>(e));
     EXPECT_FALSE(text.empty());
     EXPECT_LT(text.size(), 80u);

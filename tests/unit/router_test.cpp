@@ -51,6 +51,20 @@ TEST(Router, UnknownPathsAndMethods) {
   EXPECT_TRUE(std::holds_alternative<route_not_found>(r.match("GET", "/%76%31/speakers")));
 }
 
+TEST(Router, HeadIsServedWhereverGetIs) {
+  auto r = make_router();
+  auto m = std::get<route_match>(r.match("HEAD", "/v1/speakers/dr-smith"));
+  EXPECT_EQ(m.route, 3);
+  EXPECT_EQ(m.params[0], "dr-smith");
+  EXPECT_EQ(std::get<route_match>(r.match("HEAD", "/v1/speakers")).route, 1);
+  // no GET here, so no HEAD either
+  auto bad = std::get<route_bad_method>(r.match("HEAD", "/v1/speakers/x/bucket-pin"));
+  EXPECT_EQ(bad.allow, "PUT, DELETE");
+  // where GET is allowed, HEAD is listed beside it, once
+  bad = std::get<route_bad_method>(r.match("PATCH", "/v1/speakers"));
+  EXPECT_EQ(bad.allow, "GET, HEAD, POST");
+}
+
 TEST(Router, ParsesQueryStrings) {
   std::vector<std::pair<std::string, std::string>> q;
   ASSERT_TRUE(parse_query("bucket=no_touch&client_id=a%26b&limit=5&flag&x=a+b", q));
