@@ -35,6 +35,7 @@ enum class route : int {
   report_get,
   report_update,
   patterns_search,
+  speaker_jobs,
 };
 
 struct gateway_context {
@@ -66,5 +67,7 @@ void handle_users(gateway_context& ctx, route r, const http_request& req,
 
 void handle_reports(gateway_context& ctx, route r, const http_request& req,
                     const route_match& match, const principal& who);
+
+void handle_jobs(gateway_context& ctx, const http_request& req, const route_match& match);
 
 }  // namespace sbm::gateway

@@ -671,8 +671,9 @@ std::string shifted_quality(const std::string& usual, rng& r) {
 }
 
 bool has_medical_ending(const std::string& w) {
-  static const char* endings[] = {"itis", "osis", "emia", "ectomy", "otomy", "plasty", "opathy",
-                                  "algia", "oma", "uria", "ectasis", "megaly", "plegia"};
+  // Endings of conditions only: a procedure word would read wrongly in a diagnosis slot.
+  static const char* endings[] = {"itis", "osis", "emia", "opathy", "algia", "oma", "uria",
+                                  "ectasis", "megaly", "plegia"};
   for (const char* e : endings) {
     const std::string ending{e};
     if (w.size() > ending.size() && w.compare(w.size() - ending.size(), ending.size(), ending) == 0)

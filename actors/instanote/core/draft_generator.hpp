@@ -85,8 +85,8 @@ struct seeded_data {
 };
 
 // Words from a hunspell .dic file: the first line (the count) skipped, flags after '/' stripped,
-// kept only when lower-case ASCII letters of 8..16 characters with a medical ending (-itis, -osis,
-// -emia, -ectomy, ...), so they read as conditions. nullopt (and *error set) when unreadable.
+// kept only when lower-case ASCII letters of 8..16 characters with a condition's ending (-itis,
+// -osis, -emia, -opathy, ...), so they read as conditions. nullopt (and *error set) when unreadable.
 std::optional<std::vector<std::string>> load_vocabulary(const std::string& dic_path,
                                                         std::string* error);
 
