@@ -76,6 +76,7 @@ CREATE TABLE IF NOT EXISTS public.speaker_errors (
   category        text NOT NULL,
   clean_form      text NOT NULL,
   erroneous_forms text[] NOT NULL,
+  context         text NOT NULL DEFAULT '',
   occurrences     integer NOT NULL
 );
 CREATE TABLE IF NOT EXISTS public.draft_errors (
@@ -149,8 +150,9 @@ void write(pqxx::connection& c, const instanote::seeded_data& data, bool replace
             "INSERT INTO public.seed_speakers VALUES ($1, $2, $3, $4, "
             "ARRAY(SELECT jsonb_array_elements_text($5::jsonb)))");
   c.prepare("seed_error",
-            "INSERT INTO public.speaker_errors VALUES ($1, $2, $3, $4, $5, "
-            "ARRAY(SELECT jsonb_array_elements_text($6::jsonb)), $7)");
+            "INSERT INTO public.speaker_errors (error_id, speaker_id, kind, category, clean_form, "
+            "erroneous_forms, context, occurrences) VALUES ($1, $2, $3, $4, $5, "
+            "ARRAY(SELECT jsonb_array_elements_text($6::jsonb)), $7, $8)");
   c.prepare("seed_job",
             "INSERT INTO public.draft_jobs (job_id, speaker_id, client_id, draft_text, "
             "audio_metadata, error_types, source_system, created_at) VALUES ($1, $2, $3, $4, "
@@ -169,7 +171,7 @@ void write(pqxx::connection& c, const instanote::seeded_data& data, bool replace
     for (const auto& e : s.errors)
       tx.exec_prepared("seed_error", e.error_id, s.speaker_id, std::string{instanote::kind_name(e.kind)},
                        std::string{instanote::category_of(e.kind)}, e.clean_form,
-                       nlohmann::json(e.erroneous_forms).dump(), occurrences[e.error_id]);
+                       nlohmann::json(e.erroneous_forms).dump(), e.context, occurrences[e.error_id]);
   }
   for (const auto& d : data.drafts) {
     tx.exec_prepared("seed_job", d.job_id, d.speaker_id, d.client_id, d.draft_text,

@@ -140,15 +140,37 @@ TEST(DraftGenerator, VariantsReallyVary) {
           EXPECT_GE(lowered.size(), 2u) << e.error_id << ": the same wrong form every time";
           break;
         }
-        case error_kind::dropped_unit:
-          EXPECT_GE(seen.size(), 2u) << e.error_id << ": always the same dose";
+        case error_kind::dropped_unit: {
+          std::set<std::string> doses;
+          for (const auto& f : seen) doses.insert(lower(f));
+          EXPECT_GE(doses.size(), 2u) << e.error_id << ": always the same dose";
           break;
+        }
         default:
           break;
       }
     }
   }
   EXPECT_GT(capitalised, 0u) << "no error ever landed at a sentence start";
+}
+
+TEST(DraftGenerator, ADroppedUnitIsOneDrugsDosesWithoutTheirUnit) {
+  std::map<std::string, const systematic_error*> by_id;
+  for (const auto& s : sample().speakers)
+    for (const auto& e : s.errors)
+      by_id[e.error_id] = &e;
+  std::size_t seen = 0;
+  for (const auto& d : sample().drafts)
+    for (const auto& e : d.errors) {
+      if (e.kind != error_kind::dropped_unit)
+        continue;
+      const auto& sys = *by_id.at(e.error_id);
+      ASSERT_FALSE(sys.context.empty());
+      EXPECT_EQ(lower(e.draft_span).rfind(sys.context + " ", 0), 0u) << e.draft_span;
+      EXPECT_EQ(e.reference_span, e.draft_span + " " + sys.clean_form);
+      ++seen;
+    }
+  EXPECT_GT(seen, sample().speakers.size());
 }
 
 TEST(DraftGenerator, OneSpeakersErrorIsAnothersRightText) {

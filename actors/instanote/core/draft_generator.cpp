@@ -247,6 +247,7 @@ struct speaker_plan {
   std::vector<std::string> target_words;  // clean words of the word errors (lower case)
   std::string near_miss_drug;
   std::string dropped_unit;
+  std::string dropped_unit_drug;  // the drug whose doses lose the unit
   std::string homophone_word;
   std::string surname_target;
   std::vector<std::string> cross_homophones;  // another speaker's wrong word, right here
@@ -299,7 +300,7 @@ speaker_plan make_plan(std::size_t index, std::size_t width, rng& r) {
         plan.banned.push_back(lower(f));
     if (k != error_kind::dropped_unit)
       plan.target_words.push_back(lower(clean));
-    p.errors.push_back({id(k), k, std::move(clean), std::move(forms)});
+    p.errors.push_back({id(k), k, std::move(clean), std::move(forms), {}});
   };
 
   const auto& split = r.pick(tables::split_words());
@@ -316,8 +317,23 @@ speaker_plan make_plan(std::size_t index, std::size_t width, rng& r) {
   plan.near_miss_drug = std::string{single_word_drugs[r.below(single_word_drugs.size())]};
   add(error_kind::drug_near_miss, plan.near_miss_drug, drug_forms(plan.near_miss_drug, r));
 
-  plan.dropped_unit = pick_unit(r);
+  // The unit goes missing after one drug's doses (any of its strengths), so one report of
+  // "metoprolol 50" -> "metoprolol 50 mg" teaches the whole error. A drug with one strength would
+  // never vary, and the near-miss drug already carries an error of its own.
+  std::vector<std::string_view> candidates;
+  for (int attempt = 0; attempt < 8 && candidates.empty(); ++attempt) {
+    plan.dropped_unit = pick_unit(r);
+    for (const auto& d : tables::drugs())
+      if (d.unit == plan.dropped_unit && d.doses.size() > 1 && d.name != plan.near_miss_drug)
+        candidates.push_back(d.name);
+  }
+  if (candidates.empty()) {  // only when every draw was a unit of the near-miss drug alone
+    plan.dropped_unit = "mg";
+    candidates.push_back(plan.near_miss_drug == "metoprolol" ? "lisinopril" : "metoprolol");
+  }
+  plan.dropped_unit_drug = std::string{candidates[r.below(candidates.size())]};
   add(error_kind::dropped_unit, plan.dropped_unit, {""});
+  p.errors.back().context = plan.dropped_unit_drug;
 
   const auto& pair = r.pick(tables::homophone_pairs());
   const bool first_is_right = r.chance(0.5);
@@ -357,7 +373,7 @@ struct patient {
   std::string age, sex, he, his, him;
 };
 
-// Fills a drug slot: the speaker's near-miss drug and drugs in the unit it drops come up often,
+// Fills a drug slot: the speaker's near-miss drug and the drug it drops the unit of come up often,
 // so each systematic error recurs.
 const tables::drug& pick_drug(const speaker_plan& plan, rng& r, bool for_dose) {
   const auto& all = tables::drugs();
@@ -366,13 +382,10 @@ const tables::drug& pick_drug(const speaker_plan& plan, rng& r, bool for_dose) {
       if (d.name == plan.near_miss_drug)
         return d;
   }
-  if (for_dose && r.chance(0.25)) {
-    std::vector<const tables::drug*> in_unit;
+  if (for_dose && r.chance(0.3)) {
     for (const auto& d : all)
-      if (d.unit == plan.dropped_unit)
-        in_unit.push_back(&d);
-    if (!in_unit.empty())
-      return *in_unit[r.below(in_unit.size())];
+      if (d.name == plan.dropped_unit_drug)
+        return d;
   }
   return all[r.below(all.size())];
 }
@@ -625,18 +638,28 @@ void corrupt(draft& d, const speaker_plan& plan, rng& r) {
     const auto word = ref.substr(toks[k].begin, toks[k].end - toks[k].begin);
     for (const auto& e : plan.profile.errors) {
       if (e.kind == error_kind::dropped_unit) {
-        if (!is_number(word) || k + 1 >= toks.size())
+        // "<drug> <dose> <unit>", single spaces: the span is "<drug> <dose>" in the draft.
+        const auto& drug = e.context;
+        const auto name_end = toks[k].begin + drug.size();
+        if (name_end > ref.size() || lower(ref.substr(toks[k].begin, drug.size())) != drug)
           continue;
-        const auto& next = toks[k + 1];
-        if (next.begin != toks[k].end + 1 || ref[toks[k].end] != ' ' ||
-            ref.compare(next.begin, next.end - next.begin, e.clean_form) != 0 ||
-            next.end - next.begin != e.clean_form.size())
+        std::size_t n = k;
+        while (n < toks.size() && toks[n].end < name_end)
+          ++n;
+        if (n >= toks.size() || toks[n].end != name_end || n + 2 >= toks.size())
           continue;
-        if (next.end < ref.size() && ref[next.end] == '/')
+        const auto& dose = toks[n + 1];
+        const auto& unit = toks[n + 2];
+        const auto dose_text = ref.substr(dose.begin, dose.end - dose.begin);
+        if (dose.begin != name_end + 1 || ref[name_end] != ' ' || !is_number(dose_text) ||
+            unit.begin != dose.end + 1 || ref[dose.end] != ' ' ||
+            ref.compare(unit.begin, unit.end - unit.begin, e.clean_form) != 0 ||
+            unit.end - unit.begin != e.clean_form.size() ||
+            (unit.end < ref.size() && ref[unit.end] == '/'))
           continue;
         if (r.chance(plan.profile.error_rate)) {
-          emit(toks[k].begin, next.end, word, e);
-          ++k;
+          emit(toks[k].begin, unit.end, ref.substr(toks[k].begin, dose.end - toks[k].begin), e);
+          k = n + 2;
         }
         break;
       }

@@ -17,7 +17,7 @@ enum class error_kind : std::uint8_t {
   split_word,      // "hypertension" -> "hyper tension" | "hyperten sion"
   vowel_slip,      // "erythema" -> "erythima" | "erythemo"
   drug_near_miss,  // "metoprolol" -> "metroprolol" | "metoprolo"
-  dropped_unit,    // "25 mg" -> "25" (clean_form is the unit)
+  dropped_unit,    // "metoprolol 25 mg" -> "metoprolol 25" (one drug's doses, any strength)
   homophone,       // "dysphagia" -> "dysphasia"
   surname,         // "Dr. Stevens" -> "Dr. Stephens" (both real colleagues somewhere)
 };
@@ -30,12 +30,14 @@ std::string_view kind_name(error_kind kind);  // "split_word", ...
 std::string_view category_of(error_kind kind);
 
 // One speaker's systematic error. Word kinds: the clean word and the wrong forms the speaker uses
-// for it. dropped_unit: clean_form is the unit, erroneous_forms is {""} (the unit is left out).
+// for it. dropped_unit: clean_form is the unit, erroneous_forms is {""} (the unit is left out) and
+// context the drug after whose doses it goes missing.
 struct systematic_error {
   std::string error_id;  // "<speaker_id>:<kind>"
   error_kind kind;
   std::string clean_form;
   std::vector<std::string> erroneous_forms;
+  std::string context;   // dropped_unit: the drug name; otherwise empty
 };
 
 struct speaker_profile {
@@ -54,8 +56,8 @@ struct injected_error {
   error_kind kind;
   std::size_t draft_begin = 0, draft_end = 0;
   std::size_t reference_begin = 0, reference_end = 0;
-  std::string draft_span;      // what ASR wrote ("hyper tension", "25")
-  std::string reference_span;  // what was said ("hypertension", "25 mg")
+  std::string draft_span;      // what ASR wrote ("hyper tension", "metoprolol 25")
+  std::string reference_span;  // what was said ("hypertension", "metoprolol 25 mg")
 };
 
 struct draft {
