@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <iostream>
@@ -288,8 +289,14 @@ int node_command(int argc, char** argv) {
     j.cache_ttl = std::chrono::duration_cast<std::chrono::seconds>(cfg.duration("instanote.cache-ttl"));
     j.cache_fresh_for =
       std::chrono::duration_cast<std::chrono::seconds>(cfg.duration("instanote.cache-fresh-for"));
-    j.instanote_timeout = cfg.duration("instanote.request-timeout") + std::chrono::seconds(1);
     j.cache_timeout = cfg.duration("redis.command-timeout");
+    // A pull reads the cache, asks InstaNote, then writes the cache: InstaNote gets what the
+    // gateway's timeout leaves, so a slow InstaNote still yields the stale copy in time.
+    const auto left = cfg.duration("gateway.request-timeout") - 2 * j.cache_timeout -
+                      std::chrono::milliseconds(500);
+    j.instanote_timeout = std::clamp<std::chrono::milliseconds>(
+      left, std::chrono::milliseconds(500),
+      cfg.duration("instanote.request-timeout") + std::chrono::seconds(1));
     j.default_retry_after =
       std::chrono::duration_cast<std::chrono::seconds>(cfg.duration("instanote.breaker-open-for"));
     j.max_jobs_cap = static_cast<std::uint32_t>(cfg.integer("instanote.max-jobs"));
