@@ -109,5 +109,49 @@ class InstanoteJobs(unittest.TestCase):
         self.assertLessEqual(len(ok.json()["jobs"]), 10)
 
 
+class InstanoteOutage(unittest.TestCase):
+    """InstaNote goes away under a running node (its database is dropped, connections and all):
+    a pull that was cached is answered stale from Redis, one that was not answers 503 with
+    Retry-After, and the node stays ready (InstaNote is not required)."""
+
+    def test_stale_from_cache_then_503_without_a_copy(self):
+        srv = servers_env()
+        url = fresh_database(srv)
+        seeded = subprocess.run([SBM, "seed-instanote", "--url", url, "--speakers", "2", "--days", "3",
+                                 "--start", "2026-11-01"], capture_output=True, text=True)
+        self.assertEqual(seeded.returncode, 0, seeded.stderr)
+        node = Node(srv=dict(srv, INSTANOTE_URL=url),
+                    extra_flags=["--instanote.cache-fresh-for=0s", "--instanote.breaker-open-for=20s"])
+        try:
+            qa = node.token("qa")
+            ms = random.randint(0, 999)
+            cached = f"/v1/speakers/spk-001/jobs?from=2026-11-01T00:00:00.{ms:03d}Z&to=2026-11-04"
+            first = node.get(cached, token=qa)
+            self.assertEqual(first.status, 200, first)
+            self.assertEqual(first.json()["source"], "instanote")
+            first_ids = [j["job_id"] for j in first.json()["jobs"]]
+
+            name = url.rsplit("/", 1)[1]
+            psql(srv["PG_URL"], f"DROP DATABASE {name} WITH (FORCE)")
+
+            stale = node.get(cached, token=qa)
+            self.assertEqual(stale.status, 200, stale)
+            body = stale.json()
+            self.assertEqual(body["source"], "cache")
+            self.assertTrue(body["stale"])
+            self.assertTrue(body["stale_since"].startswith("20"), body["stale_since"])
+            self.assertTrue(body["stale_reason"])
+            self.assertEqual([j["job_id"] for j in body["jobs"]], first_ids)
+            self.assertIn("110", stale.header("warning") or "")
+
+            never = node.get(cached + "&max_jobs=2", token=qa)
+            self.assertEqual(never.status, 503, never)
+            self.assertEqual(never.header("content-type"), "application/problem+json")
+            self.assertEqual(never.header("retry-after"), "20")
+            self.assertEqual(node.get("/readyz").status, 200)
+        finally:
+            node.stop()
+
+
 if __name__ == "__main__":
     unittest.main()
