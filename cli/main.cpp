@@ -9,7 +9,8 @@ void usage(std::ostream& out) {
   out << "usage: sbm <command> [options]\n\n"
          "commands:\n"
          "  node          run an SBM node (sbm node --help lists every option)\n"
-         "  token issue   mint a JWT for an operator, a test or a service\n";
+         "  token issue   mint a JWT for an operator, a test or a service\n"
+         "  seed-instanote  fill a development InstaNote database with drafts and references\n";
 }
 
 }  // namespace
@@ -24,6 +25,8 @@ int main(int argc, char** argv) {
     return sbm::cli::node_command(argc - 2, argv + 2);
   if (command == "token")
     return sbm::cli::token_command(argc - 2, argv + 2);
+  if (command == "seed-instanote")
+    return sbm::cli::seed_instanote_command(argc - 2, argv + 2);
   if (command == "--help" || command == "-h" || command == "help") {
     usage(std::cout);
     return 0;

@@ -11,7 +11,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <ctime>
 #include <iostream>
 #include <mutex>
@@ -19,6 +21,7 @@
 
 #include "actors/connections/connections.hpp"
 #include "actors/events/events.hpp"
+#include "actors/instanote/jobs_actor.hpp"
 #include "actors/patterns/patterns.hpp"
 #include "actors/reports/core/fernet.hpp"
 #include "actors/reports/reports.hpp"
@@ -91,6 +94,52 @@ int fail_config(const std::string& message) {
 resilience::breaker_policy breaker(const config::settings& s, const std::string& prefix) {
   return {static_cast<int>(s.integer(prefix + ".breaker-failures")),
           s.duration(prefix + ".breaker-open-for")};
+}
+
+bool is_uri(const std::string& url) {
+  return url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0;
+}
+
+std::string percent_encoded(const std::string& text) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 0xf];
+    }
+  }
+  return out;
+}
+
+std::string quoted_conninfo_value(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\\' || c == '\'')
+      out += '\\';
+    out += c;
+  }
+  return out + "'";
+}
+
+// instanote.url with instanote.sslmode and, when given, the instanote.password secret added.
+std::string instanote_url(const config::settings& cfg) {
+  std::string url = cfg.text("instanote.url");
+  std::vector<std::pair<std::string, std::string>> extra{{"sslmode", cfg.text("instanote.sslmode")}};
+  if (cfg.has("instanote.password"))
+    extra.emplace_back("password", cfg.secret("instanote.password"));
+  for (const auto& [key, value] : extra) {
+    if (is_uri(url)) {
+      url += url.find('?') == std::string::npos ? '?' : '&';
+      url += key + "=" + percent_encoded(value);
+    } else {
+      url += (url.empty() ? "" : " ") + key + "=" + quoted_conninfo_value(value);
+    }
+  }
+  return url;
 }
 
 }  // namespace
@@ -255,9 +304,11 @@ int node_command(int argc, char** argv) {
   }});
   tree.children.push_back({"instanote", [&cfg, restart_limit](caf::actor_system& s,
                                                               const started_children&) {
-    auto pg = connections::instanote_defaults(cfg.text("instanote.url"));
+    auto pg = connections::instanote_defaults(instanote_url(cfg));
     pg.pool_size = static_cast<std::uint32_t>(cfg.integer("instanote.pool-size"));
     pg.breaker = breaker(cfg, "instanote");
+    pg.connect_timeout = cfg.duration("instanote.connect-timeout");
+    pg.request_timeout = cfg.duration("instanote.request-timeout");
     pg.restart_limit = restart_limit;
     return caf::actor_cast<caf::actor>(connections::spawn_postgres(s, std::move(pg)));
   }});
@@ -270,6 +321,28 @@ int node_command(int argc, char** argv) {
     r.command_timeout = cfg.duration("redis.command-timeout");
     r.restart_limit = restart_limit;
     return caf::actor_cast<caf::actor>(connections::spawn_redis(s, std::move(r)));
+  }});
+  // The pulls of draft jobs: InstaNote through its breaker, the Redis cache in front and behind.
+  tree.children.push_back({"instanote-jobs", [&cfg](caf::actor_system& s, const started_children& c) {
+    instanote::jobs_settings j;
+    j.instanote = caf::actor_cast<postgres_actor>(c.at("instanote"));
+    j.redis = caf::actor_cast<redis_actor>(c.at("redis"));
+    j.cache_key = cfg.secret("reports.fernet-key");  // drafts are clinical: cached encrypted
+    j.cache_ttl = std::chrono::duration_cast<std::chrono::seconds>(cfg.duration("instanote.cache-ttl"));
+    j.cache_fresh_for =
+      std::chrono::duration_cast<std::chrono::seconds>(cfg.duration("instanote.cache-fresh-for"));
+    j.cache_timeout = cfg.duration("redis.command-timeout");
+    // A pull reads the cache, asks InstaNote, then writes the cache: InstaNote gets what the
+    // gateway's timeout leaves, so a slow InstaNote still yields the stale copy in time.
+    const auto left = cfg.duration("gateway.request-timeout") - 2 * j.cache_timeout -
+                      std::chrono::milliseconds(500);
+    j.instanote_timeout = std::clamp<std::chrono::milliseconds>(
+      left, std::chrono::milliseconds(500),
+      cfg.duration("instanote.request-timeout") + std::chrono::seconds(1));
+    j.default_retry_after =
+      std::chrono::duration_cast<std::chrono::seconds>(cfg.duration("instanote.breaker-open-for"));
+    j.max_jobs_cap = static_cast<std::uint32_t>(cfg.integer("instanote.max-jobs"));
+    return caf::actor_cast<caf::actor>(instanote::spawn_jobs(s, std::move(j)));
   }});
   tree.children.push_back({"event-bus", [](caf::actor_system& s, const started_children&) {
     // One durable subscriber: the verification scheduler.
@@ -359,6 +432,8 @@ int node_command(int argc, char** argv) {
     g.services = std::get<gateway::service_allow_list>(services);
     g.postgres = caf::actor_cast<postgres_actor>(c.at("postgres"));
     g.instanote = caf::actor_cast<postgres_actor>(c.at("instanote"));
+    g.jobs = caf::actor_cast<instanote_actor>(c.at("instanote-jobs"));
+    g.max_jobs = static_cast<std::uint32_t>(cfg.integer("instanote.max-jobs"));
     g.redis = caf::actor_cast<redis_actor>(c.at("redis"));
     g.speakers = caf::actor_cast<speaker_shard_actor>(c.at("speakers"));
     g.schedule = caf::actor_cast<verification_scheduler_actor>(c.at("verification-scheduler"));

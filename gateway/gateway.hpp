@@ -11,6 +11,7 @@
 #include "gateway/rate_limiter.hpp"
 #include "gateway/responder.hpp"
 #include "messages/connections.hpp"
+#include "messages/instanote.hpp"
 #include "messages/patterns.hpp"
 #include "messages/reports.hpp"
 #include "messages/speakers.hpp"
@@ -30,6 +31,8 @@ struct gateway_settings {
   postgres_actor postgres;
   redis_actor redis;
   postgres_actor instanote;
+  instanote_actor jobs;          // null: job pulls answer 503
+  std::uint32_t max_jobs = 100;  // most jobs one pull may ask for (instanote.max-jobs)
   speaker_shard_actor speakers;
   verification_scheduler_actor schedule;
   reports_actor reports;         // null: report routes answer 503

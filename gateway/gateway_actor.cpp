@@ -37,6 +37,8 @@ const route_spec routes[] = {
   {"DELETE", "/v1/speakers/{id}/bucket-pin", route::speaker_pin_delete, permission::buckets_pin},
   {"POST", "/v1/speakers/{id}/quality-samples", route::speaker_samples_post, permission::quality_write},
   {"GET", "/v1/verification-schedule", route::schedule_list, permission::schedule_read},
+  // Draft text is clinical and pulled for verification work: QA roles, not every speakers.read.
+  {"GET", "/v1/speakers/{id}/jobs", route::speaker_jobs, permission::schedule_read},
   {"POST", "/v1/users", route::users_create, permission::users_admin},
   {"GET", "/v1/users/{id}", route::user_get, permission::users_admin},
   {"PATCH", "/v1/users/{id}", route::user_update, permission::users_admin},
@@ -213,6 +215,8 @@ void dispatch(gateway_state& st, http_request& req) {
             case route::report_update:
             case route::patterns_search:
               return handle_reports(ctx, id, admitted_req, match, who);
+            case route::speaker_jobs:
+              return handle_jobs(ctx, admitted_req, match);
             default:
               return handle_speakers(ctx, id, admitted_req, match, who);
           }

@@ -37,6 +37,7 @@ enum class route : int {
   report_update,
   patterns_search,
   node_status,
+  speaker_jobs,
 };
 
 // Methods that change state: their failures may leave the outcome unknown, and they take an
@@ -85,5 +86,7 @@ void handle_users(gateway_context& ctx, route r, const http_request& req,
 
 void handle_reports(gateway_context& ctx, route r, const http_request& req,
                     const route_match& match, const principal& who);
+
+void handle_jobs(gateway_context& ctx, const http_request& req, const route_match& match);
 
 }  // namespace sbm::gateway

@@ -3,13 +3,13 @@
 #include <caf/event_based_actor.hpp>
 #include <nlohmann/json.hpp>
 
-#include <charconv>
 #include <ctime>
 
 #include "actors/speakers/core/bucket_policy.hpp"
 #include "actors/speakers/core/quality_measure.hpp"
 #include "gateway/audit.hpp"
 #include "gateway/gateway_state.hpp"
+#include "gateway/query_reader.hpp"
 
 namespace sbm::gateway {
 
@@ -89,71 +89,13 @@ std::optional<json> body_object(const gateway_context& ctx, const http_request& 
   return value;
 }
 
-// Reads only the named query parameters; any other name is an error (typos must not be ignored).
-struct query_reader {
-  const gateway_context& ctx;
-  const http_request& req;
-  std::vector<std::pair<std::string, std::string>> pairs;
-  bool ok = true;
-
-  query_reader(const gateway_context& c, const http_request& r, std::initializer_list<const char*> allowed)
-    : ctx(c), req(r) {
-    ok = read_query(ctx, req, pairs);
-    if (!ok)
-      return;
-    for (const auto& p : pairs) {
-      bool known = false;
-      for (auto a : allowed)
-        known = known || p.first == a;
-      if (!known) {
-        fail(p.first, "is not a known query parameter");
-        return;
-      }
-    }
-  }
-
-  void fail(const std::string& name, const std::string& why) {
-    if (!ok)
-      return;
-    ok = false;
-    ctx.reply(req, problem(400, "invalid-query", "Bad Request", "'" + name + "' " + why, name));
-  }
-
-  std::string get(const char* name) const {
-    for (const auto& p : pairs)
-      if (p.first == name)
-        return p.second;
-    return {};
-  }
-
-  std::uint32_t limit(std::uint32_t fallback, std::uint32_t max) {
-    auto text = get("limit");
-    if (text.empty())
-      return fallback;
-    std::uint32_t value = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc{} || end != text.data() + text.size() || value == 0 || value > max) {
-      fail("limit", "must be an integer from 1 to " + std::to_string(max));
-      return 0;
-    }
-    return value;
-  }
-
-  std::string bucket() {
-    auto b = get("bucket");
-    if (!b.empty() && !speakers::parse_bucket(b))
-      fail("bucket", "must be one of no_touch, low_touch, medium_touch, high_touch");
-    return b;
-  }
-
-  std::string identifier(const char* name) {
-    auto v = get(name);
-    if (!v.empty())
-      if (auto why = id_problem(v))
-        fail(name, *why);
-    return v;
-  }
-};
+// The one domain-specific query parameter of these routes.
+std::string read_bucket(query_reader& q) {
+  auto b = q.get("bucket");
+  if (!b.empty() && !speakers::parse_bucket(b))
+    q.fail("bucket", "must be one of no_touch, low_touch, medium_touch, high_touch");
+  return b;
+}
 
 void reply_view(gateway_context& ctx, const http_request& req, speaker_view& v, std::uint16_t status) {
   auto r = json_response(status, to_json(v));
@@ -182,7 +124,7 @@ void create_speaker(gateway_context& ctx, const http_request& req, const princip
 void list_speakers(gateway_context& ctx, const http_request& req) {
   query_reader q{ctx, req, {"bucket", "client_id", "limit", "cursor"}};
   speaker_query query;
-  query.bucket = q.bucket();
+  query.bucket = read_bucket(q);
   query.client_id = q.identifier("client_id");
   query.cursor = q.identifier("cursor");
   query.limit = q.limit(50, 500);

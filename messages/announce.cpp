@@ -7,6 +7,7 @@
 #include "messages/errors.hpp"
 #include "messages/events.hpp"
 #include "messages/http.hpp"
+#include "messages/instanote.hpp"
 #include "messages/patterns.hpp"
 #include "messages/reports.hpp"
 #include "messages/speakers.hpp"
@@ -61,6 +62,10 @@ void announce_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<schedule_query>("sbm::schedule_query");
   cfg.add_message_type<verification_schedule>("sbm::verification_schedule");
   cfg.add_message_type<verification_request>("sbm::verification_request");
+  // instanote
+  cfg.add_message_type<job_pull_request>("sbm::job_pull_request");
+  cfg.add_message_type<verification_job>("sbm::verification_job");
+  cfg.add_message_type<job_pull>("sbm::job_pull");
   // patterns
   cfg.add_message_type<pattern_record>("sbm::pattern_record");
   cfg.add_message_type<pattern_filter>("sbm::pattern_filter");

@@ -1,4 +1,4 @@
-#include "actors/reports/core/fernet.hpp"
+#include "runtime/crypto/fernet.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -13,7 +13,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
-namespace sbm::reports {
+namespace sbm::crypto {
 namespace {
 
 constexpr unsigned char version_byte = 0x80;
@@ -247,4 +247,4 @@ std::optional<std::string> fernet::decrypt(std::string_view token, std::optional
   return plaintext;
 }
 
-}  // namespace sbm::reports
+}  // namespace sbm::crypto
