@@ -131,9 +131,11 @@ caf::result<job_pull> on_pull(jobs_pointer self, job_pull_request req) {
         rp.deliver(jobs.error());
         return;
       }
-      rp.deliver(make_error(errc::unavailable,
-                            why + "; nothing cached for this pull; retry after " +
-                              std::to_string(self->state.settings.default_retry_after.count()) + " s"));
+      // The breaker's own Retry-After when it refused, else InstaNote's open-for.
+      auto retry = retry_after_of(jobs.error());
+      rp.deliver(make_error(errc::unavailable, why + "; nothing cached for this pull",
+                            retry ? *retry
+                                  : std::chrono::milliseconds{self->state.settings.default_retry_after}));
     });
   });
   return rp;

@@ -147,7 +147,8 @@ class InstanoteOutage(unittest.TestCase):
             never = node.get(cached + "&max_jobs=2", token=qa)
             self.assertEqual(never.status, 503, never)
             self.assertEqual(never.header("content-type"), "application/problem+json")
-            self.assertEqual(never.header("retry-after"), "20")
+            # InstaNote's breaker's own remaining time, or its open-for (20 s here) before it opened.
+            self.assertTrue(1 <= int(never.header("retry-after")) <= 20, never.header("retry-after"))
             self.assertEqual(node.get("/readyz").status, 200)
         finally:
             node.stop()
