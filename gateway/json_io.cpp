@@ -87,6 +87,7 @@ http_response from_error(const caf::error& err, bool write) {
       return problem(422, "idempotency-key-reused", "Unprocessable Entity", detail);
     case errc::poison_message:
       return problem(422, "rejected", "Unprocessable Entity", detail);
+    case errc::too_large: return problem(413, "too-large", "Payload Too Large", detail);
     case errc::overloaded:
       return with_retry_after(problem(503, "overloaded", "Service Unavailable",
                                       detail.empty() ? "too much work is queued; nothing was saved"

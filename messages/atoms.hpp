@@ -29,6 +29,7 @@ using unpin_atom = caf::atom_constant<caf::atom("unpin")>;
 using sample_atom = caf::atom_constant<caf::atom("sample")>;
 using passivate_atom = caf::atom_constant<caf::atom("passivate")>;
 using idle_atom = caf::atom_constant<caf::atom("idle")>;
+using measure_atom = caf::atom_constant<caf::atom("measure")>;
 
 // events and verification
 using publish_atom = caf::atom_constant<caf::atom("publish")>;

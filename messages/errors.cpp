@@ -22,6 +22,7 @@ const char* to_string(errc code) {
     case errc::deadline_exceeded: return "deadline_exceeded";
     case errc::in_progress: return "in_progress";
     case errc::key_reused: return "key_reused";
+    case errc::too_large: return "too_large";
   }
   return "unknown";
 }

@@ -29,6 +29,7 @@ enum class errc : std::uint8_t {
   deadline_exceeded,  // 503: the work was dropped unstarted because its caller stopped waiting
   in_progress,        // 409: a request with this Idempotency-Key is still running
   key_reused,         // 422: this Idempotency-Key was used for a different request
+  too_large,          // 413: the input is past a cap on the work it would cost
 };
 
 const char* to_string(errc code);

@@ -85,19 +85,23 @@ typename Inspector::result_type inspect(Inspector& f, bucket_unpin& x) {
   return f(caf::meta::type_name("bucket_unpin"), x.speaker_id, x.reason, x.actor, x.by, x.ctx);
 }
 
-// One verified job's quality. Either the rate is given, or both texts and SBM measures it.
+// One verified job's quality. Either the rate is given, or both texts and SBM measures it (the
+// speakers family, off the path every request takes; the texts are dropped once measured).
 struct quality_sample {
   std::string speaker_id;
   std::string job_id;                 // a job counts once per speaker
   double errors_per_100_words = 0;
   std::string actor;
   request_context ctx;
+  bool from_texts = false;            // measure delivered_text against verified_text
+  std::string delivered_text;
+  std::string verified_text;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, quality_sample& x) {
   return f(caf::meta::type_name("quality_sample"), x.speaker_id, x.job_id, x.errors_per_100_words,
-           x.actor, x.ctx);
+           x.actor, x.ctx, x.from_texts, x.delivered_text, x.verified_text);
 }
 
 struct history_entry {

@@ -22,6 +22,7 @@
 #include <utility>
 
 #include "actors/speakers/outbox_relay.hpp"
+#include "actors/speakers/quality_measurer.hpp"
 #include "actors/speakers/speaker_actor.hpp"
 #include "actors/speakers/speaker_rows.hpp"
 #include "actors/speakers/validation.hpp"
@@ -73,6 +74,9 @@ struct shard_state {
   std::uint64_t next_token = 1;
   std::uint64_t queued = 0;  // in flight to speakers plus buffered, all speakers
   db::idempotency::keys_in_flight keys;  // of the writes being handled now
+  std::vector<quality_measurer_actor> measurers;
+  std::size_t next_measurer = 0;
+  std::uint32_t measuring = 0;  // texts being measured now (bounded by max_measuring)
   speaker_shard_stats stats;
   std::shared_ptr<spdlog::logger> log;
 };
@@ -279,6 +283,39 @@ caf::result<Result> route(self_ptr self, const std::string& id, Ts... xs) {
   return rp;
 }
 
+// The rate of a sample given as texts is measured on a detached measurer first; the shard only
+// forwards, so a maximal pair of texts holds up neither it nor the scheduler.
+caf::result<speaker_view> measure_then_route(self_ptr self, quality_sample s) {
+  auto& st = self->state;
+  if (s.ctx.until.passed(self->clock().now())) return deadline_passed();
+  if (st.measuring >= st.settings.max_measuring)
+    return overloaded(std::to_string(st.measuring) + " quality measurements are running already");
+  ++st.measuring;
+  auto& measurer = st.measurers[st.next_measurer++ % st.measurers.size()];
+  auto rp = self->make_response_promise<speaker_view>();
+  auto delivered = std::move(s.delivered_text);
+  auto verified = std::move(s.verified_text);
+  s.delivered_text.clear();
+  s.verified_text.clear();
+  s.from_texts = false;
+  self->request(measurer, hop_timeout(s.ctx.until, speaker_timeout(st)), measure_atom::value,
+                std::move(delivered), std::move(verified))
+    .then(
+      [self, rp, s](double rate) mutable {
+        --self->state.measuring;
+        s.errors_per_100_words = rate;
+        rp.delegate(caf::actor_cast<speaker_shard_actor>(self), sample_atom::value, std::move(s));
+      },
+      [self, rp](caf::error& e) mutable {
+        --self->state.measuring;
+        rp.deliver(e.category() == error_category
+                     ? e
+                     : make_error(errc::unavailable, "the quality could not be measured: " +
+                                                       self->system().render(e)));
+      });
+  return rp;
+}
+
 void on_speaker_exit(self_ptr self, const std::string& id, const caf::error& reason) {
   auto& st = self->state;
   --st.stats.active;
@@ -327,6 +364,7 @@ void shut_down(self_ptr self, const caf::error& reason) {
   }
   st.entries.clear();
   if (st.relay) self->send_exit(st.relay, reason);
+  for (auto& measurer : st.measurers) self->send_exit(measurer, reason);
   self->quit(reason);
 }
 
@@ -497,11 +535,22 @@ speaker_shard_actor::behavior_type shard_fn(self_ptr self, speakers_settings set
   env->idempotency_retention = st.settings.idempotency_retention;
   st.env = std::move(env);
   st.relay = start_relay(self);
+  for (std::uint32_t i = 0; i < std::max<std::uint32_t>(1, st.settings.measurers); ++i)
+    st.measurers.push_back(spawn_quality_measurer(self));
 
   self->set_exit_handler([self](caf::exit_msg& m) {
     auto& st = self->state;
     if (st.relay && m.source == st.relay.address()) {
       on_relay_exit(self, m.reason);
+      return;
+    }
+    for (auto& measurer : st.measurers) {
+      if (measurer.address() != m.source) continue;
+      // A measurer holds nothing: a new one takes its place (its callers got an error).
+      if (m.reason && m.reason != caf::exit_reason::normal) {
+        st.log->warn("a quality measurer failed ({}); replacing it", self->system().render(m.reason));
+        measurer = spawn_quality_measurer(self);
+      }
       return;
     }
     if (auto a = st.ids_by_address.find(m.source); a != st.ids_by_address.end()) {
@@ -536,6 +585,7 @@ speaker_shard_actor::behavior_type shard_fn(self_ptr self, speakers_settings set
     },
     [self](sample_atom, quality_sample& s) -> caf::result<speaker_view> {
       if (auto e = bad_route(s.speaker_id)) return *e;
+      if (s.from_texts) return measure_then_route(self, std::move(s));
       return route<speaker_view, kind::write>(self, s.speaker_id, sample_atom::value, s);
     },
     [self](list_atom, speaker_query& q) { return on_list(self, q); },

@@ -34,6 +34,10 @@ struct speakers_settings {
   std::uint32_t max_queued_per_speaker = 64;
   std::uint32_t max_queued = 10000;
   std::chrono::seconds idempotency_retention{std::chrono::hours{24}};
+  // Quality measured from texts runs on detached measurers, so a maximal pair of texts never
+  // holds up the shard or a scheduler thread; past max_measuring at once: errc::overloaded.
+  std::uint32_t measurers = 2;
+  std::uint32_t max_measuring = 8;
 };
 
 // Spawns the shard; the shard spawns and supervises the outbox relay (re-spawned when it fails,

@@ -14,6 +14,7 @@
 
 #include "actors/connections/connections.hpp"
 #include "actors/speakers/core/bucket_policy.hpp"
+#include "actors/speakers/core/quality_measure.hpp"
 #include "actors/speakers/speakers.hpp"
 #include "messages/errors.hpp"
 #include "runtime/migrations/all_migrations.hpp"
@@ -464,8 +465,12 @@ TEST_F(SpeakerActor, AWriteWhoseOutcomeWasUnknownDoesNotMakeTheNextOneAConflict)
   auto settings = own_pool_settings();
   settings.db_timeout = 300ms;  // work without a deadline gives up on the database after this
   auto c = start(settings);
-  ASSERT_TRUE(c.enrol("spk-1"));
-  ASSERT_TRUE(c.sample("spk-1", "job-0", 1.0));
+  // The set-up carries deadlines, so the short timeout cannot fail it on a loaded machine.
+  ASSERT_TRUE(call<speaker_view>(self, c.shard, sbm::register_atom::value,
+                                 sbm::speaker_registration{"spk-1", "clinic-1", "Dr", "admin-1",
+                                                           keyed("", "")}));
+  ASSERT_TRUE(call<speaker_view>(self, c.shard, sbm::sample_atom::value,
+                                 sbm::quality_sample{"spk-1", "job-0", 1.0, "qa-1", keyed("", "")}));
   hold_lock("speakers.quality_samples", "SHARE", 1.5);
   // No deadline: the speaker stops waiting after 300 ms while the transaction waits for the lock
   // and commits once it is released. The client is told so, not that it failed.
@@ -512,6 +517,76 @@ TEST_F(SpeakerActor, WorkIsBoundedPerSpeakerAndDroppedOnceItsDeadlinePassed) {
             errc::deadline_exceeded);
   EXPECT_EQ(sql("SELECT count(*) FROM speakers.quality_samples WHERE job_id = 'job-9'")[0][0],
             param{"0"});
+}
+
+TEST_F(SpeakerActor, AMaximalPairOfTextsDelaysNoOtherRequest) {
+  auto c = start();
+  ASSERT_TRUE(c.enrol("spk-big"));
+  ASSERT_TRUE(c.enrol("spk-small"));
+  // Two unrelated texts at the word cap: the most a client can make SBM measure.
+  std::string delivered, verified;
+  for (std::uint32_t i = 0; i < sp::max_quality_words; ++i) {
+    delivered += "d" + std::to_string(i) + " ";
+    verified += "v" + std::to_string(i) + " ";
+  }
+  sbm::quality_sample big{"spk-big", "job-big", 0, "qa-1"};
+  big.from_texts = true;
+  big.delivered_text = delivered;
+  big.verified_text = verified;
+  caf::actor collector = caf::actor_cast<caf::actor>(self);
+  auto shard = c.shard;
+  sys.spawn([=](caf::event_based_actor* requester) {
+    requester->request(shard, answer_timeout, sbm::sample_atom::value, big)
+      .then([=](speaker_view& v) { caf::anon_send(collector, std::string{"big"}, v.window_mean); },
+            [=](caf::error&) { caf::anon_send(collector, std::string{"big failed"}, 0.0); });
+  });
+  // Sent after it, to another speaker: answered first, because the measure runs elsewhere.
+  sys.spawn([=](caf::event_based_actor* requester) {
+    requester->request(shard, answer_timeout, sbm::get_atom::value, std::string{"spk-small"})
+      .then([=](speaker_view&) { caf::anon_send(collector, std::string{"small"}, 0.0); },
+            [=](caf::error&) { caf::anon_send(collector, std::string{"small failed"}, 0.0); });
+  });
+  std::vector<std::string> order;
+  double big_rate = 0;
+  for (int i = 0; i < 2; ++i)
+    self->receive(
+      [&](const std::string& who, double rate) {
+        order.push_back(who);
+        if (who == "big") big_rate = rate;
+      },
+      caf::after(answer_timeout) >> [] { ADD_FAILURE() << "no answer"; });
+  EXPECT_EQ(order, (std::vector<std::string>{"small", "big"}));
+  EXPECT_GE(big_rate, 50.0);  // past the exact range: a lower bound, deep in high_touch
+
+  // One word more than the cap is refused without measuring.
+  big.job_id = "job-too-big";
+  big.verified_text += "extra";
+  EXPECT_EQ(code(call<speaker_view>(self, c.shard, sbm::sample_atom::value, big)), errc::too_large);
+}
+
+TEST_F(SpeakerActor, MeasurementsPastTheirBoundAreRefusedAtOnce) {
+  auto settings = test_settings(db);
+  settings.measurers = 1;
+  settings.max_measuring = 1;
+  auto c = start(settings);
+  ASSERT_TRUE(c.enrol("spk-m"));
+  std::string delivered, verified;
+  for (std::uint32_t i = 0; i < sp::max_quality_words; ++i) {
+    delivered += "d" + std::to_string(i) + " ";
+    verified += "v" + std::to_string(i) + " ";
+  }
+  std::vector<sbm::quality_sample> two;
+  for (auto job : {"m-1", "m-2"}) {
+    sbm::quality_sample s{"spk-m", job, 0, "qa-1"};
+    s.from_texts = true;
+    s.delivered_text = delivered;
+    s.verified_text = verified;
+    two.push_back(std::move(s));
+  }
+  auto answers = concurrently(c.shard, two);
+  ASSERT_EQ(answers.size(), 2u);
+  EXPECT_EQ(code(answers[0]), errc::overloaded);  // at once, while the other is measured
+  EXPECT_TRUE(answers[1]) << (answers[1] ? "" : sys.render(answers[1].error()));
 }
 
 TEST_F(SpeakerActor, HundredsOfConcurrentSamplesSerialiseExactly) {

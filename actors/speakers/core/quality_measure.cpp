@@ -44,12 +44,57 @@ std::pair<std::vector<std::uint32_t>, std::vector<std::uint32_t>> intern(
   return {std::move(first), std::move(second)};
 }
 
-// Levenshtein distance with one row sized by the shorter sequence.
-std::uint32_t edit_distance(const std::vector<std::uint32_t>& a, const std::vector<std::uint32_t>& b) {
+// Levenshtein distance if it is at most `limit`, else limit + 1: only cells within `limit` of the
+// diagonal (shifted by the length difference) can lie on a path of cost <= limit.
+std::uint32_t banded_distance(const std::uint32_t* a, std::size_t n, const std::uint32_t* b,
+                              std::size_t m, std::uint32_t limit) {
+  // n >= m: a is the longer sequence
+  const std::size_t diff = n - m;
+  if (diff > limit) return limit + 1;
+  const std::uint32_t over = limit + 1;
+  // Row i of the full table, kept only for columns j in [i - limit, i + limit] (clamped to 0..m),
+  // stored at index j - i + limit.
+  const std::size_t width = 2 * static_cast<std::size_t>(limit) + 1;
+  std::vector<std::uint32_t> prev(width, over), cur(width, over);
+  auto cell = [&](const std::vector<std::uint32_t>& row, std::size_t i, std::size_t j) {
+    // the value of row i at column j, or `over` outside the band
+    if (j + limit < i || j > i + limit) return over;
+    return row[j + limit - i];
+  };
+  for (std::size_t j = 0; j <= std::min<std::size_t>(m, limit); ++j)
+    prev[j + limit] = static_cast<std::uint32_t>(j);
+  for (std::size_t i = 1; i <= n; ++i) {
+    std::fill(cur.begin(), cur.end(), over);
+    const std::size_t lo = i > limit ? i - limit : 0;
+    const std::size_t hi = std::min<std::size_t>(m, i + limit);
+    std::uint32_t best = over;
+    for (std::size_t j = lo; j <= hi; ++j) {
+      std::uint32_t v;
+      if (j == 0) {
+        v = static_cast<std::uint32_t>(i);
+      } else {
+        const std::uint32_t substitution = cell(prev, i - 1, j - 1) + (a[i - 1] == b[j - 1] ? 0 : 1);
+        const std::uint32_t deletion = cell(prev, i - 1, j) + 1;
+        const std::uint32_t insertion = cell(cur, i, j - 1) + 1;
+        v = std::min({substitution, deletion, insertion});
+      }
+      v = std::min(v, over);
+      cur[j + limit - i] = v;
+      best = std::min(best, v);
+    }
+    if (best > limit) return over;  // every path already costs more
+    std::swap(prev, cur);
+  }
+  return std::min(cell(prev, n, m), over);
+}
+
+// The distance, exact when it is at most `cap`, else cap + 1.
+std::uint32_t edit_distance(const std::vector<std::uint32_t>& a, const std::vector<std::uint32_t>& b,
+                            std::uint32_t cap) {
   const auto& longer = a.size() >= b.size() ? a : b;
   const auto& shorter = a.size() >= b.size() ? b : a;
-  // Trimming what both share costs nothing and leaves only the edited region for the n*m part;
-  // QA-verified text usually differs from its draft in a few places.
+  // Trimming what both share costs nothing and leaves only the edited region; QA-verified text
+  // usually differs from its draft in a few places.
   std::size_t prefix = 0;
   while (prefix < shorter.size() && shorter[prefix] == longer[prefix]) ++prefix;
   std::size_t suffix = 0;
@@ -59,25 +104,33 @@ std::uint32_t edit_distance(const std::vector<std::uint32_t>& a, const std::vect
   }
   const std::size_t n = longer.size() - prefix - suffix;
   const std::size_t m = shorter.size() - prefix - suffix;
-  if (m == 0) return static_cast<std::uint32_t>(n);
-
-  std::vector<std::uint32_t> row(m + 1);
-  for (std::size_t j = 0; j <= m; ++j) row[j] = static_cast<std::uint32_t>(j);
-  for (std::size_t i = 1; i <= n; ++i) {
-    std::uint32_t diagonal = row[0];
-    row[0] = static_cast<std::uint32_t>(i);
-    const std::uint32_t word = longer[prefix + i - 1];
-    for (std::size_t j = 1; j <= m; ++j) {
-      const std::uint32_t above = row[j];
-      const std::uint32_t substitution = diagonal + (word == shorter[prefix + j - 1] ? 0 : 1);
-      row[j] = std::min({above + 1, row[j - 1] + 1, substitution});
-      diagonal = above;
-    }
+  if (m == 0) return static_cast<std::uint32_t>(std::min<std::size_t>(n, cap + std::size_t{1}));
+  // Doubling the band: a draft with d edits costs O((n + m) * d), not O((n + m) * cap).
+  std::uint32_t limit = std::min<std::uint32_t>(cap, std::max<std::uint32_t>(
+                                                       32, static_cast<std::uint32_t>(n - m)));
+  for (;;) {
+    const auto d = banded_distance(longer.data() + prefix, n, shorter.data() + prefix, m, limit);
+    if (d <= limit || limit >= cap) return std::min(d, cap + 1);
+    limit = static_cast<std::uint32_t>(std::min<std::uint64_t>(cap, std::uint64_t{limit} * 2));
   }
-  return row[m];
 }
 
 }  // namespace
+
+std::uint32_t max_exact_edits(std::uint32_t draft_words, std::uint32_t reference_words) {
+  return std::max<std::uint32_t>(64, std::max(draft_words, reference_words) / 2);
+}
+
+std::uint32_t count_words(std::string_view text) {
+  std::uint32_t words = 0;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && is_ascii_space(text[i])) ++i;
+    if (i < text.size()) ++words;
+    while (i < text.size() && !is_ascii_space(text[i])) ++i;
+  }
+  return words;
+}
 
 quality_measure measure_quality(std::string_view delivered_draft, std::string_view verified_text) {
   const std::vector<std::string_view> draft_words = split_words(delivered_draft);
@@ -85,12 +138,13 @@ quality_measure measure_quality(std::string_view delivered_draft, std::string_vi
 
   if (reference_words.empty()) {
     const auto edits = static_cast<std::uint32_t>(draft_words.size());
-    return {edits, 0, edits == 0 ? 0.0 : 100.0};
+    return {edits, 0, edits == 0 ? 0.0 : 100.0, false};
   }
   const auto [draft_ids, reference_ids] = intern(draft_words, reference_words);
-  const std::uint32_t edits = edit_distance(draft_ids, reference_ids);
   const auto reference_count = static_cast<std::uint32_t>(reference_words.size());
-  return {edits, reference_count, 100.0 * edits / reference_count};
+  const auto cap = max_exact_edits(static_cast<std::uint32_t>(draft_words.size()), reference_count);
+  const std::uint32_t edits = edit_distance(draft_ids, reference_ids, cap);
+  return {edits, reference_count, 100.0 * edits / reference_count, edits > cap};
 }
 
 }  // namespace sbm::speakers
