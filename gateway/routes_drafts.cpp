@@ -54,7 +54,10 @@ void handle_drafts(gateway_context& ctx, const http_request& req, const principa
   correction_request work;
   field_reader in{*body};
   in.identifier("speaker_id", work.speaker_id, true);
-  in.text("draft_text", work.draft_text, true, ctx.settings.max_draft_bytes, true);
+  // An empty draft is a draft (it comes back unchanged); field_reader refuses empty text.
+  const auto it = body->find("draft_text");
+  if (!(it != body->end() && it->is_string() && it->get_ref<const std::string&>().empty()))
+    in.text("draft_text", work.draft_text, true, ctx.settings.max_draft_bytes, true);
   if (in.failed()) return ctx.reply(req, in.to_problem());
   if (!ctx.settings.corrections)
     return ctx.reply(req, problem(503, "unavailable", "Service Unavailable", "this node has no correction actor"));
