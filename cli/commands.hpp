@@ -5,4 +5,5 @@ namespace sbm::cli {
 int node_command(int argc, char** argv);
 int token_command(int argc, char** argv);
 int seed_instanote_command(int argc, char** argv);  // also 4: the database already holds drafts
+int eval_corrections_command(int argc, char** argv);
 }

@@ -10,7 +10,8 @@ void usage(std::ostream& out) {
          "commands:\n"
          "  node          run an SBM node (sbm node --help lists every option)\n"
          "  token issue   mint a JWT for an operator, a test or a service\n"
-         "  seed-instanote  fill a development InstaNote database with drafts and references\n";
+         "  seed-instanote  fill a development InstaNote database with drafts and references\n"
+         "  eval-corrections  measure the correction engine on a seeded InstaNote database\n";
 }
 
 }  // namespace
@@ -27,6 +28,8 @@ int main(int argc, char** argv) {
     return sbm::cli::token_command(argc - 2, argv + 2);
   if (command == "seed-instanote")
     return sbm::cli::seed_instanote_command(argc - 2, argv + 2);
+  if (command == "eval-corrections")
+    return sbm::cli::eval_corrections_command(argc - 2, argv + 2);
   if (command == "--help" || command == "-h" || command == "help") {
     usage(std::cout);
     return 0;

@@ -22,6 +22,7 @@
 #include "actors/connections/connections.hpp"
 #include "actors/events/events.hpp"
 #include "actors/instanote/jobs_actor.hpp"
+#include "actors/patterns/correction.hpp"
 #include "actors/patterns/patterns.hpp"
 #include "actors/reports/core/fernet.hpp"
 #include "actors/reports/reports.hpp"
@@ -400,6 +401,18 @@ int node_command(int argc, char** argv) {
     p.snapshot_interval = cfg.duration("patterns.snapshot-interval");
     return caf::actor_cast<caf::actor>(patterns::spawn_pattern_index(s, std::move(p)));
   }});
+  // Drafts corrected from the pattern index (POST /v1/drafts/correct), on a thread of its own.
+  tree.children.push_back({"corrections", [&cfg](caf::actor_system& s, const started_children& c) {
+    patterns::correction_settings k;
+    k.index = caf::actor_cast<pattern_index_actor>(c.at("pattern-index"));
+    k.max_draft_bytes = static_cast<std::size_t>(cfg.integer("drafts.max-bytes"));
+    k.top_k = static_cast<std::uint32_t>(cfg.integer("drafts.top-k"));
+    k.max_in_flight = static_cast<std::uint32_t>(cfg.integer("drafts.max-in-flight"));
+    k.engine.apply_threshold = cfg.number("drafts.apply-threshold");
+    k.engine.weight_floor = cfg.number("drafts.weight-floor");
+    k.index_timeout = cfg.duration("gateway.request-timeout");
+    return caf::actor_cast<caf::actor>(patterns::spawn_correction_actor(s, std::move(k)));
+  }});
   // After everything a report's saga reaches: speakers (the bucket), the pattern index, the
   // verification scheduler; InstaNote is optional for it.
   tree.children.push_back({"reports", [&cfg](caf::actor_system& s, const started_children& c) {
@@ -439,6 +452,8 @@ int node_command(int argc, char** argv) {
     g.schedule = caf::actor_cast<verification_scheduler_actor>(c.at("verification-scheduler"));
     g.reports = caf::actor_cast<reports_actor>(c.at("reports"));
     g.patterns = caf::actor_cast<pattern_index_actor>(c.at("pattern-index"));
+    g.corrections = caf::actor_cast<correction_actor>(c.at("corrections"));
+    g.max_draft_bytes = static_cast<std::size_t>(cfg.integer("drafts.max-bytes"));
     g.request_timeout = cfg.duration("gateway.request-timeout");
     g.max_json_depth = static_cast<std::size_t>(cfg.integer("gateway.max-json-depth"));
     g.users = caf::actor_cast<users_actor>(c.at("users"));

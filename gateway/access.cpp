@@ -62,7 +62,7 @@ std::optional<std::set<std::string, std::less<>>> role_permissions(std::string_v
   using namespace permission;
   std::set<std::string, std::less<>> qa{std::string{speakers_read}, std::string{quality_write},
                                         std::string{schedule_read}, std::string{reports_write},
-                                        std::string{reports_read}};
+                                        std::string{reports_read}, std::string{drafts_correct}};
   if (role == "qa")
     return qa;
   auto lead = qa;

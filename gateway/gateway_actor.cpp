@@ -49,6 +49,8 @@ const route_spec routes[] = {
   // The verification flow's verdict; until it exists, whoever may record quality may set it.
   {"PATCH", "/v1/error-reports/{id}", route::report_update, permission::quality_write},
   {"POST", "/v1/patterns/search", route::patterns_search, permission::reports_read},
+  // The drafting pipeline's correction step (services granted it) and QA trying a draft.
+  {"POST", "/v1/drafts/correct", route::drafts_correct, permission::drafts_correct},
   {"GET", "/v1/status", route::node_status, permission::ops_read},
 };
 
@@ -217,6 +219,8 @@ void dispatch(gateway_state& st, http_request& req) {
               return handle_reports(ctx, id, admitted_req, match, who);
             case route::speaker_jobs:
               return handle_jobs(ctx, admitted_req, match);
+            case route::drafts_correct:
+              return handle_drafts(ctx, admitted_req, who);
             default:
               return handle_speakers(ctx, id, admitted_req, match, who);
           }

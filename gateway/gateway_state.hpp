@@ -38,6 +38,7 @@ enum class route : int {
   patterns_search,
   node_status,
   speaker_jobs,
+  drafts_correct,
 };
 
 // Methods that change state: their failures may leave the outcome unknown, and they take an
@@ -88,5 +89,7 @@ void handle_reports(gateway_context& ctx, route r, const http_request& req,
                     const route_match& match, const principal& who);
 
 void handle_jobs(gateway_context& ctx, const http_request& req, const route_match& match);
+
+void handle_drafts(gateway_context& ctx, const http_request& req, const principal& who);
 
 }  // namespace sbm::gateway

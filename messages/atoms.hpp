@@ -48,6 +48,8 @@ using upsert_atom = caf::atom_constant<caf::atom("upsert")>;
 using delete_atom = caf::atom_constant<caf::atom("delete")>;
 using search_atom = caf::atom_constant<caf::atom("search")>;
 using file_atom = caf::atom_constant<caf::atom("file")>;
+// a draft corrected from its speaker's patterns
+using correct_atom = caf::atom_constant<caf::atom("correct")>;
 // the report saga runs a report's next step (after the test-only step delay)
 using step_atom = caf::atom_constant<caf::atom("step")>;
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "messages/atoms.hpp"
+#include "messages/context.hpp"
 
 namespace sbm {
 
@@ -117,5 +118,61 @@ using pattern_index_actor = caf::typed_actor<
   caf::replies_to<delete_atom, std::int64_t>::with<bool>,
   caf::replies_to<search_atom, pattern_search>::with<pattern_hits>,
   caf::replies_to<status_atom>::with<pattern_index_status>>;
+
+// A draft to correct from its speaker's patterns (POST /v1/drafts/correct). The correction actor
+// retrieves the speaker's patterns per draft segment from the pattern index and runs the engine
+// (actors/patterns/core/correction_engine.hpp says how matches are found and scored).
+struct correction_request {
+  request_context ctx;  // the deadline; no key: correcting writes nothing
+  std::string speaker_id;
+  std::string draft_text;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, correction_request& x) {
+  return f(caf::meta::type_name("correction_request"), x.ctx, x.speaker_id, x.draft_text);
+}
+
+struct draft_correction {
+  std::uint64_t start = 0;  // half-open byte offsets into original_text (UTF-8)
+  std::uint64_t end = 0;
+  std::string from;
+  std::string to;
+  std::int64_t pattern_id = 0;
+  double confidence = 0;
+  bool applied = false;     // false: proposed only (a pending pattern, or under the threshold)
+  std::string match;        // exact | normalised | respaced | fuzzy
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, draft_correction& x) {
+  return f(caf::meta::type_name("draft_correction"), x.start, x.end, x.from, x.to, x.pattern_id,
+           x.confidence, x.applied, x.match);
+}
+
+struct corrected_draft {
+  std::string original_text;
+  std::string corrected_text;
+  std::vector<draft_correction> corrections;  // by start
+  double mean_confidence = 0;   // over all corrections; 0 when none
+  double min_applied = 1;       // lowest applied confidence; 1 when none
+  std::uint32_t applied = 0;
+  std::uint32_t proposed = 0;
+  std::uint32_t patterns_retrieved = 0;  // distinct patterns the segments retrieved
+  std::uint32_t segments = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, corrected_draft& x) {
+  return f(caf::meta::type_name("corrected_draft"), x.original_text, x.corrected_text,
+           x.corrections, x.mean_confidence, x.min_applied, x.applied, x.proposed,
+           x.patterns_retrieved, x.segments);
+}
+
+// Answers invalid_argument for an empty speaker id, a draft past the configured cap (detail names
+// draft_text) or invalid UTF-8; overloaded (with Retry-After) past its bound of drafts in progress;
+// deadline_exceeded for work whose caller stopped waiting; the index's errors as they come.
+using correction_actor =
+  caf::typed_actor<caf::replies_to<correct_atom, correction_request>::with<corrected_draft>>;
 
 }  // namespace sbm

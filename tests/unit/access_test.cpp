@@ -10,6 +10,7 @@ TEST(Access, RolesGrantWhatTheSpecSays) {
   EXPECT_TRUE(qa.count("reports.write"));
   EXPECT_FALSE(qa.count("buckets.pin"));
   EXPECT_FALSE(qa.count("audit.read"));
+  EXPECT_TRUE(qa.count("drafts.correct"));  // QA tries a draft's corrections
   auto lead = *role_permissions("qa_lead");
   EXPECT_TRUE(lead.count("buckets.pin"));
   EXPECT_TRUE(lead.count("audit.read"));

@@ -1,0 +1,70 @@
+// POST /v1/drafts/correct {speaker_id, draft_text}: a draft corrected from its speaker's error
+// patterns. The gateway only reads and checks the body; retrieval and the engine's CPU run in the
+// patterns family's correction actor (detached), so this route costs the gateway actor no more than
+// any other.
+#include <caf/event_based_actor.hpp>
+#include <nlohmann/json.hpp>
+
+#include "gateway/gateway_state.hpp"
+
+namespace sbm::gateway {
+
+using nlohmann::json;
+
+namespace {
+
+json to_json(const corrected_draft& d) {
+  json corrections = json::array();
+  for (const auto& c : d.corrections)
+    corrections.push_back({{"span", {{"start", c.start}, {"end", c.end}}},
+                           {"from", c.from},
+                           {"to", c.to},
+                           {"pattern_id", c.pattern_id},
+                           {"confidence", c.confidence},
+                           {"applied", c.applied},
+                           {"match", c.match}});
+  return {{"original_text", d.original_text},
+          {"corrected_text", d.corrected_text},
+          {"corrections", std::move(corrections)},
+          {"confidence_scores",
+           {{"mean", d.mean_confidence},
+            {"min_applied", d.min_applied},
+            {"applied", d.applied},
+            {"proposed", d.proposed}}},
+          {"retrieval", {{"segments", d.segments}, {"patterns", d.patterns_retrieved}}}};
+}
+
+}  // namespace
+
+void handle_drafts(gateway_context& ctx, const http_request& req, const principal& who) {
+  std::string error;
+  auto body = parse_object(req.body, ctx.settings.max_json_depth, error);
+  if (!body) return ctx.reply(req, problem(400, "malformed-body", "Bad Request", error));
+  for (const auto& item : body->items())
+    if (item.key() != "speaker_id" && item.key() != "draft_text")
+      return ctx.reply(req, problem(400, "unknown-field", "Bad Request",
+                                    "unknown field '" + item.key() + "'", item.key()));
+  // The cap is the correction's own (drafts.max-bytes), below the body limit: past it, 413.
+  if (auto it = body->find("draft_text"); it != body->end() && it->is_string() &&
+                                          it->get_ref<const std::string&>().size() > ctx.settings.max_draft_bytes)
+    return ctx.reply(req, problem(413, "draft-too-large", "Payload Too Large",
+                                  "draft_text is longer than " + std::to_string(ctx.settings.max_draft_bytes) +
+                                      " bytes (drafts.max-bytes)",
+                                  "draft_text"));
+  correction_request work;
+  field_reader in{*body};
+  in.identifier("speaker_id", work.speaker_id, true);
+  // An empty draft is a draft (it comes back unchanged); field_reader refuses empty text.
+  const auto it = body->find("draft_text");
+  if (!(it != body->end() && it->is_string() && it->get_ref<const std::string&>().empty()))
+    in.text("draft_text", work.draft_text, true, ctx.settings.max_draft_bytes, true);
+  if (in.failed()) return ctx.reply(req, in.to_problem());
+  if (!ctx.settings.corrections)
+    return ctx.reply(req, problem(503, "unavailable", "Service Unavailable", "this node has no correction actor"));
+  work.ctx = ctx.work_context(req, who);
+  ctx.self->request(ctx.settings.corrections, ctx.settings.request_timeout, correct_atom::value, std::move(work))
+    .then([&ctx, req](corrected_draft& d) { ctx.reply(req, json_response(200, to_json(d))); },
+          ctx.on_error(req, false));
+}
+
+}  // namespace sbm::gateway
