@@ -20,11 +20,11 @@ breaker_policy count_policy(int minimum, int size, double rate = 50.0) {
   return p;
 }
 
-// One admitted call that answers `took` after `at`.
-void call(circuit_breaker& b, time_point at, bool failed, std::chrono::milliseconds took = 1ms) {
-  auto permit = b.acquire(at);
+// One admitted call, started `took` before `at`, that answers at `at`.
+void call(circuit_breaker& b, time_point at, bool failed, std::chrono::milliseconds took = 0ms) {
+  auto permit = b.acquire(at - took);
   ASSERT_TRUE(permit) << "refused at " << to_string(b.state());
-  b.record(permit, at + took, failed);
+  b.record(permit, at, failed);
 }
 
 TEST(CircuitBreaker, DefaultsReadAsTheSeedsFiveFailuresAndSixtySeconds) {
