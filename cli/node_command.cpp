@@ -93,8 +93,17 @@ int fail_config(const std::string& message) {
 }
 
 resilience::breaker_policy breaker(const config::settings& s, const std::string& prefix) {
-  return {static_cast<int>(s.integer(prefix + ".breaker-failures")),
-          s.duration(prefix + ".breaker-open-for")};
+  resilience::breaker_policy p;
+  p.minimum_calls = static_cast<int>(s.integer(prefix + ".breaker-minimum-calls"));
+  p.open_for = s.duration(prefix + ".breaker-open-for");
+  p.window = s.text(prefix + ".breaker-window") == "time" ? resilience::window_kind::time_based
+                                                           : resilience::window_kind::count_based;
+  p.window_size = static_cast<int>(s.integer(prefix + ".breaker-window-size"));
+  p.failure_rate = s.number(prefix + ".breaker-failure-rate");
+  p.slow_call_duration = s.duration(prefix + ".breaker-slow-call-duration");
+  p.slow_call_rate = s.number(prefix + ".breaker-slow-call-rate");
+  p.half_open_calls = static_cast<int>(s.integer(prefix + ".breaker-half-open-calls"));
+  return p;
 }
 
 bool is_uri(const std::string& url) {
@@ -308,6 +317,9 @@ int node_command(int argc, char** argv) {
     auto pg = connections::instanote_defaults(instanote_url(cfg));
     pg.pool_size = static_cast<std::uint32_t>(cfg.integer("instanote.pool-size"));
     pg.breaker = breaker(cfg, "instanote");
+    pg.retry.max_retries = static_cast<int>(cfg.integer("instanote.retries"));
+    pg.retry.base = cfg.duration("instanote.retry-base");
+    pg.retry.cap = cfg.duration("instanote.retry-cap");
     pg.connect_timeout = cfg.duration("instanote.connect-timeout");
     pg.request_timeout = cfg.duration("instanote.request-timeout");
     pg.restart_limit = restart_limit;

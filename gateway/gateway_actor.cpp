@@ -68,6 +68,39 @@ struct gateway_state {
   std::shared_ptr<spdlog::logger> log = sbm::log::get("gateway");
 };
 
+// The operator's view of one dependency: its state and, from a connection supervisor, its
+// breaker (window counts, rates against thresholds, trial calls, the last transition).
+json operator_view(const dependency_status& d) {
+  json out{{"name", d.name}, {"required", d.required}, {"up", d.up}, {"state", d.state},
+           {"detail", d.detail}};
+  if (!d.has_breaker)
+    return out;
+  const auto& b = d.breaker;
+  json last = nullptr;
+  if (b.transitions > 0)
+    last = {{"from", b.last_from}, {"to", b.last_to}, {"ms_ago", b.last_transition_ms_ago}};
+  out["breaker"] = {
+      {"state", b.state},
+      {"window", {{"type", b.window}, {"size", b.window_size}, {"minimum_calls", b.minimum_calls}}},
+      {"calls", b.calls},
+      {"failures", b.failures},
+      {"slow_calls", b.slow_calls},
+      {"failure_rate", b.failure_rate},
+      {"failure_rate_threshold", b.failure_rate_threshold},
+      {"slow_call_rate", b.slow_call_rate},
+      {"slow_call_rate_threshold", b.slow_call_rate_threshold},
+      {"slow_call_ms", b.slow_call_ms},
+      {"half_open_calls", b.trial_calls},
+      {"trials_in_flight", b.trials_in_flight},
+      {"open_for_ms", b.open_for_ms},
+      {"retry_in_ms", b.retry_in_ms},
+      {"refused", b.refused},
+      {"retries", b.retries},
+      {"transitions", b.transitions},
+      {"last_transition", last}};
+  return out;
+}
+
 // Collects every dependency's status (a timeout counts as down) and answers in one of two shapes.
 // /readyz is public, so it says only whether the node is ready and which dependency is up: error
 // text, addresses and breaker timings would tell an attacker where to aim. GET /v1/status is the
@@ -96,8 +129,7 @@ struct readiness_collector {
       if (view == status_view::public_readiness)
         deps.push_back({{"name", d.name}, {"up", d.up}});
       else
-        deps.push_back({{"name", d.name}, {"required", d.required}, {"up", d.up},
-                        {"state", d.state}, {"detail", d.detail}});
+        deps.push_back(operator_view(d));
     }
     if (view == status_view::public_readiness) {
       json body{{"status", status}, {"ready", ready}, {"dependencies", deps}};

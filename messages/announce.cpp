@@ -39,6 +39,7 @@ void announce_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<db_transaction>("sbm::db_transaction");
   cfg.add_message_type<db_rows>("sbm::db_rows");
   cfg.add_message_type<db_results>("sbm::db_results");
+  cfg.add_message_type<breaker_status>("sbm::breaker_status");
   cfg.add_message_type<dependency_status>("sbm::dependency_status");
   cfg.add_message_type<redis_command>("sbm::redis_command");
   cfg.add_message_type<redis_reply>("sbm::redis_reply");

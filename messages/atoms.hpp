@@ -13,6 +13,7 @@ using status_atom = caf::atom_constant<caf::atom("status")>;
 using probe_atom = caf::atom_constant<caf::atom("probe")>;
 using migrate_atom = caf::atom_constant<caf::atom("migrate")>;
 using restart_atom = caf::atom_constant<caf::atom("restart")>;
+using retry_atom = caf::atom_constant<caf::atom("retry")>;
 using connected_atom = caf::atom_constant<caf::atom("connected")>;
 
 // gateway

@@ -61,6 +61,41 @@ typename Inspector::result_type inspect(Inspector& f, db_results& x) {
   return f(caf::meta::type_name("db_results"), x.results);
 }
 
+// A dependency's circuit breaker, for the operator's GET /v1/status (never /readyz).
+struct breaker_status {
+  std::string state = "closed";   // "closed", "open", "half_open"
+  std::string window = "count";   // "count" (last window_size calls) or "time" (last window_size s)
+  std::int32_t window_size = 0;
+  std::int32_t minimum_calls = 0;
+  std::int32_t calls = 0;         // outcomes in the window (trial outcomes while half_open)
+  std::int32_t failures = 0;
+  std::int32_t slow_calls = 0;
+  double failure_rate = 0;        // percent of calls
+  double slow_call_rate = 0;
+  double failure_rate_threshold = 0;
+  double slow_call_rate_threshold = 0;
+  std::int64_t slow_call_ms = 0;  // a call taking this long counts as slow
+  std::int32_t trial_calls = 0;   // admitted in half_open
+  std::int32_t trials_in_flight = 0;
+  std::int64_t open_for_ms = 0;
+  std::int64_t retry_in_ms = 0;   // open: until the next call is a trial at the latest
+  std::uint64_t refused = 0;      // calls refused since start
+  std::uint64_t retries = 0;      // calls repeated after a safe-to-retry failure since start
+  std::uint64_t transitions = 0;
+  std::string last_from;          // the last transition, empty when there was none
+  std::string last_to;
+  std::int64_t last_transition_ms_ago = -1;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, breaker_status& x) {
+  return f(caf::meta::type_name("breaker_status"), x.state, x.window, x.window_size,
+           x.minimum_calls, x.calls, x.failures, x.slow_calls, x.failure_rate, x.slow_call_rate,
+           x.failure_rate_threshold, x.slow_call_rate_threshold, x.slow_call_ms, x.trial_calls,
+           x.trials_in_flight, x.open_for_ms, x.retry_in_ms, x.refused, x.retries, x.transitions,
+           x.last_from, x.last_to, x.last_transition_ms_ago);
+}
+
 // How a dependency is doing, for /readyz and logs.
 struct dependency_status {
   std::string name;     // "postgres", "redis", "instanote"
@@ -68,11 +103,14 @@ struct dependency_status {
   bool up = false;
   std::string state;    // "up", "down", "connecting", "migrating", "circuit_open"
   std::string detail;   // last error, never secrets
+  bool has_breaker = false;  // answered by a connection supervisor (not e.g. a timeout stand-in)
+  breaker_status breaker;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, dependency_status& x) {
-  return f(caf::meta::type_name("dependency_status"), x.name, x.required, x.up, x.state, x.detail);
+  return f(caf::meta::type_name("dependency_status"), x.name, x.required, x.up, x.state, x.detail,
+           x.has_breaker, x.breaker);
 }
 
 using postgres_actor = caf::typed_actor<

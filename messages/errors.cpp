@@ -71,6 +71,10 @@ std::optional<std::chrono::milliseconds> retry_after_of(const caf::error& e) {
   return std::chrono::milliseconds{ms};
 }
 
+bool retry_safe(const caf::error& e) {
+  return code_of(e) == errc::unavailable && info_of(e).retry_safe;
+}
+
 bool outcome_unknown(const caf::error& e) {
   if (e.category() == error_category)
     return code_of(e) == errc::outcome_unknown;

@@ -41,11 +41,15 @@ struct error_info {
   std::string detail;               // for people: what went wrong, never secrets or patient data
   std::int64_t retry_after_ms = 0;  // > 0: when the refusing party expects to accept again
   std::int32_t statement = -1;      // >= 0: the statement of a transaction that refused
+  // The request never reached the dependency (e.g. the connection was refused before any
+  // statement ran): repeating it cannot do anything twice. Only such failures are retried.
+  bool retry_safe = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, error_info& x) {
-  return f(caf::meta::type_name("error_info"), x.detail, x.retry_after_ms, x.statement);
+  return f(caf::meta::type_name("error_info"), x.detail, x.retry_after_ms, x.statement,
+           x.retry_safe);
 }
 
 caf::error make_error(errc code, std::string detail = {});
@@ -66,6 +70,9 @@ error_info info_of(const caf::error& e);
 
 // When the refusing party expects to accept again, if it said.
 std::optional<std::chrono::milliseconds> retry_after_of(const caf::error& e);
+
+// Whether the failed work certainly never reached the dependency, so repeating it is safe.
+bool retry_safe(const caf::error& e);
 
 // Whether the failed work may have taken effect: a write that timed out or lost its answer.
 bool outcome_unknown(const caf::error& e);

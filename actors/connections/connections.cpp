@@ -46,6 +46,8 @@ detail::pool_settings pool_settings_of(const Settings& s) {
   out.pool_size = s.pool_size;
   out.breaker = s.breaker;
   out.restart_backoff = s.restart_backoff;
+  out.retry = s.retry;
+  out.random_seed = s.random_seed;
   out.restart_limit = s.restart_limit;
   out.probe_interval = s.probe_interval;
   out.request_timeout = s.request_timeout;
@@ -119,6 +121,7 @@ postgres_supervisor::behavior_type postgres_supervisor_impl(
       [self](status_atom) { return self->state.pool->status(); },
       [self](probe_atom) { self->state.pool->probe(); },
       [self](restart_atom, std::uint32_t slot) { self->state.pool->restart(slot); },
+      [self](retry_atom, std::uint64_t ticket) { self->state.pool->run_retry(ticket); },
       [self](list_atom) { return self->state.pool->workers(); },
   };
 }
@@ -142,6 +145,7 @@ redis_supervisor::behavior_type redis_supervisor_impl(
       [self](status_atom) { return self->state.pool->status(); },
       [self](probe_atom) { self->state.pool->probe(); },
       [self](restart_atom, std::uint32_t slot) { self->state.pool->restart(slot); },
+      [self](retry_atom, std::uint64_t ticket) { self->state.pool->run_retry(ticket); },
       [self](list_atom) { return self->state.pool->workers(); },
   };
 }
@@ -155,6 +159,9 @@ postgres_settings instanote_defaults(std::string url) {
   s.required = false;
   s.read_only = true;
   s.breaker = resilience::breaker_policy{3, std::chrono::seconds{30}};
+  s.breaker.slow_call_duration = std::chrono::seconds{10};
+  // Pulls are reads: a refused connection is retried 3 times (1 s, 2 s, 4 s, each +-50 %).
+  s.retry = resilience::backoff_policy{3, std::chrono::seconds{1}, std::chrono::seconds{60}, 0.5};
   return s;
 }
 

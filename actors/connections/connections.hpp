@@ -27,6 +27,9 @@ struct postgres_settings {
   std::uint32_t pool_size = 4;
   resilience::breaker_policy breaker{5, std::chrono::seconds{60}};
   resilience::backoff_policy restart_backoff{};
+  // Repeats of requests refused before they reached the server; none unless set (see pool.hpp).
+  resilience::backoff_policy retry{0, std::chrono::seconds{1}, std::chrono::seconds{60}, 0.5};
+  std::uint64_t random_seed = 0;  // jitter of restarts and retries; 0 = from std::random_device
   resilience::restart_limit restart_limit{};
   std::chrono::milliseconds probe_interval{1000};
   std::chrono::milliseconds request_timeout{10000};  // also the server-side statement_timeout
@@ -47,6 +50,9 @@ struct redis_settings {
   std::uint32_t pool_size = 2;
   resilience::breaker_policy breaker{5, std::chrono::seconds{60}};
   resilience::backoff_policy restart_backoff{};
+  // Repeats of requests refused before they reached the server; none unless set (see pool.hpp).
+  resilience::backoff_policy retry{0, std::chrono::seconds{1}, std::chrono::seconds{60}, 0.5};
+  std::uint64_t random_seed = 0;  // jitter of restarts and retries; 0 = from std::random_device
   resilience::restart_limit restart_limit{};
   std::chrono::milliseconds probe_interval{1000};
   std::chrono::milliseconds request_timeout{10000};

@@ -9,10 +9,12 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <random>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -32,6 +34,13 @@ struct pool_settings {
   std::uint32_t pool_size = 1;
   resilience::breaker_policy breaker;
   resilience::backoff_policy restart_backoff;
+  // Requests that failed before reaching the dependency (retry_safe errors: the connection was
+  // refused) are repeated after these delays, never past the caller's deadline (or, without one,
+  // request_timeout after the first attempt). max_retries = 0: never.
+  resilience::backoff_policy retry{0, std::chrono::seconds{1}, std::chrono::seconds{60}, 0.5};
+  // Seeds the jitter of restarts and retries; 0 draws one from std::random_device, so nodes
+  // differ. A fixed seed replays the same delays (tests, simulation).
+  std::uint64_t random_seed = 0;
   resilience::restart_limit restart_limit;
   std::chrono::milliseconds probe_interval{1000};
   std::chrono::milliseconds request_timeout{10000};
@@ -44,6 +53,7 @@ struct pool_settings {
 // answers the current worker handles (for tests and diagnostics; never for routing around it).
 using pool_internals = caf::typed_actor<caf::reacts_to<probe_atom>,
                                         caf::reacts_to<restart_atom, std::uint32_t>,
+                                        caf::reacts_to<retry_atom, std::uint64_t>,
                                         caf::replies_to<list_atom>::with<std::vector<caf::actor>>>;
 
 // "<name>: circuit open, retry in <N>s": for people; the Retry-After travels typed beside it.
@@ -69,7 +79,7 @@ class pool {
         spawn_(std::move(spawn)),
         breaker_(settings_.breaker),
         intensity_(settings_.restart_limit),
-        random_(std::random_device{}()),
+        random_(settings_.random_seed != 0 ? settings_.random_seed : std::random_device{}()),
         log_(log::get(settings_.name)) {}
 
   pool(const pool&) = delete;
@@ -121,47 +131,36 @@ class pool {
 
   // Forwards a request to the least busy worker, through the breaker. The caller's answer is the
   // worker's, except that a worker that does not answer in time makes the outcome unknown (it may
-  // still commit) and a lost worker becomes errc::unavailable.
+  // still commit) and a lost worker becomes errc::unavailable. A retry_safe failure is repeated
+  // (settings.retry) while the deadline allows; each attempt passes the breaker again.
   template <class Result, class... Ts>
   caf::result<Result> dispatch(deadline until, Ts&&... xs) {
-    if (auto refusal = refuse())
-      return std::move(*refusal);
-    auto slot = least_busy();
-    if (!slot)
-      return make_error(errc::unavailable, settings_.name + ": no connection worker is running");
     auto now = self_->clock().now();
-    if (until.passed(now))
-      return make_error(errc::deadline_exceeded,
-                        settings_.name + ": dropped unstarted, its deadline had passed");
-    if (queued_ >= settings_.max_queued)
-      return make_error(errc::overloaded,
-                        settings_.name + ": " + std::to_string(queued_) +
-                            " requests are queued already (the limit)",
-                        std::chrono::seconds{1});
-    if (!breaker_.allow(now))
-      return make_error(errc::unavailable, circuit_open_detail(settings_.name, retry_in(now)),
-                        retry_in(now));
+    if (!until.set())  // the retries' budget; the first attempt's timeout is unchanged
+      until = deadline::after(now, settings_.request_timeout);
+    if (auto refusal = admit(now, until))
+      return std::move(*refusal);
+    auto permit = breaker_.acquire(now);
+    if (!permit)
+      return circuit_refusal(now);
     auto promise = self_->template make_response_promise<Result>();
-    auto& w = workers_[*slot];
-    ++w.in_flight;
-    ++queued_;
-    // The worker answers first in every normal case (the server cancels at the statement timeout,
-    // which is at most what the deadline leaves): this timer only catches a worker that is stuck.
-    const auto timeout = until.left(now, settings_.request_timeout) + worker_grace;
-    self_->request(w.handle, timeout, std::forward<Ts>(xs)...)
-        .then(
-            [this, promise, slot = *slot, generation = w.generation](Result& value) mutable {
-              --queued_;
-              settle(slot, generation, caf::error{});
-              promise.deliver(std::move(value));
-            },
-            [this, promise, slot = *slot, generation = w.generation](caf::error& err) mutable {
-              --queued_;
-              promise.deliver(settle(slot, generation, std::move(err)));
-            });
+    auto args = std::make_shared<std::tuple<std::decay_t<Ts>...>>(std::forward<Ts>(xs)...);
+    attempt<Result>(promise, until, 0, permit, std::move(args));
     return promise;
   }
 
+  // Runs a retry that schedule_retry set up (the supervisor forwards {retry_atom, ticket}).
+  void run_retry(std::uint64_t ticket) {
+    auto it = pending_retries_.find(ticket);
+    if (it == pending_retries_.end())
+      return;
+    auto run = std::move(it->second);
+    pending_retries_.erase(it);
+    --queued_;
+    run();
+  }
+
+  std::uint64_t retries() const { return retries_; }
   std::uint32_t queued() const { return queued_; }
 
   // Sends straight to the least busy worker, past the breaker and any hold (probes, migrations).
@@ -186,21 +185,23 @@ class pool {
             });
   }
 
-  // The periodic health probe. A success closes the breaker, so readiness comes back without
-  // sacrificing a user request as the half-open trial.
+  // The periodic health probe. A success moves an open breaker to half-open (readiness comes back
+  // at once, and the next real calls are the trials that close it); a failure reopens a half-open
+  // one. See runtime/resilience/circuit_breaker.hpp.
   void probe() {
     if (failed_)
       return;
     bypass<bool>(
         settings_.request_timeout,
         [this](bool) {
-          breaker_.on_success(self_->clock().now());
+          note_transition([&](auto now) { breaker_.probe(now, true); });
           mark_up();
           if (after_probe_)
             after_probe_();
           schedule_probe();
         },
         [this](caf::error err) {
+          note_transition([&](auto now) { breaker_.probe(now, false); });
           mark_down(detail_or_text(err));
           schedule_probe();
         },
@@ -245,6 +246,8 @@ class pool {
       s.state = "up";
       s.up = true;
     }
+    s.has_breaker = true;
+    s.breaker = breaker_view(now);
     return s;
   }
 
@@ -281,34 +284,170 @@ class pool {
     w.restarts_in_a_row = 0;
   }
 
-  // Books one outcome of a dispatched request and returns the error the caller should see.
-  caf::error settle(std::size_t slot, std::uint64_t generation, caf::error err) {
-    finished(slot, generation);
+  std::optional<caf::error> admit(caf::actor_clock::time_point now, deadline until) const {
+    if (auto refusal = refuse())
+      return refusal;
+    if (!least_busy())
+      return make_error(errc::unavailable, settings_.name + ": no connection worker is running");
+    if (until.passed(now))
+      return make_error(errc::deadline_exceeded,
+                        settings_.name + ": dropped unstarted, its deadline had passed");
+    if (queued_ >= settings_.max_queued)
+      return make_error(errc::overloaded,
+                        settings_.name + ": " + std::to_string(queued_) +
+                            " requests are queued already (the limit)",
+                        std::chrono::seconds{1});
+    return std::nullopt;
+  }
+
+  caf::error circuit_refusal(caf::actor_clock::time_point now) const {
+    return make_error(errc::unavailable, circuit_open_detail(settings_.name, retry_in(now)),
+                      retry_in(now));
+  }
+
+  // One attempt of a dispatched request; `retries_made` counts the attempts before it.
+  template <class Result, class Args>
+  void attempt(caf::typed_response_promise<Result> promise, deadline until, int retries_made,
+               resilience::breaker_permit permit, std::shared_ptr<Args> args) {
+    auto slot = *least_busy();
+    auto& w = workers_[slot];
+    ++w.in_flight;
+    ++queued_;
     auto now = self_->clock().now();
+    // The worker answers first in every normal case (the server cancels at the statement timeout,
+    // which is at most what the deadline leaves): this timer only catches a worker that is stuck.
+    const auto timeout = until.left(now, settings_.request_timeout) + worker_grace;
+    auto on_value = [this, promise, slot, permit, generation = w.generation](Result& value) mutable {
+      --queued_;
+      settle(slot, generation, permit, caf::error{});
+      promise.deliver(std::move(value));
+    };
+    auto on_error = [this, promise, slot, permit, generation = w.generation, until, retries_made,
+                     args](caf::error& err) mutable {
+      --queued_;
+      auto answer = settle(slot, generation, permit, std::move(err));
+      if (!schedule_retry<Result>(promise, until, retries_made, answer, args))
+        promise.deliver(std::move(answer));
+    };
+    std::apply(
+        [&](const auto&... xs) {
+          self_->request(w.handle, timeout, xs...).then(std::move(on_value), std::move(on_error));
+        },
+        *args);
+  }
+
+  // Schedules another attempt after a retry_safe failure when retries are left and the back-off
+  // ends before the deadline; false: the caller gets `err` now.
+  template <class Result, class Args>
+  bool schedule_retry(caf::typed_response_promise<Result>& promise, deadline until,
+                      int retries_made, const caf::error& err, const std::shared_ptr<Args>& args) {
+    if (!retry_safe(err) || !resilience::retries_left(settings_.retry, retries_made))
+      return false;
+    const auto now = self_->clock().now();
+    const auto delay = resilience::backoff_delay(settings_.retry, retries_made, random_());
+    if (delay >= until.left(now, settings_.request_timeout) || queued_ >= settings_.max_queued)
+      return false;
+    const auto ticket = ++retry_tickets_;
+    ++queued_;  // a request waiting for its retry holds its place in the bound
+    ++retries_;
+    pending_retries_.emplace(ticket, [this, promise, until, retries_made, err, args]() mutable {
+      auto at = self_->clock().now();
+      if (auto refusal = admit(at, until)) {
+        promise.deliver(std::move(*refusal));
+        return;
+      }
+      auto permit = breaker_.acquire(at);
+      if (!permit) {
+        promise.deliver(circuit_refusal(at));
+        return;
+      }
+      attempt<Result>(std::move(promise), until, retries_made + 1, permit, args);
+    });
+    log_->debug("{}: retry {} in {} ms after: {}", settings_.name, retries_made + 1, delay.count(),
+                detail_or_text(err));
+    self_->delayed_send(self_, delay, retry_atom::value, ticket);
+    return true;
+  }
+
+  // Runs a change of the breaker and logs the transition it made, if any.
+  template <class Change>
+  void note_transition(Change change) {
+    auto now = self_->clock().now();
+    auto before = breaker_.state();
+    change(now);
+    auto after = breaker_.state();
+    if (before == after)
+      return;
+    if (after == resilience::breaker_state::open) {
+      auto snap = breaker_.snapshot(now);
+      log_->warn("{} circuit {} -> open ({} of {} calls failed, {} slow); next trial in {} s",
+                 settings_.name, resilience::to_string(before), snap.failures, snap.calls,
+                 snap.slow_calls, retry_in(now).count());
+    } else {
+      log_->info("{} circuit {} -> {}", settings_.name, resilience::to_string(before),
+                 resilience::to_string(after));
+    }
+  }
+
+  breaker_status breaker_view(caf::actor_clock::time_point now) const {
+    const auto& p = breaker_.policy();
+    auto snap = breaker_.snapshot(now);
+    breaker_status b;
+    b.state = std::string(resilience::to_string(snap.state));
+    b.window = std::string(resilience::to_string(p.window));
+    b.window_size = p.window_size;
+    b.minimum_calls = p.minimum_calls;
+    b.calls = snap.calls;
+    b.failures = snap.failures;
+    b.slow_calls = snap.slow_calls;
+    b.failure_rate = snap.failure_rate;
+    b.slow_call_rate = snap.slow_call_rate;
+    b.failure_rate_threshold = p.failure_rate;
+    b.slow_call_rate_threshold = p.slow_call_rate;
+    b.slow_call_ms = p.slow_call_duration.count();
+    b.trial_calls = p.half_open_calls;
+    b.trials_in_flight = snap.trial_admitted;
+    b.open_for_ms = p.open_for.count();
+    if (snap.state == resilience::breaker_state::open && now < snap.retry_at)
+      b.retry_in_ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(snap.retry_at - now).count();
+    b.refused = snap.refused;
+    b.retries = retries_;
+    b.transitions = snap.transitions;
+    if (snap.transitions > 0) {
+      b.last_from = std::string(resilience::to_string(snap.last_from));
+      b.last_to = b.state;
+      b.last_transition_ms_ago =
+          std::chrono::duration_cast<std::chrono::milliseconds>(now - snap.last_transition).count();
+    }
+    return b;
+  }
+
+  // Books one outcome of a dispatched request and returns the error the caller should see.
+  caf::error settle(std::size_t slot, std::uint64_t generation,
+                    const resilience::breaker_permit& permit, caf::error err) {
+    finished(slot, generation);
     if (!err) {
-      breaker_.on_success(now);
+      note_transition([&](auto now) { breaker_.record(permit, now, false); });
       mark_up();
       return err;
     }
     err = as_unavailable(std::move(err));
-    // Work dropped for its caller's lateness says nothing about the dependency either way; the
-    // probe settles a half-open breaker if such a call was its trial.
-    if (code_of(err) == errc::deadline_exceeded)
+    // Work dropped for its caller's lateness says nothing about the dependency either way: its
+    // permit is handed back (a half-open trial slot opens for another call).
+    if (code_of(err) == errc::deadline_exceeded) {
+      breaker_.release(permit);
       return err;
+    }
     // Only the dependency's own failures count; a conflict is a healthy server saying no. One
     // failed request does not make the dependency "down" (readiness would flap on a slow query):
     // the probe decides that, or the breaker opening.
     if (code_of(err) == errc::unavailable || code_of(err) == errc::outcome_unknown) {
-      auto before = breaker_.state();
-      breaker_.on_failure(now);
-      if (before != resilience::breaker_state::open &&
-          breaker_.state() == resilience::breaker_state::open) {
-        log_->warn("{} circuit opened after {} failures; next trial in {} s", settings_.name,
-                   breaker_.consecutive_failures(), retry_in(now).count());
+      note_transition([&](auto now) { breaker_.record(permit, now, true); });
+      if (breaker_.state() == resilience::breaker_state::open)
         mark_down(detail_or_text(err));
-      }
     } else {
-      breaker_.on_success(now);
+      note_transition([&](auto now) { breaker_.record(permit, now, false); });
       mark_up();
     }
     return err;
@@ -385,6 +524,9 @@ class pool {
   std::shared_ptr<spdlog::logger> log_;
   std::function<void()> after_probe_;
   std::uint32_t queued_ = 0;
+  std::map<std::uint64_t, std::function<void()>> pending_retries_;  // bounded by max_queued
+  std::uint64_t retry_tickets_ = 0;
+  std::uint64_t retries_ = 0;
   bool seen_ = false;  // any outcome yet (probe or request)?
   bool up_ = false;
   bool failed_ = false;

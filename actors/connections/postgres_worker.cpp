@@ -169,10 +169,18 @@ auto in_transaction(worker_pointer self, deadline until, Body body)
     if (left.count() <= 0)
       return make_error(errc::deadline_exceeded,
                         st.config.name + ": dropped unstarted, its deadline had passed");
-    try {
-      if (fresh)
+    if (fresh) {
+      try {
         connect(st);
-      else if (st.prepared.size() > max_prepared_statements)
+      } catch (const pqxx::broken_connection& e) {
+        // Refused before any statement ran: the one failure the pool may safely repeat.
+        drop_connection(st);
+        return make_error(errc::unavailable,
+                          error_info{st.config.name + ": " + first_line(e.what()), 0, -1, true});
+      }
+    }
+    try {
+      if (!fresh && st.prepared.size() > max_prepared_statements)
         forget_prepared(st);
       pqxx::work tx{*st.connection};
       if (left < st.config.statement_timeout)

@@ -71,7 +71,9 @@ caf::error connect(worker_state& st) {
   if (context->err) {
     std::string reason = context->errstr;
     redisFree(context);
-    return make_error(errc::unavailable, cfg.name + ": cannot connect: " + reason);
+    // Nothing was sent: safe for the pool to repeat.
+    return make_error(errc::unavailable,
+                      error_info{cfg.name + ": cannot connect: " + reason, 0, -1, true});
   }
   redisSetTimeout(context, to_timeval(cfg.command_timeout));
   redisEnableKeepAlive(context);

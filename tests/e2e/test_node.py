@@ -46,6 +46,18 @@ class NodeBasics(unittest.TestCase):
         self.assertFalse(deps["redis"]["required"])
         self.assertEqual(deps["postgres"]["state"], "up")
         self.assertIn("detail", deps["postgres"])
+        # Every connection supervisor reports its breaker, with the configured defaults.
+        for name, minimum, open_for in (("postgres", 5, 60000), ("redis", 5, 60000), ("instanote", 3, 30000)):
+            b = deps[name]["breaker"]
+            self.assertIn(b["state"], ("closed", "half_open"), b)
+            self.assertEqual(b["window"], {"type": "count", "size": 10, "minimum_calls": minimum}, b)
+            self.assertEqual(b["open_for_ms"], open_for, b)
+            self.assertEqual(b["failure_rate_threshold"], 50, b)
+            self.assertEqual(b["half_open_calls"], 3, b)
+            self.assertIn("last_transition", b)
+        # /readyz shows up or down only.
+        ready = {d["name"]: d for d in self.node.get("/readyz").json()["dependencies"]}
+        self.assertEqual(set(ready["postgres"]), {"name", "up"})
 
     def test_unknown_path_is_problem_json_404(self):
         r = self.node.get("/no/such/thing")

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <future>
 #include <string>
 #include <vector>
 
@@ -318,6 +320,42 @@ TEST_F(PostgresConnection, KilledWorkerIsRestarted) {
   EXPECT_EQ(status(pg).state, "up");
 }
 
+// Issue 16's fault: an InstaNote connection actor crashes under a caller that keeps pulling. Its
+// supervisor restarts it and the caller sees at most the one failure of the request it held.
+TEST_F(PostgresConnection, InstanoteWorkerKilledUnderLoadCostsACallerAtMostOneFailure) {
+  auto settings = sbm::connections::instanote_defaults(sbm::test::servers::shared().pg_url());
+  settings.probe_interval = 100ms;
+  settings.restart_backoff = sbm::resilience::backoff_policy{3, 20ms, 200ms, 0.0};
+  auto pg = spawn_up(settings);
+  auto before = workers(pg);
+  ASSERT_EQ(before.size(), 2u);
+  std::atomic<int> done{0};
+  std::atomic<bool> killed{false};
+  auto caller = std::async(std::launch::async, [&] {
+    caf::scoped_actor other{sys};
+    int failures = 0;
+    // Keeps going until well after the kill, so the restarted worker serves too.
+    for (int after_kill = 0; after_kill < 40;) {
+      auto r = sbm::test::request_blocking<db_rows>(other, 10s, pg, sbm::query_atom::value,
+                                                    sql("SELECT pg_sleep(0.02)"));
+      failures += r ? 0 : 1;
+      ++done;
+      if (killed)
+        ++after_kill;
+    }
+    return failures;
+  });
+  ASSERT_TRUE(sbm::test::eventually([&] { return done >= 5; }, 10s));
+  self->send_exit(before[0], caf::exit_reason::kill);
+  killed = true;
+  ASSERT_TRUE(sbm::test::eventually([&] {
+    auto now = workers(pg);
+    return now.size() == 2 && std::find(now.begin(), now.end(), before[0]) == now.end();
+  })) << "the killed worker was not replaced";
+  EXPECT_LE(caller.get(), 1);
+  EXPECT_EQ(status(pg).state, "up");
+}
+
 TEST_F(PostgresConnection, WorkersDyingTooOftenEscalate) {
   auto settings = settings_for(sbm::test::servers::shared().pg_url());
   settings.pool_size = 1;
@@ -372,12 +410,99 @@ TEST_F(PostgresConnection, OutageOpensTheBreakerAndTheProbeRecovers) {
   auto s = status(pg);
   EXPECT_FALSE(s.up);
   EXPECT_EQ(s.state, "circuit_open");
+  // The operator's view: the breaker, typed, with what opened it.
+  ASSERT_TRUE(s.has_breaker);
+  EXPECT_EQ(s.breaker.state, "open");
+  EXPECT_GE(s.breaker.failures, 2);
+  EXPECT_EQ(s.breaker.last_from, "closed");
+  EXPECT_EQ(s.breaker.last_to, "open");
+  EXPECT_GE(s.breaker.last_transition_ms_ago, 0);
+  EXPECT_GT(s.breaker.retry_in_ms, 50000);
+  EXPECT_GE(s.breaker.refused, 1u);
 
   servers->start_postgres();
-  // No user request is needed: the probe brings it back well before the breaker's 60 s.
+  // No user request is needed: the probe brings it back well before the breaker's 60 s, as
+  // half-open; real calls are the trials that close it.
   EXPECT_TRUE(wait_for_state(pg, "up", 20s)) << status(pg).state << ": " << status(pg).detail;
-  auto back = query(pg, sql("SELECT 1"));
-  EXPECT_TRUE(back) << caf::to_string(back.error());
+  EXPECT_EQ(status(pg).breaker.state, "half_open");
+  for (int i = 0; i < 3; ++i) {  // the default half_open_calls
+    auto back = query(pg, sql("SELECT 1"));
+    EXPECT_TRUE(back) << caf::to_string(back.error());
+  }
+  EXPECT_EQ(status(pg).breaker.state, "closed");
+  EXPECT_EQ(status(pg).breaker.last_from, "half_open");
+}
+
+TEST_F(PostgresConnection, RefusedConnectionsAreRetriedWithBackoffButNeverPastTheDeadline) {
+  auto servers = sbm::test::servers::start_private();
+  auto settings = settings_for(servers->pg_url());
+  settings.retry = sbm::resilience::backoff_policy{3, 50ms, 400ms, 0.5};
+  settings.random_seed = 7;  // replayable jitter
+  settings.breaker.minimum_calls = 10;  // keep it closed: this test is about the retries
+  auto pg = spawn_up(settings);
+  servers->stop_postgres();
+
+  // Every attempt is refused before any statement runs: the original and its 3 retries.
+  auto r = query(pg, sql("SELECT 1"));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(sbm::code_of(r.error()), errc::unavailable) << caf::to_string(r.error());
+  auto s = status(pg);
+  // The first attempt may meet the worker's old, now dead connection (not retry_safe: a
+  // statement was sent); its reconnect is refused and from then on every attempt is.
+  EXPECT_EQ(s.breaker.retries, 3u) << s.breaker.calls << " calls";
+  EXPECT_EQ(s.breaker.calls, 4) << "each attempt passes the breaker";
+
+  // A deadline shorter than the first back-off (at least 25 ms) leaves no room for any retry.
+  auto hurried = sql("SELECT 1");
+  hurried.until = sbm::deadline::after(sys.clock().now(), 20ms);
+  EXPECT_FALSE(query(pg, hurried));
+  EXPECT_EQ(status(pg).breaker.retries, 3u);
+
+  servers->start_postgres();
+  EXPECT_TRUE(wait_for_state(pg, "up", 20s)) << status(pg).detail;
+}
+
+TEST_F(PostgresConnection, NothingButRefusedConnectionsIsRetried) {
+  auto settings = settings_for(sbm::test::servers::shared().fresh_database());
+  settings.retry = sbm::resilience::backoff_policy{3, 10ms, 40ms, 0.0};
+  settings.request_timeout = 300ms;
+  auto pg = spawn_up(settings);
+  ASSERT_TRUE(query(pg, sql("CREATE TABLE t (id int PRIMARY KEY)")));
+  ASSERT_TRUE(query(pg, sql("INSERT INTO t VALUES (1)")));
+  EXPECT_EQ(sbm::code_of(query(pg, sql("INSERT INTO t VALUES (1)")).error()), errc::conflict);
+  EXPECT_FALSE(query(pg, sql("SELECT pg_sleep(5)")));  // cancelled by statement_timeout
+  EXPECT_EQ(status(pg).breaker.retries, 0u);
+  EXPECT_EQ(count_rows(pg, "t"), 1);
+}
+
+// A statement that hangs (the server sleeps in it) holds one worker until its timeout; the other
+// worker keeps serving meanwhile, and the hung call counts against the breaker as slow and failed.
+TEST_F(PostgresConnection, HungStatementTimesOutCountsAndBlocksNoOtherWork) {
+  auto settings = sbm::connections::instanote_defaults(sbm::test::servers::shared().pg_url());
+  settings.pool_size = 2;
+  settings.probe_interval = 100ms;
+  settings.request_timeout = 3s;
+  settings.breaker.slow_call_duration = 1s;
+  auto pg = spawn_up(settings);
+  auto hung = std::async(std::launch::async, [&] {
+    caf::scoped_actor other{sys};
+    return sbm::test::request_blocking<db_rows>(other, 20s, pg, sbm::query_atom::value,
+                                                sql("SELECT pg_sleep(30) AS hung_probe"));
+  });
+  // The other worker sees the hung statement running on the server, so it is not stuck behind it.
+  EXPECT_TRUE(sbm::test::eventually([&] {
+    auto r = query(pg, sql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE $1",
+                           {param{"SELECT pg_sleep(30) AS hung_probe%"}}));
+    return r && !r->rows.empty() && r->rows[0][0] && *r->rows[0][0] == "1";
+  }, 5s));
+  auto answer = hung.get();
+  ASSERT_FALSE(answer);
+  EXPECT_EQ(sbm::code_of(answer.error()), errc::unavailable) << caf::to_string(answer.error());
+  auto b = status(pg).breaker;
+  EXPECT_EQ(b.failures, 1);
+  EXPECT_EQ(b.slow_calls, 1);
+  EXPECT_EQ(b.retries, 0u) << "a timed-out statement is not retried";
+  EXPECT_EQ(b.state, "closed") << "one of several calls";
 }
 
 TEST_F(PostgresConnection, StartsWhileTheServerIsDownAndMigratesWhenItComesUp) {
