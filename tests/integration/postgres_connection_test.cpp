@@ -324,6 +324,7 @@ TEST_F(PostgresConnection, KilledWorkerIsRestarted) {
 // supervisor restarts it and the caller sees at most the one failure of the request it held.
 TEST_F(PostgresConnection, InstanoteWorkerKilledUnderLoadCostsACallerAtMostOneFailure) {
   auto settings = sbm::connections::instanote_defaults(sbm::test::servers::shared().pg_url());
+  settings.pool_size = 2;  // the node's instanote.pool-size default
   settings.probe_interval = 100ms;
   settings.restart_backoff = sbm::resilience::backoff_policy{3, 20ms, 200ms, 0.0};
   auto pg = spawn_up(settings);
