@@ -56,9 +56,13 @@ class PatientData(unittest.TestCase):
             ("PATCH", f"/v1/error-reports/{good['id']}", {"status": marker}),
             ("POST", "/v1/patterns/search", {"query_text": marker, "top_k": 5, "filters": {"status": marker}}),
             ("POST", "/v1/speakers/phi-1/quality-samples",
-             {"job_id": "j-q", "delivered_text": marker, "verified_text": marker, "extra": marker}),
-            ("POST", "/v1/speakers/phi-1/quality-samples", {"job_id": "j-r", "verified_text": marker}),
+             {"job_id": "j-q", "errors_per_100_words": 3, "verified_text": marker}),
         ]
+        # draft text the node accepts and measures (not stored): it must not be logged either
+        r = self.node.request("POST", "/v1/speakers/phi-1/quality-samples",
+                              {"job_id": "j-r", "delivered_text": marker, "verified_text": marker + " x"},
+                              token=self.qa)
+        self.assertEqual(r.status, 201, r)
         for method, path, body in failures:
             with self.subTest(method=method, path=path):
                 r = self.node.request(method, path, body, token=self.qa)
