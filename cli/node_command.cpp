@@ -445,6 +445,8 @@ int node_command(int argc, char** argv) {
     r.max_queued = static_cast<std::uint32_t>(cfg.integer("reports.max-queued"));
     r.max_running = static_cast<std::uint32_t>(cfg.integer("reports.max-running-sagas"));
     r.max_waiting = static_cast<std::uint32_t>(cfg.integer("reports.max-waiting-sagas"));
+    r.notes_retention = cfg.duration("reports.notes-retention");
+    r.notes_purge_interval = cfg.duration("reports.notes-purge-interval");
     r.idempotency_retention =
       std::chrono::duration_cast<std::chrono::seconds>(cfg.duration("idempotency.retention"));
     return caf::actor_cast<caf::actor>(reports::spawn_reports(s, std::move(r)));

@@ -1,5 +1,7 @@
 #include "gateway/access.hpp"
 
+#include <algorithm>
+
 #include <array>
 
 namespace sbm::gateway {
@@ -110,6 +112,20 @@ std::optional<principal> make_principal(const std::string& subject, const std::s
   p.role = role;
   p.permissions = std::move(*perms);
   return p;
+}
+
+client_scope narrow_scope(const client_scope& registered, bool token_limits,
+                          const std::vector<std::string>& token_clients) {
+  if (!token_limits)
+    return registered;
+  client_scope out;
+  out.limited = true;
+  for (const auto& c : token_clients)
+    if (registered.admits(c))
+      out.client_ids.push_back(c);
+  std::sort(out.client_ids.begin(), out.client_ids.end());
+  out.client_ids.erase(std::unique(out.client_ids.begin(), out.client_ids.end()), out.client_ids.end());
+  return out;
 }
 
 }  // namespace sbm::gateway

@@ -9,6 +9,8 @@
 #include <variant>
 #include <vector>
 
+#include "messages/context.hpp"
+
 namespace sbm::gateway {
 
 namespace permission {
@@ -32,6 +34,9 @@ struct principal {
   std::string role;        // qa | qa_lead | admin; empty for services
   std::string service_id;  // empty for users
   std::set<std::string, std::less<>> permissions;
+  // The clients this principal may reach: the registered user's limit, narrowed by the token's
+  // `client_ids` claim (narrow_scope). Unlimited for the vendor's own staff.
+  client_scope scope{};
 
   bool may(std::string_view p) const { return permissions.find(p) != permissions.end(); }
   std::string describe() const { return service_id.empty() ? subject : "service:" + service_id; }
@@ -51,5 +56,11 @@ std::optional<principal> make_principal(const std::string& subject, const std::s
                                         const std::string& service_id,
                                         const std::vector<std::string>& claimed_permissions,
                                         const service_allow_list& services, std::string& why);
+
+// The scope a request acts with: what the user is registered with (unlimited when unknown or
+// unlimited there), cut down to the token's claim when it has one. A claim naming a client outside
+// the registered scope does not add it: the result is the intersection (possibly no client).
+client_scope narrow_scope(const client_scope& registered, bool token_limits,
+                          const std::vector<std::string>& token_clients);
 
 }  // namespace sbm::gateway

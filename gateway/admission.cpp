@@ -59,6 +59,7 @@ void forbid(gateway_context& ctx, const http_request& req, const principal& who,
 void finish(gateway_context& ctx, const http_request& req, principal who,
             const user_standing_entry& standing, std::string_view permission,
             const admitted& next) {
+  auto token_scope = who.scope;  // from the token's claim alone (unlimited without one)
   if (standing.known) {
     // A service token names a subject too; when that subject is a registered user who has been
     // disabled, the token speaks for someone who may no longer act, so it is refused as well.
@@ -73,6 +74,7 @@ void finish(gateway_context& ctx, const http_request& req, principal who,
         return forbid(ctx, req, who, why);
       who = std::move(*registered);
     }
+    who.scope = narrow_scope(standing.scope, token_scope.limited, token_scope.client_ids);
   }
   if (!who.may(permission))
     return forbid(ctx, req, who,
@@ -117,6 +119,8 @@ void admit(gateway_context& ctx, const http_request& req, std::string_view permi
   std::string why;
   auto who = make_principal(claims.subject, claims.role, claims.service_id, claims.permissions,
                             ctx.settings.services, why);
+  if (who)
+    who->scope = narrow_scope({}, claims.has_client_ids, claims.client_ids);
   if (!who) {
     // The token is genuine but names nobody this node admits; it still says who sent it.
     principal claimed;
@@ -133,7 +137,7 @@ void admit(gateway_context& ctx, const http_request& req, std::string_view permi
     ->request(ctx.settings.users, ctx.settings.request_timeout, check_atom::value, who->subject)
     .then(
       [&ctx, req, who = *who, permission = std::string{permission}, next](user_standing& s) {
-        user_standing_entry entry{s.known, s.disabled, s.role};
+        user_standing_entry entry{s.known, s.disabled, s.role, s.scope};
         ctx.standings.remember(who.subject, entry, ctx.self->clock().now());
         finish(ctx, req, who, entry, permission, next);
       },

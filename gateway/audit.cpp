@@ -4,6 +4,9 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <memory>
+
 #include "gateway/gateway_state.hpp"
 #include "runtime/logging/logging.hpp"
 
@@ -109,6 +112,49 @@ void audit_success(gateway_context& ctx, const http_request& req, const principa
                                             sbm::log::escape(r.actor), caf::to_string(err));
             then();
           });
+}
+
+void audit_notes_read(gateway_context& ctx, const http_request& req, const principal& who,
+                      std::vector<notes_shown> shown, std::function<void(bool)> then) {
+  shown.erase(std::remove_if(shown.begin(), shown.end(),
+                             [](const notes_shown& s) { return s.report_ids.empty(); }),
+              shown.end());
+  if (shown.empty() || !ctx.settings.audit) {
+    then(true);
+    return;
+  }
+  auto o = origin_of(who, req);
+  // Shared by the rows' answers: the last one to arrive calls `then`, with whether all committed.
+  struct pending_rows {
+    std::size_t left;
+    bool recorded = true;
+    std::function<void(bool)> then;
+  };
+  auto pending = std::make_shared<pending_rows>(pending_rows{shown.size(), true, std::move(then)});
+  auto one_done = [pending](bool ok) {
+    pending->recorded = pending->recorded && ok;
+    if (--pending->left == 0)
+      pending->then(pending->recorded);
+  };
+  for (auto& s : shown) {
+    audit_record r;
+    r.actor = o.actor;
+    r.actor_kind = o.actor_kind;
+    r.action = std::string{audit_action::notes_read};
+    r.target = s.report_ids.size() == 1 ? std::to_string(s.report_ids.front()) : request_target(req);
+    r.outcome = "success";
+    r.status = 200;
+    r.peer = o.peer;
+    r.client_id = s.client_id;
+    r.detail = nlohmann::json{{"report_ids", s.report_ids}}.dump();
+    ctx.self->request(ctx.settings.audit, ctx.settings.request_timeout, audit_atom::value, r)
+      .then([one_done](bool) { one_done(true); },
+            [one_done, action = r.action, actor = r.actor](caf::error& err) {
+              sbm::log::get("gateway")->error("audit record {} by {} was not written: {}", action,
+                                              sbm::log::escape(actor), caf::to_string(err));
+              one_done(false);
+            });
+  }
 }
 
 }  // namespace sbm::gateway

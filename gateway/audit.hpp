@@ -10,6 +10,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "gateway/access.hpp"
 #include "messages/http.hpp"
@@ -36,5 +37,18 @@ void audit_refusal(const gateway_context& ctx, const http_request& req, const pr
 void audit_success(gateway_context& ctx, const http_request& req, const principal& who,
                    std::string_view action, std::string target, std::uint16_t status,
                    const nlohmann::json& detail, std::function<void()> then);
+
+// A read that shows decrypted notes (GET /v1/error-reports/{id}, lists, the answer to a verdict):
+// before the answer goes out, one report.notes_read row per client whose notes it shows, naming
+// the report ids in its detail (a page of 500 from one client is one row). `then(true)` once every
+// row is committed; `then(false)` when one could not be written: the caller answers 503 and shows
+// nothing, so no note is read off the record. Ids of reports without notes are not named; with
+// none at all nothing is written and `then(true)` runs at once.
+struct notes_shown {
+  std::string client_id;
+  std::vector<std::int64_t> report_ids;
+};
+void audit_notes_read(gateway_context& ctx, const http_request& req, const principal& who,
+                      std::vector<notes_shown> shown, std::function<void(bool)> then);
 
 }  // namespace sbm::gateway

@@ -250,7 +250,7 @@ void dispatch(gateway_state& st, http_request& req) {
             case route::patterns_search:
               return handle_reports(ctx, id, admitted_req, match, who);
             case route::speaker_jobs:
-              return handle_jobs(ctx, admitted_req, match);
+              return handle_jobs(ctx, admitted_req, match, who);
             case route::drafts_correct:
               return handle_drafts(ctx, admitted_req, who);
             default:
@@ -294,6 +294,7 @@ request_context gateway_context::work_context(const http_request& req, const pri
   // saved" in time, instead of leaving the client with an unknown outcome.
   out.until = deadline::after(self->clock().now(), settings.request_timeout * 9 / 10);
   out.principal = who.describe();
+  out.scope = who.scope;
   if (!is_write(req))
     return out;
   for (const auto& h : req.headers) {

@@ -73,6 +73,18 @@ struct gateway_context {
     };
   }
   auto on_error(const http_request& req) const { return on_error(req, is_write(req)); }
+
+  // The single-item half of client scoping (lists are filtered in each family's SQL, writes in
+  // each family's actor, from request_context::scope): an item of a client the principal may not
+  // reach is answered 404 with `not_found_detail`, the same answer as an id that does not exist.
+  // True when it answered.
+  bool hidden_by_scope(const http_request& req, const principal& who, const std::string& client_id,
+                       const std::string& not_found_detail) const {
+    if (who.scope.admits(client_id))
+      return false;
+    reply(req, problem(404, "not-found", "Not Found", not_found_detail));
+    return true;
+  }
 };
 
 // Query parameters of a request, decoded; false (and a 400 sent) on bad encoding.
@@ -88,7 +100,8 @@ void handle_users(gateway_context& ctx, route r, const http_request& req,
 void handle_reports(gateway_context& ctx, route r, const http_request& req,
                     const route_match& match, const principal& who);
 
-void handle_jobs(gateway_context& ctx, const http_request& req, const route_match& match);
+void handle_jobs(gateway_context& ctx, const http_request& req, const route_match& match,
+                 const principal& who);
 
 void handle_drafts(gateway_context& ctx, const http_request& req, const principal& who);
 

@@ -66,15 +66,39 @@ json to_json(const verification_job& j) {
           {"retrieval_timestamp", format_timestamp_ms(j.retrieved_at_ms)}};
 }
 
+void pull_jobs(gateway_context& ctx, const http_request& req, const job_pull_request& pull) {
+  const auto& id = pull.speaker_id;
+  ctx.self->request(ctx.settings.jobs, ctx.settings.request_timeout, pull_atom::value, pull)
+    .then(
+      [&ctx, req, id = id](job_pull& p) {
+        json jobs = json::array();
+        for (const auto& j : p.jobs)
+          jobs.push_back(to_json(j));
+        json body{{"speaker_id", id},
+                  {"source", p.source},
+                  {"stale", p.stale},
+                  {"stale_since", p.stale ? json(format_timestamp_ms(p.stale_since_ms)) : json(nullptr)},
+                  {"stale_reason", p.stale ? json(p.stale_reason) : json(nullptr)},
+                  {"jobs", jobs}};
+        auto r = json_response(200, body);
+        if (p.stale)
+          r.headers.emplace_back("Warning", "110 - \"Response is Stale\"");
+        ctx.reply(req, std::move(r));
+      },
+      ctx.on_error(req));
+}
+
 }  // namespace
 
-void handle_jobs(gateway_context& ctx, const http_request& req, const route_match& match) {
+void handle_jobs(gateway_context& ctx, const http_request& req, const route_match& match,
+                 const principal& who) {
   const auto& id = match.params[0];
   if (auto why = id_problem(id))
     return ctx.reply(req, problem(400, "invalid-field", "Bad Request", "speaker id " + *why, "speaker_id"));
   query_reader q{ctx, req, {"from", "to", "error_types", "max_jobs"}};
   job_pull_request pull;
   pull.speaker_id = id;
+  pull.scope = who.scope;
   bool has_from = false, has_to = false;
   pull.from_ms = q.timestamp("from", &has_from);
   pull.to_ms = q.timestamp("to", &has_to);
@@ -91,24 +115,18 @@ void handle_jobs(gateway_context& ctx, const http_request& req, const route_matc
   if (!ctx.settings.jobs)
     return ctx.reply(req, problem(503, "unavailable", "Service Unavailable",
                                   "this node has no InstaNote jobs actor"));
-  ctx.self->request(ctx.settings.jobs, ctx.settings.request_timeout, pull_atom::value, pull)
-    .then(
-      [&ctx, req, id](job_pull& p) {
-        json jobs = json::array();
-        for (const auto& j : p.jobs)
-          jobs.push_back(to_json(j));
-        json body{{"speaker_id", id},
-                  {"source", p.source},
-                  {"stale", p.stale},
-                  {"stale_since", p.stale ? json(format_timestamp_ms(p.stale_since_ms)) : json(nullptr)},
-                  {"stale_reason", p.stale ? json(p.stale_reason) : json(nullptr)},
-                  {"jobs", jobs}};
-        auto r = json_response(200, body);
-        if (p.stale)
-          r.headers.emplace_back("Warning", "110 - \"Response is Stale\"");
-        ctx.reply(req, std::move(r));
-      },
-      ctx.on_error(req));
+  if (who.scope.limited) {
+    // A speaker of another client does not exist for this caller: learn its client first.
+    ctx.self->request(ctx.settings.speakers, ctx.settings.request_timeout, get_atom::value, id)
+      .then(
+        [&ctx, req, who, pull](speaker_view& v) {
+          if (!ctx.hidden_by_scope(req, who, v.client_id, "speaker " + v.speaker_id + " is not registered"))
+            pull_jobs(ctx, req, pull);
+        },
+        ctx.on_error(req));
+    return;
+  }
+  pull_jobs(ctx, req, pull);
 }
 
 }  // namespace sbm::gateway

@@ -5,6 +5,7 @@
 #include <caf/event_based_actor.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstdint>
@@ -13,6 +14,7 @@
 #include <limits>
 
 #include "actors/reports/core/report_rules.hpp"
+#include "gateway/audit.hpp"
 #include "gateway/gateway_state.hpp"
 #include "gateway/timestamps.hpp"
 
@@ -232,11 +234,36 @@ std::optional<std::int64_t> parse_id(std::string_view text) {
   return value;
 }
 
-void reply_report(gateway_context& ctx, const http_request& req, const error_report& r,
-                  std::uint16_t status) {
+bool has_notes(const error_report& r) {
+  return !r.fields.additional_notes.empty() || !r.fields.context_notes.empty();
+}
+
+// Decrypted notes go out only once their reading is on record (gateway/audit.hpp).
+void reply_with_notes(gateway_context& ctx, const http_request& req, const principal& who,
+                      std::vector<notes_shown> shown, http_response response) {
+  audit_notes_read(ctx, req, who, std::move(shown),
+                   [&ctx, req, response = std::move(response)](bool recorded) mutable {
+                     if (recorded)
+                       return ctx.reply(req, std::move(response));
+                     auto refused = problem(503, "unavailable", "Service Unavailable",
+                                            "the reading of these notes could not be put on record");
+                     refused.headers.emplace_back("Retry-After", "5");
+                     ctx.reply(req, std::move(refused));
+                   });
+}
+
+void reply_report(gateway_context& ctx, const http_request& req, const principal& who,
+                  const error_report& r, std::uint16_t status) {
   auto response = json_response(status, to_json(r, true));
-  if (status == 201) response.headers.emplace_back("Location", "/v1/error-reports/" + std::to_string(r.id));
-  ctx.reply(req, std::move(response));
+  if (status == 201) {
+    // The filer's own notes, just sent: nothing is read that was not already theirs.
+    response.headers.emplace_back("Location", "/v1/error-reports/" + std::to_string(r.id));
+    return ctx.reply(req, std::move(response));
+  }
+  std::vector<notes_shown> shown;
+  if (has_notes(r))
+    shown.push_back({r.fields.client_id, {r.id}});
+  reply_with_notes(ctx, req, who, std::move(shown), std::move(response));
 }
 
 void file_report(gateway_context& ctx, const http_request& req, const principal& who) {
@@ -272,9 +299,9 @@ void file_report(gateway_context& ctx, const http_request& req, const principal&
   sub.ctx = ctx.work_context(req, who);
   ctx.self->request(ctx.settings.reports, ctx.settings.request_timeout, file_atom::value, std::move(sub))
     .then(
-      [&ctx, req](report_receipt& receipt) {
+      [&ctx, req, who](report_receipt& receipt) {
         switch (receipt.outcome) {
-          case report_receipt::accepted: return reply_report(ctx, req, receipt.report, 201);
+          case report_receipt::accepted: return reply_report(ctx, req, who, receipt.report, 201);
           case report_receipt::unprocessable:
             return ctx.reply(req, problem(422, "unprocessable", "Unprocessable Entity",
                                           receipt.reason, receipt.field));
@@ -338,7 +365,7 @@ struct query_reader {
   }
 };
 
-void list_reports(gateway_context& ctx, const http_request& req) {
+void list_reports(gateway_context& ctx, const http_request& req, const principal& who) {
   query_reader q{ctx, req, {"speaker_id", "status", "category", "from", "to", "limit", "cursor"}};
   if (!q.ok) return;
   report_query query;
@@ -360,16 +387,28 @@ void list_reports(gateway_context& ctx, const http_request& req) {
     if (!n) q.fail("cursor", "is not a cursor this API returned");
     else query.before_id = *n;
   }
+  query.scope = who.scope;
   if (!q.ok) return;
   ctx.self->request(ctx.settings.reports, ctx.settings.request_timeout, list_atom::value, query)
     .then(
-      [&ctx, req](report_page& page) {
+      [&ctx, req, who](report_page& page) {
         json items = json::array();
-        for (const auto& r : page.items) items.push_back(to_json(r, false));
-        ctx.reply(req, json_response(200, {{"items", std::move(items)},
-                                           {"next_cursor", page.next_before_id == 0
-                                                             ? json(nullptr)
-                                                             : json(std::to_string(page.next_before_id))}}));
+        std::vector<notes_shown> shown;  // one entry per client whose notes the page shows
+        for (const auto& r : page.items) {
+          items.push_back(to_json(r, false));
+          if (!has_notes(r)) continue;
+          auto it = std::find_if(shown.begin(), shown.end(),
+                                 [&](const notes_shown& s) { return s.client_id == r.fields.client_id; });
+          if (it == shown.end())
+            shown.push_back({r.fields.client_id, {r.id}});
+          else
+            it->report_ids.push_back(r.id);
+        }
+        reply_with_notes(ctx, req, who, std::move(shown),
+                         json_response(200, {{"items", std::move(items)},
+                                             {"next_cursor", page.next_before_id == 0
+                                                               ? json(nullptr)
+                                                               : json(std::to_string(page.next_before_id))}}));
       },
       ctx.on_error(req));
 }
@@ -387,10 +426,10 @@ void set_status(gateway_context& ctx, const http_request& req, std::int64_t id, 
   change.actor = who.describe();
   change.ctx = ctx.work_context(req, who);
   ctx.self->request(ctx.settings.reports, ctx.settings.request_timeout, update_atom::value, std::move(change))
-    .then([&ctx, req](error_report& r) { reply_report(ctx, req, r, 200); }, ctx.on_error(req));
+    .then([&ctx, req, who](error_report& r) { reply_report(ctx, req, who, r, 200); }, ctx.on_error(req));
 }
 
-void search_patterns(gateway_context& ctx, const http_request& req) {
+void search_patterns(gateway_context& ctx, const http_request& req, const principal& who) {
   auto body = body_object(ctx, req);
   if (!body) return;
   pattern_search search;
@@ -435,6 +474,8 @@ void search_patterns(gateway_context& ctx, const http_request& req) {
     if (f.from_ms != 0 && f.to_ms != 0 && f.from_ms > f.to_ms)
       return fr.fail("to_ms", "must not be before filters.from_ms");
   }
+  // Forced, whatever filters.client_id says: a scoped caller's search sees only its clients.
+  search.filter.scope = who.scope;
   if (!ctx.settings.patterns)
     return ctx.reply(req, problem(503, "unavailable", "Service Unavailable",
                                   "this node has no pattern index"));
@@ -465,13 +506,19 @@ void handle_reports(gateway_context& ctx, route r, const http_request& req, cons
                                   "this node has no reports actor"));
   switch (r) {
     case route::reports_create: return file_report(ctx, req, who);
-    case route::reports_list: return list_reports(ctx, req);
+    case route::reports_list: return list_reports(ctx, req, who);
     case route::report_get:
       ctx.self->request(ctx.settings.reports, ctx.settings.request_timeout, get_atom::value, id)
-        .then([&ctx, req](error_report& rep) { reply_report(ctx, req, rep, 200); }, ctx.on_error(req));
+        .then(
+          [&ctx, req, who, id](error_report& rep) {
+            if (!ctx.hidden_by_scope(req, who, rep.fields.client_id,
+                                     "no error report " + std::to_string(id)))
+              reply_report(ctx, req, who, rep, 200);
+          },
+          ctx.on_error(req));
       return;
     case route::report_update: return set_status(ctx, req, id, who);
-    case route::patterns_search: return search_patterns(ctx, req);
+    case route::patterns_search: return search_patterns(ctx, req, who);
     default: ctx.reply(req, problem(404, "not-found", "Not Found", "no resource at this path"));
   }
 }

@@ -120,13 +120,14 @@ void create_speaker(gateway_context& ctx, const http_request& req, const princip
     .then([&ctx, req](speaker_view& v) { reply_view(ctx, req, v, 201); }, ctx.on_error(req));
 }
 
-void list_speakers(gateway_context& ctx, const http_request& req) {
+void list_speakers(gateway_context& ctx, const http_request& req, const principal& who) {
   query_reader q{ctx, req, {"bucket", "client_id", "limit", "cursor"}};
   speaker_query query;
   query.bucket = read_bucket(q);
   query.client_id = q.identifier("client_id");
   query.cursor = q.identifier("cursor");
   query.limit = q.limit(50, 500);
+  query.scope = who.scope;
   if (!q.ok)
     return;
   ctx.self->request(ctx.settings.speakers, ctx.settings.request_timeout, list_atom::value, query)
@@ -233,6 +234,23 @@ void list_schedule(gateway_context& ctx, const http_request& req) {
       ctx.on_error(req));
 }
 
+// The same words the shard uses for an id it does not know.
+std::string not_registered(const std::string& id) {
+  return "speaker " + id + " is not registered";
+}
+
+void send_history(gateway_context& ctx, const http_request& req, const std::string& id) {
+  ctx.self->request(ctx.settings.speakers, ctx.settings.request_timeout, history_atom::value, id)
+    .then(
+      [&ctx, req](speaker_history& h) {
+        json entries = json::array();
+        for (const auto& e : h.entries)
+          entries.push_back(to_json(e));
+        ctx.reply(req, json_response(200, {{"speaker_id", h.speaker_id}, {"entries", entries}}));
+      },
+      ctx.on_error(req));
+}
+
 }  // namespace
 
 void handle_speakers(gateway_context& ctx, route r, const http_request& req,
@@ -243,22 +261,31 @@ void handle_speakers(gateway_context& ctx, route r, const http_request& req,
   auto& shard = ctx.settings.speakers;
   switch (r) {
     case route::speakers_create: return create_speaker(ctx, req, who);
-    case route::speakers_list: return list_speakers(ctx, req);
+    case route::speakers_list: return list_speakers(ctx, req, who);
     case route::speaker_get:
       ctx.self->request(shard, timeout, get_atom::value, match.params[0])
-        .then([&ctx, req](speaker_view& v) { reply_view(ctx, req, v, 200); }, ctx.on_error(req));
-      return;
-    case route::speaker_history:
-      ctx.self->request(shard, timeout, history_atom::value, match.params[0])
         .then(
-          [&ctx, req](speaker_history& h) {
-            json entries = json::array();
-            for (const auto& e : h.entries)
-              entries.push_back(to_json(e));
-            ctx.reply(req, json_response(200, {{"speaker_id", h.speaker_id}, {"entries", entries}}));
+          [&ctx, req, who](speaker_view& v) {
+            if (!ctx.hidden_by_scope(req, who, v.client_id, not_registered(v.speaker_id)))
+              reply_view(ctx, req, v, 200);
           },
           ctx.on_error(req));
       return;
+    case route::speaker_history:
+      // A scoped reader learns the speaker's client first (the history does not carry it).
+      if (who.scope.limited) {
+        ctx.self->request(shard, timeout, get_atom::value, match.params[0])
+          .then(
+            [&ctx, req, who, match](speaker_view& v) {
+              if (ctx.hidden_by_scope(req, who, v.client_id, not_registered(v.speaker_id)))
+                return;
+              send_history(ctx, req, match.params[0]);
+            },
+            ctx.on_error(req));
+        return;
+      }
+      return send_history(ctx, req, match.params[0]);
+
     case route::speaker_pin_put: return pin_bucket(ctx, req, match.params[0], who);
     case route::speaker_pin_delete: return unpin_bucket(ctx, req, match.params[0], who);
     case route::speaker_samples_post: return add_sample(ctx, req, match.params[0], who);

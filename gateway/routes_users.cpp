@@ -4,6 +4,7 @@
 #include <caf/event_based_actor.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <initializer_list>
 #include <limits>
@@ -32,6 +33,7 @@ json to_json(const user_record& u) {
           {"role", u.role},
           {"display_name", u.display_name},
           {"disabled", u.disabled},
+          {"client_ids", u.scope.limited ? json(u.scope.client_ids) : json(nullptr)},
           {"created_at", timestamp_or_null(u.created_at_ms)},
           {"updated_at", timestamp_or_null(u.updated_at_ms)}};
 }
@@ -45,7 +47,8 @@ json to_json(const audit_record& r) {
           {"actor", r.actor},   {"actor_kind", r.actor_kind},
           {"action", r.action}, {"target", r.target},
           {"outcome", r.outcome}, {"status", r.status},
-          {"peer", r.peer},     {"detail", std::move(detail)}};
+          {"peer", r.peer},     {"detail", std::move(detail)},
+          {"client_id", r.client_id.empty() ? json(nullptr) : json(r.client_id)}};
 }
 
 std::string percent_encode(const std::string& text) {
@@ -122,6 +125,51 @@ bool read_flag(const gateway_context& ctx, const http_request& req, const json& 
   return true;
 }
 
+constexpr std::size_t max_scope_clients = 1000;
+
+// "client_ids": null lifts the limit, an array of client ids sets it (empty: no client at all).
+// False when malformed (400 sent). A scoped administrator may only hand out clients of its own
+// scope, so it cannot make a user (or itself) reach further than it does (403 sent).
+bool read_client_ids(const gateway_context& ctx, const http_request& req, const json& body,
+                     const principal& who, client_scope& out) {
+  const auto& v = body.at("client_ids");
+  out = {};
+  if (!v.is_null()) {
+    if (!v.is_array() || v.size() > max_scope_clients) {
+      reply_problem(ctx, req, "field 'client_ids' must be null or an array of at most 1000 client ids",
+                    "client_ids");
+      return false;
+    }
+    out.limited = true;
+    for (const auto& c : v) {
+      if (!c.is_string() || id_problem(c.get<std::string>())) {
+        reply_problem(ctx, req, "each of 'client_ids' must be a client id (1 to 128 bytes, no control "
+                                "characters or '/')", "client_ids");
+        return false;
+      }
+      out.client_ids.push_back(c.get<std::string>());
+    }
+  }
+  bool within = !who.scope.limited ||
+                (out.limited && std::all_of(out.client_ids.begin(), out.client_ids.end(),
+                                            [&](const std::string& c) { return who.scope.admits(c); }));
+  if (!within) {
+    ctx.reply(req, problem(403, "forbidden", "Forbidden",
+                           "field 'client_ids' reaches clients outside your own scope", "client_ids"));
+    return false;
+  }
+  return true;
+}
+
+// A scoped administrator manages only users inside its own scope: anyone else (an unscoped user,
+// or one reaching another client) reads as missing, like an unknown id.
+bool manages(const principal& who, const user_record& u) {
+  if (!who.scope.limited)
+    return true;
+  return u.scope.limited && std::all_of(u.scope.client_ids.begin(), u.scope.client_ids.end(),
+                                        [&](const std::string& c) { return who.scope.admits(c); });
+}
+
 bool bad_user_id(const gateway_context& ctx, const http_request& req, const std::string& id) {
   if (auto why = id_problem(id)) {
     reply_problem(ctx, req, "user id " + *why, "id");
@@ -139,7 +187,7 @@ void reply_user(gateway_context& ctx, const http_request& req, const user_record
 }
 
 void create_user(gateway_context& ctx, const http_request& req, const principal& who) {
-  auto body = strict_body(ctx, req, {"id", "role", "display_name", "disabled"});
+  auto body = strict_body(ctx, req, {"id", "role", "display_name", "disabled", "client_ids"});
   if (!body)
     return;
   user_creation c;
@@ -156,6 +204,10 @@ void create_user(gateway_context& ctx, const http_request& req, const principal&
   if (!read_flag(ctx, req, *body, "disabled", disabled))
     return;
   c.user.disabled = disabled.value_or(false);
+  // A scoped administrator's new users are scoped too: without client_ids they get its own scope.
+  c.user.scope = who.scope;
+  if (body->contains("client_ids") && !read_client_ids(ctx, req, *body, who, c.user.scope))
+    return;
   c.by = origin_of(who, req);
   c.ctx = ctx.work_context(req, who);
   ctx.self->request(ctx.settings.users, ctx.settings.request_timeout, register_atom::value, c)
@@ -171,7 +223,7 @@ void update_user(gateway_context& ctx, const http_request& req, const std::strin
                  const principal& who) {
   if (bad_user_id(ctx, req, id))
     return;
-  auto body = strict_body(ctx, req, {"role", "display_name", "disabled"});
+  auto body = strict_body(ctx, req, {"role", "display_name", "disabled", "client_ids"});
   if (!body)
     return;
   user_update u;
@@ -194,25 +246,51 @@ void update_user(gateway_context& ctx, const http_request& req, const std::strin
     return;
   u.set_disabled = disabled.has_value();
   u.disabled = disabled.value_or(false);
-  if (!u.set_role && !u.set_display_name && !u.set_disabled)
-    return reply_problem(ctx, req, "nothing to change: give role, display_name or disabled");
+  if (body->contains("client_ids")) {
+    if (!read_client_ids(ctx, req, *body, who, u.scope))
+      return;
+    u.set_scope = true;
+  }
+  if (!u.set_role && !u.set_display_name && !u.set_disabled && !u.set_scope)
+    return reply_problem(ctx, req, "nothing to change: give role, display_name, disabled or client_ids");
   u.by = origin_of(who, req);
   u.ctx = ctx.work_context(req, who);
-  ctx.self->request(ctx.settings.users, ctx.settings.request_timeout, update_atom::value, u)
+  auto send = [&ctx, req](const user_update& change) {
+    ctx.self->request(ctx.settings.users, ctx.settings.request_timeout, update_atom::value, change)
+      .then(
+        [&ctx, req](user_record& record) {
+          // This gateway applies the change from the next request on; others within their ttl.
+          ctx.standings.forget(record.id);
+          reply_user(ctx, req, record, 200);
+        },
+        ctx.on_error(req));
+  };
+  if (!who.scope.limited)
+    return send(u);
+  // A scoped administrator first learns whether it manages this user (the scope cannot move
+  // between the read and the change in a way that widens it: a new scope must be inside its own).
+  ctx.self->request(ctx.settings.users, ctx.settings.request_timeout, get_atom::value, id)
     .then(
-      [&ctx, req](user_record& record) {
-        // This gateway applies the change from the next request on; others within their ttl.
-        ctx.standings.forget(record.id);
-        reply_user(ctx, req, record, 200);
+      [&ctx, req, who, u, send](user_record& current) {
+        if (!manages(who, current))
+          return ctx.reply(req, problem(404, "not-found", "Not Found", "no such user"));
+        send(u);
       },
-      ctx.on_error(req));
+      ctx.on_error(req, false));  // nothing was changed yet
 }
 
-void get_user(gateway_context& ctx, const http_request& req, const std::string& id) {
+void get_user(gateway_context& ctx, const http_request& req, const std::string& id,
+              const principal& who) {
   if (bad_user_id(ctx, req, id))
     return;
   ctx.self->request(ctx.settings.users, ctx.settings.request_timeout, get_atom::value, id)
-    .then([&ctx, req](user_record& u) { reply_user(ctx, req, u, 200); }, ctx.on_error(req));
+    .then(
+      [&ctx, req, who](user_record& u) {
+        if (!manages(who, u))
+          return ctx.reply(req, problem(404, "not-found", "Not Found", "no such user"));
+        reply_user(ctx, req, u, 200);
+      },
+      ctx.on_error(req));
 }
 
 void query_problem(const gateway_context& ctx, const http_request& req, const std::string& name,
@@ -238,12 +316,13 @@ bool read_positive(const std::string& text, std::int64_t max, std::int64_t& out)
   return ec == std::errc{} && end == text.data() + text.size() && out > 0 && out <= max;
 }
 
-void list_audit(gateway_context& ctx, const http_request& req) {
+void list_audit(gateway_context& ctx, const http_request& req, const principal& who) {
   std::vector<std::pair<std::string, std::string>> pairs;
   if (!read_query(ctx, req, pairs))
     return;
   audit_query q;
   q.limit = default_audit_page;
+  q.scope = who.scope;
   std::vector<std::string> seen;
   for (const auto& [name, value] : pairs) {
     for (const auto& s : seen)
@@ -307,9 +386,9 @@ void handle_users(gateway_context& ctx, route r, const http_request& req, const 
   }
   switch (r) {
     case route::users_create: return create_user(ctx, req, who);
-    case route::user_get: return get_user(ctx, req, match.params.at(0));
+    case route::user_get: return get_user(ctx, req, match.params.at(0), who);
     case route::user_update: return update_user(ctx, req, match.params.at(0), who);
-    case route::audit_list: return list_audit(ctx, req);
+    case route::audit_list: return list_audit(ctx, req, who);
     default: ctx.reply(req, problem(404, "not-found", "Not Found", "no resource at this path"));
   }
 }

@@ -9,12 +9,15 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "messages/context.hpp"
+
 namespace sbm::gateway {
 
 struct user_standing_entry {
   bool known = false;     // registered in users.users; unknown users act on their token alone
   bool disabled = false;
   std::string role;       // the registered role when known
+  client_scope scope{};     // the registered client scope (unlimited when unknown)
 };
 
 class user_standing_cache {

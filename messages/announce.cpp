@@ -34,6 +34,7 @@ void announce_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<error_info>("sbm::error_info");
   cfg.add_message_type<deadline>("sbm::deadline");
   cfg.add_message_type<request_context>("sbm::request_context");
+  cfg.add_message_type<client_scope>("sbm::client_scope");
   // connections
   cfg.add_message_type<db_statement>("sbm::db_statement");
   cfg.add_message_type<db_transaction>("sbm::db_transaction");

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace sbm {
 
@@ -51,12 +52,36 @@ typename Inspector::result_type inspect(Inspector& f, deadline& x) {
   return f(caf::meta::type_name("deadline"), x.at_ns);
 }
 
+// Which clients' data a principal may reach: a hospital's own reviewers are limited to their
+// client_ids, the vendor's staff are not. It travels typed with every piece of client work and in
+// every family's query structs, so a family filters by it in its own SQL (a bound text[]
+// parameter, runtime/db scope_param) and never trusts a filter the client chose.
+struct client_scope {
+  bool limited = false;                 // false: every client (today's reach)
+  std::vector<std::string> client_ids{};  // sorted, unique; meaningful only when limited
+
+  bool admits(const std::string& client_id) const {
+    if (!limited)
+      return true;
+    for (const auto& c : client_ids)
+      if (c == client_id)
+        return true;
+    return false;
+  }
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, client_scope& x) {
+  return f(caf::meta::type_name("client_scope"), x.limited, x.client_ids);
+}
+
 struct request_context {
   sbm::deadline until;          // work still queued when it passes is dropped unstarted
   std::string idempotency_key;  // empty: the client did not send one
   std::string request_digest;   // hex SHA-256 of method, path, query and body (with a key only)
   std::string principal;        // the key's owner: keys of two principals never meet
   std::string request_id;       // for logs and problem bodies
+  client_scope scope{};           // the principal's clients: work outside them is "not found"
 
   bool keyed() const { return !idempotency_key.empty(); }
 };
@@ -64,7 +89,7 @@ struct request_context {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, request_context& x) {
   return f(caf::meta::type_name("request_context"), x.until, x.idempotency_key,
-           x.request_digest, x.principal, x.request_id);
+           x.request_digest, x.principal, x.request_id, x.scope);
 }
 
 }  // namespace sbm

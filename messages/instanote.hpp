@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "messages/atoms.hpp"
+#include "messages/context.hpp"
 #include "messages/connections.hpp"
 
 namespace sbm {
@@ -25,12 +26,13 @@ struct job_pull_request {
   std::int64_t to_ms = 0;    // created_at < to
   std::vector<std::string> error_types;  // empty: any; else jobs flagged with at least one of them
   std::uint32_t max_jobs = 10;
+  client_scope scope{};  // the caller's clients: jobs of any other client are never answered
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_pull_request& x) {
   return f(caf::meta::type_name("job_pull_request"), x.speaker_id, x.from_ms, x.to_ms,
-           x.error_types, x.max_jobs);
+           x.error_types, x.max_jobs, x.scope);
 }
 
 // A draft job as SBM works with it (seed 2.2 to_verification_job).

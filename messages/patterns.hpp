@@ -60,13 +60,14 @@ struct pattern_filter {
   std::int64_t from_ms = 0;     // created_at >= from (0: open)
   std::int64_t to_ms = 0;       // created_at <= to (0: open)
   double min_weight = 0;        // patterns whose weight fell below the floor are not returned
+  client_scope scope{};           // forced by the gateway from the caller: never wider than theirs
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, pattern_filter& x) {
   return f(caf::meta::type_name("pattern_filter"), x.speaker_id, x.client_id, x.bucket_type,
            x.audio_quality, x.status, x.error_category, x.requires_specialized_knowledge, x.from_ms,
-           x.to_ms, x.min_weight);
+           x.to_ms, x.min_weight, x.scope);
 }
 
 struct pattern_search {

@@ -106,12 +106,13 @@ struct report_query {
   std::int64_t to_ms = 0;   // created_at <= to
   std::uint32_t limit = 50;
   std::int64_t before_id = 0;  // the page holds ids below this (the previous page's last id)
+  client_scope scope{};          // the caller's clients: no other client's report is listed
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, report_query& x) {
   return f(caf::meta::type_name("report_query"), x.speaker_id, x.status, x.category, x.from_ms,
-           x.to_ms, x.limit, x.before_id);
+           x.to_ms, x.limit, x.before_id, x.scope);
 }
 
 struct report_page {

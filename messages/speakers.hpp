@@ -135,11 +135,13 @@ struct speaker_query {
   std::string client_id;  // empty = any
   std::uint32_t limit = 50;
   std::string cursor;     // opaque: the last speaker_id of the previous page
+  client_scope scope{};     // the caller's clients: no other client's speaker is listed
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, speaker_query& x) {
-  return f(caf::meta::type_name("speaker_query"), x.bucket, x.client_id, x.limit, x.cursor);
+  return f(caf::meta::type_name("speaker_query"), x.bucket, x.client_id, x.limit, x.cursor,
+           x.scope);
 }
 
 struct speaker_page {

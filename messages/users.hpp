@@ -21,12 +21,13 @@ struct user_record {
   bool disabled = false;
   std::int64_t created_at_ms = 0;
   std::int64_t updated_at_ms = 0;
+  client_scope scope{};  // the clients this user may reach; unlimited by default
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, user_record& x) {
   return f(caf::meta::type_name("user_record"), x.id, x.role, x.display_name, x.disabled,
-           x.created_at_ms, x.updated_at_ms);
+           x.created_at_ms, x.updated_at_ms, x.scope);
 }
 
 // Who asks for a change; recorded with it in the audit log.
@@ -61,6 +62,8 @@ struct user_update {
   std::string display_name;
   bool set_disabled = false;
   bool disabled = false;
+  bool set_scope = false;
+  client_scope scope{};  // limited = false lifts the limit
   audit_origin by;
   request_context ctx;
 };
@@ -68,7 +71,7 @@ struct user_update {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, user_update& x) {
   return f(caf::meta::type_name("user_update"), x.id, x.set_role, x.role, x.set_display_name,
-           x.display_name, x.set_disabled, x.disabled, x.by, x.ctx);
+           x.display_name, x.set_disabled, x.disabled, x.set_scope, x.scope, x.by, x.ctx);
 }
 
 // What the gateway needs to admit a token's subject.
@@ -77,11 +80,12 @@ struct user_standing {
   bool known = false;  // registered; an unknown subject acts on its token alone
   bool disabled = false;
   std::string role;
+  client_scope scope{};  // the registered limit; a token may narrow it, never widen it
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, user_standing& x) {
-  return f(caf::meta::type_name("user_standing"), x.id, x.known, x.disabled, x.role);
+  return f(caf::meta::type_name("user_standing"), x.id, x.known, x.disabled, x.role, x.scope);
 }
 
 // One row of users.audit_log.
@@ -99,12 +103,13 @@ struct audit_record {
   // Set by a family that delivers the record from its outbox (at least once): the log keeps one
   // row per key, so a redelivery appends nothing. Empty: every append is a new row.
   std::string source_key;
+  std::string client_id{};  // the client the row concerns; empty when none
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, audit_record& x) {
   return f(caf::meta::type_name("audit_record"), x.id, x.at_ms, x.actor, x.actor_kind, x.action,
-           x.target, x.outcome, x.status, x.peer, x.detail, x.source_key);
+           x.target, x.outcome, x.status, x.peer, x.detail, x.source_key, x.client_id);
 }
 
 namespace audit_action {
@@ -116,6 +121,8 @@ inline constexpr std::string_view user_update = "user.update";
 // submit exists; nothing sends it yet.
 inline constexpr std::string_view verification_submit = "verification.submit";
 inline constexpr std::string_view request_refused = "request.refused";
+// Decrypted notes were shown: one row per answer and client, naming the report ids (detail).
+inline constexpr std::string_view notes_read = "report.notes_read";
 // Written instead of refusals that did not fit the coalescing window (see spawn_audit).
 inline constexpr std::string_view refusals_dropped = "audit.refusals_dropped";
 }  // namespace audit_action
@@ -130,12 +137,13 @@ struct audit_query {
   std::int64_t to_ms = 0;    // exclusive
   std::int64_t before_id = 0;  // 0 = from the newest
   std::uint32_t limit = 100;
+  client_scope scope{};  // a limited reader sees only rows of its clients
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, audit_query& x) {
   return f(caf::meta::type_name("audit_query"), x.actor, x.action, x.has_from, x.from_ms, x.has_to,
-           x.to_ms, x.before_id, x.limit);
+           x.to_ms, x.before_id, x.limit, x.scope);
 }
 
 struct audit_page {

@@ -3,6 +3,7 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <exception>
 #include <memory>
@@ -76,6 +77,21 @@ void write_cache(jobs_pointer self, const std::string& key, const cached_pull& p
           [done](caf::error&) { done(false); });
 }
 
+// Answers only jobs of clients the caller may reach; errors pass through unchanged.
+struct scoped_promise {
+  caf::typed_response_promise<job_pull> promise;
+  client_scope scope;
+
+  void deliver(job_pull pull) {
+    auto& jobs = pull.jobs;
+    jobs.erase(std::remove_if(jobs.begin(), jobs.end(),
+                              [this](const verification_job& j) { return !scope.admits(j.client_id); }),
+               jobs.end());
+    promise.deliver(std::move(pull));
+  }
+  void deliver(caf::error e) { promise.deliver(std::move(e)); }
+};
+
 caf::result<job_pull> on_pull(jobs_pointer self, job_pull_request req) {
   auto& st = self->state;
   if (req.max_jobs == 0)
@@ -85,7 +101,9 @@ caf::result<job_pull> on_pull(jobs_pointer self, job_pull_request req) {
     return make_error(errc::invalid_argument, "speaker_id must not be empty");
   if (req.to_ms <= req.from_ms)
     return make_error(errc::invalid_argument, "'to' must be after 'from'");
-  auto rp = self->make_response_promise<job_pull>();
+  // The cache holds the pull for everyone; the caller's scope is applied to every answer.
+  auto promise = self->make_response_promise<job_pull>();
+  auto rp = scoped_promise{promise, req.scope};
   auto key = cache_key(req);
   read_cache(self, key, [self, rp, req, key](std::optional<cached_pull> cached) mutable {
     auto& st = self->state;
@@ -138,7 +156,7 @@ caf::result<job_pull> on_pull(jobs_pointer self, job_pull_request req) {
                                   : std::chrono::milliseconds{self->state.settings.default_retry_after}));
     });
   });
-  return rp;
+  return promise;
 }
 
 instanote_actor::behavior_type jobs_behavior(jobs_pointer self, jobs_settings settings) {

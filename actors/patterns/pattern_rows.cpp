@@ -275,6 +275,7 @@ search_filter to_filter(const pattern_filter& f) {
   out.from_ms = f.from_ms;
   out.to_ms = f.to_ms;
   out.min_weight = f.min_weight;
+  if (f.scope.limited) out.client_ids = f.scope.client_ids;
   return out;
 }
 

@@ -51,6 +51,12 @@ struct reports_settings {
   std::uint32_t max_waiting = 10000;
   // Filings checked and waiting for their INSERT; past it filers get errc::overloaded.
   std::uint32_t max_queued = 1000;
+  // Notes (clinical text, encrypted) of reports older than this are purged: their tokens are set
+  // to NULL, checked every notes_purge_interval, at most notes_purge_batch rows per statement.
+  // 0 keeps notes for ever.
+  std::chrono::milliseconds notes_retention{0};
+  std::chrono::milliseconds notes_purge_interval{std::chrono::hours{1}};
+  std::uint32_t notes_purge_batch = 1000;
   std::chrono::seconds idempotency_retention{std::chrono::hours{24}};
 };
 

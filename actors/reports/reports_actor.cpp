@@ -23,10 +23,12 @@
 
 #include "actors/reports/core/fernet.hpp"
 #include "actors/reports/report_rows.hpp"
+#include "actors/reports/notes_retention.hpp"
 #include "actors/reports/report_saga.hpp"
 #include "actors/reports/reports.hpp"
 #include "messages/errors.hpp"
 #include "runtime/db/idempotency.hpp"
+#include "runtime/db/rows.hpp"
 #include "runtime/logging/logging.hpp"
 
 namespace sbm::reports {
@@ -49,6 +51,7 @@ struct reports_state {
   reports_settings settings;
   std::optional<fernet> cipher;
   report_saga_actor saga;
+  caf::actor retention;  // purges notes past reports.notes-retention; none when it is 0
   std::string claim;  // the saga runner's name, written into the saga rows this actor files
   std::deque<std::shared_ptr<filing>> store_queue;  // checked, waiting for a statement
   int batches_in_flight = 0;
@@ -495,6 +498,9 @@ caf::result<report_receipt> on_file(self_ptr self, report_submission sub) {
     return refusal(problem->unprocessable ? report_receipt::unprocessable : report_receipt::malformed,
                    problem->field, problem->reason);
   if (!plausible_actor(sub.actor)) return invalid("actor must be 1..256 bytes");
+  if (!sub.ctx.scope.admits(sub.client_id))
+    return refusal(report_receipt::unprocessable, "client_id",
+                   "field 'client_id' is not one of the clients you may act for");
   if (sub.ctx.until.passed(self->clock().now())) return deadline_passed();
   if (st.filings >= st.settings.max_queued)
     return make_error(errc::overloaded,
@@ -589,8 +595,10 @@ caf::result<report_page> on_list(self_ptr self, const report_query& q) {
                       "AND ($5::bigint IS NULL OR r.created_at < "
                       "'epoch'::timestamptz + ($5::bigint + 1) * interval '1 millisecond') "
                       "AND ($6::bigint IS NULL OR r.id < $6::bigint) "
-                      "ORDER BY r.id DESC LIMIT $7",
-                    {speaker, status, category, from, to, before, std::to_string(limit + 1)},
+                      "AND " + db::scope_clause("r.client_id", 8) +
+                      " ORDER BY r.id DESC LIMIT $7",
+                    {speaker, status, category, from, to, before, std::to_string(limit + 1),
+                     db::scope_param(q.scope)},
                     -1};
   auto rp = self->make_response_promise<report_page>();
   self->request(st.settings.db, st.settings.db_timeout, query_atom::value, std::move(stmt))
@@ -646,7 +654,10 @@ caf::result<error_report> on_update(self_ptr self, report_status_change change) 
   db_transaction read;
   read.until = change.ctx.until;
   read.statements.push_back(
-    {"SELECT status, weight FROM reports.error_reports WHERE id = $1", {std::to_string(change.id)}, -1});
+    // A report of a client the caller may not reach reads as missing (its existence is not told).
+    {"SELECT status, weight FROM reports.error_reports WHERE id = $1 AND " +
+       db::scope_clause("client_id", 2),
+     {std::to_string(change.id), db::scope_param(change.ctx.scope)}, -1});
   if (change.ctx.keyed())
     read.statements.push_back(db::idempotency::lookup(keys_table, change.ctx,
                                                       st.settings.idempotency_retention));
@@ -749,6 +760,9 @@ reports_actor::behavior_type reports_fn(self_ptr self, reports_settings settings
   // Linked both ways: the saga stops with this actor, and a saga that fails takes this actor down
   // so that its supervisor restarts the pair.
   self->link_to(st.saga);
+  st.retention = spawn_notes_retention(self->system(), st.settings);
+  if (st.retention)
+    self->link_to(st.retention);
   return {
     [self](file_atom, report_submission& sub) { return on_file(self, std::move(sub)); },
     [self](get_atom, std::int64_t id) { return on_get(self, id); },
@@ -768,6 +782,10 @@ reports_actor spawn_reports(caf::actor_system& sys, reports_settings settings) {
       settings.step_timeout.count() <= 0 || settings.relay_interval.count() <= 0 ||
       settings.claim.count() <= 0 || settings.step_delay.count() < 0 || settings.max_running == 0)
     throw std::invalid_argument("reports: timeouts, intervals and max_running must be positive");
+  if (settings.notes_retention.count() < 0 ||
+      (settings.notes_retention.count() > 0 &&
+       (settings.notes_purge_interval.count() <= 0 || settings.notes_purge_batch == 0)))
+    throw std::invalid_argument("reports: a notes retention needs a positive purge interval and batch");
   return sys.spawn(reports_fn, std::move(settings));
 }
 

@@ -62,7 +62,7 @@ constexpr const char* event_columns =
 constexpr const char* audit_columns =
   "id, payload->>'actor', payload->>'actor_kind', payload->>'action', payload->>'target', "
   "payload->>'peer', jsonb_build_object('speaker_id', payload->'speaker_id', 'bucket', "
-  "payload->'bucket', 'reason', payload->'reason')::text";
+  "payload->'bucket', 'reason', payload->'reason')::text, payload->>'client_id'";
 
 outbox_item event_from_row(const db_row& row) {
   outbox_item item;
@@ -88,6 +88,7 @@ outbox_item audit_from_row(const db_row& row) {
   r.target = text_column(row, 4);
   r.peer = text_column(row, 5);
   r.detail = text_column(row, 6);
+  r.client_id = text_column(row, 7);  // NULL (rows written before scoping) reads as ""
   r.outcome = "success";
   r.status = 200;
   r.source_key = "speakers.outbox:" + std::to_string(item.id);

@@ -131,10 +131,17 @@ db_statement audit_insert(const speaker_state& st, std::string_view action, audi
   if (by.actor_kind.empty()) by.actor_kind = by.actor.rfind("service:", 0) == 0 ? "service" : "user";
   return {"INSERT INTO speakers.outbox (topic, payload) VALUES ($1, jsonb_build_object("
           "'actor', $2::text, 'actor_kind', $3::text, 'action', $4::text, 'target', $5::text, "
-          "'peer', $6::text, 'speaker_id', $5::text, 'bucket', $7::text, 'reason', $8::text))",
+          "'peer', $6::text, 'speaker_id', $5::text, 'bucket', $7::text, 'reason', $8::text, "
+          "'client_id', $9::text))",
           {std::string(audit_topic), by.actor, by.actor_kind, std::string(action), st.speaker_id,
-           by.peer, std::string(to_string(result)), reason},
+           by.peer, std::string(to_string(result)), reason, st.client_id},
           1};
+}
+
+// A speaker of a client the caller may not reach answers exactly like one that does not exist, so
+// its existence is not revealed.
+caf::error outside_scope(const speaker_state& st) {
+  return make_error(errc::not_found, "speaker " + st.speaker_id + " is not registered");
 }
 
 void become_unusable(self_ptr self, phase stage, caf::error answer) {
@@ -319,6 +326,7 @@ caf::result<speaker_view> on_sample(self_ptr self, quality_sample& s) {
   if (st.stage != phase::ready) return st.unusable;
   if (s.ctx.until.passed(self->clock().now())) return deadline_passed();
   if (s.speaker_id != st.speaker_id) return invalid("speaker_id does not match this speaker");
+  if (!s.ctx.scope.admits(st.client_id)) return outside_scope(st);
   if (auto e = check_id("job_id", s.job_id)) return invalid(*e);
   if (auto e = check_rate("errors_per_100_words", s.errors_per_100_words)) return invalid(*e);
   if (auto e = check_text("actor", s.actor, max_id_bytes, false)) return invalid(*e);
@@ -375,6 +383,7 @@ caf::result<speaker_view> on_pin(self_ptr self, bucket_pin& p) {
   if (st.stage != phase::ready) return st.unusable;
   if (p.ctx.until.passed(self->clock().now())) return deadline_passed();
   if (p.speaker_id != st.speaker_id) return invalid("speaker_id does not match this speaker");
+  if (!p.ctx.scope.admits(st.client_id)) return outside_scope(st);
   const auto target = parse_bucket(p.bucket);
   if (!target)
     return invalid("bucket must be one of no_touch, low_touch, medium_touch, high_touch");
@@ -422,6 +431,7 @@ caf::result<speaker_view> on_unpin(self_ptr self, bucket_unpin& u) {
   if (st.stage != phase::ready) return st.unusable;
   if (u.ctx.until.passed(self->clock().now())) return deadline_passed();
   if (u.speaker_id != st.speaker_id) return invalid("speaker_id does not match this speaker");
+  if (!u.ctx.scope.admits(st.client_id)) return outside_scope(st);
   if (auto e = check_text("reason", u.reason, max_text_bytes, false)) return invalid(*e);
   if (auto e = check_text("actor", u.actor, max_id_bytes, false)) return invalid(*e);
   if (!st.pinned)

@@ -28,6 +28,7 @@
 #include "actors/speakers/validation.hpp"
 #include "messages/errors.hpp"
 #include "runtime/db/idempotency.hpp"
+#include "runtime/db/rows.hpp"
 #include "runtime/logging/logging.hpp"
 
 namespace sbm::speakers {
@@ -385,6 +386,8 @@ caf::result<speaker_view> on_register(self_ptr self, speaker_registration& r) {
   auto& st = self->state;
   if (auto e = check_id("speaker_id", r.speaker_id)) return invalid(*e);
   if (auto e = check_id("client_id", r.client_id)) return invalid(*e);
+  if (!r.ctx.scope.admits(r.client_id))
+    return invalid("client_id: not one of the clients you may act for");
   if (auto e = check_text("display_name", r.display_name, max_text_bytes, false))
     return invalid(*e);
   if (auto e = check_text("actor", r.actor, max_id_bytes, false)) return invalid(*e);
@@ -490,8 +493,10 @@ caf::result<speaker_page> on_list(self_ptr self, speaker_query& q) {
                       " FROM speakers.speakers WHERE ($1::text IS NULL OR bucket = $1) "
                       "AND ($2::text IS NULL OR client_id = $2) "
                       "AND ($3::text IS NULL OR speaker_id > $3) "
-                      "ORDER BY speaker_id LIMIT $4",
-                    {bucket_filter, client_filter, after, std::to_string(limit + 1)},
+                      "AND " + db::scope_clause("client_id", 5) +
+                      " ORDER BY speaker_id LIMIT $4",
+                    {bucket_filter, client_filter, after, std::to_string(limit + 1),
+                     db::scope_param(q.scope)},
                     -1};
   auto rp = self->make_response_promise<speaker_page>();
   self->request(st.settings.db, st.settings.db_timeout, query_atom::value, std::move(stmt))

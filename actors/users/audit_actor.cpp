@@ -29,10 +29,16 @@ constexpr const char* insert_sql =
   "INSERT INTO users.audit_log (actor, actor_kind, action, target, outcome, status, peer, detail)"
   " VALUES ($1, $2, $3, $4, $5, $6::integer, $7, $8::jsonb)";
 
+// A record that concerns one client carries it, so scoped readers see it (and only theirs).
+constexpr const char* insert_client_sql =
+  "INSERT INTO users.audit_log (actor, actor_kind, action, target, outcome, status, peer, detail,"
+  " client_id) VALUES ($1, $2, $3, $4, $5, $6::integer, $7, $8::jsonb, coalesce($9, ''))";
+
 // A record delivered from another family's outbox: once per key, however often it comes.
 constexpr const char* insert_keyed_sql =
   "INSERT INTO users.audit_log (actor, actor_kind, action, target, outcome, status, peer, detail,"
-  " source_key) VALUES ($1, $2, $3, $4, $5, $6::integer, $7, $8::jsonb, $9)"
+  " client_id, source_key) VALUES ($1, $2, $3, $4, $5, $6::integer, $7, $8::jsonb,"
+  " coalesce($9, ''), $10)"
   " ON CONFLICT (source_key) WHERE source_key IS NOT NULL DO NOTHING";
 
 // The count of a coalesced refusal goes into its detail, next to what the first one said.
@@ -75,9 +81,9 @@ std::string detail_or_empty(const std::string& detail) {
 caf::result<bool> on_append(self_ptr self, const audit_record& r) {
   if (auto e = check_record(r))
     return *e;
-  db_statement stmt{r.source_key.empty() ? insert_sql : insert_keyed_sql,
+  db_statement stmt{r.source_key.empty() ? insert_client_sql : insert_keyed_sql,
                     {r.actor, r.actor_kind, r.action, r.target, r.outcome, std::to_string(r.status),
-                     r.peer, detail_or_empty(r.detail)},
+                     r.peer, detail_or_empty(r.detail), r.client_id},
                     r.source_key.empty() ? 1 : -1};
   if (!r.source_key.empty())
     stmt.params.emplace_back(r.source_key);
@@ -134,7 +140,7 @@ void flush(self_ptr self) {
 }
 
 audit_record read_record(const db_row& row) {
-  if (row.size() < 10)
+  if (row.size() < 11)
     throw std::runtime_error("short row");
   audit_record r;
   r.id = db::int_column(row, 0);
@@ -147,6 +153,7 @@ audit_record read_record(const db_row& row) {
   r.status = static_cast<std::int32_t>(db::int_column(row, 7));
   r.peer = db::text_column(row, 8);
   r.detail = db::text_column(row, 9);
+  r.client_id = db::text_column(row, 10);
   return r;
 }
 
@@ -163,14 +170,15 @@ caf::result<audit_page> on_list(self_ptr self, const audit_query& q) {
   // Every filter is a bound parameter; one more row than asked tells whether a next page exists.
   db_statement stmt{
     "SELECT id, (extract(epoch FROM at) * 1000)::bigint, actor, actor_kind, action, target,"
-    " outcome, status, peer, detail::text FROM users.audit_log"
+    " outcome, status, peer, detail::text, client_id FROM users.audit_log"
     " WHERE ($1::text IS NULL OR actor = $1)"
     "   AND ($2::text IS NULL OR action = $2)"
     "   AND ($3::bigint IS NULL OR at >= to_timestamp($3::bigint / 1000.0))"
     "   AND ($4::bigint IS NULL OR at < to_timestamp($4::bigint / 1000.0))"
     "   AND ($5::bigint IS NULL OR id < $5::bigint)"
+    "   AND " + db::scope_clause("client_id", 7) +
     " ORDER BY id DESC LIMIT $6::integer",
-    {actor, action, from, to, before, std::to_string(limit + 1)},
+    {actor, action, from, to, before, std::to_string(limit + 1), db::scope_param(q.scope)},
     -1};
   auto rp = self->make_response_promise<audit_page>();
   self->request(self->state.settings.db, self->state.settings.db_timeout, query_atom::value,

@@ -25,7 +25,7 @@ constexpr std::size_t max_display_name_bytes = 256;
 
 constexpr const char* user_columns =
   "id, role, display_name, disabled, (extract(epoch FROM created_at) * 1000)::bigint, "
-  "(extract(epoch FROM updated_at) * 1000)::bigint";
+  "(extract(epoch FROM updated_at) * 1000)::bigint, array_to_json(client_ids)::text";
 
 struct users_state {
   static inline const char* name = "sbm.users";
@@ -64,6 +64,28 @@ std::optional<caf::error> check_display_name(const std::string& name) {
   return std::nullopt;
 }
 
+constexpr std::size_t max_scope_clients = 1000;
+
+// Each client_id is an identifier like the ones speakers carry; sorted and unique, so two equal
+// scopes are stored (and compared) the same way.
+std::optional<caf::error> check_scope(client_scope& scope) {
+  if (!scope.limited)
+    return std::nullopt;
+  if (scope.client_ids.size() > max_scope_clients)
+    return invalid("client_ids may name at most 1000 clients");
+  for (const auto& c : scope.client_ids)
+    if (c.empty() || c.size() > max_id_bytes || !control_free(c))
+      return invalid("each of client_ids must be 1 to 128 bytes without control characters");
+  std::sort(scope.client_ids.begin(), scope.client_ids.end());
+  scope.client_ids.erase(std::unique(scope.client_ids.begin(), scope.client_ids.end()),
+                         scope.client_ids.end());
+  return std::nullopt;
+}
+
+caf::optional<std::string> scope_value(const client_scope& scope) {
+  return db::scope_param(scope);
+}
+
 std::optional<caf::error> check_origin(const audit_origin& by) {
   if (by.actor.empty() || (by.actor_kind != "user" && by.actor_kind != "service"))
     return invalid("a user change needs an authenticated actor");
@@ -71,7 +93,7 @@ std::optional<caf::error> check_origin(const audit_origin& by) {
 }
 
 user_record read_user(const db_row& row) {
-  if (row.size() < 6)
+  if (row.size() < 7)
     throw std::runtime_error("short row");
   user_record u;
   u.id = db::text_column(row, 0);
@@ -80,6 +102,8 @@ user_record read_user(const db_row& row) {
   u.disabled = db::bool_column(row, 3);
   u.created_at_ms = db::int_column(row, 4);
   u.updated_at_ms = db::int_column(row, 5);
+  u.scope.limited = static_cast<bool>(row[6]);
+  u.scope.client_ids = db::text_array_column(row, 6);
   return u;
 }
 
@@ -165,27 +189,28 @@ caf::result<user_record> keyed_change(self_ptr self, db_statement change, const 
   return rp;
 }
 
-caf::result<user_record> on_create(self_ptr self, const user_creation& c) {
-  const auto& u = c.user;
+caf::result<user_record> on_create(self_ptr self, user_creation c) {
+  auto& u = c.user;
+  if (auto e = check_scope(u.scope)) return *e;
   if (auto e = check_id(u.id)) return *e;
   if (auto e = check_role(u.role)) return *e;
   if (auto e = check_display_name(u.display_name)) return *e;
   if (auto e = check_origin(c.by)) return *e;
   db_statement stmt{
     std::string{"WITH created AS ("
-                "  INSERT INTO users.users (id, role, display_name, disabled)"
-                "  VALUES ($1, $2, $3, $4::boolean) ON CONFLICT (id) DO NOTHING"
+                "  INSERT INTO users.users (id, role, display_name, disabled, client_ids)"
+                "  VALUES ($1, $2, $3, $4::boolean, $9::text[]) ON CONFLICT (id) DO NOTHING"
                 "  RETURNING *),"
                 " logged AS ("
                 "  INSERT INTO users.audit_log"
                 "    (actor, actor_kind, action, target, outcome, status, peer, detail)"
                 "  SELECT $5, $6, $8, id, 'success', 201, $7,"
                 "    jsonb_build_object('role', role, 'display_name', display_name,"
-                "                       'disabled', disabled)"
+                "                       'disabled', disabled, 'client_ids', client_ids)"
                 "  FROM created)"
                 " SELECT "} + user_columns + " FROM created",
     {u.id, u.role, u.display_name, std::string{u.disabled ? "true" : "false"}, c.by.actor,
-     c.by.actor_kind, c.by.peer, std::string{audit_action::user_create}},
+     c.by.actor_kind, c.by.peer, std::string{audit_action::user_create}, scope_value(u.scope)},
     -1};
   auto exists = make_error(errc::duplicate, "a user with this id already exists");
   if (c.ctx.keyed()) return keyed_change(self, std::move(stmt), c.ctx, u.id, std::move(exists));
@@ -193,28 +218,35 @@ caf::result<user_record> on_create(self_ptr self, const user_creation& c) {
                               [](const db_row* row) { return read_user(*row); });
 }
 
-caf::result<user_record> on_update(self_ptr self, const user_update& c) {
+caf::result<user_record> on_update(self_ptr self, user_update c) {
   if (auto e = check_id(c.id)) return *e;
+  if (c.set_scope)
+    if (auto e = check_scope(c.scope)) return *e;
   if (c.set_role)
     if (auto e = check_role(c.role)) return *e;
   if (c.set_display_name)
     if (auto e = check_display_name(c.display_name)) return *e;
   if (auto e = check_origin(c.by)) return *e;
-  if (!c.set_role && !c.set_display_name && !c.set_disabled)
-    return invalid("nothing to change: give role, display_name or disabled");
+  if (!c.set_role && !c.set_display_name && !c.set_disabled && !c.set_scope)
+    return invalid("nothing to change: give role, display_name, disabled or client_ids");
   caf::optional<std::string> role, display_name, disabled;
   if (c.set_role) role = c.role;
   if (c.set_display_name) display_name = c.display_name;
   if (c.set_disabled) disabled = std::string{c.disabled ? "true" : "false"};
+  // $9 says whether client_ids changes at all, $10 is the new value (NULL lifts the limit).
+  caf::optional<std::string> set_scope = std::string{c.set_scope ? "true" : "false"};
   // The row is locked before it is read for the audit's "before", so two concurrent updates are
   // recorded in the order they happened, each with the other's result as its "before".
   db_statement stmt{
     std::string{"WITH before AS ("
-                "  SELECT id, role, display_name, disabled FROM users.users WHERE id = $1 FOR UPDATE),"
+                "  SELECT id, role, display_name, disabled, client_ids FROM users.users"
+                "  WHERE id = $1 FOR UPDATE),"
                 " changed AS ("
                 "  UPDATE users.users u SET role = coalesce($2, u.role),"
                 "    display_name = coalesce($3, u.display_name),"
-                "    disabled = coalesce($4::boolean, u.disabled), updated_at = now()"
+                "    disabled = coalesce($4::boolean, u.disabled),"
+                "    client_ids = CASE WHEN $9::boolean THEN $10::text[] ELSE u.client_ids END,"
+                "    updated_at = now()"
                 "  FROM before WHERE u.id = before.id"
                 "  RETURNING u.*),"
                 " logged AS ("
@@ -223,13 +255,15 @@ caf::result<user_record> on_update(self_ptr self, const user_update& c) {
                 "  SELECT $5, $6, $8, changed.id, 'success', 200, $7,"
                 "    jsonb_build_object("
                 "      'before', jsonb_build_object('role', before.role,"
-                "        'display_name', before.display_name, 'disabled', before.disabled),"
+                "        'display_name', before.display_name, 'disabled', before.disabled,"
+                "        'client_ids', before.client_ids),"
                 "      'after', jsonb_build_object('role', changed.role,"
-                "        'display_name', changed.display_name, 'disabled', changed.disabled))"
+                "        'display_name', changed.display_name, 'disabled', changed.disabled,"
+                "        'client_ids', changed.client_ids))"
                 "  FROM before JOIN changed ON changed.id = before.id)"
                 " SELECT "} + user_columns + " FROM changed",
     {c.id, role, display_name, disabled, c.by.actor, c.by.actor_kind, c.by.peer,
-     std::string{audit_action::user_update}},
+     std::string{audit_action::user_update}, set_scope, scope_value(c.scope)},
     -1};
   auto missing = make_error(errc::not_found, "no such user");
   if (c.ctx.keyed()) return keyed_change(self, std::move(stmt), c.ctx, c.id, std::move(missing));
@@ -252,7 +286,7 @@ caf::result<user_standing> on_check(self_ptr self, const std::string& id) {
     unknown.id = id;
     return unknown;
   }
-  db_statement stmt{"SELECT disabled, role FROM users.users WHERE id = $1", {id}, -1};
+  db_statement stmt{"SELECT disabled, role, array_to_json(client_ids)::text FROM users.users WHERE id = $1", {id}, -1};
   user_standing unknown;
   unknown.id = id;
   auto rp = self->make_response_promise<user_standing>();
@@ -269,6 +303,8 @@ caf::result<user_standing> on_check(self_ptr self, const std::string& id) {
           standing.known = true;
           standing.disabled = db::bool_column(rows.rows.front(), 0);
           standing.role = db::text_column(rows.rows.front(), 1);
+          standing.scope.limited = static_cast<bool>(rows.rows.front().at(2));
+          standing.scope.client_ids = db::text_array_column(rows.rows.front(), 2);
           rp.deliver(std::move(standing));
         } catch (const std::exception& e) {
           rp.deliver(make_error(errc::internal, std::string{"corrupt users row: "} + e.what()));
@@ -289,8 +325,8 @@ users_actor::behavior_type users_fn(self_ptr self, users_settings settings) {
         .then([](db_rows&) {}, [](caf::error&) {});  // the next hour tries again
       self->delayed_send(self, std::chrono::hours{1}, flush_atom::value);
     },
-    [self](register_atom, const user_creation& c) { return on_create(self, c); },
-    [self](update_atom, const user_update& c) { return on_update(self, c); },
+    [self](register_atom, user_creation& c) { return on_create(self, std::move(c)); },
+    [self](update_atom, user_update& c) { return on_update(self, std::move(c)); },
     [self](get_atom, const std::string& id) { return on_get(self, id); },
     [self](check_atom, const std::string& id) { return on_check(self, id); },
   };

@@ -163,6 +163,10 @@ std::variant<jwt_claims, jwt_error> check_claims(const json& payload, const jwt_
   }
   if (const auto permissions = payload.find("permissions"); permissions != payload.end())
     if (read_string_array(*permissions, claims.permissions) != claim_read::ok) return jwt_error::malformed;
+  if (const auto clients = payload.find("client_ids"); clients != payload.end()) {
+    if (read_string_array(*clients, claims.client_ids) != claim_read::ok) return jwt_error::malformed;
+    claims.has_client_ids = true;
+  }
 
   if (exp != claim_read::ok || sub != claim_read::ok || claims.subject.empty())
     return jwt_error::missing_claim;

@@ -41,6 +41,10 @@ struct jwt_rules {
 struct jwt_claims {
   std::string subject, issuer, role, service_id, kid;
   std::vector<std::string> audience, permissions;
+  // The optional `client_ids` claim: the token speaks only for these clients. It can narrow the
+  // registered user's scope, never widen it (gateway/admission.cpp).
+  bool has_client_ids = false;
+  std::vector<std::string> client_ids{};
   std::int64_t expires_at = 0, not_before = 0, issued_at = 0;
 };
 

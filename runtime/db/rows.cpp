@@ -2,6 +2,7 @@
 
 #include <caf/error.hpp>
 #include <caf/sec.hpp>
+#include <nlohmann/json.hpp>
 
 #include <cerrno>
 #include <cstdlib>
@@ -76,6 +77,46 @@ caf::error failure(const caf::error& e) {
   auto what = e.category() == caf::atom("system") ? caf::to_string(static_cast<caf::sec>(e.code()))
                                                   : caf::to_string(e);
   return make_error(errc::unavailable, "the database did not answer (" + what + ")");
+}
+
+std::string text_array_param(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i) out += ',';
+    out += '"';
+    for (char c : items[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
+std::vector<std::string> text_array_column(const db_row& row, std::size_t index) {
+  std::vector<std::string> out;
+  if (index >= row.size() || !row[index])
+    return out;
+  auto parsed = nlohmann::json::parse(*row[index], nullptr, false);
+  if (!parsed.is_array())
+    throw std::runtime_error("column " + std::to_string(index) + " is not a text array");
+  for (const auto& v : parsed) {
+    if (!v.is_string())
+      throw std::runtime_error("column " + std::to_string(index) + " is not a text array");
+    out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+caf::optional<std::string> scope_param(const client_scope& scope) {
+  if (!scope.limited)
+    return caf::none;
+  return text_array_param(scope.client_ids);
+}
+
+std::string scope_clause(const std::string& column, int n) {
+  auto p = "$" + std::to_string(n) + "::text[]";
+  return "(" + p + " IS NULL OR " + column + " = ANY(" + p + "))";
 }
 
 }  // namespace sbm::db

@@ -17,7 +17,7 @@ import http.client
 
 import jwt
 
-from sbm_node import SBM, Node, Response, free_port, psql
+from sbm_node import SBM, Node, Response, free_port, psql, servers_env
 
 REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 TESTDATA = os.path.join(REPO, "gateway", "auth", "testdata")
@@ -191,12 +191,22 @@ class Security(unittest.TestCase):
             "pipeline": self.keys.service("pipeline"),          # speakers.read + drafts.correct
             "grader": self.keys.service("grader"),              # speakers.read + quality.write
             "grader-narrowed": self.keys.service("grader", ["speakers.read"]),
+            # scoped columns: the same roles limited (by the token's claim) to the matrix's client
+            # "c", or to another client: then every item of "c" reads as missing
+            "qa-scoped": self.keys.user("qa", sub="qa-scoped", client_ids=["c"]),
+            "qa_lead-scoped": self.keys.user("qa_lead", sub="lead-scoped", client_ids=["c", "d"]),
+            "admin-scoped": self.keys.user("admin", sub="admin-scoped", client_ids=["c"]),
+            "qa_lead-elsewhere": self.keys.user("qa_lead", sub="lead-elsewhere", client_ids=["d"]),
+            "admin-elsewhere": self.keys.user("admin", sub="admin-elsewhere", client_ids=["d"]),
         }
         everyone = set(tokens)
         readers = everyone
-        leads = {"qa_lead", "admin"}
-        samplers = {"qa", "qa_lead", "admin", "grader"}
-        users = {"qa", "qa_lead", "admin"}
+        scoped_leads = {"qa_lead-scoped", "admin-scoped", "qa_lead-elsewhere", "admin-elsewhere"}
+        leads = {"qa_lead", "admin"} | scoped_leads
+        samplers = {"qa", "qa_lead", "admin", "grader", "qa-scoped"} | scoped_leads
+        users = {"qa", "qa_lead", "admin", "qa-scoped"} | scoped_leads
+        admins = {"admin", "admin-scoped", "admin-elsewhere"}
+        elsewhere = {"qa_lead-elsewhere", "admin-elsewhere"}
 
         def endpoints(who):
             sid = self.new_speaker()
@@ -213,19 +223,33 @@ class Security(unittest.TestCase):
                  leads, 200),
                 ("DELETE", f"/v1/speakers/{sid}/bucket-pin?reason=matrix", None, leads, 200),
                 ("GET", "/v1/verification-schedule", None, users, 200),
-                ("POST", "/v1/users", {"id": uid, "role": "qa"}, {"admin"}, 201),
-                ("GET", "/v1/users/" + (uid if who == "admin" else "user-admin"), None, {"admin"},
-                 200 if who == "admin" else None),
-                ("PATCH", "/v1/users/" + uid, {"display_name": "Matrix"}, {"admin"}, 200),
+                ("POST", "/v1/users", {"id": uid, "role": "qa"}, admins, 201),
+                ("GET", "/v1/users/" + (uid if who in admins else "user-admin"), None, admins,
+                 200 if who in admins else None),
+                ("PATCH", "/v1/users/" + uid, {"display_name": "Matrix"}, admins, 200),
                 ("GET", "/v1/audit?limit=5", None, leads, 200),
             ]
 
+        # What a principal scoped away from client "c" gets where it holds the permission: a
+        # speaker of "c" is not found (as if it did not exist), registering one for "c" is refused
+        # naming client_id; lists answer (filtered), and a scoped admin's new user is created
+        # inside its own scope.
+        def elsewhere_status(method, path, ok_status):
+            if path.startswith("/v1/speakers/"):
+                return 404
+            if method == "POST" and path == "/v1/speakers":
+                return 400
+            return ok_status
+
         for who, token in tokens.items():
             for method, path, body, allowed, ok_status in endpoints(who):
+                if who in elsewhere:
+                    ok_status = elsewhere_status(method, path, ok_status)
                 with self.subTest(who=who, method=method, path=path):
                     r = self.node.request(method, path, body, token=token)
                     if who in allowed:
-                        self.assertEqual(r.status, ok_status, r)
+                        if ok_status is not None:
+                            self.assertEqual(r.status, ok_status, r)
                     else:
                         self.assertEqual(r.status, 403, r)
                         self.assertEqual(r.json()["type"], "urn:sbm:problem:forbidden")
@@ -653,6 +677,209 @@ class TlsConfiguration(unittest.TestCase):
         self.assertIn("mismatch", r.stdout + r.stderr)
         with open(other_key) as f:
             self.assertNotIn(f.read().splitlines()[1], r.stdout + r.stderr)
+
+
+class ClientScoping(unittest.TestCase):
+    """Issue 21: a user limited to some clients reaches only their speakers, reports, patterns and
+    audit rows; another client's item reads as missing (404), lists and searches are filtered, and
+    a token can narrow the registered scope but never widen it."""
+
+    @classmethod
+    def setUpClass(cls):
+        from test_reports import instanote_with_jobs
+        cls.keys = Keys()
+        cls.srv = servers_env()
+        instanote = instanote_with_jobs(cls.srv, [])
+        cls.node = Node(srv=cls.srv, keys=cls.keys.keyring,
+                        extra_flags=[f"--instanote.url={instanote}", "--gateway.rate-limit=0",
+                                     "--reports.relay-interval=200ms"])
+        cls.admin = cls.keys.user("admin", sub="scope-admin")
+        for sid, client in (("sc-a1", "clinic-a"), ("sc-a2", "clinic-a"), ("sc-b1", "clinic-b")):
+            r = cls.node.request("POST", "/v1/speakers", {"speaker_id": sid, "client_id": client},
+                                 token=cls.admin)
+            assert r.status == 201, r
+        r = cls.node.request("POST", "/v1/users", {"id": "hosp-a", "role": "qa_lead",
+                                                   "client_ids": ["clinic-a"]}, token=cls.admin)
+        assert r.status == 201, r
+        cls.hosp_a = cls.keys.user("qa_lead", sub="hosp-a")
+        r = cls.node.request("POST", "/v1/users", {"id": "vendor-qa-2", "role": "qa"}, token=cls.admin)
+        assert r.status == 201, r
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.node.stop()
+
+    def get(self, path, token):
+        return self.node.request("GET", path, token=token)
+
+    def listed(self, token, query=""):
+        r = self.get("/v1/speakers?limit=500" + query, token)
+        self.assertEqual(r.status, 200, r)
+        return {item["speaker_id"] for item in r.json()["items"]}
+
+    def report(self, speaker, client, token, expect=201):
+        body = {"speaker_id": speaker, "client_id": client, "job_id": "j-" + uuid.uuid4().hex[:8],
+                "original_text": "metoprolal 25 mg", "corrected_text": "metoprolol 25 mg",
+                "error_categories": ["drug_name"], "audio_quality": "good",
+                "speaker_clarity": "clear", "background_noise": "low", "number_of_speakers": 1,
+                "overlapping_speech": False, "requires_specialized_knowledge": False}
+        r = self.node.request("POST", "/v1/error-reports", body, token=token)
+        self.assertEqual(r.status, expect, r)
+        return r.json()
+
+    def test_the_user_record_carries_its_scope(self):
+        r = self.get("/v1/users/hosp-a", self.admin)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["client_ids"], ["clinic-a"])
+        r = self.node.request("POST", "/v1/users", {"id": "vendor-qa", "role": "qa"}, token=self.admin)
+        self.assertEqual(r.status, 201, r)
+        self.assertIsNone(r.json()["client_ids"])
+        for bad in ("clinic-a", ["a/b"], [5], ["x" * 129]):
+            r = self.node.request("POST", "/v1/users", {"id": "bad-" + uuid.uuid4().hex[:6], "role": "qa",
+                                                        "client_ids": bad}, token=self.admin)
+            self.assertEqual(r.status, 400, r)
+            self.assertEqual(r.json()["field"], "client_ids")
+
+    def test_another_clients_speaker_reads_as_missing_and_lists_are_filtered(self):
+        self.assertEqual(self.get("/v1/speakers/sc-a1", self.hosp_a).status, 200)
+        unknown = self.get("/v1/speakers/sc-nobody", self.hosp_a)
+        for path in ("/v1/speakers/sc-b1", "/v1/speakers/sc-b1/bucket-history"):
+            r = self.get(path, self.hosp_a)
+            self.assertEqual(r.status, 404, r)
+            self.assertEqual(r.json()["type"], unknown.json()["type"])
+            self.assertNotIn("clinic-b", r.body)
+        seen = self.listed(self.hosp_a)
+        self.assertTrue({"sc-a1", "sc-a2"} <= seen, seen)
+        self.assertNotIn("sc-b1", seen)
+        self.assertEqual(self.listed(self.hosp_a, "&client_id=clinic-b"), set())
+        self.assertIn("sc-b1", self.listed(self.admin))
+
+    def test_another_clients_speaker_cannot_be_changed(self):
+        writes = [("PUT", "/v1/speakers/sc-b1/bucket-pin", {"bucket": "high_touch", "reason": "x"}),
+                  ("DELETE", "/v1/speakers/sc-b1/bucket-pin?reason=x", None),
+                  ("POST", "/v1/speakers/sc-b1/quality-samples",
+                   {"job_id": "j-" + uuid.uuid4().hex[:6], "errors_per_100_words": 30.0})]
+        for method, path, body in writes:
+            with self.subTest(method=method):
+                r = self.node.request(method, path, body, token=self.hosp_a)
+                self.assertEqual(r.status, 404, r)
+        self.assertIsNone(self.get("/v1/speakers/sc-b1", self.admin).json()["pin"])
+        r = self.node.request("POST", "/v1/speakers", {"speaker_id": "sc-b9", "client_id": "clinic-b"},
+                              token=self.hosp_a)
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual(self.get("/v1/speakers/sc-b9", self.admin).status, 404)
+        r = self.node.request("PUT", "/v1/speakers/sc-a2/bucket-pin",
+                              {"bucket": "low_touch", "reason": "scoped pin"}, token=self.hosp_a)
+        self.assertEqual(r.status, 200, r)
+
+    def test_a_token_narrows_the_scope_and_never_widens_it(self):
+        widened = self.keys.user("qa_lead", sub="hosp-a", client_ids=["clinic-a", "clinic-b"])
+        self.assertEqual(self.get("/v1/speakers/sc-b1", widened).status, 404)
+        self.assertEqual(self.get("/v1/speakers/sc-a1", widened).status, 200)
+        narrowed_admin = self.keys.user("admin", sub="scope-admin", client_ids=["clinic-b"])
+        self.assertEqual(self.get("/v1/speakers/sc-a1", narrowed_admin).status, 404)
+        self.assertEqual(self.get("/v1/speakers/sc-b1", narrowed_admin).status, 200)
+        self.assertEqual(self.listed(narrowed_admin), {"sc-b1"})
+        nothing = self.keys.user("qa", sub="nobody-registered", client_ids=[])
+        self.assertEqual(self.listed(nothing), set())
+        self.assertEqual(self.get("/v1/speakers/sc-a1", nothing).status, 404)
+
+    def test_a_scoped_admin_cannot_hand_out_more_than_it_has(self):
+        scoped_admin = self.keys.user("admin", sub="admin-of-a", client_ids=["clinic-a"])
+        for body in ({"client_ids": None}, {"client_ids": ["clinic-b"]}):
+            r = self.node.request("POST", "/v1/users", dict(id="u-" + uuid.uuid4().hex[:6], role="qa", **body),
+                                  token=scoped_admin)
+            self.assertEqual(r.status, 403, r)
+        r = self.node.request("POST", "/v1/users", {"id": "u-" + uuid.uuid4().hex[:6], "role": "qa"},
+                              token=scoped_admin)
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(r.json()["client_ids"], ["clinic-a"])
+        mine = r.json()["id"]
+        r = self.node.request("PATCH", f"/v1/users/{mine}", {"display_name": "A"}, token=scoped_admin)
+        self.assertEqual(r.status, 200, r)
+        # users outside its scope (the vendor's admin, hosp-a is inside) read as missing
+        r = self.node.request("PATCH", "/v1/users/vendor-qa-2", {"disabled": True}, token=scoped_admin)
+        self.assertEqual(r.status, 404, r)
+        self.assertEqual(self.get("/v1/users/vendor-qa-2", scoped_admin).status, 404)
+        self.assertFalse(self.get("/v1/users/vendor-qa-2", self.admin).json()["disabled"])
+        self.assertEqual(self.get("/v1/users/hosp-a", scoped_admin).status, 200)
+
+    def test_lifting_the_scope_takes_effect_at_once(self):
+        r = self.node.request("POST", "/v1/users", {"id": "hosp-c", "role": "qa", "client_ids": ["clinic-a"]},
+                              token=self.admin)
+        self.assertEqual(r.status, 201, r)
+        token = self.keys.user("qa", sub="hosp-c")
+        self.assertEqual(self.get("/v1/speakers/sc-b1", token).status, 404)
+        r = self.node.request("PATCH", "/v1/users/hosp-c", {"client_ids": None}, token=self.admin)
+        self.assertEqual(r.status, 200, r)
+        self.assertIsNone(r.json()["client_ids"])
+        self.assertEqual(self.get("/v1/speakers/sc-b1", token).status, 200)
+        r = self.node.request("PATCH", "/v1/users/hosp-c", {"client_ids": ["clinic-b"]}, token=self.admin)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.get("/v1/speakers/sc-a1", token).status, 404)
+
+    def test_client_ids_are_values_whatever_they_hold(self):
+        odd = 'cl"i,e{n}t\\ NULL\'--'
+        r = self.node.request("POST", "/v1/speakers", {"speaker_id": "sc-odd", "client_id": odd},
+                              token=self.admin)
+        self.assertEqual(r.status, 201, r)
+        r = self.node.request("POST", "/v1/users", {"id": "odd-user", "role": "qa", "client_ids": [odd, "NULL"]},
+                              token=self.admin)
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(sorted(r.json()["client_ids"]), sorted([odd, "NULL"]))
+        token = self.keys.user("qa", sub="odd-user")
+        self.assertEqual(self.listed(token), {"sc-odd"})
+        self.assertEqual(self.get("/v1/speakers/sc-odd", token).status, 200)
+        self.assertEqual(self.get("/v1/speakers/sc-a1", token).status, 404)
+
+    def test_reports_and_pattern_search_are_scoped(self):
+        mine = self.report("sc-a1", "clinic-a", self.hosp_a)
+        theirs = self.report("sc-b1", "clinic-b", self.admin)
+        refused = self.report("sc-b1", "clinic-b", self.hosp_a, expect=422)
+        self.assertEqual(refused["field"], "client_id")
+        self.assertEqual(self.get(f"/v1/error-reports/{mine['id']}", self.hosp_a).status, 200)
+        r = self.get(f"/v1/error-reports/{theirs['id']}", self.hosp_a)
+        self.assertEqual(r.status, 404, r)
+        self.assertNotIn("metoprolal", r.body)
+        r = self.node.request("PATCH", f"/v1/error-reports/{theirs['id']}", {"status": "rectified"},
+                              token=self.hosp_a)
+        self.assertEqual(r.status, 404, r)
+        self.assertEqual(self.get(f"/v1/error-reports/{theirs['id']}", self.admin).json()["status"],
+                         theirs["status"])
+        r = self.get("/v1/error-reports?limit=200", self.hosp_a)
+        self.assertEqual(r.status, 200, r)
+        ids = {item["id"] for item in r.json()["items"]}
+        self.assertIn(mine["id"], ids)
+        self.assertNotIn(theirs["id"], ids)
+
+        def search(token, **filters):
+            r = self.node.request("POST", "/v1/patterns/search",
+                                  {"query_text": "metoprolal 25 mg", "top_k": 50, "filters": filters},
+                                  token=token)
+            self.assertEqual(r.status, 200, r)
+            return {hit["metadata"]["client_id"] for hit in r.json()["results"]}
+
+        # the admin sees both clients' patterns once the sagas have indexed them
+        wait_for(lambda: search(self.admin) >= {"clinic-a", "clinic-b"}, 30, "patterns never indexed")
+        self.assertEqual(search(self.hosp_a), {"clinic-a"})
+        self.assertEqual(search(self.hosp_a, client_id="clinic-b"), set())
+
+    def test_audit_rows_carry_their_client_and_scoped_readers_see_only_theirs(self):
+        r = self.node.request("PUT", "/v1/speakers/sc-b1/bucket-pin", {"bucket": "low_touch", "reason": "b"},
+                              token=self.admin)
+        self.assertEqual(r.status, 200, r)
+        r = self.node.request("PUT", "/v1/speakers/sc-a1/bucket-pin", {"bucket": "low_touch", "reason": "a"},
+                              token=self.admin)
+        self.assertEqual(r.status, 200, r)
+
+        def pins(token):
+            return [(row["target"], row["client_id"]) for row in audit(self.node, token, action="bucket.pin")]
+
+        wait_for(lambda: {("sc-a1", "clinic-a"), ("sc-b1", "clinic-b")} <= set(pins(self.admin)),
+                 message="pins never reached the audit log")
+        seen = pins(self.hosp_a)
+        self.assertIn(("sc-a1", "clinic-a"), seen)
+        self.assertTrue(all(client == "clinic-a" for _, client in seen), seen)
 
 
 if __name__ == "__main__":

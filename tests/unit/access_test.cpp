@@ -56,3 +56,32 @@ TEST(Access, OpsReadIsForAdminsAndServicesGrantedIt) {
   ASSERT_TRUE(p);
   EXPECT_TRUE(p->may("ops.read"));
 }
+
+TEST(Access, ATokenNarrowsTheRegisteredScopeAndNeverWidensIt) {
+  sbm::client_scope unlimited;
+  sbm::client_scope clinic_a{true, {"clinic-a"}};
+  // no claim: the registered scope as it is
+  EXPECT_FALSE(narrow_scope(unlimited, false, {}).limited);
+  auto kept = narrow_scope(clinic_a, false, {});
+  EXPECT_TRUE(kept.limited);
+  EXPECT_EQ(kept.client_ids, std::vector<std::string>{"clinic-a"});
+  // a claim limits an unlimited user (sorted, unique)
+  auto claimed = narrow_scope(unlimited, true, {"b", "a", "b"});
+  EXPECT_TRUE(claimed.limited);
+  EXPECT_EQ(claimed.client_ids, (std::vector<std::string>{"a", "b"}));
+  EXPECT_TRUE(claimed.admits("a"));
+  EXPECT_FALSE(claimed.admits("c"));
+  // a claim naming more than the registered scope does not add to it
+  auto widened = narrow_scope(clinic_a, true, {"clinic-a", "clinic-b"});
+  EXPECT_EQ(widened.client_ids, std::vector<std::string>{"clinic-a"});
+  EXPECT_FALSE(widened.admits("clinic-b"));
+  // a claim outside it entirely leaves no client at all, not every client
+  auto outside = narrow_scope(clinic_a, true, {"clinic-b"});
+  EXPECT_TRUE(outside.limited);
+  EXPECT_TRUE(outside.client_ids.empty());
+  EXPECT_FALSE(outside.admits("clinic-a"));
+  EXPECT_FALSE(outside.admits(""));
+  // an empty claim is no client, not unlimited
+  EXPECT_TRUE(narrow_scope(unlimited, true, {}).limited);
+  EXPECT_FALSE(narrow_scope(unlimited, true, {}).admits("clinic-a"));
+}

@@ -110,6 +110,9 @@ bool oracle_matches(const pattern_entry& e, const search_filter& f) {
     return false;
   if (f.from_ms != 0 && e.created_at_ms < f.from_ms) return false;
   if (f.to_ms != 0 && e.created_at_ms > f.to_ms) return false;
+  if (f.client_ids &&
+      std::find(f.client_ids->begin(), f.client_ids->end(), e.client_id) == f.client_ids->end())
+    return false;
   return e.weight >= f.min_weight;
 }
 
@@ -189,6 +192,18 @@ std::vector<named_filter> filters_to_check() {
   add("speaker small", [](search_filter& f) { f.speaker_id = "spk-7"; });
   add("client", [](search_filter& f) { f.client_id = "client-2"; });
   add("bucket", [](search_filter& f) { f.bucket_type = "low_touch"; });
+  // A client scope (issue 21): one of several clients, a filter inside it, one outside it, none.
+  add("scope of two", [](search_filter& f) { f.client_ids = std::vector<std::string>{"client-1", "client-3"}; });
+  add("scope of one unknown", [](search_filter& f) { f.client_ids = std::vector<std::string>{"client-9"}; });
+  add("scope+client inside", [](search_filter& f) {
+    f.client_ids = std::vector<std::string>{"client-1", "client-3"};
+    f.client_id = "client-3";
+  });
+  add("scope+client outside", [](search_filter& f) {
+    f.client_ids = std::vector<std::string>{"client-1"};
+    f.client_id = "client-2";
+  });
+  add("scope of none", [](search_filter& f) { f.client_ids = std::vector<std::string>{}; });
   add("audio", [](search_filter& f) { f.audio_quality = "poor"; });
   add("status", [](search_filter& f) { f.status = "rectified"; });
   add("category common", [](search_filter& f) { f.error_category = "dosage"; });
@@ -298,6 +313,8 @@ TEST(PatternIndexCore, ExactPlansEqualBruteForceForEveryFilterField) {
       const auto plan = expect_as_oracle(ix, o, query, nf.filter, 10, nf.name);
       if (nf.name == "nothing matches") {
         EXPECT_EQ(plan, "exact:speaker");
+      } else if (nf.name == "scope of one unknown" || nf.name == "scope of none") {
+        EXPECT_EQ(plan, "empty") << nf.name;  // no client of the scope can match: nothing is searched
       } else if (!nf.filter.speaker_id.empty()) {
         EXPECT_EQ(plan, "exact:speaker") << nf.name;
       } else {

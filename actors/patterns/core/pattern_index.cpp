@@ -60,6 +60,7 @@ void check_entry(const pattern_entry& e) {
 struct compiled_filter {
   bool impossible = false;
   std::optional<std::uint32_t> speaker, client, bucket, audio_quality, status, category;
+  std::optional<std::vector<std::uint32_t>> clients;  // the scope: one of these, when set
   std::optional<bool> specialized;
   std::int64_t from_ms = 0;
   std::int64_t to_ms = 0;
@@ -78,6 +79,13 @@ compiled_filter compile(const pattern_index::impl& ix, const search_filter& f) {
   compiled_filter c;
   c.speaker = lookup(ix.speakers, f.speaker_id, c.impossible);
   c.client = lookup(ix.clients, f.client_id, c.impossible);
+  if (f.client_ids) {
+    c.clients.emplace();
+    for (const auto& name : *f.client_ids)
+      if (auto id = ix.clients.find(name); id && ix.clients.live[*id] != 0)
+        c.clients->push_back(*id);
+    if (c.clients->empty()) c.impossible = true;
+  }
   c.bucket = lookup(ix.buckets, f.bucket_type, c.impossible);
   c.audio_quality = lookup(ix.audio_qualities, f.audio_quality, c.impossible);
   c.status = lookup(ix.statuses, f.status, c.impossible);
@@ -103,6 +111,8 @@ bool matches(const pattern_index::impl& ix, std::uint32_t slot, const compiled_f
   if ((flags & slot_flag::alive) == 0) return false;
   if (f.speaker && ix.speaker[slot] != *f.speaker) return false;
   if (f.client && ix.client[slot] != *f.client) return false;
+  if (f.clients && std::find(f.clients->begin(), f.clients->end(), ix.client[slot]) == f.clients->end())
+    return false;
   if (f.bucket && ix.bucket[slot] != *f.bucket) return false;
   if (f.audio_quality && ix.audio_quality[slot] != *f.audio_quality) return false;
   if (f.status && ix.status[slot] != *f.status) return false;
@@ -564,6 +574,11 @@ search_result pattern_index::search(const std::vector<float>& query, const searc
   };
   if (f.speaker) narrow(ix.speakers.live[*f.speaker]);
   if (f.client) narrow(ix.clients.live[*f.client]);
+  if (f.clients) {
+    std::size_t in_scope = 0;
+    for (auto id : *f.clients) in_scope += ix.clients.live[id];
+    narrow(in_scope);
+  }
   if (f.bucket) narrow(ix.buckets.live[*f.bucket]);
   if (f.audio_quality) narrow(ix.audio_qualities.live[*f.audio_quality]);
   if (f.status) narrow(ix.statuses.live[*f.status]);

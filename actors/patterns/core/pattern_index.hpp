@@ -68,6 +68,8 @@ struct search_filter {
   std::int64_t from_ms = 0;    // created_at_ms >= from_ms
   std::int64_t to_ms = 0;      // created_at_ms <= to_ms
   double min_weight = 0;       // weight >= min_weight
+  // The caller's client scope: when set, only patterns of these clients (an empty list: none).
+  std::optional<std::vector<std::string>> client_ids;
 };
 
 struct scored_pattern {
