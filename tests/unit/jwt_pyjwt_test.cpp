@@ -113,7 +113,7 @@ class PyJwtInterop : public ::testing::Test {
     if (!dir_.empty()) fs::remove_all(dir_);
   }
   void SetUp() override {
-    if (!available_) GTEST_SKIP() << python << " cannot import jwt (Debian package python3-jwt)";
+    if (!available_) FAIL() << python << " cannot import jwt: scripts/install-deps installs python3-jwt";
   }
 
   static fs::path secret_file() { return dir_ / "secret"; }
