@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "actors/connections/connections.hpp"
+#include "actors/connections/postgres_worker.hpp"
 #include "actors/events/events.hpp"
 #include "actors/instanote/jobs_actor.hpp"
 #include "actors/patterns/correction.hpp"
@@ -106,25 +107,6 @@ resilience::breaker_policy breaker(const config::settings& s, const std::string&
   return p;
 }
 
-bool is_uri(const std::string& url) {
-  return url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0;
-}
-
-std::string percent_encoded(const std::string& text) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 0xf];
-    }
-  }
-  return out;
-}
-
 std::string quoted_conninfo_value(const std::string& text) {
   std::string out = "'";
   for (char c : text) {
@@ -142,9 +124,9 @@ std::string instanote_url(const config::settings& cfg) {
   if (cfg.has("instanote.password"))
     extra.emplace_back("password", cfg.secret("instanote.password"));
   for (const auto& [key, value] : extra) {
-    if (is_uri(url)) {
+    if (connections::detail::is_postgres_uri(url)) {
       url += url.find('?') == std::string::npos ? '?' : '&';
-      url += key + "=" + percent_encoded(value);
+      url += key + "=" + connections::detail::conninfo_percent_encode(value);
     } else {
       url += (url.empty() ? "" : " ") + key + "=" + quoted_conninfo_value(value);
     }

@@ -289,11 +289,14 @@ postgres_worker_actor::behavior_type worker_behavior(worker_pointer self,
   };
 }
 
-bool is_uri(const std::string& url) {
+
+}  // namespace
+
+bool is_postgres_uri(const std::string& url) {
   return starts_with(url, "postgresql://") || starts_with(url, "postgres://");
 }
 
-std::string percent_encode(const std::string& text) {
+std::string conninfo_percent_encode(const std::string& text) {
   static const char* hex = "0123456789ABCDEF";
   std::string out;
   for (unsigned char c : text) {
@@ -307,8 +310,6 @@ std::string percent_encode(const std::string& text) {
   }
   return out;
 }
-
-}  // namespace
 
 std::string postgres_conninfo(const std::string& url, const std::string& name, bool read_only,
                               std::chrono::milliseconds statement_timeout,
@@ -328,12 +329,12 @@ std::string postgres_conninfo(const std::string& url, const std::string& name, b
                                 "keepalives_count=3&tcp_user_timeout=" +
                                 std::to_string(user_timeout);
   std::string out = url;
-  if (is_uri(url)) {
+  if (is_postgres_uri(url)) {
     out += url.find('?') == std::string::npos ? '?' : '&';
     out += keepalive + "&";
     out += "connect_timeout=" + std::to_string(connect_seconds);
-    out += "&application_name=" + percent_encode(application);
-    out += "&options=" + percent_encode(options);
+    out += "&application_name=" + conninfo_percent_encode(application);
+    out += "&options=" + conninfo_percent_encode(options);
   } else {
     if (!out.empty())
       out += ' ';

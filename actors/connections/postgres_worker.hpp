@@ -38,6 +38,10 @@ std::string postgres_conninfo(const std::string& url, const std::string& name, b
                               std::chrono::milliseconds statement_timeout,
                               std::chrono::milliseconds connect_timeout);
 
+// libpq's URI form (postgresql:// or postgres://), and how a value is written into its query.
+bool is_postgres_uri(const std::string& url);
+std::string conninfo_percent_encode(const std::string& text);
+
 postgres_worker_actor spawn_postgres_worker(caf::local_actor* parent, postgres_worker_config config);
 
 }  // namespace sbm::connections::detail
