@@ -134,7 +134,7 @@ void admit(gateway_context& ctx, const http_request& req, std::string_view permi
   if (auto cached = ctx.standings.find(who->subject, now))
     return finish(ctx, req, std::move(*who), *cached, permission, next);
   ctx.self
-    ->request(ctx.settings.users, ctx.settings.request_timeout, check_atom::value, who->subject)
+    ->request(ctx.settings.users, ctx.hop(), check_atom::value, who->subject)
     .then(
       [&ctx, req, who = *who, permission = std::string{permission}, next](user_standing& s) {
         user_standing_entry entry{s.known, s.disabled, s.role, s.scope};

@@ -104,7 +104,7 @@ void audit_success(gateway_context& ctx, const http_request& req, const principa
   r.status = status;
   r.peer = std::move(o.peer);
   r.detail = detail.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  ctx.self->request(ctx.settings.audit, ctx.settings.request_timeout, audit_atom::value, r)
+  ctx.self->request(ctx.settings.audit, ctx.hop(), audit_atom::value, r)
     .then([then](bool) { then(); },
           [then, r](caf::error& err) {
             sbm::log::get("gateway")->error("audit record {} on {} by {} was not written: {}",
@@ -147,7 +147,7 @@ void audit_notes_read(gateway_context& ctx, const http_request& req, const princ
     r.peer = o.peer;
     r.client_id = s.client_id;
     r.detail = nlohmann::json{{"report_ids", s.report_ids}}.dump();
-    ctx.self->request(ctx.settings.audit, ctx.settings.request_timeout, audit_atom::value, r)
+    ctx.self->request(ctx.settings.audit, ctx.hop(), audit_atom::value, r)
       .then([one_done](bool) { one_done(true); },
             [one_done, action = r.action, actor = r.actor](caf::error& err) {
               sbm::log::get("gateway")->error("audit record {} by {} was not written: {}", action,

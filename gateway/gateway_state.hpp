@@ -60,6 +60,10 @@ struct gateway_context {
   // the principal (dispatch has already refused a malformed one).
   request_context work_context(const http_request& req, const principal& who) const;
 
+  // The timeout of every request a route sends on behalf of a client. One place decides it, so
+  // the pipeline has one timer per request, not one per hop.
+  caf::duration hop() const { return caf::duration{settings.request_timeout}; }
+
   void reply(const http_request& req, http_response response) const {
     settings.out->respond(req.id, std::move(response));
   }

@@ -62,7 +62,7 @@ void handle_drafts(gateway_context& ctx, const http_request& req, const principa
   if (!ctx.settings.corrections)
     return ctx.reply(req, problem(503, "unavailable", "Service Unavailable", "this node has no correction actor"));
   work.ctx = ctx.work_context(req, who);
-  ctx.self->request(ctx.settings.corrections, ctx.settings.request_timeout, correct_atom::value, std::move(work))
+  ctx.self->request(ctx.settings.corrections, ctx.hop(), correct_atom::value, std::move(work))
     .then([&ctx, req](corrected_draft& d) { ctx.reply(req, json_response(200, to_json(d))); },
           ctx.on_error(req, false));
 }

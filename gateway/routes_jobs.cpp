@@ -68,7 +68,7 @@ json to_json(const verification_job& j) {
 
 void pull_jobs(gateway_context& ctx, const http_request& req, const job_pull_request& pull) {
   const auto& id = pull.speaker_id;
-  ctx.self->request(ctx.settings.jobs, ctx.settings.request_timeout, pull_atom::value, pull)
+  ctx.self->request(ctx.settings.jobs, ctx.hop(), pull_atom::value, pull)
     .then(
       [&ctx, req, id = id](job_pull& p) {
         json jobs = json::array();
@@ -117,7 +117,7 @@ void handle_jobs(gateway_context& ctx, const http_request& req, const route_matc
                                   "this node has no InstaNote jobs actor"));
   if (who.scope.limited) {
     // A speaker of another client does not exist for this caller: learn its client first.
-    ctx.self->request(ctx.settings.speakers, ctx.settings.request_timeout, get_atom::value, id)
+    ctx.self->request(ctx.settings.speakers, ctx.hop(), get_atom::value, id)
       .then(
         [&ctx, req, who, pull](speaker_view& v) {
           if (!ctx.hidden_by_scope(req, who, v.client_id, "speaker " + v.speaker_id + " is not registered"))

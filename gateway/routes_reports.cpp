@@ -297,7 +297,7 @@ void file_report(gateway_context& ctx, const http_request& req, const principal&
   sub.number_of_speakers = static_cast<std::int32_t>(speakers);
   sub.actor = who.describe();
   sub.ctx = ctx.work_context(req, who);
-  ctx.self->request(ctx.settings.reports, ctx.settings.request_timeout, file_atom::value, std::move(sub))
+  ctx.self->request(ctx.settings.reports, ctx.hop(), file_atom::value, std::move(sub))
     .then(
       [&ctx, req, who](report_receipt& receipt) {
         switch (receipt.outcome) {
@@ -389,7 +389,7 @@ void list_reports(gateway_context& ctx, const http_request& req, const principal
   }
   query.scope = who.scope;
   if (!q.ok) return;
-  ctx.self->request(ctx.settings.reports, ctx.settings.request_timeout, list_atom::value, query)
+  ctx.self->request(ctx.settings.reports, ctx.hop(), list_atom::value, query)
     .then(
       [&ctx, req, who](report_page& page) {
         json items = json::array();
@@ -425,7 +425,7 @@ void set_status(gateway_context& ctx, const http_request& req, std::int64_t id, 
   if (!in.ok()) return;
   change.actor = who.describe();
   change.ctx = ctx.work_context(req, who);
-  ctx.self->request(ctx.settings.reports, ctx.settings.request_timeout, update_atom::value, std::move(change))
+  ctx.self->request(ctx.settings.reports, ctx.hop(), update_atom::value, std::move(change))
     .then([&ctx, req, who](error_report& r) { reply_report(ctx, req, who, r, 200); }, ctx.on_error(req));
 }
 
@@ -479,7 +479,7 @@ void search_patterns(gateway_context& ctx, const http_request& req, const princi
   if (!ctx.settings.patterns)
     return ctx.reply(req, problem(503, "unavailable", "Service Unavailable",
                                   "this node has no pattern index"));
-  ctx.self->request(ctx.settings.patterns, ctx.settings.request_timeout, search_atom::value, std::move(search))
+  ctx.self->request(ctx.settings.patterns, ctx.hop(), search_atom::value, std::move(search))
     .then(
       [&ctx, req](pattern_hits& hits) {
         json results = json::array();
@@ -508,7 +508,7 @@ void handle_reports(gateway_context& ctx, route r, const http_request& req, cons
     case route::reports_create: return file_report(ctx, req, who);
     case route::reports_list: return list_reports(ctx, req, who);
     case route::report_get:
-      ctx.self->request(ctx.settings.reports, ctx.settings.request_timeout, get_atom::value, id)
+      ctx.self->request(ctx.settings.reports, ctx.hop(), get_atom::value, id)
         .then(
           [&ctx, req, who, id](error_report& rep) {
             if (!ctx.hidden_by_scope(req, who, rep.fields.client_id,

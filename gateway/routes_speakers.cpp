@@ -116,7 +116,7 @@ void create_speaker(gateway_context& ctx, const http_request& req, const princip
     return ctx.reply(req, f.to_problem());
   reg.actor = who.describe();
   reg.ctx = ctx.work_context(req, who);
-  ctx.self->request(ctx.settings.speakers, ctx.settings.request_timeout, register_atom::value, reg)
+  ctx.self->request(ctx.settings.speakers, ctx.hop(), register_atom::value, reg)
     .then([&ctx, req](speaker_view& v) { reply_view(ctx, req, v, 201); }, ctx.on_error(req));
 }
 
@@ -130,7 +130,7 @@ void list_speakers(gateway_context& ctx, const http_request& req, const principa
   query.scope = who.scope;
   if (!q.ok)
     return;
-  ctx.self->request(ctx.settings.speakers, ctx.settings.request_timeout, list_atom::value, query)
+  ctx.self->request(ctx.settings.speakers, ctx.hop(), list_atom::value, query)
     .then(
       [&ctx, req](speaker_page& page) {
         json items = json::array();
@@ -163,7 +163,7 @@ void pin_bucket(gateway_context& ctx, const http_request& req, const std::string
   pin.actor = who.describe();
   pin.by = origin_of(who, req);  // audited in the pin's own transaction
   pin.ctx = ctx.work_context(req, who);
-  ctx.self->request(ctx.settings.speakers, ctx.settings.request_timeout, pin_atom::value, pin)
+  ctx.self->request(ctx.settings.speakers, ctx.hop(), pin_atom::value, pin)
     .then([&ctx, req](speaker_view& v) { reply_view(ctx, req, v, 200); }, ctx.on_error(req));
 }
 
@@ -177,7 +177,7 @@ void unpin_bucket(gateway_context& ctx, const http_request& req, const std::stri
     return q.fail("reason", "must be at most " + std::to_string(max_reason_bytes) + " bytes");
   unpin.by = origin_of(who, req);  // audited in the unpin's own transaction
   unpin.ctx = ctx.work_context(req, who);
-  ctx.self->request(ctx.settings.speakers, ctx.settings.request_timeout, unpin_atom::value, unpin)
+  ctx.self->request(ctx.settings.speakers, ctx.hop(), unpin_atom::value, unpin)
     .then([&ctx, req](speaker_view& v) { reply_view(ctx, req, v, 200); }, ctx.on_error(req));
 }
 
@@ -209,7 +209,7 @@ void add_sample(gateway_context& ctx, const http_request& req, const std::string
     return ctx.reply(req, f.to_problem());
   sample.actor = who.describe();
   sample.ctx = ctx.work_context(req, who);
-  ctx.self->request(ctx.settings.speakers, ctx.settings.request_timeout, sample_atom::value, sample)
+  ctx.self->request(ctx.settings.speakers, ctx.hop(), sample_atom::value, sample)
     .then([&ctx, req](speaker_view& v) { reply_view(ctx, req, v, 201); }, ctx.on_error(req));
 }
 
@@ -223,7 +223,7 @@ void list_schedule(gateway_context& ctx, const http_request& req) {
   query.limit = q.limit(100, 1000);
   if (!q.ok)
     return;
-  ctx.self->request(ctx.settings.schedule, ctx.settings.request_timeout, list_atom::value, query)
+  ctx.self->request(ctx.settings.schedule, ctx.hop(), list_atom::value, query)
     .then(
       [&ctx, req](verification_schedule& s) {
         json items = json::array();
@@ -240,7 +240,7 @@ std::string not_registered(const std::string& id) {
 }
 
 void send_history(gateway_context& ctx, const http_request& req, const std::string& id) {
-  ctx.self->request(ctx.settings.speakers, ctx.settings.request_timeout, history_atom::value, id)
+  ctx.self->request(ctx.settings.speakers, ctx.hop(), history_atom::value, id)
     .then(
       [&ctx, req](speaker_history& h) {
         json entries = json::array();
@@ -257,7 +257,7 @@ void handle_speakers(gateway_context& ctx, route r, const http_request& req,
                      const route_match& match, const principal& who) {
   if (!match.params.empty() && bad_id(ctx, req, match.params[0]))
     return;
-  auto timeout = ctx.settings.request_timeout;
+  auto timeout = ctx.hop();
   auto& shard = ctx.settings.speakers;
   switch (r) {
     case route::speakers_create: return create_speaker(ctx, req, who);

@@ -210,7 +210,7 @@ void create_user(gateway_context& ctx, const http_request& req, const principal&
     return;
   c.by = origin_of(who, req);
   c.ctx = ctx.work_context(req, who);
-  ctx.self->request(ctx.settings.users, ctx.settings.request_timeout, register_atom::value, c)
+  ctx.self->request(ctx.settings.users, ctx.hop(), register_atom::value, c)
     .then(
       [&ctx, req](user_record& u) {
         ctx.standings.forget(u.id);
@@ -256,7 +256,7 @@ void update_user(gateway_context& ctx, const http_request& req, const std::strin
   u.by = origin_of(who, req);
   u.ctx = ctx.work_context(req, who);
   auto send = [&ctx, req](const user_update& change) {
-    ctx.self->request(ctx.settings.users, ctx.settings.request_timeout, update_atom::value, change)
+    ctx.self->request(ctx.settings.users, ctx.hop(), update_atom::value, change)
       .then(
         [&ctx, req](user_record& record) {
           // This gateway applies the change from the next request on; others within their ttl.
@@ -269,7 +269,7 @@ void update_user(gateway_context& ctx, const http_request& req, const std::strin
     return send(u);
   // A scoped administrator first learns whether it manages this user (the scope cannot move
   // between the read and the change in a way that widens it: a new scope must be inside its own).
-  ctx.self->request(ctx.settings.users, ctx.settings.request_timeout, get_atom::value, id)
+  ctx.self->request(ctx.settings.users, ctx.hop(), get_atom::value, id)
     .then(
       [&ctx, req, who, u, send](user_record& current) {
         if (!manages(who, current))
@@ -283,7 +283,7 @@ void get_user(gateway_context& ctx, const http_request& req, const std::string& 
               const principal& who) {
   if (bad_user_id(ctx, req, id))
     return;
-  ctx.self->request(ctx.settings.users, ctx.settings.request_timeout, get_atom::value, id)
+  ctx.self->request(ctx.settings.users, ctx.hop(), get_atom::value, id)
     .then(
       [&ctx, req, who](user_record& u) {
         if (!manages(who, u))
@@ -361,7 +361,7 @@ void list_audit(gateway_context& ctx, const http_request& req, const principal& 
   }
   if (q.has_from && q.has_to && q.from_ms >= q.to_ms)
     return query_problem(ctx, req, "from", "must be earlier than 'to'");
-  ctx.self->request(ctx.settings.audit, ctx.settings.request_timeout, list_atom::value, q)
+  ctx.self->request(ctx.settings.audit, ctx.hop(), list_atom::value, q)
     .then(
       [&ctx, req](audit_page& page) {
         json items = json::array();
