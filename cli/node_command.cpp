@@ -36,6 +36,7 @@
 #include "gateway/auth/jwt.hpp"
 #include "gateway/gateway.hpp"
 #include "gateway/http_server.hpp"
+#include "gateway/json_io.hpp"
 #include "gateway/request_checks.hpp"
 #include "messages/announce.hpp"
 #include "runtime/logging/logging.hpp"
@@ -63,28 +64,25 @@ void stop_self(int code) {
   ::kill(::getpid(), SIGTERM);
 }
 
-// The HTTP threads hand requests to whichever gateway actor is current (it changes on restart).
-class gateway_slot {
- public:
-  void set(caf::actor a) {
-    std::lock_guard<std::mutex> guard{mutex_};
-    current_ = std::move(a);
-  }
-  caf::actor get() const {
-    std::lock_guard<std::mutex> guard{mutex_};
-    return current_;
-  }
-
- private:
-  mutable std::mutex mutex_;
-  caf::actor current_;
-};
+// CAF's scheduler defaults suit a busy benchmark, not a node that idles between requests: at least
+// four workers whatever the cores, and a worker that runs dry polls 500 times, 50 us apart, before
+// it sleeps. Every timer tick (probes, outbox relays) set that off again, so an idle node used
+// about 10% of a core. Here: one worker per core, one moderate poll, and a sleeping worker woken
+// by new work for it or, to take work queued behind a busy worker, every steal interval.
+// bench/RESULTS.md shows what this costs under load.
+std::size_t scheduler_threads(const config::settings& cfg) {
+  auto threads = static_cast<std::size_t>(cfg.integer("node.scheduler-threads"));
+  return threads > 0 ? threads : std::max(2u, std::thread::hardware_concurrency());
+}
 
 struct node_config : caf::actor_system_config {
-  explicit node_config(std::int64_t scheduler_threads) {
+  explicit node_config(const config::settings& cfg) {
     announce_types(*this);
-    if (scheduler_threads > 0)
-      set("scheduler.max-threads", static_cast<size_t>(scheduler_threads));
+    set("scheduler.max-threads", scheduler_threads(cfg));
+    set("work-stealing.moderate-poll-attempts",
+        static_cast<std::size_t>(cfg.integer("node.scheduler-moderate-polls")));
+    set("work-stealing.relaxed-sleep-duration",
+        caf::timespan{cfg.duration("node.scheduler-steal-interval")});
   }
 };
 
@@ -206,10 +204,9 @@ int node_command(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  node_config caf_cfg{cfg.integer("node.scheduler-threads")};
+  node_config caf_cfg{cfg};
   caf::actor_system sys{caf_cfg};
 
-  auto slot = std::make_shared<gateway_slot>();
   gateway::http_server_settings http;
   http.host = cfg.text("gateway.host");
   http.port = static_cast<std::uint16_t>(cfg.integer("gateway.port"));
@@ -250,21 +247,28 @@ int node_command(int argc, char** argv) {
       http.trusted_proxies.insert(*ip);
     }
   }
-  // A body is held only once its token is genuine; the gateway checks the token again, whole.
-  http.token_ok = [verifier](std::string_view token) {
-    return std::holds_alternative<auth::jwt_claims>(
-      verifier->verify(token, static_cast<std::int64_t>(std::time(nullptr))));
-  };
+  // The front door verifies tokens (once per token) and counts request rates on the HTTP threads;
+  // the gateway's lanes, restarted by the supervisor, come and go behind it.
+  gateway::front_door_settings front;
+  front.verifier = verifier;
+  front.rate_limit.rate = cfg.number("gateway.rate-limit");
+  front.rate_limit.burst = cfg.number("gateway.rate-burst");
+  front.rate_limit.max_clients = static_cast<std::size_t>(cfg.integer("gateway.rate-limit-clients"));
+  front.token_cache_capacity = static_cast<std::size_t>(cfg.integer("gateway.token-cache-size"));
+  auto pipeline = std::make_shared<gateway::gateway_pipeline>(front);
+  // A body is held only once its token is genuine.
+  http.token_ok = [pipeline](std::string_view token) { return pipeline->token_genuine(token); };
+  http.answer_timeout = cfg.duration("gateway.request-timeout");
+  http.unanswered = gateway::unanswered;
   // Request bodies are large, short-lived blocks. With glibc's default the mmap threshold grows
   // after the first large free, so later bodies come from the heap, which keeps what it frees and
   // leaves the node at its peak after a flood. A fixed threshold serves every block from 128 KiB
   // up with its own mapping, given back to the OS when freed (the HTTP server also trims the heap
   // once much has been freed).
   ::mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-  auto server = std::make_shared<gateway::http_server>(http, [slot](http_request&& req) {
-    if (auto g = slot->get())
-      caf::anon_send(g, http_atom::value, std::move(req));
-  });
+  auto server = std::make_shared<gateway::http_server>(
+    http, [pipeline](http_request&& req) { pipeline->handle(std::move(req)); });
+  pipeline->connect(server);
 
   auto on_fatal = sys.spawn([logger](caf::event_based_actor*) -> caf::behavior {
     return {[logger](fatal_atom, const std::string& reason) {
@@ -433,11 +437,12 @@ int node_command(int argc, char** argv) {
       std::chrono::duration_cast<std::chrono::seconds>(cfg.duration("idempotency.retention"));
     return caf::actor_cast<caf::actor>(reports::spawn_reports(s, std::move(r)));
   }});
-  tree.children.push_back({"gateway", [&cfg, server, slot, verifier, services](
+  tree.children.push_back({"gateway", [&cfg, pipeline, services](
                                          caf::actor_system& s, const started_children& c) {
     gateway::gateway_settings g;
-    g.out = server;
-    g.verifier = verifier;
+    g.lanes = static_cast<std::size_t>(cfg.integer("gateway.lanes"));
+    if (g.lanes == 0)
+      g.lanes = scheduler_threads(cfg);
     g.services = std::get<gateway::service_allow_list>(services);
     g.postgres = caf::actor_cast<postgres_actor>(c.at("postgres"));
     g.instanote = caf::actor_cast<postgres_actor>(c.at("instanote"));
@@ -454,13 +459,8 @@ int node_command(int argc, char** argv) {
     g.max_json_depth = static_cast<std::size_t>(cfg.integer("gateway.max-json-depth"));
     g.users = caf::actor_cast<users_actor>(c.at("users"));
     g.audit = caf::actor_cast<audit_actor>(c.at("audit"));
-    g.rate_limit.rate = cfg.number("gateway.rate-limit");
-    g.rate_limit.burst = cfg.number("gateway.rate-burst");
-    g.rate_limit.max_clients = static_cast<std::size_t>(cfg.integer("gateway.rate-limit-clients"));
     g.user_cache_ttl = cfg.duration("gateway.user-cache-ttl");
-    auto actor = gateway::spawn_gateway(s, std::move(g));
-    slot->set(actor);
-    return actor;
+    return gateway::spawn_gateway(s, std::move(g), pipeline);
   }});
   auto root = supervision::spawn_rest_for_one(sys, std::move(tree));
 
@@ -479,12 +479,8 @@ int node_command(int argc, char** argv) {
   int code = forced_exit_code.load();
   logger->info("stopping ({}), draining in-flight requests", code < 0 ? "signal" : "fatal");
 
-  if (auto g = slot->get())
-    caf::anon_send(g, drain_atom::value);
-  auto deadline = std::chrono::steady_clock::now() + cfg.duration("gateway.drain-timeout");
-  while (server->in_flight() > 0 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  if (server->in_flight() > 0)
+  pipeline->drain();
+  if (!server->wait_idle(std::chrono::steady_clock::now() + cfg.duration("gateway.drain-timeout")))
     logger->warn("{} requests still in flight at the drain deadline", server->in_flight());
   server->stop();
   caf::anon_send_exit(root, caf::exit_reason::user_shutdown);

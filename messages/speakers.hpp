@@ -176,7 +176,9 @@ using speaker_actor = caf::typed_actor<
   caf::replies_to<pin_atom, bucket_pin>::with<speaker_view>,
   caf::replies_to<unpin_atom, bucket_unpin>::with<speaker_view>,
   caf::replies_to<sample_atom, quality_sample>::with<speaker_view>,
-  caf::reacts_to<passivate_atom>>;
+  caf::reacts_to<passivate_atom>,
+  // Its own idle check (one timer per idle period; a receive timeout would cost one per message).
+  caf::reacts_to<idle_atom>>;
 
 using speaker_shard_actor = caf::typed_actor<
   caf::replies_to<register_atom, speaker_registration>::with<speaker_view>,

@@ -46,6 +46,7 @@ struct speaker_state {
   std::uint8_t stale_retries = 0;  // consecutive version conflicts, reset by a commit
   phase stage = phase::loading;
   caf::error unusable;  // the answer to every request while not ready
+  caf::actor_clock::time_point last_active{};
 };
 
 using self_ptr = speaker_actor::stateful_pointer<speaker_state>;
@@ -142,6 +143,10 @@ db_statement audit_insert(const speaker_state& st, std::string_view action, audi
 // its existence is not revealed.
 caf::error outside_scope(const speaker_state& st) {
   return make_error(errc::not_found, "speaker " + st.speaker_id + " is not registered");
+}
+
+void touch(self_ptr self) {
+  self->state.last_active = self->clock().now();
 }
 
 void become_unusable(self_ptr self, phase stage, caf::error answer) {
@@ -529,18 +534,43 @@ speaker_actor::behavior_type speaker_fn(self_ptr self, std::shared_ptr<const spe
     return make_error(errc::internal, "speaker " + self->state.speaker_id + ": " + what);
   });
   load(self);
+  touch(self);
+  self->delayed_send(self, self->state.env->idle_timeout, idle_atom::value);
   return {
     [self](get_atom) -> caf::result<speaker_view> {
+      touch(self);
       if (self->state.stage != phase::ready) return self->state.unusable;
       return view_of(self->state);
     },
-    [self](history_atom) { return on_history(self); },
-    [self](pin_atom, bucket_pin& p) { return on_pin(self, p); },
-    [self](unpin_atom, bucket_unpin& u) { return on_unpin(self, u); },
-    [self](sample_atom, quality_sample& s) { return on_sample(self, s); },
+    [self](history_atom) {
+      touch(self);
+      return on_history(self);
+    },
+    [self](pin_atom, bucket_pin& p) {
+      touch(self);
+      return on_pin(self, p);
+    },
+    [self](unpin_atom, bucket_unpin& u) {
+      touch(self);
+      return on_unpin(self, u);
+    },
+    [self](sample_atom, quality_sample& s) {
+      touch(self);
+      return on_sample(self, s);
+    },
     [self](passivate_atom) { self->quit(); },
-    caf::after(self->state.env->idle_timeout) >>
-      [self] { self->send(self->state.env->shard, idle_atom::value, self->state.speaker_id); },
+    [self](idle_atom) {
+      // Idle for a whole period: ask the shard to retire this activation (and look again a
+      // period later, in case it does not); otherwise look again when the period would end.
+      auto& st = self->state;
+      const auto quiet = self->clock().now() - st.last_active;
+      if (quiet >= st.env->idle_timeout) {
+        self->send(st.env->shard, idle_atom::value, st.speaker_id);
+        self->delayed_send(self, st.env->idle_timeout, idle_atom::value);
+      } else {
+        self->delayed_send(self, st.env->idle_timeout - quiet, idle_atom::value);
+      }
+    },
   };
 }
 

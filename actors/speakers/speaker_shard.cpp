@@ -262,7 +262,10 @@ caf::result<Result> route(self_ptr self, const std::string& id, Ts... xs) {
   routed_job job;
   if (ctx) job.until = ctx->until;
   job.fail = [answer](const caf::error& e) mutable { answer(e); };
-  const auto timeout = hop_timeout(job.until, speaker_timeout(st));
+  // A read carries no deadline, but its caller has a timer of its own and a speaker that dies
+  // answers with an error, so the hop needs none (a timer per read costs a clock registration).
+  const auto timeout = Kind == kind::read ? caf::duration{caf::infinite}
+                                          : hop_timeout(job.until, speaker_timeout(st));
   job.run = [self, id, answer, timeout, xs...](const speaker_actor& target) mutable {
     auto& st = self->state;
     const std::uint64_t token = st.next_token++;
