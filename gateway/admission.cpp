@@ -3,23 +3,13 @@
 #include <caf/event_based_actor.hpp>
 #include <spdlog/spdlog.h>
 
-#include <ctime>
-
 #include "gateway/audit.hpp"
-#include "gateway/auth/jwt.hpp"
 #include "gateway/gateway_state.hpp"
 #include "runtime/logging/logging.hpp"
 
 namespace sbm::gateway {
 
 namespace {
-
-const std::string* header(const http_request& req, std::string_view name) {
-  for (const auto& h : req.headers)
-    if (h.first == name)
-      return &h.second;
-  return nullptr;
-}
 
 http_response unauthorized(std::string detail) {
   auto r = problem(401, "unauthorized", "Unauthorized", detail);
@@ -30,18 +20,6 @@ http_response unauthorized(std::string detail) {
   challenge += '"';
   r.headers.emplace_back("WWW-Authenticate", std::move(challenge));
   return r;
-}
-
-bool within_rate(gateway_context& ctx, const http_request& req, const std::string& client) {
-  auto decision = ctx.limiter.take(client, ctx.self->clock().now());
-  if (decision.allowed)
-    return true;
-  auto seconds = std::to_string(decision.retry_after_seconds());
-  auto r = problem(429, "rate-limited", "Too Many Requests",
-                   "too many requests from this client; retry after " + seconds + " s");
-  r.headers.emplace_back("Retry-After", seconds);
-  ctx.reply(req, std::move(r));
-  return false;
 }
 
 void refuse(gateway_context& ctx, const http_request& req, const principal* who,
@@ -84,48 +62,27 @@ void finish(gateway_context& ctx, const http_request& req, principal who,
 
 }  // namespace
 
-bool within_peer_rate(gateway_context& ctx, const http_request& req) {
-  return within_rate(ctx, req, "peer:" + req.peer);
-}
-
 void admit(gateway_context& ctx, const http_request& req, std::string_view permission,
            admitted next) {
-  auto* auth_header = header(req, "authorization");
-  if (!auth_header || auth_header->compare(0, 7, "Bearer ") != 0) {
-    if (within_peer_rate(ctx, req))
-      refuse(ctx, req, nullptr, unauthorized("missing bearer token"), "missing bearer token");
-    return;
+  // The front door verified the token on the HTTP thread and counted the request's rate.
+  const auto& token = req.token;
+  if (token.state == token_state::absent)
+    return refuse(ctx, req, nullptr, unauthorized("missing bearer token"), "missing bearer token");
+  if (token.state == token_state::refused) {
+    sbm::log::get("gateway")->info("[{}] refused token from {}: {}", req.request_id, req.peer,
+                                   token.refusal);
+    return refuse(ctx, req, nullptr, unauthorized(token.refusal), token.refusal);
   }
-  if (!ctx.settings.verifier) {
-    if (within_peer_rate(ctx, req))
-      refuse(ctx, req, nullptr, unauthorized("no token keys are configured on this node"),
-             "no token keys are configured on this node");
-    return;
-  }
-  auto token = std::string_view{*auth_header}.substr(7);
-  auto verdict = ctx.settings.verifier->verify(token, static_cast<std::int64_t>(std::time(nullptr)));
-  if (auto* err = std::get_if<auth::jwt_error>(&verdict)) {
-    if (!within_peer_rate(ctx, req))
-      return;
-    std::string reason{auth::describe(*err)};
-    sbm::log::get("gateway")->info("refused token from {}: {}", req.peer, reason);
-    refuse(ctx, req, nullptr, unauthorized(reason), reason);
-    return;
-  }
-  auto& claims = std::get<auth::jwt_claims>(verdict);
-  bool is_service = !claims.service_id.empty();
-  if (!within_rate(ctx, req, is_service ? "service:" + claims.service_id : "user:" + claims.subject))
-    return;
   std::string why;
-  auto who = make_principal(claims.subject, claims.role, claims.service_id, claims.permissions,
+  auto who = make_principal(token.subject, token.role, token.service_id, token.permissions,
                             ctx.settings.services, why);
   if (who)
-    who->scope = narrow_scope({}, claims.has_client_ids, claims.client_ids);
+    who->scope = narrow_scope({}, token.has_client_ids, token.client_ids);
   if (!who) {
     // The token is genuine but names nobody this node admits; it still says who sent it.
     principal claimed;
-    claimed.subject = claims.subject;
-    claimed.service_id = claims.service_id;
+    claimed.subject = token.subject;
+    claimed.service_id = token.service_id;
     return forbid(ctx, req, claimed, why);
   }
   if (!ctx.settings.users)

@@ -1,6 +1,6 @@
 #pragma once
-// Who gets in, in this order: the client's request rate (429 + Retry-After; keyed by the principal
-// once the token is verified, by the peer address before that), the bearer token (401 +
+// Who gets in, after the front door (gateway/front_door.hpp) verified the bearer token and counted
+// the client's request rate on the HTTP thread: the token's verdict (401 +
 // WWW-Authenticate), the principal itself (403 for an unknown role or a service off the
 // allow-list), the standing of the registered user the token's `sub` names, for users and
 // services alike (403 when disabled; for a user the registered role replaces the token's), and the
@@ -23,10 +23,5 @@ using admitted = std::function<void(const http_request&, const principal&)>;
 // standing is not cached) after the users actor answers.
 void admit(gateway_context& ctx, const http_request& req, std::string_view permission,
            admitted next);
-
-// For requests refused before authentication (unknown path, wrong method, bad encoding):
-// counts the request against the peer's rate.
-// Returns false (429 sent) when the peer is over its rate.
-bool within_peer_rate(gateway_context& ctx, const http_request& req);
 
 }  // namespace sbm::gateway

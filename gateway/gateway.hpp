@@ -1,14 +1,20 @@
 #pragma once
-// The gateway actor: turns HTTP requests into messages to the actors behind typed handles, and their
-// answers (or failures) into JSON. It never includes actors/: it knows them only by their contracts.
+// The gateway: a front door on the HTTP threads (gateway/front_door.hpp) and a few lane actors that
+// turn admitted requests into messages to the actors behind typed handles, and their answers (or
+// failures) into JSON. Requests are spread over the lanes in turn, so no one actor serialises the
+// node. It never includes actors/: it knows them only by their contracts.
+#include <caf/actor.hpp>
 #include <caf/fwd.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <vector>
 
 #include "gateway/access.hpp"
-#include "gateway/rate_limiter.hpp"
+#include "gateway/front_door.hpp"
 #include "gateway/responder.hpp"
 #include "messages/connections.hpp"
 #include "messages/instanote.hpp"
@@ -18,15 +24,12 @@
 #include "messages/users.hpp"
 #include "messages/verification.hpp"
 
-namespace sbm::auth {
-class jwt_verifier;
-}
-
 namespace sbm::gateway {
 
 struct gateway_settings {
-  std::shared_ptr<responder> out;
-  std::shared_ptr<const auth::jwt_verifier> verifier;
+  std::shared_ptr<responder> out;  // set by spawn_gateway from the pipeline
+  std::size_t lanes = 2;            // gateway actors requests are spread over
+  caf::actor owner;                 // set by spawn_gateway: the lanes' owner
   service_allow_list services;
   postgres_actor postgres;
   redis_actor redis;
@@ -41,12 +44,47 @@ struct gateway_settings {
   std::size_t max_draft_bytes = 65536;  // drafts.max-bytes: a longer draft_text answers 413
   users_actor users;   // null: no standing check (tokens alone decide)
   audit_actor audit;   // null: nothing is audited
-  rate_limit_settings rate_limit;  // off by default
   std::chrono::milliseconds user_cache_ttl{5000};
   std::chrono::milliseconds request_timeout{10000};
   std::size_t max_json_depth = 32;
 };
 
-caf::actor spawn_gateway(caf::actor_system& sys, gateway_settings settings);
+// What the HTTP threads hand requests to: the front door, then the current lanes. Between a
+// gateway's death and its restart there are no lanes, and requests are answered 503 with
+// Retry-After at once; the requests a dead gateway's lanes held are answered by the server
+// (responder::fail_owned), so none waits for its deadline.
+class gateway_pipeline {
+ public:
+  explicit gateway_pipeline(front_door_settings front);
+
+  // Once, before the server starts: where answers go.
+  void connect(std::shared_ptr<responder> out);
+  std::shared_ptr<responder> responder_of() const { return out_; }
+
+  // On an HTTP thread.
+  void handle(http_request&& req);
+  bool token_genuine(std::string_view token) { return front_.token_genuine(token); }
+
+  // Tells the lanes the node is shutting down (new requests get 503 draining).
+  void drain();
+
+  // For spawn_gateway: the lanes of a new incarnation, and their end.
+  std::uint64_t install(std::vector<caf::actor> lanes);
+  void uninstall(std::uint64_t generation);
+
+ private:
+  front_door front_;
+  std::shared_ptr<responder> out_;
+  mutable std::mutex mutex_;
+  std::vector<caf::actor> lanes_;
+  std::uint64_t generation_ = 0;
+  bool draining_ = false;
+  std::atomic<std::uint64_t> next_lane_{0};
+};
+
+// The gateway as one supervised child: an owner actor with `settings.lanes` linked lanes, installed
+// into the pipeline. A lane that dies takes the owner down and the supervisor restarts both.
+caf::actor spawn_gateway(caf::actor_system& sys, gateway_settings settings,
+                         std::shared_ptr<gateway_pipeline> pipeline);
 
 }  // namespace sbm::gateway

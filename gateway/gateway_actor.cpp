@@ -19,52 +19,9 @@ using nlohmann::json;
 
 namespace {
 
-struct route_spec {
-  const char* method;
-  const char* pattern;
-  route id;
-  std::string_view permission;  // empty: no authentication (liveness and readiness only)
-};
-
-const route_spec routes[] = {
-  {"GET", "/healthz", route::healthz, {}},
-  {"GET", "/readyz", route::readyz, {}},
-  {"POST", "/v1/speakers", route::speakers_create, permission::speakers_write},
-  {"GET", "/v1/speakers", route::speakers_list, permission::speakers_read},
-  {"GET", "/v1/speakers/{id}", route::speaker_get, permission::speakers_read},
-  {"GET", "/v1/speakers/{id}/bucket-history", route::speaker_history, permission::speakers_read},
-  {"PUT", "/v1/speakers/{id}/bucket-pin", route::speaker_pin_put, permission::buckets_pin},
-  {"DELETE", "/v1/speakers/{id}/bucket-pin", route::speaker_pin_delete, permission::buckets_pin},
-  {"POST", "/v1/speakers/{id}/quality-samples", route::speaker_samples_post, permission::quality_write},
-  {"GET", "/v1/verification-schedule", route::schedule_list, permission::schedule_read},
-  // Draft text is clinical and pulled for verification work: QA roles, not every speakers.read.
-  {"GET", "/v1/speakers/{id}/jobs", route::speaker_jobs, permission::schedule_read},
-  {"POST", "/v1/users", route::users_create, permission::users_admin},
-  {"GET", "/v1/users/{id}", route::user_get, permission::users_admin},
-  {"PATCH", "/v1/users/{id}", route::user_update, permission::users_admin},
-  {"GET", "/v1/audit", route::audit_list, permission::audit_read},
-  {"POST", "/v1/error-reports", route::reports_create, permission::reports_write},
-  {"GET", "/v1/error-reports", route::reports_list, permission::reports_read},
-  {"GET", "/v1/error-reports/{id}", route::report_get, permission::reports_read},
-  // The verification flow's verdict; until it exists, whoever may record quality may set it.
-  {"PATCH", "/v1/error-reports/{id}", route::report_update, permission::quality_write},
-  {"POST", "/v1/patterns/search", route::patterns_search, permission::reports_read},
-  // The drafting pipeline's correction step (services granted it) and QA trying a draft.
-  {"POST", "/v1/drafts/correct", route::drafts_correct, permission::drafts_correct},
-  {"GET", "/v1/status", route::node_status, permission::ops_read},
-};
-
-const route_spec& spec_of(int id) {
-  for (const auto& r : routes)
-    if (static_cast<int>(r.id) == id)
-      return r;
-  return routes[0];
-}
-
 struct gateway_state {
-  static inline const char* name = "gateway";
+  static inline const char* name = "gateway-lane";
   gateway_context ctx;
-  router table;
   std::shared_ptr<spdlog::logger> log = sbm::log::get("gateway");
 };
 
@@ -186,31 +143,9 @@ void collect_status(gateway_context& ctx, const http_request& req, status_view v
 
 void dispatch(gateway_state& st, http_request& req) {
   auto& ctx = st.ctx;
-  auto result = st.table.match(req.method, req.path);
-  // Requests refused before authentication still count against the peer's rate.
-  if (!std::holds_alternative<route_match>(result) && !within_peer_rate(ctx, req))
-    return;
-  if (std::holds_alternative<route_not_found>(result)) {
-    ctx.reply(req, problem(404, "not-found", "Not Found", "no resource at this path"));
-    return;
-  }
-  if (auto* bad = std::get_if<route_bad_path>(&result)) {
-    ctx.reply(req, problem(400, "bad-path", "Bad Request", bad->reason));
-    return;
-  }
-  if (auto* bad = std::get_if<route_bad_method>(&result)) {
-    auto r = problem(405, "method-not-allowed", "Method Not Allowed",
-                     req.method + " is not allowed here; allowed: " + bad->allow);
-    r.headers.emplace_back("Allow", bad->allow);
-    ctx.reply(req, std::move(r));
-    return;
-  }
-  auto& match = std::get<route_match>(result);
-  auto id = static_cast<route>(match.route);
-  if (id == route::healthz) {
-    ctx.reply(req, json_response(200, json{{"status", "alive"}}));
-    return;
-  }
+  // The front door matched the route and answered everything that needs no actor.
+  const auto id = static_cast<route>(req.route);
+  route_match match{req.route, req.params};
   if (id == route::readyz) {
     collect_status(ctx, req, status_view::public_readiness);
     return;
@@ -221,17 +156,7 @@ void dispatch(gateway_state& st, http_request& req) {
     ctx.reply(req, std::move(r));
     return;
   }
-  if (is_write(req)) {
-    for (const auto& h : req.headers) {
-      if (h.first != idempotency_header) continue;
-      std::string why;
-      if (!parse_idempotency_key(h.second, why)) {
-        ctx.reply(req, problem(400, "invalid-idempotency-key", "Bad Request", why));
-        return;
-      }
-    }
-  }
-  admit(ctx, req, spec_of(match.route).permission,
+  admit(ctx, req, permission_of(id),
         [&ctx, id, match](const http_request& admitted_req, const principal& who) {
           if (auto refused = media_type_problem(admitted_req))
             return ctx.reply(admitted_req, std::move(*refused));
@@ -263,17 +188,14 @@ caf::behavior gateway_actor(caf::stateful_actor<gateway_state>* self, gateway_se
   auto& st = self->state;
   st.ctx.self = self;
   st.ctx.settings = std::move(settings);
-  st.ctx.limiter = rate_limiter{st.ctx.settings.rate_limit};
   st.ctx.standings = user_standing_cache{st.ctx.settings.user_cache_ttl};
-  for (const auto& r : routes)
-    st.table.add(r.method, r.pattern, static_cast<int>(r.id));
   return {
     [self](http_atom, http_request& req) {
       try {
         dispatch(self->state, req);
       } catch (const std::exception& e) {
         // A handler bug must not take the gateway (and every in-flight request) down with it.
-        self->state.log->error("handler failed for {} {}: {}", req.method,
+        self->state.log->error("[{}] handler failed for {} {}: {}", req.request_id, req.method,
                                sbm::log::escape(req.path), e.what());
         self->state.ctx.reply(req, problem(500, "internal", "Internal Server Error",
                                            "an internal error occurred"));
@@ -283,10 +205,22 @@ caf::behavior gateway_actor(caf::stateful_actor<gateway_state>* self, gateway_se
       self->state.ctx.draining = true;
       return true;
     },
+    [self](forget_atom, const std::string& subject) {
+      self->state.ctx.standings.forget(subject);
+      return true;
+    },
   };
 }
 
 }  // namespace
+
+void gateway_context::forget_standing(const std::string& subject, std::function<void()> then) {
+  standings.forget(subject);
+  if (!settings.owner)
+    return then();
+  self->request(settings.owner, caf::infinite, forget_atom::value, subject)
+    .then([then](bool) { then(); }, [then](caf::error&) { then(); });
+}
 
 request_context gateway_context::work_context(const http_request& req, const principal& who) const {
   request_context out;
@@ -294,6 +228,7 @@ request_context gateway_context::work_context(const http_request& req, const pri
   // saved" in time, instead of leaving the client with an unknown outcome.
   out.until = deadline::after(self->clock().now(), settings.request_timeout * 9 / 10);
   out.principal = who.describe();
+  out.request_id = req.request_id;
   out.scope = who.scope;
   if (!is_write(req))
     return out;
@@ -318,8 +253,97 @@ bool read_query(const gateway_context& ctx, const http_request& req,
   return false;
 }
 
-caf::actor spawn_gateway(caf::actor_system& sys, gateway_settings settings) {
-  return sys.spawn(gateway_actor, std::move(settings));
+// The owner of one incarnation's lanes: it installs them, forwards a drain, and when it ends (a
+// lane died, or shutdown) takes them out so the server answers what they held.
+caf::behavior gateway_owner(caf::event_based_actor* self, gateway_settings settings,
+                            std::shared_ptr<gateway_pipeline> pipeline) {
+  std::vector<caf::actor> lanes;
+  settings.owner = caf::actor{self};
+  const auto count = std::max<std::size_t>(1, settings.lanes);
+  for (std::size_t i = 0; i < count; ++i)
+    lanes.push_back(self->spawn<caf::linked>(gateway_actor, settings));
+  const auto generation = pipeline->install(lanes);
+  self->attach_functor([pipeline, generation] { pipeline->uninstall(generation); });
+  return {
+    [lanes](drain_atom) {
+      for (const auto& lane : lanes)
+        caf::anon_send(lane, drain_atom::value);
+      return true;
+    },
+    [self, lanes](forget_atom, const std::string& subject) -> caf::result<bool> {
+      auto rp = self->make_response_promise<bool>();
+      auto left = std::make_shared<std::size_t>(lanes.size());
+      for (const auto& lane : lanes)
+        self->request(lane, caf::infinite, forget_atom::value, subject)
+          .then([rp, left](bool) mutable { if (--*left == 0) rp.deliver(true); },
+                [rp, left](caf::error&) mutable { if (--*left == 0) rp.deliver(true); });
+      return rp;
+    },
+  };
+}
+
+caf::actor spawn_gateway(caf::actor_system& sys, gateway_settings settings,
+                         std::shared_ptr<gateway_pipeline> pipeline) {
+  settings.out = pipeline->responder_of();
+  return sys.spawn(gateway_owner, std::move(settings), std::move(pipeline));
+}
+
+gateway_pipeline::gateway_pipeline(front_door_settings front) : front_(std::move(front)) {}
+
+void gateway_pipeline::connect(std::shared_ptr<responder> out) {
+  out_ = std::move(out);
+}
+
+void gateway_pipeline::handle(http_request&& req) {
+  if (auto answer = front_.admit(req))
+    return out_->respond(req.id, std::move(*answer));
+  caf::actor lane;
+  std::uint64_t generation = 0;
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    if (!lanes_.empty()) {
+      lane = lanes_[next_lane_.fetch_add(1, std::memory_order_relaxed) % lanes_.size()];
+      generation = generation_;
+    }
+  }
+  if (!lane) {
+    auto r = problem(503, "gateway-restarting", "Service Unavailable",
+                     "the gateway is restarting; nothing was done, retry shortly");
+    r.headers.emplace_back("Retry-After", "1");
+    return out_->respond(req.id, std::move(r));
+  }
+  out_->hand_over(req.id, generation);
+  caf::anon_send(lane, http_atom::value, std::move(req));
+}
+
+void gateway_pipeline::drain() {
+  std::vector<caf::actor> lanes;
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    draining_ = true;
+    lanes = lanes_;
+  }
+  for (const auto& lane : lanes)
+    caf::anon_send(lane, drain_atom::value);
+}
+
+std::uint64_t gateway_pipeline::install(std::vector<caf::actor> lanes) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  lanes_ = std::move(lanes);
+  if (draining_)
+    for (const auto& lane : lanes_)
+      caf::anon_send(lane, drain_atom::value);
+  return ++generation_;
+}
+
+void gateway_pipeline::uninstall(std::uint64_t generation) {
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    if (generation != generation_)
+      return;
+    lanes_.clear();
+  }
+  out_->fail_owned(generation);
 }
 
 }  // namespace sbm::gateway

@@ -3,43 +3,20 @@
 #include <caf/event_based_actor.hpp>
 #include <nlohmann/json_fwd.hpp>
 
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "gateway/access.hpp"
 #include "gateway/gateway.hpp"
 #include "gateway/json_io.hpp"
-#include "gateway/rate_limiter.hpp"
+#include "gateway/route_table.hpp"
 #include "gateway/router.hpp"
 #include "gateway/user_cache.hpp"
 #include "messages/context.hpp"
 
 namespace sbm::gateway {
 
-enum class route : int {
-  healthz,
-  readyz,
-  speakers_create,
-  speakers_list,
-  speaker_get,
-  speaker_history,
-  speaker_pin_put,
-  speaker_pin_delete,
-  speaker_samples_post,
-  schedule_list,
-  users_create,
-  user_get,
-  user_update,
-  audit_list,
-  reports_create,
-  reports_list,
-  report_get,
-  report_update,
-  patterns_search,
-  node_status,
-  speaker_jobs,
-  drafts_correct,
-};
 
 // Methods that change state: their failures may leave the outcome unknown, and they take an
 // Idempotency-Key.
@@ -52,7 +29,6 @@ struct gateway_context {
   caf::event_based_actor* self;
   gateway_settings settings;
   bool draining = false;
-  rate_limiter limiter;
   user_standing_cache standings;
 
   // What travels with the work a request starts: its deadline (now plus the gateway's request
@@ -60,9 +36,16 @@ struct gateway_context {
   // the principal (dispatch has already refused a malformed one).
   request_context work_context(const http_request& req, const principal& who) const;
 
-  // The timeout of every request a route sends on behalf of a client. One place decides it, so
-  // the pipeline has one timer per request, not one per hop.
-  caf::duration hop() const { return caf::duration{settings.request_timeout}; }
+  // The timeout of every request a route sends on behalf of a client: none. The HTTP server
+  // answers every request still pending at its deadline (gateway.request-timeout) itself, and
+  // every actor downstream drops work past the deadline carried in its request_context, so a
+  // second timer per hop would only cost a clock registration per request.
+  caf::duration hop() const { return caf::duration{caf::infinite}; }
+
+  // After a change to a user made through this gateway: every lane drops the user's remembered
+  // standing before `then` runs (the answer), so the change applies to the client's next request
+  // whichever lane takes it.
+  void forget_standing(const std::string& subject, std::function<void()> then);
 
   void reply(const http_request& req, http_response response) const {
     settings.out->respond(req.id, std::move(response));

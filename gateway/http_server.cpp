@@ -1,5 +1,6 @@
 #include "gateway/http_server.hpp"
 #include "gateway/idempotency_key.hpp"
+#include "gateway/request_id.hpp"
 
 #include <malloc.h>
 #include <restinio/all.hpp>
@@ -9,7 +10,9 @@
 
 #include <atomic>
 #include <climits>
+#include <condition_variable>
 #include <mutex>
+#include <thread>
 #include <optional>
 #include <unordered_map>
 
@@ -153,7 +156,15 @@ struct pending_request {
   std::chrono::steady_clock::time_point started;
   bool close = false;           // answer, then close: what follows on the connection is not trusted
   std::size_t body_bytes = 0;   // of the node's body budget, given back with the answer
+  std::string request_id;
+  bool write = false;           // a lost answer leaves the outcome unknown
+  std::uint64_t owner = 0;      // the gateway incarnation holding it (0: none yet)
 };
+
+bool is_write_method(const restinio::http_method_id_t& m) {
+  return m == restinio::http_method_post() || m == restinio::http_method_put() ||
+         m == restinio::http_method_patch() || m == restinio::http_method_delete();
+}
 
 std::string lowercase(restinio::string_view_t s) {
   std::string out(s.data(), s.size());
@@ -305,8 +316,17 @@ std::string problem_body(unsigned status, std::string_view title, std::string_vi
 
 }  // namespace
 
+// Set while a request handler runs on this thread. An answer given from inside the handler (the
+// front door's own answers, early refusals) is posted to run after it: RESTinio 0.6 loses the
+// next pipelined request on a keep-alive connection when the response is completed within the
+// handler that received it.
+thread_local const void* handling_on_this_thread = nullptr;
+
 struct http_server::impl {
   http_server_settings settings;
+  // Owned here (not by RESTinio) so answers can be posted to it; declared before the servers so it
+  // outlives them.
+  restinio::asio_ns::io_context io;
   request_sink sink;
   std::shared_ptr<spdlog::logger> log = sbm::log::get("gateway");
   restinio::running_server_handle_t<server_traits> server;
@@ -316,6 +336,40 @@ struct http_server::impl {
   std::unordered_map<std::uint64_t, pending_request> pending;
   early_policy policy;
   std::shared_ptr<connection_gate> gate;
+  request_id_generator ids;
+  // The deadline sweeper sleeps without a timeout while nothing is pending (an idle node does not
+  // wake for it) and looks every tenth of the answer timeout (at most a second) otherwise.
+  mutable std::condition_variable changed;  // pending became empty or non-empty; stopping
+  bool sweeper_waiting = false;
+  bool stopping = false;
+  std::thread sweeper;
+
+  void sweep_loop() {
+    const auto step = std::min<std::chrono::milliseconds>(
+      std::chrono::seconds(1), std::max<std::chrono::milliseconds>(settings.answer_timeout / 10,
+                                                                    std::chrono::milliseconds(10)));
+    std::unique_lock<std::mutex> guard{mutex};
+    while (!stopping) {
+      if (pending.empty()) {
+        sweeper_waiting = true;
+        changed.wait(guard, [this] { return stopping || !pending.empty(); });
+        sweeper_waiting = false;
+        continue;
+      }
+      changed.wait_for(guard, step);
+      const auto now = std::chrono::steady_clock::now();
+      std::vector<std::pair<std::uint64_t, bool>> expired;
+      for (const auto& [id, entry] : pending)
+        if (now - entry.started >= settings.answer_timeout)
+          expired.emplace_back(id, entry.write);
+      if (expired.empty())
+        continue;
+      guard.unlock();
+      for (const auto& [id, write] : expired)
+        respond(id, settings.unanswered(write, unanswered_cause::timed_out));
+      guard.lock();
+    }
+  }
 
   template <class Traits>
   restinio::server_settings_t<Traits> make_settings() {
@@ -340,15 +394,25 @@ struct http_server::impl {
   }
 
   restinio::request_handling_status_t handle(restinio::request_handle_t req) {
+    handling_on_this_thread = this;
+    struct reset {
+      ~reset() { handling_on_this_thread = nullptr; }
+    } reset_on_return;
     auto id = next_id.fetch_add(1, std::memory_order_relaxed);
     const auto& header = req->header();
     // Every body that reached a handler was accounted by inspect_headers: it is given back with
     // the answer, whoever answers.
+    const auto request_id = [&] {
+      auto value = header.get_field_or("x-request-id", "");
+      return value.empty() ? ids.next() : request_id_for(&value, ids);
+    }();
     pending_request entry{req, std::chrono::steady_clock::now(), header.has_field("sbm:close"),
-                          req->body().size()};
+                          req->body().size(), request_id, is_write_method(header.method()), 0};
     {
       std::lock_guard<std::mutex> guard{mutex};
       pending.emplace(id, std::move(entry));
+      if (sweeper_waiting && pending.size() == 1)
+        changed.notify_all();
     }
     auto refusal = header.get_field_or("sbm:refusal-status", "");
     if (!refusal.empty()) {
@@ -366,6 +430,7 @@ struct http_server::impl {
     }
     http_request out;
     out.id = id;
+    out.request_id = request_id;
     out.method = std::string{header.method().c_str()};
     out.path = std::string{header.path()};
     out.query = std::string{header.query()};
@@ -400,6 +465,12 @@ struct http_server::impl {
   }
 
   void respond(std::uint64_t id, http_response response) {
+    if (handling_on_this_thread == this) {
+      restinio::asio_ns::post(io, [this, id, response = std::move(response)]() mutable {
+        respond(id, std::move(response));
+      });
+      return;
+    }
     pending_request entry;
     {
       std::lock_guard<std::mutex> guard{mutex};
@@ -408,8 +479,13 @@ struct http_server::impl {
         return;
       entry = std::move(i->second);
       pending.erase(i);
+      if (pending.empty())
+        changed.notify_all();
     }
     release_body(entry.body_bytes);
+    if (response.content_type == "application/problem+json")
+      response.body = with_request_id(std::move(response.body), entry.request_id);
+    response.headers.emplace_back("X-Request-Id", entry.request_id);
     auto& req = entry.handle;
     auto status = restinio::http_status_line_t{restinio::http_status_code_t{response.status},
                                                status_reason(response.status)};
@@ -441,7 +517,7 @@ struct http_server::impl {
     auto elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
                                                              entry.started)
                      .count();
-    log->info("{} {} {} {:.2f}ms", req->header().method().c_str(),
+    log->info("[{}] {} {} {} {:.2f}ms", entry.request_id, req->header().method().c_str(),
               sbm::log::escape(std::string{req->header().path()}), response.status, elapsed);
   }
 
@@ -491,14 +567,16 @@ void http_server::start() {
   active_policy = &self->policy;
   restinio::sbm_patch::release_hook = &release_body;
   restinio::sbm_patch::headers_hook = &inspect_headers;
+  self->stopping = false;
+  self->sweeper = std::thread([self] { self->sweep_loop(); });
   if (s.tls()) {
     auto settings = self->make_settings<tls_server_traits>();
     settings.tls_context(make_tls_context(s));
     tls_handshake_timeout_ms = s.read_timeout.count();
-    self->tls_server = restinio::run_async(restinio::own_io_context(), std::move(settings), s.threads);
+    self->tls_server = restinio::run_async(restinio::external_io_context(self->io), std::move(settings), s.threads);
   } else {
     self->server =
-      restinio::run_async(restinio::own_io_context(), self->make_settings<server_traits>(), s.threads);
+      restinio::run_async(restinio::external_io_context(self->io), self->make_settings<server_traits>(), s.threads);
   }
 }
 
@@ -519,6 +597,13 @@ void http_server::stop() {
     impl_->tls_server->wait();
     impl_->tls_server.reset();
   }
+  {
+    std::lock_guard<std::mutex> guard{impl_->mutex};
+    impl_->stopping = true;
+    impl_->changed.notify_all();
+  }
+  if (impl_->sweeper.joinable())
+    impl_->sweeper.join();
 }
 
 std::uint16_t http_server::port() const {
@@ -530,8 +615,45 @@ std::size_t http_server::in_flight() const {
   return impl_->pending.size();
 }
 
+bool http_server::wait_idle(std::chrono::steady_clock::time_point deadline) const {
+  std::unique_lock<std::mutex> guard{impl_->mutex};
+  return impl_->changed.wait_until(guard, deadline, [this] { return impl_->pending.empty(); });
+}
+
 void http_server::respond(std::uint64_t request_id, http_response response) {
   impl_->respond(request_id, std::move(response));
+}
+
+void http_server::hand_over(std::uint64_t request_id, std::uint64_t owner) {
+  std::lock_guard<std::mutex> guard{impl_->mutex};
+  auto i = impl_->pending.find(request_id);
+  if (i != impl_->pending.end())
+    i->second.owner = owner;
+}
+
+void http_server::fail_owned(std::uint64_t owner) {
+  std::vector<std::pair<std::uint64_t, bool>> held;
+  {
+    std::lock_guard<std::mutex> guard{impl_->mutex};
+    for (const auto& [id, entry] : impl_->pending)
+      if (entry.owner == owner)
+        held.emplace_back(id, entry.write);
+  }
+  for (const auto& [id, write] : held)
+    impl_->respond(id, impl_->settings.unanswered(write, unanswered_cause::owner_gone));
+}
+
+http_response default_unanswered(bool write, unanswered_cause cause) {
+  http_response r;
+  r.status = 503;
+  r.content_type = "application/problem+json";
+  const char* detail = write ? "the write may or may not have been saved; retry with the same Idempotency-Key"
+                       : cause == unanswered_cause::timed_out ? "the request could not be completed in time"
+                                                             : "the gateway restarted; retry";
+  r.body = std::string{R"({"type":"urn:sbm:problem:unanswered","title":"Service Unavailable","status":503,"detail":")"} +
+           detail + "\"}";
+  r.headers.emplace_back("Retry-After", "1");
+  return r;
 }
 
 }  // namespace sbm::gateway

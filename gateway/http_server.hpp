@@ -15,6 +15,9 @@
 
 namespace sbm::gateway {
 
+// A minimal answer (the gateway gives json_io's, with the same words as its own errors).
+http_response default_unanswered(bool write, unanswered_cause cause);
+
 struct http_server_settings {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8000;
@@ -33,6 +36,11 @@ struct http_server_settings {
   std::function<bool(std::string_view token)> token_ok;
   std::size_t max_header_bytes = 8192;   // per header value and for the URL
   std::size_t max_header_count = 100;
+  // A request not answered this long after it was read is answered by the server itself with
+  // unanswered(write, unanswered_cause::timed_out), whoever held it; the gateway keeps no timer
+  // of its own. RESTinio's handle_timeout (longer) only closes connections nobody answered.
+  std::chrono::milliseconds answer_timeout{10000};
+  std::function<http_response(bool write, unanswered_cause cause)> unanswered = default_unanswered;
   std::chrono::milliseconds handle_timeout{30000};   // no answer by then: connection closed
   std::chrono::milliseconds read_timeout{10000};     // slow clients are cut off (TLS: handshake too)
   // HTTPS only, when both are set: the certificate chain file (PEM) and the private key itself
@@ -59,8 +67,12 @@ class http_server final : public responder {
   std::uint16_t port() const;
   // Requests handed over but not answered yet, for draining on shutdown.
   std::size_t in_flight() const;
+  // Returns as soon as no request is in flight (true), or at the deadline (false).
+  bool wait_idle(std::chrono::steady_clock::time_point deadline) const;
 
   void respond(std::uint64_t request_id, http_response response) override;
+  void hand_over(std::uint64_t request_id, std::uint64_t owner) override;
+  void fail_owned(std::uint64_t owner) override;
 
  private:
   struct impl;

@@ -64,15 +64,22 @@ http_response unknown_outcome() {
 
 }  // namespace
 
+http_response unanswered(bool write, unanswered_cause cause) {
+  if (write)
+    return unknown_outcome();
+  if (cause == unanswered_cause::owner_gone)
+    return with_retry_after(problem(503, "gateway-restarting", "Service Unavailable",
+                                    "the gateway restarted while holding this request; retry"),
+                            "1");
+  return with_retry_after(problem(503, "timeout", "Service Unavailable",
+                                  "the request could not be completed in time"),
+                          "5");
+}
+
 http_response from_error(const caf::error& err, bool write) {
   if (err.category() == caf::atom("system") &&
-      (err == caf::sec::request_timeout || err == caf::sec::request_receiver_down)) {
-    if (write)
-      return unknown_outcome();
-    return with_retry_after(problem(503, "timeout", "Service Unavailable",
-                                    "the request could not be completed in time"),
-                            "5");
-  }
+      (err == caf::sec::request_timeout || err == caf::sec::request_receiver_down))
+    return unanswered(write, unanswered_cause::timed_out);
   auto detail = detail_of(err);
   switch (code_of(err)) {
     case errc::invalid_argument: return problem(400, "invalid-argument", "Bad Request", detail);

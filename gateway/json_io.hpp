@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "gateway/responder.hpp"
 #include "messages/http.hpp"
 #include "runtime/text/utf8.hpp"
 
@@ -28,6 +29,10 @@ http_response problem(std::uint16_t status, std::string_view slug, std::string_v
 // error's typed retry_after when it has one), anything else 500 with no internals. For a `write`,
 // a timeout or a lost answer is 503 outcome-unknown: the client must retry with its key to learn.
 http_response from_error(const caf::error& err, bool write = false);
+
+// What a request nobody answered gets (the HTTP server's deadline sweep and a gateway restart):
+// for a write the outcome is unknown (retry with the same Idempotency-Key), for a read a 503.
+http_response unanswered(bool write, unanswered_cause cause);
 
 using text::valid_utf8;
 

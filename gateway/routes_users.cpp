@@ -213,8 +213,7 @@ void create_user(gateway_context& ctx, const http_request& req, const principal&
   ctx.self->request(ctx.settings.users, ctx.hop(), register_atom::value, c)
     .then(
       [&ctx, req](user_record& u) {
-        ctx.standings.forget(u.id);
-        reply_user(ctx, req, u, 201);
+        ctx.forget_standing(u.id, [&ctx, req, u] { reply_user(ctx, req, u, 201); });
       },
       ctx.on_error(req));
 }
@@ -259,9 +258,8 @@ void update_user(gateway_context& ctx, const http_request& req, const std::strin
     ctx.self->request(ctx.settings.users, ctx.hop(), update_atom::value, change)
       .then(
         [&ctx, req](user_record& record) {
-          // This gateway applies the change from the next request on; others within their ttl.
-          ctx.standings.forget(record.id);
-          reply_user(ctx, req, record, 200);
+          // This node applies the change from the next request on; other nodes within their ttl.
+          ctx.forget_standing(record.id, [&ctx, req, record] { reply_user(ctx, req, record, 200); });
         },
         ctx.on_error(req));
   };

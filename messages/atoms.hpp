@@ -43,6 +43,8 @@ using update_atom = caf::atom_constant<caf::atom("update")>;
 using check_atom = caf::atom_constant<caf::atom("check")>;
 using audit_atom = caf::atom_constant<caf::atom("audit")>;
 using refused_atom = caf::atom_constant<caf::atom("refused")>;
+// a user's standing changed: every gateway lane drops what it remembered of it
+using forget_atom = caf::atom_constant<caf::atom("forget")>;
 
 // reports and patterns
 using upsert_atom = caf::atom_constant<caf::atom("upsert")>;

@@ -1,0 +1,125 @@
+#include "gateway/front_door.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <ctime>
+#include <variant>
+
+#include "gateway/auth/jwt.hpp"
+#include "gateway/idempotency_key.hpp"
+#include "gateway/json_io.hpp"
+#include "gateway/route_table.hpp"
+
+namespace sbm::gateway {
+
+namespace {
+
+const std::string* header(const http_request& req, std::string_view name) {
+  for (const auto& h : req.headers)
+    if (h.first == name)
+      return &h.second;
+  return nullptr;
+}
+
+bool is_write(const std::string& method) {
+  return method == "POST" || method == "PUT" || method == "PATCH" || method == "DELETE";
+}
+
+}  // namespace
+
+front_door::front_door(front_door_settings settings)
+  : settings_(std::move(settings)),
+    table_(make_router()),
+    tokens_(settings_.token_cache_capacity),
+    limiter_(settings_.rate_limit) {}
+
+token_verdict front_door::verify(std::string_view token) {
+  const auto now = static_cast<std::int64_t>(std::time(nullptr));
+  if (auto cached = tokens_.find(token, now))
+    return std::move(*cached);
+  token_verdict out;
+  out.state = token_state::refused;
+  if (!settings_.verifier) {
+    out.refusal = "no token keys are configured on this node";
+    return out;
+  }
+  auto verdict = settings_.verifier->verify(token, now);
+  if (auto* err = std::get_if<auth::jwt_error>(&verdict)) {
+    out.refusal = std::string{auth::describe(*err)};
+    return out;
+  }
+  auto& claims = std::get<auth::jwt_claims>(verdict);
+  out.state = token_state::genuine;
+  out.subject = std::move(claims.subject);
+  out.role = std::move(claims.role);
+  out.service_id = std::move(claims.service_id);
+  out.permissions = std::move(claims.permissions);
+  out.has_client_ids = claims.has_client_ids;
+  out.client_ids = std::move(claims.client_ids);
+  tokens_.remember(token, out, claims.expires_at);
+  return out;
+}
+
+bool front_door::token_genuine(std::string_view token) {
+  return verify(token).state == token_state::genuine;
+}
+
+std::optional<http_response> front_door::over_rate(const std::string& client) {
+  if (!limiter_.enabled())
+    return std::nullopt;
+  rate_decision decision;
+  {
+    std::lock_guard<std::mutex> guard{limiter_mutex_};
+    decision = limiter_.take(client, std::chrono::steady_clock::now());
+  }
+  if (decision.allowed)
+    return std::nullopt;
+  auto seconds = std::to_string(decision.retry_after_seconds());
+  auto r = problem(429, "rate-limited", "Too Many Requests",
+                   "too many requests from this client; retry after " + seconds + " s");
+  r.headers.emplace_back("Retry-After", seconds);
+  return r;
+}
+
+std::optional<http_response> front_door::admit(http_request& req) {
+  const auto peer_key = "peer:" + req.peer;
+  auto result = table_.match(req.method, req.path);
+  if (!std::holds_alternative<route_match>(result)) {
+    // Requests refused before authentication still count against the peer's rate.
+    if (auto refused = over_rate(peer_key))
+      return refused;
+    if (std::holds_alternative<route_not_found>(result))
+      return problem(404, "not-found", "Not Found", "no resource at this path");
+    if (auto* bad = std::get_if<route_bad_path>(&result))
+      return problem(400, "bad-path", "Bad Request", bad->reason);
+    auto& bad = std::get<route_bad_method>(result);
+    auto r = problem(405, "method-not-allowed", "Method Not Allowed",
+                     req.method + " is not allowed here; allowed: " + bad.allow);
+    r.headers.emplace_back("Allow", bad.allow);
+    return r;
+  }
+  auto& match = std::get<route_match>(result);
+  req.route = match.route;
+  req.params = std::move(match.params);
+  const auto id = static_cast<route>(req.route);
+  if (id == route::healthz)
+    return json_response(200, nlohmann::json{{"status", "alive"}});
+  if (id == route::readyz)
+    return std::nullopt;  // a lane asks the dependencies
+  if (is_write(req.method)) {
+    if (const auto* key = header(req, idempotency_header)) {
+      std::string why;
+      if (!parse_idempotency_key(*key, why))
+        return problem(400, "invalid-idempotency-key", "Bad Request", why);
+    }
+  }
+  const auto* authorization = header(req, "authorization");
+  if (authorization && authorization->compare(0, 7, "Bearer ") == 0)
+    req.token = verify(std::string_view{*authorization}.substr(7));
+  if (req.token.state != token_state::genuine)
+    return over_rate(peer_key);  // the lane answers 401 and audits it
+  return over_rate(req.token.service_id.empty() ? "user:" + req.token.subject
+                                                : "service:" + req.token.service_id);
+}
+
+}  // namespace sbm::gateway

@@ -1,0 +1,53 @@
+#include "gateway/route_table.hpp"
+
+#include "gateway/access.hpp"
+
+namespace sbm::gateway {
+
+namespace {
+
+const route_spec routes[] = {
+  {"GET", "/healthz", route::healthz, {}},
+  {"GET", "/readyz", route::readyz, {}},
+  {"POST", "/v1/speakers", route::speakers_create, permission::speakers_write},
+  {"GET", "/v1/speakers", route::speakers_list, permission::speakers_read},
+  {"GET", "/v1/speakers/{id}", route::speaker_get, permission::speakers_read},
+  {"GET", "/v1/speakers/{id}/bucket-history", route::speaker_history, permission::speakers_read},
+  {"PUT", "/v1/speakers/{id}/bucket-pin", route::speaker_pin_put, permission::buckets_pin},
+  {"DELETE", "/v1/speakers/{id}/bucket-pin", route::speaker_pin_delete, permission::buckets_pin},
+  {"POST", "/v1/speakers/{id}/quality-samples", route::speaker_samples_post, permission::quality_write},
+  {"GET", "/v1/verification-schedule", route::schedule_list, permission::schedule_read},
+  // Draft text is clinical and pulled for verification work: QA roles, not every speakers.read.
+  {"GET", "/v1/speakers/{id}/jobs", route::speaker_jobs, permission::schedule_read},
+  {"POST", "/v1/users", route::users_create, permission::users_admin},
+  {"GET", "/v1/users/{id}", route::user_get, permission::users_admin},
+  {"PATCH", "/v1/users/{id}", route::user_update, permission::users_admin},
+  {"GET", "/v1/audit", route::audit_list, permission::audit_read},
+  {"POST", "/v1/error-reports", route::reports_create, permission::reports_write},
+  {"GET", "/v1/error-reports", route::reports_list, permission::reports_read},
+  {"GET", "/v1/error-reports/{id}", route::report_get, permission::reports_read},
+  // The verification flow's verdict; until it exists, whoever may record quality may set it.
+  {"PATCH", "/v1/error-reports/{id}", route::report_update, permission::quality_write},
+  {"POST", "/v1/patterns/search", route::patterns_search, permission::reports_read},
+  // The drafting pipeline's correction step (services granted it) and QA trying a draft.
+  {"POST", "/v1/drafts/correct", route::drafts_correct, permission::drafts_correct},
+  {"GET", "/v1/status", route::node_status, permission::ops_read},
+};
+
+}  // namespace
+
+std::string_view permission_of(route id) {
+  for (const auto& r : routes)
+    if (r.id == id)
+      return r.permission;
+  return {};
+}
+
+router make_router() {
+  router table;
+  for (const auto& r : routes)
+    table.add(r.method, r.pattern, static_cast<int>(r.id));
+  return table;
+}
+
+}  // namespace sbm::gateway

@@ -1,0 +1,48 @@
+#pragma once
+// Every route of the API in one table: method, path pattern, id and the permission it needs. The
+// front door matches against it on an HTTP thread; the lanes dispatch on the id it found.
+#include <string_view>
+
+#include "gateway/router.hpp"
+
+namespace sbm::gateway {
+
+enum class route : int {
+  healthz,
+  readyz,
+  speakers_create,
+  speakers_list,
+  speaker_get,
+  speaker_history,
+  speaker_pin_put,
+  speaker_pin_delete,
+  speaker_samples_post,
+  schedule_list,
+  users_create,
+  user_get,
+  user_update,
+  audit_list,
+  reports_create,
+  reports_list,
+  report_get,
+  report_update,
+  patterns_search,
+  node_status,
+  speaker_jobs,
+  drafts_correct,
+};
+
+struct route_spec {
+  const char* method;
+  const char* pattern;
+  route id;
+  std::string_view permission;  // empty: no authentication (liveness and readiness only)
+};
+
+// The permission a route needs (empty for the unauthenticated probes).
+std::string_view permission_of(route id);
+
+// A router that knows every route of the table.
+router make_router();
+
+}  // namespace sbm::gateway

@@ -1,0 +1,223 @@
+// The gateway pipeline end to end over real HTTP: the HTTP server, the front door and the lanes,
+// with the families behind them replaced by one actor that takes requests and never answers (the
+// one fault that cannot be produced with the real families on demand: work that is held). Shows
+// that a held request is answered at its deadline, that a gateway that dies answers what its lanes
+// held at once and that requests meanwhile get 503 with Retry-After, that every answer carries
+// its request id, and that a token's signature is checked once.
+#include <caf/all.hpp>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <ctime>
+#include <future>
+#include <string>
+
+#include "gateway/auth/jwt.hpp"
+#include "gateway/front_door.hpp"
+#include "gateway/gateway.hpp"
+#include "gateway/http_server.hpp"
+#include "gateway/json_io.hpp"
+#include "gateway/request_id.hpp"
+#include "messages/announce.hpp"
+#include "tests/support/actor_test.hpp"
+
+using namespace sbm;
+using namespace std::chrono_literals;
+
+namespace {
+
+const auth::jwt_key key{"k", "HS256", std::string(32, 's')};
+
+std::string token_for(const std::string& subject) {
+  const auto now = static_cast<std::int64_t>(std::time(nullptr));
+  nlohmann::json claims{{"sub", subject}, {"role", "admin"}, {"iat", now}, {"exp", now + 600}};
+  return auth::jwt_sign(key, claims.dump());
+}
+
+std::uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+struct reply {
+  int status = 0;
+  std::string head, body;
+  std::string header(const std::string& name) const {
+    auto at = head.find("\r\n" + name + ": ");
+    if (at == std::string::npos)
+      return {};
+    at += name.size() + 4;
+    return head.substr(at, head.find("\r\n", at) - at);
+  }
+};
+
+// One request on its own connection, read to the end of its Content-Length.
+reply send_http(std::uint16_t port, const std::string& request) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return {};
+  }
+  ::send(fd, request.data(), request.size(), 0);
+  std::string in;
+  char buffer[4096];
+  reply out;
+  for (;;) {
+    auto n = ::recv(fd, buffer, sizeof buffer, 0);
+    if (n <= 0)
+      break;
+    in.append(buffer, static_cast<std::size_t>(n));
+    auto end = in.find("\r\n\r\n");
+    if (end == std::string::npos)
+      continue;
+    out.head = in.substr(0, end + 2);
+    auto length = std::stoul("0" + out.header("Content-Length"));
+    if (in.size() >= end + 4 + length) {
+      out.body = in.substr(end + 4, length);
+      break;
+    }
+  }
+  ::close(fd);
+  if (out.head.size() > 12)
+    out.status = std::stoi(out.head.substr(9, 3));
+  return out;
+}
+
+std::string get(const std::string& path, const std::string& token, const std::string& extra = {}) {
+  return "GET " + path + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token + "\r\n" + extra +
+         "Connection: close\r\n\r\n";
+}
+
+std::string post(const std::string& path, const std::string& token, const std::string& body) {
+  return "POST " + path + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token +
+         "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\nConnection: close\r\n\r\n" + body;
+}
+
+// Takes every request and keeps its promise unanswered.
+caf::behavior holder(caf::event_based_actor* self) {
+  auto held = std::make_shared<std::vector<caf::response_promise>>();
+  return {
+    [self, held](get_atom, const std::string&) { held->push_back(self->make_response_promise()); },
+    [self, held](register_atom, const speaker_registration&) {
+      held->push_back(self->make_response_promise());
+    },
+  };
+}
+
+struct node_config : caf::actor_system_config {
+  node_config() { announce_types(*this); }
+};
+
+class GatewayPipeline : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    gateway::front_door_settings front;
+    front.verifier = std::make_shared<auth::jwt_verifier>(std::vector<auth::jwt_key>{key}, auth::jwt_rules{"", "", 30s, 24h});
+    pipeline = std::make_shared<gateway::gateway_pipeline>(front);
+    gateway::http_server_settings http;
+    http.port = port = free_port();
+    http.answer_timeout = 1500ms;
+    http.unanswered = gateway::unanswered;
+    http.token_ok = [p = pipeline](std::string_view t) { return p->token_genuine(t); };
+    server = std::make_shared<gateway::http_server>(
+      http, [p = pipeline](http_request&& r) { p->handle(std::move(r)); });
+    pipeline->connect(server);
+    server->start();
+    held = sys.spawn(holder);
+    start_gateway();
+  }
+
+  void start_gateway() {
+    gateway::gateway_settings g;
+    g.lanes = 2;
+    g.speakers = caf::actor_cast<speaker_shard_actor>(held);
+    g.request_timeout = 1500ms;
+    owner = gateway::spawn_gateway(sys, g, pipeline);
+  }
+
+  void TearDown() override {
+    server->stop();
+    caf::anon_send_exit(owner, caf::exit_reason::kill);
+    caf::anon_send_exit(held, caf::exit_reason::kill);
+  }
+
+  node_config cfg;
+  caf::actor_system sys{cfg};
+  std::shared_ptr<gateway::gateway_pipeline> pipeline;
+  std::shared_ptr<gateway::http_server> server;
+  std::uint16_t port = 0;
+  caf::actor held, owner;
+};
+
+}  // namespace
+
+TEST_F(GatewayPipeline, AHeldReadIsAnsweredAtItsDeadlineAndNothingStaysPending) {
+  auto r = send_http(port, get("/v1/speakers/s1", token_for("alice")));
+  EXPECT_EQ(r.status, 503) << r.head << r.body;
+  EXPECT_EQ(nlohmann::json::parse(r.body)["type"], "urn:sbm:problem:timeout");
+  EXPECT_FALSE(r.header("Retry-After").empty());
+  EXPECT_TRUE(test::eventually([&] { return server->in_flight() == 0; }, 5s));
+}
+
+TEST_F(GatewayPipeline, AHeldWriteIsAnsweredOutcomeUnknownAtItsDeadline) {
+  auto r = send_http(port, post("/v1/speakers", token_for("alice"), R"({"speaker_id":"s1","client_id":"c"})"));
+  EXPECT_EQ(r.status, 503) << r.head << r.body;
+  EXPECT_EQ(nlohmann::json::parse(r.body)["type"], "urn:sbm:problem:outcome-unknown");
+}
+
+TEST_F(GatewayPipeline, ADeadGatewayAnswersWhatItHeldAtOnceAndARestartedOneServes) {
+  auto pending = std::async(std::launch::async,
+                            [&] { return send_http(port, get("/v1/speakers/s1", token_for("alice"))); });
+  ASSERT_TRUE(test::eventually([&] { return server->in_flight() == 1; }, 5s));
+  caf::anon_send_exit(owner, caf::exit_reason::kill);
+  // Answered by the gateway's end, well before the 1.5 s deadline would have answered it.
+  ASSERT_EQ(pending.wait_for(1s), std::future_status::ready) << "the held request waited for its deadline";
+  auto r = pending.get();
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_EQ(nlohmann::json::parse(r.body)["type"], "urn:sbm:problem:gateway-restarting");
+  EXPECT_EQ(r.header("Retry-After"), "1");
+
+  // No lanes: answered at once, nothing handed to a dead actor.
+  auto meanwhile = send_http(port, get("/v1/speakers/s2", token_for("alice")));
+  EXPECT_EQ(meanwhile.status, 503);
+  EXPECT_EQ(meanwhile.header("Retry-After"), "1");
+  EXPECT_EQ(server->in_flight(), 0u);
+
+  start_gateway();
+  auto unknown = send_http(port, get("/v1/nothing-here", token_for("alice")));
+  EXPECT_EQ(unknown.status, 404);
+  auto healthy = send_http(port, "GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(healthy.status, 0);
+  EXPECT_NE(nlohmann::json::parse(healthy.body)["type"], "urn:sbm:problem:gateway-restarting");
+}
+
+TEST_F(GatewayPipeline, EveryAnswerCarriesItsRequestId) {
+  auto r = send_http(port, get("/v1/nothing-here", token_for("alice"), "X-Request-Id: trace-42\r\n"));
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.header("X-Request-Id"), "trace-42");
+  EXPECT_EQ(nlohmann::json::parse(r.body)["request_id"], "trace-42");
+  auto made = send_http(port, get("/v1/nothing-here", token_for("alice"), "X-Request-Id: bad id!\r\n"));
+  EXPECT_TRUE(gateway::sane_request_id(made.header("X-Request-Id"))) << made.head;
+  EXPECT_NE(made.header("X-Request-Id"), "bad id!");
+  EXPECT_EQ(nlohmann::json::parse(made.body)["request_id"], made.header("X-Request-Id"));
+  auto unauthenticated = send_http(port, "GET /v1/speakers/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(unauthenticated.status, 401);
+  EXPECT_EQ(nlohmann::json::parse(unauthenticated.body)["request_id"], unauthenticated.header("X-Request-Id"));
+}
