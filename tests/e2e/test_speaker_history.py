@@ -158,5 +158,61 @@ class SpeakerHistory(unittest.TestCase):
         self.assertIn(self.history(token=service).status, (401, 403))
 
 
+class SpeakerHistoryWithoutPostgres(unittest.TestCase):
+    """SBM's own PostgreSQL stopped: the local sources that read it are named missing and the
+    InstaNote jobs still answer (seed 8.2's last fallback). Admission needs the user's standing,
+    which the gateway remembers for gateway.user-cache-ttl: long here, and warmed on every lane
+    before the stop, so the requests are admitted and show the history's own degradation."""
+
+    def test_local_sources_missing_jobs_still_answer(self):
+        shared = servers_env()
+        own = PrivateServers()
+        node = None
+        try:
+            instanote_url = fresh_database(shared)
+            seeded = subprocess.run([SBM, "seed-instanote", "--url", instanote_url, "--speakers", "2",
+                                     "--days", "3", "--start", "2026-11-01", "--seed", "9"],
+                                    capture_output=True, text=True)
+            self.assertEqual(seeded.returncode, 0, seeded.stderr)
+            client = psql(instanote_url, "SELECT client_id FROM seed_speakers WHERE speaker_id = 'spk-001'")
+            node = Node(srv=dict(shared, INSTANOTE_URL=instanote_url), database_url=fresh_database(own.env),
+                        extra_flags=["--instanote.cache-fresh-for=0s", "--gateway.request-timeout=5s",
+                                     "--gateway.lanes=2", "--gateway.user-cache-ttl=10m"])
+            qa = node.token("qa")
+            r = node.request("POST", "/v1/speakers", {"speaker_id": "spk-001", "client_id": client},
+                             token=node.token("qa_lead"))
+            self.assertEqual(r.status, 201, r)
+            for _ in range(4):  # every lane remembers the qa user's standing
+                full = node.get(f"/v1/speakers/spk-001/history?{RANGE}", token=qa)
+                self.assertEqual(full.status, 200, full)
+                self.assertTrue(full.json()["complete"], full.json()["sources"])
+
+            own.run("stop-postgres")
+            try:
+                degraded = node.get(f"/v1/speakers/spk-001/history?{RANGE}", token=qa)
+                self.assertEqual(degraded.status, 200, degraded)
+                body = degraded.json()
+                self.assertFalse(body["complete"])
+                self.assertIn("reports", body["missing"])
+                self.assertIn("bucket_changes", body["missing"])
+                self.assertIsNone(body["reports"])
+                self.assertEqual(body["sources"]["reports"]["reason"], "unavailable")
+                jobs = body["sources"]["jobs"]
+                self.assertEqual((jobs["status"], jobs["origin"]), ("ok", "instanote"), jobs)
+                expected = int(psql(instanote_url, "SELECT least(10, count(*)) FROM draft_jobs WHERE speaker_id = "
+                                                   "'spk-001' AND created_at >= '2026-11-01' AND created_at < '2026-11-04'"))
+                self.assertGreater(expected, 0)
+                self.assertEqual(len(body["jobs"]), expected)
+                self.assertNotIn("jobs", body["missing"])
+            finally:
+                own.run("start-postgres")
+            node.wait_until(lambda: node.get(f"/v1/speakers/spk-001/history?{RANGE}", token=qa).json()
+                            .get("complete") is True, 60, "the history never became complete again")
+        finally:
+            if node:
+                node.stop()
+            own.destroy()
+
+
 if __name__ == "__main__":
     unittest.main()
