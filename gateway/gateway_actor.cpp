@@ -176,6 +176,8 @@ void dispatch(gateway_state& st, http_request& req) {
               return handle_reports(ctx, id, admitted_req, match, who);
             case route::speaker_jobs:
               return handle_jobs(ctx, admitted_req, match, who);
+            case route::speaker_overview:
+              return handle_speaker_overview(ctx, admitted_req, match, who);
             case route::drafts_correct:
               return handle_drafts(ctx, admitted_req, who);
             default:

@@ -78,6 +78,11 @@ struct gateway_context {
 bool read_query(const gateway_context& ctx, const http_request& req,
                 std::vector<std::pair<std::string, std::string>>& out);
 
+// One JSON form per item, shared by the routes that show it (routes_speakers.cpp, routes_jobs.cpp).
+nlohmann::json to_json(const speaker_view& v);
+nlohmann::json to_json(const history_entry& e);
+nlohmann::json to_json(const verification_job& j);
+
 void handle_speakers(gateway_context& ctx, route r, const http_request& req,
                      const route_match& match, const principal& who);
 
@@ -91,5 +96,8 @@ void handle_jobs(gateway_context& ctx, const http_request& req, const route_matc
                  const principal& who);
 
 void handle_drafts(gateway_context& ctx, const http_request& req, const principal& who);
+
+void handle_speaker_overview(gateway_context& ctx, const http_request& req, const route_match& match,
+                             const principal& who);
 
 }  // namespace sbm::gateway

@@ -13,6 +13,9 @@ const route_spec routes[] = {
   {"GET", "/v1/speakers", route::speakers_list, permission::speakers_read},
   {"GET", "/v1/speakers/{id}", route::speaker_get, permission::speakers_read},
   {"GET", "/v1/speakers/{id}/bucket-history", route::speaker_history, permission::speakers_read},
+  // Seed 8.2's speaker history: its state, bucket changes, reports and InstaNote jobs, from
+  // whichever of those sources answer (routes_history.cpp). Draft text: QA roles, as for jobs.
+  {"GET", "/v1/speakers/{id}/history", route::speaker_overview, permission::schedule_read},
   {"PUT", "/v1/speakers/{id}/bucket-pin", route::speaker_pin_put, permission::buckets_pin},
   {"DELETE", "/v1/speakers/{id}/bucket-pin", route::speaker_pin_delete, permission::buckets_pin},
   {"POST", "/v1/speakers/{id}/quality-samples", route::speaker_samples_post, permission::quality_write},

@@ -30,6 +30,7 @@ enum class route : int {
   node_status,
   speaker_jobs,
   drafts_correct,
+  speaker_overview,
 };
 
 struct route_spec {

@@ -34,6 +34,12 @@ json to_json(const corrected_draft& d) {
           {"retrieval", {{"segments", d.segments}, {"patterns", d.patterns_retrieved}}}};
 }
 
+void correct(gateway_context& ctx, const http_request& req, correction_request work) {
+  ctx.self->request(ctx.settings.corrections, ctx.hop(), correct_atom::value, std::move(work))
+    .then([&ctx, req](corrected_draft& d) { ctx.reply(req, json_response(200, to_json(d))); },
+          ctx.on_error(req, false));
+}
+
 }  // namespace
 
 void handle_drafts(gateway_context& ctx, const http_request& req, const principal& who) {
@@ -62,9 +68,17 @@ void handle_drafts(gateway_context& ctx, const http_request& req, const principa
   if (!ctx.settings.corrections)
     return ctx.reply(req, problem(503, "unavailable", "Service Unavailable", "this node has no correction actor"));
   work.ctx = ctx.work_context(req, who);
-  ctx.self->request(ctx.settings.corrections, ctx.hop(), correct_atom::value, std::move(work))
-    .then([&ctx, req](corrected_draft& d) { ctx.reply(req, json_response(200, to_json(d))); },
-          ctx.on_error(req, false));
+  if (!who.scope.limited)
+    return correct(ctx, req, std::move(work));
+  // For a scoped caller another client's speaker does not exist (404, as on every speaker route):
+  // learn its client first. The correction actor also forces its searches to the scope.
+  ctx.self->request(ctx.settings.speakers, ctx.hop(), get_atom::value, work.speaker_id)
+    .then(
+      [&ctx, req, who, work](speaker_view& v) mutable {
+        if (!ctx.hidden_by_scope(req, who, v.client_id, "speaker " + v.speaker_id + " is not registered"))
+          correct(ctx, req, std::move(work));
+      },
+      ctx.on_error(req, false));
 }
 
 }  // namespace sbm::gateway

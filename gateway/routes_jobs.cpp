@@ -52,6 +52,8 @@ std::vector<std::string> read_error_types(query_reader& q) {
   return out;
 }
 
+}  // namespace
+
 json to_json(const verification_job& j) {
   return {{"job_id", j.job_id},
           {"speaker_id", j.speaker_id},
@@ -65,6 +67,8 @@ json to_json(const verification_job& j) {
           {"error_types", j.error_types},
           {"retrieval_timestamp", format_timestamp_ms(j.retrieved_at_ms)}};
 }
+
+namespace {
 
 void pull_jobs(gateway_context& ctx, const http_request& req, const job_pull_request& pull) {
   const auto& id = pull.speaker_id;

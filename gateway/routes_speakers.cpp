@@ -32,6 +32,8 @@ json timestamp(std::int64_t ms) {
   return std::string{buf};
 }
 
+}  // namespace
+
 json to_json(const speaker_view& v) {
   json pin = nullptr;
   if (v.pinned)
@@ -61,7 +63,9 @@ json to_json(const history_entry& e) {
           {"at", timestamp(e.at_ms)}};
 }
 
-json to_json(const scheduled_verification& s) {
+namespace {
+
+json schedule_json(const scheduled_verification& s) {
   return {{"id", s.id},
           {"speaker_id", s.speaker_id},
           {"priority", s.priority},
@@ -69,6 +73,7 @@ json to_json(const scheduled_verification& s) {
           {"status", s.status},
           {"source_event_id", s.source_event_id == 0 ? json(nullptr) : json(s.source_event_id)},
           {"source_key", s.source_key.empty() ? json(nullptr) : json(s.source_key)},
+          {"client_id", s.client_id.empty() ? json(nullptr) : json(s.client_id)},
           {"created_at", timestamp(s.created_at_ms)}};
 }
 
@@ -213,7 +218,7 @@ void add_sample(gateway_context& ctx, const http_request& req, const std::string
     .then([&ctx, req](speaker_view& v) { reply_view(ctx, req, v, 201); }, ctx.on_error(req));
 }
 
-void list_schedule(gateway_context& ctx, const http_request& req) {
+void list_schedule(gateway_context& ctx, const http_request& req, const principal& who) {
   query_reader q{ctx, req, {"priority", "speaker_id", "limit"}};
   schedule_query query;
   query.priority = q.get("priority");
@@ -221,6 +226,7 @@ void list_schedule(gateway_context& ctx, const http_request& req) {
     q.fail("priority", "must be 'high' or 'normal'");
   query.speaker_id = q.identifier("speaker_id");
   query.limit = q.limit(100, 1000);
+  query.scope = who.scope;
   if (!q.ok)
     return;
   ctx.self->request(ctx.settings.schedule, ctx.hop(), list_atom::value, query)
@@ -228,7 +234,7 @@ void list_schedule(gateway_context& ctx, const http_request& req) {
       [&ctx, req](verification_schedule& s) {
         json items = json::array();
         for (const auto& e : s.items)
-          items.push_back(to_json(e));
+          items.push_back(schedule_json(e));
         ctx.reply(req, json_response(200, {{"items", items}}));
       },
       ctx.on_error(req));
@@ -289,7 +295,7 @@ void handle_speakers(gateway_context& ctx, route r, const http_request& req,
     case route::speaker_pin_put: return pin_bucket(ctx, req, match.params[0], who);
     case route::speaker_pin_delete: return unpin_bucket(ctx, req, match.params[0], who);
     case route::speaker_samples_post: return add_sample(ctx, req, match.params[0], who);
-    case route::schedule_list: return list_schedule(ctx, req);
+    case route::schedule_list: return list_schedule(ctx, req, who);
     default:
       ctx.reply(req, problem(404, "not-found", "Not Found", "no resource at this path"));
   }

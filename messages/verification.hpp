@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "messages/atoms.hpp"
+#include "messages/context.hpp"
 #include "messages/events.hpp"
 
 namespace sbm {
@@ -21,23 +22,25 @@ struct scheduled_verification {
   std::int64_t source_event_id = 0;  // the bucket change that caused it; 0 when source_key did
   std::int64_t created_at_ms = 0;
   std::string source_key;            // the request's key (e.g. "report:42"); empty for events
+  std::string client_id;             // the speaker's client; empty for rows from before it was kept
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, scheduled_verification& x) {
   return f(caf::meta::type_name("scheduled_verification"), x.id, x.speaker_id, x.priority,
-           x.reason, x.status, x.source_event_id, x.created_at_ms, x.source_key);
+           x.reason, x.status, x.source_event_id, x.created_at_ms, x.source_key, x.client_id);
 }
 
 struct schedule_query {
   std::string priority;  // empty = any
   std::string speaker_id;  // empty = any
   std::uint32_t limit = 100;
+  client_scope scope{};    // the caller's clients: no other client's verification is listed
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, schedule_query& x) {
-  return f(caf::meta::type_name("schedule_query"), x.priority, x.speaker_id, x.limit);
+  return f(caf::meta::type_name("schedule_query"), x.priority, x.speaker_id, x.limit, x.scope);
 }
 
 struct verification_schedule {
@@ -57,12 +60,13 @@ struct verification_request {
   std::string priority;  // "high" | "normal"
   std::string reason;
   std::string source_key;
+  std::string client_id;  // the speaker's client, so scoped readers see the row
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, verification_request& x) {
   return f(caf::meta::type_name("verification_request"), x.speaker_id, x.priority, x.reason,
-           x.source_key);
+           x.source_key, x.client_id);
 }
 
 // schedule answers true once the row is committed (or was already there).

@@ -117,6 +117,7 @@ caf::result<corrected_draft> on_correct(self_ptr self, correction_request& req) 
     search.query_text = job->request.draft_text.substr(b, e - b);
     search.filter.speaker_id = job->request.speaker_id;
     search.filter.min_weight = s.engine.weight_floor;
+    search.filter.scope = job->request.ctx.scope;  // never a pattern of a client the caller cannot reach
     search.top_k = s.top_k;
     self->request(s.index, timeout, search_atom::value, std::move(search))
         .then(

@@ -307,7 +307,7 @@ void run_step(self_ptr self, std::int64_t id) {
       verification_request req{r.pattern.speaker_id,
                                std::string{verification_priority(r.pattern.bucket_type)},
                                "error report " + std::to_string(id) + " (" + categories + ")",
-                               "report:" + std::to_string(id)};
+                               "report:" + std::to_string(id), r.pattern.client_id};
       auto priority = req.priority;
       self->request(st.settings.schedule, timeout, schedule_atom::value, std::move(req))
         .then(

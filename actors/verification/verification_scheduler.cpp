@@ -66,10 +66,10 @@ caf::result<bool> on_event(self_ptr self, const bucket_changed& ev) {
   const std::string reason =
     "bucket changed from " + ev.previous_bucket + " to " + ev.new_bucket + ": " + ev.reason;
   db_statement stmt{"INSERT INTO verification.schedule "
-                    "(speaker_id, priority, reason, status, source_event_id) "
-                    "VALUES ($1, $2, $3, 'scheduled', $4) "
+                    "(speaker_id, priority, reason, status, source_event_id, client_id) "
+                    "VALUES ($1, $2, $3, 'scheduled', $4, $5) "
                     "ON CONFLICT (source_event_id) DO NOTHING",
-                    {ev.speaker_id, priority, reason, std::to_string(ev.event_id)},
+                    {ev.speaker_id, priority, reason, std::to_string(ev.event_id), ev.client_id},
                     -1};
   auto rp = self->make_response_promise<bool>();
   // A single statement commits on its own; true goes out only after that.
@@ -85,9 +85,10 @@ caf::result<bool> on_request(self_ptr self, const verification_request& req) {
     return invalid("priority must be high or normal");
   if (req.source_key.empty() || req.source_key.size() > max_source_key_bytes)
     return invalid("source_key must be 1.." + std::to_string(max_source_key_bytes) + " bytes");
-  db_statement stmt{"INSERT INTO verification.schedule (speaker_id, priority, reason, status, source_key) "
-                    "VALUES ($1, $2, $3, 'scheduled', $4) ON CONFLICT (source_key) DO NOTHING",
-                    {req.speaker_id, req.priority, req.reason, req.source_key},
+  db_statement stmt{"INSERT INTO verification.schedule "
+                    "(speaker_id, priority, reason, status, source_key, client_id) "
+                    "VALUES ($1, $2, $3, 'scheduled', $4, $5) ON CONFLICT (source_key) DO NOTHING",
+                    {req.speaker_id, req.priority, req.reason, req.source_key, req.client_id},
                     -1};
   auto rp = self->make_response_promise<bool>();
   self->request(self->state.db, self->state.db_timeout, query_atom::value, std::move(stmt))
@@ -110,11 +111,12 @@ caf::result<verification_schedule> on_list(self_ptr self, const schedule_query& 
   }
   const std::uint32_t limit = std::clamp<std::uint32_t>(q.limit, 1, max_page);
   db_statement stmt{"SELECT id, speaker_id, priority, reason, status, source_event_id, "
-                    "(extract(epoch from created_at) * 1000)::bigint, source_key "
+                    "(extract(epoch from created_at) * 1000)::bigint, source_key, client_id "
                     "FROM verification.schedule "
                     "WHERE ($1::text IS NULL OR priority = $1) "
-                    "AND ($2::text IS NULL OR speaker_id = $2) ORDER BY id LIMIT $3",
-                    {priority, speaker, std::to_string(limit)},
+                    "AND ($2::text IS NULL OR speaker_id = $2) AND " +
+                        db::scope_clause("client_id", 4) + " ORDER BY id LIMIT $3",
+                    {priority, speaker, std::to_string(limit), db::scope_param(q.scope)},
                     -1};
   auto rp = self->make_response_promise<verification_schedule>();
   self->request(self->state.db, self->state.db_timeout, query_atom::value, std::move(stmt))
@@ -123,7 +125,7 @@ caf::result<verification_schedule> on_list(self_ptr self, const schedule_query& 
         verification_schedule out;
         try {
           for (const db_row& row : rows.rows) {
-            if (row.size() < 8) throw std::runtime_error("short row");
+            if (row.size() < 9) throw std::runtime_error("short row");
             scheduled_verification v;
             v.id = to_int(row[0]);
             v.speaker_id = to_text(row[1]);
@@ -133,6 +135,7 @@ caf::result<verification_schedule> on_list(self_ptr self, const schedule_query& 
             v.source_event_id = row[5] ? to_int(row[5]) : 0;
             v.created_at_ms = to_int(row[6]);
             v.source_key = to_text(row[7]);
+            v.client_id = to_text(row[8]);
             out.items.push_back(std::move(v));
           }
         } catch (const std::exception& ex) {

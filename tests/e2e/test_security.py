@@ -223,6 +223,8 @@ class Security(unittest.TestCase):
                  leads, 200),
                 ("DELETE", f"/v1/speakers/{sid}/bucket-pin?reason=matrix", None, leads, 200),
                 ("GET", "/v1/verification-schedule", None, users, 200),
+                # 200 whichever of its sources answer (InstaNote's jobs may be named missing here)
+                ("GET", f"/v1/speakers/{sid}/history", None, users, 200),
                 ("POST", "/v1/users", {"id": uid, "role": "qa"}, admins, 201),
                 ("GET", "/v1/users/" + (uid if who in admins else "user-admin"), None, admins,
                  200 if who in admins else None),
@@ -775,6 +777,47 @@ class ClientScoping(unittest.TestCase):
         r = self.node.request("PUT", "/v1/speakers/sc-a2/bucket-pin",
                               {"bucket": "low_touch", "reason": "scoped pin"}, token=self.hosp_a)
         self.assertEqual(r.status, 200, r)
+
+    def test_draft_correction_and_the_verification_schedule_are_scoped(self):
+        unknown = self.node.request("POST", "/v1/drafts/correct",
+                                    {"speaker_id": "sc-nobody", "draft_text": "metoprolal 25 mg"}, token=self.hosp_a)
+        self.assertEqual(unknown.status, 404, unknown)
+        hidden = self.node.request("POST", "/v1/drafts/correct",
+                                   {"speaker_id": "sc-b1", "draft_text": "metoprolal 25 mg"}, token=self.hosp_a)
+        self.assertEqual(hidden.status, 404, hidden)
+        self.assertEqual(hidden.json()["detail"].replace("sc-b1", "X"), unknown.json()["detail"].replace("sc-nobody", "X"))
+        def correct(speaker, token):
+            # The pattern index answers 503 while it loads after the node's start.
+            deadline = time.time() + 30
+            while True:
+                r = self.node.request("POST", "/v1/drafts/correct",
+                                      {"speaker_id": speaker, "draft_text": "metoprolal 25 mg"}, token=token)
+                if r.status != 503 or time.time() > deadline:
+                    return r
+                time.sleep(0.1)
+
+        own = correct("sc-a1", self.hosp_a)
+        self.assertEqual(own.status, 200, own)
+        vendor = correct("sc-b1", self.admin)
+        self.assertEqual(vendor.status, 200, vendor)
+
+        # A filed report schedules a verification of its speaker, which carries the speaker's client.
+        self.report("sc-a2", "clinic-a", self.admin)
+        self.report("sc-b1", "clinic-b", self.admin)
+
+        def scheduled(token, query=""):
+            r = self.get("/v1/verification-schedule?limit=1000" + query, token)
+            self.assertEqual(r.status, 200, r)
+            return {(item["speaker_id"], item["client_id"]) for item in r.json()["items"]}
+
+        deadline = time.time() + 30
+        while not {("sc-a2", "clinic-a"), ("sc-b1", "clinic-b")} <= scheduled(self.admin):
+            self.assertLess(time.time(), deadline, scheduled(self.admin))
+            time.sleep(0.1)
+        mine = scheduled(self.hosp_a)
+        self.assertIn(("sc-a2", "clinic-a"), mine)
+        self.assertEqual({c for _, c in mine}, {"clinic-a"})
+        self.assertEqual(scheduled(self.hosp_a, "&speaker_id=sc-b1"), set())
 
     def test_a_token_narrows_the_scope_and_never_widens_it(self):
         widened = self.keys.user("qa_lead", sub="hosp-a", client_ids=["clinic-a", "clinic-b"])

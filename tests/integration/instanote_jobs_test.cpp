@@ -253,6 +253,38 @@ TEST_F(InstanoteJobs, CachesEncryptedCopiesAndAnswersFromAFreshOne) {
   EXPECT_NE(sbm::instanote::cache_key(ab), k);
 }
 
+// Issue 21: a scoped caller gets only its clients' jobs, from InstaNote and from a cached copy
+// alike (the cache holds the pull for everyone; the scope is applied to every answer).
+TEST_F(InstanoteJobs, AScopedCallerGetsOnlyItsClientsJobsFromInstanoteAndFromTheCache) {
+  auto& srv = sbm::test::servers::shared();
+  auto url = srv.fresh_database();
+  seed(url);
+  auto s = settings(instanote_for(url), redis_for(srv));
+  s.cache_fresh_for = 1h;
+  auto a = jobs(s);
+  auto req = whole_day();
+  req.from_ms = day0_ms + 1000 + (::getpid() % 1000);  // unique per run: the shared Redis outlives it
+  auto other = req;
+  other.scope = {true, {"another-hospital"}};
+  auto fresh = first_pull(a, other);  // from InstaNote, the copy cached
+  EXPECT_EQ(fresh.source, "instanote");
+  EXPECT_TRUE(fresh.jobs.empty()) << ids(fresh).size();
+
+  auto unscoped = pull(a, req);
+  ASSERT_TRUE(unscoped) << caf::to_string(unscoped.error());
+  EXPECT_EQ(unscoped->source, "cache");
+  EXPECT_EQ(unscoped->jobs.size(), 10u);
+  auto cached_other = pull(a, other);
+  ASSERT_TRUE(cached_other) << caf::to_string(cached_other.error());
+  EXPECT_EQ(cached_other->source, "cache");
+  EXPECT_TRUE(cached_other->jobs.empty());
+  auto mine = req;
+  mine.scope = {true, {"another-hospital", "st-mary"}};
+  auto cached_mine = pull(a, mine);
+  ASSERT_TRUE(cached_mine) << caf::to_string(cached_mine.error());
+  EXPECT_EQ(ids(*cached_mine), ids(*unscoped));
+}
+
 TEST_F(InstanoteJobs, RedisStoppedPullsStillComeFromInstanote) {
   auto servers = sbm::test::servers::start_private();
   auto url = servers->instanote_url();

@@ -700,7 +700,7 @@ TEST_F(ReportSaga, ConcurrentFilingsShareCommitsYetEachIsAnsweredWithItsOwnRow) 
 TEST_F(ReportSaga, VerificationRequestsAreIdempotentBySourceKey) {
   for (int i = 0; i < 3; ++i) {
     auto ok = ask<bool>(scheduler, sbm::schedule_atom::value,
-                        sbm::verification_request{"spk-1", "normal", "report", "report:77"});
+                        sbm::verification_request{"spk-1", "normal", "report", "report:77", "c1"});
     ASSERT_TRUE(ok) << sys.render(ok.error());
     EXPECT_TRUE(*ok);
   }
@@ -711,7 +711,7 @@ TEST_F(ReportSaga, VerificationRequestsAreIdempotentBySourceKey) {
   EXPECT_EQ(listed->items[0].source_key, "report:77");
   EXPECT_EQ(listed->items[0].source_event_id, 0);
   auto bad = ask<bool>(scheduler, sbm::schedule_atom::value,
-                       sbm::verification_request{"spk-1", "urgent", "report", "report:78"});
+                       sbm::verification_request{"spk-1", "urgent", "report", "report:78", "c1"});
   EXPECT_EQ(sbm::code_of(bad.error()), errc::invalid_argument);
 }
 

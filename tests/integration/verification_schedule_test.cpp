@@ -171,4 +171,42 @@ TEST_F(VerificationSchedule, BucketChangesScheduleVerificationsEndToEnd) {
   EXPECT_EQ(sql("SELECT count(*) FROM verification.schedule")[0][0], param{"2"});
 }
 
+// Issue 21: a hospital's reviewers see only their clients' scheduled verifications. The client
+// comes with the cause (a bucket change, a filed report); a row of no known client (scheduled
+// before the column existed) is shown to unscoped readers only.
+TEST_F(VerificationSchedule, AScopedReaderSeesOnlyItsClientsRows) {
+  for (const auto& ev : {bucket_changed{21, "spk-a", "c1", "low_touch", "no_touch", "promoted", 1000},
+                         bucket_changed{22, "spk-b", "c2", "no_touch", "low_touch", "demoted", 2000}}) {
+    auto ok = call<bool>(self, scheduler, sbm::publish_atom::value, ev);
+    ASSERT_TRUE(ok) << sys.render(ok.error());
+  }
+  auto asked = call<bool>(self, scheduler, sbm::schedule_atom::value,
+                          sbm::verification_request{"spk-c", "normal", "report 5", "report:5", "c2"});
+  ASSERT_TRUE(asked) << sys.render(asked.error());
+  sql("INSERT INTO verification.schedule (speaker_id, priority, source_key) VALUES ('spk-old', 'normal', 'legacy')");
+
+  auto speakers_of = [&](sbm::client_scope scope) {
+    schedule_query q;
+    q.scope = std::move(scope);
+    auto page = list(q);
+    EXPECT_TRUE(page) << sys.render(page.error());
+    std::vector<std::string> out;
+    if (page)
+      for (const auto& v : page->items) out.push_back(v.speaker_id + "@" + v.client_id);
+    return out;
+  };
+  using ids = std::vector<std::string>;
+  EXPECT_EQ(speakers_of({}), (ids{"spk-a@c1", "spk-b@c2", "spk-c@c2", "spk-old@"}));
+  EXPECT_EQ(speakers_of({true, {"c2"}}), (ids{"spk-b@c2", "spk-c@c2"}));
+  EXPECT_EQ(speakers_of({true, {"c1", "c2"}}), (ids{"spk-a@c1", "spk-b@c2", "spk-c@c2"}));
+  EXPECT_EQ(speakers_of({true, {}}), ids{});
+  // A speaker filter cannot reach past the scope.
+  schedule_query other;
+  other.speaker_id = "spk-a";
+  other.scope = {true, {"c2"}};
+  auto none = list(other);
+  ASSERT_TRUE(none) << sys.render(none.error());
+  EXPECT_TRUE(none->items.empty());
+}
+
 }  // namespace
