@@ -74,10 +74,6 @@ struct gateway_context {
   }
 };
 
-// Query parameters of a request, decoded; false (and a 400 sent) on bad encoding.
-bool read_query(const gateway_context& ctx, const http_request& req,
-                std::vector<std::pair<std::string, std::string>>& out);
-
 void handle_speakers(gateway_context& ctx, route r, const http_request& req,
                      const route_match& match, const principal& who);
 

@@ -51,20 +51,6 @@ std::optional<field_problem> check_choice(std::string_view field, std::string_vi
 }  // namespace
 
 
-std::optional<std::string> id_problem(std::string_view value) {
-  if (value.empty()) return std::string("must not be empty");
-  if (value.size() > max_id_bytes)
-    return "must be at most " + std::to_string(max_id_bytes) + " bytes (got " +
-           std::to_string(value.size()) + ")";
-  if (!valid_utf8(value)) return std::string("must be valid UTF-8");
-  for (char ch : value) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c == 0x7F || c == '/')
-      return std::string("must not contain control characters or '/'");
-  }
-  return std::nullopt;
-}
-
 std::optional<field_problem> check_report(const report_fields& r, const report_limits& limits) {
   if (auto p = check_id("speaker_id", r.speaker_id)) return p;
   if (auto p = check_id("client_id", r.client_id)) return p;
