@@ -31,6 +31,10 @@ query_reader::query_reader(const gateway_context& c, const http_request& r,
     for (std::size_t j = 0; j < i && ok; ++j)
       if (pairs_[j].first == name)
         fail(name, "is given more than once");
+    // "?bucket=" could mean "no filter" or "the empty bucket": the client says which by leaving
+    // the parameter out.
+    if (ok && pairs_[i].second.empty())
+      fail(name, "is empty; leave the parameter out instead");
   }
 }
 

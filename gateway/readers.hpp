@@ -2,7 +2,8 @@
 // Internal to gateway/: the one way a route reads its input.
 // - query_reader: the query string, decoded once. A name not listed, or a name given twice, is
 //   refused; the first problem answers 400 naming the parameter, and `ok` turns false so the
-//   handler returns without answering again. An empty value reads as absent.
+//   handler returns without answering again. A name given with an empty value is refused as
+//   well, so "" below always means absent.
 // - body_object: the JSON body, parsed strictly (gateway/json_io.hpp parse_object), holding only
 //   the listed fields; its fields are then read with field_reader.
 // Ids follow runtime/domain/ids.hpp and timestamps gateway/timestamps.hpp (RFC 3339) everywhere.

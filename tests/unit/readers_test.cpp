@@ -206,3 +206,10 @@ TEST(DomainIds, PositiveIntegersOnly) {
   for (const char* bad : {"", "0", "-1", "+1", " 1", "1 ", "1.0", "9223372036854775808", "0x10"})
     EXPECT_FALSE(sbm::domain::positive_integer(bad)) << bad;
 }
+
+TEST_F(readers, AnEmptyValueIsRefusedRatherThanReadAsAbsent) {
+  auto req = query("actor=");
+  query_reader q{ctx, req, {"actor"}};
+  EXPECT_FALSE(q.ok);
+  EXPECT_EQ(answer(400)["field"], "actor");
+}
