@@ -11,6 +11,7 @@
 
 #include "gateway/audit.hpp"
 #include "gateway/request_checks.hpp"
+#include "gateway/timestamps.hpp"
 #include "messages/errors.hpp"
 #include "runtime/text/utf8.hpp"
 
@@ -342,6 +343,19 @@ bool field_reader::integer(const char* key, std::int64_t& out, bool required, st
     return true;
   }
   return fail(key, range);
+}
+
+bool field_reader::timestamp(const char* key, std::optional<std::int64_t>& out, bool required) {
+  std::string text;
+  if (!string(key, text, required, 64))
+    return false;
+  if (text.empty())
+    return true;
+  out = parse_timestamp_ms(text);
+  if (!out)
+    return fail(key, "must be an RFC 3339 timestamp such as 2026-11-24T10:15:00Z or a date such as "
+                     "2026-11-24");
+  return true;
 }
 
 bool field_reader::boolean(const char* key, bool& out, bool required) {

@@ -94,6 +94,8 @@ class field_reader {
   bool number(const char* key, double& out, bool required, double min, double max);
   // JSON numbers with no fractional part (3 and 3.0 alike), within [min, max].
   bool integer(const char* key, std::int64_t& out, bool required, std::int64_t min, std::int64_t max);
+  // An RFC 3339 timestamp or a date, as a string (gateway/timestamps.hpp), the same as in a query.
+  bool timestamp(const char* key, std::optional<std::int64_t>& out, bool required);
   bool boolean(const char* key, bool& out, bool required);
   bool optional_boolean(const char* key, std::optional<bool>& out);
   bool strings(const char* key, std::vector<std::string>& out, bool required, std::size_t max_items);

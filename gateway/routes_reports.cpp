@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <cmath>
-#include <limits>
 
 #include "gateway/audit.hpp"
 #include "gateway/gateway_state.hpp"
@@ -242,7 +241,7 @@ void search_patterns(gateway_context& ctx, const http_request& req, const princi
     auto& f = search.filter;
     field_reader fr{*filters, "filters."};
     fr.only({"speaker_id", "client_id", "bucket_type", "audio_quality", "status", "error_category",
-             "requires_specialized_knowledge", "from_ms", "to_ms", "min_weight"});
+             "requires_specialized_knowledge", "from", "to", "min_weight"});
     fr.identifier("speaker_id", f.speaker_id, false);
     fr.identifier("client_id", f.client_id, false);
     fr.choice("bucket_type", f.bucket_type, false, domain::bucket_names);
@@ -252,12 +251,16 @@ void search_patterns(gateway_context& ctx, const http_request& req, const princi
     std::optional<bool> specialized;
     fr.optional_boolean("requires_specialized_knowledge", specialized);
     if (specialized) f.requires_specialized_knowledge = *specialized;
-    constexpr auto max_ms = std::numeric_limits<std::int64_t>::max() / 2;
-    fr.integer("from_ms", f.from_ms, false, 0, max_ms);
-    fr.integer("to_ms", f.to_ms, false, 0, max_ms);
+    // The index reads 0 as "no bound", so a bound is after the epoch.
+    std::optional<std::int64_t> from, to;
+    fr.timestamp("from", from, false);
+    if (from && *from <= 0) fr.fail("from", "must be after 1970-01-01T00:00:00Z");
+    fr.timestamp("to", to, false);
+    if (to && *to <= 0) fr.fail("to", "must be after 1970-01-01T00:00:00Z");
     fr.number("min_weight", f.min_weight, false, 0, 1);
-    if (!fr.failed() && f.from_ms != 0 && f.to_ms != 0 && f.from_ms > f.to_ms)
-      fr.fail("to_ms", "must not be before filters.from_ms");
+    if (!fr.failed() && from && to && *from > *to) fr.fail("to", "must not be before filters.from");
+    f.from_ms = from.value_or(0);
+    f.to_ms = to.value_or(0);
     if (fr.failed()) return ctx.reply(req, fr.to_problem());
   }
   // Forced, whatever filters.client_id says: a scoped caller's search sees only its clients.

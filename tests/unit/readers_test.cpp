@@ -213,3 +213,17 @@ TEST_F(readers, AnEmptyValueIsRefusedRatherThanReadAsAbsent) {
   EXPECT_FALSE(q.ok);
   EXPECT_EQ(answer(400)["field"], "actor");
 }
+
+TEST_F(readers, ABodyTimestampIsTheSameRfc3339TextAsAQueryOne) {
+  auto object = json::parse(R"({"from":"2026-11-24T11:15:00+01:00","to":1795515300000,"at":"2026-02-30"})");
+  field_reader f{object};
+  std::optional<std::int64_t> from, to, at;
+  EXPECT_TRUE(f.timestamp("from", from, true));
+  EXPECT_EQ(from, 1795515300000);
+  EXPECT_FALSE(f.timestamp("to", to, true));  // a number is not a timestamp here
+  EXPECT_EQ(f.field(), "to");
+  field_reader g{object};
+  EXPECT_FALSE(g.timestamp("at", at, true));
+  EXPECT_EQ(g.field(), "at");
+  EXPECT_NE(g.error().find("RFC 3339"), std::string::npos) << g.error();
+}
