@@ -16,13 +16,13 @@
 
 #include "messages/errors.hpp"
 #include "runtime/db/rows.hpp"
+#include "runtime/domain/ids.hpp"
 
 namespace sbm::verification {
 
 namespace {
 
 constexpr std::uint32_t max_page = 500;
-constexpr std::size_t max_id_bytes = 128;
 constexpr std::size_t max_source_key_bytes = 200;
 
 struct scheduler_state {
@@ -36,15 +36,7 @@ using self_ptr = verification_scheduler_actor::stateful_pointer<scheduler_state>
 caf::error invalid(std::string what) { return make_error(errc::invalid_argument, std::move(what)); }
 
 
-// Ids as the rest of SBM accepts them: 1..128 bytes, no control characters. Full UTF-8 checks
-// happen at the gateway; PostgreSQL refuses invalid UTF-8 anyway.
-bool plausible_id(const std::string& id) {
-  if (id.empty() || id.size() > max_id_bytes) return false;
-  return std::none_of(id.begin(), id.end(), [](char ch) {
-    const auto c = static_cast<unsigned char>(ch);
-    return c < 0x20 || c == 0x7F;
-  });
-}
+bool plausible_id(const std::string& id) { return !domain::id_problem(id); }
 
 std::int64_t to_int(const caf::optional<std::string>& text) {
   if (!text) throw std::runtime_error("unexpected NULL");
