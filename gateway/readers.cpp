@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gateway/audit.hpp"
+#include "gateway/gateway_state.hpp"
 #include "gateway/router.hpp"
 #include "gateway/timestamps.hpp"
 #include "runtime/domain/ids.hpp"

@@ -18,10 +18,12 @@
 #include <utility>
 #include <vector>
 
-#include "gateway/gateway_state.hpp"
+#include "messages/http.hpp"
 #include "runtime/domain/vocabulary.hpp"
 
 namespace sbm::gateway {
+
+struct gateway_context;
 
 class query_reader {
  public:

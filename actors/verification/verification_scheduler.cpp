@@ -17,6 +17,7 @@
 #include "messages/errors.hpp"
 #include "runtime/db/rows.hpp"
 #include "runtime/domain/ids.hpp"
+#include "runtime/domain/vocabulary.hpp"
 
 namespace sbm::verification {
 
@@ -54,7 +55,8 @@ caf::result<bool> on_event(self_ptr self, const bucket_changed& ev) {
   if (!plausible_id(ev.speaker_id)) return invalid("speaker_id is not a valid id");
   if (ev.event_id <= 0) return invalid("event_id must be positive");
   // The SPEC's rule: a speaker promoted to no_touch goes out unedited, so verify it first.
-  const std::string priority = ev.new_bucket == "no_touch" ? "high" : "normal";
+  const std::string priority{ev.new_bucket == domain::no_touch ? domain::high_priority
+                                                               : domain::normal_priority};
   const std::string reason =
     "bucket changed from " + ev.previous_bucket + " to " + ev.new_bucket + ": " + ev.reason;
   db_statement stmt{"INSERT INTO verification.schedule "

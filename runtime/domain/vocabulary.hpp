@@ -13,8 +13,12 @@ namespace sbm::domain {
 // Best first; the order of sbm::speakers::bucket.
 inline constexpr std::array<std::string_view, 4> bucket_names{"no_touch", "low_touch",
                                                               "medium_touch", "high_touch"};
+// Drafts of a no_touch speaker go out unedited, so its errors are verified first.
+inline constexpr std::string_view no_touch = bucket_names[0];
 inline constexpr std::array<std::string_view, 3> user_roles{"qa", "qa_lead", "admin"};
 inline constexpr std::array<std::string_view, 2> schedule_priorities{"high", "normal"};
+inline constexpr std::string_view high_priority = schedule_priorities[0];
+inline constexpr std::string_view normal_priority = schedule_priorities[1];
 
 // The enumerations of SPEC's error report and seed section 4.1.
 inline constexpr std::array<std::string_view, 7> error_categories{

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "gateway/gateway_state.hpp"
 #include "gateway/readers.hpp"
 #include "runtime/domain/ids.hpp"
 #include "runtime/domain/vocabulary.hpp"

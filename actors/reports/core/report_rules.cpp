@@ -117,7 +117,7 @@ saga_step next_step(saga_step step) {
 }
 
 std::string_view verification_priority(std::string_view bucket_type) {
-  return bucket_type == "no_touch" ? "high" : "normal";
+  return bucket_type == domain::no_touch ? domain::high_priority : domain::normal_priority;
 }
 
 double weight_after(std::string_view old_status, std::string_view new_status, double weight) {
