@@ -246,15 +246,6 @@ request_context gateway_context::work_context(const http_request& req, const pri
   return out;
 }
 
-bool read_query(const gateway_context& ctx, const http_request& req,
-                std::vector<std::pair<std::string, std::string>>& out) {
-  if (parse_query(req.query, out))
-    return true;
-  ctx.reply(req, problem(400, "bad-query", "Bad Request",
-                         "the query string contains an invalid percent-encoding"));
-  return false;
-}
-
 // The owner of one incarnation's lanes: it installs them, forwards a drain, and when it ends (a
 // lane died, or shutdown) takes them out so the server answers what they held.
 caf::behavior gateway_owner(caf::event_based_actor* self, gateway_settings settings,

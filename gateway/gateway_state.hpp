@@ -74,10 +74,6 @@ struct gateway_context {
   }
 };
 
-// Query parameters of a request, decoded; false (and a 400 sent) on bad encoding.
-bool read_query(const gateway_context& ctx, const http_request& req,
-                std::vector<std::pair<std::string, std::string>>& out);
-
 // One JSON form per item, shared by the routes that show it (routes_speakers.cpp, routes_jobs.cpp).
 nlohmann::json to_json(const speaker_view& v);
 nlohmann::json to_json(const history_entry& e);

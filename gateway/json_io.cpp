@@ -9,7 +9,9 @@
 #include <unordered_set>
 #include <vector>
 
+#include "gateway/audit.hpp"
 #include "gateway/request_checks.hpp"
+#include "gateway/timestamps.hpp"
 #include "messages/errors.hpp"
 #include "runtime/text/utf8.hpp"
 
@@ -121,19 +123,6 @@ http_response from_error(const caf::error& err, bool write) {
 }
 
 
-std::optional<std::string> id_problem(std::string_view v) {
-  if (v.empty())
-    return std::string{"must not be empty"};
-  if (v.size() > 128)
-    return "must be at most 128 bytes (got " + std::to_string(v.size()) + ")";
-  if (!valid_utf8(v))
-    return std::string{"must be valid UTF-8"};
-  for (unsigned char c : v)
-    if (c < 0x20 || c == 0x7F || c == '/')
-      return std::string{"must not contain control characters or '/'"};
-  return std::nullopt;
-}
-
 namespace {
 struct too_deep {};
 struct duplicate_key {
@@ -230,43 +219,86 @@ std::optional<http_response> media_type_problem(const http_request& req) {
   return std::nullopt;
 }
 
-field_reader::field_reader(const json& object) : object_(object) {
+std::optional<std::string> unknown_field(const json& object, std::initializer_list<const char*> known) {
+  for (auto it = object.begin(); it != object.end(); ++it) {
+    bool listed = false;
+    for (auto k : known)
+      listed = listed || it.key() == k;
+    if (!listed)
+      return it.key();
+  }
+  return std::nullopt;
+}
+
+field_reader::field_reader(const json& object, std::string prefix)
+  : object_(object), prefix_(std::move(prefix)) {
+}
+
+bool field_reader::only(std::initializer_list<const char*> known) {
+  auto key = unknown_field(object_, known);
+  if (!key)
+    return true;
+  auto shown = printable(*key, 64);
+  fail(shown.c_str(), "is not a known field");
+  slug_ = "unknown-field";
+  return false;
 }
 
 bool field_reader::fail(const char* key, std::string message) {
   if (error_.empty()) {
-    field_ = key;
-    error_ = "field '" + std::string{key} + "' " + std::move(message);
+    field_ = prefix_ + key;
+    error_ = "field '" + field_ + "' " + std::move(message);
   }
   return false;
 }
 
-bool field_reader::text(const char* key, std::string& out, bool required, std::size_t max_bytes,
-                        bool multiline) {
+const json* field_reader::find(const char* key, bool required) {
+  if (failed())
+    return nullptr;
   auto i = object_.find(key);
-  if (i == object_.end() || i->is_null())
-    return required ? fail(key, "is required") : true;
-  if (!i->is_string())
+  if (i == object_.end() || i->is_null()) {
+    if (required)
+      fail(key, "is required");
+    return nullptr;
+  }
+  return &*i;
+}
+
+bool field_reader::string(const char* key, std::string& out, bool required, std::size_t max_bytes) {
+  auto* v = find(key, required);
+  if (!v)
+    return !failed();
+  if (!v->is_string())
     return fail(key, "must be a string");
-  const auto& s = i->get_ref<const std::string&>();
+  const auto& s = v->get_ref<const std::string&>();
   if (s.size() > max_bytes)
     return fail(key, "must be at most " + std::to_string(max_bytes) + " bytes");
+  out = s;
+  return true;
+}
+
+bool field_reader::text(const char* key, std::string& out, bool required, std::size_t max_bytes,
+                        bool multiline) {
+  std::string s;
+  if (!string(key, s, required, max_bytes))
+    return false;
   for (unsigned char c : s)
     if ((c < 0x20 && !(multiline && (c == '\n' || c == '\t' || c == '\r'))) || c == 0x7F)
       return fail(key, "must not contain control characters");
   if (required && s.empty())
     return fail(key, "must not be empty");
-  out = s;
+  if (find(key, false))
+    out = std::move(s);
   return true;
 }
 
 bool field_reader::identifier(const char* key, std::string& out, bool required) {
-  auto i = object_.find(key);
-  if (i == object_.end() || i->is_null())
-    return required ? fail(key, "is required") : true;
-  if (!i->is_string())
+  auto* v = find(key, required);
+  if (!v)
+    return !failed();
+  if (!v->is_string())
     return fail(key, "must be a string");
-  const auto& s = i->get_ref<const std::string&>();
+  const auto& s = v->get_ref<const std::string&>();
   if (auto why = id_problem(s))
     return fail(key, *why);
   out = s;
@@ -274,20 +306,97 @@ bool field_reader::identifier(const char* key, std::string& out, bool required) 
 }
 
 bool field_reader::number(const char* key, double& out, bool required, double min, double max) {
-  auto i = object_.find(key);
-  if (i == object_.end() || i->is_null())
-    return required ? fail(key, "is required") : true;
-  if (!i->is_number())
+  auto* v = find(key, required);
+  if (!v)
+    return !failed();
+  if (!v->is_number())
     return fail(key, "must be a number");
-  double v = i->get<double>();
-  if (!std::isfinite(v) || v < min || v > max)
+  double d = v->get<double>();
+  if (!std::isfinite(d) || d < min || d > max)
     return fail(key, "must be between " + json(min).dump() + " and " + json(max).dump());
-  out = v;
+  out = d;
+  return true;
+}
+
+bool field_reader::integer(const char* key, std::int64_t& out, bool required, std::int64_t min,
+                           std::int64_t max) {
+  auto* v = find(key, required);
+  if (!v)
+    return !failed();
+  const auto range = "must be an integer from " + std::to_string(min) + " to " + std::to_string(max);
+  if (v->is_number_integer()) {
+    // Unsigned values above int64 are out of range whatever they are.
+    if (v->is_number_unsigned() && v->get<std::uint64_t>() > static_cast<std::uint64_t>(max))
+      return fail(key, range);
+    const auto x = v->get<std::int64_t>();
+    if (x < min || x > max)
+      return fail(key, range);
+    out = x;
+    return true;
+  }
+  if (v->is_number_float()) {
+    const double d = v->get<double>();
+    if (!std::isfinite(d) || std::floor(d) != d || d < static_cast<double>(min) ||
+        d > static_cast<double>(max))
+      return fail(key, range);
+    out = static_cast<std::int64_t>(d);
+    return true;
+  }
+  return fail(key, range);
+}
+
+bool field_reader::timestamp(const char* key, std::optional<std::int64_t>& out, bool required) {
+  std::string text;
+  if (!string(key, text, required, 64))
+    return false;
+  if (text.empty())
+    return true;
+  out = parse_timestamp_ms(text);
+  if (!out)
+    return fail(key, "must be an RFC 3339 timestamp such as 2026-11-24T10:15:00Z or a date such as "
+                     "2026-11-24");
+  return true;
+}
+
+bool field_reader::boolean(const char* key, bool& out, bool required) {
+  auto* v = find(key, required);
+  if (!v)
+    return !failed();
+  if (!v->is_boolean())
+    return fail(key, "must be true or false");
+  out = v->get<bool>();
+  return true;
+}
+
+bool field_reader::optional_boolean(const char* key, std::optional<bool>& out) {
+  bool value = false;
+  if (!find(key, false))
+    return !failed();
+  if (!boolean(key, value, true))
+    return false;
+  out = value;
+  return true;
+}
+
+bool field_reader::strings(const char* key, std::vector<std::string>& out, bool required,
+                           std::size_t max_items) {
+  auto* v = find(key, required);
+  if (!v)
+    return !failed();
+  if (!v->is_array())
+    return fail(key, "must be an array of strings");
+  if (v->size() > max_items)
+    return fail(key, "must have at most " + std::to_string(max_items) + " entries");
+  for (const auto& item : *v) {
+    if (!item.is_string())
+      return fail(key, "must be an array of strings");
+    out.push_back(item.get<std::string>());
+  }
   return true;
 }
 
 http_response field_reader::to_problem() const {
-  return problem(400, "invalid-field", "Bad Request", error_, field_);
+  return problem(400, slug_, "Bad Request", error_, field_);
 }
 
 }  // namespace sbm::gateway

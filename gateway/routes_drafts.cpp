@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gateway/gateway_state.hpp"
+#include "gateway/readers.hpp"
 
 namespace sbm::gateway {
 
@@ -43,13 +44,8 @@ void correct(gateway_context& ctx, const http_request& req, correction_request w
 }  // namespace
 
 void handle_drafts(gateway_context& ctx, const http_request& req, const principal& who) {
-  std::string error;
-  auto body = parse_object(req.body, ctx.settings.max_json_depth, error);
-  if (!body) return ctx.reply(req, problem(400, "malformed-body", "Bad Request", error));
-  for (const auto& item : body->items())
-    if (item.key() != "speaker_id" && item.key() != "draft_text")
-      return ctx.reply(req, problem(400, "unknown-field", "Bad Request",
-                                    "unknown field '" + item.key() + "'", item.key()));
+  auto body = body_object(ctx, req, {"speaker_id", "draft_text"});
+  if (!body) return;
   // The cap is the correction's own (drafts.max-bytes), below the body limit: past it, 413.
   if (auto it = body->find("draft_text"); it != body->end() && it->is_string() &&
                                           it->get_ref<const std::string&>().size() > ctx.settings.max_draft_bytes)

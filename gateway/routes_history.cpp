@@ -13,7 +13,7 @@
 #include <optional>
 
 #include "gateway/gateway_state.hpp"
-#include "gateway/query_reader.hpp"
+#include "gateway/readers.hpp"
 #include "gateway/timestamps.hpp"
 #include "messages/errors.hpp"
 
@@ -132,14 +132,16 @@ struct overview {
 void handle_speaker_overview(gateway_context& ctx, const http_request& req, const route_match& match,
                              const principal& who) {
   const auto& id = match.params[0];
-  if (auto why = id_problem(id))
-    return ctx.reply(req, problem(400, "invalid-field", "Bad Request", "speaker id " + *why, "speaker_id"));
+  if (!path_id_ok(ctx, req, id, "speaker id", "speaker_id"))
+    return;
   query_reader q{ctx, req, {"from", "to", "max_jobs", "limit"}};
-  bool has_from = false, has_to = false;
-  auto from_ms = q.timestamp("from", &has_from);
-  auto to_ms = q.timestamp("to", &has_to);
-  const auto max_jobs = q.count("max_jobs", std::min<std::uint32_t>(10, ctx.settings.max_jobs), ctx.settings.max_jobs);
-  const auto limit = q.limit(20, 100);
+  const auto from = q.timestamp("from");
+  const auto to = q.timestamp("to");
+  const bool has_from = from.has_value(), has_to = to.has_value();
+  std::int64_t from_ms = from.value_or(0), to_ms = to.value_or(0);
+  const auto max_jobs =
+    q.limit("max_jobs", std::min<std::uint32_t>(10, ctx.settings.max_jobs), ctx.settings.max_jobs);
+  const auto limit = q.limit("limit", 20, 100);
   if (!q.ok)
     return;
   // Whole days by default, so that the same question asked again within a day is the same InstaNote

@@ -7,7 +7,7 @@
 #include <algorithm>
 
 #include "gateway/gateway_state.hpp"
-#include "gateway/query_reader.hpp"
+#include "gateway/readers.hpp"
 #include "gateway/timestamps.hpp"
 
 namespace sbm::gateway {
@@ -97,23 +97,24 @@ void pull_jobs(gateway_context& ctx, const http_request& req, const job_pull_req
 void handle_jobs(gateway_context& ctx, const http_request& req, const route_match& match,
                  const principal& who) {
   const auto& id = match.params[0];
-  if (auto why = id_problem(id))
-    return ctx.reply(req, problem(400, "invalid-field", "Bad Request", "speaker id " + *why, "speaker_id"));
+  if (!path_id_ok(ctx, req, id, "speaker id", "speaker_id"))
+    return;
   query_reader q{ctx, req, {"from", "to", "error_types", "max_jobs"}};
   job_pull_request pull;
   pull.speaker_id = id;
   pull.scope = who.scope;
-  bool has_from = false, has_to = false;
-  pull.from_ms = q.timestamp("from", &has_from);
-  pull.to_ms = q.timestamp("to", &has_to);
-  if (q.ok && !has_from)
-    q.fail("from", "is required (an ISO-8601 date or timestamp)");
-  if (q.ok && !has_to)
-    q.fail("to", "is required (an ISO-8601 date or timestamp)");
+  auto from = q.timestamp("from");
+  auto to = q.timestamp("to");
+  if (q.ok && !from)
+    q.fail("from", "is required (an RFC 3339 timestamp or a date)");
+  if (q.ok && !to)
+    q.fail("to", "is required (an RFC 3339 timestamp or a date)");
+  pull.from_ms = from.value_or(0);
+  pull.to_ms = to.value_or(0);
   if (q.ok && pull.to_ms <= pull.from_ms)
     q.fail("to", "must be after 'from'");
   pull.error_types = read_error_types(q);
-  pull.max_jobs = q.count("max_jobs", std::min<std::uint32_t>(10, ctx.settings.max_jobs), ctx.settings.max_jobs);
+  pull.max_jobs = q.limit("max_jobs", std::min<std::uint32_t>(10, ctx.settings.max_jobs), ctx.settings.max_jobs);
   if (!q.ok)
     return;
   if (!ctx.settings.jobs)

@@ -3,12 +3,11 @@
 #include <caf/event_based_actor.hpp>
 #include <nlohmann/json.hpp>
 
-#include <ctime>
-
-#include "actors/speakers/core/bucket_policy.hpp"
 #include "gateway/audit.hpp"
 #include "gateway/gateway_state.hpp"
-#include "gateway/query_reader.hpp"
+#include "gateway/readers.hpp"
+#include "gateway/timestamps.hpp"
+#include "runtime/domain/vocabulary.hpp"
 
 namespace sbm::gateway {
 
@@ -21,15 +20,7 @@ constexpr std::size_t max_reason_bytes = 1024;
 constexpr std::size_t max_text_bytes = 256 * 1024;
 
 json timestamp(std::int64_t ms) {
-  if (ms <= 0)
-    return nullptr;
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[40];
-  auto n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  std::snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(ms % 1000));
-  return std::string{buf};
+  return ms <= 0 ? json(nullptr) : json(format_timestamp_ms(ms));
 }
 
 }  // namespace
@@ -77,30 +68,6 @@ json schedule_json(const scheduled_verification& s) {
           {"created_at", timestamp(s.created_at_ms)}};
 }
 
-bool bad_id(const gateway_context& ctx, const http_request& req, const std::string& id) {
-  if (auto why = id_problem(id)) {
-    ctx.reply(req, problem(400, "invalid-field", "Bad Request", "speaker id " + *why, "speaker_id"));
-    return true;
-  }
-  return false;
-}
-
-std::optional<json> body_object(const gateway_context& ctx, const http_request& req) {
-  std::string error;
-  auto value = parse_object(req.body, ctx.settings.max_json_depth, error);
-  if (!value)
-    ctx.reply(req, problem(400, "malformed-body", "Bad Request", error));
-  return value;
-}
-
-// The one domain-specific query parameter of these routes.
-std::string read_bucket(query_reader& q) {
-  auto b = q.get("bucket");
-  if (!b.empty() && !speakers::parse_bucket(b))
-    q.fail("bucket", "must be one of no_touch, low_touch, medium_touch, high_touch");
-  return b;
-}
-
 void reply_view(gateway_context& ctx, const http_request& req, speaker_view& v, std::uint16_t status) {
   auto r = json_response(status, to_json(v));
   if (status == 201)
@@ -109,7 +76,7 @@ void reply_view(gateway_context& ctx, const http_request& req, speaker_view& v, 
 }
 
 void create_speaker(gateway_context& ctx, const http_request& req, const principal& who) {
-  auto body = body_object(ctx, req);
+  auto body = body_object(ctx, req, {"speaker_id", "client_id", "display_name"});
   if (!body)
     return;
   speaker_registration reg;
@@ -128,10 +95,10 @@ void create_speaker(gateway_context& ctx, const http_request& req, const princip
 void list_speakers(gateway_context& ctx, const http_request& req, const principal& who) {
   query_reader q{ctx, req, {"bucket", "client_id", "limit", "cursor"}};
   speaker_query query;
-  query.bucket = read_bucket(q);
+  query.bucket = q.choice("bucket", domain::bucket_names);
   query.client_id = q.identifier("client_id");
   query.cursor = q.identifier("cursor");
-  query.limit = q.limit(50, 500);
+  query.limit = q.limit("limit", 50, 500);
   query.scope = who.scope;
   if (!q.ok)
     return;
@@ -151,20 +118,16 @@ void list_speakers(gateway_context& ctx, const http_request& req, const principa
 
 void pin_bucket(gateway_context& ctx, const http_request& req, const std::string& id,
                 const principal& who) {
-  auto body = body_object(ctx, req);
+  auto body = body_object(ctx, req, {"bucket", "reason"});
   if (!body)
     return;
   bucket_pin pin;
   pin.speaker_id = id;
   field_reader f{*body};
-  f.text("bucket", pin.bucket, true, 32);
+  f.choice("bucket", pin.bucket, true, domain::bucket_names);
   f.text("reason", pin.reason, true, max_reason_bytes, true);
   if (f.failed())
     return ctx.reply(req, f.to_problem());
-  if (!speakers::parse_bucket(pin.bucket))
-    return ctx.reply(req, problem(400, "invalid-field", "Bad Request",
-                                  "field 'bucket' must be one of no_touch, low_touch, medium_touch, high_touch",
-                                  "bucket"));
   pin.actor = who.describe();
   pin.by = origin_of(who, req);  // audited in the pin's own transaction
   pin.ctx = ctx.work_context(req, who);
@@ -175,11 +138,9 @@ void pin_bucket(gateway_context& ctx, const http_request& req, const std::string
 void unpin_bucket(gateway_context& ctx, const http_request& req, const std::string& id,
                   const principal& who) {
   query_reader q{ctx, req, {"reason"}};
+  bucket_unpin unpin{id, q.text("reason", max_reason_bytes), who.describe()};
   if (!q.ok)
     return;
-  bucket_unpin unpin{id, q.get("reason"), who.describe()};
-  if (unpin.reason.size() > max_reason_bytes)
-    return q.fail("reason", "must be at most " + std::to_string(max_reason_bytes) + " bytes");
   unpin.by = origin_of(who, req);  // audited in the unpin's own transaction
   unpin.ctx = ctx.work_context(req, who);
   ctx.self->request(ctx.settings.speakers, ctx.hop(), unpin_atom::value, unpin)
@@ -188,7 +149,7 @@ void unpin_bucket(gateway_context& ctx, const http_request& req, const std::stri
 
 void add_sample(gateway_context& ctx, const http_request& req, const std::string& id,
                 const principal& who) {
-  auto body = body_object(ctx, req);
+  auto body = body_object(ctx, req, {"job_id", "errors_per_100_words", "delivered_text", "verified_text"});
   if (!body)
     return;
   quality_sample sample;
@@ -221,11 +182,9 @@ void add_sample(gateway_context& ctx, const http_request& req, const std::string
 void list_schedule(gateway_context& ctx, const http_request& req, const principal& who) {
   query_reader q{ctx, req, {"priority", "speaker_id", "limit"}};
   schedule_query query;
-  query.priority = q.get("priority");
-  if (!query.priority.empty() && query.priority != "high" && query.priority != "normal")
-    q.fail("priority", "must be 'high' or 'normal'");
+  query.priority = q.choice("priority", domain::schedule_priorities);
   query.speaker_id = q.identifier("speaker_id");
-  query.limit = q.limit(100, 1000);
+  query.limit = q.limit("limit", 100, 1000);
   query.scope = who.scope;
   if (!q.ok)
     return;
@@ -261,7 +220,7 @@ void send_history(gateway_context& ctx, const http_request& req, const std::stri
 
 void handle_speakers(gateway_context& ctx, route r, const http_request& req,
                      const route_match& match, const principal& who) {
-  if (!match.params.empty() && bad_id(ctx, req, match.params[0]))
+  if (!match.params.empty() && !path_id_ok(ctx, req, match.params[0], "speaker id", "speaker_id"))
     return;
   auto timeout = ctx.hop();
   auto& shard = ctx.settings.speakers;

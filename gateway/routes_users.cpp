@@ -5,13 +5,13 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <charconv>
 #include <initializer_list>
-#include <limits>
 
 #include "gateway/audit.hpp"
 #include "gateway/gateway_state.hpp"
+#include "gateway/readers.hpp"
 #include "gateway/timestamps.hpp"
+#include "runtime/domain/vocabulary.hpp"
 
 namespace sbm::gateway {
 
@@ -74,57 +74,6 @@ void reply_problem(const gateway_context& ctx, const http_request& req, std::str
                          std::move(detail), field));
 }
 
-// The body as a JSON object holding only the allowed keys: a misspelt "disabled" must not be
-// ignored silently and leave an account enabled.
-std::optional<json> strict_body(const gateway_context& ctx, const http_request& req,
-                                std::initializer_list<const char*> allowed) {
-  std::string error;
-  auto value = parse_object(req.body, ctx.settings.max_json_depth, error);
-  if (!value) {
-    reply_problem(ctx, req, error);
-    return std::nullopt;
-  }
-  for (const auto& item : value->items()) {
-    bool known = false;
-    for (auto a : allowed)
-      known = known || item.key() == a;
-    if (!known) {
-      reply_problem(ctx, req, "field '" + printable(item.key(), 64) + "' is not known here",
-                    printable(item.key(), 64));
-      return std::nullopt;
-    }
-  }
-  return value;
-}
-
-// False when the role is missing or not one SBM knows (400 sent).
-bool read_role(const gateway_context& ctx, const http_request& req, field_reader& f,
-               std::string& role) {
-  if (!f.text("role", role, true, 16)) {
-    ctx.reply(req, f.to_problem());
-    return false;
-  }
-  if (role != "qa" && role != "qa_lead" && role != "admin") {
-    reply_problem(ctx, req, "field 'role' must be one of qa, qa_lead, admin", "role");
-    return false;
-  }
-  return true;
-}
-
-// nullopt: absent; false when the field is there but not a boolean (400 sent).
-bool read_flag(const gateway_context& ctx, const http_request& req, const json& body,
-               const char* key, std::optional<bool>& out) {
-  auto it = body.find(key);
-  if (it == body.end())
-    return true;
-  if (!it->is_boolean()) {
-    reply_problem(ctx, req, std::string{"field '"} + key + "' must be true or false", key);
-    return false;
-  }
-  out = it->get<bool>();
-  return true;
-}
-
 constexpr std::size_t max_scope_clients = 1000;
 
 // "client_ids": null lifts the limit, an array of client ids sets it (empty: no client at all).
@@ -170,14 +119,6 @@ bool manages(const principal& who, const user_record& u) {
                                         [&](const std::string& c) { return who.scope.admits(c); });
 }
 
-bool bad_user_id(const gateway_context& ctx, const http_request& req, const std::string& id) {
-  if (auto why = id_problem(id)) {
-    reply_problem(ctx, req, "user id " + *why, "id");
-    return true;
-  }
-  return false;
-}
-
 void reply_user(gateway_context& ctx, const http_request& req, const user_record& u,
                 std::uint16_t status) {
   auto r = json_response(status, to_json(u));
@@ -187,22 +128,18 @@ void reply_user(gateway_context& ctx, const http_request& req, const user_record
 }
 
 void create_user(gateway_context& ctx, const http_request& req, const principal& who) {
-  auto body = strict_body(ctx, req, {"id", "role", "display_name", "disabled", "client_ids"});
+  auto body = body_object(ctx, req, {"id", "role", "display_name", "disabled", "client_ids"});
   if (!body)
     return;
   user_creation c;
   field_reader f{*body};
   f.identifier("id", c.user.id, true);
-  if (f.failed())
-    return ctx.reply(req, f.to_problem());
-  if (!read_role(ctx, req, f, c.user.role))
-    return;
+  f.choice("role", c.user.role, true, domain::user_roles);
   f.text("display_name", c.user.display_name, false, max_display_name_bytes);
+  std::optional<bool> disabled;
+  f.optional_boolean("disabled", disabled);
   if (f.failed())
     return ctx.reply(req, f.to_problem());
-  std::optional<bool> disabled;
-  if (!read_flag(ctx, req, *body, "disabled", disabled))
-    return;
   c.user.disabled = disabled.value_or(false);
   // A scoped administrator's new users are scoped too: without client_ids they get its own scope.
   c.user.scope = who.scope;
@@ -220,29 +157,26 @@ void create_user(gateway_context& ctx, const http_request& req, const principal&
 
 void update_user(gateway_context& ctx, const http_request& req, const std::string& id,
                  const principal& who) {
-  if (bad_user_id(ctx, req, id))
+  if (!path_id_ok(ctx, req, id, "user id", "id"))
     return;
-  auto body = strict_body(ctx, req, {"role", "display_name", "disabled", "client_ids"});
+  auto body = body_object(ctx, req, {"role", "display_name", "disabled", "client_ids"});
   if (!body)
     return;
   user_update u;
   u.id = id;
   field_reader f{*body};
-  if (body->contains("role")) {
-    if (!read_role(ctx, req, f, u.role))
-      return;
-    u.set_role = true;
-  }
-  if (body->contains("display_name")) {
-    if (!body->at("display_name").is_string())
-      return reply_problem(ctx, req, "field 'display_name' must be a string", "display_name");
-    if (!f.text("display_name", u.display_name, false, max_display_name_bytes))
-      return ctx.reply(req, f.to_problem());
-    u.set_display_name = true;
-  }
+  u.set_role = body->contains("role");
+  if (u.set_role)
+    f.choice("role", u.role, true, domain::user_roles);
+  // null is no change for the other fields, but a display name given as null is a mistake.
+  u.set_display_name = body->contains("display_name");
+  if (u.set_display_name && !body->at("display_name").is_string())
+    f.fail("display_name", "must be a string");
+  f.text("display_name", u.display_name, false, max_display_name_bytes);
   std::optional<bool> disabled;
-  if (!read_flag(ctx, req, *body, "disabled", disabled))
-    return;
+  f.optional_boolean("disabled", disabled);
+  if (f.failed())
+    return ctx.reply(req, f.to_problem());
   u.set_disabled = disabled.has_value();
   u.disabled = disabled.value_or(false);
   if (body->contains("client_ids")) {
@@ -279,7 +213,7 @@ void update_user(gateway_context& ctx, const http_request& req, const std::strin
 
 void get_user(gateway_context& ctx, const http_request& req, const std::string& id,
               const principal& who) {
-  if (bad_user_id(ctx, req, id))
+  if (!path_id_ok(ctx, req, id, "user id", "id"))
     return;
   ctx.self->request(ctx.settings.users, ctx.hop(), get_atom::value, id)
     .then(
@@ -291,74 +225,24 @@ void get_user(gateway_context& ctx, const http_request& req, const std::string& 
       ctx.on_error(req));
 }
 
-void query_problem(const gateway_context& ctx, const http_request& req, const std::string& name,
-                   const std::string& why) {
-  auto shown = printable(name, 64);
-  ctx.reply(req, problem(400, "invalid-query", "Bad Request", "'" + shown + "' " + why, shown));
-}
-
-// A filter value: what the log holds is compared as is, so anything printable is a fair query.
-std::optional<std::string> filter_problem(const std::string& value) {
-  if (value.empty() || value.size() > max_filter_bytes)
-    return "must be 1 to " + std::to_string(max_filter_bytes) + " bytes";
-  if (!valid_utf8(value))
-    return std::string{"must be valid UTF-8"};
-  for (unsigned char c : value)
-    if (c < 0x20 || c == 0x7F)
-      return std::string{"must not contain control characters"};
-  return std::nullopt;
-}
-
-bool read_positive(const std::string& text, std::int64_t max, std::int64_t& out) {
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-  return ec == std::errc{} && end == text.data() + text.size() && out > 0 && out <= max;
-}
-
 void list_audit(gateway_context& ctx, const http_request& req, const principal& who) {
-  std::vector<std::pair<std::string, std::string>> pairs;
-  if (!read_query(ctx, req, pairs))
-    return;
+  query_reader in{ctx, req, {"actor", "action", "from", "to", "limit", "cursor"}};
   audit_query q;
-  q.limit = default_audit_page;
   q.scope = who.scope;
-  std::vector<std::string> seen;
-  for (const auto& [name, value] : pairs) {
-    for (const auto& s : seen)
-      if (s == name)
-        return query_problem(ctx, req, name, "is given more than once");
-    seen.push_back(name);
-    if (name == "actor" || name == "action") {
-      if (auto why = filter_problem(value))
-        return query_problem(ctx, req, name, *why);
-      (name == "actor" ? q.actor : q.action) = value;
-    } else if (name == "from" || name == "to") {
-      auto ms = parse_timestamp_ms(value);
-      if (!ms)
-        return query_problem(ctx, req, name,
-                             "must be an ISO-8601 timestamp such as 2026-11-24T10:15:00Z or a date "
-                             "such as 2026-11-24");
-      if (name == "from") {
-        q.has_from = true;
-        q.from_ms = *ms;
-      } else {
-        q.has_to = true;
-        q.to_ms = *ms;
-      }
-    } else if (name == "limit") {
-      std::int64_t limit = 0;
-      if (!read_positive(value, max_audit_page, limit))
-        return query_problem(ctx, req, name,
-                             "must be an integer from 1 to " + std::to_string(max_audit_page));
-      q.limit = static_cast<std::uint32_t>(limit);
-    } else if (name == "cursor") {
-      if (!read_positive(value, std::numeric_limits<std::int64_t>::max(), q.before_id))
-        return query_problem(ctx, req, name, "is not a cursor this API returned");
-    } else {
-      return query_problem(ctx, req, name, "is not a known query parameter");
-    }
-  }
-  if (q.has_from && q.has_to && q.from_ms >= q.to_ms)
-    return query_problem(ctx, req, "from", "must be earlier than 'to'");
+  q.actor = in.text("actor", max_filter_bytes);
+  q.action = in.text("action", max_filter_bytes);
+  auto from = in.timestamp("from");
+  auto to = in.timestamp("to");
+  q.has_from = from.has_value();
+  q.from_ms = from.value_or(0);
+  q.has_to = to.has_value();
+  q.to_ms = to.value_or(0);
+  q.limit = in.limit("limit", default_audit_page, max_audit_page);
+  q.before_id = in.cursor("cursor");
+  if (in.ok && q.has_from && q.has_to && q.from_ms >= q.to_ms)
+    in.fail("from", "must be earlier than 'to'");
+  if (!in.ok)
+    return;
   ctx.self->request(ctx.settings.audit, ctx.hop(), list_atom::value, q)
     .then(
       [&ctx, req](audit_page& page) {

@@ -3,18 +3,13 @@
 #include <cmath>
 #include <cstdint>
 
+#include "runtime/domain/ids.hpp"
+
 namespace sbm::speakers {
 
 
 std::optional<std::string> check_id(std::string_view field, std::string_view value) {
-  if (value.empty()) return std::string(field) + " must not be empty";
-  if (value.size() > max_id_bytes)
-    return std::string(field) + " must be at most " + std::to_string(max_id_bytes) + " bytes";
-  if (!valid_utf8(value)) return std::string(field) + " must be valid UTF-8";
-  for (char ch : value) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c == 0x7F) return std::string(field) + " must not contain control characters";
-  }
+  if (auto why = domain::id_problem(value)) return std::string(field) + " " + *why;
   return std::nullopt;
 }
 

@@ -6,17 +6,18 @@
 #include <string>
 #include <string_view>
 
+#include "runtime/domain/ids.hpp"
 #include "runtime/text/utf8.hpp"
 
 namespace sbm::speakers {
 
-inline constexpr std::size_t max_id_bytes = 128;
+using domain::max_id_bytes;
 inline constexpr std::size_t max_text_bytes = 1024;  // reasons, display names
 // A rate far above anything a real draft produces; also keeps float storage in the window exact.
 inline constexpr double max_errors_per_100_words = 1'000'000;
 
 // nullopt when acceptable, else a message naming the field.
-// Ids: 1..128 bytes of valid UTF-8 without control characters.
+// Ids: the one rule of runtime/domain/ids.hpp.
 std::optional<std::string> check_id(std::string_view field, std::string_view value);
 // Free text: valid UTF-8, no NUL (PostgreSQL text cannot hold it), at most max_bytes.
 std::optional<std::string> check_text(std::string_view field, std::string_view value,

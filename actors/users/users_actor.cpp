@@ -15,12 +15,13 @@
 #include "messages/errors.hpp"
 #include "runtime/db/idempotency.hpp"
 #include "runtime/db/rows.hpp"
+#include "runtime/domain/ids.hpp"
+#include "runtime/domain/vocabulary.hpp"
 
 namespace sbm::users {
 
 namespace {
 
-constexpr std::size_t max_id_bytes = 128;
 constexpr std::size_t max_display_name_bytes = 256;
 
 constexpr const char* user_columns =
@@ -47,14 +48,13 @@ bool control_free(const std::string& text) {
 
 // The gateway validates first; this keeps the actor safe for any other caller.
 std::optional<caf::error> check_id(const std::string& id) {
-  if (id.empty() || id.size() > max_id_bytes || !control_free(id) || id.find('/') != std::string::npos)
-    return invalid("user id must be 1 to 128 bytes without control characters or '/'");
+  if (auto why = domain::id_problem(id)) return invalid("user id " + *why);
   return std::nullopt;
 }
 
 std::optional<caf::error> check_role(const std::string& role) {
-  if (role != "qa" && role != "qa_lead" && role != "admin")
-    return invalid("role must be qa, qa_lead or admin");
+  if (!domain::is_one_of(domain::user_roles, role))
+    return invalid("role must be " + domain::choices_text(domain::user_roles));
   return std::nullopt;
 }
 
@@ -74,8 +74,7 @@ std::optional<caf::error> check_scope(client_scope& scope) {
   if (scope.client_ids.size() > max_scope_clients)
     return invalid("client_ids may name at most 1000 clients");
   for (const auto& c : scope.client_ids)
-    if (c.empty() || c.size() > max_id_bytes || !control_free(c))
-      return invalid("each of client_ids must be 1 to 128 bytes without control characters");
+    if (auto why = domain::id_problem(c)) return invalid("each of client_ids: a client id " + *why);
   std::sort(scope.client_ids.begin(), scope.client_ids.end());
   scope.client_ids.erase(std::unique(scope.client_ids.begin(), scope.client_ids.end()),
                          scope.client_ids.end());

@@ -16,13 +16,14 @@
 
 #include "messages/errors.hpp"
 #include "runtime/db/rows.hpp"
+#include "runtime/domain/ids.hpp"
+#include "runtime/domain/vocabulary.hpp"
 
 namespace sbm::verification {
 
 namespace {
 
 constexpr std::uint32_t max_page = 500;
-constexpr std::size_t max_id_bytes = 128;
 constexpr std::size_t max_source_key_bytes = 200;
 
 struct scheduler_state {
@@ -36,15 +37,7 @@ using self_ptr = verification_scheduler_actor::stateful_pointer<scheduler_state>
 caf::error invalid(std::string what) { return make_error(errc::invalid_argument, std::move(what)); }
 
 
-// Ids as the rest of SBM accepts them: 1..128 bytes, no control characters. Full UTF-8 checks
-// happen at the gateway; PostgreSQL refuses invalid UTF-8 anyway.
-bool plausible_id(const std::string& id) {
-  if (id.empty() || id.size() > max_id_bytes) return false;
-  return std::none_of(id.begin(), id.end(), [](char ch) {
-    const auto c = static_cast<unsigned char>(ch);
-    return c < 0x20 || c == 0x7F;
-  });
-}
+bool plausible_id(const std::string& id) { return !domain::id_problem(id); }
 
 std::int64_t to_int(const caf::optional<std::string>& text) {
   if (!text) throw std::runtime_error("unexpected NULL");
@@ -62,7 +55,8 @@ caf::result<bool> on_event(self_ptr self, const bucket_changed& ev) {
   if (!plausible_id(ev.speaker_id)) return invalid("speaker_id is not a valid id");
   if (ev.event_id <= 0) return invalid("event_id must be positive");
   // The SPEC's rule: a speaker promoted to no_touch goes out unedited, so verify it first.
-  const std::string priority = ev.new_bucket == "no_touch" ? "high" : "normal";
+  const std::string priority{ev.new_bucket == domain::no_touch ? domain::high_priority
+                                                               : domain::normal_priority};
   const std::string reason =
     "bucket changed from " + ev.previous_bucket + " to " + ev.new_bucket + ": " + ev.reason;
   db_statement stmt{"INSERT INTO verification.schedule "

@@ -372,6 +372,46 @@ class Hostile(unittest.TestCase):
         self.assertEqual(self.node.request("GET", "/v1/speakers/dup-b", token=self.admin).status, 404)
         self.assertEqual(self.node.request("GET", "/v1/users/dup-user", token=self.admin).status, 404)
 
+    def test_every_query_refuses_repeated_unknown_and_empty_parameters_naming_them(self):
+        # One reader serves every route that takes a query: which of two values counts is a
+        # question a proxy and SBM could answer differently, so a repeat is refused everywhere.
+        reads = [("GET", "/v1/speakers", "limit=1", "limit"),
+                 ("GET", "/v1/verification-schedule", "priority=high", "priority"),
+                 ("GET", "/v1/speakers/control/jobs", "from=2026-01-01&to=2026-02-01", "from"),
+                 ("GET", "/v1/error-reports", "status=pending", "status"),
+                 ("GET", "/v1/audit", "action=user.create", "action"),
+                 ("DELETE", "/v1/speakers/control/bucket-pin", "reason=r", "reason")]
+        for method, path, query, name in reads:
+            first = query.split("&")[0]
+            for bad, why in ((f"{query}&{first}", "more than once"), (f"{query}&{name}x=1", "not a known"),
+                             (query.replace(first, name + "="), "empty")):
+                with self.subTest(path=path, query=bad):
+                    r = self.node.request(method, f"{path}?{bad}", token=self.admin)
+                    self.assertEqual(r.status, 400, r)
+                    self.assertEqual(r.json()["type"], "urn:sbm:problem:invalid-query", r)
+                    self.assertEqual(r.json()["field"], name + ("x" if why == "not a known" else ""), r)
+                    self.assertIn(why, r.json()["detail"], r)
+
+    def test_every_body_refuses_an_unknown_field_naming_it(self):
+        # Speakers' bodies used to drop unknown fields silently; now every body reader refuses them.
+        writes = [("POST", "/v1/speakers", {"speaker_id": "unk-1", "client_id": "c"}),
+                  ("PUT", "/v1/speakers/control/bucket-pin", {"bucket": "low_touch", "reason": "r"}),
+                  ("POST", "/v1/speakers/control/quality-samples", {"job_id": "unk", "errors_per_100_words": 1}),
+                  ("POST", "/v1/users", {"id": "unk-user", "role": "qa"}),
+                  ("PATCH", "/v1/users/user-admin", {"display_name": "x"}),
+                  ("PATCH", "/v1/error-reports/1", {"status": "rectified"}),
+                  ("POST", "/v1/patterns/search", {"query_text": "hypertension"}),
+                  ("POST", "/v1/drafts/correct", {"speaker_id": "control", "draft_text": "x"})]
+        for method, path, body in writes:
+            with self.subTest(path=path):
+                r = self.node.request(method, path, dict(body, displayname="typo"), token=self.admin)
+                self.assertEqual(r.status, 400, r)
+                self.assertEqual((r.json()["type"], r.json()["field"]),
+                                 ("urn:sbm:problem:unknown-field", "displayname"), r)
+        r = self.node.request("POST", "/v1/patterns/search",
+                              {"query_text": "hypertension", "filters": {"bucket": "no_touch"}}, token=self.admin)
+        self.assertEqual((r.status, r.json()["field"]), (400, "filters.bucket"), r)
+
     def test_a_byte_order_mark_is_refused(self):
         r = self.node.request("POST", "/v1/speakers", raw_body=b'\xef\xbb\xbf{"speaker_id": "bom", "client_id": "c"}',
                               token=self.admin, headers={"Content-Type": "application/json"})

@@ -142,7 +142,7 @@ class Reports(unittest.TestCase):
         self.assertEqual(found(requires_specialized_knowledge=True, speaker_id="rep-a") & {a1["id"], a2["id"]},
                          {a1["id"]})
         self.assertEqual(found(bucket_type="no_touch", speaker_id="rep-a"), set())
-        self.assertEqual(found(speaker_id="rep-a", from_ms=4102444800000), set())  # 2100-01-01
+        self.assertEqual(found(speaker_id="rep-a", **{"from": "2100-01-01"}), set())
         both = found(client_id="clinic-1", status="pending")
         self.assertTrue({a1["id"], a2["id"], b1["id"]} <= both)
 
@@ -271,7 +271,10 @@ class Reports(unittest.TestCase):
             ({"filters": {"speakerid": "rep-a"}}, "filters.speakerid"),
             ({"filters": {"audio_quality": "great"}}, "filters.audio_quality"),
             ({"filters": {"requires_specialized_knowledge": "true"}}, "filters.requires_specialized_knowledge"),
-            ({"filters": {"from_ms": 20, "to_ms": 10}}, "filters.to_ms"),
+            ({"filters": {"from": "2026-11-25", "to": "2026-11-24T23:59:59Z"}}, "filters.to"),
+            ({"filters": {"from": 1795478400000}}, "filters.from"),  # one timestamp format: RFC 3339
+            ({"filters": {"to": "2026-02-30"}}, "filters.to"),
+            ({"filters": {"from_ms": 20}}, "filters.from_ms"),
             ({"filters": {"min_weight": 2}}, "filters.min_weight"),
             ({"filters": "speaker_id = 'rep-a'"}, "filters"),
             ({"top_k": 101}, "top_k"),

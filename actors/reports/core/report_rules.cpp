@@ -51,20 +51,6 @@ std::optional<field_problem> check_choice(std::string_view field, std::string_vi
 }  // namespace
 
 
-std::optional<std::string> id_problem(std::string_view value) {
-  if (value.empty()) return std::string("must not be empty");
-  if (value.size() > max_id_bytes)
-    return "must be at most " + std::to_string(max_id_bytes) + " bytes (got " +
-           std::to_string(value.size()) + ")";
-  if (!valid_utf8(value)) return std::string("must be valid UTF-8");
-  for (char ch : value) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c == 0x7F || c == '/')
-      return std::string("must not contain control characters or '/'");
-  }
-  return std::nullopt;
-}
-
 std::optional<field_problem> check_report(const report_fields& r, const report_limits& limits) {
   if (auto p = check_id("speaker_id", r.speaker_id)) return p;
   if (auto p = check_id("client_id", r.client_id)) return p;
@@ -131,7 +117,7 @@ saga_step next_step(saga_step step) {
 }
 
 std::string_view verification_priority(std::string_view bucket_type) {
-  return bucket_type == "no_touch" ? "high" : "normal";
+  return bucket_type == domain::no_touch ? domain::high_priority : domain::normal_priority;
 }
 
 double weight_after(std::string_view old_status, std::string_view new_status, double weight) {

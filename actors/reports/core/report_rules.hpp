@@ -9,44 +9,27 @@
 #include <string>
 #include <string_view>
 
-#include "runtime/text/utf8.hpp"
 #include <vector>
+
+#include "runtime/domain/ids.hpp"
+#include "runtime/domain/vocabulary.hpp"
+#include "runtime/text/utf8.hpp"
 
 namespace sbm::reports {
 
-// The enumerations of SPEC's error report and seed section 4.1.
-inline constexpr std::array<std::string_view, 7> error_categories{
-  "medical_terminology", "drug_name",           "dosage",
-  "homophone",           "numbers_units",       "punctuation_formatting",
-  "speaker_attribution"};
-inline constexpr std::array<std::string_view, 4> audio_qualities{"excellent", "good", "fair", "poor"};
-inline constexpr std::array<std::string_view, 3> speaker_clarities{"clear", "moderate", "unclear"};
-inline constexpr std::array<std::string_view, 4> background_noises{"none", "low", "moderate", "high"};
-inline constexpr std::array<std::string_view, 4> bucket_types{"no_touch", "low_touch",
-                                                              "medium_touch", "high_touch"};
-inline constexpr std::array<std::string_view, 3> report_statuses{"pending", "rectified",
-                                                                 "not_rectified"};
-inline constexpr std::int64_t min_speakers = 1;
-inline constexpr std::int64_t max_speakers = 20;
-inline constexpr std::size_t max_id_bytes = 128;
-
-template <std::size_t N>
-bool is_one_of(const std::array<std::string_view, N>& allowed, std::string_view value) {
-  for (auto a : allowed)
-    if (a == value) return true;
-  return false;
-}
-
-// "a, b or c", for messages that tell the client what would have been accepted.
-template <std::size_t N>
-std::string choices_text(const std::array<std::string_view, N>& allowed) {
-  std::string out;
-  for (std::size_t i = 0; i < N; ++i) {
-    if (i > 0) out += i + 1 == N ? " or " : ", ";
-    out += allowed[i];
-  }
-  return out;
-}
+// The enumerations and the id rule are the shared vocabulary's (runtime/domain), named here too
+// so the family's code reads as before.
+using domain::audio_qualities;
+using domain::background_noises;
+using domain::choices_text;
+using domain::error_categories;
+using domain::id_problem;
+using domain::is_one_of;
+using domain::max_id_bytes;
+using domain::max_speakers;
+using domain::min_speakers;
+using domain::report_statuses;
+using domain::speaker_clarities;
 
 struct report_limits {
   std::size_t max_text_bytes = 2000;    // original_text, corrected_text: the erroneous span
@@ -105,8 +88,6 @@ std::optional<field_problem> check_report(const Report& r, const report_limits& 
   return check_report(f, limits);
 }
 
-// nullopt when `value` is an acceptable id, else the reason (without the field name).
-std::optional<std::string> id_problem(std::string_view value);
 using text::valid_utf8;
 
 // --- the saga ------------------------------------------------------------------------------

@@ -7,6 +7,8 @@
 #include <limits>
 #include <stdexcept>
 
+#include "runtime/domain/vocabulary.hpp"
+
 namespace sbm::speakers {
 
 namespace {
@@ -44,14 +46,12 @@ std::string format(const char* pattern, ...) {
 
 }  // namespace
 
+static_assert(domain::bucket_names.size() == all_buckets.size(),
+              "one name per bucket, in the enum's order");
+
 std::string_view to_string(bucket b) {
-  switch (b) {
-    case bucket::no_touch: return "no_touch";
-    case bucket::low_touch: return "low_touch";
-    case bucket::medium_touch: return "medium_touch";
-    case bucket::high_touch: return "high_touch";
-  }
-  return "unknown";
+  const auto i = static_cast<std::size_t>(b);
+  return i < domain::bucket_names.size() ? domain::bucket_names[i] : std::string_view{"unknown"};
 }
 
 std::optional<bucket> parse_bucket(std::string_view name) {
