@@ -92,4 +92,7 @@ void handle_jobs(gateway_context& ctx, const http_request& req, const route_matc
 
 void handle_drafts(gateway_context& ctx, const http_request& req, const principal& who);
 
+void handle_sessions(gateway_context& ctx, route r, const http_request& req, const route_match& match,
+                     const principal& who);
+
 }  // namespace sbm::gateway

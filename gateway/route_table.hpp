@@ -30,6 +30,10 @@ enum class route : int {
   node_status,
   speaker_jobs,
   drafts_correct,
+  sessions_create,
+  session_get,
+  session_marks_put,
+  session_submit,
 };
 
 struct route_spec {
