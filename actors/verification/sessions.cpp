@@ -193,7 +193,8 @@ caf::optional<session_view> view_of(const db_results& res) {
   v.submitted_at_ms = db::int_column(row, 15);
   v.submitted_by = db::text_column(row, 16);
   v.effects_done = db::bool_column(row, 17);
-  for (const auto& j : json::parse(db::required_text(row, 18)).at("jobs"))
+  const auto content = json::parse(db::required_text(row, 18));  // named: the loop must not outlive it
+  for (const auto& j : content.at("jobs"))
     v.jobs.push_back(job_of(j));
   if (row.size() > 19 && row[19]) v.outcome = outcome_of(json::parse(*row[19]));
   for (const auto& m : res.results[1].rows)
