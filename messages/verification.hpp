@@ -248,6 +248,7 @@ using session_actor = caf::typed_actor<
   caf::replies_to<get_atom, session_ref>::with<session_view>,
   caf::replies_to<marks_atom, session_marks>::with<marks_receipt>,
   caf::replies_to<submit_atom, session_submit>::with<session_view>,
+  caf::reacts_to<retry_atom>,  // the submit's effects failed a moment ago: try them again
   caf::reacts_to<idle_atom>>;
 
 using verification_sessions_actor = caf::typed_actor<

@@ -261,8 +261,9 @@ void answer_waiting(session_ptr self, const caf::error* failure) {
 void effects_failed(session_ptr self, caf::error e) {
   self->state.effects_running = false;
   answer_waiting(self, &e);
-  // Tried again on the next submit replay, activation or sweep; also here, a little later.
-  self->delayed_send(self, std::chrono::seconds{5}, idle_atom::value);
+  // Tried again on the next submit replay, activation or sweep; also here, a little later (one
+  // shot: each failure arms one retry, so an outage never piles up timers).
+  self->delayed_send(self, std::chrono::seconds{5}, retry_atom::value);
 }
 
 // The pattern ids of the marks, in the order the marks were committed.
@@ -597,6 +598,9 @@ session_actor::behavior_type session_fn(session_ptr self, sessions_settings sett
     [self](get_atom, const session_ref& ref) { return on_get(self, ref); },
     [self](marks_atom, session_marks& m) { return on_marks(self, m); },
     [self](submit_atom, session_submit& s) { return on_submit(self, s); },
+    [self](retry_atom) {
+      if (self->state.view.status == "submitted" && !self->state.view.effects_done) run_effects(self);
+    },
     [self, check_every](idle_atom) {
       auto& st = self->state;
       if (st.view.status == "submitted" && !st.view.effects_done) {
