@@ -877,12 +877,9 @@ void sweep(supervisor_ptr self) {
       [self](db_results& res) {
         auto& st = self->state;
         try {
-          for (const auto& row : res.results.at(0).rows) {
-            const auto id = db::int_column(row, 0);
-            ++st.stats.expired;
-            // A live session actor learns it on its next message: its touch answers "expired".
-            (void)id;
-          }
+          // A live session actor of an expired session learns it on its next message (its touch
+          // answers "expired") and stops when idle.
+          st.stats.expired += res.results.at(0).rows.size();
           for (const auto& row : res.results.at(1).rows)
             with_session(self, db::int_column(row, 0), {}, [](const session_actor*, const caf::error*) {});
         } catch (const std::exception&) {
