@@ -30,6 +30,7 @@
 #include "actors/speakers/core/bucket_policy.hpp"
 #include "actors/speakers/speakers.hpp"
 #include "actors/users/users.hpp"
+#include "actors/verification/sessions.hpp"
 #include "actors/verification/verification.hpp"
 #include "cli/commands.hpp"
 #include "config/node_options.hpp"
@@ -437,6 +438,25 @@ int node_command(int argc, char** argv) {
       std::chrono::duration_cast<std::chrono::seconds>(cfg.duration("idempotency.retention"));
     return caf::actor_cast<caf::actor>(reports::spawn_reports(s, std::move(r)));
   }});
+  // After everything a session reaches: InstaNote jobs, corrections, speakers, reports, audit.
+  tree.children.push_back({"verification-sessions", [&cfg](caf::actor_system& s, const started_children& c) {
+    verification::sessions_settings v;
+    v.db = caf::actor_cast<postgres_actor>(c.at("postgres"));
+    v.jobs = caf::actor_cast<instanote_actor>(c.at("instanote-jobs"));
+    v.corrections = caf::actor_cast<correction_actor>(c.at("corrections"));
+    v.speakers = caf::actor_cast<speaker_shard_actor>(c.at("speakers"));
+    v.reports = caf::actor_cast<reports_actor>(c.at("reports"));
+    v.audit = caf::actor_cast<audit_actor>(c.at("audit"));
+    v.idle_timeout = cfg.duration("verification.session-idle-timeout");
+    v.sweep_interval = cfg.duration("verification.session-sweep-interval");
+    v.max_active = static_cast<std::uint32_t>(cfg.integer("verification.max-active-sessions"));
+    v.max_jobs_cap = static_cast<std::uint32_t>(cfg.integer("instanote.max-jobs"));
+    v.db_timeout = cfg.duration("postgres.request-timeout");
+    v.call_timeout = cfg.duration("gateway.request-timeout");
+    v.idempotency_retention =
+      std::chrono::duration_cast<std::chrono::seconds>(cfg.duration("idempotency.retention"));
+    return caf::actor_cast<caf::actor>(verification::spawn_sessions(s, std::move(v)));
+  }});
   tree.children.push_back({"gateway", [&cfg, pipeline, services](
                                          caf::actor_system& s, const started_children& c) {
     gateway::gateway_settings g;
@@ -454,6 +474,7 @@ int node_command(int argc, char** argv) {
     g.reports = caf::actor_cast<reports_actor>(c.at("reports"));
     g.patterns = caf::actor_cast<pattern_index_actor>(c.at("pattern-index"));
     g.corrections = caf::actor_cast<correction_actor>(c.at("corrections"));
+    g.sessions = caf::actor_cast<verification_sessions_actor>(c.at("verification-sessions"));
     g.max_draft_bytes = static_cast<std::size_t>(cfg.integer("drafts.max-bytes"));
     g.request_timeout = cfg.duration("gateway.request-timeout");
     g.max_json_depth = static_cast<std::size_t>(cfg.integer("gateway.max-json-depth"));

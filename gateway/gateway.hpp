@@ -41,6 +41,7 @@ struct gateway_settings {
   reports_actor reports;         // null: report routes answer 503
   pattern_index_actor patterns;  // null: pattern search answers 503
   correction_actor corrections;  // null: draft correction answers 503
+  verification_sessions_actor sessions;  // null: verification sessions answer 503
   std::size_t max_draft_bytes = 65536;  // drafts.max-bytes: a longer draft_text answers 413
   users_actor users;   // null: no standing check (tokens alone decide)
   audit_actor audit;   // null: nothing is audited

@@ -180,6 +180,11 @@ void dispatch(gateway_state& st, http_request& req) {
               return handle_speaker_overview(ctx, admitted_req, match, who);
             case route::drafts_correct:
               return handle_drafts(ctx, admitted_req, who);
+            case route::sessions_create:
+            case route::session_get:
+            case route::session_marks_put:
+            case route::session_submit:
+              return handle_sessions(ctx, id, admitted_req, match, who);
             default:
               return handle_speakers(ctx, id, admitted_req, match, who);
           }

@@ -34,6 +34,11 @@ const route_spec routes[] = {
   {"POST", "/v1/patterns/search", route::patterns_search, permission::reports_read},
   // The drafting pipeline's correction step (services granted it) and QA trying a draft.
   {"POST", "/v1/drafts/correct", route::drafts_correct, permission::drafts_correct},
+  // Verification sessions: QA's work, on clinical draft text (so not for every speakers.read).
+  {"POST", "/v1/verification-sessions", route::sessions_create, permission::quality_write},
+  {"GET", "/v1/verification-sessions/{id}", route::session_get, permission::schedule_read},
+  {"PUT", "/v1/verification-sessions/{id}/marks", route::session_marks_put, permission::quality_write},
+  {"POST", "/v1/verification-sessions/{id}/submit", route::session_submit, permission::quality_write},
   {"GET", "/v1/status", route::node_status, permission::ops_read},
 };
 

@@ -31,6 +31,10 @@ enum class route : int {
   speaker_jobs,
   drafts_correct,
   speaker_overview,
+  sessions_create,
+  session_get,
+  session_marks_put,
+  session_submit,
 };
 
 struct route_spec {

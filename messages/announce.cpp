@@ -64,6 +64,17 @@ void announce_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<schedule_query>("sbm::schedule_query");
   cfg.add_message_type<verification_schedule>("sbm::verification_schedule");
   cfg.add_message_type<verification_request>("sbm::verification_request");
+  cfg.add_message_type<session_start>("sbm::session_start");
+  cfg.add_message_type<session_job>("sbm::session_job");
+  cfg.add_message_type<session_mark>("sbm::session_mark");
+  cfg.add_message_type<job_residual>("sbm::job_residual");
+  cfg.add_message_type<submit_outcome>("sbm::submit_outcome");
+  cfg.add_message_type<session_view>("sbm::session_view");
+  cfg.add_message_type<session_ref>("sbm::session_ref");
+  cfg.add_message_type<session_marks>("sbm::session_marks");
+  cfg.add_message_type<marks_receipt>("sbm::marks_receipt");
+  cfg.add_message_type<session_submit>("sbm::session_submit");
+  cfg.add_message_type<session_stats>("sbm::session_stats");
   // instanote
   cfg.add_message_type<job_pull_request>("sbm::job_pull_request");
   cfg.add_message_type<verification_job>("sbm::verification_job");
@@ -86,6 +97,10 @@ void announce_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<report_query>("sbm::report_query");
   cfg.add_message_type<report_page>("sbm::report_page");
   cfg.add_message_type<report_status_change>("sbm::report_status_change");
+  cfg.add_message_type<pattern_verdict>("sbm::pattern_verdict");
+  cfg.add_message_type<verification_verdicts>("sbm::verification_verdicts");
+  cfg.add_message_type<pattern_weight>("sbm::pattern_weight");
+  cfg.add_message_type<verdicts_applied>("sbm::verdicts_applied");
   cfg.add_message_type<pattern_learned>("sbm::pattern_learned");
   // users and audit
   cfg.add_message_type<user_record>("sbm::user_record");

@@ -37,6 +37,11 @@ using publish_atom = caf::atom_constant<caf::atom("publish")>;
 using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;
 using schedule_atom = caf::atom_constant<caf::atom("schedule")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
+// verification sessions: start one, save QA's marks, submit it; a report family's verdicts
+using open_atom = caf::atom_constant<caf::atom("open")>;
+using marks_atom = caf::atom_constant<caf::atom("marks")>;
+using submit_atom = caf::atom_constant<caf::atom("submit")>;
+using verify_atom = caf::atom_constant<caf::atom("verify")>;
 
 // users and audit
 using update_atom = caf::atom_constant<caf::atom("update")>;

@@ -162,11 +162,60 @@ typename Inspector::result_type inspect(Inspector& f, pattern_learned& x) {
 using pattern_learning_subscriber = caf::typed_actor<
   caf::replies_to<publish_atom, pattern_learned>::with<bool>>;
 
+// What one submitted verification session says about the patterns it used, in the order QA's
+// marks were committed: each verdict moves its report's weight one step (+0.1 rectified, -0.1
+// not_rectified, in integer tenths clamped to [0, 10] at every step) and sets its status. Applied
+// once per session_id: a repeat (a retry after a crash) changes nothing and answers the weights.
+struct pattern_verdict {
+  std::int64_t report_id = 0;
+  std::string verdict;  // rectified | not_rectified
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, pattern_verdict& x) {
+  return f(caf::meta::type_name("pattern_verdict"), x.report_id, x.verdict);
+}
+
+struct verification_verdicts {
+  std::int64_t session_id = 0;
+  std::string speaker_id;  // every report must be this speaker's: others are left alone
+  std::string actor;
+  std::vector<pattern_verdict> verdicts;
+  request_context ctx;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, verification_verdicts& x) {
+  return f(caf::meta::type_name("verification_verdicts"), x.session_id, x.speaker_id, x.actor,
+           x.verdicts, x.ctx);
+}
+
+struct pattern_weight {
+  std::int64_t report_id = 0;
+  std::string status;
+  double weight = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, pattern_weight& x) {
+  return f(caf::meta::type_name("pattern_weight"), x.report_id, x.status, x.weight);
+}
+
+struct verdicts_applied {
+  std::vector<pattern_weight> weights;  // by report id, as they are after the session
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, verdicts_applied& x) {
+  return f(caf::meta::type_name("verdicts_applied"), x.weights);
+}
+
 // file answers only after the report and its saga row are committed together.
 using reports_actor = caf::typed_actor<
   caf::replies_to<file_atom, report_submission>::with<report_receipt>,
   caf::replies_to<get_atom, std::int64_t>::with<error_report>,
   caf::replies_to<list_atom, report_query>::with<report_page>,
-  caf::replies_to<update_atom, report_status_change>::with<error_report>>;
+  caf::replies_to<update_atom, report_status_change>::with<error_report>,
+  caf::replies_to<verify_atom, verification_verdicts>::with<verdicts_applied>>;
 
 }  // namespace sbm

@@ -10,6 +10,10 @@
 #include "messages/atoms.hpp"
 #include "messages/context.hpp"
 #include "messages/events.hpp"
+#include "messages/instanote.hpp"
+#include "messages/patterns.hpp"
+#include "messages/reports.hpp"
+#include "messages/users.hpp"
 
 namespace sbm {
 
@@ -74,5 +78,188 @@ using verification_scheduler_actor = caf::typed_actor<
   caf::replies_to<publish_atom, bucket_changed>::with<bool>,
   caf::replies_to<schedule_atom, verification_request>::with<bool>,
   caf::replies_to<list_atom, schedule_query>::with<verification_schedule>>;
+
+// --- verification sessions ----------------------------------------------------------------------
+// A QA person verifies a speaker: SBM pulls the speaker's jobs from InstaNote, corrects each draft
+// and keeps the result in PostgreSQL (verification.sessions), served by one session actor per
+// session under the sessions supervisor. QA marks corrections and counts residual errors per job
+// as often as they like, then submits once.
+
+struct session_start {
+  request_context ctx;
+  std::string speaker_id;
+  std::int64_t from_ms = 0;
+  std::int64_t to_ms = 0;
+  std::vector<std::string> error_types;
+  std::uint32_t max_jobs = 10;
+  std::string owner;  // who starts it (a user id): only they or a qa_lead may submit it
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, session_start& x) {
+  return f(caf::meta::type_name("session_start"), x.ctx, x.speaker_id, x.from_ms, x.to_ms,
+           x.error_types, x.max_jobs, x.owner);
+}
+
+// One job of a session: the draft as pulled, its correction, and the session-wide ids of its
+// corrections (parallel to draft.corrections), which marks name.
+struct session_job {
+  verification_job job;
+  corrected_draft draft;
+  std::vector<std::int64_t> correction_ids;
+  bool has_residual = false;        // QA counted the errors left after the corrections
+  std::uint32_t residual_errors = 0;
+  std::uint32_t words = 0;          // words of the corrected draft (the rate's denominator)
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, session_job& x) {
+  return f(caf::meta::type_name("session_job"), x.job, x.draft, x.correction_ids, x.has_residual,
+           x.residual_errors, x.words);
+}
+
+struct session_mark {
+  std::int64_t correction_id = 0;
+  std::string verdict;  // rectified | not_rectified
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, session_mark& x) {
+  return f(caf::meta::type_name("session_mark"), x.correction_id, x.verdict);
+}
+
+struct job_residual {
+  std::string job_id;
+  std::uint32_t residual_errors = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, job_residual& x) {
+  return f(caf::meta::type_name("job_residual"), x.job_id, x.residual_errors);
+}
+
+// What a submit did, kept with the session (a replay answers it again).
+struct submit_outcome {
+  std::vector<pattern_weight> weights;  // the patterns the marks moved, as they are after
+  std::vector<std::string> jobs_sampled;  // quality samples recorded (a job counted already is skipped)
+  std::string bucket_before;
+  std::string bucket_after;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, submit_outcome& x) {
+  return f(caf::meta::type_name("submit_outcome"), x.weights, x.jobs_sampled, x.bucket_before,
+           x.bucket_after);
+}
+
+struct session_view {
+  std::int64_t id = 0;
+  std::string speaker_id;
+  std::string client_id;
+  std::string owner;
+  std::string status;  // open | submitted | expired
+  std::int64_t from_ms = 0;
+  std::int64_t to_ms = 0;
+  std::vector<std::string> error_types;
+  std::uint32_t max_jobs = 10;
+  std::string source;  // where the jobs came from: instanote | cache
+  bool stale = false;
+  std::int64_t stale_since_ms = 0;
+  std::string stale_reason;
+  std::int64_t created_at_ms = 0;
+  std::int64_t expires_at_ms = 0;  // while open: when it expires unless used again
+  std::int64_t submitted_at_ms = 0;
+  std::string submitted_by;
+  bool effects_done = false;  // the submit's weights, statuses and samples are all applied
+  std::vector<session_job> jobs;
+  std::vector<session_mark> marks;  // in the order they were last committed
+  submit_outcome outcome;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, session_view& x) {
+  return f(caf::meta::type_name("session_view"), x.id, x.speaker_id, x.client_id, x.owner,
+           x.status, x.from_ms, x.to_ms, x.error_types, x.max_jobs, x.source, x.stale,
+           x.stale_since_ms, x.stale_reason, x.created_at_ms, x.expires_at_ms, x.submitted_at_ms,
+           x.submitted_by, x.effects_done, x.jobs, x.marks, x.outcome);
+}
+
+struct session_ref {
+  request_context ctx;
+  std::int64_t id = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, session_ref& x) {
+  return f(caf::meta::type_name("session_ref"), x.ctx, x.id);
+}
+
+struct session_marks {
+  request_context ctx;
+  std::int64_t id = 0;
+  std::vector<session_mark> marks;
+  std::vector<job_residual> residuals;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, session_marks& x) {
+  return f(caf::meta::type_name("session_marks"), x.ctx, x.id, x.marks, x.residuals);
+}
+
+// A refusal of marks is an answer (the client must fix a field), like report_receipt's.
+struct marks_receipt {
+  static constexpr std::uint8_t accepted = 0;
+  static constexpr std::uint8_t unprocessable = 2;  // names what the session does not hold (422)
+  std::uint8_t outcome = accepted;
+  std::string field;
+  std::string reason;
+  session_view session;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, marks_receipt& x) {
+  return f(caf::meta::type_name("marks_receipt"), x.outcome, x.field, x.reason, x.session);
+}
+
+struct session_submit {
+  request_context ctx;
+  std::int64_t id = 0;
+  std::string actor;  // the gateway checked they are the owner or a qa_lead
+  audit_origin by;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, session_submit& x) {
+  return f(caf::meta::type_name("session_submit"), x.ctx, x.id, x.actor, x.by);
+}
+
+struct session_stats {
+  std::uint64_t active = 0;       // session actors alive now
+  std::uint64_t activations = 0;  // sessions loaded from PostgreSQL since start
+  std::uint64_t expired = 0;      // sessions the sweeps expired since start
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, session_stats& x) {
+  return f(caf::meta::type_name("session_stats"), x.active, x.activations, x.expired);
+}
+
+// Errors: not_found (no such session, or one of a client the caller may not reach), conflict (409:
+// submitted already, or expired), unavailable (InstaNote down with nothing cached, with its
+// retry_after; PostgreSQL down), overloaded (past verification.max-active-sessions).
+using session_actor = caf::typed_actor<
+  caf::replies_to<get_atom, session_ref>::with<session_view>,
+  caf::replies_to<marks_atom, session_marks>::with<marks_receipt>,
+  caf::replies_to<submit_atom, session_submit>::with<session_view>,
+  caf::reacts_to<retry_atom>,  // the submit's effects failed a moment ago: try them again
+  caf::reacts_to<idle_atom>>;
+
+using verification_sessions_actor = caf::typed_actor<
+  caf::replies_to<open_atom, session_start>::with<session_view>,
+  caf::replies_to<get_atom, session_ref>::with<session_view>,
+  caf::replies_to<marks_atom, session_marks>::with<marks_receipt>,
+  caf::replies_to<submit_atom, session_submit>::with<session_view>,
+  caf::replies_to<status_atom>::with<session_stats>,
+  caf::reacts_to<flush_atom>>;  // sweeps expired sessions now (its own timer sends it too)
 
 }  // namespace sbm

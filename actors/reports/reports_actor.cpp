@@ -746,6 +746,98 @@ caf::result<error_report> on_update(self_ptr self, report_status_change change) 
   return promise;
 }
 
+// --- a verification session's verdicts -----------------------------------------------------------
+
+// One transaction: the session is recorded (a second time conflicts, and then only the weights are
+// read back), each verdict moves its report one tenth in the order given, each touched report's
+// saga is rewound to re-index the pattern. The weight is read as integer tenths at every step, so
+// repeated steps never drift and a clamp at 0 or 1 costs exactly that step.
+caf::result<verdicts_applied> on_verdicts(self_ptr self, verification_verdicts v) {
+  auto& st = self->state;
+  if (v.session_id <= 0) return invalid("session_id must be a positive integer");
+  if (v.speaker_id.empty()) return invalid("speaker_id is required");
+  if (!plausible_actor(v.actor)) return invalid("actor must be 1..256 bytes");
+  for (const auto& x : v.verdicts)
+    if (x.report_id <= 0 || (x.verdict != "rectified" && x.verdict != "not_rectified"))
+      return invalid("each verdict names a report id and rectified or not_rectified");
+  if (v.ctx.until.passed(self->clock().now())) return deadline_passed();
+  std::string ids = "{";
+  std::vector<std::int64_t> distinct;
+  for (const auto& x : v.verdicts)
+    if (std::find(distinct.begin(), distinct.end(), x.report_id) == distinct.end())
+      distinct.push_back(x.report_id);
+  for (std::size_t i = 0; i < distinct.size(); ++i)
+    ids += (i ? "," : "") + std::to_string(distinct[i]);
+  ids += "}";
+  const auto session = std::to_string(v.session_id);
+  db_transaction tx;
+  tx.until = v.ctx.until;
+  tx.statements.push_back({"INSERT INTO reports.session_verdicts (session_id, speaker_id, verdicts) "
+                           "VALUES ($1, $2, $3)",
+                           {session, v.speaker_id, std::to_string(v.verdicts.size())},
+                           -1});
+  for (const auto& x : v.verdicts)
+    tx.statements.push_back(
+      {"UPDATE reports.error_reports SET weight = greatest(0, least(10, round(weight * 10)::int + $2::int)) "
+       "::double precision / 10, status = $3, updated_at = now() WHERE id = $1 AND speaker_id = $4",
+       {std::to_string(x.report_id), x.verdict == "rectified" ? "1" : "-1", x.verdict, v.speaker_id},
+       -1});
+  if (!distinct.empty()) {
+    tx.statements.push_back(
+      {"UPDATE reports.report_saga SET step = 'index', revision = revision + 1, attempts = 0, "
+       "last_error = NULL, completed_at = NULL, updated_at = now(), claim = NULL, "
+       "next_attempt_at = now() + make_interval(secs => $2::double precision / 1000) "
+       "WHERE report_id = ANY($1::bigint[]) AND report_id IN "
+       "(SELECT id FROM reports.error_reports WHERE speaker_id = $3)",
+       {ids, std::to_string(st.settings.claim.count()), v.speaker_id},
+       -1});
+    tx.statements.push_back(
+      {"INSERT INTO reports.saga_log (report_id, step, note) SELECT id, 'status', "
+       "'verification session ' || $2 || ' by ' || $3 || ': now ' || status || ', weight ' || weight "
+       "FROM reports.error_reports WHERE id = ANY($1::bigint[]) AND speaker_id = $4",
+       {ids, session, v.actor, v.speaker_id},
+       -1});
+  }
+  auto promise = self->make_response_promise<verdicts_applied>();
+  auto read_back = [self, promise, ids, speaker = v.speaker_id, until = v.ctx.until,
+                    distinct](bool flush) mutable {
+    if (flush)
+      for (auto id : distinct) self->send(self->state.saga, flush_atom::value, id);
+    db_statement q{"SELECT id, status, weight FROM reports.error_reports "
+                   "WHERE id = ANY($1::bigint[]) AND speaker_id = $2 ORDER BY id",
+                   {ids, speaker}, -1, until};
+    self->request(self->state.settings.db, self->state.settings.db_timeout, query_atom::value, std::move(q))
+      .then(
+        [promise](db_rows& rows) mutable {
+          verdicts_applied out;
+          try {
+            for (const auto& row : rows.rows)
+              out.weights.push_back({int_column(row, 0), text_column(row, 1), double_column(row, 2)});
+          } catch (const std::exception& ex) {
+            promise.deliver(make_error(errc::internal, std::string("corrupt report row: ") + ex.what()));
+            return;
+          }
+          promise.deliver(std::move(out));
+        },
+        [promise](caf::error& e) mutable { promise.deliver(db::failure(e)); });
+  };
+  self->request(st.settings.db, st.settings.db_timeout, transact_atom::value, std::move(tx))
+    .then([read_back](db_results&) mutable { read_back(true); },
+          [promise, read_back](caf::error& e) mutable {
+            // The session's verdicts were applied before (the first statement's key): a retry.
+            if (code_of(e) == errc::duplicate || (code_of(e) == errc::conflict && info_of(e).statement == 0)) {
+              read_back(false);
+              return;
+            }
+            if (outcome_unknown(e)) {
+              promise.deliver(make_error(errc::outcome_unknown, "the verdicts may or may not have been saved"));
+              return;
+            }
+            promise.deliver(db::failure(e));
+          });
+  return promise;
+}
+
 reports_actor::behavior_type reports_fn(self_ptr self, reports_settings settings) {
   auto& st = self->state;
   st.settings = std::move(settings);
@@ -768,6 +860,7 @@ reports_actor::behavior_type reports_fn(self_ptr self, reports_settings settings
     [self](get_atom, std::int64_t id) { return on_get(self, id); },
     [self](list_atom, const report_query& q) { return on_list(self, q); },
     [self](update_atom, report_status_change& change) { return on_update(self, std::move(change)); },
+    [self](verify_atom, verification_verdicts& v) { return on_verdicts(self, std::move(v)); },
   };
 }
 

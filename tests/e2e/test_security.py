@@ -225,6 +225,12 @@ class Security(unittest.TestCase):
                 ("GET", "/v1/verification-schedule", None, users, 200),
                 # 200 whichever of its sources answer (InstaNote's jobs may be named missing here)
                 ("GET", f"/v1/speakers/{sid}/history", None, users, 200),
+                # Sessions: an unknown one is 404 to whoever may reach sessions at all.
+                ("GET", "/v1/verification-sessions/987654321", None, users, 404),
+                ("PUT", "/v1/verification-sessions/987654321/marks", {"marks": []}, samplers, 404),
+                ("POST", "/v1/verification-sessions/987654321/submit", {}, samplers, 404),
+                ("POST", "/v1/verification-sessions", {"speaker_id": sid, "from": "2026-11-01", "to": "2026-11-02"},
+                 samplers, None),
                 ("POST", "/v1/users", {"id": uid, "role": "qa"}, admins, 201),
                 ("GET", "/v1/users/" + (uid if who in admins else "user-admin"), None, admins,
                  200 if who in admins else None),

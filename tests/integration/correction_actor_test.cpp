@@ -1,0 +1,181 @@
+// The correction actor (POST /v1/drafts/correct's work) against a real pattern index on a real
+// PostgreSQL: retrieval by speaker only, rectified patterns applied and pending ones proposed, bad
+// input refused, work past its deadline dropped; and its bound (drafts.max-in-flight), with an
+// index that holds every search (the one fault a real index does not produce on demand).
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "actors/connections/connections.hpp"
+#include "actors/patterns/correction.hpp"
+#include "actors/patterns/patterns.hpp"
+#include "messages/errors.hpp"
+#include "runtime/migrations/all_migrations.hpp"
+#include "tests/support/actor_test.hpp"
+#include "tests/support/servers.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using sbm::errc;
+
+sbm::pattern_record pattern(std::int64_t id, std::string speaker, std::string from, std::string to,
+                            std::string status) {
+  sbm::pattern_record r;
+  r.pattern_id = id;
+  r.speaker_id = std::move(speaker);
+  r.client_id = "clinic-1";
+  r.bucket_type = "high_touch";
+  r.original_text = std::move(from);
+  r.corrected_text = std::move(to);
+  r.error_categories = {"drug_name"};
+  r.audio_quality = "good";
+  r.speaker_clarity = "clear";
+  r.background_noise = "low";
+  r.status = std::move(status);
+  r.weight = 0.6;
+  r.created_at_ms = 1793491200000;
+  return r;
+}
+
+// Holds every search unanswered until told to answer them all (empty hits).
+struct holding_state {
+  std::vector<caf::typed_response_promise<sbm::pattern_hits>> held;
+};
+
+sbm::pattern_index_actor::behavior_type holding_index(
+  sbm::pattern_index_actor::stateful_pointer<holding_state> self) {
+  return {
+    [](sbm::upsert_atom, const sbm::pattern_record&) { return true; },
+    [](sbm::delete_atom, std::int64_t) { return true; },
+    [self](sbm::search_atom, const sbm::pattern_search&) -> caf::result<sbm::pattern_hits> {
+      auto rp = self->make_response_promise<sbm::pattern_hits>();
+      self->state.held.push_back(rp);
+      return rp;
+    },
+    [self](sbm::status_atom) {
+      // Answering the status also releases what is held: the test's "now answer".
+      for (auto& p : self->state.held) p.deliver(sbm::pattern_hits{});
+      self->state.held.clear();
+      return sbm::pattern_index_status{0, 0, "holding", true};
+    },
+  };
+}
+
+class CorrectionActor : public sbm::test::io_actor_test {
+ protected:
+  void SetUp() override {
+    sbm::connections::postgres_settings s;
+    s.url = sbm::test::servers::shared().fresh_database();
+    s.pool_size = 2;
+    s.probe_interval = 100ms;
+    s.request_timeout = 5s;
+    s.migrations = sbm::schema::all_migrations();
+    db = stop_at_end(sbm::connections::spawn_postgres(sys, std::move(s)));
+    ASSERT_TRUE(sbm::test::eventually([&] {
+      auto st = ask_within<sbm::dependency_status>(2s, db, sbm::status_atom::value);
+      return st && st->state == "up";
+    }));
+    sbm::patterns::pattern_index_settings p;
+    p.db = db;
+    index = stop_at_end(sbm::patterns::spawn_pattern_index(sys, std::move(p)));
+    ASSERT_TRUE(sbm::test::eventually([&] {
+      auto st = ask<sbm::pattern_index_status>(index, sbm::status_atom::value);
+      return st && st->ready;
+    }));
+    for (const auto& r : {pattern(1, "spk-1", "seltraline", "sertraline", "rectified"),
+                          pattern(2, "spk-1", "hyper tension", "hypertension", "pending"),
+                          pattern(3, "spk-2", "Stephens", "Stevens", "rectified")}) {
+      auto ok = ask<bool>(index, sbm::upsert_atom::value, r);
+      ASSERT_TRUE(ok && *ok) << (ok ? "" : sys.render(ok.error()));
+    }
+  }
+
+  sbm::correction_actor corrections(sbm::pattern_index_actor on, std::uint32_t max_in_flight = 64) {
+    sbm::patterns::correction_settings k;
+    k.index = std::move(on);
+    k.max_draft_bytes = 200;
+    k.max_in_flight = max_in_flight;
+    return stop_at_end(sbm::patterns::spawn_correction_actor(sys, std::move(k)));
+  }
+
+  caf::expected<sbm::corrected_draft> correct(const sbm::correction_actor& a, std::string speaker,
+                                              std::string text, sbm::request_context ctx = {}) {
+    return ask<sbm::corrected_draft>(a, sbm::correct_atom::value,
+                                     sbm::correction_request{ctx, std::move(speaker), std::move(text)});
+  }
+
+  sbm::postgres_actor db;
+  sbm::pattern_index_actor index;
+};
+
+TEST_F(CorrectionActor, AppliesRectifiedProposesPendingAndNeverUsesAnotherSpeakersPatterns) {
+  auto a = corrections(index);
+  auto got = correct(a, "spk-1", "Started seltraline for hyper tension. Seen by Dr. Stephens.");
+  ASSERT_TRUE(got) << sys.render(got.error());
+  EXPECT_EQ(got->corrected_text, "Started sertraline for hyper tension. Seen by Dr. Stephens.");
+  ASSERT_EQ(got->corrections.size(), 2u);
+  EXPECT_EQ(got->corrections[0].pattern_id, 1);
+  EXPECT_TRUE(got->corrections[0].applied);
+  EXPECT_EQ(got->corrections[1].pattern_id, 2);
+  EXPECT_FALSE(got->corrections[1].applied);  // pending: proposed only
+  EXPECT_EQ(got->applied, 1u);
+  EXPECT_EQ(got->proposed, 1u);
+  // spk-2's surname pattern is spk-2's alone.
+  auto other = correct(a, "spk-2", "Seen by Dr. Stephens.");
+  ASSERT_TRUE(other) << sys.render(other.error());
+  EXPECT_EQ(other->corrected_text, "Seen by Dr. Stevens.");
+}
+
+TEST_F(CorrectionActor, RefusesBadInputAndWorkPastItsDeadline) {
+  auto a = corrections(index);
+  for (auto [speaker, text] : {std::pair<std::string, std::string>{"", "x"},
+                               {"spk-1", std::string(201, 'x')},
+                               {"spk-1", std::string("bad \xff utf-8")}}) {
+    auto got = correct(a, speaker, text);
+    ASSERT_FALSE(got);
+    EXPECT_EQ(sbm::code_of(got.error()), errc::invalid_argument) << sys.render(got.error());
+  }
+  auto empty = correct(a, "spk-1", "");
+  ASSERT_TRUE(empty) << sys.render(empty.error());
+  EXPECT_EQ(empty->corrected_text, "");
+  sbm::request_context late;
+  late.until = sbm::deadline::after(sys.clock().now(), -1s);
+  auto dropped = correct(a, "spk-1", "seltraline", late);
+  ASSERT_FALSE(dropped);
+  EXPECT_EQ(sbm::code_of(dropped.error()), errc::deadline_exceeded);
+}
+
+TEST_F(CorrectionActor, DraftsInFlightAreBounded) {
+  auto holding = stop_at_end(sys.spawn(holding_index));
+  auto a = corrections(holding, 2);
+  // Two drafts wait for the index; a third is refused at once with a Retry-After.
+  self->send(a, sbm::correct_atom::value, sbm::correction_request{{}, "spk-1", "one draft."});
+  self->send(a, sbm::correct_atom::value, sbm::correction_request{{}, "spk-1", "two drafts."});
+  caf::expected<sbm::corrected_draft> third{caf::error{}};
+  ASSERT_TRUE(sbm::test::eventually([&] {
+    third = correct(a, "spk-1", "three drafts.");
+    return !third && sbm::code_of(third.error()) == errc::overloaded;
+  }));
+  EXPECT_TRUE(sbm::retry_after_of(third.error()));
+  // The index answers: the two complete, and the bound is free again.
+  ASSERT_TRUE(ask<sbm::pattern_index_status>(holding, sbm::status_atom::value));
+  int answered = 0;
+  for (int i = 0; i < 2; ++i)
+    self->receive([&](sbm::corrected_draft&) { ++answered; },
+                  caf::after(std::chrono::seconds{10}) >> [] {});
+  EXPECT_EQ(answered, 2);
+  // A fourth is taken (not refused) and completes once the index answers.
+  self->send(a, sbm::correct_atom::value, sbm::correction_request{{}, "spk-1", "four drafts."});
+  bool fourth = false;
+  ASSERT_TRUE(sbm::test::eventually([&] {
+    if (!ask<sbm::pattern_index_status>(holding, sbm::status_atom::value)) return false;
+    self->receive([&](sbm::corrected_draft&) { fourth = true; },
+                  caf::after(std::chrono::milliseconds{50}) >> [] {});
+    return fourth;
+  }));
+}
+
+}  // namespace
