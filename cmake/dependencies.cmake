@@ -25,6 +25,9 @@ find_package(nlohmann_json 3 REQUIRED)
 find_package(Protobuf REQUIRED)
 find_package(GTest REQUIRED)
 pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx)
+# The node's allocator: every request is allocated on one thread and freed on another (HTTP thread
+# <-> CAF workers), which glibc's arenas serve badly; bench/PROFILE-gateway.md has the figures.
+pkg_check_modules(JEMALLOC REQUIRED IMPORTED_TARGET jemalloc)
 
 # hiredis' CMake file defines no target and its .pc names the wrong libdir.
 find_path(HIREDIS_INCLUDE_DIR hiredis/hiredis.h REQUIRED)
