@@ -524,8 +524,10 @@ caf::result<session_view> on_submit(session_ptr self, session_submit& req) {
     if (st.view.status != "open") return void(rp.deliver(closed(st.view)));
     db_transaction tx;
     tx.until = req.ctx.until;
+    // The row's own submitted_at comes back, so the view shows what a reload would (no wall clock here).
     tx.statements.push_back({"UPDATE verification.sessions SET status = 'submitted', submitted_at = now(), "
-                             "submitted_by = $2 WHERE id = $1 AND status = 'open' AND expires_at > now()",
+                             "submitted_by = $2 WHERE id = $1 AND status = 'open' AND expires_at > now() "
+                             "RETURNING " + ms_text("submitted_at"),
                              {std::to_string(id), req.actor}, 1});
     tx.statements.push_back({"UPDATE verification.schedule SET status = 'done' "
                              "WHERE session_id = $1 AND status = 'taken'",
@@ -534,13 +536,12 @@ caf::result<session_view> on_submit(session_ptr self, session_submit& req) {
       tx.statements.push_back(db::idempotency::store_text(keys_table, req.ctx, 0, std::to_string(id)));
     self->request(st.settings.db, st.settings.db_timeout, transact_atom::value, std::move(tx))
       .then(
-        [self, req, committed](db_results&) mutable {
+        [self, req, committed](db_results& res) mutable {
           auto& v = self->state.view;
           v.status = "submitted";
           v.submitted_by = req.actor;
-          v.submitted_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                std::chrono::system_clock::now().time_since_epoch())
-                                .count();
+          if (!res.results.empty() && !res.results[0].rows.empty())
+            v.submitted_at_ms = db::int_column(res.results[0].rows.front(), 0);
           committed();
         },
         [self, req, rp, committed](caf::error& e) mutable {
