@@ -90,7 +90,9 @@ class Retries(unittest.TestCase):
         worker = threading.Thread(target=lambda: first.setdefault("r", self.post_report(body, key)))
         worker.start()
         # Sent while the first attempt still waits for the lock: told to come back, nothing done.
-        time.sleep(0.5)
+        wait_for(lambda: self.sql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                  "AND query ILIKE '%error_reports%'") != "0",
+                 10, "the first attempt never reached the locked table")
         busy = self.post_report(body, key)
         self.assertEqual(busy.status, 409, busy)
         self.assertEqual(busy.json()["type"], "urn:sbm:problem:idempotency-in-progress")
@@ -124,8 +126,11 @@ class Retries(unittest.TestCase):
 
     def test_every_pin_has_its_audit_entry_even_when_writing_it_failed_at_first(self):
         # The fault between the pin and its audit entry: the audit log refuses new rows for a while.
+        # A sequence counts the refused attempts: nextval survives the rollback that RAISE causes.
+        self.sql("CREATE SEQUENCE users.refused_pin_attempts")
         self.sql("CREATE FUNCTION users.refuse_pins() RETURNS trigger LANGUAGE plpgsql AS $$ "
-                 "BEGIN IF NEW.action = 'bucket.pin' THEN RAISE EXCEPTION 'audit is down'; END IF; "
+                 "BEGIN IF NEW.action = 'bucket.pin' THEN PERFORM nextval('users.refused_pin_attempts'); "
+                 "RAISE EXCEPTION 'audit is down'; END IF; "
                  "RETURN NEW; END $$")
         self.sql("CREATE TRIGGER refuse_pins BEFORE INSERT ON users.audit_log FOR EACH ROW "
                  "EXECUTE FUNCTION users.refuse_pins()")
@@ -134,11 +139,16 @@ class Retries(unittest.TestCase):
                                   {"bucket": "no_touch", "reason": "trusted"}, token=self.lead,
                                   headers={"Idempotency-Key": "pin-" + uuid.uuid4().hex})
             self.assertEqual(r.status, 200, r)
-            time.sleep(0.5)  # the relay tries (and fails) meanwhile
+            # The relay tries twice (and fails) meanwhile: its retry is seen, not assumed.
+            wait_for(lambda: int(self.sql("SELECT CASE WHEN is_called THEN last_value ELSE 0 END "
+                                          "FROM users.refused_pin_attempts")) >= 2,
+                     30, "the relay never retried the audit entry")
             self.assertEqual(self.sql("SELECT count(*) FROM users.audit_log WHERE action = 'bucket.pin' "
                                       "AND target = 'rt-pin'"), "0")
         finally:
             self.sql("DROP TRIGGER refuse_pins ON users.audit_log")
+            self.sql("DROP FUNCTION users.refuse_pins()")
+            self.sql("DROP SEQUENCE users.refused_pin_attempts")
         wait_for(lambda: self.sql("SELECT count(*) FROM users.audit_log WHERE action = 'bucket.pin' "
                                   "AND target = 'rt-pin'") == "1", 60, "the pin was never audited")
         row = self.sql("SELECT actor || ' ' || (detail->>'bucket') FROM users.audit_log "
