@@ -9,6 +9,7 @@
 // Ids follow runtime/domain/ids.hpp and timestamps gateway/timestamps.hpp (RFC 3339) everywhere.
 #include <nlohmann/json_fwd.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <initializer_list>
@@ -47,6 +48,27 @@ class query_reader {
     if (!v.empty() && !domain::is_one_of(words, v))
       fail(name, "must be one of " + domain::choices_text(words));
     return v;
+  }
+  // Absent: {}; present: a comma-separated list of `words`, each kept once, in the order given.
+  template <std::size_t N>
+  std::vector<std::string> choices(const char* name, const std::array<std::string_view, N>& words) {
+    std::vector<std::string> out;
+    const auto text = get(name);
+    std::size_t start = 0;
+    while (!text.empty()) {
+      const auto comma = text.find(',', start);
+      auto item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      if (!domain::is_one_of(words, item)) {
+        fail(name, "must be a comma-separated list of " + domain::choices_text(words));
+        return {};
+      }
+      if (std::find(out.begin(), out.end(), item) == out.end())
+        out.push_back(std::move(item));
+      if (comma == std::string::npos)
+        break;
+      start = comma + 1;
+    }
+    return out;
   }
   // Absent: fallback; present: an integer from 1 to max.
   std::uint32_t limit(const char* name, std::uint32_t fallback, std::uint32_t max);

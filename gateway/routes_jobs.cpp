@@ -4,8 +4,6 @@
 #include <caf/event_based_actor.hpp>
 #include <nlohmann/json.hpp>
 
-#include <algorithm>
-
 #include "gateway/gateway_state.hpp"
 #include "gateway/readers.hpp"
 #include "gateway/timestamps.hpp"
@@ -13,46 +11,6 @@
 namespace sbm::gateway {
 
 using nlohmann::json;
-
-namespace {
-
-// Error types are report categories: short snake_case words. Their list belongs to the reports
-// family; a well-formed unknown one matches no job.
-constexpr std::size_t max_error_types = 16;
-constexpr std::size_t max_error_type_bytes = 64;
-
-bool snake_word(const std::string& s) {
-  if (s.empty() || s.size() > max_error_type_bytes)
-    return false;
-  for (char c : s)
-    if (!((c >= 'a' && c <= 'z') || c == '_'))
-      return false;
-  return true;
-}
-
-std::vector<std::string> read_error_types(query_reader& q) {
-  std::vector<std::string> out;
-  auto text = q.get("error_types");
-  if (text.empty())
-    return out;
-  std::size_t start = 0;
-  while (q.ok) {
-    auto comma = text.find(',', start);
-    auto item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    if (!snake_word(item))
-      q.fail("error_types", "must be a comma-separated list of error categories (e.g. drug_name,dosage)");
-    else if (std::find(out.begin(), out.end(), item) == out.end())
-      out.push_back(item);
-    if (out.size() > max_error_types)
-      q.fail("error_types", "may name at most " + std::to_string(max_error_types) + " categories");
-    if (comma == std::string::npos)
-      break;
-    start = comma + 1;
-  }
-  return out;
-}
-
-}  // namespace
 
 json to_json(const verification_job& j) {
   return {{"job_id", j.job_id},
@@ -113,7 +71,7 @@ void handle_jobs(gateway_context& ctx, const http_request& req, const route_matc
   pull.to_ms = to.value_or(0);
   if (q.ok && pull.to_ms <= pull.from_ms)
     q.fail("to", "must be after 'from'");
-  pull.error_types = read_error_types(q);
+  pull.error_types = q.choices("error_types", domain::error_categories);
   pull.max_jobs = q.limit("max_jobs", std::min<std::uint32_t>(10, ctx.settings.max_jobs), ctx.settings.max_jobs);
   if (!q.ok)
     return;

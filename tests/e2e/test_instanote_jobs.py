@@ -93,6 +93,8 @@ class InstanoteJobs(unittest.TestCase):
                  ({"from": start, "to": end, "max_jobs": 0}, "max_jobs"),
                  ({"from": start, "to": end, "max_jobs": 101}, "max_jobs"),
                  ({"from": start, "to": end, "error_types": "Drug Name"}, "error_types"),
+                 # one vocabulary with the sessions: a word outside SPEC's categories is refused
+                 ({"from": start, "to": end, "error_types": "dosage,not_a_category"}, "error_types"),
                  ({"from": "yesterday", "to": end}, "from"),
                  ({"from": start, "to": end, "limit": 3}, "limit")]
         for query, field in cases:

@@ -228,3 +228,23 @@ TEST_F(readers, ABodyTimestampIsTheSameRfc3339TextAsAQueryOne) {
   EXPECT_EQ(g.field(), "at");
   EXPECT_NE(g.error().find("RFC 3339"), std::string::npos) << g.error();
 }
+
+TEST_F(readers, AListOfWordsIsReadOnceEachFromItsTable) {
+  auto req = query("kinds=dosage,homophone,dosage");
+  query_reader q{ctx, req, {"kinds"}};
+  EXPECT_EQ(q.choices("kinds", sbm::domain::error_categories),
+            (std::vector<std::string>{"dosage", "homophone"}));
+  EXPECT_TRUE(q.ok);
+  EXPECT_TRUE(out->answers.empty());
+}
+
+TEST_F(readers, AListWithOneWordOutsideItsTableIsRefusedNamingTheParameter) {
+  for (std::string text : {"kinds=dosage,not_a_category", "kinds=dosage,", "kinds=Dosage"}) {
+    out->answers.clear();
+    auto req = query(text);
+    query_reader q{ctx, req, {"kinds"}};
+    EXPECT_TRUE(q.choices("kinds", sbm::domain::error_categories).empty()) << text;
+    EXPECT_FALSE(q.ok) << text;
+    EXPECT_EQ(answer(400)["field"], "kinds") << text;
+  }
+}
