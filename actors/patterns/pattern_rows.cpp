@@ -1,6 +1,8 @@
 #include "actors/patterns/pattern_rows.hpp"
 
 #include "runtime/db/rows.hpp"
+#include "runtime/domain/ids.hpp"
+#include "runtime/domain/vocabulary.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -14,7 +16,7 @@ namespace sbm::patterns {
 
 namespace {
 
-constexpr std::size_t max_id_bytes = 128;
+using domain::max_id_bytes;
 constexpr std::size_t max_categories = 64;
 
 // Comma-separated hex items, decoded in order; '' is no item at all.
@@ -190,10 +192,9 @@ std::pair<std::int64_t, std::int64_t> upserted_from_rows(const db_rows& rows) {
 std::optional<std::string> invalid_record(const pattern_record& r, std::size_t max_text_bytes) {
   auto too_long = [&](const std::string& s) { return s.size() > max_text_bytes; };
   if (r.pattern_id <= 0) return "pattern_id: must be positive";
-  if (r.speaker_id.empty() || r.speaker_id.size() > max_id_bytes)
-    return "speaker_id: must be 1 to 128 bytes";
-  if (r.client_id.size() > max_id_bytes) return "client_id: at most 128 bytes";
-  if (r.bucket_type.size() > max_id_bytes) return "bucket_type: at most 128 bytes";
+  if (auto why = domain::id_problem(r.speaker_id)) return "speaker_id: " + *why;
+  if (r.client_id.size() > max_id_bytes) return "client_id: at most " + std::to_string(max_id_bytes) + " bytes";
+  if (r.bucket_type.size() > max_id_bytes) return "bucket_type: at most " + std::to_string(max_id_bytes) + " bytes";
   if (r.original_text.empty()) return "original_text: must not be empty";
   if (too_long(r.original_text)) return "original_text: too long";
   if (too_long(r.corrected_text)) return "corrected_text: too long";
@@ -201,12 +202,12 @@ std::optional<std::string> invalid_record(const pattern_record& r, std::size_t m
   if (r.error_categories.size() > max_categories) return "error_categories: at most 64";
   for (const auto& c : r.error_categories)
     if (c.empty() || c.size() > max_id_bytes)
-      return "error_categories: each must be 1 to 128 bytes";
+      return "error_categories: each must be 1 to " + std::to_string(max_id_bytes) + " bytes";
   if (r.audio_quality.size() > max_id_bytes || r.speaker_clarity.size() > max_id_bytes ||
       r.background_noise.size() > max_id_bytes)
-    return "audio metadata: at most 128 bytes each";
-  if (r.status != "pending" && r.status != "rectified" && r.status != "not_rectified")
-    return "status: must be pending, rectified or not_rectified";
+    return "audio metadata: at most " + std::to_string(max_id_bytes) + " bytes each";
+  if (!domain::is_one_of(domain::report_statuses, r.status))
+    return "status: must be " + domain::choices_text(domain::report_statuses);
   if (!std::isfinite(r.weight) || r.weight < 0 || r.weight > 1) return "weight: must be in [0, 1]";
   if (r.created_at_ms < 0) return "created_at_ms: must not be negative";
   return std::nullopt;

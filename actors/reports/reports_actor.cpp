@@ -29,6 +29,7 @@
 #include "messages/errors.hpp"
 #include "runtime/db/idempotency.hpp"
 #include "runtime/db/rows.hpp"
+#include "runtime/domain/vocabulary.hpp"
 #include "runtime/logging/logging.hpp"
 
 namespace sbm::reports {
@@ -165,7 +166,7 @@ void committed(self_ptr self, const filing_ptr& f, std::int64_t id, std::int64_t
   r.updated_at_ms = created_at_ms;
   r.fields = std::move(f->sub);
   r.bucket_type = std::move(f->bucket_type);
-  r.status = "pending";
+  r.status = domain::pending_status;
   r.weight = 0.5;
   r.saga_step = std::string{to_string(saga_step::index)};
   pattern_record pattern;
@@ -423,7 +424,7 @@ void replay_filing(self_ptr self, const std::string& stored_id,
           report_receipt out;
           out.report = report_from_row(rows.rows.front(), make_note_reader(self));
           auto& r = out.report;
-          r.status = "pending";
+          r.status = domain::pending_status;
           r.weight = 0.5;
           r.updated_at_ms = r.created_at_ms;
           r.saga_step = std::string{to_string(saga_step::index)};
@@ -635,8 +636,8 @@ caf::result<report_page> on_list(self_ptr self, const report_query& q) {
 caf::result<error_report> on_update(self_ptr self, report_status_change change) {
   auto& st = self->state;
   if (change.id <= 0) return invalid("id must be a positive integer");
-  if (change.status != "rectified" && change.status != "not_rectified")
-    return invalid("field 'status' must be rectified or not_rectified");
+  if (!domain::is_one_of(domain::verdicts, change.status))
+    return invalid("field 'status' must be " + domain::choices_text(domain::verdicts));
   if (!plausible_actor(change.actor)) return invalid("actor must be 1..256 bytes");
   if (change.ctx.until.passed(self->clock().now())) return deadline_passed();
   std::string key;
@@ -758,8 +759,8 @@ caf::result<verdicts_applied> on_verdicts(self_ptr self, verification_verdicts v
   if (v.speaker_id.empty()) return invalid("speaker_id is required");
   if (!plausible_actor(v.actor)) return invalid("actor must be 1..256 bytes");
   for (const auto& x : v.verdicts)
-    if (x.report_id <= 0 || (x.verdict != "rectified" && x.verdict != "not_rectified"))
-      return invalid("each verdict names a report id and rectified or not_rectified");
+    if (x.report_id <= 0 || !domain::is_one_of(domain::verdicts, x.verdict))
+      return invalid("each verdict names a report id and " + domain::choices_text(domain::verdicts));
   if (v.ctx.until.passed(self->clock().now())) return deadline_passed();
   std::string ids = "{";
   std::vector<std::int64_t> distinct;
@@ -780,7 +781,7 @@ caf::result<verdicts_applied> on_verdicts(self_ptr self, verification_verdicts v
     tx.statements.push_back(
       {"UPDATE reports.error_reports SET weight = greatest(0, least(10, round(weight * 10)::int + $2::int)) "
        "::double precision / 10, status = $3, updated_at = now() WHERE id = $1 AND speaker_id = $4",
-       {std::to_string(x.report_id), x.verdict == "rectified" ? "1" : "-1", x.verdict, v.speaker_id},
+       {std::to_string(x.report_id), x.verdict == domain::verdicts[0] ? "1" : "-1", x.verdict, v.speaker_id},
        -1});
   if (!distinct.empty()) {
     tx.statements.push_back(

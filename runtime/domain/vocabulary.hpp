@@ -30,7 +30,9 @@ inline constexpr std::array<std::string_view, 3> speaker_clarities{"clear", "mod
 inline constexpr std::array<std::string_view, 4> background_noises{"none", "low", "moderate", "high"};
 inline constexpr std::array<std::string_view, 3> report_statuses{"pending", "rectified",
                                                                  "not_rectified"};
-// What a verification may set a report to (pending is where every report starts).
+// Where every report starts.
+inline constexpr std::string_view pending_status = report_statuses[0];
+// What a verification may set a report to.
 inline constexpr std::array<std::string_view, 2> verdicts{"rectified", "not_rectified"};
 inline constexpr std::int64_t min_speakers = 1;
 inline constexpr std::int64_t max_speakers = 20;
