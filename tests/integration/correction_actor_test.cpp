@@ -8,13 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "actors/connections/connections.hpp"
 #include "actors/patterns/correction.hpp"
 #include "actors/patterns/patterns.hpp"
 #include "messages/errors.hpp"
-#include "runtime/migrations/all_migrations.hpp"
-#include "tests/support/actor_test.hpp"
-#include "tests/support/servers.hpp"
+#include "tests/support/postgres_actor_test.hpp"
 
 namespace {
 
@@ -64,20 +61,11 @@ sbm::pattern_index_actor::behavior_type holding_index(
   };
 }
 
-class CorrectionActor : public sbm::test::io_actor_test {
+class CorrectionActor : public sbm::test::postgres_actor_test {
  protected:
   void SetUp() override {
-    sbm::connections::postgres_settings s;
-    s.url = sbm::test::servers::shared().fresh_database();
-    s.pool_size = 2;
-    s.probe_interval = 100ms;
-    s.request_timeout = 5s;
-    s.migrations = sbm::schema::all_migrations();
-    db = stop_at_end(sbm::connections::spawn_postgres(sys, std::move(s)));
-    ASSERT_TRUE(sbm::test::eventually([&] {
-      auto st = ask_within<sbm::dependency_status>(2s, db, sbm::status_atom::value);
-      return st && st->state == "up";
-    }));
+    postgres_actor_test::SetUp();
+    if (HasFatalFailure()) return;
     sbm::patterns::pattern_index_settings p;
     p.db = db;
     index = stop_at_end(sbm::patterns::spawn_pattern_index(sys, std::move(p)));
@@ -107,7 +95,6 @@ class CorrectionActor : public sbm::test::io_actor_test {
                                      sbm::correction_request{ctx, std::move(speaker), std::move(text)});
   }
 
-  sbm::postgres_actor db;
   sbm::pattern_index_actor index;
 };
 

@@ -22,8 +22,7 @@
 #include "actors/speakers/speakers.hpp"
 #include "actors/verification/verification.hpp"
 #include "messages/errors.hpp"
-#include "runtime/migrations/all_migrations.hpp"
-#include "tests/support/actor_test.hpp"
+#include "tests/support/postgres_actor_test.hpp"
 #include "tests/support/servers.hpp"
 #include "tests/support/table_lock.hpp"
 
@@ -115,20 +114,12 @@ report_submission sample(std::string speaker = "spk-1", std::string job = "job-1
   return s;
 }
 
-class ReportSaga : public sbm::test::io_actor_test {
+class ReportSaga : public sbm::test::postgres_actor_test {
  protected:
   void SetUp() override {
-    sbm::connections::postgres_settings s;
-    s.url = sbm::test::servers::shared().fresh_database();
-    s.pool_size = 3;
-    s.probe_interval = 100ms;
-    s.request_timeout = 5s;
-    s.migrations = sbm::schema::all_migrations();
-    db = stop_at_end(sbm::connections::spawn_postgres(sys, std::move(s)));
-    ASSERT_TRUE(sbm::test::eventually([&] {
-      auto st = ask_within<sbm::dependency_status>(2s, db, sbm::status_atom::value);
-      return st && st->state == "up";
-    }));
+    pool_size = 3;
+    postgres_actor_test::SetUp();
+    if (HasFatalFailure()) return;
     bus = stop_at_end(sbm::events::spawn_event_bus(sys));
     scheduler = stop_at_end(sbm::verification::spawn_verification_scheduler(sys, db, bus));
     sbm::speakers::speakers_settings sp;
@@ -177,13 +168,6 @@ class ReportSaga : public sbm::test::io_actor_test {
     return receipt.report.id;
   }
 
-  std::vector<sbm::db_row> sql(std::string text, std::vector<param> params = {}) {
-    auto rows = ask<sbm::db_rows>(db, sbm::query_atom::value,
-                                  sbm::db_statement{std::move(text), std::move(params), -1});
-    EXPECT_TRUE(rows) << sys.render(rows.error());
-    return rows ? rows->rows : std::vector<sbm::db_row>{};
-  }
-
   std::string saga_step(std::int64_t id) {
     auto rows = sql("SELECT step FROM reports.report_saga WHERE report_id = $1", {std::to_string(id)});
     return rows.empty() || !rows[0][0] ? std::string{} : *rows[0][0];
@@ -206,7 +190,6 @@ class ReportSaga : public sbm::test::io_actor_test {
                 {"report:" + std::to_string(id)})[0][0];
   }
 
-  sbm::postgres_actor db;
   sbm::event_bus_actor bus;
   sbm::verification_scheduler_actor scheduler;
   sbm::speaker_shard_actor shard;

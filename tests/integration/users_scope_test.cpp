@@ -9,12 +9,9 @@
 #include <utility>
 #include <vector>
 
-#include "actors/connections/connections.hpp"
 #include "actors/users/users.hpp"
 #include "messages/errors.hpp"
-#include "runtime/migrations/all_migrations.hpp"
-#include "tests/support/actor_test.hpp"
-#include "tests/support/servers.hpp"
+#include "tests/support/postgres_actor_test.hpp"
 
 namespace {
 
@@ -23,20 +20,11 @@ using sbm::client_scope;
 using sbm::errc;
 using param = caf::optional<std::string>;
 
-class UsersScope : public sbm::test::io_actor_test {
+class UsersScope : public sbm::test::postgres_actor_test {
  protected:
   void SetUp() override {
-    sbm::connections::postgres_settings s;
-    s.url = sbm::test::servers::shared().fresh_database();
-    s.pool_size = 2;
-    s.probe_interval = 100ms;
-    s.request_timeout = 5s;
-    s.migrations = sbm::schema::all_migrations();
-    db = stop_at_end(sbm::connections::spawn_postgres(sys, std::move(s)));
-    ASSERT_TRUE(sbm::test::eventually([&] {
-      auto st = ask<sbm::dependency_status>(db, sbm::status_atom::value);
-      return st && st->state == "up";
-    }));
+    postgres_actor_test::SetUp();
+    if (HasFatalFailure()) return;
     sbm::users::users_settings us;
     us.db = db;
     users = stop_at_end(sbm::users::spawn_users(sys, std::move(us)));
@@ -68,13 +56,6 @@ class UsersScope : public sbm::test::io_actor_test {
     return rows.empty() || !rows[0][0] ? "<no row>" : *rows[0][0];
   }
 
-  std::vector<sbm::db_row> sql(std::string text) {
-    auto rows = ask<sbm::db_rows>(db, sbm::query_atom::value, sbm::db_statement{std::move(text), {}, -1});
-    EXPECT_TRUE(rows) << sys.render(rows.error());
-    return rows ? rows->rows : std::vector<sbm::db_row>{};
-  }
-
-  sbm::postgres_actor db;
   sbm::users_actor users;
 };
 

@@ -8,14 +8,11 @@
 #include <utility>
 #include <vector>
 
-#include "actors/connections/connections.hpp"
 #include "actors/events/events.hpp"
 #include "actors/speakers/speakers.hpp"
 #include "actors/verification/verification.hpp"
 #include "messages/errors.hpp"
-#include "runtime/migrations/all_migrations.hpp"
-#include "tests/support/actor_test.hpp"
-#include "tests/support/servers.hpp"
+#include "tests/support/postgres_actor_test.hpp"
 
 namespace {
 
@@ -33,20 +30,11 @@ caf::expected<Result> call(caf::scoped_actor& self, const Handle& to, Ts&&... xs
   return sbm::test::request_blocking<Result>(self, answer_timeout, to, std::forward<Ts>(xs)...);
 }
 
-class VerificationSchedule : public sbm::test::io_actor_test {
+class VerificationSchedule : public sbm::test::postgres_actor_test {
  protected:
   void SetUp() override {
-    sbm::connections::postgres_settings s;
-    s.url = sbm::test::servers::shared().fresh_database();
-    s.pool_size = 2;
-    s.probe_interval = 100ms;
-    s.request_timeout = 5s;
-    s.migrations = sbm::schema::all_migrations();
-    db = stop_at_end(sbm::connections::spawn_postgres(sys, std::move(s)));
-    ASSERT_TRUE(sbm::test::eventually([&] {
-      auto st = call<sbm::dependency_status>(self, db, sbm::status_atom::value);
-      return st && st->state == "up";
-    }));
+    postgres_actor_test::SetUp();
+    if (HasFatalFailure()) return;
     bus = stop_at_end(sbm::events::spawn_event_bus(sys));
     scheduler = stop_at_end(sbm::verification::spawn_verification_scheduler(sys, db, bus));
   }
@@ -55,14 +43,6 @@ class VerificationSchedule : public sbm::test::io_actor_test {
     return call<verification_schedule>(self, scheduler, sbm::list_atom::value, std::move(q));
   }
 
-  std::vector<sbm::db_row> sql(std::string text) {
-    auto rows = call<sbm::db_rows>(self, db, sbm::query_atom::value,
-                                   sbm::db_statement{std::move(text), {}, -1});
-    EXPECT_TRUE(rows) << sys.render(rows.error());
-    return rows ? rows->rows : std::vector<sbm::db_row>{};
-  }
-
-  sbm::postgres_actor db;
   sbm::event_bus_actor bus;
   sbm::verification_scheduler_actor scheduler;
 };
