@@ -14,11 +14,12 @@ constexpr std::array<std::string_view, 11> all_permissions{
   permission::reports_read,  permission::drafts_correct, permission::audit_read,
   permission::users_admin,   permission::ops_read};
 
-bool known_permission(std::string_view p) {
-  for (auto q : all_permissions)
-    if (q == p)
-      return true;
-  return false;
+// The bit of permission `p`, or -1 when it is none.
+int bit_of(std::string_view p) {
+  for (std::size_t i = 0; i < all_permissions.size(); ++i)
+    if (all_permissions[i] == p)
+      return static_cast<int>(i);
+  return -1;
 }
 
 std::string_view trim(std::string_view s) {
@@ -30,6 +31,27 @@ std::string_view trim(std::string_view s) {
 }
 
 }  // namespace
+
+bool permission_set::has(std::string_view p) const {
+  const int bit = bit_of(p);
+  return bit >= 0 && (bits_ >> bit & 1u) != 0;
+}
+
+bool permission_set::insert(std::string_view p) {
+  const int bit = bit_of(p);
+  if (bit < 0)
+    return false;
+  bits_ |= 1u << bit;
+  return true;
+}
+
+permission_set permission_set::all() {
+  static_assert(all_permissions.size() <= 32, "one bit per permission");
+  permission_set out;
+  for (auto p : all_permissions)
+    out.insert(p);
+  return out;
+}
 
 std::variant<service_allow_list, std::string> parse_service_allow_list(std::string_view text) {
   service_allow_list out;
@@ -52,33 +74,34 @@ std::variant<service_allow_list, std::string> parse_service_allow_list(std::stri
       list = plus == std::string_view::npos ? std::string_view{} : list.substr(plus + 1);
       if (p.empty())
         continue;
-      if (!known_permission(p))
+      if (!perms.insert(p))
         return "service '" + std::string{name} + "' names unknown permission '" + std::string{p} + "'";
-      perms.emplace(p);
     }
   }
   return out;
 }
 
-std::optional<std::set<std::string, std::less<>>> role_permissions(std::string_view role) {
+std::optional<permission_set> role_permissions(std::string_view role) {
   using namespace permission;
-  std::set<std::string, std::less<>> qa{std::string{speakers_read}, std::string{quality_write},
-                                        std::string{schedule_read}, std::string{reports_write},
-                                        std::string{reports_read}, std::string{drafts_correct}};
+  static const permission_set qa = [] {
+    permission_set s;
+    for (auto p : {speakers_read, quality_write, schedule_read, reports_write, reports_read,
+                   drafts_correct})
+      s.insert(p);
+    return s;
+  }();
+  static const permission_set lead = [] {
+    permission_set s = qa;
+    for (auto p : {buckets_pin, speakers_write, audit_read})
+      s.insert(p);
+    return s;
+  }();
   if (role == "qa")
     return qa;
-  auto lead = qa;
-  lead.emplace(buckets_pin);
-  lead.emplace(speakers_write);
-  lead.emplace(audit_read);
   if (role == "qa_lead")
     return lead;
-  if (role == "admin") {
-    std::set<std::string, std::less<>> all;
-    for (auto p : all_permissions)
-      all.emplace(p);
-    return all;
-  }
+  if (role == "admin")
+    return permission_set::all();
   return std::nullopt;
 }
 
@@ -97,7 +120,7 @@ std::optional<principal> make_principal(const std::string& subject, const std::s
     p.service_id = service_id;
     // A token may ask for less than the allow-list grants, never more.
     for (const auto& c : claimed_permissions)
-      if (i->second.count(c))
+      if (i->second.has(c))
         p.permissions.insert(c);
     if (claimed_permissions.empty())
       p.permissions = i->second;
@@ -110,7 +133,7 @@ std::optional<principal> make_principal(const std::string& subject, const std::s
     return std::nullopt;
   }
   p.role = role;
-  p.permissions = std::move(*perms);
+  p.permissions = *perms;
   return p;
 }
 

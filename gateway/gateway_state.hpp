@@ -10,6 +10,7 @@
 #include "gateway/access.hpp"
 #include "gateway/gateway.hpp"
 #include "gateway/json_io.hpp"
+#include "gateway/rendered_views.hpp"
 #include "gateway/route_table.hpp"
 #include "gateway/router.hpp"
 #include "gateway/user_cache.hpp"
@@ -30,6 +31,8 @@ struct gateway_context {
   gateway_settings settings;
   bool draining = false;
   user_standing_cache standings;
+  // A few MB at most per lane: a view and its ~400-byte body per entry.
+  rendered_views speaker_bodies{4096};
 
   // What travels with the work a request starts: its deadline (now plus the gateway's request
   // timeout, the one timer of the whole pipeline) and, for writes, its Idempotency-Key scoped to

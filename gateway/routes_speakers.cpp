@@ -69,7 +69,10 @@ json schedule_json(const scheduled_verification& s) {
 }
 
 void reply_view(gateway_context& ctx, const http_request& req, speaker_view& v, std::uint16_t status) {
-  auto r = json_response(status, to_json(v));
+  http_response r;
+  r.status = status;
+  r.body = ctx.speaker_bodies.body_of(
+    v, [](const speaker_view& view) { return json_response(200, to_json(view)).body; });
   if (status == 201)
     r.headers.emplace_back("Location", "/v1/speakers/" + v.speaker_id);
   ctx.reply(req, std::move(r));

@@ -44,6 +44,8 @@ TEST(Timestamps, FormatsAsUtcWithMilliseconds) {
   EXPECT_EQ(format_timestamp_ms(0), "1970-01-01T00:00:00.000Z");
   EXPECT_EQ(format_timestamp_ms(1795515300123), "2026-11-24T10:15:00.123Z");
   EXPECT_EQ(format_timestamp_ms(-1), "1969-12-31T23:59:59.999Z");
+  EXPECT_EQ(format_timestamp_ms(253402300799999), "9999-12-31T23:59:59.999Z");
+  EXPECT_EQ(format_timestamp_ms(253402300800000), "10000-01-01T00:00:00.000Z");
 }
 
 TEST(Timestamps, FormatAndParseRoundTrip) {
