@@ -50,8 +50,13 @@ struct gateway_context {
   // whichever lane takes it.
   void forget_standing(const std::string& subject, std::function<void()> then);
 
+  // A handler that answers later captures the request's `id` rather than the request: a request
+  // captured by value (headers, body and all) is copied again each time CAF moves the handler.
+  void reply(std::uint64_t request, http_response response) const {
+    settings.out->respond(request, std::move(response));
+  }
   void reply(const http_request& req, http_response response) const {
-    settings.out->respond(req.id, std::move(response));
+    reply(req.id, std::move(response));
   }
 
   // The error half of every request(...).then(...): the failure becomes problem+json.
@@ -68,12 +73,16 @@ struct gateway_context {
   // each family's actor, from request_context::scope): an item of a client the principal may not
   // reach is answered 404 with `not_found_detail`, the same answer as an id that does not exist.
   // True when it answered.
+  bool hidden_by_scope(std::uint64_t request, const client_scope& scope,
+                       const std::string& client_id, const std::string& not_found_detail) const {
+    if (scope.admits(client_id))
+      return false;
+    reply(request, problem(404, "not-found", "Not Found", not_found_detail));
+    return true;
+  }
   bool hidden_by_scope(const http_request& req, const principal& who, const std::string& client_id,
                        const std::string& not_found_detail) const {
-    if (who.scope.admits(client_id))
-      return false;
-    reply(req, problem(404, "not-found", "Not Found", not_found_detail));
-    return true;
+    return hidden_by_scope(req.id, who.scope, client_id, not_found_detail);
   }
 };
 

@@ -68,14 +68,14 @@ json schedule_json(const scheduled_verification& s) {
           {"created_at", timestamp(s.created_at_ms)}};
 }
 
-void reply_view(gateway_context& ctx, const http_request& req, speaker_view& v, std::uint16_t status) {
+void reply_view(gateway_context& ctx, std::uint64_t request, speaker_view& v, std::uint16_t status) {
   http_response r;
   r.status = status;
   r.body = ctx.speaker_bodies.body_of(
     v, [](const speaker_view& view) { return json_response(200, to_json(view)).body; });
   if (status == 201)
     r.headers.emplace_back("Location", "/v1/speakers/" + v.speaker_id);
-  ctx.reply(req, std::move(r));
+  ctx.reply(request, std::move(r));
 }
 
 void create_speaker(gateway_context& ctx, const http_request& req, const principal& who) {
@@ -92,7 +92,8 @@ void create_speaker(gateway_context& ctx, const http_request& req, const princip
   reg.actor = who.describe();
   reg.ctx = ctx.work_context(req, who);
   ctx.self->request(ctx.settings.speakers, ctx.hop(), register_atom::value, reg)
-    .then([&ctx, req](speaker_view& v) { reply_view(ctx, req, v, 201); }, ctx.on_error(req));
+    .then([&ctx, id = req.id](speaker_view& v) { reply_view(ctx, id, v, 201); },
+          ctx.on_error(req));
 }
 
 void list_speakers(gateway_context& ctx, const http_request& req, const principal& who) {
@@ -135,7 +136,8 @@ void pin_bucket(gateway_context& ctx, const http_request& req, const std::string
   pin.by = origin_of(who, req);  // audited in the pin's own transaction
   pin.ctx = ctx.work_context(req, who);
   ctx.self->request(ctx.settings.speakers, ctx.hop(), pin_atom::value, pin)
-    .then([&ctx, req](speaker_view& v) { reply_view(ctx, req, v, 200); }, ctx.on_error(req));
+    .then([&ctx, id = req.id](speaker_view& v) { reply_view(ctx, id, v, 200); },
+          ctx.on_error(req));
 }
 
 void unpin_bucket(gateway_context& ctx, const http_request& req, const std::string& id,
@@ -147,7 +149,8 @@ void unpin_bucket(gateway_context& ctx, const http_request& req, const std::stri
   unpin.by = origin_of(who, req);  // audited in the unpin's own transaction
   unpin.ctx = ctx.work_context(req, who);
   ctx.self->request(ctx.settings.speakers, ctx.hop(), unpin_atom::value, unpin)
-    .then([&ctx, req](speaker_view& v) { reply_view(ctx, req, v, 200); }, ctx.on_error(req));
+    .then([&ctx, id = req.id](speaker_view& v) { reply_view(ctx, id, v, 200); },
+          ctx.on_error(req));
 }
 
 void add_sample(gateway_context& ctx, const http_request& req, const std::string& id,
@@ -179,7 +182,8 @@ void add_sample(gateway_context& ctx, const http_request& req, const std::string
   sample.actor = who.describe();
   sample.ctx = ctx.work_context(req, who);
   ctx.self->request(ctx.settings.speakers, ctx.hop(), sample_atom::value, sample)
-    .then([&ctx, req](speaker_view& v) { reply_view(ctx, req, v, 201); }, ctx.on_error(req));
+    .then([&ctx, id = req.id](speaker_view& v) { reply_view(ctx, id, v, 201); },
+          ctx.on_error(req));
 }
 
 void list_schedule(gateway_context& ctx, const http_request& req, const principal& who) {
@@ -233,9 +237,9 @@ void handle_speakers(gateway_context& ctx, route r, const http_request& req,
     case route::speaker_get:
       ctx.self->request(shard, timeout, get_atom::value, match.params[0])
         .then(
-          [&ctx, req, who](speaker_view& v) {
-            if (!ctx.hidden_by_scope(req, who, v.client_id, not_registered(v.speaker_id)))
-              reply_view(ctx, req, v, 200);
+          [&ctx, id = req.id, scope = who.scope](speaker_view& v) {
+            if (!ctx.hidden_by_scope(id, scope, v.client_id, not_registered(v.speaker_id)))
+              reply_view(ctx, id, v, 200);
           },
           ctx.on_error(req));
       return;

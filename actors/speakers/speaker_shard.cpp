@@ -244,6 +244,25 @@ void note_answer(self_ptr, const std::string&, const speaker_history&, kind) {
   // histories change nothing
 }
 
+// The activation a read of `id` may go straight to, or null when the read must take the full
+// route (not active, not yet answered since its activation, so perhaps still loading or unable
+// to load; retiring; poisoned). Such a read is delegated: the speaker answers the
+// caller itself and the shard keeps no book of it, which halves the messages of the commonest
+// request (and the shard is crossed by every speaker request, so it must stay cheap). Nothing the
+// book protects is lost: a speaker that dies with the read in its mailbox answers it with an
+// error (CAF bounces it to the caller), a passivation sent later queues behind it (one sender,
+// FIFO), and a read changes nothing the shard tracks. Reads are not counted against the shard's
+// queue bounds; each waits for a client's connection, so gateway.max-connections bounds them.
+const speaker_actor* live_speaker(self_ptr self, const std::string& id) {
+  auto& st = self->state;
+  auto it = st.entries.find(id);
+  if (it == st.entries.end()) return nullptr;
+  auto& e = it->second;
+  if (!e.actor || e.retiring || e.bucket_changes_seen == not_seen) return nullptr;
+  if (poisoned(st, id, self->clock().now())) return nullptr;
+  return &e.actor;
+}
+
 // Forwards with `request`, not `delegate`: the shard must see the answer to keep its in-flight
 // book, which is what lets it fail requests at once when a speaker dies.
 template <class Result, kind Kind, class... Ts>
@@ -577,6 +596,7 @@ speaker_shard_actor::behavior_type shard_fn(self_ptr self, speakers_settings set
     [self](register_atom, speaker_registration& r) { return on_register(self, r); },
     [self](get_atom, const std::string& id) -> caf::result<speaker_view> {
       if (auto e = bad_route(id)) return *e;
+      if (auto* live = live_speaker(self, id)) return self->delegate(*live, get_atom::value);
       return route<speaker_view, kind::read>(self, id, get_atom::value);
     },
     [self](history_atom, const std::string& id) -> caf::result<speaker_history> {
