@@ -1,6 +1,7 @@
 #pragma once
 // Every route of the API in one table: method, path pattern, id and the permission it needs. The
 // front door matches against it on an HTTP thread; the lanes dispatch on the id it found.
+#include <cstddef>
 #include <string_view>
 
 #include "gateway/router.hpp"
@@ -35,6 +36,7 @@ enum class route : int {
   session_get,
   session_marks_put,
   session_submit,
+  openapi,
 };
 
 struct route_spec {
@@ -43,6 +45,15 @@ struct route_spec {
   route id;
   std::string_view permission;  // empty: no authentication (liveness and readiness only)
 };
+
+// Every route, in the table's order (the OpenAPI drift test compares gateway/openapi.json with it).
+struct route_list {
+  const route_spec* first;
+  std::size_t size;
+  const route_spec* begin() const { return first; }
+  const route_spec* end() const { return first + size; }
+};
+route_list all_routes();
 
 // The permission a route needs (empty for the unauthenticated probes).
 std::string_view permission_of(route id);
