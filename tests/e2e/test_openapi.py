@@ -189,9 +189,11 @@ class OpenApiDocument(unittest.TestCase):
 
     def check_answer(self, what, r, status, media_type, media, response):
         self.assertEqual(str(r.status), status, f"{what}: the node answered {r}")
-        self.assertEqual(r.header("content-type"), media_type, what)
-        errors = self.schema.errors(media["schema"], r.json())
-        self.assertEqual(errors, [], f"{what}: the answer does not fit the documented schema: {r.body[:2000]}")
+        # Parameters (charset, a text format's version) are the server's to add.
+        self.assertEqual((r.header("content-type") or "").split(";")[0].strip(), media_type.split(";")[0], what)
+        if media_type.endswith("json"):
+            errors = self.schema.errors(media["schema"], r.json())
+            self.assertEqual(errors, [], f"{what}: the answer does not fit the documented schema: {r.body[:2000]}")
         for header, spec in response.get("headers", {}).items():
             if self.schema.resolve(spec).get("required"):
                 self.assertIsNotNone(r.header(header), f"{what}: documented header {header} is missing")
@@ -213,8 +215,9 @@ class OpenApiDocument(unittest.TestCase):
                     status, media_type, media = self.documented_answer(op, name)
                     response = self.schema.resolve(op["responses"][status])
                     example = media["examples"][name]["value"]
-                    self.assertEqual(self.schema.errors(media["schema"], example), [],
-                                     f"{what}: the documented response example does not fit its own schema")
+                    if media_type.endswith("json"):
+                        self.assertEqual(self.schema.errors(media["schema"], example), [],
+                                         f"{what}: the documented response example does not fit its own schema")
                     body_examples = self.schema.resolve(op.get("requestBody", {})).get("content", {}) \
                         .get("application/json", {}).get("examples", {})
                     body = body_examples.get(name, {}).get("value")
