@@ -43,7 +43,7 @@ struct route_spec {
   const char* method;
   const char* pattern;
   route id;
-  std::string_view permission;  // empty: no authentication (liveness and readiness only)
+  std::string_view permission;  // empty: no authentication (the probes and the API document)
 };
 
 // Every route, in the table's order (the OpenAPI drift test compares gateway/openapi.json with it).
@@ -55,7 +55,7 @@ struct route_list {
 };
 route_list all_routes();
 
-// The permission a route needs (empty for the unauthenticated probes).
+// The permission a route needs (empty for the unauthenticated routes).
 std::string_view permission_of(route id);
 
 // A router that knows every route of the table.
