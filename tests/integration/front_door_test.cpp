@@ -114,18 +114,18 @@ TEST(FrontDoor, CountsRatesByPrincipalAndByPeerWithoutAToken) {
 }
 
 TEST(FrontDoor, ServesTheApiDocumentCountedAgainstThePeer) {
-  auto d = door(0.001);  // burst 2, next token in ~1000 s
-  auto document = request("GET", "/openapi.json");
-  auto answer = d.admit(document);
-  ASSERT_TRUE(answer) << "the document needs no token and no lane";
-  EXPECT_EQ(answer->status, 200);
-  EXPECT_EQ(answer->content_type, "application/json");
-  EXPECT_EQ(nlohmann::json::parse(answer->body).at("openapi"), "3.1.0");
-  // Some 200 KB a time for anyone: the peer's second request empties its bucket, the third is 429.
-  auto second = request("GET", "/openapi.json");
-  EXPECT_EQ(d.admit(second)->status, 200);
+  // Some 200 KB a time for anyone, so it counts against the peer: burst 2, the third is 429.
+  auto d = door(0.001);
+  for (int i = 0; i < 2; ++i) {
+    auto document = request("GET", "/openapi.json");
+    auto served = d.admit(document);
+    ASSERT_TRUE(served) << "the document needs no token and no lane";
+    EXPECT_EQ(served->status, 200);
+    EXPECT_EQ(served->content_type, "application/json");
+    EXPECT_EQ(nlohmann::json::parse(served->body).at("openapi"), "3.1.0");
+  }
   auto third = request("GET", "/openapi.json");
-  auto refused = d.admit(third);
+  const auto refused = d.admit(third);
   ASSERT_TRUE(refused);
   EXPECT_EQ(refused->status, 429);
   EXPECT_EQ(refused->content_type, "application/problem+json");
