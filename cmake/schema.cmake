@@ -3,6 +3,8 @@
 # CMakeLists; the same file, run with `cmake -P`, is the generator, so the embedding logic lives in
 # one place. The SQL is embedded as bytes: no text in a .sql file can break the generated C++.
 
+include(${CMAKE_CURRENT_LIST_DIR}/embed.cmake)
+
 if(CMAKE_SCRIPT_MODE_FILE)
   # --- generator: cmake -DSBM_SOURCE=<repo> -DSBM_OUTPUT=<file.cpp> -P schema.cmake ---
   file(GLOB sql_files "${SBM_SOURCE}/actors/*/schema/*.sql")
@@ -27,14 +29,8 @@ if(CMAKE_SCRIPT_MODE_FILE)
     if(version LESS 1)
       message(FATAL_ERROR "${file}: versions start at 1")
     endif()
-    file(READ "${file}" hex HEX)
-    string(LENGTH "${hex}" hex_length)
-    math(EXPR size "${hex_length} / 2")
-    string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
-    # Wrapped so compiler diagnostics and diffs stay readable.
-    string(REPEAT "0x[0-9a-f][0-9a-f]," 24 row_pattern)
-    string(REGEX REPLACE "(${row_pattern})" "\\1\n    " bytes "${bytes}")
-    string(APPEND arrays "// ${schema}/${file_name}\nconst unsigned char sql_${index}[] = {\n    ${bytes}0x00};\n")
+    sbm_embed_bytes("${file}" sql_${index} definition size)
+    string(APPEND arrays "// ${schema}/${file_name}\n${definition}")
     string(APPEND entries "      {\"${schema}\", ${version}, \"${name}\", text(sql_${index}, ${size})},\n")
     math(EXPR index "${index} + 1")
   endforeach()
@@ -82,7 +78,7 @@ add_custom_command(
   OUTPUT "${SBM_SCHEMA_GENERATED}"
   COMMAND "${CMAKE_COMMAND}" "-DSBM_SOURCE=${PROJECT_SOURCE_DIR}"
           "-DSBM_OUTPUT=${SBM_SCHEMA_GENERATED}" -P "${CMAKE_CURRENT_LIST_FILE}"
-  DEPENDS ${SBM_SCHEMA_SQL_FILES} "${CMAKE_CURRENT_LIST_FILE}"
+  DEPENDS ${SBM_SCHEMA_SQL_FILES} "${CMAKE_CURRENT_LIST_FILE}" "${CMAKE_CURRENT_LIST_DIR}/embed.cmake"
   COMMENT "Embedding schema migrations"
   VERBATIM)
 sbm_library(sbm_schema SOURCES "${SBM_SCHEMA_GENERATED}" DEPS sbm_migrations)

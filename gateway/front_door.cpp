@@ -8,6 +8,7 @@
 #include "gateway/auth/jwt.hpp"
 #include "gateway/idempotency_key.hpp"
 #include "gateway/json_io.hpp"
+#include "gateway/openapi.hpp"
 #include "gateway/route_table.hpp"
 
 namespace sbm::gateway {
@@ -104,6 +105,14 @@ std::optional<http_response> front_door::admit(http_request& req) {
   const auto id = static_cast<route>(req.route);
   if (id == route::healthz)
     return json_response(200, nlohmann::json{{"status", "alive"}});
+  if (id == route::openapi) {
+    // Public and about 200 KB: counted against the peer's rate like any unauthenticated request.
+    if (auto refused = over_rate(peer_key))
+      return refused;
+    http_response r;
+    r.body = std::string{openapi_document()};
+    return r;
+  }
   if (id == route::readyz)
     return std::nullopt;  // a lane asks the dependencies
   if (is_write(req.method)) {

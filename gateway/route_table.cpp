@@ -9,6 +9,8 @@ namespace {
 const route_spec routes[] = {
   {"GET", "/healthz", route::healthz, {}},
   {"GET", "/readyz", route::readyz, {}},
+  // The API's own description (gateway/openapi.json), public like the probes.
+  {"GET", "/openapi.json", route::openapi, {}},
   {"POST", "/v1/speakers", route::speakers_create, permission::speakers_write},
   {"GET", "/v1/speakers", route::speakers_list, permission::speakers_read},
   {"GET", "/v1/speakers/{id}", route::speaker_get, permission::speakers_read},
@@ -43,6 +45,10 @@ const route_spec routes[] = {
 };
 
 }  // namespace
+
+route_list all_routes() {
+  return {routes, sizeof(routes) / sizeof(routes[0])};
+}
 
 std::string_view permission_of(route id) {
   for (const auto& r : routes)

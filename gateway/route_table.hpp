@@ -1,6 +1,7 @@
 #pragma once
 // Every route of the API in one table: method, path pattern, id and the permission it needs. The
 // front door matches against it on an HTTP thread; the lanes dispatch on the id it found.
+#include <cstddef>
 #include <string_view>
 
 #include "gateway/router.hpp"
@@ -35,16 +36,26 @@ enum class route : int {
   session_get,
   session_marks_put,
   session_submit,
+  openapi,
 };
 
 struct route_spec {
   const char* method;
   const char* pattern;
   route id;
-  std::string_view permission;  // empty: no authentication (liveness and readiness only)
+  std::string_view permission;  // empty: no authentication (the probes and the API document)
 };
 
-// The permission a route needs (empty for the unauthenticated probes).
+// Every route, in the table's order (the OpenAPI drift test compares gateway/openapi.json with it).
+struct route_list {
+  const route_spec* first;
+  std::size_t size;
+  const route_spec* begin() const { return first; }
+  const route_spec* end() const { return first + size; }
+};
+route_list all_routes();
+
+// The permission a route needs (empty for the unauthenticated routes).
 std::string_view permission_of(route id);
 
 // A router that knows every route of the table.

@@ -112,3 +112,21 @@ TEST(FrontDoor, CountsRatesByPrincipalAndByPeerWithoutAToken) {
   auto anonymous = request("GET", "/v1/speakers/s1");
   EXPECT_FALSE(d.admit(anonymous));
 }
+
+TEST(FrontDoor, ServesTheApiDocumentCountedAgainstThePeer) {
+  // Some 200 KB a time for anyone, so it counts against the peer: burst 2, the third is 429.
+  auto d = door(0.001);
+  for (int i = 0; i < 2; ++i) {
+    auto document = request("GET", "/openapi.json");
+    auto served = d.admit(document);
+    ASSERT_TRUE(served) << "the document needs no token and no lane";
+    EXPECT_EQ(served->status, 200);
+    EXPECT_EQ(served->content_type, "application/json");
+    EXPECT_EQ(nlohmann::json::parse(served->body).at("openapi"), "3.1.0");
+  }
+  auto third = request("GET", "/openapi.json");
+  const auto refused = d.admit(third);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 429);
+  EXPECT_EQ(refused->content_type, "application/problem+json");
+}
