@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "gateway/access.hpp"
@@ -33,6 +34,11 @@ struct gateway_context {
   user_standing_cache standings;
   // A few MB at most per lane: a view and its ~400-byte body per entry.
   rendered_views speaker_bodies{4096};
+  // Where each speaker's activation was when it last answered one of this lane's reads (learnt
+  // from a delegated answer, whose sender is the activation itself), so the next read of it skips
+  // the shard (routes_speakers.cpp). Cleared when full, like speaker_bodies.
+  std::unordered_map<std::string, speaker_actor> speaker_locations;
+  static constexpr std::size_t max_speaker_locations = 4096;
 
   // What travels with the work a request starts: its deadline (now plus the gateway's request
   // timeout, the one timer of the whole pipeline) and, for writes, its Idempotency-Key scoped to
@@ -62,11 +68,12 @@ struct gateway_context {
   // The error half of every request(...).then(...): the failure becomes problem+json.
   // `write`: whether a lost answer leaves an unknown outcome (a POST that only reads, such as a
   // search, says false).
-  auto on_error(const http_request& req, bool write) const {
-    return [out = settings.out, id = req.id, write](caf::error& err) {
-      out->respond(id, from_error(err, write));
+  auto on_error(std::uint64_t request, bool write) const {
+    return [out = settings.out, request, write](caf::error& err) {
+      out->respond(request, from_error(err, write));
     };
   }
+  auto on_error(const http_request& req, bool write) const { return on_error(req.id, write); }
   auto on_error(const http_request& req) const { return on_error(req, is_write(req)); }
 
   // The single-item half of client scoping (lists are filtered in each family's SQL, writes in

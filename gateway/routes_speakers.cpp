@@ -211,6 +211,51 @@ std::string not_registered(const std::string& id) {
   return "speaker " + id + " is not registered";
 }
 
+void show_speaker(gateway_context& ctx, std::uint64_t request, const client_scope& scope,
+                  speaker_view& v) {
+  if (!ctx.hidden_by_scope(request, scope, v.client_id, not_registered(v.speaker_id)))
+    reply_view(ctx, request, v, 200);
+}
+
+// Remembers the activation that sent the answer being handled, unless the shard answered itself.
+void learn_location(gateway_context& ctx, const std::string& id) {
+  const auto& sender = ctx.self->current_sender();
+  if (!sender || caf::actor_cast<caf::actor_addr>(sender) == ctx.settings.speakers.address())
+    return;
+  if (ctx.speaker_locations.size() >= gateway_context::max_speaker_locations)
+    ctx.speaker_locations.clear();
+  ctx.speaker_locations.insert_or_assign(id, caf::actor_cast<speaker_actor>(sender));
+}
+
+// A read of one speaker's view. It goes straight to the activation that answered this lane's last
+// read of that speaker when there is one (a hop less than through the shard), else through the
+// shard, which delegates a read of a live speaker, so the answer comes from the activation and
+// shows where it is. An activation that has passivated or died since bounces the read
+// (request_receiver_down), and the read is sent again through the shard: a read is safe to send
+// twice, and only the shard activates.
+void read_speaker(gateway_context& ctx, std::uint64_t request, const std::string& id,
+                  client_scope scope, bool try_remembered = true) {
+  auto known = try_remembered ? ctx.speaker_locations.find(id) : ctx.speaker_locations.end();
+  if (known != ctx.speaker_locations.end()) {
+    ctx.self->request(known->second, ctx.hop(), get_atom::value)
+      .then([&ctx, request, scope](speaker_view& v) { show_speaker(ctx, request, scope, v); },
+            [&ctx, request, id, scope](caf::error& err) {
+              if (err != caf::sec::request_receiver_down)
+                return ctx.on_error(request, false)(err);
+              ctx.speaker_locations.erase(id);
+              read_speaker(ctx, request, id, scope, false);
+            });
+    return;
+  }
+  ctx.self->request(ctx.settings.speakers, ctx.hop(), get_atom::value, id)
+    .then(
+      [&ctx, request, id, scope](speaker_view& v) {
+        learn_location(ctx, id);
+        show_speaker(ctx, request, scope, v);
+      },
+      ctx.on_error(request, false));
+}
+
 void send_history(gateway_context& ctx, const http_request& req, const std::string& id) {
   ctx.self->request(ctx.settings.speakers, ctx.hop(), history_atom::value, id)
     .then(
@@ -234,15 +279,7 @@ void handle_speakers(gateway_context& ctx, route r, const http_request& req,
   switch (r) {
     case route::speakers_create: return create_speaker(ctx, req, who);
     case route::speakers_list: return list_speakers(ctx, req, who);
-    case route::speaker_get:
-      ctx.self->request(shard, timeout, get_atom::value, match.params[0])
-        .then(
-          [&ctx, id = req.id, scope = who.scope](speaker_view& v) {
-            if (!ctx.hidden_by_scope(id, scope, v.client_id, not_registered(v.speaker_id)))
-              reply_view(ctx, id, v, 200);
-          },
-          ctx.on_error(req));
-      return;
+    case route::speaker_get: return read_speaker(ctx, req.id, match.params[0], who.scope);
     case route::speaker_history:
       // A scoped reader learns the speaker's client first (the history does not carry it).
       if (who.scope.limited) {

@@ -13,7 +13,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <ctime>
+#include <memory>
 #include <future>
 #include <string>
 
@@ -121,6 +123,42 @@ caf::behavior holder(caf::event_based_actor* self) {
   };
 }
 
+// Stand-ins for the speakers family, to show where a lane sends a read (the real shard and
+// speaker are tested against PostgreSQL in speaker_actor_test): a speaker answering every read,
+// and a shard that delegates each read to its current speaker as the real one does for a live
+// speaker. Both count what reaches them.
+struct read_counts {
+  std::atomic<int> via_shard{0};
+  std::atomic<int> at_speaker{0};
+};
+using use_atom = caf::atom_constant<caf::atom("use")>;
+
+caf::behavior standin_speaker(caf::event_based_actor*, std::shared_ptr<read_counts> counts) {
+  return {[counts](get_atom) {
+    ++counts->at_speaker;
+    speaker_view v;
+    v.speaker_id = "s1";
+    v.client_id = "c";
+    v.bucket = "high_touch";
+    return v;
+  }};
+}
+
+caf::behavior delegating_shard(caf::event_based_actor* self, std::shared_ptr<read_counts> counts,
+                               caf::actor speaker) {
+  auto current = std::make_shared<caf::actor>(std::move(speaker));
+  return {
+    [self, counts, current](get_atom, const std::string&) {
+      ++counts->via_shard;
+      return self->delegate(*current, get_atom::value);
+    },
+    [current](use_atom, caf::actor next) {
+      *current = std::move(next);
+      return true;
+    },
+  };
+}
+
 struct node_config : caf::actor_system_config {
   node_config() { announce_types(*this); }
 };
@@ -144,10 +182,12 @@ class GatewayPipeline : public ::testing::Test {
     start_gateway();
   }
 
-  void start_gateway() {
+  void start_gateway() { start_gateway(held); }
+
+  void start_gateway(const caf::actor& speakers) {
     gateway::gateway_settings g;
     g.lanes = 2;
-    g.speakers = caf::actor_cast<speaker_shard_actor>(held);
+    g.speakers = caf::actor_cast<speaker_shard_actor>(speakers);
     g.request_timeout = 1500ms;
     owner = gateway::spawn_gateway(sys, g, pipeline);
   }
@@ -220,4 +260,36 @@ TEST_F(GatewayPipeline, EveryAnswerCarriesItsRequestId) {
   auto unauthenticated = send_http(port, "GET /v1/speakers/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(unauthenticated.status, 401);
   EXPECT_EQ(nlohmann::json::parse(unauthenticated.body)["request_id"], unauthenticated.header("X-Request-Id"));
+}
+
+TEST_F(GatewayPipeline, ALaneReadsASpeakerWhereItLastAnsweredAndThroughTheShardOnceItIsGone) {
+  auto counts = std::make_shared<read_counts>();
+  auto speaker = sys.spawn(standin_speaker, counts);
+  auto shard = sys.spawn(delegating_shard, counts, speaker);
+  caf::anon_send_exit(owner, caf::exit_reason::kill);
+  start_gateway(shard);
+  auto read = [&] { return send_http(port, get("/v1/speakers/s1", token_for("alice"))).status; };
+
+  for (int i = 0; i < 8; ++i)
+    ASSERT_EQ(read(), 200);
+  // Each of the two lanes asked the shard at most once; every read was answered by the speaker.
+  EXPECT_LE(counts->via_shard, 2);
+  EXPECT_EQ(counts->at_speaker, 8);
+
+  // That activation ends (passivated) and the shard has a new one: a lane's remembered location is
+  // stale, its read bounces, and it is answered through the shard, never refused.
+  caf::scoped_actor self{sys};
+  self->monitor(speaker);
+  caf::anon_send_exit(speaker, caf::exit_reason::kill);
+  self->receive([](const caf::down_msg&) {});
+  auto next = sys.spawn(standin_speaker, counts);
+  self->request(shard, caf::infinite, use_atom::value, next).receive([](bool) {}, [](caf::error&) {});
+  const int before = counts->via_shard;
+  for (int i = 0; i < 8; ++i)
+    EXPECT_EQ(read(), 200);
+  EXPECT_GE(counts->via_shard, before + 1);
+  EXPECT_LE(counts->via_shard, before + 2);
+  EXPECT_EQ(counts->at_speaker, 16);
+  caf::anon_send_exit(shard, caf::exit_reason::kill);
+  caf::anon_send_exit(next, caf::exit_reason::kill);
 }
