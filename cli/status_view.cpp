@@ -242,10 +242,21 @@ std::string render_status(const status_document& doc) {
       out += "\n";
     out += heading(key) + "\n";
     const auto& v = doc.at(key);
-    if (key == "dependencies")
+    if (key == "dependencies") {
       dependencies_section(out, v);
-    else
+    } else if (key == "node" && v.is_object()) {
+      // The node sends its keys sorted; its state reads first.
+      status_document node;
+      for (const char* first : {"status", "ready", "draining", "version"})
+        if (v.contains(first))
+          node[first] = v.at(first);
+      for (const auto& [k, e] : v.items())
+        if (!node.contains(k))
+          node[k] = e;
+      generic_section(out, node);
+    } else {
       generic_section(out, v);
+    }
   }
   return out;
 }

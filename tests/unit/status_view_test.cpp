@@ -26,7 +26,7 @@ status_document document() {
                    "refused": 7, "retries": 2, "transitions": 1, "retry_in_ms": 28400,
                    "last_transition": {"from": "closed", "to": "open", "ms_ago": 1600}}}
     ],
-    "node": {"status": "ready", "ready": true, "draining": false, "version": "0.1.0"}
+    "node": {"draining": false, "ready": true, "status": "ready", "version": "0.1.0"}
   })");
 }
 
@@ -54,6 +54,7 @@ TEST(StatusView, NodeFirstThenDependenciesAndBreakers) {
   const auto text = render_status(document());
   EXPECT_EQ(text.rfind("NODE\n", 0), 0u) << text;
   EXPECT_LT(text.find("NODE"), text.find("DEPENDENCIES")) << text;
+  EXPECT_EQ(text.rfind("NODE\n  status:", 0), 0u) << "the node's state first, whatever its key order: " << text;
   EXPECT_FALSE(line_with(text, "status:", "ready").empty()) << text;
   EXPECT_FALSE(line_with(text, "version:", "0.1.0").empty()) << text;
   EXPECT_FALSE(line_with(text, "draining:", "no").empty()) << text;
