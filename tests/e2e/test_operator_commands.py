@@ -3,8 +3,10 @@ breaker open, refused tokens, an unreachable node, HTTPS, a node that is not rea
 on a fresh database, every command's --help, and each command's own SBM_* variables."""
 import json
 import os
+import socket
 import subprocess
 import tempfile
+import threading
 import unittest
 from unittest import mock
 
@@ -157,6 +159,72 @@ class StatusOverHttpsOfANodeThatIsNotReady(unittest.TestCase):
         r = sbm("status", "--node", f"http://127.0.0.1:{self.node.port}", "--timeout", "3s",
                 token=self.node.token("admin"))
         self.assertEqual(r.returncode, 1, "plain HTTP to an HTTPS node gets no status")
+
+
+class FakeNode:
+    """A socket that answers every connection with `answer` (bytes, or None to say nothing), so the
+    client's framing, caps and deadline meet answers a real node would not give."""
+
+    def __init__(self, answer):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.answer = answer
+        self.held = []
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            conn.recv(65536)
+            if self.answer is None:
+                self.held.append(conn)  # keeps the connection open and silent
+                continue
+            conn.sendall(self.answer)
+            conn.close()
+
+    def close(self):
+        self.sock.close()
+        for c in self.held:
+            c.close()
+
+
+class StatusClientAgainstOddAnswers(unittest.TestCase):
+    DOC = json.dumps({"node": {"status": "ready", "ready": True}, "queues": [{"name": "q", "depth": 1, "bound": 8}]})
+
+    def status(self, answer, *args):
+        fake = FakeNode(answer)
+        try:
+            return sbm("status", "--node", f"http://127.0.0.1:{fake.port}", *args, token="t")
+        finally:
+            fake.close()
+
+    def test_a_chunked_answer_is_read_whole_and_unknown_sections_are_shown(self):
+        body = self.DOC.encode()
+        chunks = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (body[:10], body[10:]))
+        r = self.status(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("QUEUES", r.stdout)
+        self.assertIsNotNone(line_with(r.stdout, "q", "1", "8"), r.stdout)
+
+    def test_an_answer_past_the_cap_is_refused_before_it_is_read(self):
+        r = self.status(b"HTTP/1.1 200 OK\r\nContent-Length: 999999999\r\n\r\n{")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("larger than", r.stderr)
+
+    def test_a_silent_node_is_given_up_at_the_deadline(self):
+        r = self.status(None, "--timeout", "1s")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("timed out", r.stderr)
+
+    def test_an_answer_that_is_not_a_status_document_exits_1(self):
+        for answer in (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", b"SSH-2.0-OpenSSH\r\n",
+                       b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n"):
+            r = self.status(answer)
+            self.assertEqual(r.returncode, 1, (answer, r.stderr))
+            self.assertEqual(r.stdout, "")
 
 
 class Migrate(unittest.TestCase):
