@@ -1,7 +1,7 @@
-#include <cstring>
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "runtime/version/version.hpp"
 
 // jemalloc (linked by cli/CMakeLists.txt) reads its options from this symbol. Freed memory goes
 // back to the system within a second even when the node then idles: without a background thread
@@ -14,12 +14,17 @@ const char* malloc_conf = "background_thread:true,dirty_decay_ms:1000,muzzy_deca
 namespace {
 
 void usage(std::ostream& out) {
-  out << "usage: sbm <command> [options]\n\n"
+  out << "usage: sbm <command> [options]     (sbm <command> --help for its options and exit codes)\n\n"
          "commands:\n"
-         "  node          run an SBM node (sbm node --help lists every option)\n"
-         "  token issue   mint a JWT for an operator, a test or a service\n"
-         "  seed-instanote  fill a development InstaNote database with drafts and references\n"
-         "  eval-corrections  measure the correction engine on a seeded InstaNote database\n";
+         "  node              run an SBM node\n"
+         "  status            print a node's readiness, dependencies, breakers and queues (GET /v1/status)\n"
+         "  migrate           apply, or with --show list, the schema migrations without starting a node\n"
+         "  token issue       mint a JWT for an operator, a test or a service\n"
+         "  seed-instanote    fill a development InstaNote database with drafts and references\n"
+         "  eval-corrections  measure the correction engine on a seeded InstaNote database\n"
+         "  version           print this SBM's version (also --version)\n"
+         "\n"
+         "exit codes: 0 ok; 2 bad usage (an unknown command); each command documents its own\n";
 }
 
 }  // namespace
@@ -29,15 +34,23 @@ int main(int argc, char** argv) {
     usage(std::cerr);
     return 2;
   }
-  std::string command = argv[1];
+  const std::string command = argv[1];
   if (command == "node")
     return sbm::cli::node_command(argc - 2, argv + 2);
+  if (command == "status")
+    return sbm::cli::status_command(argc - 2, argv + 2);
+  if (command == "migrate")
+    return sbm::cli::migrate_command(argc - 2, argv + 2);
   if (command == "token")
     return sbm::cli::token_command(argc - 2, argv + 2);
   if (command == "seed-instanote")
     return sbm::cli::seed_instanote_command(argc - 2, argv + 2);
   if (command == "eval-corrections")
     return sbm::cli::eval_corrections_command(argc - 2, argv + 2);
+  if (command == "version" || command == "--version") {
+    std::cout << "sbm " << sbm::version() << "\n";
+    return 0;
+  }
   if (command == "--help" || command == "-h" || command == "help") {
     usage(std::cout);
     return 0;

@@ -33,7 +33,7 @@
 #include "actors/verification/sessions.hpp"
 #include "actors/verification/verification.hpp"
 #include "cli/commands.hpp"
-#include "config/node_options.hpp"
+#include "cli/command_line.hpp"
 #include "gateway/auth/jwt.hpp"
 #include "gateway/gateway.hpp"
 #include "gateway/http_server.hpp"
@@ -43,17 +43,11 @@
 #include "runtime/logging/logging.hpp"
 #include "runtime/migrations/all_migrations.hpp"
 #include "runtime/supervision/supervisor.hpp"
-
-extern char** environ;
+#include "runtime/version/version.hpp"
 
 namespace sbm::cli {
 
 namespace {
-
-constexpr int exit_ok = 0;
-constexpr int exit_failure = 1;
-constexpr int exit_usage = 2;
-constexpr int exit_schema_too_new = 3;
 
 // Set by whoever decides the node must stop on its own (a fatal dependency state, an escalation);
 // the main thread then exits with it.
@@ -136,29 +130,20 @@ std::string instanote_url(const config::settings& cfg) {
 }  // namespace
 
 int node_command(int argc, char** argv) {
-  config::sources src;
-  for (int i = 0; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      std::cout << "usage: sbm node [--config FILE] [--key=value ...]\n\n"
-                   "Every option can also come from the config file or from the environment\n"
-                   "variable shown (flags win over the environment, which wins over the file).\n"
-                   "Secrets are accepted only from the environment or from <key>-file.\n\n"
-                << config::help_text(config::node_options());
-      return exit_ok;
-    }
-    src.flags.push_back(std::move(arg));
-  }
-  for (char** e = environ; *e; ++e) {
-    std::string kv = *e;
-    auto eq = kv.find('=');
-    if (eq != std::string::npos)
-      src.env.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
-  }
-  auto loaded = config::load(config::node_options(), src);
-  if (auto* err = std::get_if<config::config_error>(&loaded))
-    return fail_config(err->message);
-  const auto& cfg = std::get<config::settings>(loaded);
+  if (answered_help("node", argc, argv,
+                    "usage: sbm node [--config FILE] [--key=value ...]\n\n"
+                    "Runs a node until SIGINT or SIGTERM. Every option can also come from the config file\n"
+                    "or from the environment variable shown (flags win over the environment, which wins\n"
+                    "over the file). Secrets are accepted only from the environment or from <key>-file.\n"
+                    "SBM_* variables of other sbm commands (SBM_TOKEN, SBM_URL) are left alone; any other\n"
+                    "unknown SBM_* variable is refused.\n\n"
+                    "exit codes: 0 stopped by a signal after draining; 1 runtime failure or escalation;\n"
+                    "            2 bad configuration; 3 the database was migrated by a newer SBM\n"))
+    return exit_ok;
+  const auto loaded = command_settings("node", argc, argv);
+  if (!loaded)
+    return exit_usage;
+  const auto& cfg = *loaded;
 
   // Everything that can be checked before starting is checked here, so a bad value stops the node
   // with a message naming its key instead of failing later at runtime.
@@ -195,7 +180,7 @@ int node_command(int argc, char** argv) {
   log::setup(cfg.text("log.level"),
              cfg.text("log.format") == "json" ? log::format::json : log::format::text);
   auto logger = log::get("node");
-  logger->info("starting node {}", cfg.text("node.name"));
+  logger->info("starting node {} (sbm {})", cfg.text("node.name"), version());
   logger->debug("configuration:\n{}", cfg.redacted_dump());
 
   // Signals are taken by the main thread only (sigwait below): block them before any thread starts.

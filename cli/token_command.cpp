@@ -6,6 +6,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "cli/command_line.hpp"
 #include "cli/commands.hpp"
 #include "gateway/auth/jwt.hpp"
 
@@ -16,12 +17,22 @@ namespace {
 void usage(std::ostream& out) {
   out << "usage: sbm token issue --keys-file FILE (--sub ID --role qa|qa_lead|admin | --service ID\n"
          "                        [--permission P]...) [--kid KID] [--iss sbm] [--aud sbm-api]\n"
-         "                        [--ttl SECONDS]\n";
+         "                        [--ttl SECONDS]\n"
+         "\n"
+         "Prints a JWT signed with the key KID (default: the last) of the keyring FILE (the node's\n"
+         "auth.keys). --ttl defaults to 3600; the node refuses tokens living past\n"
+         "auth.max-token-lifetime (24h by default).\n"
+         "\n"
+         "exit codes: 0 printed; 2 bad usage, or an unreadable keyring or key\n";
 }
 
 }  // namespace
 
 int token_command(int argc, char** argv) {
+  if (wants_help(argc, argv)) {
+    usage(std::cout);
+    return 0;
+  }
   if (argc < 1 || std::string{argv[0]} != "issue") {
     usage(std::cerr);
     return 2;

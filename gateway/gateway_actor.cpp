@@ -12,6 +12,7 @@
 #include "gateway/idempotency_key.hpp"
 #include "messages/errors.hpp"
 #include "runtime/logging/logging.hpp"
+#include "runtime/version/version.hpp"
 
 namespace sbm::gateway {
 
@@ -97,7 +98,10 @@ struct readiness_collector {
       return;
     }
     // The operator asked about the node, which answered: 200 whatever the node's state.
-    json body{{"node", {{"status", status}, {"ready", ready}, {"draining", ctx->draining}}},
+    json body{{"node", {{"status", status},
+                        {"ready", ready},
+                        {"draining", ctx->draining},
+                        {"version", std::string(sbm::version())}}},
               {"dependencies", deps}};
     ctx->reply(req, json_response(200, body));
   }

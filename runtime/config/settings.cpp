@@ -224,6 +224,26 @@ bool valid_key(std::string_view key) {
   return true;
 }
 
+// The variables that set an option, each with the key it assigns ("<secret>-file" for a secret's
+// file).
+std::vector<std::pair<std::string, std::string>> variables_of(const option_spec& spec) {
+  std::vector<std::pair<std::string, std::string>> out;
+  const auto name = env_variable(spec);
+  if (name.empty()) return out;
+  out.emplace_back(name, spec.key);
+  if (spec.kind == value_kind::secret) out.emplace_back(name + "_FILE", spec.key + std::string(file_suffix));
+  return out;
+}
+
+// Where a secret may come from, for error messages: "set SBM_AUTH_KEYS or auth.keys-file = PATH".
+std::string secret_sources(const option_spec& spec, bool config_file) {
+  const auto file_key = spec.key + std::string(file_suffix);
+  const auto variable = env_variable(spec);
+  std::string out = "set ";
+  if (!variable.empty()) out += variable + " or ";
+  return out + (config_file ? file_key + " = PATH" : "--" + file_key + "=PATH");
+}
+
 std::optional<config_error> check_schema(const std::vector<option_spec>& schema) {
   const auto schema_error = [](const option_spec& spec, std::string what) {
     return config_error{spec.key, "schema: option " + in_quotes(spec.key) + " " + what};
@@ -237,13 +257,13 @@ std::optional<config_error> check_schema(const std::vector<option_spec>& schema)
       return schema_error(spec, "is not a valid key (lowercase letters, digits, '.', '-')");
     if (spec.key == config_key) return schema_error(spec, "uses the reserved key 'config' (the config file path)");
     if (!seen.insert(spec.key).second) return schema_error(spec, "is declared twice");
-    std::vector<std::string> names{env_name(spec.key)};
     if (spec.kind == value_kind::secret) {
       const auto file_key = spec.key + std::string(file_suffix);
       if (keys.count(file_key)) return schema_error(spec, "is a secret, so " + in_quotes(file_key) + " is reserved");
-      names.push_back(env_name(file_key));
     }
-    for (const auto& name : names) {
+    if (spec.env && !spec.env->empty() && (!starts_with(*spec.env, env_prefix) || *spec.env == env_prefix))
+      return schema_error(spec, "names the variable " + *spec.env + ", which is not SBM_<NAME>");
+    for (const auto& [name, assigned] : variables_of(spec)) {
       if (name == "SBM_CONFIG") return schema_error(spec, "maps to the reserved variable SBM_CONFIG");
       const auto [it, fresh] = env_owner.emplace(name, spec.key);
       if (!fresh) return schema_error(spec, "maps to " + name + ", already used by " + in_quotes(it->second));
@@ -375,6 +395,16 @@ std::string env_name(std::string_view key) {
   return out;
 }
 
+std::string env_variable(const option_spec& spec) { return spec.env ? *spec.env : env_name(spec.key); }
+
+std::vector<std::string> env_variables(const std::vector<option_spec>& schema, const load_rules& rules) {
+  std::vector<std::string> out;
+  if (rules.config_file) out.emplace_back("SBM_CONFIG");
+  for (const auto& spec : schema)
+    for (auto& [name, key] : variables_of(spec)) out.push_back(std::move(name));
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // settings
 
@@ -424,8 +454,7 @@ std::optional<config_error> settings::apply(const assignment& a) {
       if (a.source != layer::env)
         return config_error{spec.key, "secret " + in_quotes(spec.key) + " must not be given in plain text (from " +
                                           a.origin + "; it would end up in shell history, ps output or a "
-                                          "repository): set " + env_name(spec.key) + " or " + spec.key +
-                                          std::string(file_suffix) + " = PATH"};
+                                          "repository): " + secret_sources(spec, config_file_)};
       e.secret_path.clear();
       e.value = a.value;
     }
@@ -462,20 +491,24 @@ std::optional<config_error> settings::resolve_secret(entry& e, std::string_view 
 
 namespace {
 
-std::optional<config_error> missing_required(const option_spec& spec) {
+std::optional<config_error> missing_required(const option_spec& spec, bool config_file) {
   if (spec.kind == value_kind::secret)
-    return config_error{spec.key, "missing required secret " + in_quotes(spec.key) + ": set " + env_name(spec.key) +
-                                      " or " + spec.key + std::string(file_suffix)};
-  return config_error{spec.key, "missing required option " + in_quotes(spec.key) + ": set " + spec.key +
-                                    " in the config file, " + env_name(spec.key) + " or --" + spec.key};
+    return config_error{spec.key, "missing required secret " + in_quotes(spec.key) + ": " +
+                                      secret_sources(spec, config_file)};
+  std::string where;
+  if (config_file) where += spec.key + " in the config file, ";
+  if (const auto name = env_variable(spec); !name.empty()) where += name + " or ";
+  return config_error{spec.key, "missing required option " + in_quotes(spec.key) + ": set " + where + "--" + spec.key};
 }
 
 }  // namespace
 
-std::variant<settings, config_error> load(const std::vector<option_spec>& schema, const sources& src) {
+std::variant<settings, config_error> load(const std::vector<option_spec>& schema, const sources& src,
+                                          const load_rules& rules) {
   if (auto err = check_schema(schema)) return *err;
 
   settings result;
+  result.config_file_ = rules.config_file;
   for (const auto& spec : schema) {
     settings::entry e;
     e.spec = spec;
@@ -508,7 +541,7 @@ std::variant<settings, config_error> load(const std::vector<option_spec>& schema
     if (eq != std::string_view::npos) value = std::string(body.substr(eq + 1));
     const std::string origin = "--" + key;
     const bool next_is_value = i + 1 < flags.size() && !starts_with(flags[i + 1], "--");
-    if (key == config_key) {
+    if (key == config_key && rules.config_file) {
       if (!value && next_is_value) value = flags[++i];
       if (!value || value->empty()) return config_error{std::string(config_key), "flag --config needs a file path"};
       config_path = *value;
@@ -527,7 +560,7 @@ std::variant<settings, config_error> load(const std::vector<option_spec>& schema
     }
     flag_values.push_back({key, std::move(*value), settings::layer::flag, origin});
   }
-  if (!config_path) {
+  if (!config_path && rules.config_file) {
     for (const auto& [name, value] : src.env) {
       if (name == "SBM_CONFIG" && !value.empty()) {
         config_path = value;
@@ -546,20 +579,18 @@ std::variant<settings, config_error> load(const std::vector<option_spec>& schema
   }
 
   std::map<std::string, std::string> env_to_key;
-  for (const auto& [key, e] : result.entries_) {
-    env_to_key.emplace(env_name(key), key);
-    if (e.spec.kind == value_kind::secret) {
-      const auto file_key = key + std::string(file_suffix);
-      env_to_key.emplace(env_name(file_key), file_key);
-    }
-  }
+  for (const auto& spec : schema)
+    for (auto& [name, key] : variables_of(spec)) env_to_key.emplace(std::move(name), std::move(key));
+  const std::set<std::string> others(rules.other_variables.begin(), rules.other_variables.end());
   std::map<std::string, std::string> secret_env_names;  // secret key -> first env variable that set it
   for (const auto& [name, value] : src.env) {
-    if (!starts_with(name, env_prefix) || name == "SBM_CONFIG") continue;
+    if (!starts_with(name, env_prefix) || (name == "SBM_CONFIG" && rules.config_file)) continue;
     const auto it = env_to_key.find(name);
     if (it == env_to_key.end()) {
-      std::vector<std::string> known;
+      if (others.count(name)) continue;
+      std::vector<std::string> known(others.begin(), others.end());
       for (const auto& [env, key] : env_to_key) known.push_back(env);
+      if (rules.config_file) known.emplace_back("SBM_CONFIG");
       std::string message = "unknown environment variable " + name;
       if (const auto suggestion = closest(name, known)) message += "; did you mean " + *suggestion + "?";
       return config_error{name, std::move(message)};
@@ -581,7 +612,7 @@ std::variant<settings, config_error> load(const std::vector<option_spec>& schema
   for (auto& [key, e] : result.entries_) {
     if (e.spec.kind == value_kind::secret)
       if (auto err = result.resolve_secret(e, e.origin)) return *err;
-    if (e.spec.required && e.value.empty()) return *missing_required(e.spec);
+    if (e.spec.required && e.value.empty()) return *missing_required(e.spec, result.config_file_);
   }
   return result;
 }
@@ -595,7 +626,7 @@ std::variant<settings, config_error> settings::with(std::string_view key, std::s
   entry& e = *found.target;
   if (e.spec.kind == value_kind::secret)
     if (auto err = copy.resolve_secret(e, origin)) return *err;
-  if (e.spec.required && e.value.empty()) return *missing_required(e.spec);
+  if (e.spec.required && e.value.empty()) return *missing_required(e.spec, config_file_);
   return copy;
 }
 
@@ -654,11 +685,14 @@ std::string settings::redacted_dump() const {
   return out;
 }
 
-std::string help_text(const std::vector<option_spec>& schema) {
+std::string help_text(const std::vector<option_spec>& schema, const load_rules& rules) {
   std::string out =
-      "Options (a --flag beats an SBM_* environment variable, which beats the config file, which beats\n"
-      "the default). The config file is named by --config FILE or SBM_CONFIG. Secrets are never given\n"
-      "in plain text on the command line or in the config file: use SBM_<KEY>, or <key>-file = PATH.\n\n";
+      rules.config_file
+          ? "Options (a --flag beats an SBM_* environment variable, which beats the config file, which beats\n"
+            "the default). The config file is named by --config FILE or SBM_CONFIG. Secrets are never given\n"
+            "in plain text on the command line or in the config file: use SBM_<KEY>, or <key>-file = PATH.\n\n"
+          : "Options (a --flag beats an SBM_* environment variable, which beats the default). Secrets are\n"
+            "never given in plain text on the command line: use the variable shown, or --<key>-file=PATH.\n\n";
   for (const auto& spec : schema) {
     out += "  " + spec.key + "  (" + std::string(to_string(spec.kind));
     if (spec.required) out += ", required";
@@ -668,12 +702,14 @@ std::string help_text(const std::vector<option_spec>& schema) {
     if (shows_expectation) out += "; " + expectation(spec);
     out += ")\n";
     if (!spec.help.empty()) out += "      " + spec.help + "\n";
+    const auto variable = env_variable(spec);
+    const auto env = variable.empty() ? std::string{} : "env " + variable;
     if (spec.kind == value_kind::secret) {
       const auto file_key = spec.key + std::string(file_suffix);
-      out += "      env " + env_name(spec.key) + " or " + env_name(file_key) + "; file key " + file_key +
-             "; flag --" + file_key + "=PATH\n";
+      out += "      " + (env.empty() ? "" : env + " or " + variable + "_FILE; ") +
+             (rules.config_file ? "file key " + file_key + "; " : "") + "flag --" + file_key + "=PATH\n";
     } else {
-      out += "      env " + env_name(spec.key) + "; flag --" + spec.key + "\n";
+      out += "      " + (env.empty() ? "" : env + "; ") + "flag --" + spec.key + "\n";
     }
   }
   return out;

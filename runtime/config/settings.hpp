@@ -27,6 +27,16 @@ struct option_spec {
   bool required = false;        // must have a value after all sources are merged
   std::optional<double> min, max;          // inclusive bounds for integer/number; milliseconds for duration
   std::vector<std::string> choices;        // allowed values for text (empty = any)
+  // The environment variable that sets it: unset derives SBM_<KEY> (env_name); empty means none,
+  // for a switch of one command (`--json`) that must not leak into every shell's environment.
+  std::optional<std::string> env;
+};
+
+// How one command reads its options. A command owns only its own SBM_* variables: one that another
+// command reads (`other_variables`) is left alone, and one that no command reads is a typo, refused.
+struct load_rules {
+  bool config_file = true;                   // --config FILE / SBM_CONFIG name a file of options
+  std::vector<std::string> other_variables;  // SBM_* names other commands read
 };
 
 struct config_error {
@@ -84,13 +94,20 @@ class settings {
   std::optional<config_error> resolve_secret(entry& e, std::string_view origin) const;
 
   std::map<std::string, entry, std::less<>> entries_;
+  bool config_file_ = true;
 
   friend std::variant<settings, config_error> load(const std::vector<option_spec>& schema,
-                                                   const sources& src);
+                                                   const sources& src, const load_rules& rules);
 };
 
-std::variant<settings, config_error> load(const std::vector<option_spec>& schema, const sources& src);
-std::string help_text(const std::vector<option_spec>& schema);  // every option: key, kind, default, env var name, help
+std::variant<settings, config_error> load(const std::vector<option_spec>& schema, const sources& src,
+                                          const load_rules& rules = {});
+// Every option: key, kind, default, environment variable, help.
+std::string help_text(const std::vector<option_spec>& schema, const load_rules& rules = {});
 std::string env_name(std::string_view key);   // "gateway.port" -> "SBM_GATEWAY_PORT" ('.' and '-' -> '_', upper)
+// The variable that sets an option ("" when none); a secret's file is named by it + "_FILE".
+std::string env_variable(const option_spec& spec);
+// Every SBM_* variable a command with this schema reads (SBM_CONFIG too when it reads a file).
+std::vector<std::string> env_variables(const std::vector<option_spec>& schema, const load_rules& rules = {});
 
 }  // namespace sbm::config

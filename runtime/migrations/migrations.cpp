@@ -33,6 +33,29 @@ using key = std::pair<std::string, int>;
 struct applied_record {
   std::string name;
   std::string checksum;
+  std::string applied_at;
+};
+
+constexpr const char* recorded_sql =
+    "SELECT schema, version, name, checksum, "
+    "to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
+    "FROM sbm_meta.schema_migrations";
+
+std::map<key, applied_record> read_recorded(pqxx::transaction_base& tx) {
+  std::map<key, applied_record> recorded;
+  for (const auto& row : tx.exec(recorded_sql))
+    recorded.emplace(key{row[0].as<std::string>(), row[1].as<int>()},
+                     applied_record{row[2].as<std::string>(), row[3].as<std::string>(),
+                                    row[4].as<std::string>()});
+  return recorded;
+}
+
+// The code's migrations in order, checked, with the newest version of each schema.
+struct known_set {
+  std::vector<const migration*> sorted;
+  std::map<key, const migration*> by_key;
+  std::map<std::string, int> newest;
+  std::string error;
 };
 
 bool is_identifier(const std::string& text) {
@@ -142,24 +165,80 @@ std::string checksum(const std::string& sql) {
   return out;
 }
 
-outcome apply(pqxx::connection_base& connection, const std::vector<migration>& migrations) {
-  outcome out;
-  std::vector<const migration*> sorted;
-  sorted.reserve(migrations.size());
+namespace {
+
+known_set index_known(const std::vector<migration>& migrations) {
+  known_set k;
+  k.sorted.reserve(migrations.size());
   for (const auto& m : migrations)
-    sorted.push_back(&m);
-  std::sort(sorted.begin(), sorted.end(), [](const migration* a, const migration* b) {
+    k.sorted.push_back(&m);
+  std::sort(k.sorted.begin(), k.sorted.end(), [](const migration* a, const migration* b) {
     return std::tie(a->schema, a->version) < std::tie(b->schema, b->version);
   });
-  if (out.error = validate(sorted); !out.error.empty())
-    return out;
-
-  std::map<key, const migration*> known;
-  std::map<std::string, int> newest_known;
-  for (const auto* m : sorted) {
-    known.emplace(key{m->schema, m->version}, m);
-    newest_known[m->schema] = m->version;
+  if (k.error = validate(k.sorted); !k.error.empty())
+    return k;
+  for (const auto* m : k.sorted) {
+    k.by_key.emplace(key{m->schema, m->version}, m);
+    k.newest[m->schema] = m->version;
   }
+  return k;
+}
+
+}  // namespace
+
+const char* to_string(step::state s) {
+  switch (s) {
+    case step::state::applied: return "applied";
+    case step::state::pending: return "pending";
+    case step::state::unknown_to_code: return "unknown to this SBM";
+    case step::state::differs: return "differs from this SBM";
+  }
+  return "?";
+}
+
+plan inspect(pqxx::connection_base& connection, const std::vector<migration>& migrations) {
+  plan out;
+  auto known = index_known(migrations);
+  if (!known.error.empty()) {
+    out.verdict.error = known.error;
+    return out;
+  }
+  std::map<key, applied_record> recorded;
+  try {
+    pqxx::read_transaction tx{connection, "sbm_migrations_inspect"};
+    if (!tx.exec("SELECT to_regclass('sbm_meta.schema_migrations')")[0][0].is_null())
+      recorded = read_recorded(tx);
+  } catch (const pqxx::sql_error& e) {
+    if (is_connection_state(e.sqlstate()))
+      throw pqxx::broken_connection{first_line(e.what())};
+    out.verdict.error = "reading sbm_meta.schema_migrations failed (sqlstate " + e.sqlstate() + "): " +
+                        first_line(e.what());
+    return out;
+  }
+  check_history(recorded, known.by_key, known.newest, out.verdict);
+  std::map<key, step> steps;
+  for (const auto* m : known.sorted)
+    steps.emplace(key{m->schema, m->version}, step{m->schema, m->version, m->name, step::state::pending, {}});
+  for (const auto& [k, record] : recorded) {
+    auto [it, fresh] = steps.emplace(k, step{k.first, k.second, record.name, step::state::unknown_to_code, {}});
+    if (!fresh)
+      it->second.status = checksum(known.by_key.at(k)->sql) == record.checksum ? step::state::applied
+                                                                              : step::state::differs;
+    it->second.applied_at = record.applied_at;
+  }
+  for (auto& [k, s] : steps)
+    out.steps.push_back(std::move(s));
+  return out;
+}
+
+outcome apply(pqxx::connection_base& connection, const std::vector<migration>& migrations) {
+  outcome out;
+  auto known_migrations = index_known(migrations);
+  if (out.error = known_migrations.error; !out.error.empty())
+    return out;
+  const auto& sorted = known_migrations.sorted;
+  const auto& known = known_migrations.by_key;
+  auto& newest_known = known_migrations.newest;
 
   const migration* current = nullptr;
   try {
@@ -168,11 +247,7 @@ outcome apply(pqxx::connection_base& connection, const std::vector<migration>& m
       pqxx::work tx{connection, "sbm_migrations_check"};
       lock(tx);
       tx.exec(create_meta_sql);
-      for (const auto& row : tx.exec("SELECT schema, version, name, checksum "
-                                     "FROM sbm_meta.schema_migrations")) {
-        recorded.emplace(key{row[0].as<std::string>(), row[1].as<int>()},
-                         applied_record{row[2].as<std::string>(), row[3].as<std::string>()});
-      }
+      recorded = read_recorded(tx);
       tx.commit();
     }
     check_history(recorded, known, newest_known, out);

@@ -32,6 +32,24 @@ struct outcome {
 // Throws pqxx::broken_connection when the connection fails (the caller retries later).
 outcome apply(pqxx::connection_base& connection, const std::vector<migration>& migrations);
 
+// What apply() would do, read without changing anything (no lock, no sbm_meta created): every
+// migration the code or the database knows, in order, and the verdict apply() would reach first.
+struct step {
+  enum class state { applied, pending, unknown_to_code, differs };
+  std::string schema;
+  int version = 0;
+  std::string name;
+  state status = state::pending;
+  std::string applied_at;  // UTC, "2026-11-24T10:15:00Z"; empty when pending
+};
+struct plan {
+  std::vector<step> steps;  // sorted by schema, then version
+  outcome verdict;          // error, too_new and checksum_mismatch as apply() would report them
+};
+// Throws pqxx::broken_connection when the connection fails.
+plan inspect(pqxx::connection_base& connection, const std::vector<migration>& migrations);
+const char* to_string(step::state s);
+
 // Hex SHA-256 of the migration text, as recorded.
 std::string checksum(const std::string& sql);
 

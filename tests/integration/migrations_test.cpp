@@ -145,6 +145,44 @@ TEST(Migrations, InvalidListsAreRejectedBeforeTouchingTheDatabase) {
   EXPECT_EQ(scalar(c, "SELECT count(*) FROM information_schema.schemata WHERE schema_name = 'sbm_meta'"), 0);
 }
 
+// What `sbm migrate --show` prints: read without changing the database, and the same verdict
+// apply() would reach.
+TEST(Migrations, InspectListsAppliedAndPendingAndChangesNothing) {
+  using state = sbm::migrations::step::state;
+  pqxx::connection c{sbm::test::servers::shared().fresh_database()};
+  auto all = demo_migrations();
+  auto fresh = sbm::migrations::inspect(c, all);
+  EXPECT_TRUE(fresh.verdict.error.empty()) << fresh.verdict.error;
+  ASSERT_EQ(fresh.steps.size(), 3u);
+  for (const auto& s : fresh.steps)
+    EXPECT_EQ(s.status, state::pending) << s.schema << s.version;
+  EXPECT_EQ(scalar(c, "SELECT count(*) FROM information_schema.schemata WHERE schema_name = 'sbm_meta'"), 0)
+      << "inspecting a fresh database must not create the bookkeeping";
+
+  ASSERT_EQ(sbm::migrations::apply(c, {all[0], all[2]}).applied, 2);
+  auto partly = sbm::migrations::inspect(c, all);
+  ASSERT_EQ(partly.steps.size(), 3u);
+  EXPECT_EQ(partly.steps[0].status, state::applied);
+  EXPECT_EQ(partly.steps[0].applied_at.size(), 20u) << partly.steps[0].applied_at;  // 2026-12-06T18:00:00Z
+  EXPECT_EQ(partly.steps[1].status, state::pending);
+  EXPECT_TRUE(partly.steps[1].applied_at.empty());
+  EXPECT_EQ(partly.steps[2].schema, "beta");
+  EXPECT_EQ(partly.steps[2].status, state::applied);
+  EXPECT_TRUE(partly.verdict.error.empty());
+
+  auto older = sbm::migrations::inspect(c, {all[0]});
+  EXPECT_TRUE(older.verdict.too_new) << "beta/001 is unknown to code without beta";
+  ASSERT_EQ(older.steps.size(), 2u);
+  EXPECT_EQ(older.steps[1].status, state::unknown_to_code);
+
+  auto edited = all;
+  edited[0].sql += " -- tweaked";
+  auto differs = sbm::migrations::inspect(c, edited);
+  EXPECT_TRUE(differs.verdict.checksum_mismatch);
+  EXPECT_EQ(differs.steps[0].status, state::differs);
+  EXPECT_EQ(scalar(c, "SELECT count(*) FROM sbm_meta.schema_migrations"), 2) << "inspect applies nothing";
+}
+
 class MigratingSupervisor : public sbm::test::io_actor_test {};
 
 TEST_F(MigratingSupervisor, TooNewDatabaseIsFatal) {

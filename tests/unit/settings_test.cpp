@@ -376,7 +376,7 @@ TEST_F(SettingsTest, SecretFileProblemsNameTheKeyAndPath) {
 TEST_F(SettingsTest, MissingRequiredValuesAreErrors) {
   auto err = fails(sources{});
   EXPECT_EQ(err.key, "auth.keys");
-  EXPECT_EQ(err.message, "missing required secret 'auth.keys': set SBM_AUTH_KEYS or auth.keys-file");
+  EXPECT_EQ(err.message, "missing required secret 'auth.keys': set SBM_AUTH_KEYS or auth.keys-file = PATH");
 
   sources src;
   src.env = {{"SBM_AUTH_KEYS", ""}};
@@ -525,6 +525,99 @@ TEST_F(SettingsTest, HelpTextListsEveryOptionWithItsEnvironmentName) {
   EXPECT_TRUE(contains(help, "between 1 and 65535"));
 }
 
+// The rule that lets each `sbm` command own its variables: another command's variable is left
+// alone, a variable no command reads is still a typo.
+TEST_F(SettingsTest, VariablesOfOtherCommandsAreLeftAloneAndTyposStillRefused) {
+  load_rules rules;
+  rules.other_variables = {"SBM_TOKEN", "SBM_URL"};
+  auto src = base();
+  src.env.push_back({"SBM_TOKEN", "not-for-this-command"});
+  src.env.push_back({"SBM_URL", "http://x"});
+  auto loaded = load(test_schema(), src, rules);
+  ASSERT_TRUE(std::holds_alternative<settings>(loaded)) << std::get<config_error>(loaded).message;
+  EXPECT_EQ(std::get<settings>(loaded).integer("gateway.port"), 8080);
+
+  EXPECT_EQ(fails(src).key, "SBM_TOKEN") << "without the rule, another command's variable is unknown";
+
+  src = base();
+  src.env.push_back({"SBM_TOKNE", "x"});
+  auto result = load(test_schema(), src, rules);
+  ASSERT_TRUE(std::holds_alternative<config_error>(result));
+  EXPECT_EQ(std::get<config_error>(result).key, "SBM_TOKNE");
+  EXPECT_TRUE(contains(std::get<config_error>(result).message, "did you mean SBM_TOKEN?"))
+      << "a typo of another command's variable is named after it: " << std::get<config_error>(result).message;
+
+  src = base();
+  src.env.push_back({"SBM_GATEWAY_PROT", "1"});
+  result = load(test_schema(), src, rules);
+  ASSERT_TRUE(std::holds_alternative<config_error>(result));
+  EXPECT_TRUE(contains(std::get<config_error>(result).message, "did you mean SBM_GATEWAY_PORT?"));
+}
+
+TEST_F(SettingsTest, AnOptionMayNameItsVariableOrHaveNone) {
+  std::vector<option_spec> schema{
+      {"node", value_kind::text, "", "the node's URL", true, {}, {}, {}, std::string{"SBM_URL"}},
+      {"json", value_kind::boolean, "false", "raw output", false, {}, {}, {}, std::string{}},
+      {"token", value_kind::secret, "", "bearer token", false, {}, {}, {}}};
+  load_rules no_file;
+  no_file.config_file = false;
+  EXPECT_EQ(env_variables(schema, no_file), (std::vector<std::string>{"SBM_URL", "SBM_TOKEN", "SBM_TOKEN_FILE"}));
+  EXPECT_EQ(env_variables(schema).front(), "SBM_CONFIG");
+
+  sources src;
+  src.env = {{"SBM_URL", "http://a"}, {"SBM_TOKEN_FILE", write("t", "tok\n")}};
+  src.flags = {"--json"};
+  auto loaded = load(schema, src, no_file);
+  ASSERT_TRUE(std::holds_alternative<settings>(loaded)) << std::get<config_error>(loaded).message;
+  const auto& s = std::get<settings>(loaded);
+  EXPECT_EQ(s.text("node"), "http://a");
+  EXPECT_EQ(s.secret("token"), "tok");
+  EXPECT_TRUE(s.boolean("json"));
+
+  src.env = {{"SBM_URL", "http://a"}, {"SBM_NODE", "http://b"}};
+  EXPECT_EQ(fails(schema, src).key, "SBM_NODE") << "the derived name is not read when another is named";
+  src.env = {{"SBM_URL", "http://a"}, {"SBM_JSON", "true"}};
+  EXPECT_EQ(fails(schema, src).key, "SBM_JSON") << "a switch has no variable";
+
+  auto err = fails(schema, sources{});
+  EXPECT_EQ(err.key, "node");
+  EXPECT_TRUE(contains(err.message, "SBM_URL or --node")) << err.message;
+
+  sources plain;
+  plain.env = {{"SBM_URL", "http://a"}};
+  plain.flags = {"--token=abc"};
+  auto refused = load(schema, plain, no_file);
+  ASSERT_TRUE(std::holds_alternative<config_error>(refused));
+  EXPECT_TRUE(contains(std::get<config_error>(refused).message, "set SBM_TOKEN or --token-file=PATH"))
+      << std::get<config_error>(refused).message;
+
+  const auto help = help_text(schema, no_file);
+  EXPECT_TRUE(contains(help, "env SBM_URL; flag --node")) << help;
+  EXPECT_TRUE(contains(help, "      flag --json\n")) << help;
+  EXPECT_TRUE(contains(help, "env SBM_TOKEN or SBM_TOKEN_FILE; flag --token-file=PATH")) << help;
+  EXPECT_FALSE(contains(help, "config file")) << help;
+}
+
+TEST_F(SettingsTest, ACommandWithoutAConfigFileRefusesConfigAndLeavesSbmConfigToOthers) {
+  const std::vector<option_spec> schema{{"a.b", value_kind::text, "x", "", false, {}, {}, {}}};
+  load_rules rules;
+  rules.config_file = false;
+  sources src;
+  src.flags = {"--config=" + write("c.conf", "a.b = from-file\n")};
+  auto result = load(schema, src, rules);
+  ASSERT_TRUE(std::holds_alternative<config_error>(result));
+  EXPECT_TRUE(contains(std::get<config_error>(result).message, "unknown option 'config'"));
+
+  src.flags.clear();
+  src.env = {{"SBM_CONFIG", write("d.conf", "a.b = from-file\n")}};
+  result = load(schema, src, rules);
+  ASSERT_TRUE(std::holds_alternative<config_error>(result)) << "SBM_CONFIG is nobody's here";
+  rules.other_variables = {"SBM_CONFIG"};
+  result = load(schema, src, rules);
+  ASSERT_TRUE(std::holds_alternative<settings>(result));
+  EXPECT_EQ(std::get<settings>(result).text("a.b"), "x") << "another command's config file is not read";
+}
+
 TEST(SettingsSchema, TheTestSchemaIsValid) {
   sources src;
   src.env = {{"SBM_AUTH_KEYS", "k"}};
@@ -553,6 +646,10 @@ TEST(SettingsSchema, SchemaBugsAreCaught) {
   EXPECT_TRUE(contains(bad({"a.-b", value_kind::integer, "", "", false, {}, {}, {}}), "not a valid key"));
   EXPECT_TRUE(contains(bad({"a.b.", value_kind::integer, "", "", false, {}, {}, {}}), "not a valid key"));
   EXPECT_TRUE(contains(bad({"config", value_kind::text, "", "", false, {}, {}, {}}), "reserved"));
+  EXPECT_TRUE(contains(bad({"a.b", value_kind::text, "", "", false, {}, {}, {}, std::string{"TOKEN"}}),
+                       "is not SBM_<NAME>"));
+  EXPECT_TRUE(contains(bad({"a.b", value_kind::text, "", "", false, {}, {}, {}, std::string{"SBM_CONFIG"}}),
+                       "reserved variable SBM_CONFIG"));
 
   option_spec a{"a.b", value_kind::text, "", "", false, {}, {}, {}};
   option_spec b = a;

@@ -1,0 +1,8 @@
+#pragma once
+// The version of this build (the project's version in CMakeLists.txt), as `sbm --version`, the
+// node's log and GET /v1/status show it.
+#include <string_view>
+
+namespace sbm {
+std::string_view version();
+}
