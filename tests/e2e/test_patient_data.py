@@ -187,7 +187,12 @@ class SessionDrafts(unittest.TestCase):
         now = datetime.datetime.now(datetime.timezone.utc)
         span = {"from": (now - datetime.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "to": (now + datetime.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")}
-        r = self.node.request("POST", "/v1/verification-sessions", {"speaker_id": "drf-1", **span}, token=self.qa)
+
+        def start():  # 503 while the pattern index is still loading after the node's start
+            r = self.node.request("POST", "/v1/verification-sessions", {"speaker_id": "drf-1", **span}, token=self.qa)
+            return None if r.status == 503 else r
+
+        r = wait_for(start, 30, "no session could be started")
         self.assertEqual(r.status, 201, r)
         session = r.json()
         sid = session["id"]
