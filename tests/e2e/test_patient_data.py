@@ -19,11 +19,17 @@ class PatientData(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.srv = servers_env()
-        instanote = instanote_with_jobs(cls.srv, [])
-        # trace: the most the node ever logs, so a leak at any level shows
+        cls.marker = "PHI" + uuid.uuid4().hex  # in the drafts a verification session pulls
+        instanote = instanote_with_jobs(cls.srv, [("j-0", "phi-1", f"Continue metoprolol 25 twice daily, {cls.marker} stable."),
+                                                  ("j-1", "phi-1", f"Patient {cls.marker} denies chest pain.")])
+        # trace: the most the node ever logs, so a leak at any level shows; the cache lives no
+        # longer than the drafts' retention, or the node would not start
         cls.node = Node(srv=cls.srv, extra_flags=[f"--instanote.url={instanote}", "--log.level=trace",
                                                   "--gateway.rate-limit=0",
-                                                  "--reports.relay-interval=200ms"])
+                                                  "--reports.relay-interval=200ms",
+                                                  "--instanote.cache-ttl=1s",
+                                                  "--verification.draft-retention=2s",
+                                                  "--verification.draft-purge-interval=200ms"])
         cls.qa = cls.node.token("qa", sub="qa-phi")
         cls.lead = cls.node.token("qa_lead", sub="lead-phi")
         r = cls.node.request("POST", "/v1/speakers", {"speaker_id": "phi-1", "client_id": "clinic-1"},
@@ -119,66 +125,6 @@ class PatientData(unittest.TestCase):
         self.assertNotIn(without["id"], rows[0]["detail"]["report_ids"])
 
 
-class NotesRetention(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = servers_env()
-        instanote = instanote_with_jobs(cls.srv, [])
-        cls.node = Node(srv=cls.srv, extra_flags=[f"--instanote.url={instanote}",
-                                                  "--reports.notes-retention=1s",
-                                                  "--reports.notes-purge-interval=200ms"])
-        cls.lead = cls.node.token("qa_lead", sub="lead-ret")
-        r = cls.node.request("POST", "/v1/speakers", {"speaker_id": "ret-1", "client_id": "clinic-1"},
-                             token=cls.lead)
-        assert r.status == 201, r
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.node.stop()
-
-    def test_notes_past_the_retention_are_purged_and_the_report_stays(self):
-        body = report("ret-1", "j-" + uuid.uuid4().hex[:8], "metoprolal 25 mg", "metoprolol 25 mg",
-                      additional_notes="old note", context_notes="old context")
-        r = self.node.request("POST", "/v1/error-reports", body, token=self.lead)
-        self.assertEqual(r.status, 201, r)
-        rid = r.json()["id"]
-
-        def purged():
-            return psql(self.node.database_url,
-                        f"SELECT count(*) FROM reports.error_reports WHERE id = {rid} "
-                        "AND additional_notes_token IS NULL AND context_notes_token IS NULL").strip() == "1"
-
-        wait_for(purged, 30, "the notes were never purged")
-        r = self.node.get(f"/v1/error-reports/{rid}", token=self.lead)
-        self.assertEqual(r.status, 200, r)
-        got = r.json()
-        self.assertIsNone(got["additional_notes"])
-        self.assertIsNone(got["context_notes"])
-        self.assertEqual(got["original_text"], "metoprolal 25 mg")
-
-
-class SessionDrafts(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = servers_env()
-        cls.marker = "PHI" + uuid.uuid4().hex
-        instanote = instanote_with_jobs(cls.srv, [("j-0", "drf-1", f"Continue metoprolol 25 twice daily, {cls.marker} stable."),
-                                                  ("j-1", "drf-1", f"Patient {cls.marker} denies chest pain.")])
-        # the cache lives no longer than the drafts' retention, or the node would not start
-        cls.node = Node(srv=cls.srv, extra_flags=[f"--instanote.url={instanote}", "--log.level=trace",
-                                                  "--gateway.rate-limit=0", "--instanote.cache-ttl=1s",
-                                                  "--verification.draft-retention=2s",
-                                                  "--verification.draft-purge-interval=200ms"])
-        cls.qa = cls.node.token("qa", sub="qa-drf")
-        cls.lead = cls.node.token("qa_lead", sub="lead-drf")
-        r = cls.node.request("POST", "/v1/speakers", {"speaker_id": "drf-1", "client_id": "clinic-1"},
-                             token=cls.lead)
-        assert r.status == 201, r
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.node.stop()
-
     def session_row(self, sid, columns):
         return psql(self.node.database_url, f"SELECT {columns} FROM verification.sessions WHERE id = {sid}")
 
@@ -189,7 +135,7 @@ class SessionDrafts(unittest.TestCase):
                 "to": (now + datetime.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")}
 
         def start():  # 503 while the pattern index is still loading after the node's start
-            r = self.node.request("POST", "/v1/verification-sessions", {"speaker_id": "drf-1", **span}, token=self.qa)
+            r = self.node.request("POST", "/v1/verification-sessions", {"speaker_id": "phi-1", **span}, token=self.qa)
             return None if r.status == 503 else r
 
         r = wait_for(start, 30, "no session could be started")
@@ -242,6 +188,44 @@ class SessionDrafts(unittest.TestCase):
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("instanote.cache-ttl", r.stderr)
         self.assertIn("verification.draft-retention", r.stderr)
+
+
+class NotesRetention(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = servers_env()
+        instanote = instanote_with_jobs(cls.srv, [])
+        cls.node = Node(srv=cls.srv, extra_flags=[f"--instanote.url={instanote}",
+                                                  "--reports.notes-retention=1s",
+                                                  "--reports.notes-purge-interval=200ms"])
+        cls.lead = cls.node.token("qa_lead", sub="lead-ret")
+        r = cls.node.request("POST", "/v1/speakers", {"speaker_id": "ret-1", "client_id": "clinic-1"},
+                             token=cls.lead)
+        assert r.status == 201, r
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.node.stop()
+
+    def test_notes_past_the_retention_are_purged_and_the_report_stays(self):
+        body = report("ret-1", "j-" + uuid.uuid4().hex[:8], "metoprolal 25 mg", "metoprolol 25 mg",
+                      additional_notes="old note", context_notes="old context")
+        r = self.node.request("POST", "/v1/error-reports", body, token=self.lead)
+        self.assertEqual(r.status, 201, r)
+        rid = r.json()["id"]
+
+        def purged():
+            return psql(self.node.database_url,
+                        f"SELECT count(*) FROM reports.error_reports WHERE id = {rid} "
+                        "AND additional_notes_token IS NULL AND context_notes_token IS NULL").strip() == "1"
+
+        wait_for(purged, 30, "the notes were never purged")
+        r = self.node.get(f"/v1/error-reports/{rid}", token=self.lead)
+        self.assertEqual(r.status, 200, r)
+        got = r.json()
+        self.assertIsNone(got["additional_notes"])
+        self.assertIsNone(got["context_notes"])
+        self.assertEqual(got["original_text"], "metoprolal 25 mg")
 
 
 if __name__ == "__main__":
