@@ -176,6 +176,12 @@ int node_command(int argc, char** argv) {
     return fail_config("auth.services: " + *err);
   if (!reports::fernet::from_key(cfg.secret("reports.fernet-key")))
     return fail_config("reports.fernet-key: not a Fernet key (base64url of 32 bytes, 44 characters)");
+  // Cached pulls hold the same drafts as sessions: they may not outlive the drafts' retention.
+  if (const auto retention = cfg.duration("verification.draft-retention");
+      retention.count() > 0 && cfg.duration("instanote.cache-ttl") > retention)
+    return fail_config("instanote.cache-ttl (" + std::to_string(cfg.duration("instanote.cache-ttl").count()) +
+                       " ms) exceeds verification.draft-retention (" + std::to_string(retention.count()) +
+                       " ms): cached drafts would outlive their retention");
 
   log::setup(cfg.text("log.level"),
              cfg.text("log.format") == "json" ? log::format::json : log::format::text);
@@ -440,6 +446,9 @@ int node_command(int argc, char** argv) {
     v.call_timeout = cfg.duration("gateway.request-timeout");
     v.idempotency_retention =
       std::chrono::duration_cast<std::chrono::seconds>(cfg.duration("idempotency.retention"));
+    v.content_key = cfg.secret("reports.fernet-key");  // drafts are clinical: kept encrypted
+    v.draft_retention = cfg.duration("verification.draft-retention");
+    v.draft_purge_interval = cfg.duration("verification.draft-purge-interval");
     return caf::actor_cast<caf::actor>(verification::spawn_sessions(s, std::move(v)));
   }});
   tree.children.push_back({"gateway", [&cfg, pipeline, services](

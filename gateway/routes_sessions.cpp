@@ -95,6 +95,7 @@ json to_json(const session_view& v) {
           {"submitted_at", ms_or_null(v.submitted_at_ms)},
           {"submitted_by", v.submitted_by.empty() ? json(nullptr) : json(v.submitted_by)},
           {"jobs", std::move(jobs)},
+          {"drafts_purged_at", ms_or_null(v.drafts_purged_at_ms)},
           {"marks", std::move(marks)},
           {"outcome", std::move(outcome)}};
 }

@@ -171,9 +171,12 @@ struct session_view {
   std::int64_t submitted_at_ms = 0;
   std::string submitted_by;
   bool effects_done = false;  // the submit's weights, statuses and samples are all applied
-  std::vector<session_job> jobs;
+  std::vector<session_job> jobs;   // empty once drafts_purged_at_ms is set
   std::vector<session_mark> marks;  // in the order they were last committed
   submit_outcome outcome;
+  // When verification.draft-retention dropped the jobs with their drafts (0: never); the marks and
+  // the outcome stay, and so do the residual counts in PostgreSQL.
+  std::int64_t drafts_purged_at_ms = 0;
 };
 
 template <class Inspector>
@@ -181,7 +184,7 @@ typename Inspector::result_type inspect(Inspector& f, session_view& x) {
   return f(caf::meta::type_name("session_view"), x.id, x.speaker_id, x.client_id, x.owner,
            x.status, x.from_ms, x.to_ms, x.error_types, x.max_jobs, x.source, x.stale,
            x.stale_since_ms, x.stale_reason, x.created_at_ms, x.expires_at_ms, x.submitted_at_ms,
-           x.submitted_by, x.effects_done, x.jobs, x.marks, x.outcome);
+           x.submitted_by, x.effects_done, x.jobs, x.marks, x.outcome, x.drafts_purged_at_ms);
 }
 
 struct session_ref {

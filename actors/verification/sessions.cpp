@@ -9,16 +9,20 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "messages/errors.hpp"
+#include "runtime/crypto/fernet.hpp"
 #include "runtime/db/idempotency.hpp"
+#include "runtime/db/retention.hpp"
 #include "runtime/db/rows.hpp"
 
 namespace sbm::verification {
@@ -62,11 +66,18 @@ caf::duration within(const deadline& until, caf::actor_clock::time_point now,
   return caf::duration{std::max(std::chrono::milliseconds{1}, until.left(now, fallback))};
 }
 
+// The Fernet token's timestamp only: it is never checked against a ttl (the retention works on the
+// row's created_at), so it needs no virtual time.
+std::int64_t unix_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
+
 caf::error not_found(std::int64_t id) {
   return make_error(errc::not_found, "no verification session " + std::to_string(id));
 }
 
-// --- content: the jobs as pulled and corrected, kept as one jsonb value -------------------------
+// --- content: the jobs as pulled and corrected, kept as one Fernet token of their JSON ------------
 
 json to_json(const session_job& j) {
   json corrections = json::array();
@@ -159,7 +170,8 @@ db_transaction load_transaction(std::int64_t id) {
        ms_text("from_at") + ", " + ms_text("to_at") + ", array_to_json(error_types)::text, max_jobs, source, "
        "stale, " + ms_text("stale_since") + ", stale_reason, " + ms_text("created_at") + ", " +
        ms_text("expires_at") + ", " + ms_text("submitted_at") + ", submitted_by, effects_done, "
-       "content::text, outcome::text FROM verification.sessions WHERE id = $1",
+       "content::text, outcome::text, content_token, " + ms_text("content_purged_at") +
+       " FROM verification.sessions WHERE id = $1",
      {key}, -1});
   tx.statements.push_back({"SELECT correction_id, verdict FROM verification.session_marks "
                            "WHERE session_id = $1 ORDER BY seq",
@@ -170,8 +182,28 @@ db_transaction load_transaction(std::int64_t id) {
   return tx;
 }
 
+// The jobs of a session row: from its Fernet token, from plain jsonb (rows written before
+// verification/005), or none once the retention purged them. What is thrown names the column,
+// never its content (a JSON parse error would quote the drafts).
+std::vector<session_job> jobs_of(const db_row& row, const crypto::fernet& cipher) {
+  constexpr std::size_t plain_column = 18, token_column = 20;
+  std::optional<std::string> text;
+  if (row.at(token_column)) {
+    text = cipher.decrypt(*row[token_column]);
+    if (!text) throw std::runtime_error("content_token does not decrypt with reports.fernet-key");
+  } else if (row.at(plain_column)) {
+    text = *row[plain_column];
+  }
+  std::vector<session_job> jobs;
+  if (!text) return jobs;
+  const auto content = json::parse(*text, nullptr, false);
+  if (!content.is_object()) throw std::runtime_error("content is not a JSON object");
+  for (const auto& j : content.at("jobs")) jobs.push_back(job_of(j));
+  return jobs;
+}
+
 // nullopt: no such session. Throws std::exception on a row that does not read.
-caf::optional<session_view> view_of(const db_results& res) {
+caf::optional<session_view> view_of(const db_results& res, const crypto::fernet& cipher) {
   if (res.results.size() < 3 || res.results[0].rows.empty()) return caf::none;
   const auto& row = res.results[0].rows.front();
   session_view v;
@@ -193,10 +225,9 @@ caf::optional<session_view> view_of(const db_results& res) {
   v.submitted_at_ms = db::int_column(row, 15);
   v.submitted_by = db::text_column(row, 16);
   v.effects_done = db::bool_column(row, 17);
-  const auto content = json::parse(db::required_text(row, 18));  // named: the loop must not outlive it
-  for (const auto& j : content.at("jobs"))
-    v.jobs.push_back(job_of(j));
-  if (row.size() > 19 && row[19]) v.outcome = outcome_of(json::parse(*row[19]));
+  v.jobs = jobs_of(row, cipher);
+  if (row.at(19)) v.outcome = outcome_of(json::parse(*row[19]));
+  v.drafts_purged_at_ms = db::int_column(row, 21);
   for (const auto& m : res.results[1].rows)
     v.marks.push_back({db::int_column(m, 0), db::text_column(m, 1)});
   for (const auto& r : res.results[2].rows) {
@@ -395,13 +426,36 @@ void refresh(session_ptr self, const deadline& until, caf::typed_response_promis
       [rp](caf::error& e) mutable { rp.deliver(db::failure(e)); });
 }
 
+// A closed session's drafts may have been purged (by any node's retention) while this actor held
+// them: the row says whether, so no answer shows drafts past their retention.
+void deliver_unless_purged(session_ptr self, const deadline& until, caf::typed_response_promise<session_view> rp) {
+  auto& st = self->state;
+  if (st.view.jobs.empty()) return void(rp.deliver(st.view));
+  db_statement stmt{"SELECT " + ms_text("content_purged_at") + " FROM verification.sessions WHERE id = $1",
+                    {std::to_string(st.view.id)}, -1};
+  stmt.until = until;
+  self->request(st.settings.db, st.settings.db_timeout, query_atom::value, std::move(stmt))
+    .then(
+      [self, rp](db_rows& rows) mutable {
+        auto& v = self->state.view;
+        try {
+          if (!rows.rows.empty()) v.drafts_purged_at_ms = db::int_column(rows.rows.front(), 0);
+        } catch (const std::exception& ex) {
+          return void(rp.deliver(make_error(errc::internal, std::string("corrupt session row: ") + ex.what())));
+        }
+        if (v.drafts_purged_at_ms > 0) v.jobs.clear();
+        rp.deliver(v);
+      },
+      [rp](caf::error& e) mutable { rp.deliver(db::failure(e)); });
+}
+
 caf::result<session_view> on_get(session_ptr self, const session_ref& ref) {
   auto& st = self->state;
   st.last_used = self->clock().now();
   if (!ref.ctx.scope.admits(st.view.client_id)) return not_found(st.view.id);
   auto rp = self->make_response_promise<session_view>();
   if (st.view.status != "open") {
-    rp.deliver(st.view);
+    deliver_unless_purged(self, ref.ctx.until, rp);
     return rp;
   }
   refresh(self, ref.ctx.until, rp, [self](caf::typed_response_promise<session_view>& p) { p.deliver(self->state.view); });
@@ -627,6 +681,7 @@ struct supervisor_state {
   std::map<std::int64_t, std::vector<std::function<void(const session_actor*, const caf::error*)>>> loading;
   std::uint32_t starting = 0;
   session_stats stats;
+  std::optional<crypto::fernet> cipher;  // the drafts' key (reports.fernet-key)
 };
 
 using supervisor_ptr = verification_sessions_actor::stateful_pointer<supervisor_state>;
@@ -683,7 +738,7 @@ void with_session(supervisor_ptr self, std::int64_t id, const deadline& until,
       [self, id, done](db_results& res) {
         caf::optional<session_view> v;
         try {
-          v = view_of(res);
+          v = view_of(res, *self->state.cipher);
         } catch (const std::exception& ex) {
           auto e = make_error(errc::internal, std::string("corrupt session row: ") + ex.what());
           return done(nullptr, &e);
@@ -734,19 +789,25 @@ caf::result<session_view> on_open(supervisor_ptr self, session_start req) {
     const auto& r = *req_ptr;
     json content{{"jobs", json::array()}};
     for (const auto& j : jobs) content["jobs"].push_back(to_json(j));
+    std::string token;
+    try {
+      token = st.cipher->encrypt(content.dump(), unix_seconds());
+    } catch (const std::exception&) {
+      return fail(make_error(errc::internal, "the session's drafts could not be encrypted"));
+    }
     db_transaction tx;
     tx.until = r.ctx.until;
     tx.statements.push_back(
       {"INSERT INTO verification.sessions (speaker_id, client_id, owner, from_at, to_at, error_types, "
-       "max_jobs, source, stale, stale_since, stale_reason, content, idle_timeout_ms, expires_at) "
+       "max_jobs, source, stale, stale_since, stale_reason, content_token, idle_timeout_ms, expires_at) "
        "VALUES ($1, $2, $3, to_timestamp($4::double precision / 1000), to_timestamp($5::double precision / 1000), "
        "$6::text[], $7::integer, $8, $9::boolean, "
-       "CASE WHEN $9::boolean THEN to_timestamp($10::double precision / 1000) END, $11, $12::jsonb, $13::bigint, "
+       "CASE WHEN $9::boolean THEN to_timestamp($10::double precision / 1000) END, $11, $12, $13::bigint, "
        "now() + make_interval(secs => $13::double precision / 1000)) RETURNING id",
        {r.speaker_id, client_id, r.owner, std::to_string(r.from_ms), std::to_string(r.to_ms),
         db::text_array_param(r.error_types), std::to_string(r.max_jobs), pull.source,
         pull.stale ? "true" : "false", std::to_string(pull.stale_since_ms), pull.stale_reason,
-        content.dump(), std::to_string(st.settings.idle_timeout.count())},
+        std::move(token), std::to_string(st.settings.idle_timeout.count())},
        1});
     // The queue: this speaker's scheduled entries are taken by the session.
     tx.statements.push_back(
@@ -858,6 +919,19 @@ caf::result<session_view> on_open(supervisor_ptr self, session_start req) {
   return rp;
 }
 
+// The drafts of closed sessions created longer ago than the retention ($1 ms), at most $2 at a
+// time (runtime/db/retention.hpp). Open sessions keep theirs until they close, and so do submits
+// whose effects are not done: the effects read the drafts (pattern ids, word counts).
+constexpr const char* purge_sql =
+  "WITH due AS ("
+  "  SELECT id FROM verification.sessions"
+  "  WHERE created_at < now() - make_interval(secs => $1::double precision / 1000)"
+  "    AND (content IS NOT NULL OR content_token IS NOT NULL)"
+  "    AND (status = 'expired' OR (status = 'submitted' AND effects_done))"
+  "  ORDER BY created_at LIMIT $2::integer FOR UPDATE SKIP LOCKED)"
+  " UPDATE verification.sessions s SET content = NULL, content_token = NULL, content_purged_at = now()"
+  " FROM due WHERE s.id = due.id RETURNING s.id";
+
 // Expires what passed its idle time (returning schedule entries), and finds submits whose effects
 // were interrupted so that their sessions are activated and finish them.
 void sweep(supervisor_ptr self) {
@@ -890,9 +964,13 @@ void sweep(supervisor_ptr self) {
       [](caf::error&) {});  // PostgreSQL down: the next sweep tries again
 }
 
-verification_sessions_actor::behavior_type supervisor_fn(supervisor_ptr self, sessions_settings settings) {
+verification_sessions_actor::behavior_type supervisor_fn(supervisor_ptr self, sessions_settings settings,
+                                                         caf::actor purge) {
   auto& st = self->state;
   st.settings = std::move(settings);
+  st.cipher = crypto::fernet::from_key(st.settings.content_key);
+  // Linked: the purge stops with the family, and a purge that fails restarts it with the family.
+  if (purge) self->link_to(purge);
   self->set_down_handler([self](caf::down_msg& dm) {
     auto& st = self->state;
     if (auto it = st.by_address.find(dm.source); it != st.by_address.end()) {
@@ -951,7 +1029,12 @@ verification_sessions_actor spawn_sessions(caf::actor_system& sys, sessions_sett
   if (settings.idle_timeout.count() <= 0 || settings.sweep_interval.count() <= 0 || settings.max_active == 0 ||
       settings.max_jobs_cap == 0 || settings.db_timeout.count() <= 0 || settings.call_timeout.count() <= 0)
     throw std::invalid_argument("verification sessions: timeouts and bounds must be positive");
-  return sys.spawn(supervisor_fn, std::move(settings));
+  if (!crypto::fernet::from_key(settings.content_key))
+    throw std::invalid_argument("verification sessions: the drafts' key is not a Fernet key");
+  auto purge = db::spawn_retention_purge(
+    sys, {settings.db, settings.db_timeout, settings.draft_retention, settings.draft_purge_interval,
+          settings.draft_purge_batch, purge_sql, "verification", "drafts of verification sessions"});
+  return sys.spawn(supervisor_fn, std::move(settings), std::move(purge));
 }
 
 }  // namespace sbm::verification

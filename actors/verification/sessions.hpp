@@ -12,8 +12,15 @@
 // Expiry is durable: every use moves `expires_at` to now + idle timeout in PostgreSQL; a sweep on
 // the supervisor's timer expires the sessions past it and returns their schedule entries to
 // "scheduled". A session actor stops itself after the idle timeout without messages.
+//
+// Drafts are clinical text: a session's jobs, drafts and corrections are kept as a Fernet token
+// under the notes' key (rows from before verification/005 hold plain jsonb and still read). Past
+// draft_retention, closed sessions (expired, or submitted with their effects done) lose them
+// through the shared retention mechanism (runtime/db/retention.hpp), linked to the supervisor;
+// the session, its marks and its outcome stay for audit and weights.
 #include <chrono>
 #include <cstdint>
+#include <string>
 
 #include "messages/connections.hpp"
 #include "messages/instanote.hpp"
@@ -45,9 +52,16 @@ struct sessions_settings {
   // when the client stopped waiting: a retry with the same key then finds them done).
   std::chrono::milliseconds call_timeout{std::chrono::seconds{10}};
   std::chrono::seconds idempotency_retention{std::chrono::hours{24}};
+  std::string content_key;  // reports.fernet-key: the drafts are kept encrypted under it (required)
+  // verification.draft-retention (0 keeps drafts), looked for every draft_purge_interval
+  // (verification.draft-purge-interval), at most draft_purge_batch sessions per statement.
+  std::chrono::milliseconds draft_retention{0};
+  std::chrono::milliseconds draft_purge_interval{std::chrono::hours{1}};
+  std::uint32_t draft_purge_batch = 1000;
 };
 
-// Throws std::invalid_argument when a handle is missing or a bound is zero.
+// Throws std::invalid_argument when a handle is missing, a bound is zero or the key is not a
+// Fernet key.
 verification_sessions_actor spawn_sessions(caf::actor_system& sys, sessions_settings settings);
 
 }  // namespace sbm::verification

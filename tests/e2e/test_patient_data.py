@@ -1,12 +1,17 @@
 """Issue 21, patient data: no log line carries draft or note text, even when requests fail; every
 read of decrypted notes is on record (one audit row per answer and client, naming the reports);
-notes past reports.notes-retention are purged from the database."""
+notes past reports.notes-retention are purged from the database; a verification session's drafts
+rest as a Fernet token, stay out of the log and are purged past verification.draft-retention, and a
+cache that would outlive that retention stops the node from starting."""
+import datetime
 import json
+import os
+import subprocess
 import unittest
 import urllib.parse
 import uuid
 
-from sbm_node import Node, psql, servers_env
+from sbm_node import SBM, Node, psql, servers_env
 from test_reports import instanote_with_jobs, report, wait_for
 
 
@@ -14,11 +19,17 @@ class PatientData(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.srv = servers_env()
-        instanote = instanote_with_jobs(cls.srv, [])
-        # trace: the most the node ever logs, so a leak at any level shows
+        cls.marker = "PHI" + uuid.uuid4().hex  # in the drafts a verification session pulls
+        instanote = instanote_with_jobs(cls.srv, [("j-0", "phi-1", f"Continue metoprolol 25 twice daily, {cls.marker} stable."),
+                                                  ("j-1", "phi-1", f"Patient {cls.marker} denies chest pain.")])
+        # trace: the most the node ever logs, so a leak at any level shows; the cache lives no
+        # longer than the drafts' retention, or the node would not start
         cls.node = Node(srv=cls.srv, extra_flags=[f"--instanote.url={instanote}", "--log.level=trace",
                                                   "--gateway.rate-limit=0",
-                                                  "--reports.relay-interval=200ms"])
+                                                  "--reports.relay-interval=200ms",
+                                                  "--instanote.cache-ttl=1s",
+                                                  "--verification.draft-retention=2s",
+                                                  "--verification.draft-purge-interval=200ms"])
         cls.qa = cls.node.token("qa", sub="qa-phi")
         cls.lead = cls.node.token("qa_lead", sub="lead-phi")
         r = cls.node.request("POST", "/v1/speakers", {"speaker_id": "phi-1", "client_id": "clinic-1"},
@@ -112,6 +123,71 @@ class PatientData(unittest.TestCase):
         self.assertEqual(set(rows[0]["detail"]["report_ids"]), shown)
         self.assertTrue({rep["id"] for rep in with_notes} <= shown)
         self.assertNotIn(without["id"], rows[0]["detail"]["report_ids"])
+
+
+    def session_row(self, sid, columns):
+        return psql(self.node.database_url, f"SELECT {columns} FROM verification.sessions WHERE id = {sid}")
+
+    def test_drafts_rest_encrypted_stay_out_of_the_log_and_are_purged_once_closed(self):
+        # the drafts were created now, in InstaNote's clock
+        now = datetime.datetime.now(datetime.timezone.utc)
+        span = {"from": (now - datetime.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "to": (now + datetime.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+        def start():  # 503 while the pattern index is still loading after the node's start
+            r = self.node.request("POST", "/v1/verification-sessions", {"speaker_id": "phi-1", **span}, token=self.qa)
+            return None if r.status == 503 else r
+
+        r = wait_for(start, 30, "no session could be started")
+        self.assertEqual(r.status, 201, r)
+        session = r.json()
+        sid = session["id"]
+        self.assertEqual(len(session["jobs"]), 2, session)
+        self.assertIn(self.marker, session["jobs"][0]["original_draft"])
+        self.assertIsNone(session["drafts_purged_at"])
+        self.assertEqual(self.session_row(sid, "content IS NULL, content_token LIKE 'gAAAAA%', "
+                                               f"strpos(content_token, '{self.marker}') = 0"), "t|t|t")
+        # requests about the session the node refuses, then the owner's submit
+        path = f"/v1/verification-sessions/{sid}"
+        r = self.node.request("PUT", path + "/marks", {"marks": [{"correction_id": 999999, "verdict": "rectified"}]},
+                              token=self.qa)
+        self.assertEqual(r.status, 422, r)
+        r = self.node.request("PUT", path + "/marks", {"residual_errors": [{"job_id": "j-0", "count": -1}]},
+                              token=self.qa)
+        self.assertEqual(r.status, 400, r)
+        r = self.node.request("PUT", path + "/marks", {"residual_errors": [{"job_id": "j-0", "count": 1}]},
+                              token=self.qa)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.node.get(path, token=self.qa).status, 200)
+        r = self.node.request("POST", path + "/submit", {}, token=self.qa)
+        self.assertEqual(r.status, 200, r)
+        submitted = r.json()
+        self.assertTrue(submitted["outcome"]["applied"], submitted)
+
+        # closed and older than the retention: the drafts go, the session and its outcome stay
+        wait_for(lambda: self.session_row(sid, "content_purged_at IS NOT NULL AND content IS NULL "
+                                               "AND content_token IS NULL") == "t",
+                 30, "the session's drafts were never purged")
+        r = self.node.get(path, token=self.qa)
+        self.assertEqual(r.status, 200, r)
+        purged = r.json()
+        self.assertEqual(purged["jobs"], [])
+        self.assertIsNotNone(purged["drafts_purged_at"])
+        self.assertEqual((purged["status"], purged["outcome"]), ("submitted", submitted["outcome"]))
+
+        log = self.node.log_text()
+        self.assertIn("/v1/verification-sessions", log)  # the log is being written at all
+        self.assertNotIn(self.marker, log)
+
+    def test_a_cache_that_would_outlive_the_drafts_retention_stops_the_node(self):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SBM_")}
+        with open(self.node.fernet_file) as f:
+            env.update(SBM_AUTH_KEYS=json.dumps(self.node.keys), SBM_REPORTS_FERNET_KEY=f.read().strip())
+        r = subprocess.run([SBM, "node", "--verification.draft-retention=30m", "--instanote.cache-ttl=31m"],
+                           capture_output=True, text=True, timeout=30, env=env)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("instanote.cache-ttl", r.stderr)
+        self.assertIn("verification.draft-retention", r.stderr)
 
 
 class NotesRetention(unittest.TestCase):

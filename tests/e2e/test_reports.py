@@ -42,14 +42,16 @@ def wait_for(predicate, seconds=20, message="condition never held"):
 
 
 def instanote_with_jobs(srv, jobs):
-    """An InstaNote database of this test's own, holding the drafts table SBM reads."""
+    """An InstaNote database of this test's own, holding the drafts table SBM reads: jobs are
+    (job_id, speaker_id) or (job_id, speaker_id, draft_text), of clinic-1, created now."""
     url = fresh_database(srv)
     psql(url, "CREATE TABLE public.draft_jobs (job_id text PRIMARY KEY, speaker_id text NOT NULL, "
               "client_id text NOT NULL, draft_text text NOT NULL, audio_metadata jsonb, "
-              "created_at timestamptz NOT NULL DEFAULT now())")
-    for job, speaker in jobs:
+              "error_types text[], source_system text, created_at timestamptz NOT NULL DEFAULT now())")
+    for job, speaker, *text in jobs:
+        draft = (text or ["draft"])[0].replace("'", "''")
         psql(url, f"INSERT INTO public.draft_jobs (job_id, speaker_id, client_id, draft_text) "
-                  f"VALUES ('{job}', '{speaker}', 'clinic-1', 'draft')")
+                  f"VALUES ('{job}', '{speaker}', 'clinic-1', '{draft}')")
     return url
 
 
