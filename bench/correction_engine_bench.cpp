@@ -131,34 +131,35 @@ void report(benchmark::State& state, std::vector<double>& us, std::size_t change
   state.counters["words"] = static_cast<double>(the_fixture().words);
 }
 
-void BM_Engine(benchmark::State& state) {
+// One call per iteration; `call` answers how many changes it made.
+template <class Call>
+void timed(benchmark::State& state, Call call) {
   const auto patterns = first_patterns(static_cast<std::size_t>(state.range(0)));
-  const auto& draft = the_fixture().draft;
   std::vector<double> us;
-  std::size_t applied = 0;
+  std::size_t changes = 0;
   for (auto _ : state) {
     const auto t0 = clock_type::now();
-    auto r = sbm::patterns::correct_draft(draft, patterns);
+    changes = call(patterns);
     us.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - t0).count());
-    applied = r.scores.applied;
-    benchmark::DoNotOptimize(r);
   }
-  report(state, us, applied, patterns.size());
+  report(state, us, changes, patterns.size());
+}
+
+void BM_Engine(benchmark::State& state) {
+  timed(state, [](const std::vector<correction_pattern>& patterns) {
+    auto r = sbm::patterns::correct_draft(the_fixture().draft, patterns);
+    benchmark::DoNotOptimize(r);
+    return r.scores.applied;
+  });
 }
 
 void BM_PlainReplace(benchmark::State& state) {
-  const auto patterns = first_patterns(static_cast<std::size_t>(state.range(0)));
-  const auto& draft = the_fixture().draft;
-  std::vector<double> us;
-  std::size_t replaced = 0;
-  for (auto _ : state) {
-    const auto t0 = clock_type::now();
-    std::string text = draft;
-    replaced = plain_replace(text, patterns);
-    us.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - t0).count());
+  timed(state, [](const std::vector<correction_pattern>& patterns) {
+    std::string text = the_fixture().draft;
+    const auto replaced = plain_replace(text, patterns);
     benchmark::DoNotOptimize(text);
-  }
-  report(state, us, replaced, patterns.size());
+    return replaced;
+  });
 }
 
 BENCHMARK(BM_Engine)->Arg(10)->Arg(100)->Arg(1000)->Unit(benchmark::kMicrosecond)->MinTime(2.0);
