@@ -154,6 +154,24 @@ class Corrections(unittest.TestCase):
                               token=self.pipeline)
         self.assertEqual(r.status, 413, r)
         self.assertEqual(r.json()["field"], "draft_text")
+        # A real draft of the speaker's, repeated up to the cap: more sentences than the correction
+        # actor's retrieval queries (so segments share queries), and still every error found and
+        # every span byte-exact.
+        (draft,), = rows(self.instanote_url, f"""
+            SELECT draft_text FROM draft_jobs WHERE speaker_id = '{speaker}'
+              AND job_id IN (SELECT job_id FROM draft_errors) ORDER BY created_at DESC LIMIT 1""")
+        text = (draft + "\n") * (MAX_DRAFT // (len(draft.encode()) + 1))
+        text += " " * (MAX_DRAFT - len(text.encode()))
+        self.assertEqual(len(text.encode()), MAX_DRAFT)
+        got = self.correct(speaker, text)
+        self.assertGreater(got["retrieval"]["segments"], 0)
+        raw = text.encode()
+        for c in got["corrections"]:
+            self.assertEqual(raw[c["span"]["start"]:c["span"]["end"]].decode(), c["from"])
+        once = self.correct(speaker, draft)
+        applied = sum(c["applied"] for c in once["corrections"])
+        self.assertGreater(applied, 0)
+        self.assertEqual(sum(c["applied"] for c in got["corrections"]), applied * text.count(draft))
         for body, field in (({"draft_text": "x"}, "speaker_id"), ({"speaker_id": speaker}, "draft_text"),
                             ({"speaker_id": speaker, "draft_text": 5}, "draft_text"),
                             ({"speaker_id": speaker, "draft_text": "x", "extra": 1}, "extra")):

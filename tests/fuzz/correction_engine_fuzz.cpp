@@ -1,7 +1,9 @@
 // libFuzzer target for the correction engine (actors/patterns/core/correction_engine.cpp). The
 // input is split at NUL bytes: the first piece is the draft, then (original, corrected) pairs make
 // patterns; the first byte of the input picks status, weight and category of every pattern, so
-// pending, rectified, fuzzy-free and floor-dropped patterns are all reached. Besides crashes and
+// pending, rectified, fuzzy-free and floor-dropped patterns are all reached. When that byte is 0xFF
+// the draft is repeated (one line each) past 1 MiB, so the engine's size limits are fuzzed too
+// (one input in 256: a mebibyte costs a second or so under ASan). Besides crashes and
 // sanitizer reports it aborts when a promise is broken:
 //   - every correction's span lies in the draft, holds exactly its `from`, and spans are sorted
 //     and never overlap;
@@ -45,7 +47,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (nul == std::string_view::npos) break;
     in.remove_prefix(nul + 1);
   }
-  const std::string draft{pieces[0]};
+  std::string draft{pieces[0]};
+  if (knobs == 0xFF && !draft.empty()) {
+    const std::string line = draft + "\n";
+    draft.clear();
+    while (draft.size() < (1u << 20)) draft += line;
+  }
   static const char* statuses[] = {"rectified", "pending", "not_rectified", "rectified"};
   static const char* categories[] = {"medical_terminology", "homophone", "dosage", "speaker_attribution"};
   std::vector<correction_pattern> patterns;

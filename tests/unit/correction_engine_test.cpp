@@ -190,6 +190,102 @@ TEST(CorrectionEngine, OneMebibyteDraft) {
   EXPECT_EQ(r.corrected_text.find("hyper tension"), std::string::npos);
 }
 
+// Spans of a valid UTF-8 draft start and end on code point boundaries.
+void check_code_points(const std::string& draft, const correction_result& r) {
+  auto boundary = [&](std::size_t at) {
+    return at == draft.size() || (static_cast<unsigned char>(draft[at]) & 0xC0) != 0x80;
+  };
+  for (const auto& c : r.corrections) {
+    EXPECT_TRUE(boundary(c.start)) << c.start;
+    EXPECT_TRUE(boundary(c.end)) << c.end;
+  }
+}
+
+TEST(CorrectionEngine, OriginalsInsideLongerWordsAreLeftAloneInEveryScript) {
+  // A CJK original inside a longer CJK word, an accented one inside a longer accented word, an
+  // original that is a longer word's prefix or suffix, exactly, respaced and fuzzily.
+  const std::string d = "日本語 日本 cafés café hypertensionitis prehyper tension erythimas xerythima erythima";
+  auto r = run(d, {pat(1, "日本", "にほん"), pat(2, "café", "cafe"), pat(3, "hyper tension", "hypertension"),
+                   pat(4, "erythima", "erythema")});
+  check_code_points(d, r);
+  ASSERT_EQ(r.corrections.size(), 3u);
+  EXPECT_EQ(r.corrections[0].from, "日本");
+  EXPECT_EQ(r.corrections[0].start, d.find("日本 "));
+  EXPECT_EQ(r.corrections[1].from, "café");
+  EXPECT_EQ(r.corrections[1].start, d.find("café "));
+  EXPECT_EQ(r.corrections[2].start, d.rfind("erythima"));
+  EXPECT_EQ(r.corrected_text, "日本語 にほん cafés cafe hypertensionitis prehyper tension erythimas xerythima erythema");
+}
+
+TEST(CorrectionEngine, OverlappingPatternsApplyOnceEvenWhenOneFixLooksLikeAnothersError) {
+  // Both windows hold "25" and both fixes add the unit: whichever wins, the draft is changed once
+  // there ("25 mg mg" never), and the loser is not even proposed.
+  for (double w : {0.4, 0.6}) {
+    auto r = run("metoprolol 25 daily", {pat(1, "metoprolol 25", "metoprolol 25 mg", "dosage"),
+                                         pat(2, "25 daily", "25 mg daily", "dosage", "rectified", w)});
+    ASSERT_EQ(r.corrections.size(), 1u);
+    EXPECT_EQ(r.corrections[0].pattern_id, w < 0.5 ? 1 : 2);
+    EXPECT_EQ(r.corrected_text, "metoprolol 25 mg daily");
+  }
+  // Several patterns with the same original: the heaviest is the one used, the others not at all.
+  auto same = run("Erythima seen.", {pat(5, "erythima", "erythema", "medical_terminology", "rectified", 0.5),
+                                     pat(6, "erythima", "erythemia", "medical_terminology", "rectified", 0.7),
+                                     pat(7, "erythima", "erythrima", "medical_terminology", "rectified", 0.6)});
+  ASSERT_EQ(same.corrections.size(), 1u);
+  EXPECT_EQ(same.corrections[0].pattern_id, 6);
+  EXPECT_EQ(same.corrected_text, "Erythemia seen.");
+  // Equal confidence: the lower pattern_id.
+  auto tie = run("erythima", {pat(9, "erythima", "erythema"), pat(8, "erythima", "erythemo")});
+  ASSERT_EQ(tie.corrections.size(), 1u);
+  EXPECT_EQ(tie.corrections[0].pattern_id, 8);
+}
+
+TEST(CorrectionEngine, ManyPatternsSharingKeysKeepEachPatternsOwnRules) {
+  // Forty speakers' reports of one word split at other points share the key "hypertension"; a
+  // homophone with the same letters as a fuzzy drug name is never matched fuzzily itself.
+  std::vector<correction_pattern> ps;
+  for (int i = 0; i < 40; ++i)
+    ps.push_back(pat(100 + i, i % 2 ? "hyper tension" : "hypert ension", "hypertension", "medical_terminology",
+                     i == 7 ? "rectified" : "pending", i == 7 ? 0.9 : 0.5));
+  ps.push_back(pat(1, "dysphasia", "dysphagia", "homophone"));
+  ps.push_back(pat(2, "dysphasia", "dysphagia", "medical_terminology", "pending"));
+  auto r = run("Hyperten sion with dysphasio and dysphasia.", ps);
+  ASSERT_EQ(r.corrections.size(), 3u);
+  EXPECT_EQ(r.corrections[0].pattern_id, 107);  // the one rectified and heaviest
+  EXPECT_TRUE(r.corrections[0].applied);
+  EXPECT_EQ(r.corrections[1].pattern_id, 2);    // fuzzy: only the pattern that allows it
+  EXPECT_EQ(r.corrections[1].kind, match_kind::fuzzy);
+  EXPECT_FALSE(r.corrections[1].applied);
+  EXPECT_EQ(r.corrections[2].pattern_id, 1);    // exact: the rectified homophone
+  EXPECT_EQ(r.corrected_text, "Hypertension with dysphasio and dysphagia.");
+}
+
+TEST(CorrectionEngine, OneMebibyteOfEveryScriptKeepsItsOffsets) {
+  // Accents, CJK, emoji (with a ZWJ sequence and a variation selector), combining marks, right
+  // beside the errors and inside words, a mebibyte of it against a thousand patterns.
+  const std::string unit =
+      "Café naïve 患者の hyper tension 😀 erythoma; 👩\xE2\x80\x8D\xE2\x9A\x95\xEF\xB8\x8F Dr. Stephens "
+      "e\xCC\x81rythima metoprolol 50 (日本語) señor hypertension\xCC\x81.\n";
+  std::string d;
+  while (d.size() < (1u << 20)) d += unit;
+  std::vector<correction_pattern> ps{pat(1, "hyper tension", "hypertension"), pat(2, "erythima", "erythema"),
+                                     pat(3, "metoprolol 25", "metoprolol 25 mg", "dosage"),
+                                     pat(4, "Dr. Stephens", "Dr. Stevens", "speaker_attribution"),
+                                     pat(5, "naïve", "naive"), pat(6, "患者", "patient")};
+  for (int i = 0; i < 994; ++i) ps.push_back(pat(1000 + i, "word" + std::to_string(i) + "x", "word", "drug_name"));
+  auto r = run(d, ps);
+  check_code_points(d, r);
+  const std::size_t reps = d.size() / unit.size();
+  EXPECT_EQ(r.corrections.size(), 5 * reps);  // "患者の" is one word: not "患者"
+  EXPECT_EQ(r.scores.applied, r.corrections.size());
+  const std::string fixed_unit =
+      "Café naive 患者の hypertension 😀 erythema; 👩\xE2\x80\x8D\xE2\x9A\x95\xEF\xB8\x8F Dr. Stevens "
+      "e\xCC\x81rythima metoprolol 50 mg (日本語) señor hypertension\xCC\x81.\n";
+  std::string want;
+  for (std::size_t i = 0; i < reps; ++i) want += fixed_unit;
+  EXPECT_TRUE(r.corrected_text == want);  // not EXPECT_EQ: a failure would print two mebibytes
+}
+
 TEST(CorrectionEngine, SegmentsAreSentencesCoveringEveryWord) {
   const std::string d = "One two three. Four five!\nSix; seven eight nine ten";
   auto s = draft_segments(d, 3);
