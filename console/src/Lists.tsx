@@ -64,7 +64,7 @@ export function AuditScreen({ query }: { query: URLSearchParams }) {
   return (
     <Card title="Audit log">
       <form className="form row" onSubmit={search}>
-        <label>Actor<input name="actor" value={actor} onChange={(e) => setActor(e.target.value)} placeholder="user:lead-1" /></label>
+        <label>Actor<input name="actor" value={actor} onChange={(e) => setActor(e.target.value)} placeholder="lead-1" /></label>
         <label>Action<input name="action" value={action} onChange={(e) => setAction(e.target.value)} placeholder="bucket.pin" /></label>
         <div className="buttons"><button type="submit">Filter</button></div>
       </form>
