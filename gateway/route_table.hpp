@@ -35,6 +35,7 @@ enum class route : int {
   session_get,
   session_marks_put,
   session_submit,
+  speaker_samples_list,
 };
 
 struct route_spec {
