@@ -48,6 +48,14 @@ export function ScheduleScreen({ priority }: { priority: string }) {
   );
 }
 
+// An audit record's detail is a JSON object of its action's own fields: shown as "name: value".
+function describeDetail(detail: unknown): string {
+  if (detail === null || typeof detail !== 'object' || Array.isArray(detail)) return JSON.stringify(detail);
+  return Object.entries(detail as Record<string, unknown>)
+    .map(([k, v]) => `${k.replace(/_/g, ' ')}: ${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(' · ');
+}
+
 export function AuditScreen({ query }: { query: URLSearchParams }) {
   const api = useApi();
   const [actor, setActor] = useState(query.get('actor') ?? '');
@@ -77,7 +85,7 @@ export function AuditScreen({ query }: { query: URLSearchParams }) {
             <div>
               <strong>{r.action}</strong> <span className="small muted">{when(r.at)}</span>
               <div className="small">{r.actor} ({r.actor_kind}) → {r.target || '—'}{r.peer ? ` from ${r.peer}` : ''}</div>
-              {r.detail != null && <code className="small detail">{JSON.stringify(r.detail)}</code>}
+              {r.detail != null && <div className="small detail">{describeDetail(r.detail)}</div>}
             </div>
           </li>
         ))}

@@ -215,7 +215,7 @@ export function SessionScreen({ id }: { id: string }) {
           </div>
         ) : session.outcome ? (
           <div className="ok" role="status">
-            Submitted {when(session.submitted_at)} by {session.submitted_by}. {session.outcome.jobs_sampled} jobs counted;
+            Submitted {when(session.submitted_at)} by {session.submitted_by}. {session.outcome.jobs_sampled.length} jobs counted;
             bucket <BucketBadge bucket={session.outcome.bucket_before} /> → <BucketBadge bucket={session.outcome.bucket_after} />.
             <ul className="small">
               {session.outcome.weights.map((w) => (

@@ -96,7 +96,7 @@ export interface Session {
   outcome: {
     applied: boolean;
     weights: { pattern_id: number; status: string; weight: number }[];
-    jobs_sampled: number;
+    jobs_sampled: string[];  // the jobs whose residual count became a quality sample
     bucket_before: string;
     bucket_after: string;
   } | null;
