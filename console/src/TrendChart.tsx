@@ -1,5 +1,6 @@
 // A speaker's quality trend in plain SVG: each verified job's residual errors per 100 words, oldest
 // left, on the bucket bands the node decides by, with the rolling mean over the policy's window.
+import { useEffect, useRef, useState } from 'react';
 import type { QualitySamples } from './types';
 
 interface Props {
@@ -20,11 +21,26 @@ export function rollingMean(values: number[], window: number): number[] {
   return out;
 }
 
+// Drawn at the width it is shown at (one SVG unit per CSS pixel), so labels keep their size and
+// points stay round on a phone as on a desktop.
+function useWidth(fallback: number) {
+  const ref = useRef<HTMLElement>(null);
+  const [width, setWidth] = useState(fallback);
+  useEffect(() => {
+    const el = ref.current;
+    if (!el) return;
+    const observer = new ResizeObserver(([entry]) => setWidth(Math.max(120, Math.round(entry.contentRect.width))));
+    observer.observe(el);
+    return () => observer.disconnect();
+  }, []);
+  return { ref, width };
+}
+
 export function TrendChart({ data, compact = false }: Props) {
   const values = data.items.map((s) => s.errors_per_100_words);
   const { no_touch_max, low_touch_max, medium_touch_max } = data.bands;
-  const width = compact ? 240 : 640;
-  const height = compact ? 64 : 240;
+  const { ref, width } = useWidth(compact ? 240 : 640);
+  const height = compact ? 64 : 220;
   const pad = compact ? { l: 2, r: 2, t: 2, b: 2 } : { l: 36, r: 8, t: 8, b: 22 };
   const top = Math.max(medium_touch_max * 1.3, ...values.map((v) => v * 1.1), 1);
   const x = (i: number) =>
@@ -38,8 +54,8 @@ export function TrendChart({ data, compact = false }: Props) {
     ? `${values.length} samples; latest ${values[values.length - 1].toFixed(2)}, rolling mean ${last!.toFixed(2)} errors per 100 words`
     : 'no quality samples yet';
   return (
-    <figure className={compact ? 'trend trend-compact' : 'trend'}>
-      <svg viewBox={`0 0 ${width} ${height}`} role="img" aria-label={`Quality trend: ${label}`} preserveAspectRatio="none">
+    <figure className={compact ? 'trend trend-compact' : 'trend'} ref={ref}>
+      <svg viewBox={`0 0 ${width} ${height}`} width={width} height={height} role="img" aria-label={`Quality trend: ${label}`}>
         {limits.slice(0, 4).map((lo, i) => (
           <rect key={i} x={pad.l} width={width - pad.l - pad.r} y={y(limits[i + 1])}
                 height={Math.max(0, y(lo) - y(limits[i + 1]))} fill={BAND_FILL[i]} />
