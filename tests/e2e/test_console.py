@@ -125,7 +125,7 @@ class Console(unittest.TestCase):
                    SBM_E2E_FROM=FROM, SBM_E2E_TO=TO, SBM_E2E_SCREENSHOTS=shots, SBM_E2E_OUTPUT=out)
         try:
             run = subprocess.run([PLAYWRIGHT, "test"], cwd=CONSOLE_SRC, env=env, capture_output=True,
-                                 text=True, timeout=540)
+                                 text=True, timeout=840)
         finally:
             shutil.rmtree(out, ignore_errors=True)
         print(run.stdout[-6000:])
