@@ -17,6 +17,7 @@ enum class route : int {
   speaker_pin_put,
   speaker_pin_delete,
   speaker_samples_post,
+  speaker_samples_list,
   schedule_list,
   users_create,
   user_get,
@@ -35,7 +36,6 @@ enum class route : int {
   session_get,
   session_marks_put,
   session_submit,
-  speaker_samples_list,
 };
 
 struct route_spec {
