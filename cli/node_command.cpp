@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cctype>
 #include <ctime>
+#include <filesystem>
 #include <iostream>
 #include <mutex>
 #include <thread>
@@ -39,6 +40,7 @@
 #include "gateway/http_server.hpp"
 #include "gateway/json_io.hpp"
 #include "gateway/request_checks.hpp"
+#include "gateway/static_files.hpp"
 #include "messages/announce.hpp"
 #include "runtime/logging/logging.hpp"
 #include "runtime/migrations/all_migrations.hpp"
@@ -247,6 +249,24 @@ int node_command(int argc, char** argv) {
   front.rate_limit.burst = cfg.number("gateway.rate-burst");
   front.rate_limit.max_clients = static_cast<std::size_t>(cfg.integer("gateway.rate-limit-clients"));
   front.token_cache_capacity = static_cast<std::size_t>(cfg.integer("gateway.token-cache-size"));
+  {
+    // The console is read into memory once, here; a directory named on purpose must be usable,
+    // while a node built without the console (the default place is empty) simply serves none.
+    const std::string chosen{cfg.text("gateway.console-dir")};
+    std::error_code ec;
+    const auto dir = !chosen.empty()
+                       ? std::filesystem::path{chosen}
+                       : std::filesystem::read_symlink("/proc/self/exe", ec).parent_path() / ".." / "console";
+    try {
+      front.console = gateway::static_files::load(dir.lexically_normal(), std::string{gateway::console_mount});
+      logger->info("QA console: {} files ({} bytes) from {} at {}/", front.console->size(),
+                   front.console->bytes(), dir.lexically_normal().string(), gateway::console_mount);
+    } catch (const std::exception& e) {
+      if (!chosen.empty())
+        return fail_config(std::string{"gateway.console-dir: "} + e.what());
+      logger->info("QA console not served: {}", e.what());
+    }
+  }
   auto pipeline = std::make_shared<gateway::gateway_pipeline>(front);
   // A body is held only once its token is genuine.
   http.token_ok = [pipeline](std::string_view token) { return pipeline->token_genuine(token); };

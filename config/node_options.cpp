@@ -87,6 +87,8 @@ std::vector<option_spec> make_options() {
     opt("gateway.tls-cert-file", k::text, "",
         "TLS certificate chain (PEM); with gateway.tls-key the gateway serves HTTPS only"),
     opt("gateway.tls-key", k::secret, "", "TLS private key (PEM) for gateway.tls-cert-file"),
+    opt("gateway.console-dir", k::text, "",
+        "built QA console served at /console/ (empty: the build's console/ beside bin/sbm)"),
     required(opt("postgres.url", k::text, "postgresql://sbm@127.0.0.1:5432/sbm",
                  "PostgreSQL main database (SBM's source of truth)")),
     ranged("postgres.pool-size", k::integer, "4", 1, 64, "PostgreSQL connections (one thread each)"),

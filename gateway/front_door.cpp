@@ -82,8 +82,49 @@ std::optional<http_response> front_door::over_rate(const std::string& client) {
   return r;
 }
 
+// The page sends its API calls to this node only and may not be framed; styles set by script
+// count as inline.
+constexpr const char* console_policy =
+  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+  "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+std::optional<http_response> front_door::serve_console(const http_request& req,
+                                                       const std::string& peer_key) {
+  const std::string_view path{req.path};
+  if (path.compare(0, console_mount.size(), console_mount) != 0 ||
+      (path.size() > console_mount.size() && path[console_mount.size()] != '/'))
+    return std::nullopt;
+  if (auto refused = over_rate(peer_key))
+    return refused;
+  if (!settings_.console)
+    return problem(404, "not-found", "Not Found",
+                   "the QA console is not built on this node (scripts/build; gateway.console-dir)");
+  const auto found = settings_.console->lookup(req.method, path);
+  if (found.kind == static_lookup::bad_method) {
+    auto r = problem(405, "method-not-allowed", "Method Not Allowed",
+                     req.method + " is not allowed here; allowed: GET, HEAD");
+    r.headers.emplace_back("Allow", "GET, HEAD");
+    return r;
+  }
+  if (found.kind != static_lookup::found)
+    return problem(404, "not-found", "Not Found", "no file of the QA console at this path");
+  http_response r;
+  r.content_type = found.file->content_type;
+  r.body = found.file->body;
+  r.headers.emplace_back("Cache-Control", found.file->cache_control);
+  r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  if (found.file->html) {
+    r.headers.emplace_back("Content-Security-Policy", console_policy);
+    r.headers.emplace_back("X-Frame-Options", "DENY");
+    r.headers.emplace_back("Referrer-Policy", "no-referrer");
+  }
+  return r;
+}
+
 std::optional<http_response> front_door::admit(http_request& req) {
   const auto peer_key = "peer:" + req.peer;
+  if (auto console = serve_console(req, peer_key))
+    return console;
   auto result = table_.match(req.method, req.path);
   if (!std::holds_alternative<route_match>(result)) {
     // Requests refused before authentication still count against the peer's rate.

@@ -2,7 +2,7 @@
 // The gateway's front door: the part of every request that needs no actor, run on the HTTP thread
 // that read it, so no single actor does per-request CPU work for the whole node. In order (the
 // server has already given the request its id, gateway/request_id.hpp): the route (404, 405 and undecodable paths answered here); /healthz; a malformed
-// Idempotency-Key (400); the bearer token, verified once per token (token_cache); the client's
+// Idempotency-Key (400); the QA console's static files (no token: its API calls carry one); the bearer token, verified once per token (token_cache); the client's
 // request rate (429), keyed by the principal the token names or, without a genuine token, by the
 // peer. What is left (the user's registered standing, permissions, 401/403 with their audit
 // records, the route itself) is done by a gateway lane (gateway_actor.cpp), which reads the
@@ -17,6 +17,7 @@
 
 #include "gateway/rate_limiter.hpp"
 #include "gateway/router.hpp"
+#include "gateway/static_files.hpp"
 #include "gateway/token_cache.hpp"
 #include "messages/http.hpp"
 
@@ -30,6 +31,7 @@ struct front_door_settings {
   std::shared_ptr<const auth::jwt_verifier> verifier;  // null: every token is refused
   rate_limit_settings rate_limit;                      // off by default
   std::size_t token_cache_capacity = 10000;
+  std::shared_ptr<const static_files> console;  // null: /console/ answers 404 saying so
 };
 
 class front_door {
@@ -49,6 +51,7 @@ class front_door {
  private:
   token_verdict verify(std::string_view token);
   std::optional<http_response> over_rate(const std::string& client);
+  std::optional<http_response> serve_console(const http_request& req, const std::string& peer_key);
 
   front_door_settings settings_;
   router table_;

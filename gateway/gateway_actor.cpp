@@ -184,6 +184,8 @@ void dispatch(gateway_state& st, http_request& req) {
               return handle_speaker_overview(ctx, admitted_req, match, who);
             case route::drafts_correct:
               return handle_drafts(ctx, admitted_req, who);
+            case route::speaker_samples_list:
+              return handle_quality_samples(ctx, admitted_req, match, who);
             case route::sessions_create:
             case route::session_get:
             case route::session_marks_put:

@@ -114,6 +114,8 @@ void handle_drafts(gateway_context& ctx, const http_request& req, const principa
 
 void handle_speaker_overview(gateway_context& ctx, const http_request& req, const route_match& match,
                              const principal& who);
+void handle_quality_samples(gateway_context& ctx, const http_request& req, const route_match& match,
+                            const principal& who);
 void handle_sessions(gateway_context& ctx, route r, const http_request& req, const route_match& match,
                      const principal& who);
 

@@ -21,6 +21,8 @@ const route_spec routes[] = {
   {"PUT", "/v1/speakers/{id}/bucket-pin", route::speaker_pin_put, permission::buckets_pin},
   {"DELETE", "/v1/speakers/{id}/bucket-pin", route::speaker_pin_delete, permission::buckets_pin},
   {"POST", "/v1/speakers/{id}/quality-samples", route::speaker_samples_post, permission::quality_write},
+  // The trend the QA console draws (routes_samples.cpp).
+  {"GET", "/v1/speakers/{id}/quality-samples", route::speaker_samples_list, permission::speakers_read},
   {"GET", "/v1/verification-schedule", route::schedule_list, permission::schedule_read},
   // Draft text is clinical and pulled for verification work: QA roles, not every speakers.read.
   {"GET", "/v1/speakers/{id}/jobs", route::speaker_jobs, permission::schedule_read},

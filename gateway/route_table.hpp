@@ -18,6 +18,7 @@ enum class route : int {
   speaker_pin_put,
   speaker_pin_delete,
   speaker_samples_post,
+  speaker_samples_list,
   schedule_list,
   users_create,
   user_get,

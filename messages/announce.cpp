@@ -58,6 +58,9 @@ void announce_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<speaker_query>("sbm::speaker_query");
   cfg.add_message_type<speaker_page>("sbm::speaker_page");
   cfg.add_message_type<speaker_shard_stats>("sbm::speaker_shard_stats");
+  cfg.add_message_type<samples_query>("sbm::samples_query");
+  cfg.add_message_type<quality_point>("sbm::quality_point");
+  cfg.add_message_type<quality_samples>("sbm::quality_samples");
   // events and verification
   cfg.add_message_type<bucket_changed>("sbm::bucket_changed");
   cfg.add_message_type<scheduled_verification>("sbm::scheduled_verification");

@@ -31,6 +31,7 @@ using sample_atom = caf::atom_constant<caf::atom("sample")>;
 using passivate_atom = caf::atom_constant<caf::atom("passivate")>;
 using idle_atom = caf::atom_constant<caf::atom("idle")>;
 using measure_atom = caf::atom_constant<caf::atom("measure")>;
+using samples_atom = caf::atom_constant<caf::atom("samples")>;
 
 // events and verification
 using publish_atom = caf::atom_constant<caf::atom("publish")>;

@@ -154,6 +154,56 @@ typename Inspector::result_type inspect(Inspector& f, speaker_page& x) {
   return f(caf::meta::type_name("speaker_page"), x.items, x.next_cursor);
 }
 
+// The stored quality samples of one speaker, for its trend: the newest `limit` whose time falls in
+// [from, to) (a bound is absent when its flag is false), read for a caller who may reach only the
+// clients of `scope` (another client's speaker is not found, like an unknown one).
+struct samples_query {
+  std::string speaker_id;
+  bool has_from = false;
+  std::int64_t from_ms = 0;
+  bool has_to = false;
+  std::int64_t to_ms = 0;
+  std::uint32_t limit = 100;
+  client_scope scope{};
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, samples_query& x) {
+  return f(caf::meta::type_name("samples_query"), x.speaker_id, x.has_from, x.from_ms, x.has_to,
+           x.to_ms, x.limit, x.scope);
+}
+
+struct quality_point {
+  std::int64_t id = 0;
+  std::string job_id;
+  double errors_per_100_words = 0;
+  std::string actor;
+  std::int64_t at_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, quality_point& x) {
+  return f(caf::meta::type_name("quality_point"), x.id, x.job_id, x.errors_per_100_words, x.actor,
+           x.at_ms);
+}
+
+// The bands travel with the points so a chart draws the limits the node decides by.
+struct quality_samples {
+  std::string speaker_id;
+  std::vector<quality_point> items;  // oldest first
+  bool truncated = false;            // older samples of the range were left out (past `limit`)
+  std::uint32_t window_capacity = 0;
+  double no_touch_max = 0;
+  double low_touch_max = 0;
+  double medium_touch_max = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, quality_samples& x) {
+  return f(caf::meta::type_name("quality_samples"), x.speaker_id, x.items, x.truncated,
+           x.window_capacity, x.no_touch_max, x.low_touch_max, x.medium_touch_max);
+}
+
 // Counters of one shard, for metrics and for tests that must see activation and passivation.
 struct speaker_shard_stats {
   std::uint64_t active = 0;        // live speaker actors now
@@ -188,6 +238,7 @@ using speaker_shard_actor = caf::typed_actor<
   caf::replies_to<unpin_atom, bucket_unpin>::with<speaker_view>,
   caf::replies_to<sample_atom, quality_sample>::with<speaker_view>,
   caf::replies_to<list_atom, speaker_query>::with<speaker_page>,
+  caf::replies_to<samples_atom, samples_query>::with<quality_samples>,
   caf::replies_to<status_atom>::with<speaker_shard_stats>,
   caf::reacts_to<idle_atom, std::string>>;
 

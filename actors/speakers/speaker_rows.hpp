@@ -47,6 +47,15 @@ using db::double_column;
 using db::int_column;
 using db::text_column;
 
+// The newest `fetch` samples of q's speaker in q's range, newest first, in one statement that
+// also answers whether the speaker exists within q.scope: no row at all means it does not (or is
+// another client's), one row of NULLs that it has no samples there.
+db_statement samples_statement(const samples_query& q, std::uint32_t fetch);
+
+// Reads samples_statement's rows into `out` (oldest first, at most `limit`, `truncated` when more
+// came). False when the speaker is not visible. Throws std::runtime_error on a corrupt row.
+bool samples_from_rows(const db_rows& rows, std::uint32_t limit, quality_samples& out);
+
 // Decimal text that PostgreSQL parses back to the identical double.
 std::string sql_number(double value);
 

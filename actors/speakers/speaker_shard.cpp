@@ -36,6 +36,7 @@ namespace sbm::speakers {
 namespace {
 
 constexpr std::uint32_t max_page = 500;
+constexpr std::uint32_t max_samples = 1000;  // points of one trend answer
 constexpr std::uint64_t not_seen = std::numeric_limits<std::uint64_t>::max();
 const resilience::restart_limit relay_restart_limit{5, std::chrono::seconds{60}};
 
@@ -544,6 +545,41 @@ caf::result<speaker_page> on_list(self_ptr self, speaker_query& q) {
   return rp;
 }
 
+// Read here, not by the speaker actor: a chart of an idle speaker should not activate it, and the
+// scope is applied by the statement itself, so another client's speaker reads as unknown.
+caf::result<quality_samples> on_samples(self_ptr self, samples_query& q) {
+  auto& st = self->state;
+  if (auto e = check_id("speaker_id", q.speaker_id)) return invalid(*e);
+  if (q.has_from && q.has_to && q.from_ms >= q.to_ms) return invalid("from must be before to");
+  const std::uint32_t limit = std::clamp<std::uint32_t>(q.limit, 1, max_samples);
+  auto rp = self->make_response_promise<quality_samples>();
+  // One row more than asked tells whether older samples were left out.
+  self->request(st.settings.db, st.settings.db_timeout, query_atom::value,
+                samples_statement(q, limit + 1))
+    .then(
+      [self, rp, limit, id = q.speaker_id](db_rows& rows) mutable {
+        const auto& policy = self->state.settings.policy;
+        quality_samples out;
+        out.speaker_id = id;
+        out.window_capacity = policy.window_size;
+        out.no_touch_max = policy.bands.no_touch_max;
+        out.low_touch_max = policy.bands.low_touch_max;
+        out.medium_touch_max = policy.bands.medium_touch_max;
+        try {
+          if (!samples_from_rows(rows, limit, out)) {
+            rp.deliver(make_error(errc::not_found, "speaker " + id + " is not registered"));
+            return;
+          }
+        } catch (const std::exception& ex) {
+          rp.deliver(make_error(errc::internal, std::string("corrupt sample row: ") + ex.what()));
+          return;
+        }
+        rp.deliver(std::move(out));
+      },
+      [rp](caf::error& e) mutable { rp.deliver(db::failure(e)); });
+  return rp;
+}
+
 caf::optional<caf::error> bad_route(const std::string& id) {
   if (auto e = check_id("speaker_id", id)) return invalid(*e);
   return caf::none;
@@ -617,6 +653,7 @@ speaker_shard_actor::behavior_type shard_fn(self_ptr self, speakers_settings set
       return route<speaker_view, kind::write>(self, s.speaker_id, sample_atom::value, s);
     },
     [self](list_atom, speaker_query& q) { return on_list(self, q); },
+    [self](samples_atom, samples_query& q) { return on_samples(self, q); },
     [self](status_atom) { return self->state.stats; },
     [self](idle_atom, const std::string& id) {
       auto& st = self->state;
