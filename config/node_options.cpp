@@ -241,6 +241,11 @@ std::vector<option_spec> make_options() {
         "how often expired verification sessions are looked for"),
     ranged("verification.max-active-sessions", k::integer, "1000", 1, 1000000,
            "verification session actors on this node at once; past it: 503 overloaded with Retry-After"),
+    choice("metrics.access", "token", {"open", "token"},
+           "GET /metrics: open (no token, for a Prometheus on a trusted network) or token (ops.read)"),
+    opt("metrics.component-timeout", k::duration, "1s",
+        "how long a metrics scrape (and GET /v1/status's queues) waits for each component; one "
+        "that does not answer is reported missing (sbm_scrape_component_up 0)"),
     ranged("supervision.max-restarts", k::integer, "5", 0, 1000,
            "restarts a supervisor allows within supervision.period before escalating"),
     opt("supervision.period", k::duration, "10s", "window for supervision.max-restarts"),

@@ -35,6 +35,8 @@ enum class route : int {
   session_get,
   session_marks_put,
   session_submit,
+  metrics,
+  count_  // not a route: how many there are
 };
 
 struct route_spec {
@@ -46,6 +48,9 @@ struct route_spec {
 
 // The permission a route needs (empty for the unauthenticated probes).
 std::string_view permission_of(route id);
+
+// The path pattern of a route ("/v1/speakers/{id}"): the route label of the request metrics.
+std::string_view pattern_of(route id);
 
 // A router that knows every route of the table.
 router make_router();
