@@ -91,6 +91,12 @@ class OpenMetrics(unittest.TestCase):
         self.assertEqual(value(after, "sbm_queue_bound", queue="postgres.queued"), 77)
         self.assertGreaterEqual(value(after, "sbm_pool_connections", pool="postgres"), 1)
         self.assertEqual(value(after, "sbm_build_info", version="0.1.0"), 1)
+        # Lags and index size are gauges every scrape carries (0 on a node that keeps up).
+        names = {name for name, _ in samples(after)}
+        for name in ("sbm_outbox_lag_seconds", "sbm_report_saga_lag_seconds", "sbm_pattern_index_patterns",
+                     "sbm_pattern_search_duration_seconds_count", "sbm_corrections_total"):
+            self.assertIn(name, names)
+        self.assertIn(("sbm_outbox_lag_seconds", frozenset({("target", "event bus")})), samples(after))
         for component in ("postgres", "instanote", "redis", "speakers", "pattern-index", "corrections",
                           "reports", "verification-sessions"):
             self.assertEqual(value(after, "sbm_scrape_component_up", component=component), 1, component)
