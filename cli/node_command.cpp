@@ -41,6 +41,7 @@
 #include "gateway/json_io.hpp"
 #include "gateway/request_checks.hpp"
 #include "gateway/static_files.hpp"
+#include "gateway/route_table.hpp"
 #include "messages/announce.hpp"
 #include "runtime/logging/logging.hpp"
 #include "runtime/migrations/all_migrations.hpp"
@@ -271,6 +272,9 @@ int node_command(int argc, char** argv) {
   // A body is held only once its token is genuine.
   http.token_ok = [pipeline](std::string_view token) { return pipeline->token_genuine(token); };
   http.answer_timeout = cfg.duration("gateway.request-timeout");
+  // Counted by the HTTP server on whichever thread answers, read by GET /metrics.
+  http.counters = std::make_shared<metrics::request_counters>(
+    static_cast<std::size_t>(gateway::route::count_));
   http.unanswered = gateway::unanswered;
   // Request bodies are large, short-lived blocks. With glibc's default the mmap threshold grows
   // after the first large free, so later bodies come from the heap, which keeps what it frees and
@@ -471,7 +475,7 @@ int node_command(int argc, char** argv) {
     v.draft_purge_interval = cfg.duration("verification.draft-purge-interval");
     return caf::actor_cast<caf::actor>(verification::spawn_sessions(s, std::move(v)));
   }});
-  tree.children.push_back({"gateway", [&cfg, pipeline, services](
+  tree.children.push_back({"gateway", [&cfg, pipeline, services, counters = http.counters](
                                          caf::actor_system& s, const started_children& c) {
     gateway::gateway_settings g;
     g.lanes = static_cast<std::size_t>(cfg.integer("gateway.lanes"));
@@ -495,6 +499,9 @@ int node_command(int argc, char** argv) {
     g.users = caf::actor_cast<users_actor>(c.at("users"));
     g.audit = caf::actor_cast<audit_actor>(c.at("audit"));
     g.user_cache_ttl = cfg.duration("gateway.user-cache-ttl");
+    g.http_counters = counters;
+    g.metrics_open = cfg.text("metrics.access") == "open";
+    g.metrics_timeout = cfg.duration("metrics.component-timeout");
     return gateway::spawn_gateway(s, std::move(g), pipeline);
   }});
   auto root = supervision::spawn_rest_for_one(sys, std::move(tree));

@@ -248,6 +248,11 @@ std::vector<option_spec> make_options() {
         "drafts and corrections of closed verification sessions created longer ago than this are dropped (marks and outcome stay); 0s keeps them"),
     opt("verification.draft-purge-interval", k::duration, "1h",
         "how often verification sessions are checked for drafts past their retention"),
+    choice("metrics.access", "token", {"open", "token"},
+           "GET /metrics: open (no token, for a Prometheus on a trusted network) or token (ops.read)"),
+    opt("metrics.component-timeout", k::duration, "1s",
+        "how long a metrics scrape (and GET /v1/status's queues) waits for each component; one "
+        "that does not answer is reported missing (sbm_scrape_component_up 0)"),
     ranged("supervision.max-restarts", k::integer, "5", 0, 1000,
            "restarts a supervisor allows within supervision.period before escalating"),
     opt("supervision.period", k::duration, "10s", "window for supervision.max-restarts"),

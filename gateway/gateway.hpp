@@ -16,8 +16,10 @@
 #include "gateway/access.hpp"
 #include "gateway/front_door.hpp"
 #include "gateway/responder.hpp"
+#include "runtime/metrics/request_counters.hpp"
 #include "messages/connections.hpp"
 #include "messages/instanote.hpp"
+#include "messages/metrics.hpp"
 #include "messages/patterns.hpp"
 #include "messages/reports.hpp"
 #include "messages/speakers.hpp"
@@ -48,6 +50,12 @@ struct gateway_settings {
   std::chrono::milliseconds user_cache_ttl{5000};
   std::chrono::milliseconds request_timeout{10000};
   std::size_t max_json_depth = 32;
+  // GET /metrics: the HTTP server's request counters (null: none are shown), whether the route
+  // needs no token (metrics.access = open; otherwise ops.read), and how long a scrape waits for
+  // each component (metrics.component-timeout) before reporting it missing.
+  std::shared_ptr<const metrics::request_counters> http_counters;
+  bool metrics_open = false;
+  std::chrono::milliseconds metrics_timeout{1000};
 };
 
 // What the HTTP threads hand requests to: the front door, then the current lanes. Between a

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <ctime>
+#include <optional>
 
 #include "gateway/admission.hpp"
 #include "gateway/auth/jwt.hpp"
@@ -72,11 +73,25 @@ struct readiness_collector {
   status_view view = status_view::public_readiness;
   std::vector<dependency_status> statuses;
   std::size_t expected = 0;
+  // The operator's view also shows every bounded queue, from the same snapshots a metrics scrape
+  // gathers; null until they are in.
+  std::optional<scrape_result> scrape;
+  bool answered = false;
 
   void add(dependency_status s) {
     statuses.push_back(std::move(s));
-    if (statuses.size() < expected)
+    finish_when_complete();
+  }
+
+  void add(scrape_result r) {
+    scrape = std::move(r);
+    finish_when_complete();
+  }
+
+  void finish_when_complete() {
+    if (answered || statuses.size() < expected || (view == status_view::operator_detail && !scrape))
       return;
+    answered = true;
     bool ready = !ctx->draining;
     for (const auto& d : statuses)
       if (d.required && !d.up)
@@ -102,7 +117,11 @@ struct readiness_collector {
                         {"ready", ready},
                         {"draining", ctx->draining},
                         {"version", std::string(sbm::version())}}},
-              {"dependencies", deps}};
+              {"dependencies", deps},
+              {"queues", queues_json(*scrape)}};
+    // Components that did not answer in time: their queues are missing from the list.
+    if (!scrape->missing.empty())
+      body["queues_missing"] = scrape->missing;
     ctx->reply(req, json_response(200, body));
   }
 };
@@ -137,12 +156,10 @@ void collect_status(gateway_context& ctx, const http_request& req, status_view v
   ask(ctx.settings.postgres, "postgres", true);
   ask(ctx.settings.redis, "redis", false);
   ask(ctx.settings.instanote, "instanote", false);
+  if (view == status_view::operator_detail)
+    gather_metrics(ctx, [collector](scrape_result& r) { collector->add(std::move(r)); });
   // absent handles were counted synchronously; finish if every answer is already in
-  if (collector->statuses.size() == collector->expected) {
-    auto last = collector->statuses.back();
-    collector->statuses.pop_back();
-    collector->add(std::move(last));
-  }
+  collector->finish_when_complete();
 }
 
 void dispatch(gateway_state& st, http_request& req) {
@@ -152,6 +169,12 @@ void dispatch(gateway_state& st, http_request& req) {
   route_match match{req.route, req.params};
   if (id == route::readyz) {
     collect_status(ctx, req, status_view::public_readiness);
+    return;
+  }
+  // metrics.access = open: Prometheus scrapes without a token (the front door still counted the
+  // peer's rate); otherwise the route needs ops.read like any other.
+  if (id == route::metrics && ctx.settings.metrics_open) {
+    handle_metrics(ctx, req);
     return;
   }
   if (ctx.draining) {
@@ -167,6 +190,8 @@ void dispatch(gateway_state& st, http_request& req) {
           switch (id) {
             case route::node_status:
               return collect_status(ctx, admitted_req, status_view::operator_detail);
+            case route::metrics:
+              return handle_metrics(ctx, admitted_req);
             case route::users_create:
             case route::user_get:
             case route::user_update:
@@ -300,7 +325,7 @@ void gateway_pipeline::connect(std::shared_ptr<responder> out) {
 
 void gateway_pipeline::handle(http_request&& req) {
   if (auto answer = front_.admit(req))
-    return out_->respond(req.id, std::move(*answer));
+    return out_->respond_routed(req.id, req.route, std::move(*answer));
   caf::actor lane;
   std::uint64_t generation = 0;
   {
@@ -314,9 +339,9 @@ void gateway_pipeline::handle(http_request&& req) {
     auto r = problem(503, "gateway-restarting", "Service Unavailable",
                      "the gateway is restarting; nothing was done, retry shortly");
     r.headers.emplace_back("Retry-After", "1");
-    return out_->respond(req.id, std::move(r));
+    return out_->respond_routed(req.id, req.route, std::move(r));
   }
-  out_->hand_over(req.id, generation);
+  out_->hand_over(req.id, generation, req.route);
   caf::anon_send(lane, http_atom::value, std::move(req));
 }
 

@@ -119,4 +119,18 @@ void handle_quality_samples(gateway_context& ctx, const http_request& req, const
 void handle_sessions(gateway_context& ctx, route r, const http_request& req, const route_match& match,
                      const principal& who);
 
+// What one scrape gathered (gateway/metrics.cpp): the snapshots that came in time, and the
+// components that did not answer within metrics.component-timeout.
+struct scrape_result {
+  std::vector<component_metrics> components;
+  std::vector<std::string> missing;
+};
+
+// Asks every component for its metrics; `done` runs on this lane once all answered or timed out.
+void gather_metrics(gateway_context& ctx, std::function<void(scrape_result&)> done);
+// GET /metrics: the text exposition of a scrape.
+void handle_metrics(gateway_context& ctx, const http_request& req);
+// GET /v1/status's `queues` section: each bounded queue's depth against its bound.
+nlohmann::json queues_json(const scrape_result& r);
+
 }  // namespace sbm::gateway

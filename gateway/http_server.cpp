@@ -181,6 +181,7 @@ struct pending_request {
   std::string request_id;
   bool write = false;           // a lost answer leaves the outcome unknown
   std::uint64_t owner = 0;      // the gateway incarnation holding it (0: none yet)
+  int route = -1;               // the route it matched, for the request counters (-1: none yet)
 };
 
 bool is_write_method(const restinio::http_method_id_t& m) {
@@ -486,10 +487,11 @@ struct http_server::impl {
     return restinio::request_accepted();
   }
 
-  void respond(std::uint64_t id, http_response response) {
+  // `route`: the route to count the answer under when the request was never handed over.
+  void respond(std::uint64_t id, http_response response, std::optional<int> route = std::nullopt) {
     if (handling_on_this_thread == this) {
-      restinio::asio_ns::post(io, [this, id, response = std::move(response)]() mutable {
-        respond(id, std::move(response));
+      restinio::asio_ns::post(io, [this, id, route, response = std::move(response)]() mutable {
+        respond(id, std::move(response), route);
       });
       return;
     }
@@ -536,12 +538,16 @@ struct http_server::impl {
     } catch (const std::exception& e) {
       log->debug("response {} not delivered: {}", id, e.what());
     }
+    const auto seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - entry.started).count();
+    if (settings.counters)
+      settings.counters->count(route.value_or(entry.route),
+                               metrics::method_of(req->header().method().c_str()), response.status,
+                               seconds);
     // Checked first: the arguments (an escaped copy of the path) cost more than the check.
     if (!log->should_log(spdlog::level::info))
       return;
-    auto elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
-                                                             entry.started)
-                     .count();
+    const auto elapsed = seconds * 1000;
     log->info("[{}] {} {} {} {:.2f}ms", entry.request_id, req->header().method().c_str(),
               sbm::log::escape(std::string{req->header().path()}), response.status, elapsed);
   }
@@ -649,11 +655,17 @@ void http_server::respond(std::uint64_t request_id, http_response response) {
   impl_->respond(request_id, std::move(response));
 }
 
-void http_server::hand_over(std::uint64_t request_id, std::uint64_t owner) {
+void http_server::hand_over(std::uint64_t request_id, std::uint64_t owner, int route) {
   std::lock_guard<std::mutex> guard{impl_->mutex};
   auto i = impl_->pending.find(request_id);
-  if (i != impl_->pending.end())
+  if (i != impl_->pending.end()) {
     i->second.owner = owner;
+    i->second.route = route;
+  }
+}
+
+void http_server::respond_routed(std::uint64_t request_id, int route, http_response response) {
+  impl_->respond(request_id, std::move(response), route);
 }
 
 void http_server::fail_owned(std::uint64_t owner) {

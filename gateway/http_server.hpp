@@ -12,6 +12,7 @@
 
 #include "gateway/connection_limits.hpp"
 #include "gateway/responder.hpp"
+#include "runtime/metrics/request_counters.hpp"
 
 namespace sbm::gateway {
 
@@ -41,6 +42,9 @@ struct http_server_settings {
   // of its own. RESTinio's handle_timeout (longer) only closes connections nobody answered.
   std::chrono::milliseconds answer_timeout{10000};
   std::function<http_response(bool write, unanswered_cause cause)> unanswered = default_unanswered;
+  // Every answer is counted here by route, method and status, with its latency from the moment
+  // the request was read (null: nothing is counted).
+  std::shared_ptr<metrics::request_counters> counters;
   std::chrono::milliseconds handle_timeout{30000};   // no answer by then: connection closed
   std::chrono::milliseconds read_timeout{10000};     // slow clients are cut off (TLS: handshake too)
   // HTTPS only, when both are set: the certificate chain file (PEM) and the private key itself
@@ -71,7 +75,8 @@ class http_server final : public responder {
   bool wait_idle(std::chrono::steady_clock::time_point deadline) const;
 
   void respond(std::uint64_t request_id, http_response response) override;
-  void hand_over(std::uint64_t request_id, std::uint64_t owner) override;
+  void hand_over(std::uint64_t request_id, std::uint64_t owner, int route) override;
+  void respond_routed(std::uint64_t request_id, int route, http_response response) override;
   void fail_owned(std::uint64_t owner) override;
 
  private:

@@ -44,6 +44,8 @@ const route_spec routes[] = {
   {"PUT", "/v1/verification-sessions/{id}/marks", route::session_marks_put, permission::quality_write},
   {"POST", "/v1/verification-sessions/{id}/submit", route::session_submit, permission::quality_write},
   {"GET", "/v1/status", route::node_status, permission::ops_read},
+  // Prometheus' scrape: ops.read, or no token at all when metrics.access is open (the lane decides).
+  {"GET", "/metrics", route::metrics, permission::ops_read},
 };
 
 }  // namespace
@@ -56,6 +58,13 @@ std::string_view permission_of(route id) {
   for (const auto& r : routes)
     if (r.id == id)
       return r.permission;
+  return {};
+}
+
+std::string_view pattern_of(route id) {
+  for (const auto& r : routes)
+    if (r.id == id)
+      return r.pattern;
   return {};
 }
 

@@ -38,6 +38,8 @@ enum class route : int {
   session_marks_put,
   session_submit,
   openapi,
+  metrics,
+  count_  // not a route: how many there are
 };
 
 struct route_spec {
@@ -58,6 +60,9 @@ route_list all_routes();
 
 // The permission a route needs (empty for the unauthenticated routes).
 std::string_view permission_of(route id);
+
+// The path pattern of a route ("/v1/speakers/{id}"): the route label of the request metrics.
+std::string_view pattern_of(route id);
 
 // A router that knows every route of the table.
 router make_router();

@@ -8,6 +8,7 @@
 #include "messages/events.hpp"
 #include "messages/http.hpp"
 #include "messages/instanote.hpp"
+#include "messages/metrics.hpp"
 #include "messages/patterns.hpp"
 #include "messages/reports.hpp"
 #include "messages/speakers.hpp"
@@ -44,6 +45,11 @@ void announce_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<dependency_status>("sbm::dependency_status");
   cfg.add_message_type<redis_command>("sbm::redis_command");
   cfg.add_message_type<redis_reply>("sbm::redis_reply");
+  // metrics
+  cfg.add_message_type<metric_sample>("sbm::metric_sample");
+  cfg.add_message_type<histogram_sample>("sbm::histogram_sample");
+  cfg.add_message_type<queue_gauge>("sbm::queue_gauge");
+  cfg.add_message_type<component_metrics>("sbm::component_metrics");
   // gateway
   cfg.add_message_type<http_request>("sbm::http_request");
   cfg.add_message_type<http_response>("sbm::http_response");

@@ -63,6 +63,8 @@ using correct_atom = caf::atom_constant<caf::atom("correct")>;
 using step_atom = caf::atom_constant<caf::atom("step")>;
 
 // node
+// a component's metrics snapshot (messages/metrics.hpp)
+using metrics_atom = caf::atom_constant<caf::atom("metrics")>;
 using fatal_atom = caf::atom_constant<caf::atom("fatal")>;
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
 

@@ -11,6 +11,7 @@
 
 #include "messages/atoms.hpp"
 #include "messages/context.hpp"
+#include "messages/metrics.hpp"
 
 namespace sbm {
 
@@ -116,7 +117,9 @@ typename Inspector::result_type inspect(Inspector& f, dependency_status& x) {
 using postgres_actor = caf::typed_actor<
   caf::replies_to<query_atom, db_statement>::with<db_rows>,
   caf::replies_to<transact_atom, db_transaction>::with<db_results>,
-  caf::replies_to<status_atom>::with<dependency_status>>;
+  caf::replies_to<status_atom>::with<dependency_status>,
+  // its pool, breaker and queue (messages/metrics.hpp)
+  caf::replies_to<metrics_atom>::with<component_metrics>>;
 
 // A Redis command in argv form (each argument binary-safe; never a formatted command string).
 struct redis_command {
@@ -143,6 +146,7 @@ typename Inspector::result_type inspect(Inspector& f, redis_reply& x) {
 
 using redis_actor = caf::typed_actor<
   caf::replies_to<command_atom, redis_command>::with<redis_reply>,
-  caf::replies_to<status_atom>::with<dependency_status>>;
+  caf::replies_to<status_atom>::with<dependency_status>,
+  caf::replies_to<metrics_atom>::with<component_metrics>>;
 
 }  // namespace sbm

@@ -11,6 +11,7 @@
 
 #include "messages/atoms.hpp"
 #include "messages/context.hpp"
+#include "messages/metrics.hpp"
 
 namespace sbm {
 
@@ -118,7 +119,8 @@ using pattern_index_actor = caf::typed_actor<
   caf::replies_to<upsert_atom, pattern_record>::with<bool>,
   caf::replies_to<delete_atom, std::int64_t>::with<bool>,
   caf::replies_to<search_atom, pattern_search>::with<pattern_hits>,
-  caf::replies_to<status_atom>::with<pattern_index_status>>;
+  caf::replies_to<status_atom>::with<pattern_index_status>,
+  caf::replies_to<metrics_atom>::with<component_metrics>>;
 
 // A draft to correct from its speaker's patterns (POST /v1/drafts/correct). The correction actor
 // retrieves the speaker's patterns per draft segment from the pattern index and runs the engine
@@ -174,6 +176,7 @@ typename Inspector::result_type inspect(Inspector& f, corrected_draft& x) {
 // draft_text) or invalid UTF-8; overloaded (with Retry-After) past its bound of drafts in progress;
 // deadline_exceeded for work whose caller stopped waiting; the index's errors as they come.
 using correction_actor =
-  caf::typed_actor<caf::replies_to<correct_atom, correction_request>::with<corrected_draft>>;
+  caf::typed_actor<caf::replies_to<correct_atom, correction_request>::with<corrected_draft>,
+                   caf::replies_to<metrics_atom>::with<component_metrics>>;
 
 }  // namespace sbm

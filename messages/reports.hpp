@@ -12,6 +12,7 @@
 
 #include "messages/atoms.hpp"
 #include "messages/context.hpp"
+#include "messages/metrics.hpp"
 
 namespace sbm {
 
@@ -216,6 +217,8 @@ using reports_actor = caf::typed_actor<
   caf::replies_to<get_atom, std::int64_t>::with<error_report>,
   caf::replies_to<list_atom, report_query>::with<report_page>,
   caf::replies_to<update_atom, report_status_change>::with<error_report>,
-  caf::replies_to<verify_atom, verification_verdicts>::with<verdicts_applied>>;
+  caf::replies_to<verify_atom, verification_verdicts>::with<verdicts_applied>,
+  // its queues and its sagas' lag
+  caf::replies_to<metrics_atom>::with<component_metrics>>;
 
 }  // namespace sbm

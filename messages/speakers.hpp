@@ -11,6 +11,7 @@
 #include "messages/atoms.hpp"
 #include "messages/context.hpp"
 #include "messages/events.hpp"
+#include "messages/metrics.hpp"
 #include "messages/users.hpp"
 
 namespace sbm {
@@ -211,12 +212,13 @@ struct speaker_shard_stats {
   std::uint64_t passivations = 0;  // idle or retired speakers that stopped normally
   std::uint64_t failures = 0;      // speakers that died with an error
   std::uint64_t buffered = 0;      // messages waiting for a hand-off to finish now
+  std::uint64_t handed_off = 0;    // messages held through a hand-off since the shard started
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, speaker_shard_stats& x) {
   return f(caf::meta::type_name("speaker_shard_stats"), x.active, x.activations, x.passivations,
-           x.failures, x.buffered);
+           x.failures, x.buffered, x.handed_off);
 }
 
 // What a single speaker actor takes (the shard speaks the same language plus register and list).
@@ -240,6 +242,8 @@ using speaker_shard_actor = caf::typed_actor<
   caf::replies_to<list_atom, speaker_query>::with<speaker_page>,
   caf::replies_to<samples_atom, samples_query>::with<quality_samples>,
   caf::replies_to<status_atom>::with<speaker_shard_stats>,
+  // its speakers (gathered in the shard, never asked of each speaker), queues and outbox
+  caf::replies_to<metrics_atom>::with<component_metrics>,
   caf::reacts_to<idle_atom, std::string>>;
 
 }  // namespace sbm

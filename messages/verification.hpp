@@ -9,6 +9,7 @@
 
 #include "messages/atoms.hpp"
 #include "messages/context.hpp"
+#include "messages/metrics.hpp"
 #include "messages/events.hpp"
 #include "messages/instanote.hpp"
 #include "messages/patterns.hpp"
@@ -263,6 +264,7 @@ using verification_sessions_actor = caf::typed_actor<
   caf::replies_to<marks_atom, session_marks>::with<marks_receipt>,
   caf::replies_to<submit_atom, session_submit>::with<session_view>,
   caf::replies_to<status_atom>::with<session_stats>,
+  caf::replies_to<metrics_atom>::with<component_metrics>,
   caf::reacts_to<flush_atom>>;  // sweeps expired sessions now (its own timer sends it too)
 
 }  // namespace sbm

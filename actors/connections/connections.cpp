@@ -119,6 +119,9 @@ postgres_supervisor::behavior_type postgres_supervisor_impl(
         return self->state.pool->dispatch<db_results>(until, atom, std::move(transaction));
       },
       [self](status_atom) { return self->state.pool->status(); },
+      [self, setting = settings.max_queued_setting](metrics_atom) {
+        return self->state.pool->metrics(setting);
+      },
       [self](probe_atom) { self->state.pool->probe(); },
       [self](restart_atom, std::uint32_t slot) { self->state.pool->restart(slot); },
       [self](retry_atom, std::uint64_t ticket) { self->state.pool->run_retry(ticket); },
@@ -143,6 +146,7 @@ redis_supervisor::behavior_type redis_supervisor_impl(
         return self->state.pool->dispatch<redis_reply>(deadline{}, atom, std::move(command));
       },
       [self](status_atom) { return self->state.pool->status(); },
+      [self](metrics_atom) { return self->state.pool->metrics({}); },
       [self](probe_atom) { self->state.pool->probe(); },
       [self](restart_atom, std::uint32_t slot) { self->state.pool->restart(slot); },
       [self](retry_atom, std::uint64_t ticket) { self->state.pool->run_retry(ticket); },
@@ -155,6 +159,7 @@ redis_supervisor::behavior_type redis_supervisor_impl(
 postgres_settings instanote_defaults(std::string url) {
   postgres_settings s;
   s.name = "instanote";
+  s.max_queued_setting.clear();
   s.url = std::move(url);
   s.required = false;
   s.read_only = true;

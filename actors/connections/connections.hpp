@@ -35,6 +35,7 @@ struct postgres_settings {
   std::chrono::milliseconds request_timeout{10000};  // also the server-side statement_timeout
   std::chrono::milliseconds connect_timeout{5000};
   std::uint32_t max_queued = 256;  // requests held by the workers at once; past it: overloaded
+  std::string max_queued_setting = "postgres.max-queued";  // for metrics; empty: not configurable
   // Applied when the first probe succeeds; requests wait (unavailable) until then. A database
   // that is newer than these, or whose applied history differs, sends {fatal_atom, reason} to
   // on_fatal and the dependency stays down.

@@ -223,6 +223,44 @@ class pool {
     return out;
   }
 
+  // The pool's part of a metrics scrape: its breaker, its connections and its queue. `setting`
+  // names the option that bounds the queue (empty when the bound is not configurable).
+  component_metrics metrics(const std::string& setting) const {
+    const auto& n = settings_.name;
+    const auto snap = breaker_.snapshot(self_->clock().now());
+    component_metrics m;
+    m.component = n;
+    for (auto s : {resilience::breaker_state::closed, resilience::breaker_state::open,
+                   resilience::breaker_state::half_open}) {
+      const std::string state{resilience::to_string(s)};
+      m.samples.push_back({"sbm_breaker_state", {{"breaker", n}, {"state", state}},
+                           snap.state == s ? 1.0 : 0.0});
+      m.samples.push_back({"sbm_breaker_transitions_total", {{"breaker", n}, {"to", state}},
+                           static_cast<double>(snap.entered[static_cast<std::size_t>(s)])});
+    }
+    m.samples.push_back({"sbm_breaker_refused_calls_total", {{"breaker", n}},
+                         static_cast<double>(snap.refused)});
+    m.samples.push_back({"sbm_dependency_retries_total", {{"dependency", n}},
+                         static_cast<double>(retries_)});
+    m.samples.push_back({"sbm_dependency_up", {{"dependency", n}}, status().up ? 1.0 : 0.0});
+    std::uint64_t alive = 0, busy = 0, held = 0;
+    for (const auto& w : workers_) {
+      if (!w.handle)
+        continue;
+      ++alive;
+      if (w.in_flight > 0)
+        ++busy;
+      held += static_cast<std::uint64_t>(w.in_flight);
+    }
+    m.samples.push_back({"sbm_pool_connections", {{"pool", n}}, static_cast<double>(alive)});
+    m.samples.push_back({"sbm_pool_busy_connections", {{"pool", n}}, static_cast<double>(busy)});
+    // What waits behind the busy connections (worker mailboxes) and for a retry.
+    const auto waiting = held - busy + pending_retries_.size();
+    m.samples.push_back({"sbm_pool_queued_requests", {{"pool", n}}, static_cast<double>(waiting)});
+    m.queues.push_back({n + ".queued", setting, queued_, settings_.max_queued});
+    return m;
+  }
+
   dependency_status status() const {
     dependency_status s;
     s.name = settings_.name;

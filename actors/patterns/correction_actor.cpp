@@ -24,6 +24,9 @@ namespace {
 struct correction_state {
   correction_settings settings;
   std::uint32_t in_flight = 0;
+  std::uint64_t drafts = 0;     // drafts corrected (answered with a result) since start
+  std::uint64_t applied = 0;    // corrections made in those drafts
+  std::uint64_t proposed = 0;   // corrections only suggested
 };
 
 using self_ptr = correction_actor::stateful_pointer<correction_state>;
@@ -75,6 +78,12 @@ corrected_draft run_engine(const std::string& draft, const std::map<std::int64_t
   return out;
 }
 
+void count(correction_state& st, const corrected_draft& out) {
+  ++st.drafts;
+  st.applied += out.applied;
+  st.proposed += out.proposed;
+}
+
 caf::result<corrected_draft> on_correct(self_ptr self, correction_request& req) {
   auto& st = self->state;
   const auto& s = st.settings;
@@ -88,7 +97,11 @@ caf::result<corrected_draft> on_correct(self_ptr self, correction_request& req) 
   if (req.ctx.until.passed(now))
     return make_error(errc::deadline_exceeded, "the caller stopped waiting before the correction started");
   const auto ranges = retrieval_ranges(req.draft_text, s);
-  if (ranges.empty()) return run_engine(req.draft_text, {}, s.engine, 0);
+  if (ranges.empty()) {
+    auto out = run_engine(req.draft_text, {}, s.engine, 0);
+    count(st, out);
+    return out;
+  }
   if (st.in_flight >= s.max_in_flight)
     return make_error(errc::overloaded,
                       "too many drafts are being corrected on this node (" +
@@ -109,8 +122,10 @@ caf::result<corrected_draft> on_correct(self_ptr self, correction_request& req) 
       job->promise.deliver(std::move(*failure));
       return;
     }
-    job->promise.deliver(run_engine(job->request.draft_text, job->patterns, self->state.settings.engine,
-                                    job->segments));
+    auto out = run_engine(job->request.draft_text, job->patterns, self->state.settings.engine,
+                          job->segments);
+    count(self->state, out);
+    job->promise.deliver(std::move(out));
   };
   for (const auto& [b, e] : ranges) {
     pattern_search search;
@@ -134,7 +149,22 @@ caf::result<corrected_draft> on_correct(self_ptr self, correction_request& req) 
 
 correction_actor::behavior_type correction_fn(self_ptr self, correction_settings settings) {
   self->state.settings = std::move(settings);
-  return {[self](correct_atom, correction_request& req) { return on_correct(self, req); }};
+  return {
+    [self](correct_atom, correction_request& req) { return on_correct(self, req); },
+    [self](metrics_atom) {
+      const auto& st = self->state;
+      component_metrics m;
+      m.component = "corrections";
+      m.samples = {
+        {"sbm_drafts_corrected_total", {}, static_cast<double>(st.drafts)},
+        {"sbm_corrections_total", {{"outcome", "applied"}}, static_cast<double>(st.applied)},
+        {"sbm_corrections_total", {{"outcome", "proposed"}}, static_cast<double>(st.proposed)},
+      };
+      m.queues.push_back({"drafts.in-flight", "drafts.max-in-flight", st.in_flight,
+                          st.settings.max_in_flight});
+      return m;
+    },
+  };
 }
 
 }  // namespace

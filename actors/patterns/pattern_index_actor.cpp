@@ -28,6 +28,7 @@
 #include "actors/patterns/pattern_rows.hpp"
 #include "actors/patterns/patterns.hpp"
 #include "messages/errors.hpp"
+#include "runtime/metrics/histogram.hpp"
 #include "runtime/db/rows.hpp"
 #include "runtime/logging/logging.hpp"
 
@@ -58,6 +59,7 @@ struct index_state {
   std::unordered_map<std::int64_t, std::deque<std::function<void()>>> writes;
   std::uint64_t changes = 0;        // writes applied since start
   std::uint64_t saved_changes = 0;  // `changes` when the snapshot file last matched memory
+  metrics::histogram search_seconds;  // every search the index ran, whatever its plan
   std::shared_ptr<spdlog::logger> log;
 };
 
@@ -335,6 +337,7 @@ caf::result<pattern_hits> on_search(self_ptr self, const pattern_search& q) {
     return invalid("query_text: no words to search for");
   const auto started = clock_type::now();
   auto found = st.index->search(query, to_filter(f), q.top_k);
+  st.search_seconds.observe(seconds_since(started));
   st.log->debug("pattern search: plan {}, {} hits, {:.3f} ms", found.plan, found.hits.size(),
                 seconds_since(started) * 1000);
   pattern_hits out;
@@ -381,6 +384,19 @@ index_actor::behavior_type index_fn(self_ptr self, pattern_index_settings settin
           s.deleted = st.index->deleted();
         }
         return s;
+      },
+      [self](metrics_atom) {
+        const auto& st = self->state;
+        component_metrics m;
+        m.component = "pattern-index";
+        const auto& h = st.search_seconds.counts();
+        m.samples.push_back({"sbm_pattern_index_ready", {}, st.ready ? 1.0 : 0.0});
+        m.samples.push_back({"sbm_pattern_index_patterns", {},
+                             st.ready ? static_cast<double>(st.index->size()) : 0.0});
+        m.samples.push_back({"sbm_pattern_index_deleted_patterns", {},
+                             st.ready ? static_cast<double>(st.index->deleted()) : 0.0});
+        m.histograms.push_back({"sbm_pattern_search_duration_seconds", {}, h.bounds, h.counts, h.sum});
+        return m;
       },
       [self](flush_atom) {
         auto& st = self->state;

@@ -40,6 +40,7 @@ struct running_saga {
   std::int32_t attempts = 0;
   pattern_record pattern;
   bool nudged = false;  // asked to run again while running: reload once this run ends
+  time_point since{};   // when this node took it up: the saga's lag is measured from here
 };
 
 // An acknowledged step waiting to be recorded.
@@ -389,7 +390,9 @@ void run(self_ptr self, std::int64_t id) {
     if (st.waiting.size() < st.settings.max_waiting) st.waiting.push_back(id);
     return;
   }
-  st.running.emplace(id, running_saga{});
+  running_saga r;
+  r.since = self->clock().now();
+  st.running.emplace(id, std::move(r));
   load(self, id);
 }
 
@@ -404,6 +407,7 @@ void run_filed(self_ptr self, pattern_record pattern) {
   }
   running_saga r;
   r.pattern = std::move(pattern);
+  r.since = self->clock().now();
   st.running.emplace(id, std::move(r));
   proceed(self, id);
 }
@@ -491,6 +495,22 @@ report_saga_actor::behavior_type saga_fn(self_ptr self, reports_settings setting
       maybe_purge_keys(self);
     },
     [self](flush_atom, std::int64_t id) { run(self, id); },
+    [self](metrics_atom) {
+      auto& st = self->state;
+      const auto now = self->clock().now();
+      time_point oldest = now;
+      for (const auto& [id, r] : st.running)
+        oldest = std::min(oldest, r.since);
+      component_metrics m;
+      m.component = "report-saga";
+      m.samples.push_back({"sbm_report_saga_lag_seconds", {},
+                           std::chrono::duration<double>(now - oldest).count()});
+      m.queues.push_back({"reports.running-sagas", "reports.max-running-sagas", st.running.size(),
+                          st.settings.max_running});
+      m.queues.push_back({"reports.waiting-sagas", "reports.max-waiting-sagas", st.waiting.size(),
+                          st.settings.max_waiting});
+      return m;
+    },
     [self](flush_atom, pattern_record& pattern) { run_filed(self, std::move(pattern)); },
     [self](step_atom, std::int64_t id) { run_step(self, id); },
   };

@@ -29,7 +29,9 @@ using report_saga_actor = caf::typed_actor<
   caf::reacts_to<flush_atom, std::int64_t>,  // run this report's saga now (after a commit)
   // A report just filed, at revision 0 and step index: its row need not be read back first.
   caf::reacts_to<flush_atom, pattern_record>,
-  caf::reacts_to<step_atom, std::int64_t>>;  // run its current step (after the step delay)
+  caf::reacts_to<step_atom, std::int64_t>,  // run its current step (after the step delay)
+  // its slots, waiting list and lag, for the reports actor's metrics
+  caf::replies_to<metrics_atom>::with<component_metrics>>;
 
 // Spawned by the reports actor, which links itself to it. `claim` names this runner in the rows it
 // claims (the reports actor writes it into the saga rows it files): every step's write checks it,

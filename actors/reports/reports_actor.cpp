@@ -862,6 +862,24 @@ reports_actor::behavior_type reports_fn(self_ptr self, reports_settings settings
     [self](list_atom, const report_query& q) { return on_list(self, q); },
     [self](update_atom, report_status_change& change) { return on_update(self, std::move(change)); },
     [self](verify_atom, verification_verdicts& v) { return on_verdicts(self, std::move(v)); },
+    // Its own queue, and its saga runner's (a child: asked here, so a scrape asks one actor).
+    [self](metrics_atom) -> caf::result<component_metrics> {
+      auto& st = self->state;
+      component_metrics m;
+      m.component = "reports";
+      m.queues.push_back({"reports.queued", "reports.max-queued", st.filings, st.settings.max_queued});
+      auto rp = self->make_response_promise<component_metrics>();
+      // It answers from memory; a scrape waits at most metrics.component-timeout for this actor.
+      self->request(st.saga, std::chrono::milliseconds{500}, metrics_atom::value)
+        .then(
+          [rp, m](component_metrics& saga) mutable {
+            for (auto& s : saga.samples) m.samples.push_back(std::move(s));
+            for (auto& q : saga.queues) m.queues.push_back(std::move(q));
+            rp.deliver(std::move(m));
+          },
+          [rp, m](caf::error&) mutable { rp.deliver(std::move(m)); });
+      return rp;
+    },
   };
 }
 

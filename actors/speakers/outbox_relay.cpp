@@ -5,6 +5,8 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <exception>
@@ -29,6 +31,7 @@ constexpr std::chrono::hours purge_every{1};
 // A row of the outbox as one target takes it.
 struct outbox_item {
   std::int64_t id = 0;
+  std::int64_t created_ms = 0;  // when the row was committed (unix ms), for the target's lag
   bucket_changed event;  // bucket_changed_topic
   audit_record record;   // audit_topic
 };
@@ -51,6 +54,9 @@ struct target {
   bool busy = false;           // a fetch/publish/stamp chain is running
   bool again = false;          // a flush came while busy: fetch once more when done
   int failures = 0;            // consecutive, for the backoff
+  // When the oldest row this target is known not to have was committed (unix ms; 0: none known).
+  // Kept through failures and back-off, when the lag matters most.
+  std::int64_t oldest_pending_ms = 0;
   time_point resume_at{};
   std::deque<outbox_item> queue;
 };
@@ -62,7 +68,8 @@ constexpr const char* event_columns =
 constexpr const char* audit_columns =
   "id, payload->>'actor', payload->>'actor_kind', payload->>'action', payload->>'target', "
   "payload->>'peer', jsonb_build_object('speaker_id', payload->'speaker_id', 'bucket', "
-  "payload->'bucket', 'reason', payload->'reason')::text, payload->>'client_id'";
+  "payload->'bucket', 'reason', payload->'reason')::text, payload->>'client_id', "
+  "(extract(epoch from created_at) * 1000)::bigint";
 
 outbox_item event_from_row(const db_row& row) {
   outbox_item item;
@@ -73,7 +80,7 @@ outbox_item event_from_row(const db_row& row) {
   ev.previous_bucket = text_column(row, 3);
   ev.new_bucket = text_column(row, 4);
   ev.reason = text_column(row, 5);
-  ev.timestamp_ms = int_column(row, 6);
+  ev.timestamp_ms = item.created_ms = int_column(row, 6);
   return item;
 }
 
@@ -89,6 +96,7 @@ outbox_item audit_from_row(const db_row& row) {
   r.peer = text_column(row, 5);
   r.detail = text_column(row, 6);
   r.client_id = text_column(row, 7);  // NULL (rows written before scoping) reads as ""
+  item.created_ms = int_column(row, 8);
   r.outcome = "success";
   r.status = 200;
   r.source_key = "speakers.outbox:" + std::to_string(item.id);
@@ -139,6 +147,7 @@ void stamp(self_ptr self, target& t, bool batch_was_full) {
     .then(
       [self, &t, batch_was_full](db_rows&) {
         t.queue.pop_front();
+        if (!t.queue.empty()) t.oldest_pending_ms = t.queue.front().created_ms;
         t.failures = 0;
         send_next(self, t, batch_was_full);
       },
@@ -150,6 +159,7 @@ void stamp(self_ptr self, target& t, bool batch_was_full) {
 void send_next(self_ptr self, target& t, bool batch_was_full) {
   if (t.queue.empty()) {
     t.busy = false;
+    if (!batch_was_full) t.oldest_pending_ms = 0;  // it has every row there was at the fetch
     if (batch_was_full || t.again) {
       t.again = false;
       kick(self, t);
@@ -188,6 +198,7 @@ void kick(self_ptr self, target& t) {
       [self, &t](db_rows& rows) {
         try {
           for (const db_row& row : rows.rows) t.queue.push_back(t.read(row));
+          t.oldest_pending_ms = t.queue.empty() ? 0 : t.queue.front().created_ms;
         } catch (const std::exception& ex) {
           fail(self, t, make_error(errc::internal, std::string("corrupt outbox row: ") + ex.what()));
           return;
@@ -255,6 +266,21 @@ outbox_relay_actor::behavior_type relay_fn(self_ptr self, outbox_relay_settings 
       kick(self, st.stream);
       kick(self, st.audit);
       maybe_purge(self);
+    },
+    [self](metrics_atom) {
+      auto& st = self->state;
+      // Rows carry PostgreSQL's commit time, so the lag is measured on the wall clock.
+      const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+      component_metrics m;
+      m.component = "outbox-relay";
+      for (const auto* t : {&st.bus, &st.stream, &st.audit}) {
+        if (!t->deliver) continue;
+        const auto lag = t->oldest_pending_ms == 0 ? 0 : std::max<std::int64_t>(0, now_ms - t->oldest_pending_ms);
+        m.samples.push_back({"sbm_outbox_lag_seconds", {{"target", t->name}}, static_cast<double>(lag) / 1000});
+      }
+      return m;
     },
   };
 }

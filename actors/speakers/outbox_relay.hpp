@@ -10,6 +10,7 @@
 
 #include "messages/connections.hpp"
 #include "messages/events.hpp"
+#include "messages/metrics.hpp"
 #include "messages/users.hpp"
 #include "runtime/resilience/backoff.hpp"
 
@@ -20,7 +21,9 @@ class actor_system;
 namespace sbm::speakers {
 
 // flush: poll now (the shard nudges after a committed bucket change; a timer does it regularly).
-using outbox_relay_actor = caf::typed_actor<caf::reacts_to<flush_atom>>;
+// metrics: each target's lag, for the shard's metrics.
+using outbox_relay_actor = caf::typed_actor<caf::reacts_to<flush_atom>,
+                                            caf::replies_to<metrics_atom>::with<component_metrics>>;
 
 struct outbox_relay_settings {
   postgres_actor db;

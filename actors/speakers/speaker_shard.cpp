@@ -192,6 +192,7 @@ void dispatch(self_ptr self, const std::string& id, routed_job job, bool replay 
     // Akka's lesson: never drop a message during a hand-off; it goes to the next activation.
     e.buffered.push_back(std::move(job));
     ++st.stats.buffered;
+    ++st.stats.handed_off;
     return;
   }
   if (!e.actor) activate(self, id, e);
@@ -655,6 +656,35 @@ speaker_shard_actor::behavior_type shard_fn(self_ptr self, speakers_settings set
     [self](list_atom, speaker_query& q) { return on_list(self, q); },
     [self](samples_atom, samples_query& q) { return on_samples(self, q); },
     [self](status_atom) { return self->state.stats; },
+    [self](metrics_atom) -> caf::result<component_metrics> {
+      // The shard's own counts: a scrape never asks a speaker. Its child, the outbox relay, adds
+      // its lag (left out when it does not answer in time).
+      const auto& st = self->state;
+      const auto& s = st.stats;
+      component_metrics m;
+      m.component = "speakers";
+      m.samples = {
+        {"sbm_speakers_active", {}, static_cast<double>(s.active)},
+        {"sbm_speaker_activations_total", {}, static_cast<double>(s.activations)},
+        {"sbm_speaker_passivations_total", {}, static_cast<double>(s.passivations)},
+        {"sbm_speaker_failures_total", {}, static_cast<double>(s.failures)},
+        {"sbm_speaker_handoff_messages_total", {}, static_cast<double>(s.handed_off)},
+        {"sbm_speaker_handoff_buffered_messages", {}, static_cast<double>(s.buffered)},
+      };
+      m.queues.push_back({"speakers.queued", "speakers.max-queued", st.queued, st.settings.max_queued});
+      m.queues.push_back({"speakers.measuring", "", st.measuring, st.settings.max_measuring});
+      if (!st.relay) return m;
+      auto rp = self->make_response_promise<component_metrics>();
+      // It answers from memory; a scrape waits at most metrics.component-timeout for the shard.
+      self->request(st.relay, std::chrono::milliseconds{500}, metrics_atom::value)
+        .then(
+          [rp, m](component_metrics& relay) mutable {
+            for (auto& s : relay.samples) m.samples.push_back(std::move(s));
+            rp.deliver(std::move(m));
+          },
+          [rp, m](caf::error&) mutable { rp.deliver(std::move(m)); });
+      return rp;
+    },
     [self](idle_atom, const std::string& id) {
       auto& st = self->state;
       auto it = st.entries.find(id);

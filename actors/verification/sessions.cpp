@@ -1009,6 +1009,20 @@ verification_sessions_actor::behavior_type supervisor_fn(supervisor_ptr self, se
       });
       return rp;
     },
+    [self](metrics_atom) {
+      const auto& st = self->state;
+      component_metrics m;
+      m.component = "verification-sessions";
+      m.samples = {
+        {"sbm_verification_sessions_active", {}, static_cast<double>(st.active.size())},
+        {"sbm_verification_session_activations_total", {}, static_cast<double>(st.stats.activations)},
+        {"sbm_verification_sessions_expired_total", {}, static_cast<double>(st.stats.expired)},
+      };
+      // The bound counts sessions being loaded or started as well as the live ones.
+      m.queues.push_back({"verification.active-sessions", "verification.max-active-sessions",
+                          st.active.size() + st.loading.size() + st.starting, st.settings.max_active});
+      return m;
+    },
     [self](status_atom) {
       auto out = self->state.stats;
       out.active = self->state.active.size();

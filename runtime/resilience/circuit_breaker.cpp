@@ -117,6 +117,7 @@ void circuit_breaker::transition(breaker_state to, time_point now) {
   state_ = to;
   ++generation_;
   ++transitions_;
+  ++entered_[static_cast<std::size_t>(to)];
   last_transition_ = now;
   trial_ = {};
   trial_admitted_ = 0;
@@ -191,6 +192,7 @@ breaker_snapshot circuit_breaker::snapshot(time_point now) const {
   s.slow_call_rate = percent(t.slow, t.calls);
   s.trial_admitted = trial_admitted_;
   s.transitions = transitions_;
+  s.entered = entered_;
   s.refused = refused_;
   s.last_from = last_from_;
   s.last_transition = last_transition_;

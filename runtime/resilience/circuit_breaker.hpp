@@ -18,6 +18,7 @@
 // window: they say nothing about the calls clients make.
 //
 // Pure: no clock of its own (the caller passes the actor clock's time), no I/O, no CAF.
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <string_view>
@@ -64,6 +65,7 @@ struct breaker_snapshot {
   double slow_call_rate = 0.0;
   int trial_admitted = 0;     // HALF_OPEN: trial calls let through and not yet answered or released
   std::uint64_t transitions = 0;
+  std::array<std::uint64_t, 3> entered{};  // transitions into each state, by breaker_state
   std::uint64_t refused = 0;  // calls refused since the breaker was made
   breaker_state last_from = breaker_state::closed;  // the last transition (when transitions > 0)
   time_point last_transition{};
@@ -120,6 +122,7 @@ class circuit_breaker {
   tally trial_;
   int trial_admitted_ = 0;
   std::uint64_t transitions_ = 0;
+  std::array<std::uint64_t, 3> entered_{};
   std::uint64_t refused_ = 0;
   breaker_state last_from_ = breaker_state::closed;
   time_point last_transition_{};

@@ -1,6 +1,6 @@
 #pragma once
 // The version of this build (the project's version in CMakeLists.txt), as `sbm --version`, the
-// node's log and GET /v1/status show it.
+// node's log, GET /v1/status and /metrics (sbm_build_info) show it.
 #include <string_view>
 
 namespace sbm {

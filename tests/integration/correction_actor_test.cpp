@@ -58,6 +58,7 @@ sbm::pattern_index_actor::behavior_type holding_index(
       self->state.held.clear();
       return sbm::pattern_index_status{0, 0, "holding", true};
     },
+    [](sbm::metrics_atom) { return sbm::component_metrics{}; },
   };
 }
 

@@ -3,7 +3,8 @@
 // one fault that cannot be produced with the real families on demand: work that is held). Shows
 // that a held request is answered at its deadline, that a gateway that dies answers what its lanes
 // held at once and that requests meanwhile get 503 with Retry-After, that every answer carries
-// its request id, and that a token's signature is checked once.
+// its request id, and that a token's signature is checked once. A metrics scrape (and the status's
+// queues) reports a component that does not answer as missing instead of waiting for it.
 #include <caf/all.hpp>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -25,6 +26,7 @@
 #include "gateway/http_server.hpp"
 #include "gateway/json_io.hpp"
 #include "gateway/request_id.hpp"
+#include "gateway/route_table.hpp"
 #include "messages/announce.hpp"
 #include "tests/support/actor_test.hpp"
 
@@ -120,6 +122,7 @@ caf::behavior holder(caf::event_based_actor* self) {
     [self, held](register_atom, const speaker_registration&) {
       held->push_back(self->make_response_promise());
     },
+    [self, held](metrics_atom) { held->push_back(self->make_response_promise()); },
   };
 }
 
@@ -173,6 +176,7 @@ class GatewayPipeline : public ::testing::Test {
     http.port = port = free_port();
     http.answer_timeout = 1500ms;
     http.unanswered = gateway::unanswered;
+    http.counters = counters;
     http.token_ok = [p = pipeline](std::string_view t) { return p->token_genuine(t); };
     server = std::make_shared<gateway::http_server>(
       http, [p = pipeline](http_request&& r) { p->handle(std::move(r)); });
@@ -189,6 +193,8 @@ class GatewayPipeline : public ::testing::Test {
     g.lanes = 2;
     g.speakers = caf::actor_cast<speaker_shard_actor>(speakers);
     g.request_timeout = 1500ms;
+    g.http_counters = counters;
+    g.metrics_timeout = 200ms;
     owner = gateway::spawn_gateway(sys, g, pipeline);
   }
 
@@ -200,6 +206,8 @@ class GatewayPipeline : public ::testing::Test {
 
   node_config cfg;
   caf::actor_system sys{cfg};
+  std::shared_ptr<metrics::request_counters> counters =
+    std::make_shared<metrics::request_counters>(static_cast<std::size_t>(gateway::route::count_));
   std::shared_ptr<gateway::gateway_pipeline> pipeline;
   std::shared_ptr<gateway::http_server> server;
   std::uint16_t port = 0;
@@ -292,4 +300,26 @@ TEST_F(GatewayPipeline, ALaneReadsASpeakerWhereItLastAnsweredAndThroughTheShardO
   EXPECT_EQ(counts->at_speaker, 16);
   caf::anon_send_exit(shard, caf::exit_reason::kill);
   caf::anon_send_exit(next, caf::exit_reason::kill);
+}
+
+TEST_F(GatewayPipeline, AScrapeReportsAComponentThatDoesNotAnswerAsMissing) {
+  // Answered by the deadline sweeper, and counted under the route its lane held it for.
+  auto timed_out = send_http(port, get("/v1/speakers/s1", token_for("alice")));
+  ASSERT_EQ(timed_out.status, 503) << timed_out.body;
+  // The speakers shard (the holder) never answers: the scrape answers without it, long before the
+  // request's own deadline would have answered 503.
+  auto r = send_http(port, get("/metrics", token_for("alice")));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.header("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_NE(r.body.find("\nsbm_scrape_component_up{component=\"speakers\"} 0\n"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("\nsbm_http_requests_total{route=\"/v1/speakers/{id}\",method=\"GET\",status=\"503\"} 1\n"),
+            std::string::npos)
+    << r.body;
+  EXPECT_EQ(r.body.find("sbm_speakers_active"), std::string::npos) << "a missing component's samples";
+
+  auto status = send_http(port, get("/v1/status", token_for("alice")));
+  ASSERT_EQ(status.status, 200) << status.body;
+  auto body = nlohmann::json::parse(status.body);
+  EXPECT_EQ(body["queues_missing"], nlohmann::json::array({"speakers"})) << status.body;
+  EXPECT_TRUE(body["queues"].is_array());
 }

@@ -74,6 +74,7 @@ sbm::pattern_index_actor::behavior_type fake_index(std::shared_ptr<index_probe> 
     },
     [probe](sbm::search_atom, const sbm::pattern_search&) { return sbm::pattern_hits{}; },
     [probe](sbm::status_atom) { return sbm::pattern_index_status{}; },
+    [probe](sbm::metrics_atom) { return sbm::component_metrics{}; },
   };
 }
 

@@ -207,4 +207,21 @@ TEST(CircuitBreaker, ClampsNonsensePolicies) {
 }
 
 }  // namespace
+// The metrics count transitions by the state entered (sbm_breaker_transitions_total{to=...}).
+TEST(CircuitBreaker, TransitionsAreCountedByTheStateEntered) {
+  circuit_breaker b{count_policy(2, 2)};
+  call(b, t0, true);
+  call(b, t0, true);
+  ASSERT_EQ(b.state(), breaker_state::open);
+  b.probe(t0 + 1s, true);  // open -> half_open
+  call(b, t0 + 2s, false);
+  call(b, t0 + 2s, false);  // both trials answered: closed
+  ASSERT_EQ(b.state(), breaker_state::closed);
+  const auto s = b.snapshot(t0 + 2s);
+  EXPECT_EQ(s.entered[static_cast<std::size_t>(breaker_state::open)], 1u);
+  EXPECT_EQ(s.entered[static_cast<std::size_t>(breaker_state::half_open)], 1u);
+  EXPECT_EQ(s.entered[static_cast<std::size_t>(breaker_state::closed)], 1u);
+  EXPECT_EQ(s.transitions, 3u);
+}
+
 }  // namespace sbm::resilience

@@ -21,7 +21,8 @@ namespace {
 struct recorder : responder {
   std::vector<sbm::http_response> answers;
   void respond(std::uint64_t, sbm::http_response r) override { answers.push_back(std::move(r)); }
-  void hand_over(std::uint64_t, std::uint64_t) override {}
+  void hand_over(std::uint64_t, std::uint64_t, int) override {}
+  void respond_routed(std::uint64_t id, int, sbm::http_response r) override { respond(id, std::move(r)); }
   void fail_owned(std::uint64_t) override {}
 };
 
