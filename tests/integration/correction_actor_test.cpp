@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -37,9 +38,13 @@ sbm::pattern_record pattern(std::int64_t id, std::string speaker, std::string fr
   return r;
 }
 
-// Holds every search unanswered until told to answer them all (empty hits).
+// Holds every search unanswered until told to answer them all (empty hits). Its status is that
+// signal; it answers with `patterns` = searches released and `deleted` = distinct actors that ever
+// sent one (how the test sees drafts spread over the workers).
 struct holding_state {
   std::vector<caf::typed_response_promise<sbm::pattern_hits>> held;
+  std::vector<caf::typed_response_promise<sbm::pattern_batch_hits>> held_batches;
+  std::set<caf::actor_addr> senders;
 };
 
 sbm::pattern_index_actor::behavior_type holding_index(
@@ -48,15 +53,27 @@ sbm::pattern_index_actor::behavior_type holding_index(
     [](sbm::upsert_atom, const sbm::pattern_record&) { return true; },
     [](sbm::delete_atom, std::int64_t) { return true; },
     [self](sbm::search_atom, const sbm::pattern_search&) -> caf::result<sbm::pattern_hits> {
+      // Before the promise: making it takes the sender out of the current message.
+      self->state.senders.insert(caf::actor_cast<caf::actor_addr>(self->current_sender()));
       auto rp = self->make_response_promise<sbm::pattern_hits>();
       self->state.held.push_back(rp);
       return rp;
     },
+    [self](sbm::search_atom, const sbm::pattern_batch_search&) -> caf::result<sbm::pattern_batch_hits> {
+      // Before the promise: making it takes the sender out of the current message.
+      self->state.senders.insert(caf::actor_cast<caf::actor_addr>(self->current_sender()));
+      auto rp = self->make_response_promise<sbm::pattern_batch_hits>();
+      self->state.held_batches.push_back(rp);
+      return rp;
+    },
     [self](sbm::status_atom) {
-      // Answering the status also releases what is held: the test's "now answer".
-      for (auto& p : self->state.held) p.deliver(sbm::pattern_hits{});
-      self->state.held.clear();
-      return sbm::pattern_index_status{0, 0, "holding", true};
+      auto& st = self->state;
+      const auto released = st.held.size() + st.held_batches.size();
+      for (auto& p : st.held) p.deliver(sbm::pattern_hits{});
+      for (auto& p : st.held_batches) p.deliver(sbm::pattern_batch_hits{});
+      st.held.clear();
+      st.held_batches.clear();
+      return sbm::pattern_index_status{released, st.senders.size(), "holding", true};
     },
   };
 }
@@ -81,11 +98,13 @@ class CorrectionActor : public sbm::test::postgres_actor_test {
     }
   }
 
-  sbm::correction_actor corrections(sbm::pattern_index_actor on, std::uint32_t max_in_flight = 64) {
+  sbm::correction_actor corrections(sbm::pattern_index_actor on, std::uint32_t max_in_flight = 64,
+                                    std::uint32_t workers = 2) {
     sbm::patterns::correction_settings k;
     k.index = std::move(on);
     k.max_draft_bytes = 200;
     k.max_in_flight = max_in_flight;
+    k.workers = workers;
     return stop_at_end(sbm::patterns::spawn_correction_actor(sys, std::move(k)));
   }
 
@@ -147,8 +166,14 @@ TEST_F(CorrectionActor, DraftsInFlightAreBounded) {
     return !third && sbm::code_of(third.error()) == errc::overloaded;
   }));
   EXPECT_TRUE(sbm::retry_after_of(third.error()));
-  // The index answers: the two complete, and the bound is free again.
-  ASSERT_TRUE(ask<sbm::pattern_index_status>(holding, sbm::status_atom::value));
+  // The index answers (once both drafts' searches reached it from their workers): the two
+  // complete, and the bound is free again.
+  std::uint64_t released = 0;
+  ASSERT_TRUE(sbm::test::eventually([&] {
+    auto st = ask<sbm::pattern_index_status>(holding, sbm::status_atom::value);
+    released += st ? st->patterns : 0;
+    return released >= 2;
+  }));
   int answered = 0;
   for (int i = 0; i < 2; ++i)
     self->receive([&](sbm::corrected_draft&) { ++answered; },
@@ -162,6 +187,49 @@ TEST_F(CorrectionActor, DraftsInFlightAreBounded) {
     self->receive([&](sbm::corrected_draft&) { fourth = true; },
                   caf::after(std::chrono::milliseconds{50}) >> [] {});
     return fourth;
+  }));
+}
+
+// The bound is the node's, not a worker's: with three workers and drafts.max-in-flight 4, four
+// drafts waiting for the index occupy all three workers (each draft goes to the least busy one),
+// and a fifth is refused although one worker holds a single draft.
+TEST_F(CorrectionActor, ThePoolSpreadsDraftsOverItsWorkersUnderOneNodeWideBound) {
+  auto holding = stop_at_end(sys.spawn(holding_index));
+  auto a = corrections(holding, 4, 3);
+  for (int i = 0; i < 4; ++i)
+    self->send(a, sbm::correct_atom::value,
+               sbm::correction_request{{}, "spk-1", "draft number " + std::to_string(i) + "."});
+  caf::expected<sbm::corrected_draft> fifth{caf::error{}};
+  ASSERT_TRUE(sbm::test::eventually([&] {
+    fifth = correct(a, "spk-1", "the fifth draft.");
+    return !fifth && sbm::code_of(fifth.error()) == errc::overloaded;
+  }));
+  EXPECT_TRUE(sbm::retry_after_of(fifth.error()));
+  // The four reach the index (one batched search each), from three different workers.
+  std::uint64_t released = 0;
+  std::uint64_t senders = 0;
+  ASSERT_TRUE(sbm::test::eventually([&] {
+    auto st = ask<sbm::pattern_index_status>(holding, sbm::status_atom::value);
+    if (!st) return false;
+    released += st->patterns;
+    senders = st->deleted;
+    return released >= 4;
+  }));
+  EXPECT_EQ(released, 4u);
+  EXPECT_EQ(senders, 3u);
+  int answered = 0;
+  for (int i = 0; i < 4; ++i)
+    self->receive([&](sbm::corrected_draft& d) { answered += d.segments == 1 ? 1 : 0; },
+                  caf::after(std::chrono::seconds{10}) >> [] {});
+  EXPECT_EQ(answered, 4);
+  // All four answered: the bound is free again, and a draft goes through.
+  self->send(a, sbm::correct_atom::value, sbm::correction_request{{}, "spk-1", "one more draft."});
+  bool done = false;
+  ASSERT_TRUE(sbm::test::eventually([&] {
+    if (!ask<sbm::pattern_index_status>(holding, sbm::status_atom::value)) return false;
+    self->receive([&](sbm::corrected_draft&) { done = true; },
+                  caf::after(std::chrono::milliseconds{50}) >> [] {});
+    return done;
   }));
 }
 
