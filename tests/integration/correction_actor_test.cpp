@@ -114,6 +114,53 @@ class CorrectionActor : public sbm::test::postgres_actor_test {
                                      sbm::correction_request{ctx, std::move(speaker), std::move(text)});
   }
 
+  // With the holding index: answers held searches until `searches` were released (they reach it
+  // from the workers a moment after the front took the drafts); the distinct senders so far.
+  std::uint64_t release(const sbm::pattern_index_actor& holding, std::uint64_t searches) {
+    std::uint64_t released = 0;
+    std::uint64_t senders = 0;
+    EXPECT_TRUE(sbm::test::eventually([&] {
+      auto st = ask<sbm::pattern_index_status>(holding, sbm::status_atom::value);
+      if (!st) return false;
+      released += st->patterns;
+      senders = st->deleted;
+      return released >= searches;
+    }));
+    EXPECT_EQ(released, searches);
+    return senders;
+  }
+
+  // A draft sent now (after drafts the front holds) is refused as overloaded with a Retry-After.
+  void expect_refused(const sbm::correction_actor& a, std::string text) {
+    caf::expected<sbm::corrected_draft> got{caf::error{}};
+    EXPECT_TRUE(sbm::test::eventually([&] {
+      got = correct(a, "spk-1", text);
+      return !got && sbm::code_of(got.error()) == errc::overloaded;
+    }));
+    EXPECT_TRUE(!got && sbm::retry_after_of(got.error()));
+  }
+
+  // Corrected drafts of single-segment texts that arrive (each within 10 s), out of n.
+  int answers(int n) {
+    int answered = 0;
+    for (int i = 0; i < n; ++i)
+      self->receive([&](sbm::corrected_draft& d) { answered += d.segments == 1 ? 1 : 0; },
+                    caf::after(std::chrono::seconds{10}) >> [] {});
+    return answered;
+  }
+
+  // A draft sent now is taken (not refused) and completes once the holding index answers.
+  void expect_taken(const sbm::correction_actor& a, const sbm::pattern_index_actor& holding) {
+    self->send(a, sbm::correct_atom::value, sbm::correction_request{{}, "spk-1", "one more draft."});
+    bool done = false;
+    EXPECT_TRUE(sbm::test::eventually([&] {
+      if (!ask<sbm::pattern_index_status>(holding, sbm::status_atom::value)) return false;
+      self->receive([&](sbm::corrected_draft&) { done = true; },
+                    caf::after(std::chrono::milliseconds{50}) >> [] {});
+      return done;
+    }));
+  }
+
   sbm::pattern_index_actor index;
 };
 
@@ -160,34 +207,12 @@ TEST_F(CorrectionActor, DraftsInFlightAreBounded) {
   // Two drafts wait for the index; a third is refused at once with a Retry-After.
   self->send(a, sbm::correct_atom::value, sbm::correction_request{{}, "spk-1", "one draft."});
   self->send(a, sbm::correct_atom::value, sbm::correction_request{{}, "spk-1", "two drafts."});
-  caf::expected<sbm::corrected_draft> third{caf::error{}};
-  ASSERT_TRUE(sbm::test::eventually([&] {
-    third = correct(a, "spk-1", "three drafts.");
-    return !third && sbm::code_of(third.error()) == errc::overloaded;
-  }));
-  EXPECT_TRUE(sbm::retry_after_of(third.error()));
+  expect_refused(a, "three drafts.");
   // The index answers (once both drafts' searches reached it from their workers): the two
   // complete, and the bound is free again.
-  std::uint64_t released = 0;
-  ASSERT_TRUE(sbm::test::eventually([&] {
-    auto st = ask<sbm::pattern_index_status>(holding, sbm::status_atom::value);
-    released += st ? st->patterns : 0;
-    return released >= 2;
-  }));
-  int answered = 0;
-  for (int i = 0; i < 2; ++i)
-    self->receive([&](sbm::corrected_draft&) { ++answered; },
-                  caf::after(std::chrono::seconds{10}) >> [] {});
-  EXPECT_EQ(answered, 2);
-  // A fourth is taken (not refused) and completes once the index answers.
-  self->send(a, sbm::correct_atom::value, sbm::correction_request{{}, "spk-1", "four drafts."});
-  bool fourth = false;
-  ASSERT_TRUE(sbm::test::eventually([&] {
-    if (!ask<sbm::pattern_index_status>(holding, sbm::status_atom::value)) return false;
-    self->receive([&](sbm::corrected_draft&) { fourth = true; },
-                  caf::after(std::chrono::milliseconds{50}) >> [] {});
-    return fourth;
-  }));
+  release(holding, 2);
+  EXPECT_EQ(answers(2), 2);
+  expect_taken(a, holding);
 }
 
 // The bound is the node's, not a worker's: with three workers and drafts.max-in-flight 4, four
@@ -199,38 +224,12 @@ TEST_F(CorrectionActor, ThePoolSpreadsDraftsOverItsWorkersUnderOneNodeWideBound)
   for (int i = 0; i < 4; ++i)
     self->send(a, sbm::correct_atom::value,
                sbm::correction_request{{}, "spk-1", "draft number " + std::to_string(i) + "."});
-  caf::expected<sbm::corrected_draft> fifth{caf::error{}};
-  ASSERT_TRUE(sbm::test::eventually([&] {
-    fifth = correct(a, "spk-1", "the fifth draft.");
-    return !fifth && sbm::code_of(fifth.error()) == errc::overloaded;
-  }));
-  EXPECT_TRUE(sbm::retry_after_of(fifth.error()));
+  expect_refused(a, "the fifth draft.");
   // The four reach the index (one batched search each), from three different workers.
-  std::uint64_t released = 0;
-  std::uint64_t senders = 0;
-  ASSERT_TRUE(sbm::test::eventually([&] {
-    auto st = ask<sbm::pattern_index_status>(holding, sbm::status_atom::value);
-    if (!st) return false;
-    released += st->patterns;
-    senders = st->deleted;
-    return released >= 4;
-  }));
-  EXPECT_EQ(released, 4u);
-  EXPECT_EQ(senders, 3u);
-  int answered = 0;
-  for (int i = 0; i < 4; ++i)
-    self->receive([&](sbm::corrected_draft& d) { answered += d.segments == 1 ? 1 : 0; },
-                  caf::after(std::chrono::seconds{10}) >> [] {});
-  EXPECT_EQ(answered, 4);
-  // All four answered: the bound is free again, and a draft goes through.
-  self->send(a, sbm::correct_atom::value, sbm::correction_request{{}, "spk-1", "one more draft."});
-  bool done = false;
-  ASSERT_TRUE(sbm::test::eventually([&] {
-    if (!ask<sbm::pattern_index_status>(holding, sbm::status_atom::value)) return false;
-    self->receive([&](sbm::corrected_draft&) { done = true; },
-                  caf::after(std::chrono::milliseconds{50}) >> [] {});
-    return done;
-  }));
+  EXPECT_EQ(release(holding, 4), 3u);
+  EXPECT_EQ(answers(4), 4);
+  // All four answered: the bound is free again.
+  expect_taken(a, holding);
 }
 
 }  // namespace
