@@ -415,10 +415,15 @@ int node_command(int argc, char** argv) {
     p.snapshot_interval = cfg.duration("patterns.snapshot-interval");
     return caf::actor_cast<caf::actor>(patterns::spawn_pattern_index(s, std::move(p)));
   }});
-  // Drafts corrected from the pattern index (POST /v1/drafts/correct), on a thread of its own.
+  // Drafts corrected from the pattern index (POST /v1/drafts/correct, sessions): a front that only
+  // routes, over drafts.workers detached workers that embed, retrieve in one batch and correct.
   tree.children.push_back({"corrections", [&cfg](caf::actor_system& s, const started_children& c) {
     patterns::correction_settings k;
     k.index = caf::actor_cast<pattern_index_actor>(c.at("pattern-index"));
+    // The index's own embedder (the same dimension), so the workers' vectors are the index's.
+    k.embedder = std::make_shared<patterns::hashed_ngram_embedder>(
+      static_cast<std::uint32_t>(cfg.integer("patterns.dimension")));
+    k.workers = static_cast<std::uint32_t>(cfg.integer("drafts.workers"));
     k.max_draft_bytes = static_cast<std::size_t>(cfg.integer("drafts.max-bytes"));
     k.top_k = static_cast<std::uint32_t>(cfg.integer("drafts.top-k"));
     k.max_in_flight = static_cast<std::uint32_t>(cfg.integer("drafts.max-in-flight"));

@@ -234,6 +234,8 @@ std::vector<option_spec> make_options() {
     ranged("drafts.top-k", k::integer, "10", 1, 1000, "patterns retrieved per draft segment"),
     ranged("drafts.max-in-flight", k::integer, "64", 1, 100000,
            "drafts being corrected on this node at once; past it: 503 overloaded with Retry-After"),
+    ranged("drafts.workers", k::integer, "2", 1, 64,
+           "detached correction workers (each embeds a draft's segments and runs the engine on a thread of its own)"),
     ranged("drafts.apply-threshold", k::number, "0.35", 0, 1,
            "a correction from a rectified pattern is applied at this confidence (match quality x weight); below it, proposed"),
     ranged("drafts.weight-floor", k::number, "0.1", 0, 1, "patterns whose weight fell below this are not used"),

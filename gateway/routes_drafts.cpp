@@ -1,7 +1,7 @@
 // POST /v1/drafts/correct {speaker_id, draft_text}: a draft corrected from its speaker's error
 // patterns. The gateway only reads and checks the body; retrieval and the engine's CPU run in the
-// patterns family's correction actor (detached), so this route costs the gateway actor no more than
-// any other.
+// patterns family's correction workers (detached, behind the corrections front), so this route costs
+// the gateway actor no more than any other.
 #include <caf/event_based_actor.hpp>
 #include <nlohmann/json.hpp>
 

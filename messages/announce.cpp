@@ -94,6 +94,9 @@ void announce_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<pattern_search>("sbm::pattern_search");
   cfg.add_message_type<pattern_hit>("sbm::pattern_hit");
   cfg.add_message_type<pattern_hits>("sbm::pattern_hits");
+  cfg.add_message_type<pattern_batch_search>("sbm::pattern_batch_search");
+  cfg.add_message_type<pattern_batch_hit>("sbm::pattern_batch_hit");
+  cfg.add_message_type<pattern_batch_hits>("sbm::pattern_batch_hits");
   cfg.add_message_type<correction_request>("sbm::correction_request");
   cfg.add_message_type<draft_correction>("sbm::draft_correction");
   cfg.add_message_type<corrected_draft>("sbm::corrected_draft");

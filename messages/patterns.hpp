@@ -102,6 +102,44 @@ typename Inspector::result_type inspect(Inspector& f, pattern_hits& x) {
   return f(caf::meta::type_name("pattern_hits"), x.hits, x.plan);
 }
 
+// Many queries under one filter in one message (a draft's segments): the index chooses one plan
+// for all and reads a speaker's partition once. The caller embeds (the CPU work it sizes) with the
+// embedder the index names in its status; a batch made by another embedder is refused.
+struct pattern_batch_search {
+  std::string embedder;                     // name() of the embedder that made the vectors
+  std::vector<std::vector<float>> queries;  // L2-normalised, none all-zero
+  pattern_filter filter;
+  std::uint32_t top_k = 10;                 // per query
+  bool per_query = false;                   // also answer each query's hits, not only their union
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, pattern_batch_search& x) {
+  return f(caf::meta::type_name("pattern_batch_search"), x.embedder, x.queries, x.filter, x.top_k,
+           x.per_query);
+}
+
+struct pattern_batch_hit {
+  std::uint32_t pattern = 0;  // index into pattern_batch_hits::patterns
+  double similarity = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, pattern_batch_hit& x) {
+  return f(caf::meta::type_name("pattern_batch_hit"), x.pattern, x.similarity);
+}
+
+struct pattern_batch_hits {
+  std::vector<pattern_record> patterns;              // every pattern any query found, once, by id
+  std::vector<std::vector<pattern_batch_hit>> per_query;  // when asked: query i's top_k, best first
+  std::string plan;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, pattern_batch_hits& x) {
+  return f(caf::meta::type_name("pattern_batch_hits"), x.patterns, x.per_query, x.plan);
+}
+
 struct pattern_index_status {
   std::uint64_t patterns = 0;
   std::uint64_t deleted = 0;
@@ -119,11 +157,13 @@ using pattern_index_actor = caf::typed_actor<
   caf::replies_to<upsert_atom, pattern_record>::with<bool>,
   caf::replies_to<delete_atom, std::int64_t>::with<bool>,
   caf::replies_to<search_atom, pattern_search>::with<pattern_hits>,
+  caf::replies_to<search_atom, pattern_batch_search>::with<pattern_batch_hits>,
   caf::replies_to<status_atom>::with<pattern_index_status>,
   caf::replies_to<metrics_atom>::with<component_metrics>>;
 
-// A draft to correct from its speaker's patterns (POST /v1/drafts/correct). The correction actor
-// retrieves the speaker's patterns per draft segment from the pattern index and runs the engine
+// A draft to correct from its speaker's patterns (POST /v1/drafts/correct). A correction worker
+// retrieves the speaker's patterns for the draft's segments from the pattern index (one batch) and
+// runs the engine
 // (actors/patterns/core/correction_engine.hpp says how matches are found and scored).
 struct correction_request {
   request_context ctx;  // the deadline; no key: correcting writes nothing

@@ -1,9 +1,12 @@
-// The correction actor (correction.hpp): retrieval per segment from the pattern index, then the pure
-// engine, on a detached thread.
+// The correction front and its workers (correction.hpp): the front routes and bounds, each worker
+// embeds a draft's segments, retrieves their patterns in one batched search and runs the engine.
 #include <caf/actor_system.hpp>
+#include <caf/exit_reason.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/system_messages.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <map>
@@ -15,31 +18,33 @@
 
 #include "actors/patterns/correction.hpp"
 #include "messages/errors.hpp"
+#include "runtime/logging/logging.hpp"
 #include "runtime/text/utf8.hpp"
 
 namespace sbm::patterns {
 
 namespace {
 
-struct correction_state {
+std::chrono::milliseconds time_left(const request_context& ctx, caf::actor_clock::time_point now,
+                                    std::chrono::milliseconds cap) {
+  return std::max(std::chrono::milliseconds{1}, ctx.until.left(now, cap));
+}
+
+caf::error deadline_passed(const char* when) {
+  return make_error(errc::deadline_exceeded, std::string("the caller stopped waiting ") + when);
+}
+
+// --- worker -------------------------------------------------------------------------------
+
+struct worker_state {
+  static inline const char* name = "sbm.correction_worker";
   correction_settings settings;
-  std::uint32_t in_flight = 0;
-  std::uint64_t drafts = 0;     // drafts corrected (answered with a result) since start
-  std::uint64_t applied = 0;    // corrections made in those drafts
-  std::uint64_t proposed = 0;   // corrections only suggested
 };
 
-using self_ptr = correction_actor::stateful_pointer<correction_state>;
-
-// One draft's retrieval: the answers of its segment searches, gathered.
-struct retrieval {
-  correction_request request;
-  caf::typed_response_promise<corrected_draft> promise;
-  std::size_t waiting = 0;
-  std::uint32_t segments = 0;
-  bool done = false;
-  std::map<std::int64_t, pattern_record> patterns;  // by id: one copy of each, in a stable order
-};
+// The workers' own interface: they take drafts from the front only (metrics are the front's).
+using correction_worker =
+  caf::typed_actor<caf::replies_to<correct_atom, correction_request>::with<corrected_draft>>;
+using worker_ptr = correction_worker::stateful_pointer<worker_state>;
 
 std::vector<std::pair<std::size_t, std::size_t>> retrieval_ranges(const std::string& draft,
                                                                   const correction_settings& s) {
@@ -55,12 +60,12 @@ std::vector<std::pair<std::size_t, std::size_t>> retrieval_ranges(const std::str
   return merged;
 }
 
-corrected_draft run_engine(const std::string& draft, const std::map<std::int64_t, pattern_record>& found,
+corrected_draft run_engine(const std::string& draft, const std::vector<pattern_record>& found,
                            const correction_config& config, std::uint32_t segments) {
   std::vector<correction_pattern> patterns;
   patterns.reserve(found.size());
-  for (const auto& [id, r] : found)
-    patterns.push_back({id, r.original_text, r.corrected_text, r.error_categories, r.status, r.weight});
+  for (const auto& r : found)
+    patterns.push_back({r.pattern_id, r.original_text, r.corrected_text, r.error_categories, r.status, r.weight});
   auto result = correct_draft(draft, patterns, config);
   corrected_draft out;
   out.original_text = std::move(result.original_text);
@@ -78,77 +83,150 @@ corrected_draft run_engine(const std::string& draft, const std::map<std::int64_t
   return out;
 }
 
-void count(correction_state& st, const corrected_draft& out) {
-  ++st.drafts;
-  st.applied += out.applied;
-  st.proposed += out.proposed;
+caf::result<corrected_draft> on_work(worker_ptr self, correction_request& req) {
+  const auto& s = self->state.settings;
+  // It may have waited in this worker's mailbox behind other drafts.
+  if (req.ctx.until.passed(self->clock().now())) return deadline_passed("before the correction started");
+  if (!text::valid_utf8(req.draft_text))
+    return make_error(errc::invalid_argument, "draft_text is not valid UTF-8");
+  const auto ranges = retrieval_ranges(req.draft_text, s);
+  if (ranges.empty()) return run_engine(req.draft_text, {}, s.engine, 0);
+  pattern_batch_search batch;
+  batch.embedder = std::string(s.embedder->name());
+  batch.queries.reserve(ranges.size());
+  for (const auto& [b, e] : ranges)
+    batch.queries.push_back(s.embedder->embed(std::string_view(req.draft_text).substr(b, e - b)));
+  batch.filter.speaker_id = req.speaker_id;
+  batch.filter.min_weight = s.engine.weight_floor;
+  batch.filter.scope = req.ctx.scope;  // never a pattern of a client the caller cannot reach
+  batch.top_k = s.top_k;
+  const auto segments = static_cast<std::uint32_t>(ranges.size());
+  auto rp = self->make_response_promise<corrected_draft>();
+  const auto timeout = time_left(req.ctx, self->clock().now(), s.index_timeout);
+  self->request(s.index, timeout, search_atom::value, std::move(batch))
+      .then(
+          [self, rp, req = std::move(req), segments](pattern_batch_hits& hits) mutable {
+            if (req.ctx.until.passed(self->clock().now())) {
+              rp.deliver(deadline_passed("while the patterns were retrieved"));
+              return;
+            }
+            // The filter, checked again: another speaker's pattern never reaches this draft.
+            hits.patterns.erase(std::remove_if(hits.patterns.begin(), hits.patterns.end(),
+                                               [&req](const pattern_record& p) { return p.speaker_id != req.speaker_id; }),
+                                hits.patterns.end());
+            rp.deliver(run_engine(req.draft_text, hits.patterns, self->state.settings.engine, segments));
+          },
+          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+  return rp;
 }
 
-caf::result<corrected_draft> on_correct(self_ptr self, correction_request& req) {
+correction_worker::behavior_type worker_fn(worker_ptr self, correction_settings settings) {
+  self->state.settings = std::move(settings);
+  return {[self](correct_atom, correction_request& req) { return on_work(self, req); }};
+}
+
+correction_worker spawn_worker(caf::local_actor* parent, const correction_settings& settings) {
+  return parent->spawn<caf::detached + caf::linked>(worker_fn, settings);
+}
+
+// --- front --------------------------------------------------------------------------------
+
+struct worker_slot {
+  correction_worker handle;
+  std::uint32_t busy = 0;  // drafts handed to it and not answered yet
+};
+
+struct front_state {
+  static inline const char* name = "sbm.corrections";
+  correction_settings settings;
+  std::vector<worker_slot> workers;
+  std::size_t next = 0;          // where the search for the least busy worker starts (ties rotate)
+  std::uint32_t in_flight = 0;   // drafts in progress on all workers: the node-wide bound
+  std::uint64_t drafts = 0;      // drafts corrected (answered with a result) since start
+  std::uint64_t applied = 0;     // corrections made in those drafts
+  std::uint64_t proposed = 0;    // corrections only suggested
+  std::shared_ptr<spdlog::logger> log;
+};
+
+using front_ptr = correction_actor::stateful_pointer<front_state>;
+
+worker_slot& least_busy(front_state& st) {
+  std::size_t best = st.next % st.workers.size();
+  for (std::size_t i = 1; i < st.workers.size(); ++i) {
+    const std::size_t at = (st.next + i) % st.workers.size();
+    if (st.workers[at].busy < st.workers[best].busy) best = at;
+  }
+  st.next = best + 1;
+  return st.workers[best];
+}
+
+void finished(front_ptr self, const caf::actor_addr& worker) {
+  auto& st = self->state;
+  --st.in_flight;
+  // A replaced worker's slot starts from zero; its late answers count for nothing.
+  for (auto& w : st.workers)
+    if (w.handle.address() == worker && w.busy > 0) --w.busy;
+}
+
+caf::result<corrected_draft> on_correct(front_ptr self, correction_request& req) {
   auto& st = self->state;
   const auto& s = st.settings;
   if (req.speaker_id.empty()) return make_error(errc::invalid_argument, "speaker_id is required");
   if (req.draft_text.size() > s.max_draft_bytes)
     return make_error(errc::invalid_argument, "draft_text is longer than " +
                                                   std::to_string(s.max_draft_bytes) + " bytes");
-  if (!text::valid_utf8(req.draft_text))
-    return make_error(errc::invalid_argument, "draft_text is not valid UTF-8");
   const auto now = self->clock().now();
-  if (req.ctx.until.passed(now))
-    return make_error(errc::deadline_exceeded, "the caller stopped waiting before the correction started");
-  const auto ranges = retrieval_ranges(req.draft_text, s);
-  if (ranges.empty()) {
-    auto out = run_engine(req.draft_text, {}, s.engine, 0);
-    count(st, out);
-    return out;
-  }
+  if (req.ctx.until.passed(now)) return deadline_passed("before the correction started");
   if (st.in_flight >= s.max_in_flight)
     return make_error(errc::overloaded,
                       "too many drafts are being corrected on this node (" +
                           std::to_string(s.max_in_flight) + ")",
                       s.retry_after);
+  auto& worker = least_busy(st);
   ++st.in_flight;
-  auto job = std::make_shared<retrieval>();
-  job->promise = self->make_response_promise<corrected_draft>();
-  job->waiting = ranges.size();
-  job->segments = static_cast<std::uint32_t>(ranges.size());
-  const auto timeout = std::max(std::chrono::milliseconds{1}, req.ctx.until.left(now, s.index_timeout));
-  job->request = std::move(req);
-  auto finish = [self, job](caf::error* failure) {
-    if (job->done) return;
-    job->done = true;
-    --self->state.in_flight;
-    if (failure) {
-      job->promise.deliver(std::move(*failure));
-      return;
-    }
-    auto out = run_engine(job->request.draft_text, job->patterns, self->state.settings.engine,
-                          job->segments);
-    count(self->state, out);
-    job->promise.deliver(std::move(out));
-  };
-  for (const auto& [b, e] : ranges) {
-    pattern_search search;
-    search.query_text = job->request.draft_text.substr(b, e - b);
-    search.filter.speaker_id = job->request.speaker_id;
-    search.filter.min_weight = s.engine.weight_floor;
-    search.filter.scope = job->request.ctx.scope;  // never a pattern of a client the caller cannot reach
-    search.top_k = s.top_k;
-    self->request(s.index, timeout, search_atom::value, std::move(search))
-        .then(
-            [job, finish](pattern_hits& hits) mutable {
-              for (auto& h : hits.hits)
-                if (h.pattern.speaker_id == job->request.speaker_id)  // the filter, checked again
-                  job->patterns.emplace(h.pattern.pattern_id, std::move(h.pattern));
-              if (--job->waiting == 0) finish(nullptr);
-            },
-            [finish](caf::error& err) mutable { finish(&err); });
-  }
-  return job->promise;
+  ++worker.busy;
+  const auto address = worker.handle.address();
+  auto rp = self->make_response_promise<corrected_draft>();
+  const auto timeout = time_left(req.ctx, now, s.index_timeout);
+  self->request(worker.handle, timeout, correct_atom::value, std::move(req))
+      .then(
+          [self, rp, address](corrected_draft& d) mutable {
+            finished(self, address);
+            auto& st = self->state;
+            ++st.drafts;
+            st.applied += d.applied;
+            st.proposed += d.proposed;
+            rp.deliver(std::move(d));
+          },
+          [self, rp, address](caf::error& err) mutable {
+            finished(self, address);
+            rp.deliver(std::move(err));
+          });
+  return rp;
 }
 
-correction_actor::behavior_type correction_fn(self_ptr self, correction_settings settings) {
-  self->state.settings = std::move(settings);
+correction_actor::behavior_type front_fn(front_ptr self, correction_settings settings) {
+  auto& st = self->state;
+  st.settings = std::move(settings);
+  st.log = log::get("patterns");
+  for (std::uint32_t i = 0; i < st.settings.workers; ++i)
+    st.workers.push_back({spawn_worker(self, st.settings), 0});
+  self->set_exit_handler([self](caf::exit_msg& m) {
+    auto& st = self->state;
+    for (auto& w : st.workers) {
+      if (w.handle.address() != m.source) continue;
+      // A worker holds nothing but drafts in progress, whose callers get an error: a new one
+      // takes its place.
+      if (m.reason && m.reason != caf::exit_reason::normal) {
+        st.log->warn("a correction worker failed ({}); replacing it", self->system().render(m.reason));
+        w = {spawn_worker(self, st.settings), 0};
+      }
+      return;
+    }
+    // From whoever supervises the front: stop, and the linked workers with it.
+    if (!m.reason || m.reason == caf::exit_reason::normal) return;
+    self->quit(m.reason);
+  });
   return {
     [self](correct_atom, correction_request& req) { return on_correct(self, req); },
     [self](metrics_atom) {
@@ -172,9 +250,12 @@ correction_actor::behavior_type correction_fn(self_ptr self, correction_settings
 correction_actor spawn_correction_actor(caf::actor_system& system, correction_settings settings) {
   if (!settings.index) throw std::invalid_argument("corrections: no pattern index actor");
   if (settings.max_draft_bytes == 0 || settings.top_k == 0 || settings.segment_words == 0 ||
-      settings.max_segments == 0 || settings.max_in_flight == 0 || settings.index_timeout.count() <= 0)
-    throw std::invalid_argument("corrections: bounds and timeouts must be positive");
-  return system.spawn<caf::detached>(correction_fn, std::move(settings));
+      settings.max_segments == 0 || settings.max_in_flight == 0 || settings.workers == 0 ||
+      settings.index_timeout.count() <= 0)
+    throw std::invalid_argument("corrections: bounds, workers and timeouts must be positive");
+  if (!settings.embedder) settings.embedder = std::make_shared<hashed_ngram_embedder>();
+  // Scheduled, not detached: the front only routes, so it needs no thread of its own.
+  return system.spawn(front_fn, std::move(settings));
 }
 
 }  // namespace sbm::patterns

@@ -323,14 +323,21 @@ caf::result<bool> on_delete(self_ptr self, std::int64_t id) {
   return rp;
 }
 
-caf::result<pattern_hits> on_search(self_ptr self, const pattern_search& q) {
-  auto& st = self->state;
-  if (q.top_k == 0 || q.top_k > st.settings.max_top_k)
+// What a single and a batched search check alike: top_k and the filter's numbers.
+std::optional<caf::error> invalid_search(self_ptr self, std::uint32_t top_k, const pattern_filter& f) {
+  const auto& st = self->state;
+  if (top_k == 0 || top_k > st.settings.max_top_k)
     return invalid("top_k: must be 1 to " + std::to_string(st.settings.max_top_k));
-  if (q.query_text.size() > st.settings.max_text_bytes) return invalid("query_text: too long");
-  const auto& f = q.filter;
   if (!std::isfinite(f.min_weight)) return invalid("min_weight: must be a number");
   if (f.from_ms < 0 || f.to_ms < 0) return invalid("from/to: must not be negative");
+  return std::nullopt;
+}
+
+caf::result<pattern_hits> on_search(self_ptr self, const pattern_search& q) {
+  auto& st = self->state;
+  if (auto problem = invalid_search(self, q.top_k, q.filter)) return std::move(*problem);
+  if (q.query_text.size() > st.settings.max_text_bytes) return invalid("query_text: too long");
+  const auto& f = q.filter;
   if (!st.ready) return loading_error();
   const auto query = st.settings.embedder->embed(q.query_text);
   if (std::all_of(query.begin(), query.end(), [](float x) { return x == 0.0f; }))
@@ -344,6 +351,43 @@ caf::result<pattern_hits> on_search(self_ptr self, const pattern_search& q) {
   out.plan = std::move(found.plan);
   out.hits.reserve(found.hits.size());
   for (const auto& h : found.hits) out.hits.push_back({to_record(h.pattern), h.similarity});
+  return out;
+}
+
+// A batch arrives embedded (its sender did that CPU work), so the index only searches: one plan
+// for the filter, one pass over a small speaker partition for all queries.
+caf::result<pattern_batch_hits> on_search_batch(self_ptr self, const pattern_batch_search& q) {
+  auto& st = self->state;
+  if (auto problem = invalid_search(self, q.top_k, q.filter)) return std::move(*problem);
+  if (q.queries.size() > st.settings.max_batch_queries)
+    return invalid("queries: at most " + std::to_string(st.settings.max_batch_queries));
+  if (q.embedder != st.embedder_name)
+    return invalid("embedder: the vectors were made by " + q.embedder + ", this index uses " +
+                   st.embedder_name);
+  for (std::size_t i = 0; i < q.queries.size(); ++i) {
+    const auto& v = q.queries[i];
+    if (v.size() != st.settings.dimension || !std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); }))
+      return invalid("queries[" + std::to_string(i) + "]: not a vector of this index's dimension");
+    if (std::all_of(v.begin(), v.end(), [](float x) { return x == 0.0f; }))
+      return invalid("queries[" + std::to_string(i) + "]: no words to search for");
+  }
+  if (!st.ready) return loading_error();
+  const auto started = clock_type::now();
+  auto found = st.index->search_batch(q.queries, to_filter(q.filter), q.top_k);
+  st.log->debug("pattern batch search: {} queries, plan {}, {} patterns, {:.3f} ms", q.queries.size(),
+                found.plan, found.patterns.size(), seconds_since(started) * 1000);
+  pattern_batch_hits out;
+  out.plan = std::move(found.plan);
+  out.patterns.reserve(found.patterns.size());
+  for (const auto& p : found.patterns) out.patterns.push_back(to_record(p));
+  if (q.per_query) {
+    out.per_query.reserve(found.per_query.size());
+    for (const auto& hits : found.per_query) {
+      auto& list = out.per_query.emplace_back();
+      list.reserve(hits.size());
+      for (const auto& [at, similarity] : hits) list.push_back({at, similarity});
+    }
+  }
   return out;
 }
 
@@ -374,6 +418,7 @@ index_actor::behavior_type index_fn(self_ptr self, pattern_index_settings settin
       [self](upsert_atom, pattern_record& r) { return on_upsert(self, r); },
       [self](delete_atom, std::int64_t id) { return on_delete(self, id); },
       [self](search_atom, const pattern_search& q) { return on_search(self, q); },
+      [self](search_atom, const pattern_batch_search& q) { return on_search_batch(self, q); },
       [self](status_atom) {
         auto& st = self->state;
         pattern_index_status s;
@@ -425,7 +470,8 @@ pattern_index_actor spawn_pattern_index(caf::actor_system& system, pattern_index
   if (settings.page_size == 0) throw std::invalid_argument("patterns: page_size must be positive");
   if (settings.m < 2 || settings.ef_construction == 0 || settings.ef_search == 0)
     throw std::invalid_argument("patterns: m must be at least 2, ef values positive");
-  if (settings.max_top_k == 0) throw std::invalid_argument("patterns: max_top_k must be positive");
+  if (settings.max_top_k == 0 || settings.max_batch_queries == 0)
+    throw std::invalid_argument("patterns: max_top_k and max_batch_queries must be positive");
   return caf::actor_cast<pattern_index_actor>(
       system.spawn<caf::detached>(index_fn, std::move(settings)));
 }

@@ -9,6 +9,8 @@
 //   delete -> true when the pattern existed, false when there was nothing to delete (both leave
 //             it absent, in PostgreSQL first);
 //   search -> top_k hits by cosine similarity of the embedded query_text, best first, and the plan;
+//             a batch (pattern_batch_search: vectors the caller embedded, one filter) -> the
+//             union of every query's top_k, and each query's hits when asked, with one plan;
 //   status -> counts, the embedder's name, and whether the index is ready.
 // Until the index is ready (built from PostgreSQL, or loaded from a snapshot that matches it),
 // upsert, delete and search answer errc::unavailable; bad values answer errc::invalid_argument.
@@ -59,6 +61,7 @@ struct pattern_index_settings {
   std::size_t exact_threshold = 20000;  // candidate sets up to this size are scanned exactly
   unsigned build_threads = 0;           // graph insertion and embedding while rebuilding; 0: cores
   std::uint32_t max_top_k = 1000;
+  std::size_t max_batch_queries = 1024;  // queries in one batched search (a draft's segments)
   std::size_t max_text_bytes = 65536;   // original, corrected, context and query text each
 };
 

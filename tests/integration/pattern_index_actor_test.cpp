@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -383,6 +384,89 @@ TEST_F(PatternIndexActor, BadRequestsAreRefusedWithTheFieldNamed) {
   EXPECT_EQ(code(call<pattern_hits>(self, a, sbm::search_atom::value, q)), errc::invalid_argument);
   EXPECT_EQ(code(call<bool>(self, a, sbm::delete_atom::value, std::int64_t{-3})),
             errc::invalid_argument);
+}
+
+// The correction workers' retrieval: a draft's segments, embedded by the caller, searched in one
+// message, answer exactly what each segment searched alone answers (hits, order, scores), and
+// their union holds each pattern once; under a speaker filter with a scope and a weight floor, and
+// with no filter at all. Batches the index cannot trust are refused with the field named.
+TEST_F(PatternIndexActor, BatchedSearchAnswersWhatEachSegmentSearchAnswers) {
+  auto s = settings();
+  s.max_batch_queries = 8;
+  auto a = stop_at_end(start(std::move(s)));
+  fill(a);
+  const pt::hashed_ngram_embedder embedder(256);
+  const std::vector<std::string> segments = {
+      "Patient with hyper tension and atrial fibrilation.", "Metoprolal 50 mg twice daily.",
+      "Denies chest pain or shortness of breath.", "Left ventricle normal, diabetes mellitus type 2."};
+  std::vector<sbm::pattern_filter> filters(3);
+  filters[1].speaker_id = "spk-0";
+  filters[1].min_weight = 0.2;
+  filters[1].scope = sbm::client_scope{true, {"clinic-1", "clinic-9"}};
+  filters[2].speaker_id = "spk-2";
+  filters[2].scope = sbm::client_scope{true, {"clinic-9"}};  // none of spk-2's: nothing
+  for (std::size_t fi = 0; fi < filters.size(); ++fi) {
+    sbm::pattern_batch_search batch;
+    batch.embedder = std::string(embedder.name());
+    batch.filter = filters[fi];
+    batch.top_k = 3;
+    batch.per_query = true;
+    for (const auto& text : segments) batch.queries.push_back(embedder.embed(text));
+    auto got = call<sbm::pattern_batch_hits>(self, a, sbm::search_atom::value, batch);
+    ASSERT_TRUE(got) << sys.render(got.error());
+    ASSERT_EQ(got->per_query.size(), segments.size());
+    std::set<std::int64_t> expected_union;
+    for (std::size_t i = 0; i < segments.size(); ++i) {
+      auto q = query(segments[i], 3);
+      q.filter = filters[fi];
+      const auto alone = search(a, q);
+      if (got->plan.find(' ') == std::string::npos) {
+        EXPECT_EQ(got->plan, alone.plan) << "filter " << fi;
+      }
+      ASSERT_EQ(got->per_query[i].size(), alone.hits.size()) << "filter " << fi << " segment " << i;
+      for (std::size_t h = 0; h < alone.hits.size(); ++h) {
+        const auto& hit = got->per_query[i][h];
+        ASSERT_LT(hit.pattern, got->patterns.size());
+        expect_same_record(got->patterns[hit.pattern], alone.hits[h].pattern);
+        EXPECT_NEAR(hit.similarity, alone.hits[h].similarity, 1e-6);
+        expected_union.insert(alone.hits[h].pattern.pattern_id);
+      }
+    }
+    std::vector<std::int64_t> ids;
+    for (const auto& p : got->patterns) ids.push_back(p.pattern_id);
+    EXPECT_EQ(ids, std::vector<std::int64_t>(expected_union.begin(), expected_union.end())) << "filter " << fi;
+    if (fi == 1) {
+      EXPECT_EQ(got->plan, "exact:speaker");
+      EXPECT_FALSE(ids.empty());
+    }
+    if (fi == 2) {
+      EXPECT_TRUE(ids.empty());
+    }
+    // Without per_query the union alone comes back.
+    batch.per_query = false;
+    auto union_only = call<sbm::pattern_batch_hits>(self, a, sbm::search_atom::value, batch);
+    ASSERT_TRUE(union_only) << sys.render(union_only.error());
+    EXPECT_TRUE(union_only->per_query.empty());
+    EXPECT_EQ(union_only->patterns.size(), got->patterns.size());
+  }
+
+  auto refused = [&](auto change, const char* field) {
+    sbm::pattern_batch_search batch;
+    batch.embedder = std::string(embedder.name());
+    batch.queries = {embedder.embed("hyper tension")};
+    change(batch);
+    auto out = call<sbm::pattern_batch_hits>(self, a, sbm::search_atom::value, batch);
+    EXPECT_EQ(code(out), errc::invalid_argument) << field;
+    if (!out) {
+      EXPECT_NE(sbm::detail_of(out.error()).find(field), std::string::npos) << sbm::detail_of(out.error());
+    }
+  };
+  refused([](sbm::pattern_batch_search& b) { b.embedder = "another/d256"; }, "embedder");
+  refused([](sbm::pattern_batch_search& b) { b.queries.push_back(std::vector<float>(128, 0.1f)); }, "queries[1]");
+  refused([](sbm::pattern_batch_search& b) { b.queries.push_back(std::vector<float>(256, 0.0f)); }, "queries[1]");
+  refused([](sbm::pattern_batch_search& b) { b.queries.resize(9, b.queries.front()); }, "queries");
+  refused([](sbm::pattern_batch_search& b) { b.top_k = 0; }, "top_k");
+  refused([](sbm::pattern_batch_search& b) { b.filter.min_weight = std::nan(""); }, "min_weight");
 }
 
 TEST_F(PatternIndexActor, UpdatesAndDeletesReachBothPostgresAndTheIndex) {

@@ -73,6 +73,7 @@ sbm::pattern_index_actor::behavior_type fake_index(std::shared_ptr<index_probe> 
       return probe->stored.erase(id) > 0;
     },
     [probe](sbm::search_atom, const sbm::pattern_search&) { return sbm::pattern_hits{}; },
+    [](sbm::search_atom, const sbm::pattern_batch_search&) { return sbm::pattern_batch_hits{}; },
     [probe](sbm::status_atom) { return sbm::pattern_index_status{}; },
     [probe](sbm::metrics_atom) { return sbm::component_metrics{}; },
   };

@@ -344,6 +344,51 @@ TEST(PatternIndexCore, GraphPlansEqualBruteForceForEveryFilterField) {
   EXPECT_TRUE(kinds.count("exact:fallback")) << "no query fell back to an exact scan";
 }
 
+// A draft's segments searched at once answer exactly what each segment searched alone answers:
+// the same hits in the same order with the same scores, each pattern once in the union, under
+// every filter and every plan (exact partition and column scans, the graph, its fallback).
+TEST(PatternIndexCore, BatchSearchAnswersWhatEachQueryAloneAnswers) {
+  const corpus c = make_corpus(1500);
+  std::set<std::string> plans;
+  for (const auto& cfg : {small_config(), graph_config()}) {
+    const pattern_index ix = build(c, cfg);
+    std::mt19937_64 rng(21);
+    for (const auto& nf : filters_to_check()) {
+      std::vector<std::vector<float>> queries;
+      for (int q = 0; q < 7; ++q) queries.push_back(random_unit(rng));
+      const auto batch = ix.search_batch(queries, nf.filter, 10);
+      plans.insert(batch.plan.substr(0, batch.plan.find_first_of("(,")));
+      ASSERT_EQ(batch.per_query.size(), queries.size()) << nf.name;
+      std::set<std::int64_t> expected_union;
+      for (std::size_t q = 0; q < queries.size(); ++q) {
+        const search_result alone = ix.search(queries[q], nf.filter, 10);
+        ASSERT_EQ(batch.per_query[q].size(), alone.hits.size()) << nf.name << " query " << q;
+        for (std::size_t h = 0; h < alone.hits.size(); ++h) {
+          const auto [at, similarity] = batch.per_query[q][h];
+          ASSERT_LT(at, batch.patterns.size());
+          EXPECT_EQ(batch.patterns[at], alone.hits[h].pattern) << nf.name << " query " << q;
+          EXPECT_EQ(similarity, alone.hits[h].similarity) << nf.name << " query " << q;
+          expected_union.insert(alone.hits[h].pattern.pattern_id);
+        }
+        if (batch.plan.find(' ') == std::string::npos) {
+          EXPECT_EQ(batch.plan, alone.plan) << nf.name;
+        }
+      }
+      std::vector<std::int64_t> got;
+      for (const auto& p : batch.patterns) got.push_back(p.pattern_id);
+      EXPECT_EQ(got, std::vector<std::int64_t>(expected_union.begin(), expected_union.end()))
+          << nf.name << ": the union, each pattern once, by pattern_id";
+    }
+  }
+  EXPECT_TRUE(plans.count("exact:speaker"));
+  EXPECT_TRUE(plans.count("exact:scan"));
+  EXPECT_TRUE(plans.count("hnsw:ef=200")) << "no batch was answered from the graph";
+  EXPECT_TRUE(plans.count("empty"));
+  pattern_index ix = build(c, small_config());
+  EXPECT_TRUE(ix.search_batch({}, {}, 10).patterns.empty());
+  EXPECT_THROW(ix.search_batch({std::vector<float>(dim + 1, 0.0f)}, {}, 10), std::invalid_argument);
+}
+
 TEST(PatternIndexCore, PlanFollowsTheEstimatedSelectivity) {
   index_config cfg = small_config();
   cfg.exact_threshold = 100;

@@ -168,32 +168,52 @@ class top_k {
   std::vector<candidate> heap_;  // max-heap: the worst kept candidate on top
 };
 
-std::vector<candidate> scan_partition(const pattern_index::impl& ix, std::uint32_t speaker_id,
-                                      const float* query, const compiled_filter& f,
-                                      std::size_t k) {
-  const auto& p = ix.partitions[speaker_id];
-  const std::size_t dim = ix.config.dimension;
-  top_k best(k);
-  for (std::size_t i = 0; i < p.slots.size(); ++i) {
-    if (!p.live[i]) continue;
-    const float d = ix.distance(query, p.vectors.data() + i * dim);
-    if (!best.may_take(d)) continue;
-    const std::uint32_t slot = p.slots[i];
-    if (!matches(ix, slot, f)) continue;
-    best.offer({d, ix.ids[slot], slot});
-  }
-  return std::move(best).sorted();
+// The exact top k of every query in one pass over the candidates: each vector is read once and
+// scored against all queries (a draft's segments share one speaker's partition).
+std::vector<std::vector<candidate>> sorted_lists(std::vector<top_k>& best) {
+  std::vector<std::vector<candidate>> out;
+  out.reserve(best.size());
+  for (auto& b : best) out.push_back(std::move(b).sorted());
+  return out;
 }
 
-std::vector<candidate> scan_columns(const pattern_index::impl& ix, const float* query,
-                                    const compiled_filter& f, std::size_t k) {
-  top_k best(k);
+std::vector<std::vector<candidate>> scan_partition(const pattern_index::impl& ix,
+                                                   std::uint32_t speaker_id,
+                                                   const std::vector<const float*>& queries,
+                                                   const compiled_filter& f, std::size_t k) {
+  const auto& p = ix.partitions[speaker_id];
+  const std::size_t dim = ix.config.dimension;
+  std::vector<top_k> best(queries.size(), top_k(k));
+  std::vector<float> d(queries.size());
+  for (std::size_t i = 0; i < p.slots.size(); ++i) {
+    if (!p.live[i]) continue;
+    const float* v = p.vectors.data() + i * dim;
+    bool wanted = false;
+    for (std::size_t q = 0; q < queries.size(); ++q) {
+      d[q] = ix.distance(queries[q], v);
+      wanted = wanted || best[q].may_take(d[q]);
+    }
+    // The slot-indexed columns are touched only for a vector some query could take.
+    if (!wanted) continue;
+    const std::uint32_t slot = p.slots[i];
+    if (!matches(ix, slot, f)) continue;
+    for (std::size_t q = 0; q < queries.size(); ++q) best[q].offer({d[q], ix.ids[slot], slot});
+  }
+  return sorted_lists(best);
+}
+
+std::vector<std::vector<candidate>> scan_columns(const pattern_index::impl& ix,
+                                                 const std::vector<const float*>& queries,
+                                                 const compiled_filter& f, std::size_t k) {
+  std::vector<top_k> best(queries.size(), top_k(k));
   const auto slots = static_cast<std::uint32_t>(ix.ids.size());
   for (std::uint32_t slot = 0; slot < slots; ++slot) {
     if (!matches(ix, slot, f)) continue;
-    best.offer({ix.distance(query, ix.vector_of(slot)), ix.ids[slot], slot});
+    const float* v = ix.vector_of(slot);
+    for (std::size_t q = 0; q < queries.size(); ++q)
+      best[q].offer({ix.distance(queries[q], v), ix.ids[slot], slot});
   }
-  return std::move(best).sorted();
+  return sorted_lists(best);
 }
 
 std::string graph_plan(std::size_t ef, std::size_t fetch) {
@@ -551,15 +571,48 @@ std::optional<pattern_entry> pattern_index::find(std::int64_t pattern_id) const 
   return ix.materialise(it->second);
 }
 
-search_result pattern_index::search(const std::vector<float>& query, const search_filter& filter,
-                                    std::size_t k) const {
-  const auto& ix = *impl_;
-  check_vector(query, ix.config.dimension, "query vector");
-  search_result out;
+namespace {
+
+// One query through the graph: over-fetch k' = k / selectivity until k matches are found, else
+// fall back to the exact scan.
+std::vector<candidate> graph_search(const pattern_index::impl& ix, const compiled_filter& f,
+                                    const float* query, std::size_t k, std::size_t fetch,
+                                    std::string& plan) {
+  for (;;) {
+    const std::size_t ef = std::max(ix.config.ef_search, fetch);
+    ix.graph->setEf(ef);
+    auto found = ix.graph->searchKnn(query, fetch);
+    const std::size_t returned = found.size();
+    top_k kept(k);
+    for (; !found.empty(); found.pop()) {
+      const auto slot = static_cast<std::uint32_t>(found.top().second);
+      if (matches(ix, slot, f)) kept.offer({found.top().first, ix.ids[slot], slot});
+    }
+    const bool saw_everything = fetch >= ix.live && returned >= ix.live;
+    if (kept.size() >= k || saw_everything) {
+      plan = graph_plan(ef, fetch);
+      return std::move(kept).sorted();
+    }
+    if (fetch >= ix.live || fetch * 2 > ix.config.max_graph_fetch) {
+      plan = "exact:fallback(" + graph_plan(ef, fetch) + ")";
+      const std::vector<const float*> one{query};
+      return std::move((f.speaker ? scan_partition(ix, *f.speaker, one, f, k)
+                                  : scan_columns(ix, one, f, k)).front());
+    }
+    fetch = std::min(fetch * 2, ix.live);
+  }
+}
+
+// The top k of every query under one filter. The plan depends only on the filter and the index,
+// so it is chosen once for all queries; only the graph plan runs query by query.
+std::vector<std::vector<candidate>> search_all(const pattern_index::impl& ix,
+                                               const std::vector<const float*>& queries,
+                                               const search_filter& filter, std::size_t k,
+                                               std::string& plan) {
   const compiled_filter f = compile(ix, filter);
-  if (k == 0 || ix.live == 0 || f.impossible) {
-    out.plan = "empty";
-    return out;
+  if (k == 0 || ix.live == 0 || f.impossible || queries.empty()) {
+    plan = "empty";
+    return std::vector<std::vector<candidate>>(queries.size());
   }
 
   // Upper bound and independence estimate of the matches, from the per-value live counts. Date
@@ -585,57 +638,78 @@ search_result pattern_index::search(const std::vector<float>& query, const searc
   if (f.category) narrow(ix.categories.live[*f.category]);
   if (f.specialized) narrow(*f.specialized ? ix.specialized_live : ix.live - ix.specialized_live);
   if (upper == 0) {
-    out.plan = "empty";
-    return out;
+    plan = "empty";
+    return std::vector<std::vector<candidate>>(queries.size());
   }
 
-  std::vector<candidate> best;
-  auto exact = [&](std::string plan) {
-    if (f.speaker) {
-      best = scan_partition(ix, *f.speaker, query.data(), f, k);
-      out.plan = plan.empty() ? "exact:speaker" : plan;
-    } else {
-      best = scan_columns(ix, query.data(), f, k);
-      out.plan = plan.empty() ? "exact:scan" : plan;
-    }
+  auto exact = [&] {
+    plan = f.speaker ? "exact:speaker" : "exact:scan";
+    return f.speaker ? scan_partition(ix, *f.speaker, queries, f, k) : scan_columns(ix, queries, f, k);
   };
+  if (upper <= ix.config.exact_threshold) return exact();
+  const double wanted = static_cast<double>(k) / std::max(selectivity, 1.0 / total) *
+                        std::max(ix.config.overfetch_safety, 1.0);
+  std::size_t fetch =
+      static_cast<std::size_t>(std::min(std::ceil(wanted), static_cast<double>(ix.live)));
+  fetch = std::max(fetch, k);
+  // The estimate says the graph would have to return more than a scan costs.
+  if (fetch > ix.config.max_graph_fetch) return exact();
+  std::vector<std::vector<candidate>> best;
+  best.reserve(queries.size());
+  std::vector<std::string> plans;  // distinct, in order of first use
+  for (const float* query : queries) {
+    std::string one;
+    best.push_back(graph_search(ix, f, query, k, fetch, one));
+    if (std::find(plans.begin(), plans.end(), one) == plans.end()) plans.push_back(std::move(one));
+  }
+  plan.clear();
+  for (const auto& p : plans) plan += (plan.empty() ? "" : " ") + p;
+  return best;
+}
 
-  if (upper <= ix.config.exact_threshold) {
-    exact({});
-  } else {
-    const double wanted = static_cast<double>(k) / std::max(selectivity, 1.0 / total) *
-                          std::max(ix.config.overfetch_safety, 1.0);
-    std::size_t fetch = static_cast<std::size_t>(
-        std::min(std::ceil(wanted), static_cast<double>(ix.live)));
-    fetch = std::max(fetch, k);
-    // The estimate says the graph would have to return more than a scan costs.
-    if (fetch > ix.config.max_graph_fetch) exact({});
-    while (out.plan.empty()) {
-      const std::size_t ef = std::max(ix.config.ef_search, fetch);
-      ix.graph->setEf(ef);
-      auto found = ix.graph->searchKnn(query.data(), fetch);
-      const std::size_t returned = found.size();
-      top_k kept(k);
-      for (; !found.empty(); found.pop()) {
-        const auto slot = static_cast<std::uint32_t>(found.top().second);
-        if (matches(ix, slot, f)) kept.offer({found.top().first, ix.ids[slot], slot});
-      }
-      const bool saw_everything = fetch >= ix.live && returned >= ix.live;
-      if (kept.size() >= k || saw_everything) {
-        best = std::move(kept).sorted();
-        out.plan = graph_plan(ef, fetch);
-        break;
-      }
-      if (fetch >= ix.live || fetch * 2 > ix.config.max_graph_fetch) {
-        exact("exact:fallback(" + graph_plan(ef, fetch) + ")");
-        break;
-      }
-      fetch = std::min(fetch * 2, ix.live);
+}  // namespace
+
+search_result pattern_index::search(const std::vector<float>& query, const search_filter& filter,
+                                    std::size_t k) const {
+  const auto& ix = *impl_;
+  check_vector(query, ix.config.dimension, "query vector");
+  search_result out;
+  auto found = search_all(ix, {query.data()}, filter, k, out.plan);
+  out.hits.reserve(found.front().size());
+  for (const auto& c : found.front()) out.hits.push_back({ix.materialise(c.slot), 1.0f - c.distance});
+  return out;
+}
+
+batch_search_result pattern_index::search_batch(const std::vector<std::vector<float>>& queries,
+                                                const search_filter& filter, std::size_t k) const {
+  const auto& ix = *impl_;
+  std::vector<const float*> pointers;
+  pointers.reserve(queries.size());
+  for (std::size_t i = 0; i < queries.size(); ++i) {
+    check_vector(queries[i], ix.config.dimension, ("query vector " + std::to_string(i)).c_str());
+    pointers.push_back(queries[i].data());
+  }
+  batch_search_result out;
+  auto found = search_all(ix, pointers, filter, k, out.plan);
+  // Each pattern materialised once, however many queries found it.
+  std::vector<std::uint32_t> slots;
+  for (const auto& list : found)
+    for (const auto& c : list) slots.push_back(c.slot);
+  std::sort(slots.begin(), slots.end(),
+            [&ix](std::uint32_t a, std::uint32_t b) { return ix.ids[a] < ix.ids[b]; });
+  slots.erase(std::unique(slots.begin(), slots.end()), slots.end());
+  out.patterns.reserve(slots.size());
+  for (std::uint32_t slot : slots) out.patterns.push_back(ix.materialise(slot));
+  out.per_query.reserve(found.size());
+  for (const auto& list : found) {
+    auto& hits = out.per_query.emplace_back();
+    hits.reserve(list.size());
+    for (const auto& c : list) {
+      const auto at = std::lower_bound(slots.begin(), slots.end(), c.slot,
+                                       [&ix](std::uint32_t a, std::uint32_t b) { return ix.ids[a] < ix.ids[b]; });
+      hits.emplace_back(static_cast<std::uint32_t>(at - slots.begin()), 1.0f - c.distance);
     }
   }
-
-  out.hits.reserve(best.size());
-  for (const auto& c : best) out.hits.push_back({ix.materialise(c.slot), 1.0f - c.distance});
   return out;
 }
 

@@ -24,6 +24,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "actors/patterns/core/embedder.hpp"
@@ -81,6 +82,16 @@ struct search_result {
   std::vector<scored_pattern> hits;  // best first; ties by ascending pattern_id
   std::string plan;                  // "empty", "exact:speaker", "exact:scan", "hnsw:ef=..,fetch=..",
                                      // "exact:fallback(hnsw:ef=..,fetch=..)"
+};
+
+// Many queries under one filter (a draft's segments): one plan for all of them, one pass over the
+// candidates for the exact plans. `patterns` holds each pattern any query found once, by ascending
+// pattern_id; `per_query[i]` is query i's top k as (index into patterns, similarity), best first,
+// exactly what search() answers for that query alone.
+struct batch_search_result {
+  std::vector<pattern_entry> patterns;
+  std::vector<std::vector<std::pair<std::uint32_t, float>>> per_query;
+  std::string plan;  // as search()'s; the graph plans of its queries joined by ' ' when they differ
 };
 
 struct index_config {
@@ -151,6 +162,13 @@ class pattern_index {
   // when the query has the wrong size.
   search_result search(const std::vector<float>& query, const search_filter& filter,
                        std::size_t k) const;
+
+  // search() for every query at once (see batch_search_result). The plan depends on the filter
+  // only, so it is chosen once: a speaker's partition small enough to be scanned exactly is read
+  // once for all queries, each vector scored against every query. Throws std::invalid_argument
+  // when a query has the wrong size.
+  batch_search_result search_batch(const std::vector<std::vector<float>>& queries,
+                                   const search_filter& filter, std::size_t k) const;
 
   std::size_t size() const;      // live patterns
   std::size_t deleted() const;   // tombstoned graph nodes not yet compacted away
