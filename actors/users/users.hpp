@@ -1,9 +1,10 @@
 #pragma once
 // The users family from outside: the users actor (registered users and their standing) and the
-// audit actor (the append-only log). Both keep their data in PostgreSQL schema `users`.
+// audit actor (the append-only log). Both keep their data behind the family's port (store.hpp; PostgreSQL schema `users`).
 #include <chrono>
 #include <cstddef>
 
+#include "actors/users/store.hpp"
 #include "messages/connections.hpp"
 #include "messages/users.hpp"
 
@@ -15,6 +16,7 @@ namespace sbm::users {
 
 struct users_settings {
   postgres_actor db;
+  store_factory make_store;  // none: PostgreSQL through `db` (simulations set an in-memory store)
   std::chrono::milliseconds db_timeout{std::chrono::seconds{10}};
   std::chrono::seconds idempotency_retention{std::chrono::hours{24}};
 };
@@ -23,6 +25,7 @@ users_actor spawn_users(caf::actor_system& sys, users_settings settings);
 
 struct audit_settings {
   postgres_actor db;
+  store_factory make_store;  // none: PostgreSQL through `db`
   std::chrono::milliseconds db_timeout{std::chrono::seconds{10}};
   // Refused requests are written once per window, coalesced (see core/refusal_coalescer.hpp):
   // at most max_refusal_rows + 1 rows per window, whatever the attack. A window that cannot be

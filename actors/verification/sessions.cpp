@@ -24,6 +24,7 @@
 #include "runtime/db/idempotency.hpp"
 #include "runtime/db/retention.hpp"
 #include "runtime/db/rows.hpp"
+#include "runtime/db/store_link.hpp"
 
 namespace sbm::verification {
 
@@ -32,7 +33,6 @@ namespace {
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-constexpr const char* keys_table = "verification.idempotency_keys";
 constexpr std::size_t max_pending_per_session = 64;  // messages waiting for one session to load
 constexpr std::uint32_t max_residual = 100000;
 
@@ -55,10 +55,6 @@ std::uint32_t count_words(const std::string& text) {
     in_word = !space;
   }
   return n;
-}
-
-std::string ms_text(const char* column) {
-  return std::string("coalesce((extract(epoch from ") + column + ") * 1000)::bigint, 0)";
 }
 
 caf::duration within(const deadline& until, caf::actor_clock::time_point now,
@@ -140,59 +136,16 @@ session_job job_of(const json& v) {
   return j;
 }
 
-json to_json(const submit_outcome& o) {
-  json weights = json::array();
-  for (const auto& w : o.weights)
-    weights.push_back({{"report_id", w.report_id}, {"status", w.status}, {"weight", w.weight}});
-  return {{"weights", std::move(weights)}, {"jobs_sampled", o.jobs_sampled},
-          {"bucket_before", o.bucket_before}, {"bucket_after", o.bucket_after}};
-}
-
-submit_outcome outcome_of(const json& v) {
-  submit_outcome o;
-  for (const auto& w : v.at("weights"))
-    o.weights.push_back({w.at("report_id").get<std::int64_t>(), w.at("status").get<std::string>(),
-                         w.at("weight").get<double>()});
-  o.jobs_sampled = v.at("jobs_sampled").get<std::vector<std::string>>();
-  o.bucket_before = v.at("bucket_before").get<std::string>();
-  o.bucket_after = v.at("bucket_after").get<std::string>();
-  return o;
-}
-
-// --- reading a session back ----------------------------------------------------------------------
-
-db_transaction load_transaction(std::int64_t id) {
-  const auto key = std::to_string(id);
-  db_transaction tx;
-  tx.statements.push_back(
-    {"SELECT id, speaker_id, client_id, owner, "
-     "CASE WHEN status = 'open' AND expires_at <= now() THEN 'expired' ELSE status END, " +
-       ms_text("from_at") + ", " + ms_text("to_at") + ", array_to_json(error_types)::text, max_jobs, source, "
-       "stale, " + ms_text("stale_since") + ", stale_reason, " + ms_text("created_at") + ", " +
-       ms_text("expires_at") + ", " + ms_text("submitted_at") + ", submitted_by, effects_done, "
-       "content::text, outcome::text, content_token, " + ms_text("content_purged_at") +
-       " FROM verification.sessions WHERE id = $1",
-     {key}, -1});
-  tx.statements.push_back({"SELECT correction_id, verdict FROM verification.session_marks "
-                           "WHERE session_id = $1 ORDER BY seq",
-                           {key}, -1});
-  tx.statements.push_back({"SELECT job_id, residual_errors FROM verification.session_residuals "
-                           "WHERE session_id = $1",
-                           {key}, -1});
-  return tx;
-}
-
-// The jobs of a session row: from its Fernet token, from plain jsonb (rows written before
+// The jobs of a stored session: from its Fernet token, from plain JSON (rows written before
 // verification/005), or none once the retention purged them. What is thrown names the column,
 // never its content (a JSON parse error would quote the drafts).
-std::vector<session_job> jobs_of(const db_row& row, const crypto::fernet& cipher) {
-  constexpr std::size_t plain_column = 18, token_column = 20;
+std::vector<session_job> jobs_of(const session_record& r, const crypto::fernet& cipher) {
   std::optional<std::string> text;
-  if (row.at(token_column)) {
-    text = cipher.decrypt(*row[token_column]);
+  if (r.content_token) {
+    text = cipher.decrypt(*r.content_token);
     if (!text) throw std::runtime_error("content_token does not decrypt with reports.fernet-key");
-  } else if (row.at(plain_column)) {
-    text = *row[plain_column];
+  } else if (r.content_plain) {
+    text = *r.content_plain;
   }
   std::vector<session_job> jobs;
   if (!text) return jobs;
@@ -202,58 +155,17 @@ std::vector<session_job> jobs_of(const db_row& row, const crypto::fernet& cipher
   return jobs;
 }
 
-// nullopt: no such session. Throws std::exception on a row that does not read.
-caf::optional<session_view> view_of(const db_results& res, const crypto::fernet& cipher) {
-  if (res.results.size() < 3 || res.results[0].rows.empty()) return caf::none;
-  const auto& row = res.results[0].rows.front();
-  session_view v;
-  v.id = db::int_column(row, 0);
-  v.speaker_id = db::text_column(row, 1);
-  v.client_id = db::text_column(row, 2);
-  v.owner = db::text_column(row, 3);
-  v.status = db::text_column(row, 4);
-  v.from_ms = db::int_column(row, 5);
-  v.to_ms = db::int_column(row, 6);
-  v.error_types = db::text_array_column(row, 7);
-  v.max_jobs = static_cast<std::uint32_t>(db::int_column(row, 8));
-  v.source = db::text_column(row, 9);
-  v.stale = db::bool_column(row, 10);
-  v.stale_since_ms = db::int_column(row, 11);
-  v.stale_reason = db::text_column(row, 12);
-  v.created_at_ms = db::int_column(row, 13);
-  v.expires_at_ms = db::int_column(row, 14);
-  v.submitted_at_ms = db::int_column(row, 15);
-  v.submitted_by = db::text_column(row, 16);
-  v.effects_done = db::bool_column(row, 17);
-  v.jobs = jobs_of(row, cipher);
-  if (row.at(19)) v.outcome = outcome_of(json::parse(*row[19]));
-  v.drafts_purged_at_ms = db::int_column(row, 21);
-  for (const auto& m : res.results[1].rows)
-    v.marks.push_back({db::int_column(m, 0), db::text_column(m, 1)});
-  for (const auto& r : res.results[2].rows) {
-    const auto job = db::text_column(r, 0);
+// Throws std::exception on content that does not read.
+session_view view_of(session_record r, const crypto::fernet& cipher) {
+  session_view v = std::move(r.head);
+  v.jobs = jobs_of(r, cipher);
+  for (const auto& x : r.residuals)
     for (auto& j : v.jobs)
-      if (j.job.job_id == job) {
+      if (j.job.job_id == x.job_id) {
         j.has_residual = true;
-        j.residual_errors = static_cast<std::uint32_t>(db::int_column(r, 1));
+        j.residual_errors = x.residual_errors;
       }
-  }
   return v;
-}
-
-// Uses the session: while open and unexpired its expiry moves to now + its idle timeout; past it,
-// it expires here (and its schedule entries are scheduled again) in the same statement. Answers
-// the status and expiry as they are now.
-db_statement touch(std::int64_t id) {
-  return {"WITH s AS (UPDATE verification.sessions SET "
-          "status = CASE WHEN status = 'open' AND expires_at <= now() THEN 'expired' ELSE status END, "
-          "expires_at = CASE WHEN status = 'open' AND expires_at > now() "
-          "THEN now() + make_interval(secs => idle_timeout_ms::double precision / 1000) ELSE expires_at END "
-          "WHERE id = $1 RETURNING status, expires_at), "
-          "q AS (UPDATE verification.schedule SET status = 'scheduled', session_id = NULL "
-          "WHERE session_id = $1 AND status = 'taken' AND EXISTS (SELECT 1 FROM s WHERE status = 'expired')) "
-          "SELECT status, " + ms_text("expires_at") + " FROM s",
-          {std::to_string(id)}, -1};
 }
 
 caf::error closed(const session_view& v) {
@@ -265,6 +177,13 @@ caf::error closed(const session_view& v) {
 
 // --- the session actor ---------------------------------------------------------------------------
 
+// Each actor reaches the store through its own link, so completions run in its own context.
+template <class Self>
+std::unique_ptr<store> open_store(Self* self, const sessions_settings& s) {
+  auto link = db::make_store_link(self, s.db, s.db_timeout);
+  return s.make_store ? s.make_store(link) : make_postgres_store(link);
+}
+
 struct session_state {
   static inline const char* name = "sbm.verification_session";
   sessions_settings settings;
@@ -272,6 +191,7 @@ struct session_state {
   caf::actor_clock::time_point last_used;
   bool effects_running = false;
   std::vector<caf::typed_response_promise<session_view>> waiting;  // for the submit's effects
+  std::unique_ptr<store> db;  // the family's port
 };
 
 using session_ptr = session_actor::stateful_pointer<session_state>;
@@ -312,16 +232,12 @@ std::vector<pattern_verdict> verdicts_of(const session_view& v) {
 
 void finish_effects(session_ptr self) {
   auto& st = self->state;
-  db_statement done{"UPDATE verification.sessions SET effects_done = true, outcome = $2::jsonb WHERE id = $1",
-                    {std::to_string(st.view.id), to_json(st.view.outcome).dump()}, 1};
-  self->request(st.settings.db, st.settings.db_timeout, query_atom::value, std::move(done))
-    .then(
-      [self](db_rows&) {
-        self->state.view.effects_done = true;
-        self->state.effects_running = false;
-        answer_waiting(self, nullptr);
-      },
-      [self](caf::error& e) { effects_failed(self, db::failure(e)); });
+  st.db->finish_effects(st.view.id, st.view.outcome, [self](caf::expected<bool> ok) {
+    if (!ok) return effects_failed(self, db::failure(ok.error()));
+    self->state.view.effects_done = true;
+    self->state.effects_running = false;
+    answer_waiting(self, nullptr);
+  });
 }
 
 void audit_submit(session_ptr self) {
@@ -409,21 +325,13 @@ void run_effects(session_ptr self) {
 template <class Then>
 void refresh(session_ptr self, const deadline& until, caf::typed_response_promise<session_view> rp, Then then) {
   auto& st = self->state;
-  auto stmt = touch(st.view.id);
-  stmt.until = until;
-  self->request(st.settings.db, st.settings.db_timeout, query_atom::value, std::move(stmt))
-    .then(
-      [self, rp, then](db_rows& rows) mutable {
-        try {
-          if (rows.rows.empty()) return void(rp.deliver(not_found(self->state.view.id)));
-          self->state.view.status = db::text_column(rows.rows.front(), 0);
-          self->state.view.expires_at_ms = db::int_column(rows.rows.front(), 1);
-        } catch (const std::exception& ex) {
-          return void(rp.deliver(make_error(errc::internal, std::string("corrupt session row: ") + ex.what())));
-        }
-        then(rp);
-      },
-      [rp](caf::error& e) mutable { rp.deliver(db::failure(e)); });
+  st.db->touch(st.view.id, until, [self, rp, then](caf::expected<caf::optional<session_status>> now) mutable {
+    if (!now) return void(rp.deliver(db::failure(now.error())));
+    if (!*now) return void(rp.deliver(not_found(self->state.view.id)));
+    self->state.view.status = (*now)->status;
+    self->state.view.expires_at_ms = (*now)->expires_at_ms;
+    then(rp);
+  });
 }
 
 // A closed session's drafts may have been purged (by any node's retention) while this actor held
@@ -431,22 +339,13 @@ void refresh(session_ptr self, const deadline& until, caf::typed_response_promis
 void deliver_unless_purged(session_ptr self, const deadline& until, caf::typed_response_promise<session_view> rp) {
   auto& st = self->state;
   if (st.view.jobs.empty()) return void(rp.deliver(st.view));
-  db_statement stmt{"SELECT " + ms_text("content_purged_at") + " FROM verification.sessions WHERE id = $1",
-                    {std::to_string(st.view.id)}, -1};
-  stmt.until = until;
-  self->request(st.settings.db, st.settings.db_timeout, query_atom::value, std::move(stmt))
-    .then(
-      [self, rp](db_rows& rows) mutable {
-        auto& v = self->state.view;
-        try {
-          if (!rows.rows.empty()) v.drafts_purged_at_ms = db::int_column(rows.rows.front(), 0);
-        } catch (const std::exception& ex) {
-          return void(rp.deliver(make_error(errc::internal, std::string("corrupt session row: ") + ex.what())));
-        }
-        if (v.drafts_purged_at_ms > 0) v.jobs.clear();
-        rp.deliver(v);
-      },
-      [rp](caf::error& e) mutable { rp.deliver(db::failure(e)); });
+  st.db->drafts_purged_at(st.view.id, until, [self, rp](caf::expected<std::int64_t> at) mutable {
+    if (!at) return void(rp.deliver(db::failure(at.error())));
+    auto& v = self->state.view;
+    if (*at > 0) v.drafts_purged_at_ms = *at;
+    if (v.drafts_purged_at_ms > 0) v.jobs.clear();
+    rp.deliver(v);
+  });
 }
 
 caf::result<session_view> on_get(session_ptr self, const session_ref& ref) {
@@ -505,57 +404,27 @@ caf::result<marks_receipt> on_marks(session_ptr self, session_marks& req) {
       return invalid("residual_errors[" + std::to_string(i) + "].count must be at most " + std::to_string(max_residual));
     residuals[r.job_id] = r.residual_errors;
   }
-  json mark_rows = json::array();
-  for (const auto& m : marks) mark_rows.push_back({{"correction_id", m.correction_id}, {"verdict", m.verdict}});
-  json residual_rows = json::array();
-  for (const auto& [job, n] : residuals) residual_rows.push_back({{"job_id", job}, {"residual_errors", n}});
-  const auto id = std::to_string(v.id);
-  db_transaction tx;
-  tx.until = req.ctx.until;
-  tx.statements.push_back(touch(v.id));
-  // Saved only while the session is still open (the touch above may just have expired it).
-  tx.statements.push_back(
-    {"INSERT INTO verification.session_marks (session_id, correction_id, verdict) "
-     "SELECT $1, x.correction_id, x.verdict FROM json_to_recordset($2::json) AS x(correction_id bigint, verdict text) "
-     "WHERE EXISTS (SELECT 1 FROM verification.sessions WHERE id = $1 AND status = 'open') "
-     "ON CONFLICT (session_id, correction_id) DO UPDATE SET verdict = EXCLUDED.verdict, "
-     "seq = nextval('verification.session_mark_seq'), updated_at = now()",
-     {id, mark_rows.dump()}, -1});
-  tx.statements.push_back(
-    {"INSERT INTO verification.session_residuals (session_id, job_id, residual_errors) "
-     "SELECT $1, x.job_id, x.residual_errors FROM json_to_recordset($2::json) AS x(job_id text, residual_errors integer) "
-     "WHERE EXISTS (SELECT 1 FROM verification.sessions WHERE id = $1 AND status = 'open') "
-     "ON CONFLICT (session_id, job_id) DO UPDATE SET residual_errors = EXCLUDED.residual_errors, updated_at = now()",
-     {id, residual_rows.dump()}, -1});
-  // The marks in commit order, as the submit will apply them.
-  tx.statements.push_back({"SELECT correction_id, verdict FROM verification.session_marks "
-                           "WHERE session_id = $1 ORDER BY seq",
-                           {id}, -1});
+  std::vector<job_residual> residual_rows;
+  for (const auto& [job, n] : residuals) residual_rows.push_back({job, n});
   auto rp = self->make_response_promise<marks_receipt>();
-  self->request(st.settings.db, st.settings.db_timeout, transact_atom::value, std::move(tx))
-    .then(
-      [self, rp, residuals](db_results& res) mutable {
-        auto& v = self->state.view;
-        try {
-          if (res.results.size() < 4 || res.results[0].rows.empty()) return void(rp.deliver(not_found(v.id)));
-          v.status = db::text_column(res.results[0].rows.front(), 0);
-          v.expires_at_ms = db::int_column(res.results[0].rows.front(), 1);
-          if (v.status != "open") return void(rp.deliver(closed(v)));
-          v.marks.clear();
-          for (const auto& m : res.results[3].rows) v.marks.push_back({db::int_column(m, 0), db::text_column(m, 1)});
-        } catch (const std::exception& ex) {
-          return void(rp.deliver(make_error(errc::internal, std::string("corrupt session row: ") + ex.what())));
-        }
-        for (auto& j : v.jobs)
-          if (auto it = residuals.find(j.job.job_id); it != residuals.end()) {
-            j.has_residual = true;
-            j.residual_errors = it->second;
-          }
-        marks_receipt r;
-        r.session = v;
-        rp.deliver(std::move(r));
-      },
-      [rp](caf::error& e) mutable { rp.deliver(db::failure(e)); });
+  st.db->save_marks(v.id, marks, residual_rows, req.ctx.until,
+                       [self, rp, residuals](caf::expected<caf::optional<marks_saved>> saved) mutable {
+    auto& v = self->state.view;
+    if (!saved) return void(rp.deliver(db::failure(saved.error())));
+    if (!*saved) return void(rp.deliver(not_found(v.id)));
+    v.status = (*saved)->now.status;
+    v.expires_at_ms = (*saved)->now.expires_at_ms;
+    if (v.status != "open") return void(rp.deliver(closed(v)));
+    v.marks = std::move((*saved)->marks);
+    for (auto& j : v.jobs)
+      if (auto it = residuals.find(j.job.job_id); it != residuals.end()) {
+        j.has_residual = true;
+        j.residual_errors = it->second;
+      }
+    marks_receipt r;
+    r.session = v;
+    rp.deliver(std::move(r));
+  });
   return rp;
 }
 
@@ -573,70 +442,65 @@ caf::result<session_view> on_submit(session_ptr self, session_submit& req) {
       return answer_waiting(self, nullptr);
     run_effects(self);
   };
-  auto attempt = [self, req, rp, id, committed]() mutable {
+  // Committed by an earlier attempt whose answer this actor never saw (lost, or another node's):
+  // the submit as the store holds it (who, when, whether its effects are done) before the effects
+  // run and the answer goes out. Found by the simulation (tests/sim, seed 1).
+  auto committed_before = [self, rp, committed, until = req.ctx.until]() mutable {
+    self->state.db->load(self->state.view.id, until,
+                         [self, rp, committed](caf::expected<caf::optional<session_record>> rec) mutable {
+      if (!rec) return void(rp.deliver(db::failure(rec.error())));
+      if (!*rec) return void(rp.deliver(not_found(self->state.view.id)));
+      const auto& h = (*rec)->head;
+      if (h.status != "submitted")
+        return void(rp.deliver(make_error(errc::internal, "a stored submit found the session " + h.status)));
+      auto& v = self->state.view;
+      v.status = h.status;
+      v.submitted_by = h.submitted_by;
+      v.submitted_at_ms = h.submitted_at_ms;
+      if (h.effects_done && !v.effects_done) {
+        v.effects_done = true;
+        v.outcome = h.outcome;
+      }
+      committed();
+    });
+  };
+  auto attempt = [self, req, rp, id, committed, committed_before]() mutable {
     auto& st = self->state;
     if (st.view.status != "open") return void(rp.deliver(closed(st.view)));
-    db_transaction tx;
-    tx.until = req.ctx.until;
     // The row's own submitted_at comes back, so the view shows what a reload would (no wall clock here).
-    tx.statements.push_back({"UPDATE verification.sessions SET status = 'submitted', submitted_at = now(), "
-                             "submitted_by = $2 WHERE id = $1 AND status = 'open' AND expires_at > now() "
-                             "RETURNING " + ms_text("submitted_at"),
-                             {std::to_string(id), req.actor}, 1});
-    tx.statements.push_back({"UPDATE verification.schedule SET status = 'done' "
-                             "WHERE session_id = $1 AND status = 'taken'",
-                             {std::to_string(id)}, -1});
-    if (req.ctx.keyed())
-      tx.statements.push_back(db::idempotency::store_text(keys_table, req.ctx, 0, std::to_string(id)));
-    self->request(st.settings.db, st.settings.db_timeout, transact_atom::value, std::move(tx))
-      .then(
-        [self, req, committed](db_results& res) mutable {
-          auto& v = self->state.view;
-          v.status = "submitted";
-          v.submitted_by = req.actor;
-          if (!res.results.empty() && !res.results[0].rows.empty())
-            v.submitted_at_ms = db::int_column(res.results[0].rows.front(), 0);
-          committed();
-        },
-        [self, req, rp, committed](caf::error& e) mutable {
-          if (code_of(e) == errc::conflict && info_of(e).statement == 0) {
-            // Expired or submitted meanwhile: say which.
-            return refresh(self, req.ctx.until, rp, [self](caf::typed_response_promise<session_view>& p) {
-              p.deliver(self->state.view.status == "open"
-                          ? make_error(errc::conflict, "the session changed meanwhile; retry")
-                          : closed(self->state.view));
-            });
-          }
-          if (code_of(e) == errc::conflict && info_of(e).statement == 2) {
-            // The same key committed by a concurrent attempt (another node): answer as a replay.
-            self->state.view.status = "submitted";
-            return committed();
-          }
-          if (outcome_unknown(e))
-            return void(rp.deliver(make_error(errc::outcome_unknown, "the submit may or may not have been saved")));
-          rp.deliver(db::failure(e));
+    st.db->submit(id, req.actor, req.ctx, [self, req, rp, committed, committed_before](caf::expected<submitted> res) mutable {
+      if (!res) {
+        if (outcome_unknown(res.error()))
+          return void(rp.deliver(make_error(errc::outcome_unknown, "the submit may or may not have been saved")));
+        return void(rp.deliver(db::failure(res.error())));
+      }
+      if (res->outcome == submitted::not_open) {
+        // Expired or submitted meanwhile: say which.
+        return refresh(self, req.ctx.until, rp, [self](caf::typed_response_promise<session_view>& p) {
+          p.deliver(self->state.view.status == "open" ? make_error(errc::conflict, "the session changed meanwhile; retry")
+                                                      : closed(self->state.view));
         });
+      }
+      // The same key committed by a concurrent attempt (another node) answers as a replay.
+      if (res->outcome == submitted::key_taken) return committed_before();
+      auto& v = self->state.view;
+      v.status = "submitted";
+      v.submitted_by = req.actor;
+      v.submitted_at_ms = res->submitted_at_ms;
+      committed();
+    });
   };
   if (!req.ctx.keyed()) {
     attempt();
     return rp;
   }
-  auto lookup = db::idempotency::lookup(keys_table, req.ctx, st.settings.idempotency_retention);
-  lookup.until = req.ctx.until;
-  self->request(st.settings.db, st.settings.db_timeout, query_atom::value, std::move(lookup))
-    .then(
-      [self, req, rp, attempt, committed](db_rows& rows) mutable {
-        db::idempotency::lookup_result found;
-        try {
-          found = db::idempotency::judge(rows, req.ctx);
-        } catch (const std::exception& ex) {
-          return void(rp.deliver(make_error(errc::internal, std::string("corrupt idempotency row: ") + ex.what())));
-        }
-        if (found.v == db::idempotency::verdict::reused) return void(rp.deliver(db::idempotency::reused(req.ctx)));
-        if (found.v == db::idempotency::verdict::replay) return committed();
-        attempt();
-      },
-      [rp](caf::error& e) mutable { rp.deliver(db::failure(e)); });
+  st.db->find_key(req.ctx, st.settings.idempotency_retention,
+                     [req, rp, attempt, committed_before](caf::expected<db::idempotency::lookup_result> found) mutable {
+    if (!found) return void(rp.deliver(db::failure(found.error())));
+    if (found->v == db::idempotency::verdict::reused) return void(rp.deliver(db::idempotency::reused(req.ctx)));
+    if (found->v == db::idempotency::verdict::replay) return committed_before();
+    attempt();
+  });
   return rp;
 }
 
@@ -644,6 +508,7 @@ session_actor::behavior_type session_fn(session_ptr self, sessions_settings sett
   auto& st = self->state;
   st.settings = std::move(settings);
   st.view = std::move(view);
+  st.db = open_store(self, st.settings);
   st.last_used = self->clock().now();
   // A submit whose effects were interrupted (a crash, a dependency down) is finished now.
   if (st.view.status == "submitted" && !st.view.effects_done) run_effects(self);
@@ -682,6 +547,7 @@ struct supervisor_state {
   std::uint32_t starting = 0;
   session_stats stats;
   std::optional<crypto::fernet> cipher;  // the drafts' key (reports.fernet-key)
+  std::unique_ptr<store> db;  // the family's port
 };
 
 using supervisor_ptr = verification_sessions_actor::stateful_pointer<supervisor_state>;
@@ -726,36 +592,32 @@ void with_session(supervisor_ptr self, std::int64_t id, const deadline& until,
   }
   if (auto e = over_bound(self)) return with(nullptr, &*e);
   st.loading[id].push_back(std::move(with));
-  auto tx = load_transaction(id);
-  tx.until = until;
   auto done = [self, id](const session_actor* a, const caf::error* e) {
     auto waiting = std::move(self->state.loading[id]);
     self->state.loading.erase(id);
     for (auto& w : waiting) w(a, e);
   };
-  self->request(st.settings.db, st.settings.db_timeout, transact_atom::value, std::move(tx))
-    .then(
-      [self, id, done](db_results& res) {
-        caf::optional<session_view> v;
-        try {
-          v = view_of(res, *self->state.cipher);
-        } catch (const std::exception& ex) {
-          auto e = make_error(errc::internal, std::string("corrupt session row: ") + ex.what());
-          return done(nullptr, &e);
-        }
-        if (!v) {
-          auto e = not_found(id);
-          return done(nullptr, &e);
-        }
-        auto a = activate(self, std::move(*v));
-        install(self, id, a);
-        ++self->state.stats.activations;
-        done(&a, nullptr);
-      },
-      [done](caf::error& err) {
-        auto e = db::failure(err);
-        done(nullptr, &e);
-      });
+  st.db->load(id, until, [self, id, done](caf::expected<caf::optional<session_record>> rec) {
+    if (!rec) {
+      auto e = db::failure(rec.error());
+      return done(nullptr, &e);
+    }
+    if (!*rec) {
+      auto e = not_found(id);
+      return done(nullptr, &e);
+    }
+    caf::optional<session_view> v;
+    try {
+      v = view_of(std::move(**rec), *self->state.cipher);
+    } catch (const std::exception& ex) {
+      auto e = make_error(errc::internal, std::string("corrupt session row: ") + ex.what());
+      return done(nullptr, &e);
+    }
+    auto a = activate(self, std::move(*v));
+    install(self, id, a);
+    ++self->state.stats.activations;
+    done(&a, nullptr);
+  });
 }
 
 caf::result<session_view> on_open(supervisor_ptr self, session_start req) {
@@ -795,46 +657,18 @@ caf::result<session_view> on_open(supervisor_ptr self, session_start req) {
     } catch (const std::exception&) {
       return fail(make_error(errc::internal, "the session's drafts could not be encrypted"));
     }
-    db_transaction tx;
-    tx.until = r.ctx.until;
-    tx.statements.push_back(
-      {"INSERT INTO verification.sessions (speaker_id, client_id, owner, from_at, to_at, error_types, "
-       "max_jobs, source, stale, stale_since, stale_reason, content_token, idle_timeout_ms, expires_at) "
-       "VALUES ($1, $2, $3, to_timestamp($4::double precision / 1000), to_timestamp($5::double precision / 1000), "
-       "$6::text[], $7::integer, $8, $9::boolean, "
-       "CASE WHEN $9::boolean THEN to_timestamp($10::double precision / 1000) END, $11, $12, $13::bigint, "
-       "now() + make_interval(secs => $13::double precision / 1000)) RETURNING id",
-       {r.speaker_id, client_id, r.owner, std::to_string(r.from_ms), std::to_string(r.to_ms),
-        db::text_array_param(r.error_types), std::to_string(r.max_jobs), pull.source,
-        pull.stale ? "true" : "false", std::to_string(pull.stale_since_ms), pull.stale_reason,
-        std::move(token), std::to_string(st.settings.idle_timeout.count())},
-       1});
-    // The queue: this speaker's scheduled entries are taken by the session.
-    tx.statements.push_back(
-      {"UPDATE verification.schedule SET status = 'taken', "
-       "session_id = currval(pg_get_serial_sequence('verification.sessions', 'id')) "
-       "WHERE speaker_id = $1 AND status = 'scheduled'",
-       {r.speaker_id}, -1});
-    if (r.ctx.keyed())
-      tx.statements.push_back(db::idempotency::store(
-        keys_table, r.ctx, 0, "currval(pg_get_serial_sequence('verification.sessions', 'id'))::text", {}));
-    self->request(st.settings.db, st.settings.db_timeout, transact_atom::value, std::move(tx))
-      .then(
-        [self, req_ptr, fail, replay](db_results& res) mutable {
-          std::int64_t id = 0;
-          try {
-            id = db::int_column(res.results.at(0).rows.at(0), 0);
-          } catch (const std::exception& ex) {
-            return fail(make_error(errc::internal, std::string("no session id: ") + ex.what()));
-          }
-          // Read back as any later activation reads it: one way to build a session's state.
-          replay(id, req_ptr->ctx.until, req_ptr->ctx);
-        },
-        [fail](caf::error& e) mutable {
-          if (outcome_unknown(e))
-            return fail(make_error(errc::outcome_unknown, "the session may or may not have been started"));
-          fail(db::failure(e));
-        });
+    new_session s{r.speaker_id, client_id, r.owner, r.from_ms, r.to_ms, r.error_types, r.max_jobs,
+                  pull.source, pull.stale, pull.stale_since_ms, pull.stale_reason, std::move(token),
+                  st.settings.idle_timeout};
+    st.db->create(s, r.ctx, [req_ptr, fail, replay](caf::expected<std::int64_t> id) mutable {
+      if (!id) {
+        if (outcome_unknown(id.error()))
+          return fail(make_error(errc::outcome_unknown, "the session may or may not have been started"));
+        return fail(db::failure(id.error()));
+      }
+      // Read back as any later activation reads it: one way to build a session's state.
+      replay(*id, req_ptr->ctx.until, req_ptr->ctx);
+    });
   };
   // Each draft through the correction actor, one after another (its bound is shared with the API).
   auto correct_all = std::make_shared<std::function<void(job_pull, std::vector<session_job>, std::string, std::size_t)>>();
@@ -899,69 +733,35 @@ caf::result<session_view> on_open(supervisor_ptr self, session_start req) {
     begin();
     return rp;
   }
-  auto lookup = db::idempotency::lookup(keys_table, req_ptr->ctx, st.settings.idempotency_retention);
-  lookup.until = req_ptr->ctx.until;
-  self->request(st.settings.db, st.settings.db_timeout, query_atom::value, std::move(lookup))
-    .then(
-      [req_ptr, fail, replay, begin](db_rows& rows) mutable {
-        db::idempotency::lookup_result found;
-        try {
-          found = db::idempotency::judge(rows, req_ptr->ctx);
-          if (found.v == db::idempotency::verdict::reused) return fail(db::idempotency::reused(req_ptr->ctx));
-          if (found.v == db::idempotency::verdict::replay)
-            return replay(std::stoll(found.stored.answer), req_ptr->ctx.until, req_ptr->ctx);
-        } catch (const std::exception& ex) {
-          return fail(make_error(errc::internal, std::string("corrupt idempotency row: ") + ex.what()));
-        }
-        begin();
-      },
-      [fail](caf::error& e) mutable { fail(db::failure(e)); });
+  st.db->find_key(req_ptr->ctx, st.settings.idempotency_retention,
+                     [req_ptr, fail, replay, begin](caf::expected<db::idempotency::lookup_result> found) mutable {
+    if (!found) return fail(db::failure(found.error()));
+    if (found->v == db::idempotency::verdict::reused) return fail(db::idempotency::reused(req_ptr->ctx));
+    if (found->v == db::idempotency::verdict::replay) {
+      std::int64_t id = 0;
+      try {
+        id = std::stoll(found->stored.answer);
+      } catch (const std::exception& ex) {
+        return fail(make_error(errc::internal, std::string("corrupt idempotency row: ") + ex.what()));
+      }
+      return replay(id, req_ptr->ctx.until, req_ptr->ctx);
+    }
+    begin();
+  });
   return rp;
 }
-
-// The drafts of closed sessions created longer ago than the retention ($1 ms), at most $2 at a
-// time (runtime/db/retention.hpp). Open sessions keep theirs until they close, and so do submits
-// whose effects are not done: the effects read the drafts (pattern ids, word counts).
-constexpr const char* purge_sql =
-  "WITH due AS ("
-  "  SELECT id FROM verification.sessions"
-  "  WHERE created_at < now() - make_interval(secs => $1::double precision / 1000)"
-  "    AND (content IS NOT NULL OR content_token IS NOT NULL)"
-  "    AND (status = 'expired' OR (status = 'submitted' AND effects_done))"
-  "  ORDER BY created_at LIMIT $2::integer FOR UPDATE SKIP LOCKED)"
-  " UPDATE verification.sessions s SET content = NULL, content_token = NULL, content_purged_at = now()"
-  " FROM due WHERE s.id = due.id RETURNING s.id";
 
 // Expires what passed its idle time (returning schedule entries), and finds submits whose effects
 // were interrupted so that their sessions are activated and finish them.
 void sweep(supervisor_ptr self) {
   auto& st = self->state;
-  db_transaction tx;
-  tx.statements.push_back(
-    {"WITH gone AS (UPDATE verification.sessions SET status = 'expired' "
-     "WHERE status = 'open' AND expires_at <= now() RETURNING id), "
-     "q AS (UPDATE verification.schedule SET status = 'scheduled', session_id = NULL "
-     "WHERE status = 'taken' AND session_id IN (SELECT id FROM gone)) SELECT id FROM gone",
-     {}, -1});
-  tx.statements.push_back({"SELECT id FROM verification.sessions WHERE status = 'submitted' AND NOT effects_done "
-                           "AND submitted_at < now() - interval '5 seconds' ORDER BY submitted_at LIMIT 100",
-                           {}, -1});
-  tx.statements.push_back(db::idempotency::purge(keys_table, st.settings.idempotency_retention));
-  self->request(st.settings.db, st.settings.db_timeout, transact_atom::value, std::move(tx))
-    .then(
-      [self](db_results& res) {
-        auto& st = self->state;
-        try {
-          // A live session actor of an expired session learns it on its next message (its touch
-          // answers "expired") and stops when idle.
-          st.stats.expired += res.results.at(0).rows.size();
-          for (const auto& row : res.results.at(1).rows)
-            with_session(self, db::int_column(row, 0), {}, [](const session_actor*, const caf::error*) {});
-        } catch (const std::exception&) {
-          // A row that does not read is skipped; the next sweep tries again.
-        }
-      },
-      [](caf::error&) {});  // PostgreSQL down: the next sweep tries again
+  st.db->sweep(st.settings.idempotency_retention, [self](caf::expected<sweep_result> res) {
+    if (!res) return;  // the store down: the next sweep tries again
+    // A live session actor of an expired session learns it on its next message (its touch
+    // answers "expired") and stops when idle.
+    self->state.stats.expired += res->expired.size();
+    for (auto id : res->unfinished) with_session(self, id, {}, [](const session_actor*, const caf::error*) {});
+  });
 }
 
 verification_sessions_actor::behavior_type supervisor_fn(supervisor_ptr self, sessions_settings settings,
@@ -969,6 +769,7 @@ verification_sessions_actor::behavior_type supervisor_fn(supervisor_ptr self, se
   auto& st = self->state;
   st.settings = std::move(settings);
   st.cipher = crypto::fernet::from_key(st.settings.content_key);
+  st.db = open_store(self, st.settings);
   // Linked: the purge stops with the family, and a purge that fails restarts it with the family.
   if (purge) self->link_to(purge);
   self->set_down_handler([self](caf::down_msg& dm) {
@@ -1038,7 +839,7 @@ verification_sessions_actor::behavior_type supervisor_fn(supervisor_ptr self, se
 }  // namespace
 
 verification_sessions_actor spawn_sessions(caf::actor_system& sys, sessions_settings settings) {
-  if (!settings.db || !settings.jobs || !settings.corrections || !settings.speakers || !settings.reports)
+  if ((!settings.db && !settings.make_store) || !settings.jobs || !settings.corrections || !settings.speakers || !settings.reports)
     throw std::invalid_argument("verification sessions: PostgreSQL, jobs, corrections, speakers and reports are required");
   if (settings.idle_timeout.count() <= 0 || settings.sweep_interval.count() <= 0 || settings.max_active == 0 ||
       settings.max_jobs_cap == 0 || settings.db_timeout.count() <= 0 || settings.call_timeout.count() <= 0)
@@ -1047,7 +848,7 @@ verification_sessions_actor spawn_sessions(caf::actor_system& sys, sessions_sett
     throw std::invalid_argument("verification sessions: the drafts' key is not a Fernet key");
   auto purge = db::spawn_retention_purge(
     sys, {settings.db, settings.db_timeout, settings.draft_retention, settings.draft_purge_interval,
-          settings.draft_purge_batch, purge_sql, "verification", "drafts of verification sessions"});
+          settings.draft_purge_batch, drafts_purge_sql, "verification", "drafts of verification sessions"});
   return sys.spawn(supervisor_fn, std::move(settings), std::move(purge));
 }
 

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <string>
 
+#include "actors/verification/store.hpp"
 #include "messages/connections.hpp"
 #include "messages/instanote.hpp"
 #include "messages/patterns.hpp"
@@ -38,6 +39,9 @@ namespace sbm::verification {
 
 struct sessions_settings {
   postgres_actor db;
+  // The port the actors keep their state behind; none: PostgreSQL through `db` (simulations set
+  // an in-memory store and may leave `db` null).
+  store_factory make_store;
   instanote_actor jobs;
   correction_actor corrections;
   speaker_shard_actor speakers;

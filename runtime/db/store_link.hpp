@@ -1,0 +1,50 @@
+#pragma once
+// How a family's store adapter reaches its server from the actor that uses it. The actor builds
+// the link from its own request(...).then(...), so every completion runs in that actor's context,
+// with the actor's timeout, whichever adapter is behind the port: PostgreSQL through its
+// connection actor, or (simulation only) an in-memory store that is an actor of its own.
+#include <caf/actor.hpp>
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+#include <caf/message.hpp>
+
+#include <chrono>
+#include <functional>
+#include <utility>
+
+#include "messages/connections.hpp"
+#include "messages/errors.hpp"
+
+namespace sbm::db {
+
+template <class T>
+using completion = std::function<void(caf::expected<T>)>;
+
+struct store_link {
+  std::function<void(db_statement, completion<db_rows>)> query;
+  std::function<void(db_transaction, completion<db_results>)> transact;
+  // One request to a server that is an actor (the simulation's stores): `true` or an error.
+  std::function<void(const caf::actor&, caf::message, completion<bool>)> call;
+};
+
+template <class Self>
+store_link make_store_link(Self* self, postgres_actor db, std::chrono::milliseconds timeout) {
+  store_link link;
+  link.query = [self, db, timeout](db_statement st, completion<db_rows> done) {
+    if (!db) return done(make_error(errc::unavailable, "no database configured"));
+    self->request(db, timeout, query_atom::value, std::move(st))
+      .then([done](db_rows& rows) { done(std::move(rows)); }, [done](caf::error& e) { done(std::move(e)); });
+  };
+  link.transact = [self, db, timeout](db_transaction tx, completion<db_results> done) {
+    if (!db) return done(make_error(errc::unavailable, "no database configured"));
+    self->request(db, timeout, transact_atom::value, std::move(tx))
+      .then([done](db_results& res) { done(std::move(res)); }, [done](caf::error& e) { done(std::move(e)); });
+  };
+  link.call = [self, timeout](const caf::actor& server, caf::message msg, completion<bool> done) {
+    self->request(server, timeout, std::move(msg))
+      .then([done](bool ok) { done(ok); }, [done](caf::error& e) { done(std::move(e)); });
+  };
+  return link;
+}
+
+}  // namespace sbm::db

@@ -1,0 +1,126 @@
+#include "tests/sim/harness.hpp"
+
+#include <caf/atom.hpp>
+#include <caf/resumable.hpp>
+#include <caf/scheduled_actor.hpp>
+
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+
+#include "messages/announce.hpp"
+#include "tests/sim/memory_server.hpp"
+
+namespace sbm::sim {
+
+namespace {
+
+std::optional<std::uint64_t> flag_seed, flag_count, flag_first;
+bool flag_trace = false;
+
+std::optional<std::uint64_t> env_number(const char* name) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return std::nullopt;
+  return std::strtoull(v, nullptr, 10);
+}
+
+}  // namespace
+
+world_config::world_config() {
+  sbm::announce_types(*this);
+  set("scheduler.policy", caf::atom("testing"));
+}
+
+world::world(std::uint64_t seed, pacing p)
+  : seed_{seed},
+    pace_{p},
+    rng_{seed},
+    sys_{cfg_},
+    sched_{dynamic_cast<caf::scheduler::test_coordinator&>(sys_.scheduler())} {}
+
+world::~world() {
+  // Whatever the scenario left runnable finishes before the system goes (exits included).
+  for (std::size_t i = 0; i < 100000 && sched_.has_job(); ++i) sched_.run_once();
+}
+
+caf::actor_clock::time_point world::now() const { return sched_.clock().now(); }
+
+void world::note(const std::string& what) {
+  trace_.push_back(std::to_string(ms_of(now())) + " " + what);
+}
+
+bool world::step() {
+  auto& jobs = sched_.jobs;
+  if (jobs.empty()) return false;
+  if (pace_.jump_chance > 0 && std::uniform_real_distribution<double>{0, 1}(rng_) < pace_.jump_chance) {
+    const auto jump = std::uniform_int_distribution<std::int64_t>{1, pace_.max_jump.count()}(rng_);
+    sched_.advance_time(std::chrono::milliseconds{jump});
+    note("jump " + std::to_string(jump) + "ms");
+  }
+  const auto pick = std::uniform_int_distribution<std::size_t>{0, jobs.size() - 1}(rng_);
+  auto* job = jobs[pick];
+  jobs.erase(jobs.begin() + static_cast<std::ptrdiff_t>(pick));
+  jobs.push_front(job);
+  std::string who = "?";
+  if (auto* a = dynamic_cast<caf::scheduled_actor*>(job)) who = std::string{a->name()} + "#" + std::to_string(a->id());
+  sched_.run_once();
+  note(who);
+  return true;
+}
+
+bool world::run_until(const std::function<bool()>& done, std::chrono::milliseconds limit) {
+  const auto until = now() + limit;
+  while (!done()) {
+    if (step()) continue;
+    if (now() >= until || !sched_.trigger_timeout()) return done();
+  }
+  return true;
+}
+
+void world::run_for(std::chrono::milliseconds span) { run_until([] { return false; }, span); }
+
+void parse_seed_flags(int& argc, char** argv) {
+  int out = 1;
+  for (int i = 1; i < argc; ++i) {
+    auto take = [&](const char* name, std::optional<std::uint64_t>& into) {
+      const auto n = std::strlen(name);
+      if (std::strncmp(argv[i], name, n) != 0) return false;
+      if (argv[i][n] == '=') {
+        into = std::strtoull(argv[i] + n + 1, nullptr, 10);
+        return true;
+      }
+      if (argv[i][n] == '\0' && i + 1 < argc) {
+        into = std::strtoull(argv[++i], nullptr, 10);
+        return true;
+      }
+      return false;
+    };
+    if (std::strcmp(argv[i], "--trace") == 0) {
+      flag_trace = true;
+      continue;
+    }
+    if (take("--seed", flag_seed) || take("--seeds", flag_count) || take("--first-seed", flag_first)) continue;
+    argv[out++] = argv[i];
+  }
+  argc = out;
+  argv[argc] = nullptr;
+}
+
+seed_range seeds(std::uint64_t default_count) {
+  if (auto s = flag_seed ? flag_seed : env_number("SBM_SIM_SEED")) return {*s, 1};
+  seed_range r{1, default_count};
+  if (auto c = flag_count ? flag_count : env_number("SBM_SIM_SEEDS")) r.count = *c;
+  if (auto f = flag_first ? flag_first : env_number("SBM_SIM_FIRST_SEED")) r.first = *f;
+  return r;
+}
+
+bool trace_wanted() { return flag_trace || env_number("SBM_SIM_TRACE").value_or(0) != 0; }
+
+std::string tail(const std::vector<std::string>& trace, std::size_t lines) {
+  std::ostringstream out;
+  const auto from = trace.size() > lines ? trace.size() - lines : 0;
+  for (auto i = from; i < trace.size(); ++i) out << "  " << trace[i] << "\n";
+  return out.str();
+}
+
+}  // namespace sbm::sim

@@ -1,0 +1,87 @@
+#pragma once
+// The simulation harness: one CAF actor system under CAF's deterministic test coordinator
+// (scheduler.policy = testing, virtual time), in which the seed, not the OS, decides which ready
+// actor runs next and when virtual time jumps ahead while messages wait (delaying them past
+// request timeouts and timers). The same seed gives the same run: trace() names every step, and
+// a failing seed re-runs alone with `--seed N` (or SBM_SIM_SEED=N).
+//
+// STACK-NOTES.md: caf/test/dsl.hpp cannot live in a GoogleTest binary, so this drives
+// caf::scheduler::test_coordinator itself. run_once() always runs the first ready job; the world
+// moves the job the seed picks to the front first.
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scheduler/test_coordinator.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace sbm::sim {
+
+struct world_config : caf::actor_system_config {
+  world_config();
+};
+
+struct pacing {
+  // Per step, the chance that virtual time jumps ahead before the picked job runs, and how far at
+  // most: what waits in mailboxes meanwhile is late by that much.
+  double jump_chance = 0.02;
+  std::chrono::milliseconds max_jump{2000};
+};
+
+class world {
+ public:
+  explicit world(std::uint64_t seed, pacing p = {});
+  ~world();
+  world(const world&) = delete;
+  world& operator=(const world&) = delete;
+
+  caf::actor_system& sys() { return sys_; }
+  std::mt19937_64& rng() { return rng_; }
+  std::uint64_t seed() const { return seed_; }
+  caf::actor_clock::time_point now() const;
+
+  // Runs one ready job, picked by the seed; false when none is ready.
+  bool step();
+  // Runs until `done` holds: ready jobs first, then the next timer in virtual time. False when
+  // `limit` of virtual time passed first (or nothing at all is left to run).
+  bool run_until(const std::function<bool()>& done, std::chrono::milliseconds limit);
+  // Runs for `span` of virtual time, timers included.
+  void run_for(std::chrono::milliseconds span);
+
+  // One line per step: virtual milliseconds, the actor that ran and its id.
+  const std::vector<std::string>& trace() const { return trace_; }
+  std::uint64_t steps() const { return trace_.size(); }
+
+ private:
+  void note(const std::string& what);
+
+  std::uint64_t seed_;
+  pacing pace_;
+  std::mt19937_64 rng_;
+  world_config cfg_;
+  caf::actor_system sys_;
+  caf::scheduler::test_coordinator& sched_;
+  std::vector<std::string> trace_;
+};
+
+// The seeds a scenario runs: `--seed N` (one seed) or `--seeds COUNT` [`--first-seed F`] on the
+// command line (parse_seed_flags strips them before GoogleTest sees the rest), SBM_SIM_SEED /
+// SBM_SIM_SEEDS in the environment, else `default_count` seeds from 1.
+struct seed_range {
+  std::uint64_t first = 1;
+  std::uint64_t count = 0;
+};
+void parse_seed_flags(int& argc, char** argv);
+seed_range seeds(std::uint64_t default_count);
+// `--trace` (or SBM_SIM_TRACE=1): scenarios print every run's whole trace.
+bool trace_wanted();
+
+// The trace's last `lines` steps, for a failure message.
+std::string tail(const std::vector<std::string>& trace, std::size_t lines);
+
+}  // namespace sbm::sim
