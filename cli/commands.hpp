@@ -14,6 +14,7 @@ int token_command(int argc, char** argv);
 int seed_instanote_command(int argc, char** argv);  // also 4: the database already holds drafts
 int eval_corrections_command(int argc, char** argv);
 int status_command(int argc, char** argv);   // 0 ready, 1 not ready or unreachable, 3 refused (401/403)
+int cluster_command(int argc, char** argv);  // `cluster status`: as status_command
 int migrate_command(int argc, char** argv);
 
 }  // namespace sbm::cli

@@ -18,6 +18,7 @@ void usage(std::ostream& out) {
          "commands:\n"
          "  node              run an SBM node\n"
          "  status            print a node's readiness, dependencies, breakers and queues (GET /v1/status)\n"
+         "  cluster status    print a node's view of the cluster: members, their state, lease ages, epochs\n"
          "  migrate           apply, or with --show list, the schema migrations without starting a node\n"
          "  token issue       mint a JWT for an operator, a test or a service\n"
          "  seed-instanote    fill a development InstaNote database with drafts and references\n"
@@ -39,6 +40,8 @@ int main(int argc, char** argv) {
     return sbm::cli::node_command(argc - 2, argv + 2);
   if (command == "status")
     return sbm::cli::status_command(argc - 2, argv + 2);
+  if (command == "cluster")
+    return sbm::cli::cluster_command(argc - 2, argv + 2);
   if (command == "migrate")
     return sbm::cli::migrate_command(argc - 2, argv + 2);
   if (command == "token")

@@ -3,6 +3,8 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
@@ -20,6 +22,8 @@
 #include <mutex>
 #include <thread>
 
+#include "actors/cluster/core/seeds.hpp"
+#include "actors/cluster/membership.hpp"
 #include "actors/connections/connections.hpp"
 #include "actors/connections/postgres_worker.hpp"
 #include "actors/events/events.hpp"
@@ -73,6 +77,10 @@ std::size_t scheduler_threads(const config::settings& cfg) {
   return threads > 0 ? threads : std::max(2u, std::thread::hardware_concurrency());
 }
 
+bool clustered(const config::settings& cfg) { return cfg.integer("cluster.port") > 0; }
+
+bool cluster_tls(const config::settings& cfg) { return !cfg.text("cluster.tls-cert-file").empty(); }
+
 struct node_config : caf::actor_system_config {
   explicit node_config(const config::settings& cfg) {
     announce_types(*this);
@@ -81,6 +89,18 @@ struct node_config : caf::actor_system_config {
         static_cast<std::size_t>(cfg.integer("node.scheduler-moderate-polls")));
     set("work-stealing.relaxed-sleep-duration",
         caf::timespan{cfg.duration("node.scheduler-steal-interval")});
+    if (!clustered(cfg))
+      return;
+    // Without heartbeats a frozen peer is noticed only at TCP's timeout (a killed one at once).
+    load<caf::io::middleman>();
+    set("middleman.heartbeat-interval", caf::timespan{cfg.duration("cluster.heartbeat-interval")});
+    set("middleman.connection-timeout", caf::timespan{cfg.duration("cluster.connection-timeout")});
+    if (cluster_tls(cfg)) {
+      load<caf::openssl::manager>();
+      openssl_certificate = cfg.text("cluster.tls-cert-file");
+      openssl_key = cfg.text("cluster.tls-key-file");
+      openssl_cafile = cfg.text("cluster.tls-ca-file");
+    }
   }
 };
 
@@ -185,6 +205,25 @@ int node_command(int argc, char** argv) {
     return fail_config("instanote.cache-ttl (" + std::to_string(cfg.duration("instanote.cache-ttl").count()) +
                        " ms) exceeds verification.draft-retention (" + std::to_string(retention.count()) +
                        " ms): cached drafts would outlive their retention");
+
+  // A half-configured TLS would let CAF fall back to an anonymous cipher: encrypted, but anyone
+  // could join. All three or none.
+  {
+    const int tls_set = !cfg.text("cluster.tls-cert-file").empty() + !cfg.text("cluster.tls-key-file").empty() +
+                        !cfg.text("cluster.tls-ca-file").empty();
+    if (tls_set != 0 && tls_set != 3)
+      return fail_config("cluster.tls-cert-file, cluster.tls-key-file and cluster.tls-ca-file: give all "
+                         "three for TLS between nodes, or none");
+    for (const char* key : {"cluster.tls-cert-file", "cluster.tls-key-file", "cluster.tls-ca-file"})
+      if (!cfg.text(key).empty() && ::access(std::string{cfg.text(key)}.c_str(), R_OK) != 0)
+        return fail_config(std::string{key} + ": cannot read '" + std::string{cfg.text(key)} + "'");
+  }
+  auto seeds = cluster::parse_seeds(cfg.text("cluster.seeds"));
+  if (auto* err = std::get_if<std::string>(&seeds))
+    return fail_config("cluster.seeds: " + *err);
+  if (clustered(cfg) && cfg.duration("cluster.lease-renew-interval") * 3 > cfg.duration("cluster.lease-ttl"))
+    return fail_config("cluster.lease-renew-interval: at most a third of cluster.lease-ttl, so a "
+                       "renewal can fail twice before the lease lapses");
 
   log::setup(cfg.text("log.level"),
              cfg.text("log.format") == "json" ? log::format::json : log::format::text);
@@ -372,6 +411,8 @@ int node_command(int argc, char** argv) {
       s, caf::actor_cast<postgres_actor>(c.at("postgres")),
       caf::actor_cast<event_bus_actor>(c.at("event-bus"))));
   }});
+  // The epoch of this node's lease, set by the membership actor (0 while none is held).
+  auto lease = std::make_shared<node_lease>();
   // Before speakers: a pin is audited through the speakers' outbox.
   tree.children.push_back({"users", [&cfg](caf::actor_system& s, const started_children& c) {
     users::users_settings u;
@@ -387,7 +428,7 @@ int node_command(int argc, char** argv) {
     a.db_timeout = cfg.duration("postgres.request-timeout");
     return caf::actor_cast<caf::actor>(users::spawn_audit(s, std::move(a)));
   }});
-  tree.children.push_back({"speakers", [&cfg, policy](caf::actor_system& s, const started_children& c) {
+  tree.children.push_back({"speakers", [&cfg, policy, lease](caf::actor_system& s, const started_children& c) {
     speakers::speakers_settings sp;
     sp.db = caf::actor_cast<postgres_actor>(c.at("postgres"));
     sp.bus = caf::actor_cast<event_bus_actor>(c.at("event-bus"));
@@ -402,6 +443,8 @@ int node_command(int argc, char** argv) {
     sp.max_queued = static_cast<std::uint32_t>(cfg.integer("speakers.max-queued"));
     sp.idempotency_retention =
       std::chrono::duration_cast<std::chrono::seconds>(cfg.duration("idempotency.retention"));
+    if (clustered(cfg))
+      sp.lease = lease;
     return caf::actor_cast<caf::actor>(speakers::spawn_speakers(s, std::move(sp)));
   }});
   // Rebuilt from patterns.patterns at every start (no snapshot file configured).
@@ -480,6 +523,27 @@ int node_command(int argc, char** argv) {
     v.draft_purge_interval = cfg.duration("verification.draft-purge-interval");
     return caf::actor_cast<caf::actor>(verification::spawn_sessions(s, std::move(v)));
   }});
+  // The node's membership and lease (speakers fence their writes with its epoch through `lease`).
+  // Last but the gateway, which shows it: its restart restarts nothing else.
+  if (clustered(cfg)) {
+    cluster::membership_settings m;
+    m.node_name = cfg.text("node.name");
+    m.host = cfg.text("cluster.host");
+    m.port = static_cast<std::uint16_t>(cfg.integer("cluster.port"));
+    m.seeds = std::get<std::vector<cluster::seed_address>>(seeds);
+    m.lease_ttl = cfg.duration("cluster.lease-ttl");
+    m.renew_interval = cfg.duration("cluster.lease-renew-interval");
+    m.call_timeout = cfg.duration("cluster.call-timeout");
+    m.lease = lease;
+    m.tls = cluster_tls(cfg);
+    logger->info("cluster: member {}:{} (TLS {}), seeds '{}'", m.host, m.port, m.tls ? "on" : "off",
+                 cfg.text("cluster.seeds"));
+    tree.children.push_back({"cluster", [m](caf::actor_system& s, const started_children& c) {
+      auto settings = m;
+      settings.db = caf::actor_cast<postgres_actor>(c.at("postgres"));
+      return caf::actor_cast<caf::actor>(cluster::spawn_membership(s, std::move(settings)));
+    }});
+  }
   tree.children.push_back({"gateway", [&cfg, pipeline, services, counters = http.counters](
                                          caf::actor_system& s, const started_children& c) {
     gateway::gateway_settings g;
@@ -507,6 +571,8 @@ int node_command(int argc, char** argv) {
     g.http_counters = counters;
     g.metrics_open = cfg.text("metrics.access") == "open";
     g.metrics_timeout = cfg.duration("metrics.component-timeout");
+    if (auto it = c.find("cluster"); it != c.end())
+      g.cluster = caf::actor_cast<membership_actor>(it->second);
     return gateway::spawn_gateway(s, std::move(g), pipeline);
   }});
   auto root = supervision::spawn_rest_for_one(sys, std::move(tree));

@@ -4,6 +4,7 @@
 #include "cli/command_line.hpp"
 #include "cli/commands.hpp"
 #include "cli/http_get.hpp"
+#include "cli/status_command.hpp"
 #include "cli/status_view.hpp"
 
 namespace sbm::cli {
@@ -42,19 +43,25 @@ std::string problem_detail(const std::string& body) {
 int status_command(int argc, char** argv) {
   if (answered_help("status", argc, argv, about))
     return exit_ready;
-  const auto loaded = command_settings("status", argc, argv);
+  return node_status("status", argc, argv, render_status);
+}
+
+int node_status(const std::string& command, int argc, char** argv,
+                const std::function<std::string(const status_document&)>& render) {
+  const auto loaded = command_settings(command, argc, argv);
   if (!loaded)
     return exit_usage;
   const auto& cfg = *loaded;
   const auto& node = cfg.text("node");
+  const auto me = "sbm " + command + ": ";
   auto url = parse_url(node);
   if (auto* err = std::get_if<std::string>(&url)) {
-    std::cerr << "sbm status: --node '" << node << "': " << *err << "\n";
+    std::cerr << me << "--node '" << node << "': " << *err << "\n";
     return exit_usage;
   }
   const auto& token = cfg.secret("token");
   if (token.find_first_of("\r\n\t ") != std::string::npos) {
-    std::cerr << "sbm status: the token holds whitespace: it is not a JWT\n";
+    std::cerr << me << "the token holds whitespace: it is not a JWT\n";
     return exit_usage;
   }
   http_get_options options;
@@ -63,23 +70,23 @@ int status_command(int argc, char** argv) {
   options.headers = {{"Authorization", "Bearer " + token}};
   auto got = http_get(std::get<http_url>(url), "/v1/status", options);
   if (auto* err = std::get_if<std::string>(&got)) {
-    std::cerr << "sbm status: " << node << ": " << *err << "\n";
+    std::cerr << me << node << ": " << *err << "\n";
     return exit_not_ready;
   }
   const auto& answer = std::get<http_answer>(got);
   if (answer.status == 401 || answer.status == 403) {
-    std::cerr << "sbm status: refused (" << answer.status << "): " << problem_detail(answer.body) << "\n";
+    std::cerr << me << "refused (" << answer.status << "): " << problem_detail(answer.body) << "\n";
     return exit_refused;
   }
   if (answer.status != 200) {
-    std::cerr << "sbm status: " << node << " answered " << answer.status << ": " << problem_detail(answer.body)
+    std::cerr << me << node << " answered " << answer.status << ": " << problem_detail(answer.body)
               << "\n";
     return exit_not_ready;
   }
   auto doc = status_document::parse(answer.body, nullptr, false);
   const auto ready = node_ready(doc);
   if (doc.is_discarded() || !ready) {
-    std::cerr << "sbm status: " << node << " did not answer a status document (no node.ready)\n";
+    std::cerr << me << node << " did not answer a status document (no node.ready)\n";
     return exit_not_ready;
   }
   if (cfg.boolean("json")) {
@@ -87,7 +94,7 @@ int status_command(int argc, char** argv) {
     if (answer.body.empty() || answer.body.back() != '\n')
       std::cout << "\n";
   } else {
-    std::cout << render_status(doc);
+    std::cout << render(doc);
   }
   return *ready ? exit_ready : exit_not_ready;
 }

@@ -226,6 +226,16 @@ std::optional<bool> node_ready(const status_document& doc) {
   return ready->get<bool>();
 }
 
+std::string render_cluster(const status_document& doc) {
+  if (!doc.is_object())
+    return render_status(doc);
+  status_document part = status_document::object();
+  for (const char* key : {"node", "cluster"})
+    if (doc.contains(key))
+      part[key] = doc.at(key);
+  return render_status(part);
+}
+
 std::string render_status(const status_document& doc) {
   std::string out;
   if (!doc.is_object())

@@ -15,6 +15,9 @@ using status_document = nlohmann::ordered_json;
 
 std::string render_status(const status_document& doc);
 
+// The node and cluster sections alone (`sbm cluster status`), drawn as render_status draws them.
+std::string render_cluster(const status_document& doc);
+
 // node.ready, when the document says.
 std::optional<bool> node_ready(const status_document& doc);
 

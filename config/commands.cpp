@@ -42,15 +42,17 @@ std::vector<command_options> make_commands() {
   auto timeout = flag_only("timeout", value_kind::duration, "10s", "longest wait for the whole answer");
   timeout.min = 1;
   timeout.max = 3'600'000;
+  // `sbm cluster status` reads the same document the same way, so it takes the same options.
+  const std::vector<option_spec> status_options{
+      url, token, timeout,
+      flag_only("json", value_kind::boolean, "false", "print the document GET /v1/status answered, as it came"),
+      flag_only("cacert", value_kind::text, "",
+                "PEM file of the CA an https node's certificate is checked against (default: the "
+                "system's CAs)")};
   return {
       {"node", node_options(), true},
-      {"status",
-       {url, token, timeout,
-        flag_only("json", value_kind::boolean, "false", "print the document GET /v1/status answered, as it came"),
-        flag_only("cacert", value_kind::text, "",
-                  "PEM file of the CA an https node's certificate is checked against (default: the "
-                  "system's CAs)")},
-       false},
+      {"status", status_options, false},
+      {"cluster status", status_options, false},
       {"migrate",
        {node_option("postgres.url"),
         flag_only("show", value_kind::boolean, "false", "list applied and pending migrations, apply nothing"),

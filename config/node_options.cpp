@@ -260,6 +260,30 @@ std::vector<option_spec> make_options() {
     opt("supervision.period", k::duration, "10s", "window for supervision.max-restarts"),
     opt("idempotency.retention", k::duration, "24h",
         "how long an Idempotency-Key and its stored answer are kept (a retry later is a new request)"),
+    ranged("cluster.port", k::integer, "0", 0, 65535,
+           "port of this node's membership actor (CAF BASP); 0: no cluster, the node runs alone"),
+    opt("cluster.host", k::text, "127.0.0.1",
+        "address the membership actor binds, and by which the other members reach this node"),
+    opt("cluster.seeds", k::text, "",
+        "members to join through, host:port,host:port (this node's own address may be listed); "
+        "empty: this node starts the cluster"),
+    opt("cluster.lease-ttl", k::duration, "3s",
+        "how long a node's lease runs after its last renewal (PostgreSQL's clock); after that its "
+        "speakers may move and its writes are refused"),
+    opt("cluster.lease-renew-interval", k::duration, "1s",
+        "how often the node renews its lease and reads the others' (at most a third of cluster.lease-ttl)"),
+    opt("cluster.heartbeat-interval", k::duration, "100ms",
+        "BASP heartbeats between members (CAF middleman.heartbeat-interval)"),
+    opt("cluster.connection-timeout", k::duration, "1s",
+        "a member silent this long is unreachable (CAF middleman.connection-timeout); a killed one "
+        "is seen at once"),
+    opt("cluster.call-timeout", k::duration, "2s",
+        "longest wait for a connect, a join or a lease statement before it is retried"),
+    opt("cluster.tls-cert-file", k::text, "",
+        "certificate (PEM) this node shows the other members; cluster TLS needs all three tls options"),
+    opt("cluster.tls-key-file", k::text, "", "private key (PEM) of cluster.tls-cert-file"),
+    opt("cluster.tls-ca-file", k::text, "",
+        "CA (PEM) a member's certificate must be signed by to join"),
   };
 }
 

@@ -17,6 +17,7 @@
 #include "gateway/front_door.hpp"
 #include "gateway/responder.hpp"
 #include "runtime/metrics/request_counters.hpp"
+#include "messages/cluster.hpp"
 #include "messages/connections.hpp"
 #include "messages/instanote.hpp"
 #include "messages/metrics.hpp"
@@ -56,6 +57,7 @@ struct gateway_settings {
   std::shared_ptr<const metrics::request_counters> http_counters;
   bool metrics_open = false;
   std::chrono::milliseconds metrics_timeout{1000};
+  membership_actor cluster;  // null: a node without a cluster (GET /v1/status says so)
 };
 
 // What the HTTP threads hand requests to: the front door, then the current lanes. Between a

@@ -76,6 +76,8 @@ struct readiness_collector {
   // The operator's view also shows every bounded queue, from the same snapshots a metrics scrape
   // gathers; null until they are in.
   std::optional<scrape_result> scrape;
+  // The operator's view shows the node's membership; null until its actor answered.
+  std::optional<nlohmann::json> cluster;
   bool answered = false;
 
   void add(dependency_status s) {
@@ -88,8 +90,14 @@ struct readiness_collector {
     finish_when_complete();
   }
 
+  void add(nlohmann::json c) {
+    cluster = std::move(c);
+    finish_when_complete();
+  }
+
   void finish_when_complete() {
-    if (answered || statuses.size() < expected || (view == status_view::operator_detail && !scrape))
+    if (answered || statuses.size() < expected ||
+        (view == status_view::operator_detail && (!scrape || !cluster)))
       return;
     answered = true;
     bool ready = !ctx->draining;
@@ -118,13 +126,54 @@ struct readiness_collector {
                         {"draining", ctx->draining},
                         {"version", std::string(sbm::version())}}},
               {"dependencies", deps},
-              {"queues", queues_json(*scrape)}};
+              {"queues", queues_json(*scrape)},
+              {"cluster", *cluster}};
     // Components that did not answer in time: their queues are missing from the list.
     if (!scrape->missing.empty())
       body["queues_missing"] = scrape->missing;
     ctx->reply(req, json_response(200, body));
   }
 };
+
+// The `cluster` section: this node's lease and every member it knows, with state and lease age.
+json cluster_json(const cluster_status& c) {
+  json members = json::array();
+  for (const auto& m : c.members) {
+    auto optional_ms = [](std::int64_t ms) { return ms < 0 ? json(nullptr) : json(ms); };
+    members.push_back({{"address", m.address},
+                       {"name", m.name},
+                       {"epoch", m.epoch},
+                       {"state", m.state},
+                       {"self", m.self},
+                       {"lease_age_ms", optional_ms(m.lease_age_ms)},
+                       {"lease_expires_in_ms", optional_ms(m.lease_expires_in_ms)}});
+  }
+  return {{"enabled", c.enabled},
+          {"address", c.enabled ? json(c.address) : json(nullptr)},
+          {"state", c.enabled ? json(c.state) : json("standalone")},
+          {"epoch", c.enabled ? json(c.epoch) : json(nullptr)},
+          {"lease_age_ms", c.lease_age_ms < 0 ? json(nullptr) : json(c.lease_age_ms)},
+          {"members", members}};
+}
+
+void ask_cluster(gateway_context& ctx, const std::shared_ptr<readiness_collector>& collector) {
+  if (!ctx.settings.cluster) {
+    collector->cluster = cluster_json(cluster_status{});
+    return;
+  }
+  ctx.self->request(ctx.settings.cluster, ctx.settings.metrics_timeout, status_atom::value)
+    .then([collector](cluster_status& c) { collector->add(cluster_json(c)); },
+          [collector](caf::error&) {
+            // Its membership actor did not answer (restarting, stuck): said, not waited for.
+            cluster_status c;
+            c.enabled = true;
+            c.state = "unresponsive";
+            auto out = cluster_json(c);
+            out["address"] = nullptr;
+            out["epoch"] = nullptr;
+            collector->add(std::move(out));
+          });
+}
 
 void collect_status(gateway_context& ctx, const http_request& req, status_view view) {
   auto collector = std::make_shared<readiness_collector>();
@@ -156,8 +205,10 @@ void collect_status(gateway_context& ctx, const http_request& req, status_view v
   ask(ctx.settings.postgres, "postgres", true);
   ask(ctx.settings.redis, "redis", false);
   ask(ctx.settings.instanote, "instanote", false);
-  if (view == status_view::operator_detail)
+  if (view == status_view::operator_detail) {
     gather_metrics(ctx, [collector](scrape_result& r) { collector->add(std::move(r)); });
+    ask_cluster(ctx, collector);
+  }
   // absent handles were counted synchronously; finish if every answer is already in
   collector->finish_when_complete();
 }

@@ -2,6 +2,7 @@
 
 #include <caf/actor_system_config.hpp>
 
+#include "messages/cluster.hpp"
 #include "messages/connections.hpp"
 #include "messages/context.hpp"
 #include "messages/errors.hpp"
@@ -45,6 +46,11 @@ void announce_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<dependency_status>("sbm::dependency_status");
   cfg.add_message_type<redis_command>("sbm::redis_command");
   cfg.add_message_type<redis_reply>("sbm::redis_reply");
+  // cluster
+  cfg.add_message_type<cluster_member>("sbm::cluster_member");
+  cfg.add_message_type<std::vector<cluster_member>>("std::vector<sbm::cluster_member>");
+  cfg.add_message_type<cluster_member_status>("sbm::cluster_member_status");
+  cfg.add_message_type<cluster_status>("sbm::cluster_status");
   // metrics
   cfg.add_message_type<metric_sample>("sbm::metric_sample");
   cfg.add_message_type<histogram_sample>("sbm::histogram_sample");

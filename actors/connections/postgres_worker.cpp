@@ -75,6 +75,10 @@ caf::error map_sql_error(const std::string& name, const pqxx::sql_error& e, int 
   // Data exceptions quote the rejected value, so only the code is reported.
   if (starts_with(state, "22"))
     return make_error(errc::invalid_argument, where + ": invalid value (sqlstate " + state + ")");
+  // cluster.fence_speaker (actors/cluster/schema): the writer's lease is gone (SB001) or the
+  // speaker is another live node's (SB002). The message names only epochs.
+  if (state == "SB001" || state == "SB002")
+    return make_error(errc::stale_owner, where + ": " + first_line(e.what()));
   if (state == "57014")
     return make_error(errc::unavailable, where + ": cancelled by statement timeout");
   return make_error(errc::internal, where + ": failed (sqlstate " + state + ")");

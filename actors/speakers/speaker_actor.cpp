@@ -17,6 +17,7 @@
 #include "actors/speakers/speaker_rows.hpp"
 #include "actors/speakers/validation.hpp"
 #include "messages/errors.hpp"
+#include "messages/cluster.hpp"
 #include "runtime/db/idempotency.hpp"
 
 namespace sbm::speakers {
@@ -251,6 +252,8 @@ view_promise commit(self_ptr self, db_transaction tx, apply_fn apply, const requ
   if (ctx.keyed())
     tx.statements.push_back(db::idempotency::store(keys_table, ctx, 0, speaker_answer_sql(),
                                                    {st.speaker_id}));
+  if (st.env->lease)
+    tx.statements.push_back(fence_statement(st.speaker_id, st.env->lease->epoch()));
   tx.until = ctx.until;
   self->request(st.env->db, hop_timeout(ctx.until, st.env->db_timeout), transact_atom::value,
                 std::move(tx))

@@ -14,6 +14,10 @@ namespace caf {
 class actor_system;
 }
 
+namespace sbm {
+class node_lease;  // messages/cluster.hpp
+}
+
 namespace sbm::speakers {
 
 // Shared by every speaker of a shard and never changed after the shard started, so speakers on
@@ -25,6 +29,7 @@ struct speaker_env {
   std::chrono::milliseconds idle_timeout{std::chrono::minutes{5}};
   std::chrono::milliseconds db_timeout{std::chrono::seconds{10}};
   std::chrono::seconds idempotency_retention{std::chrono::hours{24}};
+  std::shared_ptr<const node_lease> lease;  // null: no cluster, writes are not fenced
 };
 
 speaker_actor spawn_speaker(caf::actor_system& sys, std::shared_ptr<const speaker_env> env,

@@ -56,6 +56,12 @@ db_statement samples_statement(const samples_query& q, std::uint32_t fetch);
 // came). False when the speaker is not visible. Throws std::runtime_error on a corrupt row.
 bool samples_from_rows(const db_rows& rows, std::uint32_t limit, quality_samples& out);
 
+// The fence of a clustered node's durable speaker write, its transaction's last statement (so
+// the statement numbers a conflict names stay those of the write): the database function
+// cluster.fence_speaker raises, and so rolls the write back as errc::stale_owner, unless the
+// node's lease of `epoch` is live and the speaker is its own or free to take.
+db_statement fence_statement(const std::string& speaker_id, std::int64_t epoch);
+
 // Decimal text that PostgreSQL parses back to the identical double.
 std::string sql_number(double value);
 

@@ -26,6 +26,7 @@
 #include "actors/speakers/speaker_actor.hpp"
 #include "actors/speakers/speaker_rows.hpp"
 #include "actors/speakers/validation.hpp"
+#include "messages/cluster.hpp"
 #include "messages/errors.hpp"
 #include "runtime/db/idempotency.hpp"
 #include "runtime/db/rows.hpp"
@@ -437,6 +438,8 @@ caf::result<speaker_view> on_register(self_ptr self, speaker_registration& r) {
   if (r.ctx.keyed())
     tx.statements.push_back(
       db::idempotency::store("speakers.idempotency_keys", r.ctx, 0, speaker_answer_sql(), {r.speaker_id}));
+  if (st.settings.lease)
+    tx.statements.push_back(fence_statement(r.speaker_id, st.settings.lease->epoch()));
   auto rp = self->make_response_promise<speaker_view>();
   auto answer = [self, rp, key](auto&& value) mutable {
     self->state.keys.release(key);
@@ -597,6 +600,7 @@ speaker_shard_actor::behavior_type shard_fn(self_ptr self, speakers_settings set
   env->idle_timeout = st.settings.idle_timeout;
   env->db_timeout = st.settings.db_timeout;
   env->idempotency_retention = st.settings.idempotency_retention;
+  env->lease = st.settings.lease;
   st.env = std::move(env);
   st.relay = start_relay(self);
   for (std::uint32_t i = 0; i < std::max<std::uint32_t>(1, st.settings.measurers); ++i)

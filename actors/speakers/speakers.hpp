@@ -2,6 +2,7 @@
 // The speakers family from outside: one call spawns the shard, which owns the speaker actors and
 // the outbox relay. Everything else reaches speakers through the returned handle.
 #include <chrono>
+#include <memory>
 
 #include "actors/speakers/core/bucket_policy.hpp"
 #include "messages/connections.hpp"
@@ -12,6 +13,10 @@
 
 namespace caf {
 class actor_system;
+}
+
+namespace sbm {
+class node_lease;  // messages/cluster.hpp
 }
 
 namespace sbm::speakers {
@@ -38,6 +43,9 @@ struct speakers_settings {
   // holds up the shard or a scheduler thread; past max_measuring at once: errc::overloaded.
   std::uint32_t measurers = 2;
   std::uint32_t max_measuring = 8;
+  // In a cluster, the node's lease: every durable speaker write carries its epoch and is fenced
+  // by the database (speaker_rows.hpp, fence_statement). Null on a node without a cluster.
+  std::shared_ptr<const node_lease> lease;
 };
 
 // Spawns the shard; the shard spawns and supervises the outbox relay (re-spawned when it fails,

@@ -103,3 +103,26 @@ TEST(StatusView, ReadinessComesFromTheNodeSection) {
   doc["node"]["ready"] = "yes";
   EXPECT_EQ(node_ready(doc), std::nullopt) << "only a JSON boolean says ready";
 }
+
+TEST(StatusView, TheClusterCommandShowsTheNodeAndItsClusterOnly) {
+  auto doc = document();
+  doc["cluster"] = status_document::parse(R"({
+    "address": "127.0.0.1:7001", "enabled": true, "epoch": 12, "lease_age_ms": 310,
+    "members": [
+      {"address": "127.0.0.1:7001", "epoch": 12, "lease_age_ms": 310, "lease_expires_in_ms": 2690,
+       "name": "n1", "self": true, "state": "up"},
+      {"address": "127.0.0.1:7002", "epoch": 9, "lease_age_ms": 1900, "lease_expires_in_ms": 1100,
+       "name": "n2", "self": false, "state": "unreachable"}
+    ],
+    "state": "member"})");
+  const auto text = sbm::cli::render_cluster(doc);
+  EXPECT_TRUE(contains(text, "NODE\n")) << text;
+  EXPECT_TRUE(contains(text, "CLUSTER\n")) << text;
+  EXPECT_FALSE(contains(text, "DEPENDENCIES")) << text;
+  EXPECT_FALSE(contains(text, "BREAKERS")) << text;
+  for (const char* shown : {"127.0.0.1:7002", "unreachable", "n2", "member"})
+    EXPECT_TRUE(contains(text, shown)) << shown << "\n" << text;
+  // `sbm status` draws the same section among the others.
+  EXPECT_TRUE(contains(render_status(doc), "127.0.0.1:7002"));
+  EXPECT_TRUE(contains(render_status(doc), "DEPENDENCIES"));
+}

@@ -1,0 +1,410 @@
+#include "actors/cluster/membership.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/io/middleman_actor.hpp>
+#include <caf/openssl/manager.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <spdlog/spdlog.h>
+
+#include <map>
+#include <set>
+
+#include "actors/cluster/store.hpp"
+#include "messages/errors.hpp"
+#include "runtime/logging/logging.hpp"
+
+namespace sbm::cluster {
+
+namespace {
+
+struct member_entry {
+  cluster_member info;
+  bool reachable = true;
+  bool leased = false;  // its lease was live at the last reading
+  lease last;           // that reading
+};
+
+struct membership_state {
+  static inline const char* name = "sbm.cluster";
+  membership_settings settings;
+  std::unique_ptr<store> db;
+  std::shared_ptr<spdlog::logger> log;
+  std::string address;  // host:port, this node's name in the member list
+  std::int64_t epoch = 0;
+  std::string phase = "joining";
+  bool published = false;
+  bool joined = false;  // a seed answered, or there is no seed but this node
+  bool acquiring = false;
+  bool seed_armed = false;  // a seed tick is on its way (one chain of them, however often called)
+  lease own;
+  caf::actor_clock::time_point read_at{};  // when `own` and the members' leases were read
+  std::map<std::string, member_entry> members;  // by address, this node not included
+  std::set<std::string> introducing;  // addresses a connect and join is under way to
+  std::set<std::string> failing;      // addresses whose last connect or join failed (logged once)
+};
+
+using self_ptr = membership_actor::stateful_pointer<membership_state>;
+
+// The middleman's actor, or the openssl manager's (the same interface over TLS).
+caf::io::middleman_actor transport(self_ptr self) {
+  auto& sys = self->system();
+  return self->state.settings.tls ? sys.openssl_manager().actor_handle() : sys.middleman().actor_handle();
+}
+
+std::string address_of(const std::string& host, std::uint16_t port) {
+  return host + ":" + std::to_string(port);
+}
+
+cluster_member self_member(self_ptr self) {
+  auto& st = self->state;
+  return {st.address, st.settings.node_name, st.epoch, caf::actor_cast<caf::actor>(self)};
+}
+
+std::vector<cluster_member> all_members(self_ptr self) {
+  std::vector<cluster_member> out{self_member(self)};
+  for (const auto& [address, m] : self->state.members)
+    out.push_back(m.info);
+  return out;
+}
+
+void broadcast(self_ptr self) {
+  const auto list = all_members(self);
+  for (const auto& [address, m] : self->state.members)
+    if (m.reachable && m.info.membership)
+      self->send(caf::actor_cast<membership_actor>(m.info.membership), members_atom::value, list);
+}
+
+// Adds a member this node did not know, or knew at an older epoch (a restarted node), through
+// a handle of a direct connection to it, and monitors it. True when it was new.
+bool add_member(self_ptr self, const cluster_member& m) {
+  auto& st = self->state;
+  if (m.address == st.address || !m.membership || m.epoch <= 0)
+    return false;
+  auto it = st.members.find(m.address);
+  if (it != st.members.end() && it->second.info.epoch >= m.epoch &&
+      (it->second.reachable || it->second.info.epoch > m.epoch))
+    return false;
+  if (it != st.members.end() && it->second.info.membership)
+    self->demonitor(it->second.info.membership);
+  member_entry e;
+  e.info = m;
+  st.members[m.address] = e;
+  self->monitor(m.membership);
+  st.log->info("cluster: member {} ({}) epoch {} joined the view", m.address, m.name, m.epoch);
+  return true;
+}
+
+// A failed connect or join is retried every tick: said once per address until it works.
+void failed(self_ptr self, const std::string& target, const char* what, const caf::error& e) {
+  auto& st = self->state;
+  st.introducing.erase(target);
+  if (st.failing.insert(target).second)
+    st.log->warn("cluster: {} {}: {}", target, what, self->system().render(e));
+  else
+    st.log->debug("cluster: {} {}: {}", target, what, self->system().render(e));
+}
+
+void learn(self_ptr self, const std::vector<cluster_member>& list);
+
+// Connects to a membership actor by address and joins through it. The member is added with the
+// handle of this direct connection: a handle passed on by a third node is routed through it, so
+// that node's death would look like this one's (CAF 0.17 makes no direct connections on its own).
+void introduce(self_ptr self, const std::string& host, std::uint16_t port) {
+  auto& st = self->state;
+  const auto target = address_of(host, port);
+  if (st.epoch == 0 || target == st.address || !st.introducing.insert(target).second)
+    return;
+  auto mm = transport(self);
+  const auto timeout = st.settings.call_timeout;
+  self->request(mm, timeout, caf::connect_atom::value, host, port)
+    .then(
+      [self, target, timeout](const caf::node_id&, caf::strong_actor_ptr& ptr,
+                              const std::set<std::string>&) {
+        if (!ptr) {
+          failed(self, target, "not reachable", make_error(errc::not_found, "no actor published there"));
+          return;
+        }
+        auto peer = caf::actor_cast<membership_actor>(ptr);
+        self->request(peer, timeout, join_atom::value, self_member(self))
+          .then(
+            [self, target, direct = caf::actor_cast<caf::actor>(ptr)](std::vector<cluster_member>& list) {
+              auto& st = self->state;
+              st.introducing.erase(target);
+              st.failing.erase(target);
+              st.joined = true;
+              bool added = false;
+              for (auto& m : list)
+                if (m.address == target) {
+                  m.membership = direct;
+                  added = add_member(self, m);
+                }
+              if (added)
+                broadcast(self);
+              learn(self, list);
+            },
+            [self, target](caf::error& e) { failed(self, target, "refused the join", e); });
+      },
+      [self, target](caf::error& e) { failed(self, target, "not reachable", e); });
+}
+
+void introduce(self_ptr self, const std::string& address) {
+  const auto colon = address.rfind(':');
+  try {
+    if (colon != std::string::npos) {
+      introduce(self, address.substr(0, colon),
+                static_cast<std::uint16_t>(std::stoul(address.substr(colon + 1))));
+      return;
+    }
+  } catch (const std::exception&) {
+  }
+  self->state.log->warn("cluster: member address '{}' is not host:port", address);
+}
+
+// Members another node told of: each one not known yet (or known at an older epoch) is
+// introduced to directly.
+void learn(self_ptr self, const std::vector<cluster_member>& list) {
+  auto& st = self->state;
+  for (const auto& m : list) {
+    if (m.address == st.address || m.epoch <= 0)
+      continue;
+    auto it = st.members.find(m.address);
+    if (it == st.members.end() || it->second.info.epoch < m.epoch)
+      introduce(self, m.address);
+  }
+}
+
+void publish(self_ptr self) {
+  auto& st = self->state;
+  auto mm = transport(self);
+  self->request(mm, st.settings.call_timeout, caf::publish_atom::value, st.settings.port,
+                caf::actor_cast<caf::strong_actor_ptr>(self), std::set<std::string>{},
+                st.settings.host, true)
+    .then(
+      [self](std::uint16_t port) {
+        self->state.published = true;
+        self->state.log->info("cluster: membership published on {}:{}", self->state.settings.host, port);
+      },
+      [self](caf::error& e) {
+        // A restarted membership actor may find its predecessor's port still closing: retried.
+        self->state.log->warn("cluster: cannot publish on {}: {}", self->state.address,
+                              self->system().render(e));
+      });
+}
+
+void on_seed_tick(self_ptr self) {
+  auto& st = self->state;
+  if (!st.published)
+    publish(self);
+  if (st.epoch != 0 && !st.joined) {
+    bool any_other = false;
+    for (const auto& [host, port] : st.settings.seeds) {
+      if (address_of(host, port) == st.address)
+        continue;
+      any_other = true;
+      introduce(self, host, port);
+    }
+    // The first node has only itself to join: it is the cluster.
+    if (!any_other)
+      st.joined = true;
+  }
+  if ((!st.published || !st.joined) && !st.seed_armed) {
+    st.seed_armed = true;
+    self->delayed_send(self, st.settings.renew_interval, seed_atom::value);
+  }
+}
+
+// The lease is the last word: a member without a live lease leaves the view, and a live lease
+// of a node not in the view is a node to join.
+void reconcile(self_ptr self, const std::vector<lease>& live) {
+  auto& st = self->state;
+  std::map<std::int64_t, const lease*> by_epoch;
+  for (const auto& l : live)
+    by_epoch[l.epoch] = &l;
+  for (auto it = st.members.begin(); it != st.members.end();) {
+    auto found = by_epoch.find(it->second.info.epoch);
+    if (found == by_epoch.end()) {
+      st.log->warn("cluster: member {} ({}) epoch {} left: its lease lapsed", it->first,
+                   it->second.info.name, it->second.info.epoch);
+      if (it->second.info.membership)
+        self->demonitor(it->second.info.membership);
+      it = st.members.erase(it);
+      continue;
+    }
+    it->second.leased = true;
+    it->second.last = *found->second;
+    ++it;
+  }
+  // Live leases of nodes not in the view (or at a newer epoch), and members BASP lost whose lease
+  // still runs (a frozen node that woke, a cut link that healed): connect to them again.
+  std::vector<cluster_member> seen;
+  for (const auto& l : live)
+    if (l.epoch != st.epoch)
+      seen.push_back({l.address, l.node_name, l.epoch, caf::actor{}});
+  learn(self, seen);
+  for (const auto& [address, m] : st.members)
+    if (!m.reachable)
+      introduce(self, address);
+}
+
+void read_leases(self_ptr self) {
+  self->state.db->live([self](caf::expected<std::vector<lease>> live) {
+    if (!live) {
+      self->state.log->warn("cluster: cannot read the leases: {}", self->system().render(live.error()));
+      return;
+    }
+    self->state.read_at = self->clock().now();
+    reconcile(self, *live);
+  });
+}
+
+void on_lease_tick(self_ptr self) {
+  auto& st = self->state;
+  self->delayed_send(self, st.settings.renew_interval, lease_atom::value);
+  if (st.epoch == 0) {
+    if (st.acquiring)
+      return;
+    st.acquiring = true;
+    st.db->acquire(st.address, st.settings.node_name, st.settings.lease_ttl,
+                   [self](caf::expected<lease> got) {
+                     auto& st = self->state;
+                     st.acquiring = false;
+                     if (!got) {
+                       st.log->warn("cluster: cannot take a lease: {}", self->system().render(got.error()));
+                       return;
+                     }
+                     st.epoch = got->epoch;
+                     st.own = *got;
+                     st.read_at = self->clock().now();
+                     st.phase = "member";
+                     st.joined = false;  // (re)join under the new epoch
+                     if (st.settings.lease)
+                       st.settings.lease->set(st.epoch);
+                     st.log->info("cluster: lease taken, epoch {} ({} as {})", st.epoch, st.address,
+                                  st.settings.node_name);
+                     on_seed_tick(self);
+                     read_leases(self);
+                   });
+    return;
+  }
+  st.db->renew(st.epoch, st.settings.lease_ttl, [self](caf::expected<lease> got) {
+    auto& st = self->state;
+    if (got) {
+      st.own = *got;
+      read_leases(self);
+      return;
+    }
+    if (code_of(got.error()) == errc::stale_owner) {
+      // Its speakers may already live elsewhere: write nothing more under this epoch, take a new
+      // one at the next tick (the database refuses the old one's writes in any case).
+      st.log->error("cluster: the lease of epoch {} lapsed before it was renewed", st.epoch);
+      if (st.settings.lease)
+        st.settings.lease->set(0);
+      st.epoch = 0;
+      st.phase = "lease_lost";
+      return;
+    }
+    // The database did not answer: the lease still runs until it lapses, and the fence refuses
+    // every write after that, so nothing is decided here.
+    st.log->warn("cluster: cannot renew the lease of epoch {}: {}", st.epoch,
+                 self->system().render(got.error()));
+  });
+}
+
+std::int64_t since_ms(self_ptr self) {
+  if (self->state.read_at == caf::actor_clock::time_point{})
+    return 0;
+  return std::chrono::duration_cast<std::chrono::milliseconds>(self->clock().now() - self->state.read_at)
+    .count();
+}
+
+cluster_status status_of(self_ptr self) {
+  auto& st = self->state;
+  const auto elapsed = since_ms(self);
+  cluster_status out;
+  out.enabled = true;
+  out.address = st.address;
+  out.state = st.phase;
+  out.epoch = st.epoch;
+  out.lease_age_ms = st.epoch == 0 ? -1 : st.own.age_ms + elapsed;
+  cluster_member_status me;
+  me.address = st.address;
+  me.name = st.settings.node_name;
+  me.epoch = st.epoch;
+  me.state = st.epoch == 0 ? "joining" : "up";
+  me.self = true;
+  me.lease_age_ms = out.lease_age_ms;
+  me.lease_expires_in_ms = st.epoch == 0 ? -1 : st.own.expires_in_ms - elapsed;
+  out.members.push_back(me);
+  for (const auto& [address, m] : st.members) {
+    cluster_member_status s;
+    s.address = address;
+    s.name = m.info.name;
+    s.epoch = m.info.epoch;
+    s.state = m.reachable ? "up" : "unreachable";
+    if (m.leased) {
+      s.lease_age_ms = m.last.age_ms + elapsed;
+      s.lease_expires_in_ms = m.last.expires_in_ms - elapsed;
+    }
+    out.members.push_back(std::move(s));
+  }
+  return out;
+}
+
+membership_actor::behavior_type membership_fn(self_ptr self, membership_settings settings) {
+  auto& st = self->state;
+  st.settings = std::move(settings);
+  st.log = log::get("cluster");
+  st.address = address_of(st.settings.host, st.settings.port);
+  auto pg = st.settings.db;
+  const auto timeout = st.settings.call_timeout;
+  st.db = make_postgres_store([self, pg, timeout](db_statement statement, completion<db_rows> done) {
+    self->request(pg, timeout, query_atom::value, std::move(statement))
+      .then([done](db_rows& rows) { done(std::move(rows)); },
+            [done](caf::error& e) { done(std::move(e)); });
+  });
+  self->set_down_handler([self](caf::down_msg& msg) {
+    for (auto& [address, m] : self->state.members) {
+      if (m.info.membership && m.info.membership.address() == msg.source && m.reachable) {
+        m.reachable = false;
+        self->state.log->warn("cluster: member {} ({}) epoch {} unreachable: {}", address, m.info.name,
+                              m.info.epoch, self->system().render(msg.reason));
+      }
+    }
+  });
+  // The port is given back when this actor ends, so its restart can publish again; the epoch
+  // is no longer renewed, so speakers stop writing under it (the restart takes a new one).
+  self->attach_functor([mm = transport(self), addr = self->address(), port = st.settings.port,
+                        lease = st.settings.lease] {
+    caf::anon_send(mm, caf::unpublish_atom::value, addr, port);
+    if (lease)
+      lease->set(0);
+  });
+  self->send(self, lease_atom::value);
+  st.seed_armed = true;
+  self->send(self, seed_atom::value);
+  return {
+    // The joining node connected to this one: its handle is direct.
+    [self](join_atom, cluster_member& m) -> std::vector<cluster_member> {
+      if (add_member(self, m))
+        broadcast(self);
+      return all_members(self);
+    },
+    [self](members_atom, std::vector<cluster_member>& list) { learn(self, list); },
+    [self](status_atom) -> cluster_status { return status_of(self); },
+    [self](lease_atom) { on_lease_tick(self); },
+    [self](seed_atom) {
+      self->state.seed_armed = false;
+      on_seed_tick(self);
+    },
+  };
+}
+
+}  // namespace
+
+membership_actor spawn_membership(caf::actor_system& sys, membership_settings settings) {
+  return sys.spawn(membership_fn, std::move(settings));
+}
+
+}  // namespace sbm::cluster

@@ -1,0 +1,44 @@
+#pragma once
+// The membership actor: this node's place in the cluster.
+//  - It publishes itself on cluster.host:cluster.port with CAF's io middleman (BASP) and joins
+//    through any reachable seed (join gossip: the joining node tells the seed, the seed tells
+//    every member, each member monitors each).
+//  - It holds this node's lease in PostgreSQL (store.hpp): a new epoch at start, renewed every
+//    renew_interval, judged by the database's clock. The epoch is the fencing number of every
+//    durable speaker write (node_lease, messages/cluster.hpp).
+//  - A member BASP loses is "unreachable"; it leaves the list only when its lease lapses (the
+//    lease is the last word). Live leases of nodes it does not know yet are joined too, so the
+//    database also serves as a seed list (a restarted seed finds its old members again).
+// Routing, hand-off and rebalancing will hang off the member list kept here.
+#include <caf/fwd.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "messages/cluster.hpp"
+#include "messages/connections.hpp"
+
+namespace sbm::cluster {
+
+struct membership_settings {
+  postgres_actor db;
+  std::string node_name;
+  std::string host = "127.0.0.1";  // bound and told to the others
+  std::uint16_t port = 0;
+  std::vector<std::pair<std::string, std::uint16_t>> seeds;  // may include this node itself
+  std::chrono::milliseconds lease_ttl{3000};
+  std::chrono::milliseconds renew_interval{1000};
+  // A connect, a join or a lease statement that takes longer is given up and retried.
+  std::chrono::milliseconds call_timeout{2000};
+  std::shared_ptr<node_lease> lease;  // set to the held epoch, 0 while none is held
+  // Publish and connect through CAF's openssl manager (loaded and configured by the caller), so
+  // only a member with a certificate of the cluster's CA gets in; otherwise plain BASP.
+  bool tls = false;
+};
+
+membership_actor spawn_membership(caf::actor_system& sys, membership_settings settings);
+
+}  // namespace sbm::cluster

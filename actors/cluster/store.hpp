@@ -1,0 +1,50 @@
+#pragma once
+// The cluster family's port to its durable state: node leases, judged by the database's clock.
+// The membership actor never holds SQL: store_postgres.cpp is the only file with it. Calls are
+// asynchronous (the adapter runs statements through the PostgreSQL connection actor), so each
+// takes a completion.
+#include <caf/expected.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "messages/connections.hpp"
+
+namespace sbm::cluster {
+
+template <class T>
+using completion = std::function<void(caf::expected<T>)>;
+
+// A live lease as the database sees it now.
+struct lease {
+  std::int64_t epoch = 0;
+  std::string address;
+  std::string node_name;
+  std::int64_t age_ms = 0;         // since its last renewal
+  std::int64_t expires_in_ms = 0;  // until it lapses unless renewed
+};
+
+class store {
+ public:
+  virtual ~store() = default;
+  // A new lease with the next epoch, live for `ttl` from now.
+  virtual void acquire(const std::string& address, const std::string& node_name,
+                       std::chrono::milliseconds ttl, completion<lease> done) = 0;
+  // Extends a live lease to now + ttl; errc::stale_owner when it has lapsed (it is never revived:
+  // the node takes a new epoch).
+  virtual void renew(std::int64_t epoch, std::chrono::milliseconds ttl, completion<lease> done) = 0;
+  // Every live lease, by epoch.
+  virtual void live(completion<std::vector<lease>> done) = 0;
+  // Ends a lease now (a clean stop), so its speakers can move without waiting for the expiry.
+  virtual void release(std::int64_t epoch, completion<bool> done) = 0;
+};
+
+// How the PostgreSQL adapter reaches the database: one statement on the connection actor.
+using query_runner = std::function<void(db_statement, completion<db_rows>)>;
+
+std::unique_ptr<store> make_postgres_store(query_runner query);
+
+}  // namespace sbm::cluster
