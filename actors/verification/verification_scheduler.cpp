@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "messages/errors.hpp"
+#include "runtime/db/commit.hpp"
 #include "runtime/db/rows.hpp"
 #include "runtime/domain/ids.hpp"
 #include "runtime/domain/vocabulary.hpp"
@@ -85,8 +86,10 @@ caf::result<bool> on_request(self_ptr self, const verification_request& req) {
                     {req.speaker_id, req.priority, req.reason, req.source_key, req.client_id},
                     -1};
   auto rp = self->make_response_promise<bool>();
-  self->request(self->state.db, self->state.db_timeout, query_atom::value, std::move(stmt))
-    .then([rp](db_rows&) mutable { rp.deliver(true); },
+  // Unflushed (runtime/db/commit.hpp): a request comes from a report saga, which records its
+  // acknowledgement after this commit and re-runs the step (keyed, so once) if a crash loses both.
+  self->request(self->state.db, self->state.db_timeout, transact_atom::value, db::unflushed({std::move(stmt)}))
+    .then([rp](db_results&) mutable { rp.deliver(true); },
           [self, rp](caf::error& e) mutable { rp.deliver(db::failure(e)); });
   return rp;
 }
