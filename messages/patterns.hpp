@@ -152,7 +152,8 @@ typename Inspector::result_type inspect(Inspector& f, pattern_index_status& x) {
   return f(caf::meta::type_name("pattern_index_status"), x.patterns, x.deleted, x.embedder, x.ready);
 }
 
-// upsert is idempotent (same pattern_id replaces), so a saga step can be retried safely.
+// upsert is idempotent (same pattern_id replaces), so a saga step can be retried safely; its commit
+// does not wait for the WAL flush (runtime/db/commit.hpp): the saga's acknowledgement follows it.
 using pattern_index_actor = caf::typed_actor<
   caf::replies_to<upsert_atom, pattern_record>::with<bool>,
   caf::replies_to<delete_atom, std::int64_t>::with<bool>,

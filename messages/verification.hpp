@@ -74,7 +74,8 @@ typename Inspector::result_type inspect(Inspector& f, verification_request& x) {
            x.source_key, x.client_id);
 }
 
-// schedule answers true once the row is committed (or was already there).
+// schedule answers true once the row is committed (or was already there); the commit does not wait
+// for the WAL flush (runtime/db/commit.hpp), so its caller records its own acknowledgement after it.
 using verification_scheduler_actor = caf::typed_actor<
   caf::replies_to<publish_atom, bucket_changed>::with<bool>,
   caf::replies_to<schedule_atom, verification_request>::with<bool>,

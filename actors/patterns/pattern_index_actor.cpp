@@ -29,6 +29,7 @@
 #include "actors/patterns/patterns.hpp"
 #include "messages/errors.hpp"
 #include "runtime/metrics/histogram.hpp"
+#include "runtime/db/commit.hpp"
 #include "runtime/db/rows.hpp"
 #include "runtime/logging/logging.hpp"
 
@@ -270,11 +271,17 @@ caf::result<bool> on_upsert(self_ptr self, pattern_record& record) {
   enqueue_write(self, id, [self, rp, record = std::move(record)]() mutable {
     auto& st = self->state;
     const std::int64_t id = record.pattern_id;
-    self->request(st.settings.db, st.settings.db_timeout, query_atom::value,
-                  upsert_statement(record, st.embedder_name))
+    // Unflushed (runtime/db/commit.hpp): the report saga is the writer, and it re-runs this step
+    // from its outbox row if a PostgreSQL crash loses the row together with the step's
+    // acknowledgement, which the WAL holds after it.
+    self->request(st.settings.db, st.settings.db_timeout, transact_atom::value,
+                  db::unflushed({upsert_statement(record, st.embedder_name)}))
         .then(
-            [self, rp, record](db_rows& rows) mutable {
+            [self, rp, record](db_results& res) mutable {
               auto& st = self->state;
+              const auto at = db::unflushed_result(0);
+              static const db_rows none;
+              const auto& rows = at < res.results.size() ? res.results[at] : none;
               if (rows.rows.empty()) {
                 // A newer saga revision wrote the row already: this late step changes nothing.
                 rp.deliver(true);

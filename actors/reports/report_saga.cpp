@@ -9,6 +9,7 @@
 #include <deque>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <unordered_map>
@@ -17,6 +18,7 @@
 
 #include "actors/reports/report_rows.hpp"
 #include "messages/errors.hpp"
+#include "runtime/db/commit.hpp"
 #include "runtime/db/idempotency.hpp"
 #include "runtime/logging/logging.hpp"
 
@@ -43,6 +45,14 @@ struct running_saga {
   time_point since{};   // when this node took it up: the saga's lag is measured from here
 };
 
+// A saga nudged while max_running were running. One filed on this node keeps what its first step
+// needs, so it starts without reading its row back when a slot frees (under a burst of filings
+// most sagas wait here, and a read per saga was a commit per saga).
+struct waiting_saga {
+  std::int64_t id = 0;
+  std::optional<pattern_record> filed;
+};
+
 // An acknowledged step waiting to be recorded.
 struct pending_ack {
   std::int64_t id = 0;
@@ -58,7 +68,7 @@ struct saga_state {
   reports_settings settings;
   std::string claim;  // this runner's name in the rows it holds
   std::unordered_map<std::int64_t, running_saga> running;
-  std::deque<std::int64_t> waiting;  // nudged while max_running sagas were already running
+  std::deque<waiting_saga> waiting;  // nudged while max_running sagas were already running
   std::deque<pending_ack> acks;  // acknowledged steps waiting for a statement
   int acks_in_flight = 0;
   time_point next_tick{};
@@ -88,6 +98,7 @@ std::string excerpt(std::string text) {
 
 void run(self_ptr self, std::int64_t id);
 void load(self_ptr self, std::int64_t id);
+void start_filed(self_ptr self, pattern_record pattern);
 
 void finish(self_ptr self, std::int64_t id) {
   auto& st = self->state;
@@ -100,9 +111,12 @@ void finish(self_ptr self, std::int64_t id) {
     return;
   }
   if (!st.waiting.empty()) {
-    auto next = st.waiting.front();
+    auto next = std::move(st.waiting.front());
     st.waiting.pop_front();
-    run(self, next);
+    if (next.filed && st.running.count(next.id) == 0)
+      start_filed(self, std::move(*next.filed));
+    else
+      run(self, next.id);
   } else if (st.backlog) {
     st.backlog = false;
     self->send(self, flush_atom::value);
@@ -120,8 +134,8 @@ void failed(self_ptr self, std::int64_t id, const std::string& why) {
   const std::string step{to_string(r.step)};
   st.log->warn("report saga: report {} step {} failed (attempt {}): {}; retrying in {} ms", id, step,
                r.attempts + 1, why, delay.count());
-  db_transaction tx;
-  tx.statements.push_back(
+  std::vector<db_statement> tx;
+  tx.push_back(
     {"UPDATE reports.report_saga SET attempts = attempts + 1, last_error = $4, updated_at = now(), "
      "next_attempt_at = now() + make_interval(secs => $5::double precision / 1000) "
      "WHERE report_id = $1 AND revision = $2 AND step = $3 AND claim = $6",
@@ -130,11 +144,13 @@ void failed(self_ptr self, std::int64_t id, const std::string& why) {
   // The first failure of a step goes into the log; the row keeps the count and the latest error,
   // so a long outage does not grow the log by one line per attempt.
   if (r.attempts == 0)
-    tx.statements.push_back({"INSERT INTO reports.saga_log (report_id, step, note) VALUES ($1, 'retry', $2)",
+    tx.push_back({"INSERT INTO reports.saga_log (report_id, step, note) VALUES ($1, 'retry', $2)",
                              {std::to_string(id), excerpt(step + " failed: " + why +
                                                            "; retrying with backoff")},
                              -1});
-  self->request(st.settings.db, st.settings.db_timeout, transact_atom::value, std::move(tx))
+  // Unflushed, as every write of the saga's own (runtime/db/commit.hpp): a lost failure record
+  // only means the step is tried again sooner.
+  self->request(st.settings.db, st.settings.db_timeout, transact_atom::value, db::unflushed(std::move(tx)))
     .then([self, id](db_results&) { finish(self, id); },
           [self, id](caf::error& e) {
             // The claim lapses and the step is tried again then.
@@ -201,14 +217,19 @@ void send_acks(self_ptr self, std::vector<pending_ack> batch) {
   }
   ++st.acks_in_flight;
   auto shared = std::make_shared<std::vector<pending_ack>>(std::move(batch));
-  self->request(st.settings.db, st.settings.db_timeout, query_atom::value,
-                db_statement{record_acks_sql, {std::move(rows_text), ms_param(st.settings.claim),
-                                               std::move(lines_text), st.claim}, -1})
+  // Unflushed: an acknowledgement lost in a crash re-runs its (idempotent) step, and the step's
+  // own write came earlier in the WAL, so it is never lost while its acknowledgement is kept.
+  std::vector<db_statement> statement;
+  statement.push_back(db_statement{record_acks_sql, {std::move(rows_text), ms_param(st.settings.claim),
+                                                     std::move(lines_text), st.claim}, -1});
+  self->request(st.settings.db, st.settings.db_timeout, transact_atom::value,
+                db::unflushed(std::move(statement)))
     .then(
-      [self, shared](db_rows& res) {
+      [self, shared](db_results& res) {
         --self->state.acks_in_flight;
         std::unordered_set<std::int64_t> moved;
-        for (const auto& row : res.rows) {
+        const auto at = db::unflushed_result(0);
+        for (const auto& row : at < res.results.size() ? res.results[at].rows : std::vector<db_row>{}) {
           try {
             moved.insert(int_column(row, 0));
           } catch (const std::exception&) {
@@ -340,7 +361,8 @@ void load(self_ptr self, std::int64_t id) {
   auto& st = self->state;
   // Only a claim this runner holds, or one nobody holds any more, is extended: a saga another
   // runner is moving is left to it.
-  db_statement stmt{std::string("UPDATE reports.report_saga s SET next_attempt_at = now() + "
+  std::vector<db_statement> stmt;
+  stmt.push_back({std::string("UPDATE reports.report_saga s SET next_attempt_at = now() + "
                                 "make_interval(secs => $2::double precision / 1000), claim = $3 "
                                 "FROM reports.error_reports r WHERE s.report_id = $1 "
                                 "AND r.id = s.report_id AND s.step <> 'done' "
@@ -348,12 +370,16 @@ void load(self_ptr self, std::int64_t id) {
                                 "RETURNING ") +
                       saga_columns,
                     {std::to_string(id), ms_param(st.settings.claim), st.claim},
-                    -1};
-  self->request(st.settings.db, st.settings.db_timeout, query_atom::value, std::move(stmt))
+                    -1});
+  // Unflushed: a claim lost in a crash has lapsed by the time anyone looks again.
+  self->request(st.settings.db, st.settings.db_timeout, transact_atom::value, db::unflushed(std::move(stmt)))
     .then(
-      [self, id](db_rows& rows) {
+      [self, id](db_results& res) {
         auto it = self->state.running.find(id);
         if (it == self->state.running.end()) return;
+        const auto at = db::unflushed_result(0);
+        static const db_rows none;
+        const auto& rows = at < res.results.size() ? res.results[at] : none;
         if (rows.rows.empty()) {
           finish(self, id);  // done, no such report, or another runner holds it
           return;
@@ -387,7 +413,7 @@ void run(self_ptr self, std::int64_t id) {
     return;
   }
   if (st.running.size() >= st.settings.max_running) {
-    if (st.waiting.size() < st.settings.max_waiting) st.waiting.push_back(id);
+    if (st.waiting.size() < st.settings.max_waiting) st.waiting.push_back({id, std::nullopt});
     return;
   }
   running_saga r;
@@ -401,10 +427,21 @@ void run(self_ptr self, std::int64_t id) {
 void run_filed(self_ptr self, pattern_record pattern) {
   auto& st = self->state;
   const auto id = pattern.pattern_id;
-  if (st.running.count(id) > 0 || st.running.size() >= st.settings.max_running) {
+  if (st.running.count(id) > 0) {
     run(self, id);
     return;
   }
+  if (st.running.size() >= st.settings.max_running) {
+    // Past max_waiting the poll finds it in PostgreSQL once its claim lapses.
+    if (st.waiting.size() < st.settings.max_waiting) st.waiting.push_back({id, std::move(pattern)});
+    return;
+  }
+  start_filed(self, std::move(pattern));
+}
+
+void start_filed(self_ptr self, pattern_record pattern) {
+  auto& st = self->state;
+  const auto id = pattern.pattern_id;
   running_saga r;
   r.pattern = std::move(pattern);
   r.since = self->clock().now();
@@ -424,18 +461,22 @@ void claim_due(self_ptr self) {
   }
   const auto free_slots = st.settings.max_running - st.running.size();
   st.claiming = true;
-  db_statement stmt{"UPDATE reports.report_saga s SET next_attempt_at = now() + "
+  std::vector<db_statement> stmt;
+  stmt.push_back({"UPDATE reports.report_saga s SET next_attempt_at = now() + "
                     "make_interval(secs => $1::double precision / 1000), claim = $3 "
                     "FROM (SELECT report_id FROM reports.report_saga "
                     "WHERE step <> 'done' AND next_attempt_at <= now() "
                     "ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED) due "
                     "WHERE s.report_id = due.report_id RETURNING s.report_id",
                     {ms_param(st.settings.claim), std::to_string(free_slots), st.claim},
-                    -1};
-  self->request(st.settings.db, st.settings.db_timeout, query_atom::value, std::move(stmt))
+                    -1});
+  self->request(st.settings.db, st.settings.db_timeout, transact_atom::value, db::unflushed(std::move(stmt)))
     .then(
-      [self, free_slots](db_rows& rows) {
+      [self, free_slots](db_results& res) {
         auto& st = self->state;
+        const auto at = db::unflushed_result(0);
+        static const db_rows none;
+        const auto& rows = at < res.results.size() ? res.results[at] : none;
         st.claiming = false;
         if (st.claim_failures > 0)
           st.log->info("report saga: the database answers again after {} failed polls",

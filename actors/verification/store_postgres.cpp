@@ -7,6 +7,7 @@
 
 #include "actors/verification/store.hpp"
 #include "messages/errors.hpp"
+#include "runtime/db/commit.hpp"
 #include "runtime/db/rows.hpp"
 
 namespace sbm::verification {
@@ -317,10 +318,15 @@ class postgres_store final : public store {
       stmt = {"INSERT INTO verification.schedule (speaker_id, priority, reason, status, source_key, client_id) "
               "VALUES ($1, $2, $3, 'scheduled', $4, $5) ON CONFLICT (source_key) DO NOTHING",
               {e.speaker_id, e.priority, e.reason, e.source_key, e.client_id}, -1};
-    link_.query(std::move(stmt), [done](caf::expected<db_rows> rows) {
-      if (!rows) return done(std::move(rows.error()));
+    auto answered = [done](auto res) {
+      if (!res) return done(std::move(res.error()));
       done(true);
-    });
+    };
+    if (e.source_key.empty()) return link_.query(std::move(stmt), answered);
+    // A keyed request comes from a report saga, which records its acknowledgement after this
+    // commit and re-runs the step (keyed, so once) if a crash loses both: no need to wait for the
+    // WAL flush (runtime/db/commit.hpp).
+    link_.transact(db::unflushed({std::move(stmt)}), answered);
   }
 
   void list_schedule(const schedule_query& q, std::uint32_t limit, completion<verification_schedule> done) override {

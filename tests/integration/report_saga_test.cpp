@@ -22,6 +22,7 @@
 #include "actors/speakers/speakers.hpp"
 #include "actors/verification/verification.hpp"
 #include "messages/errors.hpp"
+#include "runtime/db/commit.hpp"
 #include "tests/support/postgres_actor_test.hpp"
 #include "tests/support/servers.hpp"
 #include "tests/support/table_lock.hpp"
@@ -680,6 +681,57 @@ TEST_F(ReportSaga, ConcurrentFilingsShareCommitsYetEachIsAnsweredWithItsOwnRow) 
     return sql("SELECT count(*) FROM reports.report_saga WHERE step <> 'done'")[0][0] == param{"0"};
   }, 60s));
   EXPECT_EQ(sql("SELECT count(*) FROM verification.schedule")[0][0], param{std::to_string(n - 1)});
+}
+
+TEST_F(ReportSaga, SagasThatWaitForASlotStillRunEveryStepOnceWithTheFiledPattern) {
+  // Two slots for forty filings: most sagas wait, and start from the pattern their filing handed
+  // over, not from a read of their row.
+  auto r = settings();
+  r.max_running = 2;
+  r.claim = 30s;  // no claim lapses during the test: the poll takes nothing over
+  auto reports = start(r);
+  constexpr int n = 40;
+  std::vector<decltype(self->request(reports, 30s, sbm::file_atom::value, report_submission{}))> pending;
+  for (int i = 0; i < n; ++i)
+    pending.push_back(self->request(reports, 30s, sbm::file_atom::value,
+                                    sample(i % 2 ? "spk-1" : "spk-2", "job-" + std::to_string(i))));
+  std::vector<std::int64_t> ids;
+  for (auto& p : pending)
+    p.receive([&](report_receipt& rc) { ids.push_back(rc.report.id); },
+              [&](caf::error& e) { ADD_FAILURE() << sys.render(e); });
+  ASSERT_EQ(ids.size(), static_cast<std::size_t>(n));
+  for (auto id : ids) ASSERT_TRUE(done_within(id)) << id;
+  for (auto id : ids) {
+    EXPECT_EQ(probe->upserts_of(id), 1) << id;
+    EXPECT_EQ(log_steps(id), (std::vector<std::string>{"store", "index", "notify", "schedule"})) << id;
+    EXPECT_EQ(schedule_count(id), "1") << id;
+    auto p = probe->get(id);
+    ASSERT_TRUE(p) << id;
+    const auto job = *sql("SELECT job_id FROM reports.error_reports WHERE id = $1", {std::to_string(id)})[0][0];
+    const int i = std::stoi(job.substr(4));
+    EXPECT_EQ(p->speaker_id, i % 2 ? "spk-1" : "spk-2") << id;
+    EXPECT_EQ(p->pattern_id, id);
+    EXPECT_EQ(p->bucket_type, "high_touch");
+  }
+}
+
+TEST_F(ReportSaga, SagaWritesSkipTheFlushWaitAndLeaveTheConnectionAsItWas) {
+  std::vector<sbm::db_statement> read;
+  read.push_back({"SELECT current_setting('synchronous_commit')", {}, -1});
+  auto relaxed = ask<sbm::db_results>(db, sbm::transact_atom::value, sbm::db::unflushed(std::move(read)));
+  ASSERT_TRUE(relaxed) << sys.render(relaxed.error());
+  ASSERT_EQ(relaxed->results.size(), 2u);
+  const auto& rows = relaxed->results[sbm::db::unflushed_result(0)].rows;
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0][0], param{"off"});
+  // The connection is back at the server's default afterwards: asked one at a time, the pool sends
+  // every request to the same (first least busy) worker, the one that ran the transaction above.
+  for (int i = 0; i < 3; ++i) {
+    auto after = ask<sbm::db_rows>(db, sbm::query_atom::value,
+                                   sbm::db_statement{"SELECT current_setting('synchronous_commit')", {}, -1});
+    ASSERT_TRUE(after) << sys.render(after.error());
+    EXPECT_EQ(after->rows.at(0)[0], param{"on"});
+  }
 }
 
 TEST_F(ReportSaga, VerificationRequestsAreIdempotentBySourceKey) {
