@@ -311,7 +311,7 @@ bool walk(const pattern_index::impl& ix, const compiled_filter& f, const std::ui
   to_expand.emplace(current_distance, current);
   if (pass(current)) found.emplace(current_distance, current);
 
-  const std::size_t cap = g.maxM0_;
+  const std::size_t cap = ix.config.two_hop_gather != 0 ? ix.config.two_hop_gather : g.maxM0_;
   std::size_t expansions = 0;
   bool within_budget = true;
   while (!to_expand.empty()) {

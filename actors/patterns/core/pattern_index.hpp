@@ -106,10 +106,12 @@ struct index_config {
   std::size_t ef_search = 64;
   // Candidate sets up to this size are scanned exactly (and only when the scan reads at most four
   // times as many entries): below it an exact scan costs less than a walk.
-  std::size_t exact_threshold = 2000;
+  std::size_t exact_threshold = 10000;
   // Below this estimated share of matching patterns the walk steps over non-matching nodes
   // (two-hop) instead of scoring them.
   double two_hop_selectivity = 0.3;
+  // Matching nodes a two-hop expansion scores at most (0: the graph's bottom-layer degree, 2m).
+  std::size_t two_hop_gather = 0;
   // A walk expanding more nodes than this stops, and the query is scanned exactly: the cap on what
   // a filter the counts cannot estimate (a narrow date window) can make a walk cost.
   std::size_t max_walk_expansions = 20000;
