@@ -1,5 +1,5 @@
 // The pattern index core against a brute-force oracle: every filter field alone and combined, under
-// every plan (exact partition scan, exact column scan, graph with over-fetch, exact fallback);
+// every plan (exact posting-list scan, exact column scan, hnswlib, the filtered walk, exact fallback);
 // updates, deletes, growth, compaction, snapshots (round trip and refusal of damaged or foreign
 // ones), the weight floor, and filter values that look like SQL as plain data.
 #include "actors/patterns/core/pattern_index.hpp"
@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <random>
 #include <set>
@@ -254,6 +255,17 @@ std::vector<named_filter> filters_to_check() {
   return out;
 }
 
+// The exact plans a filter may be answered by: a scan of the posting list of one attribute it
+// names (the narrowest), else of every slot.
+std::set<std::string> exact_plans(const search_filter& f) {
+  std::set<std::string> out;
+  if (!f.speaker_id.empty()) out.insert("exact:speaker");
+  if (!f.client_id.empty() || f.client_ids) out.insert("exact:client");
+  if (!f.error_category.empty()) out.insert("exact:category");
+  if (out.empty()) out.insert("exact:scan");
+  return out;
+}
+
 pattern_index build(const corpus& c, index_config cfg) {
   pattern_index ix(cfg, embedder_name);
   for (std::size_t i = 0; i < c.entries.size(); ++i) ix.upsert(c.entries[i], c.vectors[i]);
@@ -271,7 +283,6 @@ index_config graph_config() {
   index_config cfg = small_config();
   cfg.exact_threshold = 0;
   cfg.ef_search = 200;
-  cfg.max_graph_fetch = 256;
   return cfg;
 }
 
@@ -311,14 +322,10 @@ TEST(PatternIndexCore, ExactPlansEqualBruteForceForEveryFilterField) {
     for (int q = 0; q < 5; ++q) {
       const auto query = random_unit(rng);
       const auto plan = expect_as_oracle(ix, o, query, nf.filter, 10, nf.name);
-      if (nf.name == "nothing matches") {
-        EXPECT_EQ(plan, "exact:speaker");
-      } else if (nf.name == "scope of one unknown" || nf.name == "scope of none") {
+      if (nf.name == "scope of one unknown" || nf.name == "scope of none") {
         EXPECT_EQ(plan, "empty") << nf.name;  // no client of the scope can match: nothing is searched
-      } else if (!nf.filter.speaker_id.empty()) {
-        EXPECT_EQ(plan, "exact:speaker") << nf.name;
       } else {
-        EXPECT_EQ(plan, "exact:scan") << nf.name;
+        EXPECT_TRUE(exact_plans(nf.filter).count(plan)) << nf.name << ": " << plan;
       }
     }
   }
@@ -336,12 +343,13 @@ TEST(PatternIndexCore, GraphPlansEqualBruteForceForEveryFilterField) {
       kinds.insert(plan.substr(0, plan.find_first_of("(,")));
     }
   }
-  // Unselective filters are answered by the graph; those the counts call selective are scanned
-  // at once (k' would pass max_graph_fetch); selective date windows fall back after the graph.
+  // No filter: hnswlib's own search; unselective filters: the walk scoring every neighbour;
+  // selective ones: the two-hop walk; a narrow date window (no counts) finds fewer than k matches
+  // in the walk and falls back to an exact scan.
   EXPECT_TRUE(kinds.count("hnsw:ef=200")) << "no query was answered from the graph";
-  EXPECT_TRUE(kinds.count("exact:speaker"));
-  EXPECT_TRUE(kinds.count("exact:scan"));
-  EXPECT_TRUE(kinds.count("exact:fallback")) << "no query fell back to an exact scan";
+  EXPECT_TRUE(kinds.count("walk:ef=200"));
+  EXPECT_TRUE(kinds.count("walk2:ef=200"));
+  EXPECT_TRUE(kinds.count("exact:scan")) << "no query fell back to an exact scan";
 }
 
 // A draft's segments searched at once answer exactly what each segment searched alone answers:
@@ -383,16 +391,205 @@ TEST(PatternIndexCore, BatchSearchAnswersWhatEachQueryAloneAnswers) {
   EXPECT_TRUE(plans.count("exact:speaker"));
   EXPECT_TRUE(plans.count("exact:scan"));
   EXPECT_TRUE(plans.count("hnsw:ef=200")) << "no batch was answered from the graph";
+  EXPECT_TRUE(plans.count("walk2:ef=200")) << "no batch was answered by the filtered walk";
   EXPECT_TRUE(plans.count("empty"));
   pattern_index ix = build(c, small_config());
   EXPECT_TRUE(ix.search_batch({}, {}, 10).patterns.empty());
   EXPECT_THROW(ix.search_batch({std::vector<float>(dim + 1, 0.0f)}, {}, 10), std::invalid_argument);
 }
 
+// Points around a few centres, with attributes drawn independently of them: what the graph walk
+// must handle (a filter's matches spread over every cluster, most neighbours not matching).
+corpus make_clustered(std::size_t n, std::uint64_t seed, int clusters = 40) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<std::vector<float>> centres;
+  for (int c = 0; c < clusters; ++c) centres.push_back(random_unit(rng));
+  corpus out;
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto& centre = centres[rng() % centres.size()];
+    std::vector<float> v(dim);
+    double squares = 0;
+    for (std::uint32_t j = 0; j < dim; ++j) {
+      v[j] = centre[j] + 0.15f * normal(rng);
+      squares += static_cast<double>(v[j]) * v[j];
+    }
+    for (auto& x : v) x = static_cast<float>(x / std::sqrt(squares));
+    pattern_entry e;
+    e.pattern_id = static_cast<std::int64_t>(i + 1);
+    e.error_categories = {"category-" + std::to_string(rng() % 10)};  // 10%
+    e.client_id = "client-" + std::to_string(rng() % 100);            // 1%
+    e.speaker_id = "spk-" + std::to_string(rng() % 1000);             // 0.1%
+    e.status = "pending";
+    e.version = e.pattern_id;
+    out.entries.push_back(std::move(e));
+    out.vectors.push_back(std::move(v));
+  }
+  return out;
+}
+
+// The filter-aware walk against brute force at each selectivity the goal names, with the exact
+// plans switched off so that nothing but the walk (and its fallback) answers. Ten clusters of
+// 2,000: a 1% filter leaves ~20 matches per cluster, as at 1M patterns in 1,000 clusters (with
+// fewer per cluster the top 10 lie in clusters the query is not near, and the exact plan answers).
+TEST(PatternIndexCore, FilteredWalkRecallAtEverySelectivity) {
+  const corpus c = make_clustered(20000, 31, 10);
+  const oracle o(c);
+  index_config cfg = small_config();
+  cfg.exact_threshold = 0;
+  cfg.initial_capacity = c.entries.size();
+  pattern_index ix(cfg, embedder_name);
+  ix.upsert_batch(c.entries, c.vectors, 2);
+  std::mt19937_64 rng(32);
+  struct row {
+    const char* name;
+    std::function<void(search_filter&, std::mt19937_64&)> set;
+    const char* walk;  // the walk the estimate should choose
+  };
+  const std::vector<row> rows = {
+      {"none", [](search_filter&, std::mt19937_64&) {}, "hnsw:ef=64"},
+      {"category (10%)",
+       [](search_filter& f, std::mt19937_64& r) { f.error_category = "category-" + std::to_string(r() % 10); },
+       "walk2:ef=64"},
+      {"client (1%)",
+       [](search_filter& f, std::mt19937_64& r) { f.client_id = "client-" + std::to_string(r() % 100); },
+       "walk2:ef=64"},
+      {"speaker (0.1%)",
+       [](search_filter& f, std::mt19937_64& r) { f.speaker_id = "spk-" + std::to_string(r() % 1000); },
+       "walk2:ef=64"},
+  };
+  for (const auto& r : rows) {
+    std::size_t found = 0, wanted = 0, walked = 0;
+    const int count = 200;
+    for (int q = 0; q < count; ++q) {
+      search_filter f;
+      r.set(f, rng);
+      const auto query = o.vectors[rng() % o.vectors.size()];
+      const auto got = ix.search(query, f, 10);
+      const auto want = ids_of(o.top(query, f, 10));
+      for (const auto& h : got.hits) EXPECT_TRUE(oracle_matches(h.pattern, f)) << r.name;
+      const auto ids = ids_of(got);
+      for (auto id : want) found += std::count(ids.begin(), ids.end(), id);
+      wanted += want.size();
+      walked += got.plan == r.walk;
+    }
+    const double recall = static_cast<double>(found) / static_cast<double>(wanted);
+    // The walk at ef 64 measured 0.95 at 1% here and more at the other rows; the goal of 0.99 is
+    // not met by the walk alone at 1% (bench/RESULTS.md).
+    EXPECT_GE(recall, 0.9) << r.name;
+    if (std::string(r.name) != "speaker (0.1%)") {
+      // A speaker holds ~20 of the 20,000: the walk may miss some and fall back, but the others
+      // must be answered by the walk itself, not by the fallback.
+      EXPECT_GE(walked, count * 9 / 10) << r.name;
+    }
+  }
+}
+
+// Deleted and re-texted patterns are never returned by the walk or the scans, whatever the plan;
+// a pattern whose client or categories change in place moves between posting lists.
+TEST(PatternIndexCore, FilteredWalkNeverReturnsDeletedOrStalePatterns) {
+  corpus c = make_clustered(6000, 41);
+  for (const auto threshold : {std::size_t{0}, std::size_t{100000}}) {
+    index_config cfg = small_config();
+    cfg.exact_threshold = threshold;
+    pattern_index ix(cfg, embedder_name);
+    ix.upsert_batch(c.entries, c.vectors, 1);
+    oracle o(c);
+    search_filter category;
+    category.error_category = "category-3";
+    const auto query = c.vectors[17];
+    // Delete every pattern the first search returns, three times over: each time the next ones
+    // come up, never a deleted one.
+    std::set<std::int64_t> deleted;
+    for (int round = 0; round < 3; ++round) {
+      const auto got = ix.search(query, category, 10);
+      ASSERT_EQ(got.hits.size(), 10u);
+      EXPECT_EQ(ids_of(got), ids_of(o.top(query, category, 10))) << got.plan;
+      for (const auto& h : got.hits) {
+        EXPECT_FALSE(deleted.count(h.pattern.pattern_id)) << got.plan;
+        deleted.insert(h.pattern.pattern_id);
+        ASSERT_TRUE(ix.erase(h.pattern.pattern_id));
+        o.erase(h.pattern.pattern_id);
+      }
+    }
+    // Moved to another vector: the old one must not answer for it.
+    const auto moved = o.top(query, category, 1).at(0).first;
+    auto entry = *ix.find(moved);
+    std::mt19937_64 rng(42);
+    const auto elsewhere = random_unit(rng);
+    entry.version += 1;
+    ix.upsert(entry, elsewhere);
+    const auto after = ix.search(query, category, 10);
+    for (const auto& h : after.hits) {
+      if (h.pattern.pattern_id == moved) {
+        EXPECT_LT(h.similarity, 0.9f) << "the old vector answered";
+      }
+      EXPECT_FALSE(deleted.count(h.pattern.pattern_id));
+    }
+    // Same vector, another client and category (an in-place rewrite): found under the new values
+    // only.
+    const auto top = ix.search(query, {}, 1).hits.at(0).pattern;
+    auto changed = top;
+    changed.client_id = "client-new";
+    changed.error_categories = {"category-new"};
+    changed.version += 1;
+    ix.upsert(changed, query);  // the top hit of `query` carries `query` itself (c.vectors[17])
+    search_filter old_client;
+    old_client.client_id = top.client_id;
+    for (const auto& h : ix.search(query, old_client, 10).hits)
+      EXPECT_NE(h.pattern.pattern_id, top.pattern_id) << "still listed under its old client";
+    search_filter old_category;
+    old_category.error_category = top.error_categories.at(0);
+    for (const auto& h : ix.search(query, old_category, 10).hits)
+      EXPECT_NE(h.pattern.pattern_id, top.pattern_id) << "still listed under its old category";
+    search_filter new_client;
+    new_client.client_id = "client-new";
+    EXPECT_EQ(ids_of(ix.search(query, new_client, 10)), (std::vector<std::int64_t>{top.pattern_id}));
+    search_filter new_category;
+    new_category.error_category = "category-new";
+    EXPECT_EQ(ids_of(ix.search(query, new_category, 10)), (std::vector<std::int64_t>{top.pattern_id}));
+    // Back to the old client: listed once, not twice.
+    changed.client_id = top.client_id;
+    changed.version += 1;
+    ix.upsert(changed, query);
+    const auto back = ids_of(ix.search(query, old_client, 10));
+    EXPECT_EQ(std::count(back.begin(), back.end(), top.pattern_id), 1);
+  }
+}
+
+// A filter whose values all exist but that no pattern matches as a whole: the estimate says the
+// graph, the walk finds nothing and the exact fallback answers, empty.
+TEST(PatternIndexCore, FilteredWalkWithNoMatchIsEmpty) {
+  const corpus c = make_clustered(3000, 51);
+  index_config cfg = small_config();
+  cfg.exact_threshold = 0;
+  pattern_index ix(cfg, embedder_name);
+  ix.upsert_batch(c.entries, c.vectors, 1);
+  // A client and a category that never occur together.
+  std::set<std::pair<std::string, std::string>> together;
+  for (const auto& e : c.entries) together.emplace(e.client_id, e.error_categories.at(0));
+  search_filter f;
+  for (int client = 0; client < 100 && f.client_id.empty(); ++client)
+    for (int cat = 0; cat < 10; ++cat) {
+      const std::string cl = "client-" + std::to_string(client), ca = "category-" + std::to_string(cat);
+      if (!together.count({cl, ca})) {
+        f.client_id = cl;
+        f.error_category = ca;
+        break;
+      }
+    }
+  ASSERT_FALSE(f.client_id.empty());
+  const auto got = ix.search(c.vectors[0], f, 10);
+  EXPECT_TRUE(got.hits.empty());
+  EXPECT_NE(got.plan.find("(walk2:ef=64)"), std::string::npos) << got.plan;
+  const auto batch = ix.search_batch({c.vectors[0], c.vectors[1]}, f, 10);
+  EXPECT_TRUE(batch.patterns.empty());
+  EXPECT_TRUE(batch.per_query.at(0).empty() && batch.per_query.at(1).empty());
+}
+
 TEST(PatternIndexCore, PlanFollowsTheEstimatedSelectivity) {
   index_config cfg = small_config();
   cfg.exact_threshold = 100;
-  cfg.max_graph_fetch = 1000;
   const corpus c = make_corpus(3000, 5, 100);
   const oracle o(c);
   const pattern_index ix = build(c, cfg);
@@ -400,18 +597,16 @@ TEST(PatternIndexCore, PlanFollowsTheEstimatedSelectivity) {
   const auto q = random_unit(rng);
   auto plan = [&](search_filter f) { return expect_as_oracle(ix, o, q, f, 10, "plan"); };
 
-  EXPECT_EQ(plan({}).rfind("hnsw:", 0), 0u);  // everything matches: the graph, no over-fetch
-  EXPECT_EQ(plan({}), "hnsw:ef=64,fetch=20");
+  EXPECT_EQ(plan({}), "hnsw:ef=64");  // everything matches: hnswlib's own search
   search_filter speaker;
   speaker.speaker_id = "spk-42";  // ~23 patterns
   EXPECT_EQ(plan(speaker), "exact:speaker");
   search_filter big_speaker;
-  big_speaker.speaker_id = "spk-0";  // a quarter of all: over-fetch about 4x
-  const std::string big = plan(big_speaker);
-  EXPECT_EQ(big.rfind("hnsw:", 0), 0u) << big;
+  big_speaker.speaker_id = "spk-0";  // a quarter of all: the walk steps over the others
+  EXPECT_EQ(plan(big_speaker), "walk2:ef=64");
   search_filter status;
-  status.status = "rectified";  // a third
-  EXPECT_EQ(plan(status).rfind("hnsw:", 0), 0u);
+  status.status = "rectified";  // a third: the walk scores every neighbour
+  EXPECT_EQ(plan(status), "walk:ef=64");
   search_filter unknown;
   unknown.speaker_id = "spk-unknown";
   EXPECT_EQ(plan(unknown), "empty");
@@ -419,8 +614,7 @@ TEST(PatternIndexCore, PlanFollowsTheEstimatedSelectivity) {
   search_filter window;  // no counts for dates: the graph first, then an exact scan
   window.from_ms = 1'700'000'000'000;
   window.to_ms = 1'700'000'000'900;
-  const std::string w = plan(window);
-  EXPECT_EQ(w.rfind("exact:fallback(hnsw:", 0), 0u) << w;
+  EXPECT_EQ(plan(window), "exact:scan(walk:ef=64)");
   search_filter inverted;
   inverted.from_ms = 10;
   inverted.to_ms = 5;

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <exception>
+#include <functional>
 #include <mutex>
 #include <queue>
 #include <thread>
@@ -40,8 +41,8 @@ namespace {
 
 using detail::slot_flag;
 
-// A partition is rewritten once half of it is dead; small ones are not worth the copy.
-constexpr std::uint32_t partition_rewrite_min_dead = 16;
+// A posting list is rewritten once half of it is dead; small ones are not worth the copy.
+constexpr std::uint32_t posting_rewrite_min_dead = 16;
 
 void check_vector(const std::vector<float>& v, std::uint32_t dimension, const char* what) {
   if (v.size() != dimension)
@@ -169,7 +170,7 @@ class top_k {
 };
 
 // The exact top k of every query in one pass over the candidates: each vector is read once and
-// scored against all queries (a draft's segments share one speaker's partition).
+// scored against all queries (a draft's segments share one speaker's posting list).
 std::vector<std::vector<candidate>> sorted_lists(std::vector<top_k>& best) {
   std::vector<std::vector<candidate>> out;
   out.reserve(best.size());
@@ -177,27 +178,28 @@ std::vector<std::vector<candidate>> sorted_lists(std::vector<top_k>& best) {
   return out;
 }
 
-std::vector<std::vector<candidate>> scan_partition(const pattern_index::impl& ix,
-                                                   std::uint32_t speaker_id,
-                                                   const std::vector<const float*>& queries,
-                                                   const compiled_filter& f, std::size_t k) {
-  const auto& p = ix.partitions[speaker_id];
-  const std::size_t dim = ix.config.dimension;
+// The nodes of the posting lists a filter names, scanned exactly: each vector is read once (from
+// the graph's own storage) and scored against every query; the columns are touched only for a
+// vector some query could take.
+std::vector<std::vector<candidate>> scan_lists(const pattern_index::impl& ix,
+                                               const std::vector<const detail::posting_list*>& lists,
+                                               const std::vector<const float*>& queries,
+                                               const compiled_filter& f, std::size_t k) {
   std::vector<top_k> best(queries.size(), top_k(k));
   std::vector<float> d(queries.size());
-  for (std::size_t i = 0; i < p.slots.size(); ++i) {
-    if (!p.live[i]) continue;
-    const float* v = p.vectors.data() + i * dim;
-    bool wanted = false;
-    for (std::size_t q = 0; q < queries.size(); ++q) {
-      d[q] = ix.distance(queries[q], v);
-      wanted = wanted || best[q].may_take(d[q]);
+  for (const auto* list : lists) {
+    for (const std::uint32_t n : list->nodes) {
+      const std::uint32_t slot = ix.slot_at[n];
+      if ((ix.flags[slot] & slot_flag::alive) == 0) continue;
+      const auto* v = reinterpret_cast<const float*>(ix.graph->getDataByInternalId(n));
+      bool wanted = false;
+      for (std::size_t q = 0; q < queries.size(); ++q) {
+        d[q] = ix.distance(queries[q], v);
+        wanted = wanted || best[q].may_take(d[q]);
+      }
+      if (!wanted || !matches(ix, slot, f)) continue;
+      for (std::size_t q = 0; q < queries.size(); ++q) best[q].offer({d[q], ix.ids[slot], slot});
     }
-    // The slot-indexed columns are touched only for a vector some query could take.
-    if (!wanted) continue;
-    const std::uint32_t slot = p.slots[i];
-    if (!matches(ix, slot, f)) continue;
-    for (std::size_t q = 0; q < queries.size(); ++q) best[q].offer({d[q], ix.ids[slot], slot});
   }
   return sorted_lists(best);
 }
@@ -216,8 +218,157 @@ std::vector<std::vector<candidate>> scan_columns(const pattern_index::impl& ix,
   return sorted_lists(best);
 }
 
-std::string graph_plan(std::size_t ef, std::size_t fetch) {
-  return "hnsw:ef=" + std::to_string(ef) + ",fetch=" + std::to_string(fetch);
+// The narrowest posting lists the filter names: every matching node is in them (a necessary
+// condition, not a sufficient one). None when the filter names no speaker, client or category.
+struct candidate_lists {
+  std::vector<const detail::posting_list*> lists;
+  std::size_t nodes = 0;  // entries, dead ones included: what a scan reads
+  const char* name = nullptr;
+};
+
+candidate_lists narrowest_lists(const pattern_index::impl& ix, const compiled_filter& f) {
+  static const detail::posting_list none;
+  candidate_lists best;
+  auto consider = [&](const char* name, std::vector<const detail::posting_list*> lists) {
+    std::size_t nodes = 0;
+    for (const auto* l : lists) nodes += l->nodes.size();
+    if (best.name == nullptr || nodes < best.nodes) best = {std::move(lists), nodes, name};
+  };
+  auto one = [&](const std::vector<detail::posting_list>& lists, std::uint32_t value) {
+    return value < lists.size() ? &lists[value] : &none;
+  };
+  if (f.speaker) consider("speaker", {one(ix.speaker_nodes, *f.speaker)});
+  if (f.client) consider("client", {one(ix.client_nodes, *f.client)});
+  if (f.clients) {
+    std::vector<const detail::posting_list*> scope;
+    for (auto id : *f.clients) scope.push_back(one(ix.client_nodes, id));
+    consider("client", std::move(scope));
+  }
+  if (f.category) consider("category", {one(ix.category_nodes, *f.category)});
+  return best;
+}
+
+using hnswlib::tableint;
+
+// Filter-aware search of the graph's bottom layer (hnswlib 0.6 has no filter hook; its graph is
+// public). The upper layers are descended as hnswlib does, unfiltered: they only pick a start. In
+// the bottom layer only matching nodes enter the result set, so the walk ends with ef matches
+// rather than ef nodes of which a few match. How it moves depends on the selectivity:
+//   - dense (most nodes match): every neighbour is scored and may be expanded, matching or not;
+//   - two-hop (few match, ACORN-1 style): only matching nodes are scored; a neighbour that does not
+//     match is a bridge to its own neighbours, which are scored when they match, until the node
+//     has gathered maxM0 matching neighbours. Scoring non-matching nodes would cost 1/selectivity
+//     times the distances for the same ef matches.
+// `bits` (the nodes of the filter's narrowest posting lists) rejects most nodes without touching
+// the columns. Returns false when the walk passed its budget of expansions (the caller scans
+// exactly instead).
+bool walk(const pattern_index::impl& ix, const compiled_filter& f, const std::uint64_t* bits,
+          const float* query, std::size_t ef, bool two_hop, std::vector<candidate>& out) {
+  const auto& g = *ix.graph;
+  auto pass = [&](tableint n) {
+    if (bits != nullptr && ((bits[n >> 6] >> (n & 63)) & 1u) == 0) return false;
+    return matches(ix, ix.slot_at[n], f);
+  };
+  auto score = [&](tableint n) {
+    return ix.distance(query, reinterpret_cast<const float*>(g.getDataByInternalId(n)));
+  };
+
+  tableint current = g.enterpoint_node_;
+  float current_distance = score(current);
+  for (int level = g.maxlevel_; level > 0; --level) {
+    for (bool changed = true; changed;) {
+      changed = false;
+      auto* links = g.get_linklist(current, level);
+      const auto* next = reinterpret_cast<const tableint*>(links + 1);
+      for (int i = 0, size = g.getListCount(links); i < size; ++i) {
+        const float d = score(next[i]);
+        if (d < current_distance) {
+          current_distance = d;
+          current = next[i];
+          changed = true;
+        }
+      }
+    }
+  }
+
+  using scored = std::pair<float, tableint>;
+  std::priority_queue<scored, std::vector<scored>, std::greater<scored>> to_expand;
+  std::priority_queue<scored> found;  // the worst on top
+  auto* visits = g.visited_list_pool_->getFreeVisitedList();
+  const auto tag = visits->curV;
+  auto* visited = visits->mass;
+  auto offer = [&](tableint n, float d, bool matching) {
+    if (found.size() < ef || d < found.top().first) {
+      to_expand.emplace(d, n);
+      if (matching) {
+        found.emplace(d, n);
+        if (found.size() > ef) found.pop();
+      }
+    }
+  };
+  visited[current] = tag;
+  // The start navigates even when it does not match.
+  to_expand.emplace(current_distance, current);
+  if (pass(current)) found.emplace(current_distance, current);
+
+  const std::size_t cap = ix.config.two_hop_gather != 0 ? ix.config.two_hop_gather : g.maxM0_;
+  std::size_t expansions = 0;
+  bool within_budget = true;
+  while (!to_expand.empty()) {
+    const auto [distance, at] = to_expand.top();
+    if (found.size() >= ef && distance > found.top().first) break;
+    to_expand.pop();
+    if (++expansions > ix.config.max_walk_expansions) {
+      within_budget = false;
+      break;
+    }
+    auto* links = g.get_linklist0(at);
+    const auto* next = reinterpret_cast<const tableint*>(links + 1);
+    const int size = g.getListCount(links);
+    if (!two_hop) {
+      for (int i = 0; i < size; ++i) {
+        const tableint n = next[i];
+        if (visited[n] == tag) continue;
+        visited[n] = tag;
+        offer(n, score(n), pass(n));
+      }
+      continue;
+    }
+    std::size_t gathered = 0;
+    for (int i = 0; i < size; ++i) {
+      const tableint n = next[i];
+      if (visited[n] == tag || !pass(n)) continue;
+      visited[n] = tag;
+      offer(n, score(n), true);
+      ++gathered;
+    }
+    for (int i = 0; i < size && gathered < cap; ++i) {
+      const tableint bridge = next[i];
+      if (visited[bridge] == tag) continue;  // a match scored above, or a bridge crossed before
+      visited[bridge] = tag;
+      auto* far = g.get_linklist0(bridge);
+      const auto* beyond = reinterpret_cast<const tableint*>(far + 1);
+      for (int j = 0, far_size = g.getListCount(far); j < far_size && gathered < cap; ++j) {
+        const tableint n = beyond[j];
+        if (visited[n] == tag || !pass(n)) continue;
+        visited[n] = tag;
+        offer(n, score(n), true);
+        ++gathered;
+      }
+    }
+  }
+  g.visited_list_pool_->releaseVisitedList(visits);
+  out.clear();
+  out.reserve(found.size());
+  for (; !found.empty(); found.pop()) {
+    const std::uint32_t slot = ix.slot_at[found.top().second];
+    out.push_back({found.top().first, ix.ids[slot], slot});
+  }
+  return within_budget;
+}
+
+std::string walk_plan(bool two_hop, std::size_t ef) {
+  return std::string(two_hop ? "walk2:ef=" : "walk:ef=") + std::to_string(ef);
 }
 
 }  // namespace
@@ -283,12 +434,23 @@ void pattern_index::impl::load_graph(const std::string& file) {
   graph = std::move(loaded);
 }
 
-std::vector<float> pattern_index::impl::graph_vector(std::uint32_t slot) const {
-  try {
-    return graph->getDataByLabel<float>(slot);
-  } catch (const std::exception&) {
-    throw snapshot_error("snapshot graph lacks the node of slot " + std::to_string(slot));
+void pattern_index::impl::map_nodes(std::size_t slots) {
+  const std::size_t nodes = graph->cur_element_count;
+  node.assign(slots, 0);
+  slot_at.assign(nodes, 0);
+  std::vector<std::uint8_t> seen(slots, 0);
+  for (std::size_t n = 0; n < nodes; ++n) {
+    const auto label = graph->getExternalLabel(static_cast<hnswlib::tableint>(n));
+    if (label >= slots || seen[label])
+      throw snapshot_error("snapshot graph holds a node of no slot or two nodes of one");
+    seen[label] = 1;
+    node[label] = static_cast<std::uint32_t>(n);
+    slot_at[n] = static_cast<std::uint32_t>(label);
   }
+}
+
+bool pattern_index::impl::live_in_graph(std::uint32_t slot) const {
+  return !graph->isMarkedDeleted(node[slot]);
 }
 
 float pattern_index::impl::distance(const float* a, const float* b) const {
@@ -296,12 +458,12 @@ float pattern_index::impl::distance(const float* a, const float* b) const {
 }
 
 const float* pattern_index::impl::vector_of(std::uint32_t slot) const {
-  return partitions[speaker[slot]].vectors.data() +
-         static_cast<std::size_t>(position[slot]) * config.dimension;
+  return reinterpret_cast<const float*>(graph->getDataByInternalId(node[slot]));
 }
 
 std::uint32_t pattern_index::impl::new_slot() {
   const auto slot = static_cast<std::uint32_t>(ids.size());
+  node.push_back(0);
   ids.push_back(0);
   speaker.push_back(0);
   client.push_back(0);
@@ -316,9 +478,72 @@ std::uint32_t pattern_index::impl::new_slot() {
   created_at.push_back(0);
   version.push_back(0);
   weight.push_back(0);
-  texts.emplace_back();
-  position.push_back(0);
+  text_at.push_back(0);
   return slot;
+}
+
+namespace {
+
+void put_varint(std::string& out, std::uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+
+std::uint64_t get_varint(const char*& at) {
+  std::uint64_t v = 0;
+  for (unsigned shift = 0;; shift += 7) {
+    const auto byte = static_cast<unsigned char>(*at++);
+    v |= static_cast<std::uint64_t>(byte & 0x7f) << shift;
+    if ((byte & 0x80) == 0) return v;
+  }
+}
+
+}  // namespace
+
+std::array<std::string_view, 3> pattern_index::impl::texts(std::uint32_t slot) const {
+  const char* at = text_bytes.data() + text_at[slot];
+  std::array<std::uint64_t, 3> length{};
+  for (auto& l : length) l = get_varint(at);
+  std::array<std::string_view, 3> out;
+  for (std::size_t i = 0; i < 3; ++i) {
+    out[i] = std::string_view(at, length[i]);
+    at += length[i];
+  }
+  return out;
+}
+
+void pattern_index::impl::drop_texts(std::uint32_t slot) {
+  const auto t = texts(slot);
+  const char* end = t[2].data() + t[2].size();
+  text_garbage += static_cast<std::size_t>(end - (text_bytes.data() + text_at[slot]));
+  // Rewritten once mostly garbage: linear in the live texts, at most as often as they double.
+  if (text_garbage < (std::size_t{1} << 20) || text_garbage * 2 < text_bytes.size()) return;
+  std::string kept;
+  kept.reserve(text_bytes.size() - text_garbage);
+  for (std::uint32_t s = 0; s < ids.size(); ++s) {
+    if ((flags[s] & detail::slot_flag::alive) == 0 || s == slot) continue;
+    const auto ts = texts(s);
+    const char* from = text_bytes.data() + text_at[s];
+    const std::uint64_t at = kept.size();
+    kept.append(from, static_cast<std::size_t>(ts[2].data() + ts[2].size() - from));
+    text_at[s] = at;
+  }
+  text_bytes = std::move(kept);
+  text_garbage = 0;
+  text_at[slot] = 0;
+}
+
+void pattern_index::impl::put_texts(std::uint32_t slot, const pattern_entry& e) {
+  text_at[slot] = text_bytes.size();
+  put_varint(text_bytes, e.original_text.size());
+  put_varint(text_bytes, e.corrected_text.size());
+  put_varint(text_bytes, e.context_text.size());
+  text_bytes += e.original_text;
+  text_bytes += e.corrected_text;
+  text_bytes += e.context_text;
 }
 
 void pattern_index::impl::count(std::uint32_t slot, int delta) {
@@ -336,6 +561,30 @@ void pattern_index::impl::count(std::uint32_t slot, int delta) {
   if (flags[slot] & slot_flag::specialized)
     specialized_live = static_cast<std::size_t>(static_cast<long long>(specialized_live) + delta);
 }
+
+namespace {
+
+template <class F>
+void for_each_category(const pattern_index::impl& ix, std::uint32_t slot, F f) {
+  const std::uint64_t mask = ix.category_mask[slot];
+  for (std::uint32_t c = 0; c < detail::category_bits; ++c)
+    if ((mask >> c) & 1u) f(c);
+  if (mask & detail::overflow_bit)
+    for (std::uint32_t c : ix.category_overflow.at(slot)) f(c);
+}
+
+std::vector<std::uint32_t> categories_of(const pattern_index::impl& ix, std::uint32_t slot) {
+  std::vector<std::uint32_t> out;
+  for_each_category(ix, slot, [&](std::uint32_t c) { out.push_back(c); });
+  return out;
+}
+
+void list_node(std::vector<detail::posting_list>& lists, std::uint32_t value, std::uint32_t n) {
+  if (value >= lists.size()) lists.resize(value + 1);
+  lists[value].nodes.push_back(n);
+}
+
+}  // namespace
 
 void pattern_index::impl::write_columns(std::uint32_t slot, pattern_entry&& e) {
   ids[slot] = e.pattern_id;
@@ -368,68 +617,84 @@ void pattern_index::impl::write_columns(std::uint32_t slot, pattern_entry&& e) {
   created_at[slot] = e.created_at_ms;
   version[slot] = e.version;
   weight[slot] = e.weight;
-  texts[slot] = {std::move(e.original_text), std::move(e.corrected_text), std::move(e.context_text)};
+  put_texts(slot, e);
 }
 
-void pattern_index::impl::assign(std::uint32_t slot, pattern_entry&& e, const float* vector) {
+void pattern_index::impl::assign(std::uint32_t slot, pattern_entry&& e) {
   const std::int64_t id = e.pattern_id;
   write_columns(slot, std::move(e));
-  if (speaker[slot] >= partitions.size()) partitions.resize(speaker[slot] + 1);
-  auto& p = partitions[speaker[slot]];
-  position[slot] = static_cast<std::uint32_t>(p.slots.size());
-  p.slots.push_back(slot);
-  p.live.push_back(1);
-  p.vectors.insert(p.vectors.end(), vector, vector + config.dimension);
   count(slot, +1);
   slot_of[id] = slot;
   ++live;
 }
 
+void pattern_index::impl::link(std::uint32_t slot) {
+  const auto n = static_cast<std::uint32_t>(graph->label_lookup_.at(slot));
+  node[slot] = n;
+  if (n >= slot_at.size()) slot_at.resize(std::max<std::size_t>(n + 1, graph->cur_element_count));
+  slot_at[n] = slot;
+  list_node(speaker_nodes, speaker[slot], n);
+  list_node(client_nodes, client[slot], n);
+  for_each_category(*this, slot, [&](std::uint32_t c) { list_node(category_nodes, c, n); });
+}
+
+void pattern_index::impl::unlist(std::vector<detail::posting_list>& lists, std::uint32_t value,
+                                 std::uint32_t n) {
+  auto& nodes = lists[value].nodes;
+  if (auto it = std::find(nodes.begin(), nodes.end(), n); it != nodes.end()) {
+    *it = nodes.back();
+    nodes.pop_back();
+  }
+}
+
 void pattern_index::impl::rewrite(std::uint32_t slot, pattern_entry&& e) {
+  const std::uint32_t old_client = client[slot];
+  const auto old_categories = categories_of(*this, slot);
   count(slot, -1);
+  drop_texts(slot);
   write_columns(slot, std::move(e));
   count(slot, +1);
+  // Rare (a verification changes weight and status): the lists are searched, not indexed.
+  const std::uint32_t n = node[slot];
+  if (client[slot] != old_client) {
+    unlist(client_nodes, old_client, n);
+    list_node(client_nodes, client[slot], n);
+  }
+  const auto new_categories = categories_of(*this, slot);
+  for (auto c : old_categories)
+    if (std::find(new_categories.begin(), new_categories.end(), c) == new_categories.end())
+      unlist(category_nodes, c, n);
+  for (auto c : new_categories)
+    if (std::find(old_categories.begin(), old_categories.end(), c) == old_categories.end())
+      list_node(category_nodes, c, n);
+}
+
+void pattern_index::impl::died_in(detail::posting_list& list) {
+  ++list.dead;
+  if (list.dead < posting_rewrite_min_dead || list.dead * 2 <= list.nodes.size()) return;
+  auto& nodes = list.nodes;
+  nodes.erase(std::remove_if(nodes.begin(), nodes.end(),
+                             [this](std::uint32_t n) {
+                               return (flags[slot_at[n]] & slot_flag::alive) == 0;
+                             }),
+              nodes.end());
+  nodes.shrink_to_fit();
+  list.dead = 0;
 }
 
 void pattern_index::impl::kill(std::uint32_t slot) {
   count(slot, -1);
+  drop_texts(slot);
   flags[slot] = static_cast<std::uint8_t>(flags[slot] & ~slot_flag::alive);
   slot_of.erase(ids[slot]);
+  died_in(speaker_nodes[speaker[slot]]);
+  died_in(client_nodes[client[slot]]);
+  for_each_category(*this, slot, [&](std::uint32_t c) { died_in(category_nodes[c]); });
   category_overflow.erase(slot);
-  texts[slot] = {};
   --live;
   ++tombstones;
   // Guarded by the alive flag: hnswlib throws on a second markDelete of the same label.
   graph->markDelete(slot);
-  auto& p = partitions[speaker[slot]];
-  p.live[position[slot]] = 0;
-  ++p.dead;
-  if (p.dead >= partition_rewrite_min_dead && p.dead * 2 > p.slots.size())
-    rewrite_partition(speaker[slot]);
-}
-
-void pattern_index::impl::rewrite_partition(std::uint32_t speaker_id) {
-  auto& p = partitions[speaker_id];
-  const std::size_t dim = config.dimension;
-  std::size_t kept = 0;
-  for (std::size_t i = 0; i < p.slots.size(); ++i) {
-    const std::uint32_t slot = p.slots[i];
-    if ((flags[slot] & slot_flag::alive) == 0) continue;
-    if (kept != i) {
-      std::memmove(p.vectors.data() + kept * dim, p.vectors.data() + i * dim, dim * sizeof(float));
-      p.slots[kept] = slot;
-      p.live[kept] = 1;
-    }
-    position[slot] = static_cast<std::uint32_t>(kept);
-    ++kept;
-  }
-  p.slots.resize(kept);
-  p.live.resize(kept);
-  p.vectors.resize(kept * dim);
-  p.slots.shrink_to_fit();
-  p.live.shrink_to_fit();
-  p.vectors.shrink_to_fit();
-  p.dead = 0;
 }
 
 void pattern_index::impl::ensure_graph_capacity(std::size_t elements) {
@@ -444,14 +709,11 @@ pattern_entry pattern_index::impl::materialise(std::uint32_t slot) const {
   e.speaker_id = speakers.values[speaker[slot]];
   e.client_id = clients.values[client[slot]];
   e.bucket_type = buckets.values[bucket[slot]];
-  e.original_text = texts[slot].original;
-  e.corrected_text = texts[slot].corrected;
-  e.context_text = texts[slot].context;
-  const std::uint64_t mask = category_mask[slot];
-  for (std::uint32_t c = 0; c < detail::category_bits; ++c)
-    if ((mask >> c) & 1u) e.error_categories.push_back(categories.values[c]);
-  if (mask & detail::overflow_bit)
-    for (std::uint32_t c : category_overflow.at(slot)) e.error_categories.push_back(categories.values[c]);
+  const auto t = texts(slot);
+  e.original_text = std::string(t[0]);
+  e.corrected_text = std::string(t[1]);
+  e.context_text = std::string(t[2]);
+  for_each_category(*this, slot, [&](std::uint32_t c) { e.error_categories.push_back(categories.values[c]); });
   // Pool ids follow arrival order, which differs between a rebuild and the live index.
   std::sort(e.error_categories.begin(), e.error_categories.end());
   e.audio_quality = audio_qualities.values[audio_quality[slot]];
@@ -496,8 +758,9 @@ void pattern_index::upsert(pattern_entry entry, const std::vector<float>& vector
   }
   ix.ensure_graph_capacity(ix.ids.size() + 1);
   const std::uint32_t slot = ix.new_slot();
-  ix.assign(slot, std::move(entry), vector.data());
+  ix.assign(slot, std::move(entry));
   ix.graph->addPoint(vector.data(), slot);
+  ix.link(slot);
 }
 
 void pattern_index::upsert_batch(std::vector<pattern_entry> entries,
@@ -525,14 +788,17 @@ void pattern_index::upsert_batch(std::vector<pattern_entry> entries,
   work.reserve(order.size());
   for (std::size_t i : order) {
     const std::uint32_t slot = ix.new_slot();
-    ix.assign(slot, std::move(entries[i]), vectors[i].data());
+    ix.assign(slot, std::move(entries[i]));
     work.emplace_back(slot, vectors[i].data());
   }
 
   const unsigned workers =
       static_cast<unsigned>(std::clamp<std::size_t>(threads, 1, std::max<std::size_t>(work.size(), 1)));
   if (workers == 1) {
-    for (const auto& [slot, data] : work) ix.graph->addPoint(data, slot);
+    for (const auto& [slot, data] : work) {
+      ix.graph->addPoint(data, slot);
+      ix.link(slot);
+    }
     return;
   }
   // hnswlib's addPoint is safe to call concurrently (its Python binding does the same).
@@ -554,6 +820,7 @@ void pattern_index::upsert_batch(std::vector<pattern_entry> entries,
   run();
   for (auto& t : pool) t.join();
   if (failure) std::rethrow_exception(failure);
+  for (const auto& work_item : work) ix.link(work_item.first);
 }
 
 bool pattern_index::erase(std::int64_t pattern_id) {
@@ -573,38 +840,8 @@ std::optional<pattern_entry> pattern_index::find(std::int64_t pattern_id) const 
 
 namespace {
 
-// One query through the graph: over-fetch k' = k / selectivity until k matches are found, else
-// fall back to the exact scan.
-std::vector<candidate> graph_search(const pattern_index::impl& ix, const compiled_filter& f,
-                                    const float* query, std::size_t k, std::size_t fetch,
-                                    std::string& plan) {
-  for (;;) {
-    const std::size_t ef = std::max(ix.config.ef_search, fetch);
-    ix.graph->setEf(ef);
-    auto found = ix.graph->searchKnn(query, fetch);
-    const std::size_t returned = found.size();
-    top_k kept(k);
-    for (; !found.empty(); found.pop()) {
-      const auto slot = static_cast<std::uint32_t>(found.top().second);
-      if (matches(ix, slot, f)) kept.offer({found.top().first, ix.ids[slot], slot});
-    }
-    const bool saw_everything = fetch >= ix.live && returned >= ix.live;
-    if (kept.size() >= k || saw_everything) {
-      plan = graph_plan(ef, fetch);
-      return std::move(kept).sorted();
-    }
-    if (fetch >= ix.live || fetch * 2 > ix.config.max_graph_fetch) {
-      plan = "exact:fallback(" + graph_plan(ef, fetch) + ")";
-      const std::vector<const float*> one{query};
-      return std::move((f.speaker ? scan_partition(ix, *f.speaker, one, f, k)
-                                  : scan_columns(ix, one, f, k)).front());
-    }
-    fetch = std::min(fetch * 2, ix.live);
-  }
-}
-
 // The top k of every query under one filter. The plan depends only on the filter and the index,
-// so it is chosen once for all queries; only the graph plan runs query by query.
+// so it is chosen once for all queries; a walk that cannot find k matches falls back per query.
 std::vector<std::vector<candidate>> search_all(const pattern_index::impl& ix,
                                                const std::vector<const float*>& queries,
                                                const search_filter& filter, std::size_t k,
@@ -617,7 +854,7 @@ std::vector<std::vector<candidate>> search_all(const pattern_index::impl& ix,
 
   // Upper bound and independence estimate of the matches, from the per-value live counts. Date
   // range and weight floor have no counts: they are checked on every candidate, and a filter they
-  // make selective ends in the exact fallback below.
+  // make selective ends in the walk's budget and the exact fallback below.
   const double total = static_cast<double>(ix.live);
   std::size_t upper = ix.live;
   double selectivity = 1.0;
@@ -642,28 +879,70 @@ std::vector<std::vector<candidate>> search_all(const pattern_index::impl& ix,
     return std::vector<std::vector<candidate>>(queries.size());
   }
 
-  auto exact = [&] {
-    plan = f.speaker ? "exact:speaker" : "exact:scan";
-    return f.speaker ? scan_partition(ix, *f.speaker, queries, f, k) : scan_columns(ix, queries, f, k);
+  const candidate_lists lists = narrowest_lists(ix, f);
+  auto exact = [&](const std::vector<const float*>& these) {
+    return lists.name != nullptr ? scan_lists(ix, lists.lists, these, f, k)
+                                 : scan_columns(ix, these, f, k);
   };
-  if (upper <= ix.config.exact_threshold) return exact();
-  const double wanted = static_cast<double>(k) / std::max(selectivity, 1.0 / total) *
-                        std::max(ix.config.overfetch_safety, 1.0);
-  std::size_t fetch =
-      static_cast<std::size_t>(std::min(std::ceil(wanted), static_cast<double>(ix.live)));
-  fetch = std::max(fetch, k);
-  // The estimate says the graph would have to return more than a scan costs.
-  if (fetch > ix.config.max_graph_fetch) return exact();
+  const std::string exact_plan = std::string("exact:") + (lists.name != nullptr ? lists.name : "scan");
+  if (upper <= ix.config.exact_threshold &&
+      (lists.name != nullptr ? lists.nodes : ix.ids.size()) <= ix.config.exact_threshold * 4) {
+    plan = exact_plan;
+    return exact(queries);
+  }
+
+  const std::size_t ef = std::max(ix.config.ef_search, k);
   std::vector<std::vector<candidate>> best;
   best.reserve(queries.size());
-  std::vector<std::string> plans;  // distinct, in order of first use
-  for (const float* query : queries) {
-    std::string one;
-    best.push_back(graph_search(ix, f, query, k, fetch, one));
-    if (std::find(plans.begin(), plans.end(), one) == plans.end()) plans.push_back(std::move(one));
+  const bool unfiltered = selectivity >= 1.0 && f.from_ms == 0 && f.to_ms == 0 && f.min_weight <= 0;
+  if (unfiltered) {
+    // Every live pattern matches: hnswlib's own search, which skips tombstones itself.
+    ix.graph->setEf(ef);
+    for (const float* query : queries) {
+      top_k kept(k);
+      for (auto found = ix.graph->searchKnn(query, k); !found.empty(); found.pop()) {
+        const auto slot = static_cast<std::uint32_t>(found.top().second);
+        kept.offer({found.top().first, ix.ids[slot], slot});
+      }
+      best.push_back(std::move(kept).sorted());
+    }
+    plan = "hnsw:ef=" + std::to_string(ef);
+    return best;
   }
-  plan.clear();
-  for (const auto& p : plans) plan += (plan.empty() ? "" : " ") + p;
+
+  const bool two_hop = selectivity < ix.config.two_hop_selectivity;
+  const std::uint64_t* bits = nullptr;
+  if (lists.name != nullptr && lists.nodes < ix.graph_nodes() / 2) {
+    ix.node_bits.resize((ix.graph_nodes() + 63) / 64, 0);
+    for (const auto* l : lists.lists)
+      for (auto n : l->nodes) ix.node_bits[n >> 6] |= std::uint64_t{1} << (n & 63);
+    bits = ix.node_bits.data();
+  }
+  const std::string walked = walk_plan(two_hop, ef);
+  const std::string fallback = exact_plan + "(" + walked + ")";
+  bool walked_all = false, fell_back = false;
+  std::vector<candidate> found;
+  for (const float* query : queries) {
+    top_k kept(k);
+    if (walk(ix, f, bits, query, ef, two_hop, found)) {
+      for (const auto& c : found) kept.offer(c);
+    }
+    if (kept.size() >= k) {
+      walked_all = true;
+      best.push_back(std::move(kept).sorted());
+    } else {
+      // Fewer than k matches reached: the filter may hold fewer, or its nodes may not be connected
+      // through the graph. Only an exact scan can tell.
+      fell_back = true;
+      best.push_back(std::move(exact({query}).front()));
+    }
+  }
+  if (bits != nullptr)
+    for (const auto* l : lists.lists)
+      for (auto n : l->nodes) ix.node_bits[n >> 6] = 0;
+  // The distinct plans of the queries, in a fixed order.
+  plan = walked_all ? walked : "";
+  if (fell_back) plan += (plan.empty() ? "" : " ") + fallback;
   return best;
 }
 

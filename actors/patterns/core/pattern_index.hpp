@@ -7,12 +7,14 @@
 // collapses recall when the filter is selective (0.1% of patterns: recall 0.10 with 1,000
 // candidates; STACK-NOTES.md). So the index estimates how many patterns can match from per-value
 // counts and then either
-//   - scans the candidates exactly: a speaker's vectors are kept contiguously in a partition of
-//     their own ("exact:speaker"), any other small candidate set is found by a scan of the metadata
-//     columns ("exact:scan"); or
-//   - searches the global graph (inner product on L2-normalised vectors = cosine) over-fetching
-//     k' = k / selectivity * safety and doubling k' until k matches are found ("hnsw:..."), falling
-//     back to the exact scan when k' would pass max_graph_fetch ("exact:fallback...").
+//   - scans the candidates exactly: the nodes of the narrowest posting list the filter names (a
+//     speaker's, a client's or an error category's: "exact:speaker", "exact:client",
+//     "exact:category"), or every slot's columns when it names none ("exact:scan"); or
+//   - searches the graph: hnswlib's own search when every pattern matches ("hnsw:ef=.."), else its
+//     own filter-aware walk of hnswlib's bottom layer, in which only matching nodes enter the
+//     result ("walk:ef=.."; "walk2:ef=.." when few match and it steps over non-matching nodes to
+//     their neighbours), falling back to the exact scan for a query that finds fewer than k
+//     matches ("exact:<list>(walk..)").
 //
 // Sharding by speaker later needs nothing new here: one pattern_index per shard, writes routed by a
 // stable hash of speaker_id, a speaker-filtered search sent to its one shard, any other search sent
@@ -102,9 +104,17 @@ struct index_config {
   std::size_t random_seed = 100;
   // Search parameters, free to change between runs.
   std::size_t ef_search = 64;
-  std::size_t exact_threshold = 20000;  // candidate sets up to this size are scanned exactly
-  double overfetch_safety = 2.0;
-  std::size_t max_graph_fetch = 8192;   // a larger k' costs more than an exact scan
+  // Candidate sets up to this size are scanned exactly (and only when the scan reads at most four
+  // times as many entries): below it an exact scan costs less than a walk.
+  std::size_t exact_threshold = 10000;
+  // Below this estimated share of matching patterns the walk steps over non-matching nodes
+  // (two-hop) instead of scoring them.
+  double two_hop_selectivity = 0.3;
+  // Matching nodes a two-hop expansion scores at most (0: the graph's bottom-layer degree, 2m).
+  std::size_t two_hop_gather = 0;
+  // A walk expanding more nodes than this stops, and the query is scanned exactly: the cap on what
+  // a filter the counts cannot estimate (a narrow date window) can make a walk cost.
+  std::size_t max_walk_expansions = 20000;
   // Compaction rebuilds the graph without tombstones once they are this share of all slots and at
   // least compaction_min_tombstones.
   double compaction_fraction = 0.2;
@@ -164,7 +174,7 @@ class pattern_index {
                        std::size_t k) const;
 
   // search() for every query at once (see batch_search_result). The plan depends on the filter
-  // only, so it is chosen once: a speaker's partition small enough to be scanned exactly is read
+  // only, so it is chosen once: a posting list small enough to be scanned exactly is read
   // once for all queries, each vector scored against every query. Throws std::invalid_argument
   // when a query has the wrong size.
   batch_search_result search_batch(const std::vector<std::vector<float>>& queries,
@@ -174,7 +184,7 @@ class pattern_index {
   std::size_t deleted() const;   // tombstoned graph nodes not yet compacted away
   std::size_t capacity() const;  // graph nodes allocated
   bool needs_compaction() const;
-  // Rebuilds graph, columns and partitions from the live patterns (slow at scale: a new graph).
+  // Rebuilds graph, columns and posting lists from the live patterns (slow at scale: a new graph).
   void compact(unsigned threads = 1);
 
   version_digest digest() const;

@@ -5,11 +5,13 @@
 // hnswlib 0.6.2 defines non-inline globals in its headers, so exactly one translation unit of a
 // program may include it: pattern_index.cpp. Everything else reaches the graph through the impl
 // functions below.
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -34,21 +36,14 @@ struct string_pool {
   std::optional<std::uint32_t> find(const std::string& value) const;
 };
 
-// One speaker's vectors back to back, so a speaker-filtered scan reads one contiguous block (an id
-// list into the graph's storage measured 1.4-4.5x slower), with its own liveness bytes so the scan
-// touches the slot-indexed columns only for the few candidates that could enter the top k (at 1M
-// patterns those columns are far out of cache). Dead entries stay until the partition is rewritten.
-struct partition {
-  std::vector<float> vectors;
-  std::vector<std::uint32_t> slots;
-  std::vector<std::uint8_t> live;
+// The graph nodes holding one value of an attribute a filter names often (a speaker, a client, an
+// error category): an exact scan of a small candidate set reads only these, and a graph walk marks
+// them in a bitmap so that most nodes it meets are rejected without touching the columns. Entries
+// of deleted nodes stay (nodes are never reused, so they can never match again) until half the list
+// is dead; a live node whose client or categories change moves between lists at once.
+struct posting_list {
+  std::vector<std::uint32_t> nodes;
   std::uint32_t dead = 0;
-};
-
-struct pattern_texts {
-  std::string original;
-  std::string corrected;
-  std::string context;
 };
 
 enum slot_flag : std::uint8_t {
@@ -83,6 +78,11 @@ struct pattern_index::impl {
       categories;
   std::size_t specialized_live = 0;
 
+  // Slots and graph nodes (hnswlib's internal ids) differ once a batch is inserted on several
+  // threads; the graph walk meets nodes, the columns are by slot.
+  std::vector<std::uint32_t> node;     // by slot
+  std::vector<std::uint32_t> slot_at;  // by node
+
   std::vector<std::int64_t> ids;
   std::vector<std::uint32_t> speaker, client, bucket, audio_quality, status, clarity, noise;
   std::vector<std::uint64_t> category_mask;
@@ -92,19 +92,28 @@ struct pattern_index::impl {
   std::vector<std::int64_t> created_at;
   std::vector<std::int64_t> version;
   std::vector<double> weight;
-  std::vector<detail::pattern_texts> texts;
-  std::vector<std::uint32_t> position;  // index within the speaker's partition
+  // A slot's three texts, one record each in one buffer: three varint lengths then the bytes (one
+  // std::string per text cost 32 B each before any text). Replaced records are garbage until the
+  // buffer is rewritten.
+  std::string text_bytes;
+  std::vector<std::uint64_t> text_at;  // by slot
+  std::size_t text_garbage = 0;
 
-  std::vector<detail::partition> partitions;  // by speaker id
+  std::vector<detail::posting_list> speaker_nodes, client_nodes, category_nodes;  // by pool id
+  // The walk's prefilter: bit `node` set when the node is in the chosen posting list(s). Cleared
+  // after each use, so it costs the list's length, not the graph's size.
+  mutable std::vector<std::uint64_t> node_bits;
   std::unordered_map<std::int64_t, std::uint32_t> slot_of;
   std::size_t live = 0;
   std::size_t tombstones = 0;
   std::string source_tag;
 
   std::uint32_t new_slot();
-  // Fills a dead slot with a pattern and its vector: columns, counts, partition. Not the graph.
-  void assign(std::uint32_t slot, pattern_entry&& entry, const float* vector);
-  // Replaces a live slot's metadata and texts; its vector and partition place stay.
+  // Fills a dead slot with a pattern: columns and counts. Not the graph.
+  void assign(std::uint32_t slot, pattern_entry&& entry);
+  // Once the slot's node is in the graph: the node maps and posting lists.
+  void link(std::uint32_t slot);
+  // Replaces a live slot's metadata and texts; its vector and node stay.
   void rewrite(std::uint32_t slot, pattern_entry&& entry);
   void kill(std::uint32_t slot);  // tombstones a live slot, graph included
   void ensure_graph_capacity(std::size_t elements);
@@ -114,8 +123,11 @@ struct pattern_index::impl {
   void save_graph(const std::string& file) const;
   // Replaces the graph with the one in `file`; snapshot_error when hnswlib cannot read it.
   void load_graph(const std::string& file);
-  // The vector stored under a live label; snapshot_error when there is none.
-  std::vector<float> graph_vector(std::uint32_t slot) const;
+  // After load_graph: node and slot_at from the graph's labels; snapshot_error when a label is not
+  // a slot of `slots`.
+  void map_nodes(std::size_t slots);
+  bool live_in_graph(std::uint32_t slot) const;  // its node is not marked deleted
+  std::array<std::string_view, 3> texts(std::uint32_t slot) const;  // original, corrected, context
   pattern_entry materialise(std::uint32_t slot) const;
   const float* vector_of(std::uint32_t slot) const;
   float distance(const float* a, const float* b) const;
@@ -123,7 +135,10 @@ struct pattern_index::impl {
  private:
   void write_columns(std::uint32_t slot, pattern_entry&& entry);
   void count(std::uint32_t slot, int delta);
-  void rewrite_partition(std::uint32_t speaker_id);
+  void put_texts(std::uint32_t slot, const pattern_entry& e);
+  void drop_texts(std::uint32_t slot);
+  void unlist(std::vector<detail::posting_list>& lists, std::uint32_t value, std::uint32_t n);
+  void died_in(detail::posting_list& list);
 };
 
 }  // namespace sbm::patterns

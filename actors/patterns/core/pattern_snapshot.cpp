@@ -261,6 +261,7 @@ pattern_index pattern_index::load(const std::string& path, const index_config& c
     throw snapshot_error("snapshot graph holds other nodes than its metadata");
 
   for (std::uint64_t i = 0; i < slots; ++i) ix->new_slot();
+  ix->map_nodes(slots);
   std::uint64_t previous = 0;
   for (std::uint64_t i = 0; i < live; ++i) {
     const auto slot = r.pod<std::uint32_t>();
@@ -270,8 +271,10 @@ pattern_index pattern_index::load(const std::string& path, const index_config& c
     pattern_entry e = read_entry(r);
     if (e.pattern_id <= 0 || ix->slot_of.count(e.pattern_id))
       throw snapshot_error("snapshot holds a bad or repeated pattern_id");
-    const std::vector<float> vector = ix->graph_vector(slot);
-    ix->assign(slot, std::move(e), vector.data());
+    if (!ix->live_in_graph(slot))
+      throw snapshot_error("snapshot graph has deleted the node of a live slot");
+    ix->assign(slot, std::move(e));
+    ix->link(slot);
   }
   if (!r.done()) throw snapshot_error("snapshot metadata has trailing bytes");
   ix->tombstones = slots - live;
