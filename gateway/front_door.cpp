@@ -9,6 +9,7 @@
 #include "gateway/idempotency_key.hpp"
 #include "gateway/json_io.hpp"
 #include "gateway/openapi.hpp"
+#include "gateway/readers.hpp"
 #include "gateway/route_table.hpp"
 
 namespace sbm::gateway {
@@ -144,6 +145,13 @@ std::optional<http_response> front_door::admit(http_request& req) {
   req.route = match.route;
   req.params = std::move(match.params);
   const auto id = static_cast<route>(req.route);
+  if (id == route::healthz || id == route::openapi) {
+    // Answered here, so their query is checked here (the lanes check every other route's).
+    std::vector<std::pair<std::string, std::string>> pairs;
+    if (!req.query.empty())
+      if (auto refused = query_reader::refusal(req.query, {}, pairs))
+        return refused;
+  }
   if (id == route::healthz)
     return json_response(200, nlohmann::json{{"status", "alive"}});
   if (id == route::openapi) {

@@ -79,8 +79,12 @@ class gateway_pipeline {
   // Tells the lanes the node is shutting down (new requests get 503 draining).
   void drain();
 
-  // For spawn_gateway: the lanes of a new incarnation, and their end.
-  std::uint64_t install(std::vector<caf::actor> lanes);
+  // For spawn_gateway: a new incarnation's generation, taken when it is spawned (so generations
+  // follow the order of the restarts), its lanes once its owner runs, and their end. An owner
+  // runs some time after it is spawned, possibly after a newer one: install refuses (false) a
+  // generation older than the newest taken, so a late owner never replaces its successor's lanes.
+  std::uint64_t next_generation();
+  bool install(std::uint64_t generation, std::vector<caf::actor> lanes);
   void uninstall(std::uint64_t generation);
 
  private:
@@ -88,7 +92,8 @@ class gateway_pipeline {
   std::shared_ptr<responder> out_;
   mutable std::mutex mutex_;
   std::vector<caf::actor> lanes_;
-  std::uint64_t generation_ = 0;
+  std::uint64_t generation_ = 0;  // of the lanes installed (0: none yet)
+  std::uint64_t newest_ = 0;      // the newest generation taken
   bool draining_ = false;
   std::atomic<std::uint64_t> next_lane_{0};
 };

@@ -11,6 +11,7 @@
 #include "gateway/auth/jwt.hpp"
 #include "gateway/gateway_state.hpp"
 #include "gateway/idempotency_key.hpp"
+#include "gateway/readers.hpp"
 #include "messages/errors.hpp"
 #include "runtime/logging/logging.hpp"
 #include "runtime/version/version.hpp"
@@ -213,18 +214,35 @@ void collect_status(gateway_context& ctx, const http_request& req, status_view v
   collector->finish_when_complete();
 }
 
+// A route whose handler reads no query refuses every parameter as a query reader would: a client
+// who sends ?verbose=1 learns it is not understood instead of believing it was applied.
+bool query_refused(gateway_context& ctx, const http_request& req, route id) {
+  if (req.query.empty() || reads_query(id))
+    return false;
+  std::vector<std::pair<std::string, std::string>> pairs;
+  auto refused = query_reader::refusal(req.query, {}, pairs);
+  if (!refused)
+    return false;
+  ctx.reply(req, std::move(*refused));
+  return true;
+}
+
 void dispatch(gateway_state& st, http_request& req) {
   auto& ctx = st.ctx;
   // The front door matched the route and answered everything that needs no actor.
   const auto id = static_cast<route>(req.route);
   route_match match{req.route, req.params};
   if (id == route::readyz) {
+    if (query_refused(ctx, req, id))
+      return;
     collect_status(ctx, req, status_view::public_readiness);
     return;
   }
   // metrics.access = open: Prometheus scrapes without a token (the front door still counted the
   // peer's rate); otherwise the route needs ops.read like any other.
   if (id == route::metrics && ctx.settings.metrics_open) {
+    if (query_refused(ctx, req, id))
+      return;
     handle_metrics(ctx, req);
     return;
   }
@@ -236,6 +254,8 @@ void dispatch(gateway_state& st, http_request& req) {
   }
   admit(ctx, req, permission_of(id),
         [&ctx, id, match](const http_request& admitted_req, const principal& who) {
+          if (query_refused(ctx, admitted_req, id))
+            return;
           if (auto refused = media_type_problem(admitted_req))
             return ctx.reply(admitted_req, std::move(*refused));
           switch (id) {
@@ -336,13 +356,17 @@ request_context gateway_context::work_context(const http_request& req, const pri
 // The owner of one incarnation's lanes: it installs them, forwards a drain, and when it ends (a
 // lane died, or shutdown) takes them out so the server answers what they held.
 caf::behavior gateway_owner(caf::event_based_actor* self, gateway_settings settings,
-                            std::shared_ptr<gateway_pipeline> pipeline) {
+                            std::shared_ptr<gateway_pipeline> pipeline, std::uint64_t generation) {
   std::vector<caf::actor> lanes;
   settings.owner = caf::actor{self};
   const auto count = std::max<std::size_t>(1, settings.lanes);
   for (std::size_t i = 0; i < count; ++i)
     lanes.push_back(self->spawn<caf::linked>(gateway_actor, settings));
-  const auto generation = pipeline->install(lanes);
+  if (!pipeline->install(generation, lanes)) {
+    // A newer incarnation exists: this one is already superseded and serves nothing.
+    self->quit(caf::exit_reason::user_shutdown);
+    return {};
+  }
   self->attach_functor([pipeline, generation] { pipeline->uninstall(generation); });
   return {
     [lanes](drain_atom) {
@@ -365,7 +389,8 @@ caf::behavior gateway_owner(caf::event_based_actor* self, gateway_settings setti
 caf::actor spawn_gateway(caf::actor_system& sys, gateway_settings settings,
                          std::shared_ptr<gateway_pipeline> pipeline) {
   settings.out = pipeline->responder_of();
-  return sys.spawn(gateway_owner, std::move(settings), std::move(pipeline));
+  const auto generation = pipeline->next_generation();
+  return sys.spawn(gateway_owner, std::move(settings), std::move(pipeline), generation);
 }
 
 gateway_pipeline::gateway_pipeline(front_door_settings front) : front_(std::move(front)) {}
@@ -407,13 +432,21 @@ void gateway_pipeline::drain() {
     caf::anon_send(lane, drain_atom::value);
 }
 
-std::uint64_t gateway_pipeline::install(std::vector<caf::actor> lanes) {
+std::uint64_t gateway_pipeline::next_generation() {
   std::lock_guard<std::mutex> guard{mutex_};
+  return ++newest_;
+}
+
+bool gateway_pipeline::install(std::uint64_t generation, std::vector<caf::actor> lanes) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  if (generation < newest_)
+    return false;
   lanes_ = std::move(lanes);
+  generation_ = generation;
   if (draining_)
     for (const auto& lane : lanes_)
       caf::anon_send(lane, drain_atom::value);
-  return ++generation_;
+  return true;
 }
 
 void gateway_pipeline::uninstall(std::uint64_t generation) {

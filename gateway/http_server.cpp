@@ -189,16 +189,47 @@ bool is_write_method(const restinio::http_method_id_t& m) {
          m == restinio::http_method_patch() || m == restinio::http_method_delete();
 }
 
-std::string lowercase(restinio::string_view_t s) {
-  std::string out(s.data(), s.size());
-  for (auto& c : out)
-    if (c >= 'A' && c <= 'Z')
-      c = static_cast<char>(c - 'A' + 'a');
-  return out;
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size())
+    return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    auto x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z')
+      x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z')
+      y = static_cast<char>(y - 'A' + 'a');
+    if (x != y)
+      return false;
+  }
+  return true;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && lowercase(a) == lowercase(b);
+// Only the header fields something reads are copied out of RESTinio's request (lowercased, each
+// occurrence kept so duplicates stay visible): copying every field cost an allocation or two per
+// field on the HTTP thread, for every request.
+// What the early look reads: framing_problem's single-occurrence fields, Expect, and the two
+// that decide whether a body is worth holding.
+constexpr std::string_view early_fields[] = {"host", "authorization", "content-type", "content-length",
+                                             "expect"};
+// What the gateway reads once the request is in: the front door (authorization, idempotency-key),
+// the lanes (content-type, idempotency-key) and the client's address behind a proxy.
+constexpr std::string_view forwarded_fields[] = {"authorization", "content-type", idempotency_header,
+                                                 "x-forwarded-for"};
+
+template <std::size_t N>
+header_list fields_named(const restinio::http_request_header_t& header,
+                         const std::string_view (&names)[N]) {
+  header_list out;
+  out.reserve(N);  // one allocation, not one per growth
+  for (const auto& f : header) {
+    const std::string_view name{f.name().data(), f.name().size()};
+    for (auto wanted : names)
+      if (iequals(name, wanted)) {
+        out.emplace_back(std::string{wanted}, std::string{f.value()});
+        break;
+      }
+  }
+  return out;
 }
 
 // --- The early look at a request's headers (the patched RESTinio calls these) -------------------
@@ -254,10 +285,7 @@ restinio::sbm_patch::headers_verdict inspect_headers(const http_parser& parser,
   const auto* policy = active_policy.load();
   if (!policy)
     return verdict;
-  header_list fields;
-  fields.reserve(header.fields_count());
-  for (const auto& f : header)
-    fields.emplace_back(lowercase(f.name()), std::string{f.value()});
+  const auto fields = fields_named(header, early_fields);
   const bool chunked = (parser.flags & F_CHUNKED) != 0;
   const bool known_length = parser.content_length != ULLONG_MAX;
   const bool has_body = chunked || (known_length && parser.content_length > 0);
@@ -457,12 +485,7 @@ struct http_server::impl {
     out.method = std::string{header.method().c_str()};
     out.path = std::string{header.path()};
     out.query = std::string{header.query()};
-    out.headers.reserve(header.fields_count());
-    for (const auto& field : header) {
-      auto name = lowercase(field.name());
-      if (name.compare(0, 4, "sbm:") != 0)  // our own notes from inspect_headers
-        out.headers.emplace_back(std::move(name), std::string{field.value()});
-    }
+    out.headers = fields_named(header, forwarded_fields);
     out.peer = client_address(address_text(req->remote_endpoint().address()), out.headers,
                               settings.trusted_proxies);
     if (req->body().size() > settings.body_limit) {  // chunked: its length was not declared

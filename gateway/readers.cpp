@@ -10,41 +10,54 @@
 
 namespace sbm::gateway {
 
+namespace {
+
+http_response query_problem(const std::string& name, const std::string& why) {
+  auto shown = printable(name, 64);
+  return problem(400, "invalid-query", "Bad Request", "'" + shown + "' " + why, shown);
+}
+
+}  // namespace
+
 query_reader::query_reader(const gateway_context& c, const http_request& r,
                            std::initializer_list<const char*> allowed)
   : ctx_(c), req_(r) {
-  if (!parse_query(req_.query, pairs_)) {
+  if (auto refused = refusal(req_.query, allowed, pairs_)) {
     ok = false;
-    ctx_.reply(req_, problem(400, "bad-query", "Bad Request",
-                             "the query string contains an invalid percent-encoding"));
-    return;
+    ctx_.reply(req_, std::move(*refused));
   }
-  for (std::size_t i = 0; i < pairs_.size() && ok; ++i) {
-    const auto& name = pairs_[i].first;
+}
+
+std::optional<http_response> query_reader::refusal(
+  std::string_view query, std::initializer_list<const char*> allowed,
+  std::vector<std::pair<std::string, std::string>>& pairs) {
+  if (!parse_query(query, pairs))
+    return problem(400, "bad-query", "Bad Request",
+                   "the query string contains an invalid percent-encoding");
+  for (std::size_t i = 0; i < pairs.size(); ++i) {
+    const auto& name = pairs[i].first;
     bool known = false;
     for (auto a : allowed)
       known = known || name == a;
-    if (!known) {
-      fail(name, "is not a known query parameter");
-      return;
-    }
+    if (!known)
+      return query_problem(name, "is not a known query parameter");
     // Which of two values counts is a question a proxy and SBM could answer differently.
-    for (std::size_t j = 0; j < i && ok; ++j)
-      if (pairs_[j].first == name)
-        fail(name, "is given more than once");
+    for (std::size_t j = 0; j < i; ++j)
+      if (pairs[j].first == name)
+        return query_problem(name, "is given more than once");
     // "?bucket=" could mean "no filter" or "the empty bucket": the client says which by leaving
     // the parameter out.
-    if (ok && pairs_[i].second.empty())
-      fail(name, "is empty; leave the parameter out instead");
+    if (pairs[i].second.empty())
+      return query_problem(name, "is empty; leave the parameter out instead");
   }
+  return std::nullopt;
 }
 
 void query_reader::fail(const std::string& name, const std::string& why) {
   if (!ok)
     return;
   ok = false;
-  auto shown = printable(name, 64);
-  ctx_.reply(req_, problem(400, "invalid-query", "Bad Request", "'" + shown + "' " + why, shown));
+  ctx_.reply(req_, query_problem(name, why));
 }
 
 std::string query_reader::get(const char* name) const {

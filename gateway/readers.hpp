@@ -31,6 +31,13 @@ class query_reader {
   query_reader(const gateway_context& c, const http_request& r,
                std::initializer_list<const char*> allowed);
 
+  // What the constructor checks, alone: nullopt, or the 400 naming the first parameter refused
+  // (undecodable, not `allowed`, repeated or empty), with the decoded pairs in `pairs`. For the
+  // routes that read no query (allowed empty), where no handler builds a reader.
+  static std::optional<http_response> refusal(std::string_view query,
+                                              std::initializer_list<const char*> allowed,
+                                              std::vector<std::pair<std::string, std::string>>& pairs);
+
   bool ok = true;
 
   void fail(const std::string& name, const std::string& why);

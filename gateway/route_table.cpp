@@ -12,26 +12,26 @@ const route_spec routes[] = {
   // The API's own description (gateway/openapi.json), public like the probes.
   {"GET", "/openapi.json", route::openapi, {}},
   {"POST", "/v1/speakers", route::speakers_create, permission::speakers_write},
-  {"GET", "/v1/speakers", route::speakers_list, permission::speakers_read},
+  {"GET", "/v1/speakers", route::speakers_list, permission::speakers_read, true},
   {"GET", "/v1/speakers/{id}", route::speaker_get, permission::speakers_read},
   {"GET", "/v1/speakers/{id}/bucket-history", route::speaker_history, permission::speakers_read},
   // Seed 8.2's speaker history: its state, bucket changes, reports and InstaNote jobs, from
   // whichever of those sources answer (routes_history.cpp). Draft text: QA roles, as for jobs.
-  {"GET", "/v1/speakers/{id}/history", route::speaker_overview, permission::schedule_read},
+  {"GET", "/v1/speakers/{id}/history", route::speaker_overview, permission::schedule_read, true},
   {"PUT", "/v1/speakers/{id}/bucket-pin", route::speaker_pin_put, permission::buckets_pin},
-  {"DELETE", "/v1/speakers/{id}/bucket-pin", route::speaker_pin_delete, permission::buckets_pin},
+  {"DELETE", "/v1/speakers/{id}/bucket-pin", route::speaker_pin_delete, permission::buckets_pin, true},
   {"POST", "/v1/speakers/{id}/quality-samples", route::speaker_samples_post, permission::quality_write},
   // The trend the QA console draws (routes_samples.cpp).
-  {"GET", "/v1/speakers/{id}/quality-samples", route::speaker_samples_list, permission::speakers_read},
-  {"GET", "/v1/verification-schedule", route::schedule_list, permission::schedule_read},
+  {"GET", "/v1/speakers/{id}/quality-samples", route::speaker_samples_list, permission::speakers_read, true},
+  {"GET", "/v1/verification-schedule", route::schedule_list, permission::schedule_read, true},
   // Draft text is clinical and pulled for verification work: QA roles, not every speakers.read.
-  {"GET", "/v1/speakers/{id}/jobs", route::speaker_jobs, permission::schedule_read},
+  {"GET", "/v1/speakers/{id}/jobs", route::speaker_jobs, permission::schedule_read, true},
   {"POST", "/v1/users", route::users_create, permission::users_admin},
   {"GET", "/v1/users/{id}", route::user_get, permission::users_admin},
   {"PATCH", "/v1/users/{id}", route::user_update, permission::users_admin},
-  {"GET", "/v1/audit", route::audit_list, permission::audit_read},
+  {"GET", "/v1/audit", route::audit_list, permission::audit_read, true},
   {"POST", "/v1/error-reports", route::reports_create, permission::reports_write},
-  {"GET", "/v1/error-reports", route::reports_list, permission::reports_read},
+  {"GET", "/v1/error-reports", route::reports_list, permission::reports_read, true},
   {"GET", "/v1/error-reports/{id}", route::report_get, permission::reports_read},
   // The verification flow's verdict; until it exists, whoever may record quality may set it.
   {"PATCH", "/v1/error-reports/{id}", route::report_update, permission::quality_write},
@@ -59,6 +59,13 @@ std::string_view permission_of(route id) {
     if (r.id == id)
       return r.permission;
   return {};
+}
+
+bool reads_query(route id) {
+  for (const auto& r : routes)
+    if (r.id == id)
+      return r.reads_query;
+  return false;
 }
 
 std::string_view pattern_of(route id) {

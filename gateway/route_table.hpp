@@ -47,6 +47,9 @@ struct route_spec {
   const char* pattern;
   route id;
   std::string_view permission;  // empty: no authentication (the probes and the API document)
+  // Whether its handler reads the query with a query_reader; every other route refuses any
+  // query parameter (400 naming it) before it runs.
+  bool reads_query = false;
 };
 
 // Every route, in the table's order (the OpenAPI drift test compares gateway/openapi.json with it).
@@ -60,6 +63,9 @@ route_list all_routes();
 
 // The permission a route needs (empty for the unauthenticated routes).
 std::string_view permission_of(route id);
+
+// route_spec::reads_query of a route.
+bool reads_query(route id);
 
 // The path pattern of a route ("/v1/speakers/{id}"): the route label of the request metrics.
 std::string_view pattern_of(route id);

@@ -6,6 +6,7 @@ namespace {
 
 std::vector<std::string_view> split_path(std::string_view path) {
   std::vector<std::string_view> out;
+  out.reserve(8);  // every route has fewer segments: one allocation per match
   size_t pos = 0;
   if (!path.empty() && path.front() == '/')
     pos = 1;
@@ -20,6 +21,11 @@ std::vector<std::string_view> split_path(std::string_view path) {
   if (out.size() > 1 && out.back().empty())
     out.pop_back();
   return out;
+}
+
+// The "{}" add() stores for a placeholder (no literal segment starts with '{').
+bool is_placeholder(const std::string& segment) {
+  return segment.size() == 2 && segment[0] == '{';
 }
 
 int hex_value(char c) {
@@ -100,37 +106,35 @@ void router::add(std::string method, std::string_view pattern, int route) {
 }
 
 route_result router::match(std::string_view method, std::string_view raw_path) const {
-  auto raw = split_path(raw_path);
-  std::vector<std::string> decoded;
-  decoded.reserve(raw.size());
-  for (auto seg : raw) {
-    std::string d;
-    if (!percent_decode(seg, d, false))
+  const auto raw = split_path(raw_path);
+  // An undecodable path is refused whatever it would match. Values are decoded only for the
+  // placeholders of the route that matches: decoding every segment up front cost an allocation per
+  // segment on the HTTP thread for every request.
+  std::string scratch;
+  for (auto seg : raw)
+    if (seg.find('%') != std::string_view::npos && !percent_decode(seg, scratch, false))
       return route_bad_path{"the path contains an invalid percent-encoding"};
-    decoded.push_back(std::move(d));
-  }
   std::string allow;
   for (const auto& e : entries_) {
-    if (e.segments.size() != decoded.size())
+    if (e.segments.size() != raw.size())
       continue;
-    std::vector<std::string> params;
     bool ok = true;
-    for (size_t i = 0; i < decoded.size() && ok; ++i) {
-      if (e.segments[i] == "{}") {
-        if (decoded[i].empty())
-          ok = false;
-        else
-          params.push_back(decoded[i]);
-      } else {
-        // literal segments are compared as sent (encoded), so "%76%31" is not "v1"
-        ok = e.segments[i] == raw[i];
-      }
-    }
+    // A placeholder takes any non-empty segment (decoding never empties one); literal segments
+    // are compared as sent (encoded), so "%76%31" is not "v1".
+    for (size_t i = 0; i < raw.size() && ok; ++i)
+      ok = is_placeholder(e.segments[i]) ? !raw[i].empty() : e.segments[i] == raw[i];
     if (!ok)
       continue;
     // HEAD is GET without the body (RFC 9110 9.3.2): every GET route answers it too.
-    if (e.method == method || (method == "HEAD" && e.method == "GET"))
+    if (e.method == method || (method == "HEAD" && e.method == "GET")) {
+      std::vector<std::string> params;
+      for (size_t i = 0; i < raw.size(); ++i)
+        if (is_placeholder(e.segments[i])) {
+          params.emplace_back();
+          percent_decode(raw[i], params.back(), false);
+        }
       return route_match{e.route, std::move(params)};
+    }
     add_allowed(allow, e.method);
     if (e.method == "GET")
       add_allowed(allow, "HEAD");

@@ -64,10 +64,10 @@ void handle_drafts(gateway_context& ctx, const http_request& req, const principa
   if (!ctx.settings.corrections)
     return ctx.reply(req, problem(503, "unavailable", "Service Unavailable", "this node has no correction actor"));
   work.ctx = ctx.work_context(req, who);
-  if (!who.scope.limited)
-    return correct(ctx, req, std::move(work));
-  // For a scoped caller another client's speaker does not exist (404, as on every speaker route):
-  // learn its client first. The correction actor also forces its searches to the scope.
+  // An unregistered speaker is 404 here as on every speaker route, for every caller (correcting
+  // against no patterns would answer 200 with the draft unchanged, which reads as "nothing to
+  // fix"); for a scoped caller another client's speaker does not exist either. The correction
+  // actor also forces its searches to the scope.
   ctx.self->request(ctx.settings.speakers, ctx.hop(), get_atom::value, work.speaker_id)
     .then(
       [&ctx, req, who, work](speaker_view& v) mutable {

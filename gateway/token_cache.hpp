@@ -1,7 +1,9 @@
 #pragma once
 // Verified tokens, remembered so a signature is checked once per token rather than once per
-// request. Keyed by the SHA-256 of the token (a collision would let a forged token pass as a
-// cached one, so the hash must be cryptographic; the token text itself is not kept). An entry
+// request. Keyed by a 128-bit SipHash of the token under a random key made per cache (a collision
+// would let a forged token pass as a cached one: without the key no client can aim for one, and
+// unaimed 128-bit collisions do not happen; the token text itself is not kept). SipHash costs
+// about a tenth of the SHA-256 it replaced, which ran on the HTTP thread for every request. An entry
 // lives until the token's exp: every rule the verifier applies holds for the rest of a token's
 // life once it held (signature, issuer, audience, nbf, the maximum lifetime measured from iat or
 // from the moment it is presented). A key rotation builds a new verifier and with it a new cache.
@@ -13,11 +15,11 @@
 #include <deque>
 #include <mutex>
 #include <optional>
-#include <string>
 #include <string_view>
 #include <unordered_map>
 
 #include "messages/http.hpp"
+#include "runtime/crypto/siphash.hpp"
 
 namespace sbm::gateway {
 
@@ -38,12 +40,17 @@ class token_cache {
     token_verdict verdict;
     std::int64_t expires_at;
   };
-  static std::string key_of(std::string_view token);
+  using key = crypto::siphash128;
+  struct key_hash {
+    std::size_t operator()(const key& k) const { return static_cast<std::size_t>(k.low); }
+  };
+  key key_of(std::string_view token) const { return crypto::siphash_2_4_128(secret_, token); }
 
   std::size_t capacity_;
+  const crypto::siphash_key secret_ = crypto::random_siphash_key();
   mutable std::mutex mutex_;
-  std::unordered_map<std::string, entry> entries_;
-  std::deque<std::string> order_;  // insertion order, for eviction; may hold keys already gone
+  std::unordered_map<key, entry, key_hash> entries_;
+  std::deque<key> order_;  // insertion order, for eviction; may hold keys already gone
 };
 
 }  // namespace sbm::gateway

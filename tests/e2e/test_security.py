@@ -827,6 +827,11 @@ class ClientScoping(unittest.TestCase):
         self.assertEqual(own.status, 200, own)
         vendor = correct("sc-b1", self.admin)
         self.assertEqual(vendor.status, 200, vendor)
+        # An unregistered speaker is missing for an unscoped caller too (not corrected against no
+        # patterns and answered 200 with the draft unchanged).
+        nobody = correct("sc-nobody", self.admin)
+        self.assertEqual(nobody.status, 404, nobody)
+        self.assertEqual(nobody.json()["detail"], unknown.json()["detail"])
 
         # A filed report schedules a verification of its speaker, which carries the speaker's client.
         self.report("sc-a2", "clinic-a", self.admin)

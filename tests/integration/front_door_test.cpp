@@ -56,6 +56,15 @@ TEST(FrontDoor, AnswersWhatNeedsNoActor) {
   auto bad_key = request("POST", "/v1/speakers", token_for("a"));
   bad_key.headers.emplace_back("idempotency-key", "");
   EXPECT_EQ(d.admit(bad_key)->status, 400);
+  // The routes answered here refuse a query as every route does, naming the parameter.
+  for (const char* path : {"/healthz", "/openapi.json"}) {
+    auto queried = request("GET", path);
+    queried.query = "verbose=1";
+    auto refused = d.admit(queried);
+    ASSERT_TRUE(refused) << path;
+    EXPECT_EQ(refused->status, 400) << path;
+    EXPECT_NE(refused->body.find(R"("field":"verbose")"), std::string::npos) << refused->body;
+  }
 }
 
 TEST(FrontDoor, LeavesTheRestToALaneWithRouteAndVerdict) {

@@ -335,3 +335,39 @@ TEST_F(GatewayPipeline, AScrapeReportsAComponentThatDoesNotAnswerAsMissing) {
   EXPECT_EQ(body["queues_missing"], nlohmann::json::array({"speakers"})) << status.body;
   EXPECT_TRUE(body["queues"].is_array());
 }
+
+namespace {
+
+// Stands in for a lane: counts the requests handed to it and answers none (the deadline does).
+caf::behavior counting_lane(caf::event_based_actor*, std::shared_ptr<std::atomic<int>> taken) {
+  return {[taken](http_atom, http_request&) { ++*taken; }};
+}
+
+}  // namespace
+
+TEST_F(GatewayPipeline, AnOwnerThatFirstRunsAfterANewerOneDoesNotReplaceItsLanes) {
+  auto older_taken = std::make_shared<std::atomic<int>>(0);
+  auto newer_taken = std::make_shared<std::atomic<int>>(0);
+  auto older_lane = sys.spawn(counting_lane, older_taken);
+  auto newer_lane = sys.spawn(counting_lane, newer_taken);
+  // Two incarnations spawned in this order, whose owners run in the other.
+  const auto older = pipeline->next_generation();
+  const auto newer = pipeline->next_generation();
+  ASSERT_LT(older, newer);
+  EXPECT_TRUE(pipeline->install(newer, {newer_lane}));
+  EXPECT_FALSE(pipeline->install(older, {older_lane}));
+
+  auto r = send_http(port, get("/v1/speakers/s1", token_for("alice")));
+  EXPECT_EQ(r.status, 503) << r.body;  // held by the stand-in until its deadline
+  EXPECT_EQ(*newer_taken, 1);
+  EXPECT_EQ(*older_taken, 0);
+  // The refused generation's end takes nothing out; the installed one's does.
+  pipeline->uninstall(older);
+  auto still = send_http(port, get("/v1/speakers/s1", token_for("alice")));
+  EXPECT_EQ(*newer_taken, 2) << still.body;
+  pipeline->uninstall(newer);
+  auto none = send_http(port, get("/v1/speakers/s1", token_for("alice")));
+  EXPECT_EQ(nlohmann::json::parse(none.body)["type"], "urn:sbm:problem:gateway-restarting");
+  caf::anon_send_exit(older_lane, caf::exit_reason::kill);
+  caf::anon_send_exit(newer_lane, caf::exit_reason::kill);
+}

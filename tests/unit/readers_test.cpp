@@ -108,6 +108,24 @@ TEST_F(readers, AnUnknownParameterIsRefusedNamingIt) {
   EXPECT_EQ(problem["type"], "urn:sbm:problem:invalid-query");
 }
 
+TEST_F(readers, ARouteThatReadsNoQueryRefusesEveryParameterNamingTheFirst) {
+  std::vector<std::pair<std::string, std::string>> pairs;
+  EXPECT_FALSE(query_reader::refusal("", {}, pairs));
+  auto refused = query_reader::refusal("verbose=1&pretty=1", {}, pairs);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 400);
+  auto problem = json::parse(refused->body);
+  EXPECT_EQ(problem["type"], "urn:sbm:problem:invalid-query");
+  EXPECT_EQ(problem["field"], "verbose");
+  EXPECT_NE(problem["detail"].get<std::string>().find("is not a known query parameter"), std::string::npos);
+  EXPECT_EQ(json::parse(query_reader::refusal("%zz", {}, pairs)->body)["type"], "urn:sbm:problem:bad-query");
+  // The answer is the constructor's, word for word.
+  auto req = query("verbose=1&pretty=1");
+  query_reader q{ctx, req, {}};
+  EXPECT_FALSE(q.ok);
+  EXPECT_EQ(answer(400), problem);
+}
+
 TEST_F(readers, BadPercentEncodingIsRefused) {
   auto req = query("limit=%zz");
   query_reader q{ctx, req, {"limit"}};
