@@ -1,37 +1,60 @@
-// Issue 3's scale question: with 100,000 registered speakers and 10,000 made active, what does an
-// active speaker actor cost in memory, and how long does an activation take (p50/p99)?
-// Baseline, same run, same database: the same two SELECTs an activation issues, sent by raw libpqxx
-// on one connection. Both sides run one request at a time, so the ratio is per-request overhead
-// (actor hops, the connection supervisor, CAF serialisation-free local messaging).
+// Issue 18 item 3: what an active speaker costs in memory at 10k, 100k and 1M active speakers,
+// beside a bare CAF stateful actor holding the same state (speaker_state), and how long one
+// activation takes beside the two raw SELECTs it needs.
 //
-// Needs servers: SBMTEST_SERVERS_DIR (scripts/servers start DIR), as bench/run arranges.
+//   bench_speakers_activation [--db URL] [ACTIVE...]
+//
+// ACTIVE: how many speakers to activate for the memory rows (default 10000 100000 1000000),
+// activated concurrently (many in flight through the shard). Latency rows: 10,000 activations one
+// at a time, 3 runs on disjoint speakers, medians reported; raw libpqxx sends the same two SELECTs
+// in one transaction on the same database in the same run.
+// --db URL: seed there once (max ACTIVE speakers, 50 samples each) and reuse the seed on later runs
+// (a table public.bench_speakers_seed records it); without it, a fresh database of the servers in
+// SBMTEST_SERVERS_DIR (scripts/servers start DIR), seeded each time.
+//
+// Each memory row runs in a child process forked before any thread exists, so one measurement's
+// freed memory cannot hide the next one's cost; both children come from this run and this binary.
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
+#include <caf/stateful_actor.hpp>
 #include <pqxx/pqxx>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
+#include <future>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "actors/connections/connections.hpp"
 #include "actors/events/events.hpp"
+#include "actors/speakers/speaker_state.hpp"
 #include "actors/speakers/speakers.hpp"
 #include "messages/announce.hpp"
 #include "runtime/migrations/all_migrations.hpp"
+#include "runtime/migrations/migrations.hpp"
 #include "tests/support/servers.hpp"
 
 namespace {
 
 using clock_type = std::chrono::steady_clock;
-constexpr int registered = 100000;
-constexpr int active = 10000;
 constexpr int window = 50;
+constexpr int latency_n = 10000;
+constexpr int latency_runs = 3;
+// Concurrent activations for the memory rows: below the connection actor's queue bound (256),
+// which the outbox relay shares.
+constexpr int in_flight = 128;
 
 struct bench_config : caf::actor_system_config {
   bench_config() {
@@ -48,67 +71,259 @@ long rss_kib() {
   return 0;
 }
 
-struct percentiles {
-  double p50, p99, mean;
-};
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
 
-percentiles summarize(std::vector<double> us) {
-  std::sort(us.begin(), us.end());
-  double sum = 0;
-  for (auto v : us)
-    sum += v;
-  return {us[us.size() / 2], us[us.size() * 99 / 100], sum / us.size()};
+double pct(std::vector<double> v, int p) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() * p / 100];
 }
 
 std::string id_of(int i) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "spk-%06d", i);
+  std::snprintf(buf, sizeof buf, "spk-%07d", i);
   return buf;
 }
 
-}  // namespace
+int seeded(pqxx::connection& c) {
+  pqxx::work w{c};
+  w.exec0("CREATE TABLE IF NOT EXISTS public.bench_speakers_seed (speakers integer NOT NULL)");
+  auto r = w.exec("SELECT max(speakers) FROM public.bench_speakers_seed");
+  w.commit();
+  return r[0][0].is_null() ? 0 : r[0][0].as<int>();
+}
 
-int main() {
-  auto& srv = sbm::test::servers::shared();
-  auto url = srv.fresh_database();
-  bench_config cfg;
-  caf::actor_system sys{cfg};
-  caf::scoped_actor self{sys};
+// Adds speakers [from, to) with a full window each, in chunks so a large seed shows progress and
+// a broken one keeps what committed.
+void seed(pqxx::connection& c, int from, int to) {
+  const int chunk = 50000;
+  auto t0 = clock_type::now();
+  for (int lo = from; lo < to; lo += chunk) {
+    const int hi = std::min(to, lo + chunk) - 1;
+    const auto range = std::to_string(lo) + ", " + std::to_string(hi);
+    pqxx::work w{c};
+    w.exec0("INSERT INTO speakers.speakers (speaker_id, client_id, display_name, bucket, "
+            "window_size, window_mean, samples_total) SELECT 'spk-' || lpad(i::text, 7, '0'), "
+            "'client-' || (i % 100), 'Dr ' || i, 'medium_touch', " + std::to_string(window) +
+            ", 7.5, " + std::to_string(window) + " FROM generate_series(" + range + ") i");
+    w.exec0("INSERT INTO speakers.quality_samples (speaker_id, job_id, errors_per_100_words) "
+            "SELECT 'spk-' || lpad(i::text, 7, '0'), 'job-' || j, 5 + (j % 6) "
+            "FROM generate_series(" + range + ") i, generate_series(1, " + std::to_string(window) +
+            ") j");
+    w.exec0("INSERT INTO public.bench_speakers_seed VALUES (" + std::to_string(hi + 1) + ")");
+    w.commit();
+    std::cerr << "seeded " << hi + 1 << " speakers ("
+              << std::chrono::duration<double>(clock_type::now() - t0).count() << " s)\n";
+  }
+  pqxx::nontransaction n{c};
+  n.exec0("ANALYZE");
+}
 
+struct memory_row {
+  int active = 0;
+  double bytes_per_actor = 0;
+  double seconds = 0;  // to activate them all
+  int failures = 0;
+};
+
+// Runs fn in a child process and reads back the rows it writes to the pipe.
+std::vector<memory_row> in_child(const std::function<void(int fd)>& fn) {
+  int fds[2];
+  if (pipe(fds) != 0) throw std::runtime_error("pipe failed");
+  std::cout.flush();
+  std::cerr.flush();
+  const pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    fn(fds[1]);  // exits the child
+  }
+  close(fds[1]);
+  std::vector<memory_row> rows;
+  memory_row r;
+  while (read(fds[0], &r, sizeof r) == static_cast<ssize_t>(sizeof r))
+    rows.push_back(r);
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    throw std::runtime_error("a measuring child failed");
+  return rows;
+}
+
+sbm::postgres_actor start_db(caf::actor_system& sys, const std::string& url) {
   sbm::connections::postgres_settings pg;
   pg.url = url;
   pg.migrations = sbm::schema::all_migrations();
   auto db = sbm::connections::spawn_postgres(sys, pg);
-  for (int i = 0; i < 600; ++i) {  // up to a minute for migrations
+  caf::scoped_actor self{sys};
+  for (int i = 0; i < 600; ++i) {
     bool up = false;
     self->request(db, std::chrono::seconds(5), sbm::status_atom::value)
       .receive([&](sbm::dependency_status& s) { up = s.up; }, [](caf::error&) {});
     if (up)
-      break;
+      return db;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
+  throw std::runtime_error("the connection actor never came up");
+}
+
+sbm::speaker_shard_actor start_shard(caf::actor_system& sys, sbm::postgres_actor db,
+                                     sbm::event_bus_actor& bus) {
+  sbm::speakers::speakers_settings sp;
+  sp.db = db;
+  sp.bus = bus = sbm::events::spawn_event_bus(sys);
+  sp.idle_timeout = std::chrono::hours(1);
+  return sbm::speakers::spawn_speakers(sys, sp);
+}
+
+// Gets speakers [from, to) through the shard with `in_flight` requests outstanding; returns the
+// number of answers that were not a loaded 50-sample speaker.
+int activate_concurrently(caf::actor_system& sys, sbm::speaker_shard_actor shard, int from, int to) {
+  auto done = std::make_shared<std::promise<int>>();
+  auto result = done->get_future();
+  sys.spawn([=](caf::event_based_actor* self) -> caf::behavior {
+    auto next = std::make_shared<int>(from);
+    auto answered = std::make_shared<int>(0);
+    auto failures = std::make_shared<int>(0);
+    auto one = std::make_shared<std::function<void()>>();
+    *one = [=] {
+      if (*next >= to) return;
+      auto id = id_of((*next)++);
+      auto finish = [=] {
+        if (++*answered == to - from) {
+          done->set_value(*failures);
+          self->quit();
+        } else {
+          (*one)();
+        }
+      };
+      self->request(shard, std::chrono::seconds(60), sbm::get_atom::value, id)
+        .then(
+          [=](sbm::speaker_view& v) {
+            if (v.window_size != static_cast<std::uint32_t>(window)) ++*failures;
+            finish();
+          },
+          [=](caf::error&) {
+            ++*failures;
+            finish();
+          });
+    };
+    if (from == to) {
+      done->set_value(0);
+      return {};
+    }
+    for (int i = 0; i < in_flight; ++i) (*one)();
+    // A behaviour keeps the driver alive while its answers come in (none arrives through it).
+    return {[](sbm::get_atom) {}};
+  });
+  return result.get();
+}
+
+void speakers_memory(const std::string& url, const std::vector<int>& sizes, int fd) {
+  bench_config cfg;
+  caf::actor_system sys{cfg};
+  auto db = start_db(sys, url);
+  sbm::event_bus_actor bus;
+  auto shard = start_shard(sys, db, bus);
+  activate_concurrently(sys, shard, 0, 1);  // the first activation warms pools and the scheduler
+  const long before = rss_kib();
+  int active = 1;
+  auto t0 = clock_type::now();
+  int failures = 0;
+  for (int n : sizes) {
+    failures += activate_concurrently(sys, shard, active, n + 1);
+    active = n + 1;
+    memory_row r;
+    r.active = n;
+    r.bytes_per_actor = (rss_kib() - before) * 1024.0 / n;
+    r.seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
+    r.failures = failures;
+    if (write(fd, &r, sizeof r) != static_cast<ssize_t>(sizeof r)) std::_Exit(1);
+  }
+  close(fd);
+  std::_Exit(0);  // before ~actor_system, which would wait for every actor still alive
+}
+
+// The baseline: a CAF stateful actor with exactly the speaker's state, filled as a loaded speaker's
+// is (ids, name, a full window), answering one message, held by a handle in a vector.
+using bare_actor = caf::stateful_actor<sbm::speakers::speaker_state>;
+
+caf::behavior bare_fn(bare_actor* self, int i) {
+  auto& st = self->state;
+  st.speaker_id = id_of(i);
+  st.client_id = "client-" + std::to_string(i % 100);
+  st.display_name = "Dr " + std::to_string(i);
+  std::vector<double> samples;
+  for (int j = 1; j <= window; ++j) samples.push_back(5 + j % 6);
+  st.window = sbm::speakers::quality_window::from_samples(window, samples);
+  st.stage = sbm::speakers::phase::ready;
+  return {[self](sbm::get_atom) { return self->state.window.mean(); }};
+}
+
+void bare_memory(const std::vector<int>& sizes, int fd) {
+  bench_config cfg;
+  caf::actor_system sys{cfg};
+  std::vector<caf::actor> held;
+  held.reserve(sizes.back() + 1);
+  held.push_back(sys.spawn(bare_fn, 0));
+  caf::scoped_actor self{sys};
+  auto sync = [&] {  // every actor spawned so far has run its constructor and behaviour
+    self->request(held.back(), caf::infinite, sbm::get_atom::value).receive([](double) {}, [](caf::error&) {});
+  };
+  sync();
+  const long before = rss_kib();
+  auto t0 = clock_type::now();
+  for (int n : sizes) {
+    while (static_cast<int>(held.size()) < n + 1)
+      held.push_back(sys.spawn(bare_fn, static_cast<int>(held.size())));
+    sync();
+    memory_row r;
+    r.active = n;
+    r.bytes_per_actor = (rss_kib() - before) * 1024.0 / n;
+    r.seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
+    if (write(fd, &r, sizeof r) != static_cast<ssize_t>(sizeof r)) std::_Exit(1);
+  }
+  close(fd);
+  std::_Exit(0);  // before ~actor_system, which would wait for every actor still alive
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string url;
+  std::vector<int> sizes;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--db") == 0 && i + 1 < argc)
+      url = argv[++i];
+    else if (std::atoi(argv[i]) > 0)
+      sizes.push_back(std::atoi(argv[i]));
+    else {
+      std::cerr << "usage: bench_speakers_activation [--db URL] [ACTIVE...]\n";
+      return 2;
+    }
+  }
+  if (sizes.empty()) sizes = {10000, 100000, 1000000};
+  std::sort(sizes.begin(), sizes.end());
+  if (url.empty()) url = sbm::test::servers::shared().fresh_database();
+  const int needed = std::max(sizes.back() + 1, latency_n * latency_runs);
 
   pqxx::connection raw{url};
   {
-    auto t0 = clock_type::now();
-    pqxx::work w{raw};
-    w.exec0("INSERT INTO speakers.speakers (speaker_id, client_id, display_name, bucket, window_size, "
-            "window_mean, samples_total) SELECT 'spk-' || lpad(i::text, 6, '0'), 'client-' || (i % 100), "
-            "'Dr ' || i, 'medium_touch', CASE WHEN i < " + std::to_string(active) + " THEN " +
-            std::to_string(window) + " ELSE 0 END, 7.5, CASE WHEN i < " + std::to_string(active) +
-            " THEN " + std::to_string(window) + " ELSE 0 END FROM generate_series(0, " +
-            std::to_string(registered - 1) + ") i");
-    w.exec0("INSERT INTO speakers.quality_samples (speaker_id, job_id, errors_per_100_words) "
-            "SELECT 'spk-' || lpad(i::text, 6, '0'), 'job-' || j, 5 + (j % 6) "
-            "FROM generate_series(0, " + std::to_string(active - 1) + ") i, generate_series(1, " +
-            std::to_string(window) + ") j");
-    w.commit();
-    pqxx::nontransaction n{raw};
-    n.exec0("ANALYZE");
-    std::cerr << "seeded " << registered << " speakers (" << active << " with " << window
-              << " samples) in " << std::chrono::duration<double>(clock_type::now() - t0).count()
-              << " s\n";
+    auto out = sbm::migrations::apply(raw, sbm::schema::all_migrations());
+    if (!out.error.empty()) {
+      std::cerr << "migrations: " << out.error << "\n";
+      return 1;
+    }
   }
+  const int have = seeded(raw);
+  if (have < needed) seed(raw, have, needed);
+  else std::cerr << "reusing the seed of " << have << " speakers\n";
+
+  // Memory first, in children forked while this process has no threads.
+  auto spk = in_child([&](int fd) { speakers_memory(url, sizes, fd); });
+  auto bare = in_child([&](int fd) { bare_memory(sizes, fd); });
 
   // Raw baseline: the activation's two statements in one transaction, as the actor sends them.
   raw.prepare("row", "SELECT speaker_id, client_id, display_name, bucket, pinned, pin_reason, pinned_by, "
@@ -127,61 +342,65 @@ int main() {
     w.commit();
     return row.size() + samples.size();
   };
-  for (int i = 0; i < active; ++i)  // warm PostgreSQL's cache for both sides
+  for (int i = 0; i < latency_n * latency_runs; ++i)  // warm PostgreSQL's cache for both sides
     raw_load(i);
-  std::vector<double> raw_us;
-  raw_us.reserve(active);
-  for (int i = 0; i < active; ++i) {
-    auto t0 = clock_type::now();
-    raw_load(i);
-    raw_us.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - t0).count());
-  }
 
-  sbm::speakers::speakers_settings sp;
-  sp.db = db;
-  sp.bus = sbm::events::spawn_event_bus(sys);
-  sp.idle_timeout = std::chrono::hours(1);
-  auto shard = sbm::speakers::spawn_speakers(sys, sp);
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-
-  auto rss_before = rss_kib();
-  std::vector<double> activation_us, warm_us;
-  activation_us.reserve(active);
-  warm_us.reserve(active);
+  bench_config cfg;
+  caf::actor_system sys{cfg};
+  auto db = start_db(sys, url);
+  sbm::event_bus_actor bus;
+  auto shard = start_shard(sys, db, bus);
+  caf::scoped_actor self{sys};
   int failures = 0;
   auto get = [&](int i, std::vector<double>& out) {
     auto t0 = clock_type::now();
     self->request(shard, std::chrono::seconds(30), sbm::get_atom::value, id_of(i))
       .receive(
         [&](sbm::speaker_view& v) {
-          if (v.window_size != static_cast<std::uint32_t>(window))
-            ++failures;
+          if (v.window_size != static_cast<std::uint32_t>(window)) ++failures;
         },
         [&](caf::error&) { ++failures; });
     out.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - t0).count());
   };
-  for (int i = 0; i < active; ++i)
-    get(i, activation_us);
-  auto rss_after = rss_kib();
-  for (int i = 0; i < active; ++i)
-    get(i, warm_us);
+  // Runs alternate raw and SBM on the same fresh speakers, so drift hits both alike.
+  std::vector<double> raw50, raw99, act50, act99, warm50, warm99;
+  for (int run = 0; run < latency_runs; ++run) {
+    std::vector<double> r, a, w;
+    const int lo = run * latency_n, hi = lo + latency_n;
+    for (int i = lo; i < hi; ++i) {
+      auto t0 = clock_type::now();
+      raw_load(i);
+      r.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - t0).count());
+    }
+    for (int i = lo; i < hi; ++i) get(i, a);
+    for (int i = lo; i < hi; ++i) get(i, w);
+    raw50.push_back(pct(r, 50)), raw99.push_back(pct(r, 99));
+    act50.push_back(pct(a, 50)), act99.push_back(pct(a, 99));
+    warm50.push_back(pct(w, 50)), warm99.push_back(pct(w, 99));
+  }
 
-  auto a = summarize(activation_us);
-  auto w = summarize(warm_us);
-  auto r = summarize(raw_us);
-  double per_actor = (rss_after - rss_before) * 1024.0 / active;
-  std::printf("| measure | SBM | raw baseline | ratio |\n|---|---|---|---|\n");
-  std::printf("| activation latency p50 (us) | %.0f | %.0f (libpqxx, same 2 SELECTs) | %.2fx |\n", a.p50,
-              r.p50, a.p50 / r.p50);
-  std::printf("| activation latency p99 (us) | %.0f | %.0f | %.2fx |\n", a.p99, r.p99, a.p99 / r.p99);
+  std::printf("| measure | SBM | baseline | ratio |\n|---|---|---|---|\n");
+  std::printf("| activation latency p50 (us) | %.0f | %.0f (libpqxx, same 2 SELECTs) | %.2fx |\n",
+              median(act50), median(raw50), median(act50) / median(raw50));
+  std::printf("| activation latency p99 (us) | %.0f | %.0f | %.2fx |\n", median(act99), median(raw99),
+              median(act99) / median(raw99));
   std::printf("| get of an active speaker p50 / p99 (us) | %.0f / %.0f | %.0f / %.0f (the SELECTs) | %.3fx |\n",
-              w.p50, w.p99, r.p50, r.p99, w.p50 / r.p50);
-  std::printf("| memory per active speaker actor (bytes, RSS delta / %d) | %.0f | - | - |\n", active,
-              per_actor);
-  std::printf("\n%d registered speakers, %d activated one at a time, window %d; failures: %d\n",
-              registered, active, window, failures);
+              median(warm50), median(warm99), median(raw50), median(raw99),
+              median(warm50) / median(raw50));
+  for (std::size_t i = 0; i < spk.size() && i < bare.size(); ++i) {
+    std::printf("| RSS per active speaker at %d (bytes) | %.0f | %.0f (bare CAF stateful actor, same "
+                "state) | %.2fx |\n",
+                spk[i].active, spk[i].bytes_per_actor, bare[i].bytes_per_actor,
+                spk[i].bytes_per_actor / bare[i].bytes_per_actor);
+    failures += spk[i].failures - (i > 0 ? spk[i - 1].failures : 0);
+  }
+  if (!spk.empty())
+    std::printf("\n%d speakers activated %d at a time in %.1f s (%.0f per second); latency: %d one at a "
+                "time, median of %d runs; window %d; failures: %d\n",
+                spk.back().active, in_flight, spk.back().seconds, spk.back().active / spk.back().seconds,
+                latency_n, latency_runs, window, failures);
   anon_send_exit(shard, caf::exit_reason::user_shutdown);
-  anon_send_exit(sp.bus, caf::exit_reason::user_shutdown);
+  anon_send_exit(bus, caf::exit_reason::user_shutdown);
   anon_send_exit(db, caf::exit_reason::user_shutdown);
   return failures == 0 ? 0 : 1;
 }

@@ -229,7 +229,7 @@ using speaker_actor = caf::typed_actor<
   caf::replies_to<unpin_atom, bucket_unpin>::with<speaker_view>,
   caf::replies_to<sample_atom, quality_sample>::with<speaker_view>,
   caf::reacts_to<passivate_atom>,
-  // Its own idle check (one timer per idle period; a receive timeout would cost one per message).
+  // The shard's idle sweep: retire if nothing came for a whole idle period.
   caf::reacts_to<idle_atom>>;
 
 using speaker_shard_actor = caf::typed_actor<
@@ -244,6 +244,8 @@ using speaker_shard_actor = caf::typed_actor<
   caf::replies_to<status_atom>::with<speaker_shard_stats>,
   // its speakers (gathered in the shard, never asked of each speaker), queues and outbox
   caf::replies_to<metrics_atom>::with<component_metrics>,
-  caf::reacts_to<idle_atom, std::string>>;
+  caf::reacts_to<idle_atom, std::string>,
+  // Its own timer: the idle sweep over every active speaker (one timer, not one per speaker).
+  caf::reacts_to<idle_atom>>;
 
 }  // namespace sbm

@@ -1,7 +1,6 @@
 #include "actors/speakers/speaker_actor.hpp"
 
 #include <caf/actor_system.hpp>
-#include <caf/after.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
@@ -15,6 +14,7 @@
 #include <vector>
 
 #include "actors/speakers/speaker_rows.hpp"
+#include "actors/speakers/speaker_state.hpp"
 #include "actors/speakers/validation.hpp"
 #include "messages/errors.hpp"
 #include "messages/cluster.hpp"
@@ -23,32 +23,6 @@
 namespace sbm::speakers {
 
 namespace {
-
-enum class phase : std::uint8_t { loading, ready, missing, failed };
-
-struct speaker_state {
-  static inline const char* name = "sbm.speaker";
-
-  std::shared_ptr<const speaker_env> env;
-  std::string speaker_id;
-  std::string client_id;
-  std::string display_name;
-  std::string pin_reason;
-  std::string pinned_by;
-  quality_window window{1};
-  std::int64_t pinned_at_ms = 0;
-  std::int64_t created_at_ms = 0;
-  std::int64_t updated_at_ms = 0;
-  std::int64_t version = 0;
-  std::uint64_t samples_total = 0;
-  std::uint64_t bucket_changes = 0;
-  bucket current = bucket::high_touch;
-  bool pinned = false;
-  std::uint8_t stale_retries = 0;  // consecutive version conflicts, reset by a commit
-  phase stage = phase::loading;
-  caf::error unusable;  // the answer to every request while not ready
-  caf::actor_clock::time_point last_active{};
-};
 
 using self_ptr = speaker_actor::stateful_pointer<speaker_state>;
 using view_promise = caf::typed_response_promise<speaker_view>;
@@ -74,9 +48,11 @@ speaker_view view_of(const speaker_state& st) {
   v.display_name = st.display_name;
   v.bucket = std::string(to_string(st.current));
   v.pinned = st.pinned;
-  v.pin_reason = st.pin_reason;
-  v.pinned_by = st.pinned_by;
-  v.pinned_at_ms = st.pinned_at_ms;
+  if (st.pin) {
+    v.pin_reason = st.pin->reason;
+    v.pinned_by = st.pin->by;
+    v.pinned_at_ms = st.pin->at_ms;
+  }
   v.window_size = st.window.size();
   v.window_capacity = st.window.capacity();
   v.window_mean = st.window.mean();
@@ -181,9 +157,11 @@ void apply_loaded(self_ptr self, const db_results& r) {
   st.display_name = std::move(rec.view.display_name);
   st.current = *current;
   st.pinned = rec.view.pinned;
-  st.pin_reason = std::move(rec.view.pin_reason);
-  st.pinned_by = std::move(rec.view.pinned_by);
-  st.pinned_at_ms = rec.view.pinned_at_ms;
+  st.pin.reset();
+  if (rec.view.pinned || !rec.view.pin_reason.empty() || !rec.view.pinned_by.empty() ||
+      rec.view.pinned_at_ms != 0)
+    st.pin.reset(new pin_note{std::move(rec.view.pin_reason), std::move(rec.view.pinned_by),
+                              rec.view.pinned_at_ms});
   st.samples_total = rec.view.samples_total;
   st.bucket_changes = rec.view.bucket_changes;
   st.created_at_ms = rec.view.created_at_ms;
@@ -417,9 +395,8 @@ caf::result<speaker_view> on_pin(self_ptr self, bucket_pin& p) {
       apply_common(st, r);
       st.current = next;
       st.pinned = true;
-      st.pin_reason = reason;
-      st.pinned_by = actor;
-      if (auto ms = returned_int(r, 0, 1)) st.pinned_at_ms = *ms;
+      const std::int64_t was = st.pin ? st.pin->at_ms : 0;
+      st.pin.reset(new pin_note{reason, actor, returned_int(r, 0, 1).value_or(was)});
       if (changed) ++st.bucket_changes;
     },
     p.ctx, [&st](std::int32_t) { return version_moved(st); },
@@ -468,9 +445,7 @@ caf::result<speaker_view> on_unpin(self_ptr self, bucket_unpin& u) {
       apply_common(st, r);
       st.current = next;
       st.pinned = false;
-      st.pin_reason.clear();
-      st.pinned_by.clear();
-      st.pinned_at_ms = 0;
+      st.pin.reset();
       if (changed) ++st.bucket_changes;
     },
     u.ctx, [&st](std::int32_t) { return version_moved(st); },
@@ -538,7 +513,6 @@ speaker_actor::behavior_type speaker_fn(self_ptr self, std::shared_ptr<const spe
   });
   load(self);
   touch(self);
-  self->delayed_send(self, self->state.env->idle_timeout, idle_atom::value);
   return {
     [self](get_atom) -> caf::result<speaker_view> {
       touch(self);
@@ -563,16 +537,10 @@ speaker_actor::behavior_type speaker_fn(self_ptr self, std::shared_ptr<const spe
     },
     [self](passivate_atom) { self->quit(); },
     [self](idle_atom) {
-      // Idle for a whole period: ask the shard to retire this activation (and look again a
-      // period later, in case it does not); otherwise look again when the period would end.
+      // The shard's sweep asks; idle for a whole period means: please retire this activation.
       auto& st = self->state;
-      const auto quiet = self->clock().now() - st.last_active;
-      if (quiet >= st.env->idle_timeout) {
+      if (self->clock().now() - st.last_active >= st.env->idle_timeout)
         self->send(st.env->shard, idle_atom::value, st.speaker_id);
-        self->delayed_send(self, st.env->idle_timeout, idle_atom::value);
-      } else {
-        self->delayed_send(self, st.env->idle_timeout - quiet, idle_atom::value);
-      }
     },
   };
 }

@@ -11,7 +11,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <deque>
 #include <exception>
 #include <functional>
 #include <limits>
@@ -49,13 +48,18 @@ struct routed_job {
   deadline until;                                 // a buffered job past it is dropped
 };
 
+using pending_answer = std::pair<std::uint64_t, std::function<void(const caf::error&)>>;
+
+// One per active speaker, so a million of them must stay small: vectors (an empty one owns no
+// heap, and a few entries are searched faster than hashed) rather than a deque (libstdc++ allocates
+// ~600 bytes for an empty one) or an unordered_map (keeps its buckets after the last erase).
 struct speaker_entry {
   speaker_actor actor;          // null until activated
   bool retiring = false;        // idle or unusable: new messages wait, passivate once drained
   bool passivate_sent = false;
   // Requests sent to the actor and not answered yet, so a crash can fail them at once.
-  std::unordered_map<std::uint64_t, std::function<void(const caf::error&)>> in_flight;
-  std::deque<routed_job> buffered;  // arrived while retiring; replayed after its exit
+  std::vector<pending_answer> in_flight;
+  std::vector<routed_job> buffered;  // arrived while retiring; replayed in order after its exit
   std::uint64_t bucket_changes_seen = not_seen;
 };
 
@@ -75,6 +79,8 @@ struct shard_state {
   std::unordered_map<caf::actor_addr, std::string> ids_by_address;
   std::unordered_map<std::string, failure_record> failures;
   std::uint64_t next_token = 1;
+  bool sweep_armed = false;      // the idle sweep's timer is set or a sweep is under way
+  std::size_t sweep_bucket = 0;  // where a sweep split into several messages continues
   std::uint64_t queued = 0;  // in flight to speakers plus buffered, all speakers
   db::idempotency::keys_in_flight keys;  // of the writes being handled now
   std::vector<quality_measurer_actor> measurers;
@@ -143,6 +149,47 @@ bool poisoned(shard_state& st, const std::string& id, caf::actor_clock::time_poi
   return false;
 }
 
+// Passivation needs a clock per speaker, and a delayed message per speaker cost ~250 bytes each in
+// CAF's timer (the message, its multimap node, its lookup entry). One timer in the shard instead:
+// every quarter of idle_timeout it asks each active speaker whether it has been idle for a whole
+// period (the speaker knows; reads reach it without the shard), so one retires between idle_timeout
+// and 1.25 idle_timeout after its last message.
+constexpr std::size_t sweep_chunk = 4096;  // speakers asked per message: the shard stays responsive
+
+std::chrono::milliseconds sweep_period(const shard_state& st) {
+  return std::max(std::chrono::milliseconds{1}, st.settings.idle_timeout / 4);
+}
+
+void arm_sweep(self_ptr self) {
+  auto& st = self->state;
+  if (st.sweep_armed) return;
+  st.sweep_armed = true;
+  self->delayed_send(self, sweep_period(st), idle_atom::value);
+}
+
+// Walks the table bucket by bucket so a sweep can stop and resume; an entry a rehash moves behind
+// the cursor waits for the next sweep, one period later.
+void sweep(self_ptr self) {
+  auto& st = self->state;
+  const std::size_t buckets = st.entries.bucket_count();
+  std::size_t asked = 0;
+  std::size_t b = st.sweep_bucket;
+  for (; b < buckets && asked < sweep_chunk; ++b)
+    for (auto it = st.entries.begin(b); it != st.entries.end(b); ++it)
+      if (it->second.actor && !it->second.retiring) {
+        self->send(it->second.actor, idle_atom::value);
+        ++asked;
+      }
+  if (b < buckets) {
+    st.sweep_bucket = b;
+    self->send(self, idle_atom::value);  // the rest after the messages already waiting
+    return;
+  }
+  st.sweep_bucket = 0;
+  st.sweep_armed = false;
+  if (!st.entries.empty()) arm_sweep(self);
+}
+
 void activate(self_ptr self, const std::string& id, speaker_entry& e) {
   auto& st = self->state;
   e.actor = spawn_speaker(self->system(), st.env, id);
@@ -153,6 +200,7 @@ void activate(self_ptr self, const std::string& id, speaker_entry& e) {
   e.bucket_changes_seen = not_seen;
   ++st.stats.active;
   ++st.stats.activations;
+  arm_sweep(self);
 }
 
 caf::error overloaded(std::string what) {
@@ -204,7 +252,13 @@ void dispatch(self_ptr self, const std::string& id, routed_job job, bool replay 
 bool settle(self_ptr self, const std::string& id, std::uint64_t token) {
   auto& st = self->state;
   auto it = st.entries.find(id);
-  if (it == st.entries.end() || it->second.in_flight.erase(token) == 0) return false;
+  if (it == st.entries.end()) return false;
+  auto& pending = it->second.in_flight;
+  auto found = std::find_if(pending.begin(), pending.end(),
+                            [token](const pending_answer& p) { return p.first == token; });
+  if (found == pending.end()) return false;
+  pending.erase(found);
+  if (pending.empty()) std::vector<pending_answer>{}.swap(pending);  // idle speakers own no heap
   --st.queued;
   maybe_passivate(self, it->second);
   return true;
@@ -291,7 +345,7 @@ caf::result<Result> route(self_ptr self, const std::string& id, Ts... xs) {
   job.run = [self, id, answer, timeout, xs...](const speaker_actor& target) mutable {
     auto& st = self->state;
     const std::uint64_t token = st.next_token++;
-    st.entries[id].in_flight.emplace(token,
+    st.entries[id].in_flight.emplace_back(token,
                                      [answer](const caf::error& e) mutable { answer(e); });
     self->request(target, timeout, xs...)
       .then(
@@ -689,6 +743,7 @@ speaker_shard_actor::behavior_type shard_fn(self_ptr self, speakers_settings set
           [rp, m](caf::error&) mutable { rp.deliver(std::move(m)); });
       return rp;
     },
+    [self](idle_atom) { sweep(self); },
     [self](idle_atom, const std::string& id) {
       auto& st = self->state;
       auto it = st.entries.find(id);
