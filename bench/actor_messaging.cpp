@@ -8,7 +8,6 @@
 // Each row is the median of the runs; runs alternate raw and SBM so load drift hits both alike.
 // Needs servers: SBMTEST_SERVERS_DIR (scripts/servers start DIR), as scripts/bench arranges.
 #include <caf/actor_system.hpp>
-#include <caf/actor_system_config.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/stateful_actor.hpp>
@@ -21,15 +20,11 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "actors/connections/connections.hpp"
 #include "actors/events/events.hpp"
 #include "actors/speakers/speakers.hpp"
-#include "messages/announce.hpp"
-#include "runtime/migrations/all_migrations.hpp"
-#include "tests/support/servers.hpp"
+#include "bench/support.hpp"
 
 namespace {
 
@@ -39,12 +34,6 @@ using run_atom = caf::atom_constant<caf::atom("run")>;
 // 100 requests in flight to a single speaker would be refused, not queued.
 constexpr int speakers = 100;
 constexpr int in_flight = 100;
-
-struct bench_config : caf::actor_system_config {
-  bench_config() {
-    sbm::announce_types(*this);
-  }
-};
 
 using ids_ptr = std::shared_ptr<const std::vector<std::string>>;
 
@@ -139,23 +128,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: bench_actor_messaging [requests per row >= 1] [runs >= 1]\n");
     return 2;
   }
-  auto& srv = sbm::test::servers::shared();
-  auto url = srv.fresh_database();
-  bench_config cfg;
+  sbm::bench::bench_config cfg;
   caf::actor_system sys{cfg};
   caf::scoped_actor self{sys};
-
-  sbm::connections::postgres_settings pg;
-  pg.url = url;
-  pg.migrations = sbm::schema::all_migrations();
-  auto db = sbm::connections::spawn_postgres(sys, pg);
-  for (int i = 0; i < 600; ++i) {  // up to a minute for migrations
-    bool up = false;
-    self->request(db, std::chrono::seconds(5), sbm::status_atom::value)
-      .receive([&](sbm::dependency_status& s) { up = s.up; }, [](caf::error&) {});
-    if (up) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  auto [url, db] = sbm::bench::spawn_migrated_database(sys, self);
   {
     pqxx::connection raw{url};
     pqxx::work w{raw};
