@@ -690,8 +690,10 @@ speaker_shard_actor::behavior_type shard_fn(self_ptr self, speakers_settings set
   return {
     [self](register_atom, speaker_registration& r) { return on_register(self, r); },
     [self](get_atom, const std::string& id) -> caf::result<speaker_view> {
-      if (auto e = bad_route(id)) return *e;
+      // A live speaker's id passed bad_route when it was activated: the hot read skips the check
+      // (a fifth of the shard's work per get, measured with bench_actor_messaging under callgrind).
       if (auto* live = live_speaker(self, id)) return self->delegate(*live, get_atom::value);
+      if (auto e = bad_route(id)) return *e;
       return route<speaker_view, kind::read>(self, id, get_atom::value);
     },
     [self](history_atom, const std::string& id) -> caf::result<speaker_history> {
