@@ -80,6 +80,11 @@ class ThreeNodes(unittest.TestCase):
     def test_cluster_lifecycle(self):
         everyone = {a: "up" for a in self.addresses}
         self.wait_members([0, 1, 2], everyone, "the three nodes never listed each other")
+        # A member learned from gossip shows its lease once this node's next renewal has read it.
+        self.nodes[0].wait_until(
+            lambda: all(m["lease_age_ms"] is not None for i in range(3)
+                        for m in cluster_of(self.nodes[i], self.admin)["members"]),
+            60, "a member's lease was never read")
         epochs = [self.epoch_of(i) for i in range(3)]
         self.assertEqual(len(set(epochs)), 3, epochs)
         self.assertTrue(all(e > 0 for e in epochs), epochs)
