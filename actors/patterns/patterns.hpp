@@ -58,7 +58,7 @@ struct pattern_index_settings {
   std::size_t m = 16;
   std::size_t ef_construction = 200;
   std::size_t ef_search = 64;
-  std::size_t exact_threshold = 10000;  // candidate sets up to this size are scanned exactly
+  std::size_t exact_threshold = 25000;  // candidate sets up to this size are scanned exactly
   unsigned build_threads = 0;           // graph insertion and embedding while rebuilding; 0: cores
   std::uint32_t max_top_k = 1000;
   std::size_t max_batch_queries = 1024;  // queries in one batched search (a draft's segments)
