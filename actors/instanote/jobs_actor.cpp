@@ -15,6 +15,7 @@
 #include "messages/errors.hpp"
 #include "runtime/crypto/fernet.hpp"
 #include "runtime/logging/logging.hpp"
+#include "runtime/resilience/time.hpp"
 
 namespace sbm::instanote {
 
@@ -28,12 +29,6 @@ struct jobs_state {
 };
 
 using jobs_pointer = instanote_actor::stateful_pointer<jobs_state>;
-
-std::int64_t system_now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-           std::chrono::system_clock::now().time_since_epoch())
-    .count();
-}
 
 bool cache_enabled(const jobs_state& st) { return st.settings.redis && st.fernet.has_value(); }
 
@@ -162,7 +157,9 @@ caf::result<job_pull> on_pull(jobs_pointer self, job_pull_request req) {
 instanote_actor::behavior_type jobs_behavior(jobs_pointer self, jobs_settings settings) {
   auto& st = self->state;
   if (!settings.now_ms)
-    settings.now_ms = system_now_ms;
+    settings.now_ms = [self, wall = resilience::wall_clock{self->clock().now()}] {
+      return wall.unix_ms(self->clock().now());
+    };
   if (!settings.cache_key.empty()) {
     st.fernet = crypto::fernet::from_key(settings.cache_key);
     if (!st.fernet)

@@ -19,6 +19,7 @@
 #include "messages/errors.hpp"
 #include "runtime/db/idempotency.hpp"
 #include "runtime/logging/logging.hpp"
+#include "runtime/resilience/time.hpp"
 
 namespace sbm::speakers {
 
@@ -253,6 +254,7 @@ outbox_relay_actor::behavior_type relay_fn(self_ptr self, outbox_relay_settings 
   st.jitter.seed(static_cast<std::minstd_rand::result_type>(self->id()));
   st.log = log::get("speakers");
   self->send(self, flush_atom::value);
+  const resilience::wall_clock wall{self->clock().now()};
   return {
     [self](flush_atom) {
       auto& st = self->state;
@@ -267,12 +269,10 @@ outbox_relay_actor::behavior_type relay_fn(self_ptr self, outbox_relay_settings 
       kick(self, st.audit);
       maybe_purge(self);
     },
-    [self](metrics_atom) {
+    [self, wall](metrics_atom) {
       auto& st = self->state;
       // Rows carry PostgreSQL's commit time, so the lag is measured on the wall clock.
-      const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count();
+      const auto now_ms = wall.unix_ms(self->clock().now());
       component_metrics m;
       m.component = "outbox-relay";
       for (const auto* t : {&st.bus, &st.stream, &st.audit}) {

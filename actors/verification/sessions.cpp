@@ -25,6 +25,7 @@
 #include "runtime/db/retention.hpp"
 #include "runtime/db/rows.hpp"
 #include "runtime/db/store_link.hpp"
+#include "runtime/resilience/time.hpp"
 
 namespace sbm::verification {
 
@@ -60,13 +61,6 @@ std::uint32_t count_words(const std::string& text) {
 caf::duration within(const deadline& until, caf::actor_clock::time_point now,
                      std::chrono::milliseconds fallback) {
   return caf::duration{std::max(std::chrono::milliseconds{1}, until.left(now, fallback))};
-}
-
-// The Fernet token's timestamp only: it is never checked against a ttl (the retention works on the
-// row's created_at), so it needs no virtual time.
-std::int64_t unix_seconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-    .count();
 }
 
 caf::error not_found(std::int64_t id) {
@@ -547,6 +541,7 @@ struct supervisor_state {
   std::uint32_t starting = 0;
   session_stats stats;
   std::optional<crypto::fernet> cipher;  // the drafts' key (reports.fernet-key)
+  std::optional<resilience::wall_clock> wall;  // the drafts' token timestamps
   std::unique_ptr<store> db;  // the family's port
 };
 
@@ -653,7 +648,7 @@ caf::result<session_view> on_open(supervisor_ptr self, session_start req) {
     for (const auto& j : jobs) content["jobs"].push_back(to_json(j));
     std::string token;
     try {
-      token = st.cipher->encrypt(content.dump(), unix_seconds());
+      token = st.cipher->encrypt(content.dump(), st.wall->unix_seconds(self->clock().now()));
     } catch (const std::exception&) {
       return fail(make_error(errc::internal, "the session's drafts could not be encrypted"));
     }
@@ -769,6 +764,7 @@ verification_sessions_actor::behavior_type supervisor_fn(supervisor_ptr self, se
   auto& st = self->state;
   st.settings = std::move(settings);
   st.cipher = crypto::fernet::from_key(st.settings.content_key);
+  st.wall.emplace(self->clock().now());
   st.db = open_store(self, st.settings);
   // Linked: the purge stops with the family, and a purge that fails restarts it with the family.
   if (purge) self->link_to(purge);
