@@ -31,6 +31,7 @@
 #include "runtime/db/rows.hpp"
 #include "runtime/domain/vocabulary.hpp"
 #include "runtime/logging/logging.hpp"
+#include "runtime/resilience/time.hpp"
 
 namespace sbm::reports {
 
@@ -51,6 +52,7 @@ struct reports_state {
 
   reports_settings settings;
   std::optional<fernet> cipher;
+  std::optional<resilience::wall_clock> wall;  // the notes' token timestamps
   report_saga_actor saga;
   caf::actor retention;  // purges notes past reports.notes-retention; none when it is 0
   std::string claim;  // the saga runner's name, written into the saga rows this actor files
@@ -75,12 +77,6 @@ std::string sql_number(double value) {
   char buffer[32];
   std::snprintf(buffer, sizeof buffer, "%.17g", value);
   return buffer;
-}
-
-std::int64_t unix_seconds_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-           std::chrono::system_clock::now().time_since_epoch())
-    .count();
 }
 
 report_receipt refusal(std::uint8_t outcome, std::string field, std::string reason) {
@@ -145,7 +141,7 @@ void flush_stores(self_ptr self) {
 
 void store(self_ptr self, const filing_ptr& f) {
   auto& st = self->state;
-  const auto now = unix_seconds_now();
+  const auto now = st.wall->unix_seconds(self->clock().now());
   try {
     if (!f->sub.additional_notes.empty())
       f->additional_token = st.cipher->encrypt(f->sub.additional_notes, now);
@@ -843,6 +839,7 @@ reports_actor::behavior_type reports_fn(self_ptr self, reports_settings settings
   auto& st = self->state;
   st.settings = std::move(settings);
   st.cipher = fernet::from_key(st.settings.fernet_key);
+  st.wall.emplace(self->clock().now());
   st.log = log::get("reports");
   // Random per start: a restarted runner is a new claimant, and its predecessor's claims lapse.
   std::random_device entropy;
