@@ -471,12 +471,14 @@ TEST_F(PostgresConnection, RefusedConnectionsAreRetriedWithBackoffButNeverPastTh
 TEST_F(PostgresConnection, NothingButRefusedConnectionsIsRetried) {
   auto settings = settings_for(sbm::test::servers::shared().fresh_database());
   settings.retry = sbm::resilience::backoff_policy{3, 10ms, 40ms, 0.0};
-  settings.request_timeout = 300ms;
+  // Long enough for a fresh database's first statement on a loaded machine (300 ms was not),
+  // short enough that the sleeping statement below is cancelled by the statement timeout.
+  settings.request_timeout = 2s;
   auto pg = spawn_up(settings);
   ASSERT_TRUE(query(pg, sql("CREATE TABLE t (id int PRIMARY KEY)")));
   ASSERT_TRUE(query(pg, sql("INSERT INTO t VALUES (1)")));
   EXPECT_EQ(sbm::code_of(query(pg, sql("INSERT INTO t VALUES (1)")).error()), errc::conflict);
-  EXPECT_FALSE(query(pg, sql("SELECT pg_sleep(5)")));  // cancelled by statement_timeout
+  EXPECT_FALSE(query(pg, sql("SELECT pg_sleep(20)")));  // cancelled by statement_timeout
   EXPECT_EQ(status(pg).breaker.retries, 0u);
   EXPECT_EQ(count_rows(pg, "t"), 1);
 }
