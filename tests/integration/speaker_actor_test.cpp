@@ -137,6 +137,16 @@ class SpeakerActor : public sbm::test::io_actor_test {
   }
   speaker_client start() { return start(test_settings(db)); }
 
+  // A speaker that is passivated soon after its last message, registered with one sample.
+  speaker_client start_soon_idle(const std::string& id) {
+    auto s = test_settings(db);
+    s.idle_timeout = 300ms;
+    auto c = start(s);
+    EXPECT_TRUE(c.enrol(id));
+    EXPECT_TRUE(c.sample(id, "job-1", 4.0));
+    return c;
+  }
+
   std::vector<sbm::db_row> sql(std::string text, std::vector<param> params = {}) {
     auto rows = call<sbm::db_rows>(self, db, sbm::query_atom::value,
                                    sbm::db_statement{std::move(text), std::move(params), -1});
@@ -656,11 +666,7 @@ TEST_F(SpeakerActor, HundredsOfConcurrentSamplesSerialiseExactly) {
 }
 
 TEST_F(SpeakerActor, AnIdleSpeakerIsPassivatedAndComesBackWithTheSameState) {
-  auto s = test_settings(db);
-  s.idle_timeout = 300ms;
-  auto c = start(s);
-  ASSERT_TRUE(c.enrol("spk-1"));
-  ASSERT_TRUE(c.sample("spk-1", "job-1", 4.0));
+  auto c = start_soon_idle("spk-1");
   ASSERT_TRUE(c.pin("spk-1", "low_touch", "pilot"));
   auto before = c.get("spk-1");
   ASSERT_TRUE(before);
@@ -708,11 +714,7 @@ caf::behavior remembering_reader(caf::stateful_actor<remembering_reader_state>* 
 }
 
 TEST_F(SpeakerActor, ARememberedActivationThatPassivatedFallsBackToTheShardAndStillAnswers) {
-  auto s = test_settings(db);
-  s.idle_timeout = 300ms;
-  auto c = start(s);
-  ASSERT_TRUE(c.enrol("spk-1"));
-  ASSERT_TRUE(c.sample("spk-1", "job-1", 4.0));
+  auto c = start_soon_idle("spk-1");
   auto reader = stop_at_end(sys.spawn(remembering_reader, c.shard));
   auto read = [&] { return call<speaker_view>(self, reader, sbm::get_atom::value, std::string{"spk-1"}); };
   auto remembered = [&] {
