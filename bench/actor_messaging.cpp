@@ -1,11 +1,14 @@
-// Issue 18, item 5: requests per second through the speakers shard to active speaker actors
-// (get-speaker, answered from the actor's state), pipelined (IN_FLIGHT requests outstanding) and
-// one at a time, beside a raw CAF request/response pair in the same run: a bare stateful actor
-// holding the same speaker_view and answering the same (get_atom, std::string) message with it.
-// The difference is the shard's hop (id check, lookup, delegate) and the speaker actor's own handler.
+// Issue 18, item 5: requests per second of get-speaker to active speaker actors, pipelined
+// (IN_FLIGHT requests outstanding) and one at a time, beside a raw CAF request/response pair in the
+// same run: a bare stateful actor holding the same speaker_view and answering the same
+// (get_atom, std::string) message with it. Two SBM paths: what a caller does by default (the first
+// read of a speaker goes through the shard, which delegates to the live activation; later reads go
+// straight to the activation that answered, messages/speaker_locations.hpp) and every read through
+// the shard (a caller that remembers nothing: the shard's id lookup and delegate on every read).
 //
 // Usage: bench_actor_messaging [requests per row, default 200000] [runs, default 3]
-// Each row is the median of the runs; runs alternate raw and SBM so load drift hits both alike.
+// Each row is the median of the runs; within a run the paths run back to back so load drift hits
+// them alike. Every path runs in the same actor system, under the same scheduler settings.
 // Needs servers: SBMTEST_SERVERS_DIR (scripts/servers start DIR), as scripts/bench arranges.
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
@@ -25,6 +28,7 @@
 #include "actors/events/events.hpp"
 #include "actors/speakers/speakers.hpp"
 #include "bench/support.hpp"
+#include "messages/speaker_locations.hpp"
 
 namespace {
 
@@ -37,7 +41,7 @@ constexpr int in_flight = 100;
 
 using ids_ptr = std::shared_ptr<const std::vector<std::string>>;
 
-// The raw side: one bare actor answering the same message with a copy of the same view.
+// The raw side: bare actors answering the same message with a copy of the same view.
 struct raw_state {
   sbm::speaker_view view;
 };
@@ -48,41 +52,79 @@ raw_server_actor::behavior_type raw_server(raw_server_actor::stateful_pointer<ra
   return {[self](sbm::get_atom, const std::string&) { return self->state.view; }};
 }
 
-// Keeps `in_flight` requests outstanding until `total` are answered; replies with the failures.
+// How the driver sends one get and learns its outcome: to the raw actor, to the shard every time,
+// or as a caller that remembers where each speaker's activation answered from (the default for
+// callers: messages/speaker_locations.hpp).
+struct to_raw {
+  std::shared_ptr<const std::vector<raw_server_actor>> targets;
+  template <class Self, class Done>
+  void operator()(Self* self, std::size_t i, const std::string& id, Done done) const {
+    self->request((*targets)[i % targets->size()], caf::infinite, sbm::get_atom::value, id)
+      .then([done](sbm::speaker_view&) mutable { done(true); }, [done](caf::error&) mutable { done(false); });
+  }
+};
+
+struct to_shard {
+  sbm::speaker_shard_actor shard;
+  template <class Self, class Done>
+  void operator()(Self* self, std::size_t, const std::string& id, Done done) const {
+    self->request(shard, caf::infinite, sbm::get_atom::value, id)
+      .then([done](sbm::speaker_view&) mutable { done(true); }, [done](caf::error&) mutable { done(false); });
+  }
+};
+
+struct remembering {
+  sbm::speaker_shard_actor shard;
+  template <class Self, class Done>
+  void operator()(Self* self, std::size_t, const std::string& id, Done done) const {
+    sbm::read_speaker(self, self->state.where, shard, id, caf::infinite,
+                      [done](sbm::speaker_view&) mutable { done(true); },
+                      [done](caf::error&) mutable { done(false); });
+  }
+};
+
+// Keeps `window` requests outstanding until `total` are answered; replies with the failures. The
+// path and the ids live here, so a request's continuation carries only `self` on every path.
+template <class Send>
 struct driver_state {
+  Send send;
+  ids_ptr ids;
   int sent = 0;
   int answered = 0;
   int failed = 0;
   int total = 0;
   caf::response_promise finished;
+  sbm::speaker_locations where{speakers};  // used by `remembering` only
 };
-using driver_pointer = caf::stateful_actor<driver_state>*;
+template <class Send>
+using driver_pointer = caf::stateful_actor<driver_state<Send>>*;
 
-template <class Handle>
-void send_next(driver_pointer self, Handle target, ids_ptr ids) {
+template <class Send>
+void send_next(driver_pointer<Send> self) {
   auto& st = self->state;
-  const auto& id = (*ids)[static_cast<std::size_t>(st.sent++) % ids->size()];
-  auto answered = [self, target, ids](bool ok) {
+  const auto i = static_cast<std::size_t>(st.sent++) % st.ids->size();
+  st.send(self, i, (*st.ids)[i], [self](bool ok) {
     auto& s = self->state;
     ++s.answered;
     if (!ok) ++s.failed;
     if (s.sent < s.total)
-      send_next(self, target, ids);
+      send_next(self);
     else if (s.answered == s.total)
       s.finished.deliver(s.failed);
-  };
-  self->request(target, caf::infinite, sbm::get_atom::value, id)
-    .then([answered](sbm::speaker_view&) { answered(true); }, [answered](caf::error&) { answered(false); });
+  });
 }
 
-template <class Handle>
-caf::behavior driver(driver_pointer self, Handle target, ids_ptr ids) {
-  return {[self, target, ids](run_atom, int total) {
-    self->state = driver_state{};
-    self->state.total = total;
-    self->state.finished = self->make_response_promise();
-    for (int i = 0; i < std::min(in_flight, total); ++i) send_next(self, target, ids);
-    return self->state.finished;
+template <class Send>
+caf::behavior driver(driver_pointer<Send> self, Send send, ids_ptr ids) {
+  self->state.send = std::move(send);
+  self->state.ids = std::move(ids);
+  return {[self](run_atom, int total, int window) {
+    auto& st = self->state;
+    st.sent = st.answered = st.failed = 0;
+    st.total = total;
+    st.finished = self->make_response_promise();
+    for (int i = 0; i < std::min(window, total); ++i) send_next(self);
+    return st.finished;
   }};
 }
 
@@ -91,25 +133,13 @@ struct row {
   int failed;
 };
 
-template <class Handle>
-row pipelined(caf::actor_system& sys, caf::scoped_actor& self, Handle target, ids_ptr ids, int total) {
-  auto d = sys.spawn(driver<Handle>, target, ids);
+// One driver per path for the whole run, so a remembering caller stays warm between runs as a
+// long-lived caller (a gateway lane) would; the warm-up runs teach it every speaker.
+row measure(caf::scoped_actor& self, const caf::actor& driver, int total, int window) {
   row r{0, 0};
   auto t0 = clock_type::now();
-  self->request(d, caf::infinite, run_atom::value, total)
+  self->request(driver, caf::infinite, run_atom::value, total, window)
     .receive([&](int failed) { r.failed = failed; }, [&](caf::error&) { r.failed = total; });
-  r.per_s = total / std::chrono::duration<double>(clock_type::now() - t0).count();
-  caf::anon_send_exit(d, caf::exit_reason::user_shutdown);
-  return r;
-}
-
-template <class Handle>
-row one_at_a_time(caf::scoped_actor& self, Handle target, const ids_ptr& ids, int total) {
-  row r{0, 0};
-  auto t0 = clock_type::now();
-  for (int i = 0; i < total; ++i)
-    self->request(target, caf::infinite, sbm::get_atom::value, (*ids)[static_cast<std::size_t>(i) % ids->size()])
-      .receive([](sbm::speaker_view&) {}, [&](caf::error&) { ++r.failed; });
   r.per_s = total / std::chrono::duration<double>(clock_type::now() - t0).count();
   return r;
 }
@@ -158,37 +188,60 @@ int main(int argc, char** argv) {
     self->request(shard, std::chrono::seconds(30), sbm::get_atom::value, ids->back())
       .receive([&](sbm::speaker_view& v) { sample = v; }, [&](caf::error&) { ++failures; });
   }
-  auto raw = sys.spawn(raw_server, sample);
+  // The baseline has as many bare actors as there are speakers, each request going to its own
+  // speaker's twin: a message to an actor that is not running costs a resume (scheduling, the
+  // mailbox's new round, CAF's per-resume logger lookup) that a single actor answering all 100
+  // outstanding requests in one resume does not pay. One bare actor is measured beside it, to show
+  // what that batching is worth.
+  auto raw_many = std::make_shared<std::vector<raw_server_actor>>();
+  for (int i = 0; i < speakers; ++i) raw_many->push_back(sys.spawn(raw_server, sample));
+  auto raw_one = std::make_shared<std::vector<raw_server_actor>>(1, sys.spawn(raw_server, sample));
   ids_ptr shared_ids = ids;
+  const caf::actor drivers[] = {
+    sys.spawn(driver<to_raw>, to_raw{raw_many}, shared_ids),
+    sys.spawn(driver<to_raw>, to_raw{raw_one}, shared_ids),
+    sys.spawn(driver<remembering>, remembering{shard}, shared_ids),
+    sys.spawn(driver<to_shard>, to_shard{shard}, shared_ids),
+  };
+  constexpr int paths = 4;
+  const char* path_names[paths] = {
+    "raw CAF pairs: 100 bare actors, one per speaker (the baseline)",
+    "raw CAF pair: one bare actor answering every request",
+    "**SBM as callers do it**: first read through the shard, then to the activation that answered",
+    "SBM, every read through the shard (a caller that remembers nothing)",
+  };
 
-  // Warm both paths (allocators, caches) before the first timed run.
-  pipelined(sys, self, raw, shared_ids, std::min(total, 10000));
-  pipelined(sys, self, shard, shared_ids, std::min(total, 10000));
+  // Warm every path (allocators, caches, the remembering caller's locations) before timing.
+  for (const auto& d : drivers) failures += measure(self, d, std::min(total, 10000), in_flight).failed;
 
-  std::vector<double> raw_pipe, sbm_pipe, raw_one, sbm_one, pipe_ratio, one_ratio;
-  const int serial = std::max(1, total / 4);  // one at a time is slower: a quarter of the requests
-  for (int r = 0; r < runs; ++r) {
-    auto rp = pipelined(sys, self, raw, shared_ids, total);
-    auto sp_ = pipelined(sys, self, shard, shared_ids, total);
-    auto ro = one_at_a_time(self, raw, shared_ids, serial);
-    auto so = one_at_a_time(self, shard, shared_ids, serial);
-    failures += rp.failed + sp_.failed + ro.failed + so.failed;
-    raw_pipe.push_back(rp.per_s);
-    sbm_pipe.push_back(sp_.per_s);
-    raw_one.push_back(ro.per_s);
-    sbm_one.push_back(so.per_s);
-    pipe_ratio.push_back(sp_.per_s / rp.per_s);
-    one_ratio.push_back(so.per_s / ro.per_s);
-  }
-  std::printf("| mode | raw CAF pair req/s | SBM shard -> speaker req/s | ratio |\n|---|---|---|---|\n");
-  std::printf("| pipelined, %d in flight | %.0f | %.0f | **%.2fx** |\n", in_flight, median(raw_pipe),
-              median(sbm_pipe), median(pipe_ratio));
-  std::printf("| one at a time | %.0f | %.0f | **%.2fx** |\n", median(raw_one), median(sbm_one),
-              median(one_ratio));
-  std::printf("\n%d requests per pipelined row, %d per one-at-a-time row, round robin over %d active "
-              "speakers; median of %d runs (ratio: median of the runs' ratios); failures: %d\n",
-              total, serial, speakers, runs, failures);
-  caf::anon_send_exit(raw, caf::exit_reason::user_shutdown);
+  // [window][path] per run; ratios are each run's figure over the same run's baseline.
+  const int windows[] = {in_flight, 1};
+  const int counts[] = {total, std::max(1, total / 4)};  // one at a time is slower: a quarter
+  std::vector<double> per_s[2][paths], ratio[2][paths];
+  for (int r = 0; r < runs; ++r)
+    for (int w = 0; w < 2; ++w) {
+      double base = 0;
+      for (int p = 0; p < paths; ++p) {
+        auto m = measure(self, drivers[p], counts[w], windows[w]);
+        failures += m.failed;
+        if (p == 0) base = m.per_s;
+        per_s[w][p].push_back(m.per_s);
+        ratio[w][p].push_back(m.per_s / base);
+      }
+    }
+  std::printf("| requests | path | req/s | against the baseline |\n|---|---|---|---|\n");
+  const char* window_names[] = {"pipelined, 100 in flight", "one at a time"};
+  for (int w = 0; w < 2; ++w)
+    for (int p = 0; p < paths; ++p)
+      std::printf("| %s | %s | %.0f | %s%.2fx%s |\n", window_names[w], path_names[p], median(per_s[w][p]),
+                  p == 2 ? "**" : "", median(ratio[w][p]), p == 2 ? "**" : "");
+  std::printf("\n%d requests per pipelined row, %d per one-at-a-time row (one event-based client "
+              "keeping one request in flight), round robin over %d active speakers; median of %d runs "
+              "(ratio: median of the runs' ratios); failures: %d\n",
+              counts[0], counts[1], speakers, runs, failures);
+  for (const auto& d : drivers) caf::anon_send_exit(d, caf::exit_reason::user_shutdown);
+  for (const auto& r : *raw_many) caf::anon_send_exit(r, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(raw_one->front(), caf::exit_reason::user_shutdown);
   caf::anon_send_exit(shard, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(sp.bus, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(db, caf::exit_reason::user_shutdown);

@@ -17,6 +17,7 @@
 #include "actors/speakers/core/quality_measure.hpp"
 #include "actors/speakers/speakers.hpp"
 #include "messages/errors.hpp"
+#include "messages/speaker_locations.hpp"
 #include "runtime/migrations/all_migrations.hpp"
 #include "tests/support/actor_test.hpp"
 #include "tests/support/servers.hpp"
@@ -135,6 +136,16 @@ class SpeakerActor : public sbm::test::io_actor_test {
     return speaker_client{self, stop_at_end(sp::spawn_speakers(sys, std::move(s)))};
   }
   speaker_client start() { return start(test_settings(db)); }
+
+  // A speaker that is passivated soon after its last message, registered with one sample.
+  speaker_client start_soon_idle(const std::string& id) {
+    auto s = test_settings(db);
+    s.idle_timeout = 300ms;
+    auto c = start(s);
+    EXPECT_TRUE(c.enrol(id));
+    EXPECT_TRUE(c.sample(id, "job-1", 4.0));
+    return c;
+  }
 
   std::vector<sbm::db_row> sql(std::string text, std::vector<param> params = {}) {
     auto rows = call<sbm::db_rows>(self, db, sbm::query_atom::value,
@@ -655,11 +666,7 @@ TEST_F(SpeakerActor, HundredsOfConcurrentSamplesSerialiseExactly) {
 }
 
 TEST_F(SpeakerActor, AnIdleSpeakerIsPassivatedAndComesBackWithTheSameState) {
-  auto s = test_settings(db);
-  s.idle_timeout = 300ms;
-  auto c = start(s);
-  ASSERT_TRUE(c.enrol("spk-1"));
-  ASSERT_TRUE(c.sample("spk-1", "job-1", 4.0));
+  auto c = start_soon_idle("spk-1");
   ASSERT_TRUE(c.pin("spk-1", "low_touch", "pilot"));
   auto before = c.get("spk-1");
   ASSERT_TRUE(before);
@@ -681,6 +688,71 @@ TEST_F(SpeakerActor, AnIdleSpeakerIsPassivatedAndComesBackWithTheSameState) {
   ASSERT_TRUE(next);
   EXPECT_EQ(next->samples_total, 2u);
   EXPECT_DOUBLE_EQ(next->window_mean, 5.0);
+}
+
+// A caller that remembers where a speaker answered from (messages/speaker_locations.hpp), as an
+// event-based actor: (get_atom, id) reads through sbm::read_speaker; (status_atom, id) tells the
+// activation it would try first (invalid when none).
+struct remembering_reader_state {
+  sbm::speaker_locations where{16};
+};
+
+caf::behavior remembering_reader(caf::stateful_actor<remembering_reader_state>* self,
+                                 speaker_shard_actor shard) {
+  return {
+    [self, shard](sbm::get_atom, const std::string& id) {
+      auto rp = self->make_response_promise();
+      sbm::read_speaker(self, self->state.where, shard, id, caf::duration{answer_timeout},
+                        [rp](speaker_view& v) mutable { rp.deliver(std::move(v)); },
+                        [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+      return rp;
+    },
+    [self](sbm::status_atom, const std::string& id) {
+      return caf::actor_cast<caf::actor_addr>(self->state.where.find(id));
+    },
+  };
+}
+
+TEST_F(SpeakerActor, ARememberedActivationThatPassivatedFallsBackToTheShardAndStillAnswers) {
+  auto c = start_soon_idle("spk-1");
+  auto reader = stop_at_end(sys.spawn(remembering_reader, c.shard));
+  auto read = [&] { return call<speaker_view>(self, reader, sbm::get_atom::value, std::string{"spk-1"}); };
+  auto remembered = [&] {
+    auto addr = call<caf::actor_addr>(self, reader, sbm::status_atom::value, std::string{"spk-1"});
+    EXPECT_TRUE(addr);
+    return addr ? *addr : caf::actor_addr{};
+  };
+
+  // The shard answers the first read of an activation itself; later ones come from the activation.
+  ASSERT_TRUE(sbm::test::eventually([&] { return read() && static_cast<bool>(remembered()); }, 10s))
+    << "the reader never learnt where spk-1 lives";
+  auto before = read();
+  ASSERT_TRUE(before);
+  EXPECT_EQ(before->samples_total, 1u);
+  // Held strongly, so the remembered handle still upgrades after the activation stopped: the
+  // read below reaches a stopped actor and is bounced, the case a weak handle alone cannot show.
+  auto gone = caf::actor_cast<caf::actor>(remembered());
+  ASSERT_TRUE(gone);
+
+  ASSERT_TRUE(sbm::test::eventually([&] { return c.stats().active == 0; }, 10s))
+    << "the idle speaker was not passivated";
+  EXPECT_EQ(c.stats().passivations, 1u);
+
+  auto after = read();
+  ASSERT_TRUE(after) << sys.render(after.error());
+  expect_same_state(*before, *after);
+  EXPECT_EQ(c.stats().activations, 2u);
+  EXPECT_NE(remembered(), gone.address()) << "the stopped activation is still remembered";
+
+  // Nothing but the shard holds the next activation: once it stops, the reader's weak handle no
+  // longer upgrades and the read goes to the shard without a bounce.
+  gone = nullptr;
+  ASSERT_TRUE(sbm::test::eventually([&] { return read() && static_cast<bool>(remembered()); }, 10s));
+  ASSERT_TRUE(sbm::test::eventually([&] { return c.stats().active == 0; }, 10s));
+  auto again = read();
+  ASSERT_TRUE(again) << sys.render(again.error());
+  expect_same_state(*before, *again);
+  EXPECT_EQ(c.stats().activations, 3u);
 }
 
 TEST_F(SpeakerActor, MessagesDuringAHandOffAreNotLost) {
