@@ -231,6 +231,10 @@ pt::index_config sbm_config(std::size_t n) {
   if (const char* ef = std::getenv("SBM_BENCH_EF")) cfg.ef_search = std::strtoull(ef, nullptr, 10);
   if (const char* s = std::getenv("SBM_BENCH_TWO_HOP")) cfg.two_hop_selectivity = std::strtod(s, nullptr);
   if (const char* g = std::getenv("SBM_BENCH_GATHER")) cfg.two_hop_gather = std::strtoull(g, nullptr, 10);
+  if (const char* e = std::getenv("SBM_BENCH_WALK_EF")) cfg.walk_ef = std::strtoull(e, nullptr, 10);
+  if (const char* t = std::getenv("SBM_BENCH_EXACT")) cfg.exact_threshold = std::strtoull(t, nullptr, 10);
+  if (const char* c = std::getenv("SBM_BENCH_CODE_MIN")) cfg.code_scan_min = std::strtoull(c, nullptr, 10);
+  if (const char* r = std::getenv("SBM_BENCH_RERANK")) cfg.rerank = std::strtoull(r, nullptr, 10);
   return cfg;
 }
 

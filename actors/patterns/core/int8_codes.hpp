@@ -16,7 +16,7 @@ std::size_t code_stride(std::uint32_t dimension);
 
 // Writes `stride` bytes to `out` and returns the factor that turns a dot product of codes back
 // into the vector's share of the float one (1 / scale). A zero vector gets codes of zero and
-// factor 1; 0 is never returned, so callers may use it to mark a dead code.
+// factor 1. The factor is always positive, so callers may negate it to mark a dead node.
 float quantise(const float* v, std::uint32_t dimension, std::size_t stride, std::int8_t* out);
 
 // Dot product of two codes of `stride` bytes (AVX2 where the CPU has it, chosen once).

@@ -208,11 +208,11 @@ std::vector<std::vector<candidate>> scan_lists(const pattern_index::impl& ix,
 // scan_lists for long lists: every candidate scored on its int8 code (a quarter of the bytes, read
 // in list order with the next rows prefetched), the best `rerank` per query kept, and only those
 // scored exactly. The columns are read only for a candidate entering a query's kept set, and not
-// at all when the lists alone decide the filter (`lists_decide`: list membership is kept exact).
+// at all when the lists alone decide the filter (`decide`: list membership is kept exact).
 std::vector<std::vector<candidate>> prescan_lists(const pattern_index::impl& ix,
                                                   const std::vector<const detail::posting_list*>& lists,
                                                   const std::vector<const float*>& queries,
-                                                  const compiled_filter& f, bool lists_decide,
+                                                  const compiled_filter& f, bool decide,
                                                   std::size_t k) {
   const std::size_t row = ix.code_row;
   const std::size_t stride = row - sizeof(float);
@@ -238,8 +238,8 @@ std::vector<std::vector<candidate>> prescan_lists(const pattern_index::impl& ix,
       const std::int8_t* code = base + std::size_t{n} * row;
       float factor;
       std::memcpy(&factor, code, sizeof factor);
-      if (factor == 0) continue;  // a dead node
-      int admitted = lists_decide ? 1 : -1;  // -1: the columns not yet asked
+      if (factor < 0) continue;  // a dead node
+      int admitted = decide ? 1 : -1;  // -1: the columns not yet asked
       for (std::size_t q = 0; q < queries.size(); ++q) {
         const float approx =
             -static_cast<float>(detail::code_dot(&query_codes[q * stride], code + sizeof(float), stride)) *
@@ -331,29 +331,47 @@ using hnswlib::tableint;
 //     match is a bridge to its own neighbours, which are scored when they match, until the node
 //     has gathered maxM0 matching neighbours. Scoring non-matching nodes would cost 1/selectivity
 //     times the distances for the same ef matches.
-// `bits` (the nodes of the filter's narrowest posting lists) rejects most nodes without touching
-// the columns. Returns false when the walk passed its budget of expansions (the caller scans
-// exactly instead).
+// The bottom layer is scored on int8 codes (a quarter of the bytes of the float vectors), and the
+// ef matches found are re-scored exactly at the end. `bits` (the nodes of the filter's narrowest
+// posting lists) rejects most nodes without touching the columns; when those lists are the whole
+// filter (`decide`) the columns are never read, a node's liveness coming from its code row.
+// Returns false when the walk passed its budget of expansions (the caller scans exactly instead).
 bool walk(const pattern_index::impl& ix, const compiled_filter& f, const std::uint64_t* bits,
-          const float* query, std::size_t ef, bool two_hop, std::vector<candidate>& out) {
+          bool decide, const float* query, const std::int8_t* query_code, std::size_t ef,
+          bool two_hop, std::vector<candidate>& out) {
   const auto& g = *ix.graph;
+  const std::size_t row = ix.code_row;
+  const std::size_t stride = row - sizeof(float);
+  const std::int8_t* codes = ix.codes.data();
+  auto factor_of = [&](tableint n) {
+    float factor;
+    std::memcpy(&factor, codes + std::size_t{n} * row, sizeof factor);
+    return factor;
+  };
   auto pass = [&](tableint n) {
     if (bits != nullptr && ((bits[n >> 6] >> (n & 63)) & 1u) == 0) return false;
+    if (decide) return factor_of(n) > 0;
     return matches(ix, ix.slot_at[n], f);
   };
-  auto score = [&](tableint n) {
+  auto exact = [&](tableint n) {
     return ix.distance(query, reinterpret_cast<const float*>(g.getDataByInternalId(n)));
+  };
+  // The query's own factor is left out: it scales every score alike.
+  auto score = [&](tableint n) {
+    const std::int8_t* code = codes + std::size_t{n} * row;
+    return -static_cast<float>(detail::code_dot(query_code, code + sizeof(float), stride)) *
+           std::fabs(factor_of(n));
   };
 
   tableint current = g.enterpoint_node_;
-  float current_distance = score(current);
+  float current_distance = exact(current);
   for (int level = g.maxlevel_; level > 0; --level) {
     for (bool changed = true; changed;) {
       changed = false;
       auto* links = g.get_linklist(current, level);
       const auto* next = reinterpret_cast<const tableint*>(links + 1);
       for (int i = 0, size = g.getListCount(links); i < size; ++i) {
-        const float d = score(next[i]);
+        const float d = exact(next[i]);
         if (d < current_distance) {
           current_distance = d;
           current = next[i];
@@ -380,6 +398,7 @@ bool walk(const pattern_index::impl& ix, const compiled_filter& f, const std::ui
   };
   visited[current] = tag;
   // The start navigates even when it does not match.
+  current_distance = score(current);
   to_expand.emplace(current_distance, current);
   if (pass(current)) found.emplace(current_distance, current);
 
@@ -433,8 +452,9 @@ bool walk(const pattern_index::impl& ix, const compiled_filter& f, const std::ui
   out.clear();
   out.reserve(found.size());
   for (; !found.empty(); found.pop()) {
-    const std::uint32_t slot = ix.slot_at[found.top().second];
-    out.push_back({found.top().first, ix.ids[slot], slot});
+    const tableint n = found.top().second;
+    const std::uint32_t slot = ix.slot_at[n];
+    out.push_back({exact(n), ix.ids[slot], slot});
   }
   return within_budget;
 }
@@ -550,8 +570,11 @@ void pattern_index::impl::encode(std::uint32_t n) {
 
 void pattern_index::impl::forget_code(std::uint32_t n) {
   if (codes.size() < (std::size_t{n} + 1) * code_row) return;
-  const float dead = 0;
-  std::memcpy(&codes[std::size_t{n} * code_row], &dead, sizeof dead);
+  // Negated, not zeroed: a dead node still carries the walk across the graph (hnswlib's does too).
+  float factor;
+  std::memcpy(&factor, &codes[std::size_t{n} * code_row], sizeof factor);
+  factor = -std::fabs(factor);
+  std::memcpy(&codes[std::size_t{n} * code_row], &factor, sizeof factor);
 }
 
 std::uint32_t pattern_index::impl::new_slot() {
@@ -1021,10 +1044,14 @@ std::vector<std::vector<candidate>> search_all(const pattern_index::impl& ix,
   const std::string walked = walk_plan(two_hop, ef);
   const std::string fallback = exact_plan + "(" + walked + ")";
   bool walked_all = false, fell_back = false;
+  const bool decide = bits != nullptr && lists_decide(ix, f);
+  const std::size_t stride = ix.code_row - sizeof(float);
+  std::vector<std::int8_t> query_code(stride);
   std::vector<candidate> found;
   for (const float* query : queries) {
     top_k kept(k);
-    if (walk(ix, f, bits, query, ef, two_hop, found)) {
+    detail::quantise(query, ix.config.dimension, stride, query_code.data());
+    if (walk(ix, f, bits, decide, query, query_code.data(), ef, two_hop, found)) {
       for (const auto& c : found) kept.offer(c);
     }
     if (kept.size() >= k) {

@@ -105,7 +105,7 @@ struct pattern_index::impl {
   // after each use, so it costs the list's length, not the graph's size.
   mutable std::vector<std::uint64_t> node_bits;
   // Every node's vector as an int8 code (int8_codes.hpp), one row each by node: the code's factor
-  // (a float; 0 once the node is dead) then code_stride bytes. One row keeps a candidate of the
+  // (a float, negated once the node is dead) then code_stride bytes. One row keeps a candidate of the
   // pre-scan within one read instead of a second random access for its factor.
   std::size_t code_row = 0;
   std::vector<std::int8_t> codes;
