@@ -57,7 +57,7 @@ struct pattern_index_settings {
   // hnswlib graph: changing m or ef_construction invalidates snapshots (the next start rebuilds).
   std::size_t m = 16;
   std::size_t ef_construction = 200;
-  std::size_t ef_search = 64;
+  std::size_t ef_search = 32;  // up to 100,000 patterns; grows with the index (search_ef)
   std::size_t exact_threshold = 25000;  // candidate sets up to this size are scanned exactly
   unsigned build_threads = 0;           // graph insertion and embedding while rebuilding; 0: cores
   std::uint32_t max_top_k = 1000;

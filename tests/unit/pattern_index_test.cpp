@@ -259,9 +259,12 @@ std::vector<named_filter> filters_to_check() {
 // names (the narrowest), else of every slot.
 std::set<std::string> exact_plans(const search_filter& f) {
   std::set<std::string> out;
-  if (!f.speaker_id.empty()) out.insert("exact:speaker");
-  if (!f.client_id.empty() || f.client_ids) out.insert("exact:client");
-  if (!f.error_category.empty()) out.insert("exact:category");
+  // A long list is pre-scanned on int8 codes and re-ranked: answers must still be the oracle's.
+  for (const char* how : {"exact:", "int8:"}) {
+    if (!f.speaker_id.empty()) out.insert(how + std::string("speaker"));
+    if (!f.client_id.empty() || f.client_ids) out.insert(how + std::string("client"));
+    if (!f.error_category.empty()) out.insert(how + std::string("category"));
+  }
   if (out.empty()) out.insert("exact:scan");
   return out;
 }
@@ -283,6 +286,14 @@ index_config graph_config() {
   index_config cfg = small_config();
   cfg.exact_threshold = 0;
   cfg.ef_search = 200;
+  cfg.walk_ef = 200;
+  return cfg;
+}
+
+// Every posting-list scan pre-scans int8 codes, however short the list.
+index_config int8_config() {
+  index_config cfg = small_config();
+  cfg.code_scan_min = 0;
   return cfg;
 }
 
@@ -447,7 +458,7 @@ TEST(PatternIndexCore, FilteredWalkRecallAtEverySelectivity) {
     const char* walk;  // the walk the estimate should choose
   };
   const std::vector<row> rows = {
-      {"none", [](search_filter&, std::mt19937_64&) {}, "hnsw:ef=64"},
+      {"none", [](search_filter&, std::mt19937_64&) {}, "hnsw:ef=32"},
       {"category (10%)",
        [](search_filter& f, std::mt19937_64& r) { f.error_category = "category-" + std::to_string(r() % 10); },
        "walk2:ef=64"},
@@ -489,9 +500,12 @@ TEST(PatternIndexCore, FilteredWalkRecallAtEverySelectivity) {
 // a pattern whose client or categories change in place moves between posting lists.
 TEST(PatternIndexCore, FilteredWalkNeverReturnsDeletedOrStalePatterns) {
   corpus c = make_clustered(6000, 41);
-  for (const auto threshold : {std::size_t{0}, std::size_t{100000}}) {
+  // The walk, the float scan and the int8 pre-scan (a category list holds ~600).
+  const std::pair<std::size_t, std::size_t> plans[] = {{0, 512}, {100000, 100000}, {100000, 0}};
+  for (const auto& [threshold, code_scan_min] : plans) {
     index_config cfg = small_config();
     cfg.exact_threshold = threshold;
+    cfg.code_scan_min = code_scan_min;
     pattern_index ix(cfg, embedder_name);
     ix.upsert_batch(c.entries, c.vectors, 1);
     oracle o(c);
@@ -504,6 +518,9 @@ TEST(PatternIndexCore, FilteredWalkNeverReturnsDeletedOrStalePatterns) {
     for (int round = 0; round < 3; ++round) {
       const auto got = ix.search(query, category, 10);
       ASSERT_EQ(got.hits.size(), 10u);
+      if (threshold != 0) {
+        EXPECT_EQ(got.plan.substr(0, 5), code_scan_min == 0 ? "int8:" : "exact");
+      }
       EXPECT_EQ(ids_of(got), ids_of(o.top(query, category, 10))) << got.plan;
       for (const auto& h : got.hits) {
         EXPECT_FALSE(deleted.count(h.pattern.pattern_id)) << got.plan;
@@ -597,7 +614,7 @@ TEST(PatternIndexCore, PlanFollowsTheEstimatedSelectivity) {
   const auto q = random_unit(rng);
   auto plan = [&](search_filter f) { return expect_as_oracle(ix, o, q, f, 10, "plan"); };
 
-  EXPECT_EQ(plan({}), "hnsw:ef=64");  // everything matches: hnswlib's own search
+  EXPECT_EQ(plan({}), "hnsw:ef=32");  // everything matches: hnswlib's own search
   search_filter speaker;
   speaker.speaker_id = "spk-42";  // ~23 patterns
   EXPECT_EQ(plan(speaker), "exact:speaker");
@@ -693,7 +710,7 @@ TEST(PatternIndexCore, UpdateInPlaceReplaceAndDelete) {
 
 TEST(PatternIndexCore, DeletesAndUpdatesMatchBruteForceUnderEveryPlan) {
   corpus c = make_corpus(1200, 21);
-  for (const auto& cfg : {small_config(), graph_config()}) {
+  for (const auto& cfg : {small_config(), graph_config(), int8_config()}) {
     pattern_index ix = build(c, cfg);
     oracle o(c);
     std::mt19937_64 rng(5);

@@ -14,6 +14,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "actors/patterns/core/int8_codes.hpp"
 #include "actors/patterns/core/pattern_index_impl.hpp"
 
 namespace sbm::patterns {
@@ -204,6 +205,68 @@ std::vector<std::vector<candidate>> scan_lists(const pattern_index::impl& ix,
   return sorted_lists(best);
 }
 
+// scan_lists for long lists: every candidate scored on its int8 code (a quarter of the bytes, read
+// in list order with the next rows prefetched), the best `rerank` per query kept, and only those
+// scored exactly. The columns are read only for a candidate entering a query's kept set, and not
+// at all when the lists alone decide the filter (`decide`: list membership is kept exact).
+std::vector<std::vector<candidate>> prescan_lists(const pattern_index::impl& ix,
+                                                  const std::vector<const detail::posting_list*>& lists,
+                                                  const std::vector<const float*>& queries,
+                                                  const compiled_filter& f, bool decide,
+                                                  std::size_t k) {
+  const std::size_t row = ix.code_row;
+  const std::size_t stride = row - sizeof(float);
+  const std::size_t keep = std::max(ix.config.rerank, k);
+  std::vector<std::int8_t> query_codes(queries.size() * stride);
+  for (std::size_t q = 0; q < queries.size(); ++q)
+    detail::quantise(queries[q], ix.config.dimension, stride, &query_codes[q * stride]);
+  // A query's own factor scales all of its scores alike, so the ranking does without it.
+  using kept_code = std::pair<float, std::uint32_t>;  // (-approximate similarity, node)
+  std::vector<std::vector<kept_code>> kept(queries.size());
+  for (auto& h : kept) h.reserve(keep + 1);
+  constexpr std::size_t ahead = 8;
+  const std::int8_t* base = ix.codes.data();
+  for (const auto* list : lists) {
+    const auto& nodes = list->nodes;
+    const std::size_t count = nodes.size();
+    for (std::size_t i = 0; i < count; ++i) {
+      if (i + ahead < count) {
+        const std::int8_t* next = base + std::size_t{nodes[i + ahead]} * row;
+        for (std::size_t line = 0; line < row; line += 64) __builtin_prefetch(next + line);
+      }
+      const std::uint32_t n = nodes[i];
+      const std::int8_t* code = base + std::size_t{n} * row;
+      float factor;
+      std::memcpy(&factor, code, sizeof factor);
+      if (factor < 0) continue;  // a dead node
+      int admitted = decide ? 1 : -1;  // -1: the columns not yet asked
+      for (std::size_t q = 0; q < queries.size(); ++q) {
+        const float approx =
+            -static_cast<float>(detail::code_dot(&query_codes[q * stride], code + sizeof(float), stride)) *
+            factor;
+        auto& h = kept[q];
+        if (h.size() >= keep && approx >= h.front().first) continue;
+        if (admitted < 0) admitted = matches(ix, ix.slot_at[n], f) ? 1 : 0;
+        if (admitted == 0) break;
+        h.emplace_back(approx, n);
+        std::push_heap(h.begin(), h.end());
+        if (h.size() > keep) {
+          std::pop_heap(h.begin(), h.end());
+          h.pop_back();
+        }
+      }
+    }
+  }
+  std::vector<top_k> best(queries.size(), top_k(k));
+  for (std::size_t q = 0; q < queries.size(); ++q)
+    for (const auto& [approx, n] : kept[q]) {
+      const std::uint32_t slot = ix.slot_at[n];
+      best[q].offer({ix.distance(queries[q], reinterpret_cast<const float*>(ix.graph->getDataByInternalId(n))),
+                     ix.ids[slot], slot});
+    }
+  return sorted_lists(best);
+}
+
 std::vector<std::vector<candidate>> scan_columns(const pattern_index::impl& ix,
                                                  const std::vector<const float*>& queries,
                                                  const compiled_filter& f, std::size_t k) {
@@ -248,6 +311,15 @@ candidate_lists narrowest_lists(const pattern_index::impl& ix, const compiled_fi
   return best;
 }
 
+// True when being in the chosen posting lists is the whole filter: it names one of speaker, client,
+// client scope or category and nothing else, so a pre-scan need not read the columns.
+bool lists_decide(const pattern_index::impl& ix, const compiled_filter& f) {
+  const int named = static_cast<int>(f.speaker.has_value()) + static_cast<int>(f.client.has_value()) +
+                    static_cast<int>(f.clients.has_value()) + static_cast<int>(f.category.has_value());
+  return named == 1 && !f.bucket && !f.audio_quality && !f.status && !f.specialized && f.from_ms == 0 &&
+         f.to_ms == 0 && f.min_weight <= ix.lowest_weight;
+}
+
 using hnswlib::tableint;
 
 // Filter-aware search of the graph's bottom layer (hnswlib 0.6 has no filter hook; its graph is
@@ -259,29 +331,47 @@ using hnswlib::tableint;
 //     match is a bridge to its own neighbours, which are scored when they match, until the node
 //     has gathered maxM0 matching neighbours. Scoring non-matching nodes would cost 1/selectivity
 //     times the distances for the same ef matches.
-// `bits` (the nodes of the filter's narrowest posting lists) rejects most nodes without touching
-// the columns. Returns false when the walk passed its budget of expansions (the caller scans
-// exactly instead).
+// The bottom layer is scored on int8 codes (a quarter of the bytes of the float vectors), and the
+// ef matches found are re-scored exactly at the end. `bits` (the nodes of the filter's narrowest
+// posting lists) rejects most nodes without touching the columns; when those lists are the whole
+// filter (`decide`) the columns are never read, a node's liveness coming from its code row.
+// Returns false when the walk passed its budget of expansions (the caller scans exactly instead).
 bool walk(const pattern_index::impl& ix, const compiled_filter& f, const std::uint64_t* bits,
-          const float* query, std::size_t ef, bool two_hop, std::vector<candidate>& out) {
+          bool decide, const float* query, const std::int8_t* query_code, std::size_t ef,
+          bool two_hop, std::vector<candidate>& out) {
   const auto& g = *ix.graph;
+  const std::size_t row = ix.code_row;
+  const std::size_t stride = row - sizeof(float);
+  const std::int8_t* codes = ix.codes.data();
+  auto factor_of = [&](tableint n) {
+    float factor;
+    std::memcpy(&factor, codes + std::size_t{n} * row, sizeof factor);
+    return factor;
+  };
   auto pass = [&](tableint n) {
     if (bits != nullptr && ((bits[n >> 6] >> (n & 63)) & 1u) == 0) return false;
+    if (decide) return factor_of(n) > 0;
     return matches(ix, ix.slot_at[n], f);
   };
-  auto score = [&](tableint n) {
+  auto exact = [&](tableint n) {
     return ix.distance(query, reinterpret_cast<const float*>(g.getDataByInternalId(n)));
+  };
+  // The query's own factor is left out: it scales every score alike.
+  auto score = [&](tableint n) {
+    const std::int8_t* code = codes + std::size_t{n} * row;
+    return -static_cast<float>(detail::code_dot(query_code, code + sizeof(float), stride)) *
+           std::fabs(factor_of(n));
   };
 
   tableint current = g.enterpoint_node_;
-  float current_distance = score(current);
+  float current_distance = exact(current);
   for (int level = g.maxlevel_; level > 0; --level) {
     for (bool changed = true; changed;) {
       changed = false;
       auto* links = g.get_linklist(current, level);
       const auto* next = reinterpret_cast<const tableint*>(links + 1);
       for (int i = 0, size = g.getListCount(links); i < size; ++i) {
-        const float d = score(next[i]);
+        const float d = exact(next[i]);
         if (d < current_distance) {
           current_distance = d;
           current = next[i];
@@ -308,6 +398,7 @@ bool walk(const pattern_index::impl& ix, const compiled_filter& f, const std::ui
   };
   visited[current] = tag;
   // The start navigates even when it does not match.
+  current_distance = score(current);
   to_expand.emplace(current_distance, current);
   if (pass(current)) found.emplace(current_distance, current);
 
@@ -361,8 +452,9 @@ bool walk(const pattern_index::impl& ix, const compiled_filter& f, const std::ui
   out.clear();
   out.reserve(found.size());
   for (; !found.empty(); found.pop()) {
-    const std::uint32_t slot = ix.slot_at[found.top().second];
-    out.push_back({found.top().first, ix.ids[slot], slot});
+    const tableint n = found.top().second;
+    const std::uint32_t slot = ix.slot_at[n];
+    out.push_back({exact(n), ix.ids[slot], slot});
   }
   return within_budget;
 }
@@ -399,7 +491,8 @@ pattern_index::impl::impl(index_config cfg, std::string embedder)
       embedder_name(std::move(embedder)),
       space(std::make_unique<hnswlib::InnerProductSpace>(cfg.dimension)),
       distance_function(space->get_dist_func()),
-      distance_parameter(space->get_dist_func_param()) {
+      distance_parameter(space->get_dist_func_param()),
+      code_row(sizeof(float) + detail::code_stride(cfg.dimension)) {
   if (config.dimension == 0) throw std::invalid_argument("pattern index: dimension must be positive");
   if (config.m < 2) throw std::invalid_argument("pattern index: m must be at least 2");
   graph = std::make_unique<hnswlib::HierarchicalNSW<float>>(
@@ -459,6 +552,29 @@ float pattern_index::impl::distance(const float* a, const float* b) const {
 
 const float* pattern_index::impl::vector_of(std::uint32_t slot) const {
   return reinterpret_cast<const float*>(graph->getDataByInternalId(node[slot]));
+}
+
+void pattern_index::impl::encode(std::uint32_t n) {
+  if (codes.size() < (std::size_t{n} + 1) * code_row) {
+    // As many rows as the graph has room for, like the graph's own storage: no doubling on top.
+    const std::size_t rows = std::max<std::size_t>(n + 1, graph->max_elements_);
+    if (codes.capacity() < rows * code_row) codes.reserve(rows * code_row);
+    codes.resize(std::max<std::size_t>(n + 1, graph->cur_element_count) * code_row, 0);
+  }
+  std::int8_t* row = &codes[std::size_t{n} * code_row];
+  const float factor =
+      detail::quantise(reinterpret_cast<const float*>(graph->getDataByInternalId(n)), config.dimension,
+                       code_row - sizeof(float), row + sizeof(float));
+  std::memcpy(row, &factor, sizeof factor);
+}
+
+void pattern_index::impl::forget_code(std::uint32_t n) {
+  if (codes.size() < (std::size_t{n} + 1) * code_row) return;
+  // Negated, not zeroed: a dead node still carries the walk across the graph (hnswlib's does too).
+  float factor;
+  std::memcpy(&factor, &codes[std::size_t{n} * code_row], sizeof factor);
+  factor = -std::fabs(factor);
+  std::memcpy(&codes[std::size_t{n} * code_row], &factor, sizeof factor);
 }
 
 std::uint32_t pattern_index::impl::new_slot() {
@@ -617,6 +733,7 @@ void pattern_index::impl::write_columns(std::uint32_t slot, pattern_entry&& e) {
   created_at[slot] = e.created_at_ms;
   version[slot] = e.version;
   weight[slot] = e.weight;
+  lowest_weight = std::min(lowest_weight, e.weight);
   put_texts(slot, e);
 }
 
@@ -633,6 +750,7 @@ void pattern_index::impl::link(std::uint32_t slot) {
   node[slot] = n;
   if (n >= slot_at.size()) slot_at.resize(std::max<std::size_t>(n + 1, graph->cur_element_count));
   slot_at[n] = slot;
+  encode(n);
   list_node(speaker_nodes, speaker[slot], n);
   list_node(client_nodes, client[slot], n);
   for_each_category(*this, slot, [&](std::uint32_t c) { list_node(category_nodes, c, n); });
@@ -691,6 +809,7 @@ void pattern_index::impl::kill(std::uint32_t slot) {
   died_in(client_nodes[client[slot]]);
   for_each_category(*this, slot, [&](std::uint32_t c) { died_in(category_nodes[c]); });
   category_overflow.erase(slot);
+  forget_code(node[slot]);
   --live;
   ++tombstones;
   // Guarded by the alive flag: hnswlib throws on a second markDelete of the same label.
@@ -880,23 +999,26 @@ std::vector<std::vector<candidate>> search_all(const pattern_index::impl& ix,
   }
 
   const candidate_lists lists = narrowest_lists(ix, f);
+  const bool prescan = lists.name != nullptr && lists.nodes >= ix.config.code_scan_min;
   auto exact = [&](const std::vector<const float*>& these) {
+    if (prescan) return prescan_lists(ix, lists.lists, these, f, lists_decide(ix, f), k);
     return lists.name != nullptr ? scan_lists(ix, lists.lists, these, f, k)
                                  : scan_columns(ix, these, f, k);
   };
-  const std::string exact_plan = std::string("exact:") + (lists.name != nullptr ? lists.name : "scan");
+  const std::string exact_plan =
+      std::string(prescan ? "int8:" : "exact:") + (lists.name != nullptr ? lists.name : "scan");
   if (upper <= ix.config.exact_threshold &&
       (lists.name != nullptr ? lists.nodes : ix.ids.size()) <= ix.config.exact_threshold * 4) {
     plan = exact_plan;
     return exact(queries);
   }
 
-  const std::size_t ef = std::max(ix.config.ef_search, k);
   std::vector<std::vector<candidate>> best;
   best.reserve(queries.size());
   const bool unfiltered = selectivity >= 1.0 && f.from_ms == 0 && f.to_ms == 0 && f.min_weight <= 0;
   if (unfiltered) {
     // Every live pattern matches: hnswlib's own search, which skips tombstones itself.
+    const std::size_t ef = std::max(search_ef(ix.config, ix.live), k);
     ix.graph->setEf(ef);
     for (const float* query : queries) {
       top_k kept(k);
@@ -910,6 +1032,7 @@ std::vector<std::vector<candidate>> search_all(const pattern_index::impl& ix,
     return best;
   }
 
+  const std::size_t ef = std::max(ix.config.walk_ef, k);
   const bool two_hop = selectivity < ix.config.two_hop_selectivity;
   const std::uint64_t* bits = nullptr;
   if (lists.name != nullptr && lists.nodes < ix.graph_nodes() / 2) {
@@ -921,10 +1044,14 @@ std::vector<std::vector<candidate>> search_all(const pattern_index::impl& ix,
   const std::string walked = walk_plan(two_hop, ef);
   const std::string fallback = exact_plan + "(" + walked + ")";
   bool walked_all = false, fell_back = false;
+  const bool decide = bits != nullptr && lists_decide(ix, f);
+  const std::size_t stride = ix.code_row - sizeof(float);
+  std::vector<std::int8_t> query_code(stride);
   std::vector<candidate> found;
   for (const float* query : queries) {
     top_k kept(k);
-    if (walk(ix, f, bits, query, ef, two_hop, found)) {
+    detail::quantise(query, ix.config.dimension, stride, query_code.data());
+    if (walk(ix, f, bits, decide, query, query_code.data(), ef, two_hop, found)) {
       for (const auto& c : found) kept.offer(c);
     }
     if (kept.size() >= k) {
@@ -1043,6 +1170,13 @@ const index_config& pattern_index::config() const { return impl_->config; }
 const std::string& pattern_index::source_tag() const { return impl_->source_tag; }
 void pattern_index::set_source_tag(std::string tag) { impl_->source_tag = std::move(tag); }
 const std::string& pattern_index::embedder_name() const { return impl_->embedder_name; }
+
+std::size_t search_ef(const index_config& config, std::size_t live) {
+  if (live <= config.ef_reference_size || config.ef_reference_size == 0) return config.ef_search;
+  const double growth =
+      std::pow(static_cast<double>(live) / static_cast<double>(config.ef_reference_size), 0.6);
+  return static_cast<std::size_t>(std::ceil(static_cast<double>(config.ef_search) * growth));
+}
 
 std::vector<float> pattern_vector(const embedder& embedder, std::string_view original_text,
                                   std::string_view context_text) {

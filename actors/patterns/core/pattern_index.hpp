@@ -7,9 +7,10 @@
 // collapses recall when the filter is selective (0.1% of patterns: recall 0.10 with 1,000
 // candidates; STACK-NOTES.md). So the index estimates how many patterns can match from per-value
 // counts and then either
-//   - scans the candidates exactly: the nodes of the narrowest posting list the filter names (a
-//     speaker's, a client's or an error category's: "exact:speaker", "exact:client",
-//     "exact:category"), or every slot's columns when it names none ("exact:scan"); or
+//   - scans the candidates: the nodes of the narrowest posting list the filter names (a speaker's,
+//     a client's or an error category's: "exact:speaker", "exact:client", "exact:category"; a long
+//     list is pre-scanned on int8 codes and its best candidates re-scored exactly: "int8:client"
+//     and so on), or every slot's columns when it names none ("exact:scan"); or
 //   - searches the graph: hnswlib's own search when every pattern matches ("hnsw:ef=.."), else its
 //     own filter-aware walk of hnswlib's bottom layer, in which only matching nodes enter the
 //     result ("walk:ef=.."; "walk2:ef=.." when few match and it steps over non-matching nodes to
@@ -103,11 +104,22 @@ struct index_config {
   std::size_t ef_construction = 200;
   std::size_t random_seed = 100;
   // Search parameters, free to change between runs.
-  std::size_t ef_search = 64;
-  // Candidate sets up to this size are scanned exactly (and only when the scan reads at most four
-  // times as many entries). Recall decides it, not only cost: at 1M patterns the walk over a 1%
-  // filter (~10,000 matches) found 0.80 of the true top 10, where a scan of them is exact in ~2 ms.
+  // hnswlib's ef for an unfiltered search of up to ef_reference_size patterns; a larger index gets
+  // more (search_ef below), since the same ef finds less of the top 10 in a larger graph.
+  std::size_t ef_search = 32;
+  std::size_t ef_reference_size = 100000;
+  // The filter-aware walk's ef (the matches it keeps): measured, not scaled: at 1M patterns a 10%
+  // filter walked at ef 64 found 0.992 of the top 10 (bench/PROFILE.md).
+  std::size_t walk_ef = 64;
+  // Candidate sets up to this size are scanned (and only when the scan reads at most four times as
+  // many entries). Recall decides it, not only cost: at 1M patterns the walk over a 1% filter
+  // (~10,000 matches) found 0.80 of the true top 10, where a scan of them is exact.
   std::size_t exact_threshold = 25000;
+  // Posting lists of at least this many entries are scanned on int8 codes first, and only the best
+  // `rerank` candidates per query scored exactly ("int8:<list>" plans); shorter ones are scanned on
+  // the float vectors ("exact:<list>"). Measured on the bench set (bench/PROFILE.md).
+  std::size_t code_scan_min = 512;
+  std::size_t rerank = 64;
   // Below this estimated share of matching patterns the walk steps over non-matching nodes
   // (two-hop) instead of scoring them.
   double two_hop_selectivity = 0.3;
@@ -212,6 +224,12 @@ class pattern_index {
   explicit pattern_index(std::unique_ptr<impl> state);
   std::unique_ptr<impl> impl_;
 };
+
+// hnswlib's ef for an unfiltered search of `live` patterns: config.ef_search up to
+// config.ef_reference_size patterns, then ef_search * (live / ef_reference_size)^0.6. The exponent
+// is measured: on the bench's clustered set (M 16, ef_construction 200) recall@10 0.99 needs ef 24
+// at 100k and ef 96 at 1M, a factor of 4 for 10 times the patterns (10^0.6 = 3.98).
+std::size_t search_ef(const index_config& config, std::size_t live);
 
 // The vector a pattern is indexed under. A draft segment that QA corrected is matched first by its
 // own words, so the original text dominates: v = normalise(sqrt(original_share) * e(original) +

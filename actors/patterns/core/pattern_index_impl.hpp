@@ -92,6 +92,7 @@ struct pattern_index::impl {
   std::vector<std::int64_t> created_at;
   std::vector<std::int64_t> version;
   std::vector<double> weight;
+  double lowest_weight = 0;  // the lowest weight ever written (never raised): when a floor is moot
   // A slot's three texts, one record each in one buffer: three varint lengths then the bytes (one
   // std::string per text cost 32 B each before any text). Replaced records are garbage until the
   // buffer is rewritten.
@@ -103,6 +104,11 @@ struct pattern_index::impl {
   // The walk's prefilter: bit `node` set when the node is in the chosen posting list(s). Cleared
   // after each use, so it costs the list's length, not the graph's size.
   mutable std::vector<std::uint64_t> node_bits;
+  // Every node's vector as an int8 code (int8_codes.hpp), one row each by node: the code's factor
+  // (a float, negated once the node is dead) then code_stride bytes. One row keeps a candidate of the
+  // pre-scan within one read instead of a second random access for its factor.
+  std::size_t code_row = 0;
+  std::vector<std::int8_t> codes;
   std::unordered_map<std::int64_t, std::uint32_t> slot_of;
   std::size_t live = 0;
   std::size_t tombstones = 0;
@@ -130,6 +136,8 @@ struct pattern_index::impl {
   std::array<std::string_view, 3> texts(std::uint32_t slot) const;  // original, corrected, context
   pattern_entry materialise(std::uint32_t slot) const;
   const float* vector_of(std::uint32_t slot) const;
+  void encode(std::uint32_t node);  // the node's code row, from the graph's vector
+  void forget_code(std::uint32_t node);
   float distance(const float* a, const float* b) const;
 
  private:
