@@ -353,6 +353,21 @@ int node_command(int argc, char** argv) {
     pg.on_fatal = on_fatal;
     return caf::actor_cast<caf::actor>(connections::spawn_postgres(s, std::move(pg)));
   }});
+  // The same database for report filings alone (see reports_settings::filings): no migrations of
+  // its own, as the filings' tables are the main pool's to create.
+  tree.children.push_back({"postgres-filings", [&cfg, restart_limit](caf::actor_system& s,
+                                                                     const started_children&) {
+    connections::postgres_settings pg;
+    pg.name = "postgres-filings";
+    pg.url = cfg.text("postgres.url");
+    pg.pool_size = static_cast<std::uint32_t>(cfg.integer("reports.filing-connections"));
+    pg.breaker = breaker(cfg, "postgres");
+    pg.probe_interval = cfg.duration("postgres.probe-interval");
+    pg.request_timeout = cfg.duration("postgres.request-timeout");
+    pg.max_queued = static_cast<std::uint32_t>(cfg.integer("postgres.max-queued"));
+    pg.restart_limit = restart_limit;
+    return caf::actor_cast<caf::actor>(connections::spawn_postgres(s, std::move(pg)));
+  }});
   tree.children.push_back({"instanote", [&cfg, restart_limit](caf::actor_system& s,
                                                               const started_children&) {
     auto pg = connections::instanote_defaults(instanote_url(cfg));
@@ -480,6 +495,7 @@ int node_command(int argc, char** argv) {
   tree.children.push_back({"reports", [&cfg](caf::actor_system& s, const started_children& c) {
     reports::reports_settings r;
     r.db = caf::actor_cast<postgres_actor>(c.at("postgres"));
+    r.filings = caf::actor_cast<postgres_actor>(c.at("postgres-filings"));
     r.instanote = caf::actor_cast<postgres_actor>(c.at("instanote"));
     r.speakers = caf::actor_cast<speaker_shard_actor>(c.at("speakers"));
     r.patterns = caf::actor_cast<pattern_index_actor>(c.at("pattern-index"));
