@@ -6,9 +6,10 @@
 //
 // SBM's path per report: validation, the speakers shard (the speaker's bucket), InstaNote's job
 // check (a real SELECT on a drafts table), Fernet for both notes, the batched statement through the
-// PostgreSQL connection actor (pool of 4). Meanwhile the saga of every filed report runs in the
-// background on the same database (pattern index upsert, schedule row, log lines), as it does in a
-// node; the table also shows how long after the LAST filing's receipt every saga was done.
+// filings' own PostgreSQL connections (2, as a node keeps them; the sagas use the pool of 4).
+// Meanwhile the saga of every filed report runs in the background on the same database (pattern
+// index upsert, schedule row, log lines), as it does in a node; the table also shows how long
+// after the LAST filing's receipt every saga was done.
 //
 // Each level runs `runs` times (raw, raw batched, SBM with sagas, SBM with sagas held back, in turn)
 // and the table shows the medians.
@@ -305,6 +306,14 @@ int main(int argc, char** argv) {
   auto instanote = sbm::connections::spawn_postgres(sys, sbm::connections::instanote_defaults(instanote_url));
   wait_up(instanote);
 
+  // The filings' own connections, as a node has them (reports.filing-connections).
+  sbm::connections::postgres_settings fpg;
+  fpg.name = "postgres-filings";
+  fpg.url = url;
+  fpg.pool_size = 2;
+  auto filings = sbm::connections::spawn_postgres(sys, fpg);
+  wait_up(filings);
+
   auto bus = sbm::events::spawn_event_bus(sys);
   auto scheduler = sbm::verification::spawn_verification_scheduler(sys, db, bus);
   sbm::speakers::speakers_settings sp;
@@ -329,6 +338,7 @@ int main(int argc, char** argv) {
 
   sbm::reports::reports_settings rs;
   rs.db = db;
+  rs.filings = filings;
   rs.instanote = instanote;
   rs.speakers = shard;
   rs.patterns = index;
@@ -415,6 +425,7 @@ int main(int argc, char** argv) {
                  caf::actor_cast<caf::actor>(index),
                  caf::actor_cast<caf::actor>(shard), caf::actor_cast<caf::actor>(scheduler),
                  caf::actor_cast<caf::actor>(bus), caf::actor_cast<caf::actor>(instanote),
+                 caf::actor_cast<caf::actor>(filings),
                  caf::actor_cast<caf::actor>(db)})
     anon_send_exit(a, caf::exit_reason::user_shutdown);
   return failures == 0 ? 0 : 1;

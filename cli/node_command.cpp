@@ -339,8 +339,8 @@ int node_command(int argc, char** argv) {
   supervision::supervisor_settings tree;
   tree.limit = restart_limit;
   tree.on_escalate = [](const std::string&) { stop_self(exit_failure); };
-  tree.children.push_back({"postgres", [&cfg, on_fatal, restart_limit](caf::actor_system& s,
-                                                                       const started_children&) {
+  // postgres.* as both pools over the main database read them.
+  auto main_database = [&cfg, restart_limit] {
     connections::postgres_settings pg;
     pg.url = cfg.text("postgres.url");
     pg.pool_size = static_cast<std::uint32_t>(cfg.integer("postgres.pool-size"));
@@ -349,8 +349,22 @@ int node_command(int argc, char** argv) {
     pg.request_timeout = cfg.duration("postgres.request-timeout");
     pg.max_queued = static_cast<std::uint32_t>(cfg.integer("postgres.max-queued"));
     pg.restart_limit = restart_limit;
+    return pg;
+  };
+  tree.children.push_back({"postgres", [main_database, on_fatal](caf::actor_system& s,
+                                                                  const started_children&) {
+    auto pg = main_database();
     pg.migrations = schema::all_migrations();
     pg.on_fatal = on_fatal;
+    return caf::actor_cast<caf::actor>(connections::spawn_postgres(s, std::move(pg)));
+  }});
+  // The same database for report filings alone (see reports_settings::filings): no migrations of
+  // its own, as the filings' tables are the main pool's to create.
+  tree.children.push_back({"postgres-filings", [&cfg, main_database](caf::actor_system& s,
+                                                                      const started_children&) {
+    auto pg = main_database();
+    pg.name = "postgres-filings";
+    pg.pool_size = static_cast<std::uint32_t>(cfg.integer("reports.filing-connections"));
     return caf::actor_cast<caf::actor>(connections::spawn_postgres(s, std::move(pg)));
   }});
   tree.children.push_back({"instanote", [&cfg, restart_limit](caf::actor_system& s,
@@ -480,6 +494,7 @@ int node_command(int argc, char** argv) {
   tree.children.push_back({"reports", [&cfg](caf::actor_system& s, const started_children& c) {
     reports::reports_settings r;
     r.db = caf::actor_cast<postgres_actor>(c.at("postgres"));
+    r.filings = caf::actor_cast<postgres_actor>(c.at("postgres-filings"));
     r.instanote = caf::actor_cast<postgres_actor>(c.at("instanote"));
     r.speakers = caf::actor_cast<speaker_shard_actor>(c.at("speakers"));
     r.patterns = caf::actor_cast<pattern_index_actor>(c.at("pattern-index"));

@@ -196,6 +196,9 @@ std::vector<option_spec> make_options() {
         "a report saga that made no progress for this long is taken over (after a crash)"),
     opt("reports.saga-step-delay", k::duration, "0s",
         "for tests only: wait this long before each report saga step; 0s in production"),
+    ranged("reports.filing-connections", k::integer, "2", 1, 16,
+           "PostgreSQL connections kept for report filings, besides postgres.pool-size: a filing "
+           "never waits behind the sagas' statements"),
     ranged("reports.max-queued", k::integer, "1000", 1, 1000000,
            "report filings waiting to be stored; past it: 503 overloaded with Retry-After"),
     ranged("reports.max-running-sagas", k::integer, "32", 1, 100000,

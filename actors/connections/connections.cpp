@@ -97,6 +97,7 @@ postgres_supervisor::behavior_type postgres_supervisor_impl(
   worker.conninfo = detail::postgres_conninfo(settings.url, settings.name, settings.read_only,
                                               settings.request_timeout, settings.connect_timeout);
   worker.statement_timeout = settings.request_timeout;
+  worker.read_only = settings.read_only;
   worker.migrations = std::make_shared<const std::vector<migrations::migration>>(
       std::move(settings.migrations));
   auto& st = self->state;

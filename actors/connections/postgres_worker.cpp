@@ -114,7 +114,7 @@ const std::string& statement_name(worker_state& st, const std::string& sql) {
   return st.prepared.emplace(sql, std::move(name)).first->second;
 }
 
-db_rows execute(worker_state& st, pqxx::work& tx, const db_statement& statement, int index) {
+db_rows execute(worker_state& st, pqxx::transaction_base& tx, const db_statement& statement, int index) {
   std::vector<const char*> values;
   values.reserve(statement.params.size());
   for (std::size_t i = 0; i < statement.params.size(); ++i) {
@@ -162,9 +162,11 @@ db_rows execute(worker_state& st, pqxx::work& tx, const db_statement& statement,
 // twice. A failure during COMMIT is not retried: its outcome is unknown.
 // Work whose deadline has passed is dropped before it touches the server (its caller stopped
 // waiting); otherwise the server gives it at most the time that is left.
+// `alone`: one read-only statement, sent without BEGIN/COMMIT when the connection's own
+// statement_timeout fits its deadline (a shorter one needs SET LOCAL, hence a transaction).
 template <class Body>
-auto in_transaction(worker_pointer self, deadline until, Body body)
-    -> caf::expected<decltype(body(std::declval<pqxx::work&>(), std::declval<int&>()))> {
+auto in_transaction(worker_pointer self, deadline until, Body body, bool alone = false)
+    -> caf::expected<decltype(body(std::declval<pqxx::transaction_base&>(), std::declval<int&>()))> {
   auto& st = self->state;
   for (int attempt = 0;; ++attempt) {
     const bool fresh = !st.connection;
@@ -186,6 +188,10 @@ auto in_transaction(worker_pointer self, deadline until, Body body)
     try {
       if (!fresh && st.prepared.size() > max_prepared_statements)
         forget_prepared(st);
+      if (alone && left >= st.config.statement_timeout) {
+        pqxx::nontransaction tx{*st.connection};
+        return body(tx, index);
+      }
       pqxx::work tx{*st.connection};
       if (left < st.config.statement_timeout)
         tx.exec("SET LOCAL statement_timeout = " + std::to_string(left.count()));
@@ -254,16 +260,19 @@ postgres_worker_actor::behavior_type worker_behavior(worker_pointer self,
   self->state.config = std::move(config);
   return {
       [self](query_atom, const db_statement& statement) -> caf::result<db_rows> {
-        auto out = in_transaction(self, statement.until, [&](pqxx::work& tx, int& index) {
-          index = 0;
-          return execute(self->state, tx, statement, 0);
-        });
+        auto out = in_transaction(
+            self, statement.until,
+            [&](pqxx::transaction_base& tx, int& index) {
+              index = 0;
+              return execute(self->state, tx, statement, 0);
+            },
+            self->state.config.read_only);
         if (!out)
           return std::move(out.error());
         return std::move(*out);
       },
       [self](transact_atom, const db_transaction& transaction) -> caf::result<db_results> {
-        auto out = in_transaction(self, transaction.until, [&](pqxx::work& tx, int& index) {
+        auto out = in_transaction(self, transaction.until, [&](pqxx::transaction_base& tx, int& index) {
           db_results results;
           results.results.reserve(transaction.statements.size());
           for (index = 0; index < static_cast<int>(transaction.statements.size()); ++index)
@@ -276,7 +285,7 @@ postgres_worker_actor::behavior_type worker_behavior(worker_pointer self,
         return std::move(*out);
       },
       [self](probe_atom) -> caf::result<bool> {
-        auto out = in_transaction(self, deadline{}, [](pqxx::work& tx, int&) {
+        auto out = in_transaction(self, deadline{}, [](pqxx::transaction_base& tx, int&) {
           tx.exec("SELECT 1");
           return true;
         });

@@ -27,6 +27,9 @@ struct postgres_worker_config {
   std::string conninfo;  // from postgres_conninfo()
   // The connection's own statement_timeout; a transaction whose deadline leaves less gets less.
   std::chrono::milliseconds statement_timeout{10000};
+  // Every transaction read-only (the conninfo says so too): a lone statement then runs without
+  // BEGIN/COMMIT, one round trip instead of three, as nothing it does can be half done.
+  bool read_only = false;
   std::shared_ptr<const std::vector<migrations::migration>> migrations;
 };
 

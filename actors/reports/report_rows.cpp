@@ -29,6 +29,36 @@ const char* const saga_columns =
   "r.overlapping_speech, r.requires_specialized_knowledge, r.status, r.weight, "
   "floor(extract(epoch from r.created_at) * 1000)::bigint";
 
+// Ids are drawn first so each answer finds its own id (a skipped row leaves a gap, which is
+// harmless). ON CONFLICT DO NOTHING waits for a concurrent writer of the same key and then skips
+// that row, so one request that lost a race does not fail the others in its batch. The claim
+// starts now because this node runs the sagas right after the commit.
+const char* const filing_batch_sql =
+  "WITH input AS MATERIALIZED (SELECT nextval(pg_get_serial_sequence('reports.error_reports', 'id')) "
+  "AS id, t.* FROM jsonb_to_recordset($1::jsonb) AS t(ord integer, speaker_id text, client_id text, "
+  "job_id text, original_text text, corrected_text text, context_text text, error_categories text[], "
+  "bucket_type text, audio_quality text, speaker_clarity text, background_noise text, "
+  "number_of_speakers integer, overlapping_speech boolean, requires_specialized_knowledge boolean, "
+  "additional_notes_token text, context_notes_token text, filed_by text, note text, "
+  "principal text, idem_key text, request_digest text)), "
+  "keyed AS (INSERT INTO reports.idempotency_keys (principal, idem_key, request_digest, outcome, "
+  "answer) SELECT principal, idem_key, request_digest, 0, id::text FROM input "
+  "WHERE idem_key IS NOT NULL ON CONFLICT (principal, idem_key) DO NOTHING RETURNING principal, idem_key), "
+  "fresh AS MATERIALIZED (SELECT i.* FROM input i WHERE i.idem_key IS NULL OR EXISTS "
+  "(SELECT 1 FROM keyed k WHERE k.principal = i.principal AND k.idem_key = i.idem_key)), "
+  "report AS (INSERT INTO reports.error_reports (id, speaker_id, client_id, job_id, original_text, "
+  "corrected_text, context_text, error_categories, bucket_type, audio_quality, speaker_clarity, "
+  "background_noise, number_of_speakers, overlapping_speech, requires_specialized_knowledge, "
+  "additional_notes_token, context_notes_token, filed_by) SELECT id, speaker_id, client_id, job_id, "
+  "original_text, corrected_text, context_text, error_categories, bucket_type, audio_quality, "
+  "speaker_clarity, background_noise, number_of_speakers, overlapping_speech, "
+  "requires_specialized_knowledge, additional_notes_token, context_notes_token, filed_by FROM fresh), "
+  "saga AS (INSERT INTO reports.report_saga (report_id, step, next_attempt_at, claim) SELECT id, "
+  "'index', now() + make_interval(secs => $2::double precision / 1000), $3 FROM fresh), "
+  "entry AS (INSERT INTO reports.saga_log (report_id, step, note) SELECT id, 'store', note FROM fresh) "
+  "SELECT i.ord, i.id, floor(extract(epoch from now()) * 1000)::bigint, "
+  "EXISTS (SELECT 1 FROM fresh f WHERE f.ord = i.ord) FROM input i";
+
 const char* const log_columns = "floor(extract(epoch from created_at) * 1000)::bigint, step, note";
 
 std::string join_categories(const std::vector<std::string>& categories) {

@@ -46,6 +46,14 @@ saga_position saga_from_row(const db_row& row);
 extern const char* const log_columns;
 saga_entry log_entry_from_row(const db_row& row);
 
+// The filings' group commit: one statement (one round trip, one flushed commit) writes a batch,
+// each report with its saga row (the outbox), its first log line and its Idempotency-Key. $1: the
+// rows as one JSON array (fields named as the columns, plus ord, note, principal, idem_key,
+// request_digest), $2: the saga claim in milliseconds, $3: the claimant. Answers one row per input
+// row: ord, id, created_at in ms, and whether it was written (false: its key was stored by
+// another request meanwhile, and nothing of this row was written).
+extern const char* const filing_batch_sql;
+
 // Categories travel to PostgreSQL as one text parameter: they are validated members of a fixed
 // enumeration (lowercase letters and '_'), so a comma can never occur inside one.
 std::string join_categories(const std::vector<std::string>& categories);

@@ -22,6 +22,10 @@ namespace sbm::reports {
 
 struct reports_settings {
   postgres_actor db;
+  // Connections of the same database kept for filings (their key checks and the group-committed
+  // INSERT), so a filing never waits in a worker's queue behind the sagas' statements, which run
+  // on `db`. Null: filings share `db`.
+  postgres_actor filings;
   postgres_actor instanote;               // null: job ownership is never checked (and logged so)
   speaker_shard_actor speakers;           // required: a report names an existing speaker
   pattern_index_actor patterns;           // null: the index step fails and is retried until set

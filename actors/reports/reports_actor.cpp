@@ -129,13 +129,19 @@ void answer_from_key(self_ptr self, const filing_ptr& f, caf::error otherwise);
 // still answered only after its commit) and a lone report goes out at once.
 void flush_stores(self_ptr self) {
   auto& st = self->state;
+  const auto now = self->clock().now();
   while (st.batches_in_flight < max_batches_in_flight && !st.store_queue.empty()) {
     std::vector<filing_ptr> batch;
     while (!st.store_queue.empty() && batch.size() < max_batch) {
-      batch.push_back(std::move(st.store_queue.front()));
+      auto f = std::move(st.store_queue.front());
       st.store_queue.pop_front();
+      // Its filer stopped waiting while it queued: it is answered and never written.
+      if (f->sub.ctx.until.passed(now))
+        f->answer(deadline_passed());
+      else
+        batch.push_back(std::move(f));
     }
-    send_batch(self, std::move(batch));
+    if (!batch.empty()) send_batch(self, std::move(batch));
   }
 }
 
@@ -187,34 +193,6 @@ void committed(self_ptr self, const filing_ptr& f, std::int64_t id, std::int64_t
   self->send(self->state.saga, flush_atom::value, std::move(pattern));
 }
 
-// One statement per batch, so one round trip and one commit: each report, its saga row (the
-// outbox: committed with the report or not at all) and its first log line. The rows travel as one
-// JSON parameter, never as SQL text. Ids are drawn first so each answer finds its own id. The
-// claim starts now because this node runs the sagas right after the commit.
-const char* const batch_insert_sql =
-  "WITH input AS MATERIALIZED (SELECT nextval(pg_get_serial_sequence('reports.error_reports', 'id')) "
-  "AS id, t.* FROM jsonb_to_recordset($1::jsonb) AS t(ord integer, speaker_id text, client_id text, "
-  "job_id text, original_text text, corrected_text text, context_text text, error_categories text[], "
-  "bucket_type text, audio_quality text, speaker_clarity text, background_noise text, "
-  "number_of_speakers integer, overlapping_speech boolean, requires_specialized_knowledge boolean, "
-  "additional_notes_token text, context_notes_token text, filed_by text, note text, "
-  "principal text, idem_key text, request_digest text)), "
-  "report AS (INSERT INTO reports.error_reports (id, speaker_id, client_id, job_id, original_text, "
-  "corrected_text, context_text, error_categories, bucket_type, audio_quality, speaker_clarity, "
-  "background_noise, number_of_speakers, overlapping_speech, requires_specialized_knowledge, "
-  "additional_notes_token, context_notes_token, filed_by) SELECT id, speaker_id, client_id, job_id, "
-  "original_text, corrected_text, context_text, error_categories, bucket_type, audio_quality, "
-  "speaker_clarity, background_noise, number_of_speakers, overlapping_speech, "
-  "requires_specialized_knowledge, additional_notes_token, context_notes_token, filed_by FROM input), "
-  "saga AS (INSERT INTO reports.report_saga (report_id, step, next_attempt_at, claim) SELECT id, "
-  "'index', now() + make_interval(secs => $2::double precision / 1000), $3 FROM input), "
-  "entry AS (INSERT INTO reports.saga_log (report_id, step, note) SELECT id, 'store', note FROM input), "
-  // A key another request stored meanwhile (on another node) fails the batch as a conflict.
-  "keyed AS (INSERT INTO reports.idempotency_keys (principal, idem_key, request_digest, outcome, "
-  "answer) SELECT principal, idem_key, request_digest, 0, id::text FROM input "
-  "WHERE idem_key IS NOT NULL) "
-  "SELECT ord, id, floor(extract(epoch from now()) * 1000)::bigint FROM input";
-
 void send_batch(self_ptr self, std::vector<filing_ptr> batch) {
   auto& st = self->state;
   std::string rows;
@@ -258,7 +236,7 @@ void send_batch(self_ptr self, std::vector<filing_ptr> batch) {
     return;
   }
   ++st.batches_in_flight;
-  db_statement stmt{batch_insert_sql,
+  db_statement stmt{filing_batch_sql,
                     {std::move(rows), std::to_string(st.settings.claim.count()), st.claim},
                     -1};
   // The batch's deadline is its most patient member's: each was checked against its own before.
@@ -269,7 +247,7 @@ void send_batch(self_ptr self, std::vector<filing_ptr> batch) {
                   [](const filing_ptr& f) { return !f->sub.ctx.until.set(); }))
     stmt.until = deadline{};
   auto shared = std::make_shared<std::vector<filing_ptr>>(std::move(batch));
-  self->request(st.settings.db, st.settings.db_timeout, query_atom::value, std::move(stmt))
+  self->request(st.settings.filings, st.settings.db_timeout, query_atom::value, std::move(stmt))
     .then(
       [self, shared](db_rows& res) {
         --self->state.batches_in_flight;
@@ -280,7 +258,12 @@ void send_batch(self_ptr self, std::vector<filing_ptr> batch) {
             const auto ord = static_cast<std::size_t>(int_column(row, 0));
             if (ord >= batch.size() || answered[ord]) throw std::runtime_error("unexpected row");
             answered[ord] = true;
-            committed(self, batch[ord], int_column(row, 1), int_column(row, 2));
+            if (bool_column(row, 3))
+              committed(self, batch[ord], int_column(row, 1), int_column(row, 2));
+            else
+              // Its key was stored meanwhile by another request (another node): nothing of this
+              // one was written, and the key's stored answer is the filer's.
+              answer_from_key(self, batch[ord], make_error(errc::internal, "the filing conflicted"));
           } catch (const std::exception& ex) {
             self->state.log->error("unreadable insert result: {}", ex.what());
           }
@@ -294,14 +277,13 @@ void send_batch(self_ptr self, std::vector<filing_ptr> batch) {
       [self, shared](caf::error& e) {
         --self->state.batches_in_flight;
         auto& batch = *shared;
-        // One bad row (or a key another node stored meanwhile) fails the whole statement: file
-        // each again on its own, so only that one fails. A dependency failure fails them all;
+        // One bad row fails the whole statement: file each again on its own, so only that one
+        // fails. (A key stored meanwhile is no failure: the statement skips that row.) A
+        // dependency failure fails them all (a statement dropped for its deadline wrote nothing);
         // a timeout leaves each one's outcome unknown (their keys settle it on retry).
         if (batch.size() > 1 &&
             (code_of(e) == errc::invalid_argument || code_of(e) == errc::conflict)) {
           for (auto& f : batch) send_batch(self, {f});
-        } else if (batch.size() == 1 && code_of(e) == errc::conflict && batch[0]->sub.ctx.keyed()) {
-          answer_from_key(self, batch[0], make_error(errc::internal, "the filing conflicted"));
         } else if (outcome_unknown(e)) {
           for (auto& f : batch)
             f->answer(make_error(errc::outcome_unknown,
@@ -408,7 +390,7 @@ const std::string select_report_by_id = select_report + " WHERE r.id = $1";
 void replay_filing(self_ptr self, const std::string& stored_id,
                    std::function<void(caf::expected<report_receipt>)> done) {
   auto& st = self->state;
-  self->request(st.settings.db, st.settings.db_timeout, query_atom::value,
+  self->request(st.settings.filings, st.settings.db_timeout, query_atom::value,
                 db_statement{select_report_by_id, {stored_id}, -1})
     .then(
       [self, done](db_rows& rows) {
@@ -438,7 +420,7 @@ void replay_filing(self_ptr self, const std::string& stored_id,
 void lookup_key(self_ptr self, const request_context& ctx,
                 std::function<void(std::optional<caf::expected<report_receipt>>)> done) {
   auto& st = self->state;
-  self->request(st.settings.db, st.settings.db_timeout, query_atom::value,
+  self->request(st.settings.filings, st.settings.db_timeout, query_atom::value,
                 db::idempotency::lookup(keys_table, ctx, st.settings.idempotency_retention))
     .then(
       [self, ctx, done](db_rows& rows) {
@@ -838,6 +820,7 @@ caf::result<verdicts_applied> on_verdicts(self_ptr self, verification_verdicts v
 reports_actor::behavior_type reports_fn(self_ptr self, reports_settings settings) {
   auto& st = self->state;
   st.settings = std::move(settings);
+  if (!st.settings.filings) st.settings.filings = st.settings.db;
   st.cipher = fernet::from_key(st.settings.fernet_key);
   st.wall.emplace(self->clock().now());
   st.log = log::get("reports");

@@ -392,6 +392,108 @@ TEST_F(ReportSaga, FilingsPastTheQueueBoundAreRefusedAndWriteNothing) {
   EXPECT_EQ(sql("SELECT count(*) FROM reports.error_reports")[0][0], param{"1"});
 }
 
+TEST_F(ReportSaga, ABurstUnderDistinctAndRepeatedKeysStoresEachOnceAndAnswersRepeatsWithTheFirst) {
+  // Two nodes get the same keyed request at once (a client retrying through another node) while
+  // the table is held, so both checks find no key and both batches wait in their INSERT: the
+  // loser's row is skipped by the key's ON CONFLICT and it answers from the winner's key.
+  auto a = start(settings());
+  auto b = start(settings());
+  constexpr int keyed = 30;
+  constexpr int unkeyed = 10;
+  auto keyed_sample = [](int i) {
+    auto s = sample(i % 2 ? "spk-1" : "spk-2", "job-k" + std::to_string(i));
+    s.ctx.principal = "qa-ann";
+    s.ctx.idempotency_key = "key-" + std::to_string(i);
+    s.ctx.request_digest = "digest-" + std::to_string(i);
+    return s;
+  };
+  ASSERT_TRUE(sbm::test::hold_table_lock(sys, db, "reports.error_reports", "SHARE", 1.5));
+  using pending_t = decltype(self->request(a, 30s, sbm::file_atom::value, report_submission{}));
+  std::vector<pending_t> on_a, on_b, plain;
+  for (int i = 0; i < keyed; ++i) {
+    on_a.push_back(self->request(a, 30s, sbm::file_atom::value, keyed_sample(i)));
+    on_b.push_back(self->request(b, 30s, sbm::file_atom::value, keyed_sample(i)));
+  }
+  for (int i = 0; i < unkeyed; ++i)
+    plain.push_back(self->request(i % 2 ? a : b, 30s, sbm::file_atom::value,
+                                  sample("spk-1", "job-u" + std::to_string(i))));
+  auto collect = [&](std::vector<pending_t>& from) {
+    std::vector<report_receipt> out;
+    for (auto& p : from)
+      p.receive([&](report_receipt& r) { out.push_back(std::move(r)); },
+                [&](caf::error& e) {
+                  ADD_FAILURE() << sys.render(e);
+                  out.emplace_back();
+                });
+    return out;
+  };
+  auto from_a = collect(on_a);
+  auto from_b = collect(on_b);
+  auto from_plain = collect(plain);
+  std::set<std::int64_t> ids;
+  for (int i = 0; i < keyed; ++i) {
+    const auto& x = from_a[static_cast<std::size_t>(i)];
+    const auto& y = from_b[static_cast<std::size_t>(i)];
+    ASSERT_EQ(x.outcome, report_receipt::accepted) << x.reason;
+    ASSERT_EQ(y.outcome, report_receipt::accepted) << y.reason;
+    EXPECT_EQ(x.report.id, y.report.id) << "key-" << i;
+    EXPECT_EQ(x.report.created_at_ms, y.report.created_at_ms) << "key-" << i;
+    EXPECT_EQ(y.report.fields.job_id, "job-k" + std::to_string(i));
+    ids.insert(x.report.id);
+    // The key answers the row that holds this very request.
+    EXPECT_EQ(sql("SELECT answer FROM reports.idempotency_keys WHERE idem_key = $1",
+                  {"key-" + std::to_string(i)})[0][0],
+              param{std::to_string(x.report.id)});
+  }
+  for (const auto& r : from_plain) {
+    ASSERT_EQ(r.outcome, report_receipt::accepted) << r.reason;
+    ids.insert(r.report.id);
+  }
+  EXPECT_EQ(ids.size(), static_cast<std::size_t>(keyed + unkeyed));
+  EXPECT_EQ(sql("SELECT count(*) FROM reports.error_reports")[0][0],
+            param{std::to_string(keyed + unkeyed)});
+  EXPECT_EQ(sql("SELECT count(*) FROM reports.idempotency_keys")[0][0], param{std::to_string(keyed)});
+  EXPECT_EQ(sql("SELECT count(*) FROM reports.report_saga")[0][0],
+            param{std::to_string(keyed + unkeyed)});
+  // Later repeats are replays of the first answer; the same key for another request is refused.
+  auto again = file(b, keyed_sample(3));
+  EXPECT_EQ(again.report.id, from_a[3].report.id);
+  auto other = keyed_sample(3);
+  other.ctx.request_digest = "digest-other";
+  auto refused = ask<report_receipt>(a, sbm::file_atom::value, other);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(sbm::code_of(refused.error()), errc::key_reused);
+  EXPECT_EQ(sql("SELECT count(*) FROM reports.error_reports")[0][0],
+            param{std::to_string(keyed + unkeyed)});
+}
+
+TEST_F(ReportSaga, AFilingWhoseDeadlinePassesWhileItWaitsIsNotWritten) {
+  auto reports = start(settings());
+  // The table is held until the deadline has passed (released by the test, not after a fixed
+  // time), so the filing cannot have been stored before it: it is dropped unwritten, the others
+  // are stored once the table is free.
+  pqxx::connection locker{database_url};
+  pqxx::work hold{locker};
+  hold.exec0("LOCK TABLE reports.error_reports IN SHARE MODE");
+  using pending_t = decltype(self->request(reports, 30s, sbm::file_atom::value, report_submission{}));
+  std::vector<pending_t> first;
+  for (auto job : {"job-d1", "job-d2"})
+    first.push_back(self->request(reports, 60s, sbm::file_atom::value, sample("spk-1", job)));
+  auto late = sample("spk-1", "job-late");
+  const auto until = sbm::deadline::after(sys.clock().now(), 500ms);
+  late.ctx.until = until;
+  auto late_answer = self->request(reports, 60s, sbm::file_atom::value, late);
+  ASSERT_TRUE(sbm::test::eventually([&] { return until.passed(sys.clock().now()); }, 5s));
+  hold.abort();
+  late_answer.receive([](report_receipt&) { ADD_FAILURE() << "a filing past its deadline was stored"; },
+                      [](caf::error& e) { EXPECT_EQ(sbm::code_of(e), errc::deadline_exceeded); });
+  for (auto& p : first)
+    p.receive([](report_receipt& r) { EXPECT_EQ(r.outcome, report_receipt::accepted); },
+              [&](caf::error& e) { ADD_FAILURE() << sys.render(e); });
+  EXPECT_EQ(sql("SELECT count(*) FROM reports.error_reports WHERE job_id = 'job-late'")[0][0], param{"0"});
+  EXPECT_EQ(sql("SELECT count(*) FROM reports.error_reports")[0][0], param{"2"});
+}
+
 TEST_F(ReportSaga, AStopAfterTheIndexStepRepeatsNothingButTheUnacknowledged) {
   auto r = settings();
   r.step_delay = 400ms;
@@ -677,6 +779,10 @@ TEST_F(ReportSaga, ConcurrentFilingsShareCommitsYetEachIsAnsweredWithItsOwnRow) 
   // go, so the saga rows' creation times show how many distinct commits there were).
   auto commits = sql("SELECT count(DISTINCT created_at) FROM reports.report_saga");
   EXPECT_LT(std::stoi(*commits[0][0]), n - 1);
+  // And no statement held more than the batch bound (64 reports).
+  auto largest = sql("SELECT max(c) FROM (SELECT count(*) AS c FROM reports.report_saga "
+                     "GROUP BY created_at) per_commit");
+  EXPECT_LE(std::stoi(*largest[0][0]), 64);
   ASSERT_TRUE(sbm::test::eventually([&] {
     return sql("SELECT count(*) FROM reports.report_saga WHERE step <> 'done'")[0][0] == param{"0"};
   }, 60s));
