@@ -110,7 +110,8 @@ std::optional<http_response> front_door::serve_console(const http_request& req,
   if (found.kind != static_lookup::found)
     return problem(404, "not-found", "Not Found", "no file of the QA console at this path");
   http_response r;
-  r.content_type = found.file->content_type;
+  r.type = media::other;
+  r.other_type = found.file->content_type;
   r.body = found.file->body;
   r.headers.emplace_back("Cache-Control", found.file->cache_control);
   r.headers.emplace_back("X-Content-Type-Options", "nosniff");

@@ -29,8 +29,11 @@
 
 namespace sbm::gateway {
 
+class direct_reads;  // gateway/direct_reads.hpp
+
 struct gateway_settings {
   std::shared_ptr<responder> out;  // set by spawn_gateway from the pipeline
+  std::shared_ptr<direct_reads> direct;  // set by spawn_gateway (null: every read wakes its lane)
   std::size_t lanes = 2;            // gateway actors requests are spread over
   caf::actor owner;                 // set by spawn_gateway: the lanes' owner
   service_allow_list services;
@@ -86,6 +89,11 @@ class gateway_pipeline {
   std::uint64_t next_generation();
   bool install(std::uint64_t generation, std::vector<caf::actor> lanes);
   void uninstall(std::uint64_t generation);
+  // For spawn_gateway: the node's one sink of direct reads, made on first use. It outlives the
+  // incarnations, so a read in flight across a restart is still answered. Bounded by the most
+  // requests the server holds at once by default (gateway.max-connections, one request each).
+  std::shared_ptr<direct_reads> direct_reads_of(caf::actor_system& sys);
+  static constexpr std::size_t max_direct_reads = 1024;
 
  private:
   front_door front_;
@@ -96,6 +104,7 @@ class gateway_pipeline {
   std::uint64_t newest_ = 0;      // the newest generation taken
   bool draining_ = false;
   std::atomic<std::uint64_t> next_lane_{0};
+  std::shared_ptr<direct_reads> direct_;
 };
 
 // The gateway as one supervised child: an owner actor with `settings.lanes` linked lanes, installed

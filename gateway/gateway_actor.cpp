@@ -9,6 +9,7 @@
 
 #include "gateway/admission.hpp"
 #include "gateway/auth/jwt.hpp"
+#include "gateway/direct_reads.hpp"
 #include "gateway/gateway_state.hpp"
 #include "gateway/idempotency_key.hpp"
 #include "gateway/readers.hpp"
@@ -231,7 +232,9 @@ void dispatch(gateway_state& st, http_request& req) {
   auto& ctx = st.ctx;
   // The front door matched the route and answered everything that needs no actor.
   const auto id = static_cast<route>(req.route);
-  route_match match{req.route, req.params};
+  // The parameters move: nothing reads them from the request after this (a copy was two
+  // allocations per request, one here and one into the admission's continuation).
+  route_match match{req.route, std::move(req.params)};
   if (id == route::readyz) {
     if (query_refused(ctx, req, id))
       return;
@@ -253,7 +256,8 @@ void dispatch(gateway_state& st, http_request& req) {
     return;
   }
   admit(ctx, req, permission_of(id),
-        [&ctx, id, match](const http_request& admitted_req, const principal& who) {
+        [&ctx, id, match = std::move(match)](const http_request& admitted_req,
+                                             const principal& who) {
           if (query_refused(ctx, admitted_req, id))
             return;
           if (auto refused = media_type_problem(admitted_req))
@@ -309,6 +313,11 @@ caf::behavior gateway_actor(caf::stateful_actor<gateway_state>* self, gateway_se
         self->state.ctx.reply(req, problem(500, "internal", "Internal Server Error",
                                            "an internal error occurred"));
       }
+    },
+    [self](get_atom, std::uint64_t request, const std::string& id, const client_scope& scope,
+           speaker_read& r) { speaker_answered(self->state.ctx, request, id, scope, r); },
+    [self](retry_atom, std::uint64_t request, const std::string& id, const client_scope& scope) {
+      speaker_gone(self->state.ctx, request, id, scope);
     },
     [self](drain_atom) {
       self->state.ctx.draining = true;
@@ -389,6 +398,7 @@ caf::behavior gateway_owner(caf::event_based_actor* self, gateway_settings setti
 caf::actor spawn_gateway(caf::actor_system& sys, gateway_settings settings,
                          std::shared_ptr<gateway_pipeline> pipeline) {
   settings.out = pipeline->responder_of();
+  settings.direct = pipeline->direct_reads_of(sys);
   const auto generation = pipeline->next_generation();
   return sys.spawn(gateway_owner, std::move(settings), std::move(pipeline), generation);
 }
@@ -430,6 +440,13 @@ void gateway_pipeline::drain() {
   }
   for (const auto& lane : lanes)
     caf::anon_send(lane, drain_atom::value);
+}
+
+std::shared_ptr<direct_reads> gateway_pipeline::direct_reads_of(caf::actor_system& sys) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  if (!direct_)
+    direct_ = std::make_shared<direct_reads>(sys, out_, max_direct_reads);
+  return direct_;
 }
 
 std::uint64_t gateway_pipeline::next_generation() {

@@ -101,6 +101,15 @@ nlohmann::json to_json(const verification_job& j);
 void handle_speakers(gateway_context& ctx, route r, const http_request& req,
                      const route_match& match, const principal& who);
 
+// GET /v1/speakers/{id} (routes_speakers.cpp), and the lane's half of the reads direct_reads hands
+// back: a speaker's stamped answer that needs this lane, and a read whose activation was gone.
+void read_speaker(gateway_context& ctx, std::uint64_t request, const std::string& id,
+                  const client_scope& scope, bool try_remembered = true);
+void speaker_answered(gateway_context& ctx, std::uint64_t request, const std::string& id,
+                      const client_scope& scope, speaker_read& r);
+void speaker_gone(gateway_context& ctx, std::uint64_t request, const std::string& id,
+                  const client_scope& scope);
+
 void handle_users(gateway_context& ctx, route r, const http_request& req,
                   const route_match& match, const principal& who);
 

@@ -470,7 +470,7 @@ struct http_server::impl {
       // Decided from the headers alone, before the body (if any) was read.
       http_response early;
       early.status = static_cast<std::uint16_t>(std::stoi(refusal));
-      early.content_type = "application/problem+json";
+      early.type = media::problem_json;
       early.body = problem_body(early.status, status_reason(early.status),
                                 header.get_field_or("sbm:refusal-detail", ""));
       auto retry_after = header.get_field_or("sbm:retry-after", "");
@@ -491,7 +491,7 @@ struct http_server::impl {
     if (req->body().size() > settings.body_limit) {  // chunked: its length was not declared
       http_response too_large;
       too_large.status = 413;
-      too_large.content_type = "application/problem+json";
+      too_large.type = media::problem_json;
       too_large.body = problem_body(413, "Payload Too Large",
                                     "request body of " + std::to_string(req->body().size()) +
                                       " bytes exceeds the limit of " +
@@ -530,7 +530,7 @@ struct http_server::impl {
         changed.notify_all();
     }
     release_body(entry.body_bytes);
-    if (response.content_type == "application/problem+json")
+    if (response.type == media::problem_json)
       response.body = with_request_id(std::move(response.body), entry.request_id);
     response.headers.emplace_back("X-Request-Id", entry.request_id);
     auto& req = entry.handle;
@@ -541,7 +541,7 @@ struct http_server::impl {
         // The same status and headers as the GET, no body: a proxy reusing the connection reads
         // exactly the header block. Content-Length is what the GET's body would be (RFC 9110 8.6).
         auto builder = req->create_response<restinio::user_controlled_output_t>(status);
-        builder.append_header(restinio::http_field::content_type, response.content_type);
+        builder.append_header(restinio::http_field::content_type, std::string{response.content_type()});
         for (auto& h : response.headers)
           builder.append_header(h.first, h.second);
         builder.set_content_length(response.body.size());
@@ -550,7 +550,7 @@ struct http_server::impl {
         builder.done();
       } else {
         auto builder = req->create_response(status);
-        builder.append_header(restinio::http_field::content_type, response.content_type);
+        builder.append_header(restinio::http_field::content_type, std::string{response.content_type()});
         for (auto& h : response.headers)
           builder.append_header(h.first, h.second);
         builder.set_body(std::move(response.body));
@@ -706,7 +706,7 @@ void http_server::fail_owned(std::uint64_t owner) {
 http_response default_unanswered(bool write, unanswered_cause cause) {
   http_response r;
   r.status = 503;
-  r.content_type = "application/problem+json";
+  r.type = media::problem_json;
   const char* detail = write ? "the write may or may not have been saved; retry with the same Idempotency-Key"
                        : cause == unanswered_cause::timed_out ? "the request could not be completed in time"
                                                              : "the gateway restarted; retry";

@@ -35,7 +35,7 @@ http_response problem(std::uint16_t status, std::string_view slug, std::string_v
   if (!field.empty())
     body["field"] = std::string{field};
   auto r = json_response(status, body);
-  r.content_type = "application/problem+json";
+  r.type = media::problem_json;
   return r;
 }
 

@@ -172,7 +172,8 @@ void handle_metrics(gateway_context& ctx, const http_request& req) {
   gather_metrics(ctx, [&ctx, req](scrape_result& r) {
     http_response out;
     out.status = 200;
-    out.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    out.type = media::other;
+    out.other_type = "text/plain; version=0.0.4; charset=utf-8";
     out.body = render(ctx.settings, r);
     ctx.reply(req, std::move(out));
   });

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gateway/audit.hpp"
+#include "gateway/direct_reads.hpp"
 #include "gateway/gateway_state.hpp"
 #include "gateway/readers.hpp"
 #include "gateway/timestamps.hpp"
@@ -68,11 +69,14 @@ json schedule_json(const scheduled_verification& s) {
           {"created_at", timestamp(s.created_at_ms)}};
 }
 
+std::string render_view(const speaker_view& view) {
+  return json_response(200, to_json(view)).body;
+}
+
 void reply_view(gateway_context& ctx, std::uint64_t request, speaker_view& v, std::uint16_t status) {
   http_response r;
   r.status = status;
-  r.body = ctx.speaker_bodies.body_of(
-    v, [](const speaker_view& view) { return json_response(200, to_json(view)).body; });
+  r.body = ctx.speaker_bodies.body_of(v, render_view);
   if (status == 201)
     r.headers.emplace_back("Location", "/v1/speakers/" + v.speaker_id);
   ctx.reply(request, std::move(r));
@@ -217,6 +221,15 @@ void show_speaker(gateway_context& ctx, std::uint64_t request, const client_scop
     reply_view(ctx, request, v, 200);
 }
 
+void show_speaker(gateway_context& ctx, std::uint64_t request, const client_scope& scope,
+                  const rendered_views::entry& e) {
+  if (ctx.hidden_by_scope(request, scope, e.view.client_id, not_registered(e.view.speaker_id)))
+    return;
+  http_response r;
+  r.body = e.body;
+  ctx.reply(request, std::move(r));
+}
+
 // Remembers the activation that sent the answer being handled, unless the shard answered itself.
 void learn_location(gateway_context& ctx, const std::string& id) {
   const auto& sender = ctx.self->current_sender();
@@ -227,24 +240,37 @@ void learn_location(gateway_context& ctx, const std::string& id) {
   ctx.speaker_locations.insert_or_assign(id, caf::actor_cast<speaker_actor>(sender));
 }
 
+}  // namespace
+
 // A read of one speaker's view. It goes straight to the activation that answered this lane's last
 // read of that speaker when there is one (a hop less than through the shard), else through the
 // shard, which delegates a read of a live speaker, so the answer comes from the activation and
 // shows where it is. An activation that has passivated or died since bounces the read
 // (request_receiver_down), and the read is sent again through the shard: a read is safe to send
-// twice, and only the shard activates.
+// twice, and only the shard activates. A read sent straight names the stamp of the body this lane
+// holds, so an unchanged speaker answers without its view; when the lane holds a stamped body the
+// answer goes to direct_reads, which completes the request without this lane (it hands back only
+// what needs the lane: a changed view, a scoped reader's refusal, a bounce).
 void read_speaker(gateway_context& ctx, std::uint64_t request, const std::string& id,
-                  client_scope scope, bool try_remembered = true) {
+                  const client_scope& scope, bool try_remembered) {
   auto known = try_remembered ? ctx.speaker_locations.find(id) : ctx.speaker_locations.end();
   if (known != ctx.speaker_locations.end()) {
-    ctx.self->request(known->second, ctx.hop(), get_atom::value)
-      .then([&ctx, request, scope](speaker_view& v) { show_speaker(ctx, request, scope, v); },
-            [&ctx, request, id, scope](caf::error& err) {
-              if (err != caf::sec::request_receiver_down)
-                return ctx.on_error(request, false)(err);
-              ctx.speaker_locations.erase(id);
-              read_speaker(ctx, request, id, scope, false);
-            });
+    auto held = ctx.speaker_bodies.held(id);
+    const auto stamp = held ? held->stamp : speaker_stamp{};
+    if (stamp.activation != 0 && ctx.settings.direct &&
+        ctx.settings.direct->send(
+          caf::actor_cast<caf::actor>(known->second),
+          direct_reads::ticket{request, id, scope, std::move(held), caf::actor_cast<caf::actor>(ctx.self)},
+          ctx.self->context()))
+      return;
+    ctx.self->request(known->second, ctx.hop(), get_atom::value, stamp)
+      .then(
+        [&ctx, request, id, scope](speaker_read& r) { speaker_answered(ctx, request, id, scope, r); },
+        [&ctx, request, id, scope](caf::error& err) {
+          if (err != caf::sec::request_receiver_down)
+            return ctx.on_error(request, false)(err);
+          speaker_gone(ctx, request, id, scope);
+        });
     return;
   }
   ctx.self->request(ctx.settings.speakers, ctx.hop(), get_atom::value, id)
@@ -255,6 +281,23 @@ void read_speaker(gateway_context& ctx, std::uint64_t request, const std::string
       },
       ctx.on_error(request, false));
 }
+
+void speaker_answered(gateway_context& ctx, std::uint64_t request, const std::string& id,
+                      const client_scope& scope, speaker_read& r) {
+  const auto* e = r.changed ? &ctx.speaker_bodies.remember(r.view, r.stamp, render_view)
+                            : ctx.speaker_bodies.at(id, r.stamp);
+  if (!e)  // forgotten since the read was sent (the bodies started again): ask for the view
+    return read_speaker(ctx, request, id, scope);
+  show_speaker(ctx, request, scope, *e);
+}
+
+void speaker_gone(gateway_context& ctx, std::uint64_t request, const std::string& id,
+                  const client_scope& scope) {
+  ctx.speaker_locations.erase(id);
+  read_speaker(ctx, request, id, scope, false);
+}
+
+namespace {
 
 void send_history(gateway_context& ctx, const http_request& req, const std::string& id) {
   ctx.self->request(ctx.settings.speakers, ctx.hop(), history_atom::value, id)

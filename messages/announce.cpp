@@ -62,6 +62,8 @@ void announce_types(caf::actor_system_config& cfg) {
   // speakers
   cfg.add_message_type<speaker_registration>("sbm::speaker_registration");
   cfg.add_message_type<speaker_view>("sbm::speaker_view");
+  cfg.add_message_type<speaker_stamp>("sbm::speaker_stamp");
+  cfg.add_message_type<speaker_read>("sbm::speaker_read");
   cfg.add_message_type<bucket_pin>("sbm::bucket_pin");
   cfg.add_message_type<bucket_unpin>("sbm::bucket_unpin");
   cfg.add_message_type<quality_sample>("sbm::quality_sample");

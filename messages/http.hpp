@@ -4,6 +4,7 @@
 #include <caf/meta/type_name.hpp>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -55,16 +56,33 @@ typename Inspector::result_type inspect(Inspector& f, http_request& x) {
            x.body, x.peer, x.digest, x.request_id, x.route, x.params, x.token);
 }
 
+// What an answer's body is: one of the two types the API answers in, or another (the console's
+// files, the metrics exposition) spelt out in `other_type`. Not a string: "application/json" is one
+// byte past the small-string limit, so a string cost an allocation per answer on the worker and a
+// free on the HTTP thread.
+enum class media : std::uint8_t { json, problem_json, other };
+
 struct http_response {
   std::uint16_t status = 200;
-  std::string content_type = "application/json";
+  media type = media::json;
+  std::string other_type;  // the Content-Type when type is media::other
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+
+  std::string_view content_type() const {
+    switch (type) {
+      case media::json: return "application/json";
+      case media::problem_json: return "application/problem+json";
+      case media::other: break;
+    }
+    return other_type;
+  }
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, http_response& x) {
-  return f(caf::meta::type_name("http_response"), x.status, x.content_type, x.headers, x.body);
+  return f(caf::meta::type_name("http_response"), x.status, x.type, x.other_type, x.headers,
+           x.body);
 }
 
 }  // namespace sbm

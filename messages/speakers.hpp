@@ -56,6 +56,39 @@ typename Inspector::result_type inspect(Inspector& f, speaker_view& x) {
            x.updated_at_ms);
 }
 
+// Which state of one activation of a speaker a view shows: the activation (random per node plus
+// the actor's id, so two activations, here or on another node, do not share one), how many times
+// it loaded its row, and the row's version. Any change of what the view shows changes the stamp,
+// so a reader that kept what it made of the view at a stamp may use it while the stamp is the same.
+struct speaker_stamp {
+  std::uint64_t activation = 0;  // 0: none (the reader holds nothing)
+  std::uint32_t loads = 0;
+  std::int64_t version = 0;
+
+  friend bool operator==(const speaker_stamp& a, const speaker_stamp& b) {
+    return a.activation == b.activation && a.loads == b.loads && a.version == b.version;
+  }
+  friend bool operator!=(const speaker_stamp& a, const speaker_stamp& b) { return !(a == b); }
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, speaker_stamp& x) {
+  return f(caf::meta::type_name("speaker_stamp"), x.activation, x.loads, x.version);
+}
+
+// The answer to a read that named the stamp its reader holds: the view only when the speaker is at
+// another stamp now, so an unchanged speaker answers without copying its view.
+struct speaker_read {
+  speaker_stamp stamp;
+  bool changed = false;
+  speaker_view view;  // empty unless changed
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, speaker_read& x) {
+  return f(caf::meta::type_name("speaker_read"), x.stamp, x.changed, x.view);
+}
+
 // A pin and an unpin are audited: `by` (who, from where) goes into the audit log through the
 // speakers' outbox, committed with the change itself.
 struct bucket_pin {
@@ -224,6 +257,7 @@ typename Inspector::result_type inspect(Inspector& f, speaker_shard_stats& x) {
 // What a single speaker actor takes (the shard speaks the same language plus register and list).
 using speaker_actor = caf::typed_actor<
   caf::replies_to<get_atom>::with<speaker_view>,
+  caf::replies_to<get_atom, speaker_stamp>::with<speaker_read>,
   caf::replies_to<history_atom>::with<speaker_history>,
   caf::replies_to<pin_atom, bucket_pin>::with<speaker_view>,
   caf::replies_to<unpin_atom, bucket_unpin>::with<speaker_view>,

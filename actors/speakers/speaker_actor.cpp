@@ -9,6 +9,7 @@
 #include <exception>
 #include <functional>
 #include <optional>
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -167,6 +168,7 @@ void apply_loaded(self_ptr self, const db_results& r) {
   st.created_at_ms = rec.view.created_at_ms;
   st.updated_at_ms = rec.view.updated_at_ms;
   st.version = rec.version;
+  ++st.loads;
   st.stage = phase::ready;
   st.unusable = caf::error{};
 }
@@ -519,6 +521,18 @@ speaker_actor::behavior_type speaker_fn(self_ptr self, std::shared_ptr<const spe
       if (self->state.stage != phase::ready) return self->state.unusable;
       return view_of(self->state);
     },
+    [self](get_atom, const speaker_stamp& held) -> caf::result<speaker_read> {
+      touch(self);
+      auto& st = self->state;
+      if (st.stage != phase::ready) return st.unusable;
+      speaker_read out;
+      out.stamp = {st.env->stamp_base + self->id(), st.loads, st.version};
+      if (out.stamp != held) {
+        out.changed = true;
+        out.view = view_of(st);
+      }
+      return out;
+    },
     [self](history_atom) {
       touch(self);
       return on_history(self);
@@ -546,6 +560,11 @@ speaker_actor::behavior_type speaker_fn(self_ptr self, std::shared_ptr<const spe
 }
 
 }  // namespace
+
+std::uint64_t random_stamp_base() {
+  std::random_device device;
+  return (std::uint64_t{device()} << 32) ^ device();
+}
 
 speaker_actor spawn_speaker(caf::actor_system& sys, std::shared_ptr<const speaker_env> env,
                             std::string speaker_id) {

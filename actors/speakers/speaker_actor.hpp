@@ -3,6 +3,7 @@
 // mailbox meanwhile), serves reads from memory, and makes every change durable in one transaction
 // before it changes memory or answers. Only the shard spawns it; callers reach it by speaker_id.
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -20,6 +21,9 @@ class node_lease;  // messages/cluster.hpp
 
 namespace sbm::speakers {
 
+// Random per call: what makes the stamps of this node's activations unlike those of another node's.
+std::uint64_t random_stamp_base();
+
 // Shared by every speaker of a shard and never changed after the shard started, so speakers on
 // different threads read it without locks and each one stays small.
 struct speaker_env {
@@ -30,6 +34,7 @@ struct speaker_env {
   std::chrono::milliseconds db_timeout{std::chrono::seconds{10}};
   std::chrono::seconds idempotency_retention{std::chrono::hours{24}};
   std::shared_ptr<const node_lease> lease;  // null: no cluster, writes are not fenced
+  std::uint64_t stamp_base = random_stamp_base();  // plus the actor's id: a speaker_stamp's activation
 };
 
 speaker_actor spawn_speaker(caf::actor_system& sys, std::shared_ptr<const speaker_env> env,

@@ -41,6 +41,7 @@ struct speaker_state {
   bool pinned = false;
   std::uint8_t stale_retries = 0;  // consecutive version conflicts, reset by a commit
   phase stage = phase::loading;
+  std::uint32_t loads = 0;  // rows loaded by this activation, part of its speaker_stamp
   caf::error unusable;  // the answer to every request while not ready
   caf::actor_clock::time_point last_active{};
 };

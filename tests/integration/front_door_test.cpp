@@ -130,12 +130,12 @@ TEST(FrontDoor, ServesTheApiDocumentCountedAgainstThePeer) {
     auto served = d.admit(document);
     ASSERT_TRUE(served) << "the document needs no token and no lane";
     EXPECT_EQ(served->status, 200);
-    EXPECT_EQ(served->content_type, "application/json");
+    EXPECT_EQ(served->content_type(), "application/json");
     EXPECT_EQ(nlohmann::json::parse(served->body).at("openapi"), "3.1.0");
   }
   auto third = request("GET", "/openapi.json");
   const auto refused = d.admit(third);
   ASSERT_TRUE(refused);
   EXPECT_EQ(refused->status, 429);
-  EXPECT_EQ(refused->content_type, "application/problem+json");
+  EXPECT_EQ(refused->content_type(), "application/problem+json");
 }

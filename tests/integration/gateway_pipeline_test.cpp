@@ -136,15 +136,33 @@ struct read_counts {
 };
 using use_atom = caf::atom_constant<caf::atom("use")>;
 
-caf::behavior standin_speaker(caf::event_based_actor*, std::shared_ptr<read_counts> counts) {
-  return {[counts](get_atom) {
-    ++counts->at_speaker;
-    speaker_view v;
-    v.speaker_id = "s1";
-    v.client_id = "c";
-    v.bucket = "high_touch";
-    return v;
-  }};
+speaker_view standin_view() {
+  speaker_view v;
+  v.speaker_id = "s1";
+  v.client_id = "c";
+  v.bucket = "high_touch";
+  return v;
+}
+
+// Like a real activation, it answers a stamped read with its view only when the reader's stamp is
+// not its own (one stamp per stand-in: its state never changes).
+caf::behavior standin_speaker(caf::event_based_actor* self, std::shared_ptr<read_counts> counts) {
+  const sbm::speaker_stamp own{self->id(), 1, 1};
+  return {
+    [counts](get_atom) {
+      ++counts->at_speaker;
+      return standin_view();
+    },
+    [counts, own](get_atom, const sbm::speaker_stamp& held) {
+      ++counts->at_speaker;
+      sbm::speaker_read r;
+      r.stamp = own;
+      r.changed = held != own;
+      if (r.changed)
+        r.view = standin_view();
+      return r;
+    },
+  };
 }
 
 caf::behavior delegating_shard(caf::event_based_actor* self, std::shared_ptr<read_counts> counts,

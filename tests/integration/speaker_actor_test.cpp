@@ -15,6 +15,7 @@
 #include "actors/connections/connections.hpp"
 #include "actors/speakers/core/bucket_policy.hpp"
 #include "actors/speakers/core/quality_measure.hpp"
+#include "actors/speakers/speaker_actor.hpp"
 #include "actors/speakers/speakers.hpp"
 #include "messages/errors.hpp"
 #include "messages/speaker_locations.hpp"
@@ -376,6 +377,45 @@ TEST_F(SpeakerActor, APinHoldsTheBucketAndUnpinAppliesThePolicyAgain) {
             (std::vector<sbm::db_row>{{param{"bucket.pin"}, param{"lead-1"}},
                                       {param{"bucket.unpin"}, param{"lead-2"}},
                                       {param{"bucket.pin"}, param{"lead-1"}}}));
+}
+
+TEST_F(SpeakerActor, AStampedReadCarriesTheViewOnlyWhenTheStampMoved) {
+  auto c = start();
+  ASSERT_TRUE(c.enrol("spk-1"));
+  auto env = std::make_shared<sp::speaker_env>();
+  env->db = db;
+  env->policy.window_size = 5;
+  auto speaker = sp::spawn_speaker(sys, env, "spk-1");
+  auto first = call<sbm::speaker_read>(self, speaker, sbm::get_atom::value, sbm::speaker_stamp{});
+  ASSERT_TRUE(first) << sys.render(first.error());
+  EXPECT_TRUE(first->changed) << "a reader that holds nothing gets the view";
+  expect_same_state(first->view, *c.get("spk-1"));
+  EXPECT_NE(first->stamp.activation, 0u);
+
+  auto same = call<sbm::speaker_read>(self, speaker, sbm::get_atom::value, first->stamp);
+  ASSERT_TRUE(same);
+  EXPECT_FALSE(same->changed);
+  EXPECT_EQ(same->stamp, first->stamp);
+  EXPECT_EQ(same->view.speaker_id, "") << "an unchanged speaker sends no view";
+
+  auto pinned = call<speaker_view>(self, speaker, sbm::pin_atom::value,
+                                   sbm::bucket_pin{"spk-1", "no_touch", "trusted", "lead-1"});
+  ASSERT_TRUE(pinned) << sys.render(pinned.error());
+  auto after = call<sbm::speaker_read>(self, speaker, sbm::get_atom::value, first->stamp);
+  ASSERT_TRUE(after);
+  EXPECT_TRUE(after->changed) << "a write moves the stamp";
+  EXPECT_NE(after->stamp, first->stamp);
+  expect_same_state(after->view, *pinned);
+
+  // Another activation of the same row at the same version has a stamp of its own.
+  auto other = sp::spawn_speaker(sys, env, "spk-1");
+  auto elsewhere = call<sbm::speaker_read>(self, other, sbm::get_atom::value, after->stamp);
+  ASSERT_TRUE(elsewhere);
+  EXPECT_TRUE(elsewhere->changed);
+  EXPECT_NE(elsewhere->stamp, after->stamp);
+  expect_same_state(elsewhere->view, after->view);
+  caf::anon_send_exit(speaker, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(other, caf::exit_reason::user_shutdown);
 }
 
 TEST_F(SpeakerActor, ADuplicateJobIsRefusedAsADuplicateAndChangesNothing) {

@@ -68,7 +68,7 @@ TEST(JsonIo, ABodyMustBeDeclaredAsJson) {
   r = media_type_problem(with_body("{}", {"text/plain"}));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 415);
-  EXPECT_EQ(r->content_type, "application/problem+json");
+  EXPECT_EQ(r->content_type(), "application/problem+json");
   r = media_type_problem(with_body("{}", {"application/json", "text/plain"}));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 400);

@@ -54,7 +54,7 @@ struct readers : ::testing::Test {
     if (out->answers.size() != 1)
       return json::object();
     EXPECT_EQ(out->answers[0].status, status) << out->answers[0].body;
-    EXPECT_EQ(out->answers[0].content_type, "application/problem+json");
+    EXPECT_EQ(out->answers[0].content_type(), "application/problem+json");
     return json::parse(out->answers[0].body);
   }
 };

@@ -62,3 +62,39 @@ TEST(RenderedViews, NeverHoldsMoreThanItsCapacity) {
   }
   EXPECT_EQ(render.calls, 100);
 }
+
+TEST(RenderedViews, AStampedBodyIsFoundAtItsStampOnly) {
+  rendered_views cache{8};
+  counting_render render;
+  auto r = [&](const speaker_view& v) { return render(v); };
+  const sbm::speaker_stamp first{7, 1, 3}, second{7, 1, 4};
+  EXPECT_EQ(cache.held("a"), nullptr);
+  EXPECT_EQ(cache.remember(view("a", 1), first, r).body, "a:1");
+  EXPECT_EQ(cache.held("a")->stamp, first);
+  ASSERT_NE(cache.at("a", first), nullptr);
+  EXPECT_EQ(cache.at("a", first)->body, "a:1");
+  EXPECT_EQ(cache.at("a", second), nullptr);
+  EXPECT_EQ(cache.at("b", first), nullptr);
+  // The same view at a new stamp is not rendered again, and what a read in flight holds stays.
+  const auto in_flight = cache.held("a");
+  cache.remember(view("a", 1), second, r);
+  EXPECT_EQ(render.calls, 1);
+  EXPECT_EQ(in_flight->stamp, first);
+  EXPECT_EQ(in_flight->body, "a:1");
+  EXPECT_EQ(cache.at("a", first), nullptr);
+  EXPECT_NE(cache.at("a", second), nullptr);
+}
+
+TEST(RenderedViews, AnUnstampedChangeForgetsTheStamp) {
+  // A write's answer shows another view: the stamp no longer names what the body shows.
+  rendered_views cache{8};
+  counting_render render;
+  auto r = [&](const speaker_view& v) { return render(v); };
+  const sbm::speaker_stamp stamp{7, 1, 3};
+  cache.remember(view("a", 1), stamp, r);
+  cache.body_of(view("a", 1), r);
+  EXPECT_EQ(cache.held("a")->stamp, stamp) << "the same view: the stamp still names it";
+  EXPECT_EQ(cache.body_of(view("a", 2), r), "a:2");
+  EXPECT_EQ(cache.held("a")->stamp, sbm::speaker_stamp{});
+  EXPECT_EQ(cache.at("a", stamp), nullptr);
+}
