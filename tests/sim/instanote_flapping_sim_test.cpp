@@ -21,7 +21,6 @@
 #include <iostream>
 #include <map>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -256,11 +255,7 @@ run_result run_seed(std::uint64_t seed) {
 }
 
 std::string report(std::uint64_t seed, const run_result& r) {
-  std::ostringstream msg;
-  msg << "seed " << seed << " failed (re-run alone: sim_instanote_flapping --seed " << seed << "):\n";
-  for (const auto& f : r.failures) msg << "  " << f << "\n";
-  msg << "last steps of its trace (" << r.trace.size() << " steps):\n" << sim::tail(r.trace, 15);
-  return msg.str();
+  return sim::failure_report("sim_instanote_flapping", seed, r.failures, r.trace);
 }
 
 TEST(InstanoteFlappingSim, BreakersOpenAndCloseAndNoPullOutlivesItsDeadline) {
