@@ -1,8 +1,10 @@
 #pragma once
-// The cluster family's port to its durable state: node leases, judged by the database's clock.
-// The membership actor never holds SQL: store_postgres.cpp is the only file with it. Calls are
-// asynchronous (the adapter runs statements through the PostgreSQL connection actor), so each
-// takes a completion.
+// The cluster family's port to its durable state: node leases, judged by the store's clock, and
+// the fence of speaker ownership by lease epoch. The membership actor never holds SQL:
+// store_postgres.cpp is the only file with it; tests/sim/ has an in-memory store for simulation,
+// and one contract suite runs both (epochs only increase, expiry by the store's clock, the fence
+// refusing a stale epoch). Calls are asynchronous (the adapter runs statements through the
+// PostgreSQL connection actor), so each takes a completion.
 #include <caf/expected.hpp>
 #include <chrono>
 #include <cstdint>
@@ -40,6 +42,11 @@ class store {
   virtual void live(completion<std::vector<lease>> done) = 0;
   // Ends a lease now (a clean stop), so its speakers can move without waiting for the expiry.
   virtual void release(std::int64_t epoch, completion<bool> done) = 0;
+  // The fence every durable speaker write of a clustered node passes (PostgreSQL runs the same
+  // function inside the write's transaction): true when the writer's lease is live and the speaker
+  // is its own, owned by nobody, or owned by a lapsed lease (then taken over); errc::stale_owner
+  // when the writer's lease is not live or the speaker is another live lease's.
+  virtual void fence_speaker(const std::string& speaker_id, std::int64_t epoch, completion<bool> done) = 0;
 };
 
 // How the PostgreSQL adapter reaches the database: one statement on the connection actor.

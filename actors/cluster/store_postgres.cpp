@@ -34,6 +34,8 @@ const char* const live_sql =
 const char* const release_sql =
   "UPDATE cluster.leases SET expires_at = now() WHERE epoch = $1 AND expires_at > now()";
 
+const char* const fence_sql = "SELECT cluster.fence_speaker($1, $2::bigint)";
+
 #undef SBM_CLUSTER_LEASE_COLUMNS
 
 lease lease_from_row(const db_row& row) {
@@ -86,6 +88,15 @@ class postgres_store final : public store {
              if (!rows)
                return done(db::failure(rows.error()));
              done(rows->affected > 0);
+           });
+  }
+
+  void fence_speaker(const std::string& speaker_id, std::int64_t epoch, completion<bool> done) override {
+    query_(db_statement{fence_sql, {speaker_id, std::to_string(epoch)}, -1},
+           [done](caf::expected<db_rows> rows) {
+             if (!rows)
+               return done(db::failure(rows.error()));
+             done(true);
            });
   }
 

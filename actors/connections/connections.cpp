@@ -101,8 +101,8 @@ postgres_supervisor::behavior_type postgres_supervisor_impl(
   worker.migrations = std::make_shared<const std::vector<migrations::migration>>(
       std::move(settings.migrations));
   auto& st = self->state;
-  st.pool.emplace(self, pool_settings_of(settings), [worker](caf::local_actor* parent) {
-    return detail::spawn_postgres_worker(parent, worker);
+  st.pool.emplace(self, pool_settings_of(settings), [worker, custom = settings.spawn_worker](caf::local_actor* parent) {
+    return custom ? custom(parent) : detail::spawn_postgres_worker(parent, worker);
   });
   if (!worker.migrations->empty()) {
     st.migrations_pending = true;

@@ -7,10 +7,12 @@
 #include <caf/fwd.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "actors/connections/postgres_worker.hpp"
 #include "messages/connections.hpp"
 #include "runtime/migrations/migrations.hpp"
 #include "runtime/resilience/backoff.hpp"
@@ -41,6 +43,9 @@ struct postgres_settings {
   // on_fatal and the dependency stays down.
   std::vector<migrations::migration> migrations;
   caf::actor on_fatal;
+  // Simulation only (tests/sim/): spawns each worker in place of a libpq one, so the supervisor,
+  // its pool, breaker, retries and bound run unchanged over a simulated server. None: libpq.
+  std::function<detail::postgres_worker_actor(caf::local_actor* parent)> spawn_worker;
 };
 
 struct redis_settings {

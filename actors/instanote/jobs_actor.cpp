@@ -172,6 +172,10 @@ instanote_actor::behavior_type jobs_behavior(jobs_pointer self, jobs_settings se
     [self, pg, timeout](db_statement statement, completion<db_rows> done) {
       if (!pg)
         return done(make_error(errc::unavailable, "instanote: no connection configured"));
+      // The pull carries its deadline down to the connection worker: one that stopped waiting is
+      // dropped there unstarted, instead of held past the pool's queue bound (sim_instanote_flapping).
+      if (!statement.until.set())
+        statement.until = deadline::after(self->clock().now(), timeout);
       self->request(pg, timeout, query_atom::value, std::move(statement))
         .then([done](db_rows& rows) { done(std::move(rows)); },
               [done](caf::error& e) { done(std::move(e)); });

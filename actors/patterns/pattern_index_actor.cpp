@@ -25,11 +25,11 @@
 #include <vector>
 
 #include "actors/patterns/core/pattern_index.hpp"
-#include "actors/patterns/pattern_rows.hpp"
+#include "actors/patterns/pattern_records.hpp"
 #include "actors/patterns/patterns.hpp"
+#include "actors/patterns/store.hpp"
 #include "messages/errors.hpp"
 #include "runtime/metrics/histogram.hpp"
-#include "runtime/db/commit.hpp"
 #include "runtime/db/rows.hpp"
 #include "runtime/logging/logging.hpp"
 
@@ -48,6 +48,7 @@ struct index_state {
   static inline const char* name = "sbm.pattern_index";
 
   pattern_index_settings settings;
+  std::unique_ptr<patterns::store> store;  // patterns.patterns (or, simulated, its memory)
   index_config config;
   std::string embedder_name;
   std::optional<pattern_index> index;
@@ -72,7 +73,11 @@ caf::error loading_error() {
   return make_error(errc::unavailable, "pattern index is loading; retry later");
 }
 
-// SBM errors pass through; CAF's own (timeout, a dead connection actor) mean "retry later".
+// A row that does not read: the actor fails and its supervisor decides; guessing at durable data
+// would make the index disagree with the database silently. Anything else is retried later.
+void fail_if_corrupt(const caf::error& e) {
+  if (code_of(e) == errc::internal) throw std::runtime_error("patterns store: " + to_string(e));
+}
 
 unsigned worker_count(const pattern_index_settings& s) {
   if (s.build_threads > 0) return s.build_threads;
@@ -146,32 +151,28 @@ void rebuild(self_ptr self, const std::string& instance_id) {
 
 void fetch_page(self_ptr self, std::int64_t after) {
   auto& st = self->state;
-  self->request(st.settings.db, st.settings.db_timeout, query_atom::value,
-                page_statement(after, st.settings.page_size))
-      .then(
-          [self](db_rows& page) {
-            auto& st = self->state;
-            std::vector<pattern_entry> entries;
-            entries.reserve(page.rows.size());
-            // A malformed row throws: the actor fails and its supervisor decides; guessing at
-            // durable data would make the index disagree with the database silently.
-            for (const auto& row : page.rows) entries.push_back(entry_from_row(row));
-            const std::size_t n = entries.size();
-            const std::int64_t last = n > 0 ? entries.back().pattern_id : 0;
-            const unsigned threads = worker_count(st.settings);
-            auto vectors = embed_all(*st.settings.embedder, entries, threads);
-            st.index->upsert_batch(std::move(entries), vectors, threads);
-            st.loaded_rows += n;
-            if (n == st.settings.page_size) {
-              st.log->debug("pattern index rebuild: {} rows so far", st.loaded_rows);
-              fetch_page(self, last);
-              return;
-            }
-            become_ready(self, "rebuilt from PostgreSQL");
-            // The next start loads this instead of re-embedding and re-building the graph.
-            save_snapshot(self);
-          },
-          [self](caf::error& e) { retry_later(self, db::failure(e)); });
+  st.store->page(after, st.settings.page_size, [self](caf::expected<std::vector<pattern_entry>> page) {
+    auto& st = self->state;
+    if (!page) {
+      fail_if_corrupt(page.error());
+      return retry_later(self, db::failure(page.error()));
+    }
+    auto entries = std::move(*page);
+    const std::size_t n = entries.size();
+    const std::int64_t last = n > 0 ? entries.back().pattern_id : 0;
+    const unsigned threads = worker_count(st.settings);
+    auto vectors = embed_all(*st.settings.embedder, entries, threads);
+    st.index->upsert_batch(std::move(entries), vectors, threads);
+    st.loaded_rows += n;
+    if (n == st.settings.page_size) {
+      st.log->debug("pattern index rebuild: {} rows so far", st.loaded_rows);
+      fetch_page(self, last);
+      return;
+    }
+    become_ready(self, "rebuilt from PostgreSQL");
+    // The next start loads this instead of re-embedding and re-building the graph.
+    save_snapshot(self);
+  });
 }
 
 // The snapshot, when there is one that reads back and describes exactly what PostgreSQL holds.
@@ -211,21 +212,20 @@ void start_loading(self_ptr self) {
   auto& st = self->state;
   st.ready = false;
   st.load_started = clock_type::now();
-  self->request(st.settings.db, st.settings.db_timeout, query_atom::value, digest_statement())
-      .then(
-          [self](db_rows& rows) {
-            auto& st = self->state;
-            if (rows.rows.size() != 1) throw std::runtime_error("digest query returned no row");
-            const durable_state durable = durable_state_from_row(rows.rows.front());
-            if (auto snapshot = usable_snapshot(self, durable)) {
-              st.index = std::move(snapshot);
-              st.saved_changes = st.changes;
-              become_ready(self, "snapshot matches PostgreSQL");
-              return;
-            }
-            rebuild(self, durable.instance_id);
-          },
-          [self](caf::error& e) { retry_later(self, db::failure(e)); });
+  st.store->durable([self](caf::expected<durable_state> durable) {
+    auto& st = self->state;
+    if (!durable) {
+      fail_if_corrupt(durable.error());
+      return retry_later(self, db::failure(durable.error()));
+    }
+    if (auto snapshot = usable_snapshot(self, *durable)) {
+      st.index = std::move(snapshot);
+      st.saved_changes = st.changes;
+      become_ready(self, "snapshot matches PostgreSQL");
+      return;
+    }
+    rebuild(self, durable->instance_id);
+  });
 }
 
 void maybe_compact(self_ptr self) {
@@ -270,37 +270,22 @@ caf::result<bool> on_upsert(self_ptr self, pattern_record& record) {
   const std::int64_t id = record.pattern_id;
   enqueue_write(self, id, [self, rp, record = std::move(record)]() mutable {
     auto& st = self->state;
-    const std::int64_t id = record.pattern_id;
-    // Unflushed (runtime/db/commit.hpp): the report saga is the writer, and it re-runs this step
-    // from its outbox row if a PostgreSQL crash loses the row together with the step's
-    // acknowledgement, which the WAL holds after it.
-    self->request(st.settings.db, st.settings.db_timeout, transact_atom::value,
-                  db::unflushed({upsert_statement(record, st.embedder_name)}))
-        .then(
-            [self, rp, record](db_results& res) mutable {
-              auto& st = self->state;
-              const auto at = db::unflushed_result(0);
-              static const db_rows none;
-              const auto& rows = at < res.results.size() ? res.results[at] : none;
-              if (rows.rows.empty()) {
-                // A newer saga revision wrote the row already: this late step changes nothing.
-                rp.deliver(true);
-                write_done(self, record.pattern_id);
-                return;
-              }
-              const auto [version, created_at_ms] = upserted_from_rows(rows);
-              auto vector = pattern_vector(*st.settings.embedder, record.original_text,
-                                           record.context_text);
-              st.index->upsert(to_entry(record, version, created_at_ms), vector);
-              ++st.changes;
-              maybe_compact(self);
-              rp.deliver(true);
-              write_done(self, record.pattern_id);
-            },
-            [self, rp, id](caf::error& e) mutable {
-              rp.deliver(db::failure(e));
-              write_done(self, id);
-            });
+    st.store->upsert(record, st.embedder_name, [self, rp, record](caf::expected<upserted> done) mutable {
+      auto& st = self->state;
+      if (!done) {
+        rp.deliver(db::failure(done.error()));
+        return write_done(self, record.pattern_id);
+      }
+      // Not applied: a newer saga revision wrote the row already, and this late step changes nothing.
+      if (done->applied) {
+        auto vector = pattern_vector(*st.settings.embedder, record.original_text, record.context_text);
+        st.index->upsert(to_entry(record, done->version, done->created_at_ms), vector);
+        ++st.changes;
+        maybe_compact(self);
+      }
+      rp.deliver(true);
+      write_done(self, record.pattern_id);
+    });
   });
   return rp;
 }
@@ -312,20 +297,17 @@ caf::result<bool> on_delete(self_ptr self, std::int64_t id) {
   auto rp = self->make_response_promise<bool>();
   enqueue_write(self, id, [self, rp, id]() mutable {
     auto& st = self->state;
-    self->request(st.settings.db, st.settings.db_timeout, query_atom::value, delete_statement(id))
-        .then(
-            [self, rp, id](db_rows& rows) mutable {
-              auto& st = self->state;
-              const bool existed = rows.affected > 0;
-              if (st.index->erase(id) || existed) ++st.changes;
-              maybe_compact(self);
-              rp.deliver(existed);
-              write_done(self, id);
-            },
-            [self, rp, id](caf::error& e) mutable {
-              rp.deliver(db::failure(e));
-              write_done(self, id);
-            });
+    st.store->erase(id, [self, rp, id](caf::expected<bool> existed) mutable {
+      auto& st = self->state;
+      if (!existed) {
+        rp.deliver(db::failure(existed.error()));
+        return write_done(self, id);
+      }
+      if (st.index->erase(id) || *existed) ++st.changes;
+      maybe_compact(self);
+      rp.deliver(*existed);
+      write_done(self, id);
+    });
   });
   return rp;
 }
@@ -410,6 +392,8 @@ index_actor::behavior_type index_fn(self_ptr self, pattern_index_settings settin
   st.config.exact_threshold = st.settings.exact_threshold;
   st.config.initial_capacity = st.settings.page_size;
   st.retry_delay = st.settings.retry_delay;
+  auto link = db::make_store_link(self, st.settings.db, st.settings.db_timeout);
+  st.store = st.settings.make_store ? st.settings.make_store(link) : make_postgres_store(link);
 
   // Trapping exits lets a clean stop write the snapshot first; any exit still ends the actor.
   self->set_exit_handler([self](caf::exit_msg& m) {
@@ -465,7 +449,7 @@ index_actor::behavior_type index_fn(self_ptr self, pattern_index_settings settin
 }  // namespace
 
 pattern_index_actor spawn_pattern_index(caf::actor_system& system, pattern_index_settings settings) {
-  if (!settings.db) throw std::invalid_argument("patterns: no PostgreSQL actor");
+  if (!settings.db && !settings.make_store) throw std::invalid_argument("patterns: no PostgreSQL actor");
   if (settings.dimension == 0) throw std::invalid_argument("patterns: dimension must be positive");
   if (!settings.embedder)
     settings.embedder = std::make_shared<hashed_ngram_embedder>(settings.dimension);

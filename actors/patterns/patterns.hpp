@@ -27,12 +27,14 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "actors/patterns/core/embedder.hpp"
 #include "messages/connections.hpp"
 #include "messages/patterns.hpp"
+#include "runtime/db/store_link.hpp"
 
 namespace caf {
 class actor_system;
@@ -40,8 +42,11 @@ class actor_system;
 
 namespace sbm::patterns {
 
+class store;
+
 struct pattern_index_settings {
   postgres_actor db;
+  std::function<std::unique_ptr<store>(const db::store_link&)> make_store;  // none: PostgreSQL through `db`
   std::uint32_t dimension = 256;
   std::shared_ptr<const patterns::embedder> embedder;  // null: hashed_ngram_embedder(dimension)
   // Empty: no snapshots, every start rebuilds from PostgreSQL. Otherwise `<path>` and
@@ -65,7 +70,7 @@ struct pattern_index_settings {
   std::size_t max_text_bytes = 65536;   // original, corrected, context and query text each
 };
 
-// Throws std::invalid_argument when db is null, the embedder's dimension differs from
+// Throws std::invalid_argument when db is null (and no make_store), the embedder's dimension differs from
 // `dimension`, or a timeout, page size or graph parameter is not usable.
 pattern_index_actor spawn_pattern_index(caf::actor_system& system, pattern_index_settings settings);
 

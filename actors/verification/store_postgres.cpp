@@ -115,18 +115,7 @@ session_record record_of(const db_results& res) {
   return r;
 }
 
-// Runs `read` over a good answer; a row that does not read becomes errc::internal.
-template <class T, class In, class Read>
-void read_into(caf::expected<In>& in, const completion<T>& done, const char* what, Read read) {
-  if (!in) return done(std::move(in.error()));
-  caf::expected<T> out{caf::error{}};
-  try {
-    out = read(*in);
-  } catch (const std::exception& ex) {
-    return done(make_error(errc::internal, std::string("corrupt ") + what + ": " + ex.what()));
-  }
-  done(std::move(out));
-}
+using db::read_into;
 
 class postgres_store final : public store {
  public:

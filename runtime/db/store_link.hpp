@@ -9,7 +9,9 @@
 #include <caf/message.hpp>
 
 #include <chrono>
+#include <exception>
 #include <functional>
+#include <string>
 #include <utility>
 
 #include "messages/connections.hpp"
@@ -26,6 +28,20 @@ struct store_link {
   // One request to a server that is an actor (the simulation's stores): `true` or an error.
   std::function<void(const caf::actor&, caf::message, completion<bool>)> call;
 };
+
+// How an adapter answers from its server's answer: `read(*in)` over a good one; an error passes
+// on as it came, and a row that does not read (read throws) becomes errc::internal.
+template <class T, class In, class Read>
+void read_into(caf::expected<In>& in, const completion<T>& done, const char* what, Read read) {
+  if (!in) return done(std::move(in.error()));
+  caf::expected<T> out{caf::error{}};
+  try {
+    out = read(*in);
+  } catch (const std::exception& ex) {
+    return done(make_error(errc::internal, std::string("corrupt ") + what + ": " + ex.what()));
+  }
+  done(std::move(out));
+}
 
 template <class Self>
 store_link make_store_link(Self* self, postgres_actor db, std::chrono::milliseconds timeout) {

@@ -123,4 +123,13 @@ std::string tail(const std::vector<std::string>& trace, std::size_t lines) {
   return out.str();
 }
 
+std::string failure_report(const std::string& scenario, std::uint64_t seed, const std::vector<std::string>& failures,
+                           const std::vector<std::string>& trace) {
+  std::ostringstream msg;
+  msg << "seed " << seed << " failed (re-run alone: " << scenario << " --seed " << seed << "):\n";
+  for (const auto& f : failures) msg << "  " << f << "\n";
+  msg << "last steps of its trace (" << trace.size() << " steps):\n" << tail(trace, 15);
+  return msg.str();
+}
+
 }  // namespace sbm::sim

@@ -84,4 +84,8 @@ bool trace_wanted();
 // The trace's last `lines` steps, for a failure message.
 std::string tail(const std::vector<std::string>& trace, std::size_t lines);
 
+// What a failing seed prints: its failures, how to re-run it alone, its trace's last steps.
+std::string failure_report(const std::string& scenario, std::uint64_t seed, const std::vector<std::string>& failures,
+                           const std::vector<std::string>& trace);
+
 }  // namespace sbm::sim

@@ -21,7 +21,6 @@
 #include <map>
 #include <memory>
 #include <set>
-#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -369,11 +368,7 @@ run_result run_seed(std::uint64_t seed) {
 }
 
 std::string report(std::uint64_t seed, const run_result& r) {
-  std::ostringstream msg;
-  msg << "seed " << seed << " failed (re-run alone: sim_verification_sessions --seed " << seed << "):\n";
-  for (const auto& f : r.failures) msg << "  " << f << "\n";
-  msg << "last steps of its trace (" << r.trace.size() << " steps):\n" << sim::tail(r.trace, 15);
-  return msg.str();
+  return sim::failure_report("sim_verification_sessions", seed, r.failures, r.trace);
 }
 
 TEST(VerificationSessionsSim, FlappingStoreKeepsEveryAcknowledgedSubmitExactlyOnce) {

@@ -1,23 +1,48 @@
-#include "actors/patterns/pattern_rows.hpp"
-
-#include "runtime/db/rows.hpp"
-#include "runtime/domain/ids.hpp"
-#include "runtime/domain/vocabulary.hpp"
-
-#include <algorithm>
-#include <cerrno>
-#include <cmath>
+// The pattern store over PostgreSQL: the only file with the patterns family's SQL. Parameters
+// always travel separate from the SQL text; categories travel as one text parameter or column of
+// comma-separated hex items, so no character of theirs needs escapes. Values come back from the
+// connection actor as PostgreSQL prints them.
 #include <cstdio>
-#include <cstdlib>
 #include <stdexcept>
 #include <utility>
+
+#include "actors/patterns/store.hpp"
+#include "messages/errors.hpp"
+#include "runtime/db/commit.hpp"
+#include "runtime/db/rows.hpp"
 
 namespace sbm::patterns {
 
 namespace {
 
-using domain::max_id_bytes;
-constexpr std::size_t max_categories = 64;
+using db::read_into;
+
+// Text as lowercase hex of its bytes.
+std::string to_hex(const std::string& bytes) {
+  static const char digits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out += digits[c >> 4];
+    out += digits[c & 0x0f];
+  }
+  return out;
+}
+
+std::string from_hex(const std::string& hex) {
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    throw std::runtime_error("malformed hex text");
+  };
+  if (hex.size() % 2 != 0) throw std::runtime_error("malformed hex text");
+  std::string out;
+  out.reserve(hex.size() / 2);
+  for (std::size_t i = 0; i < hex.size(); i += 2)
+    out += static_cast<char>(nibble(hex[i]) * 16 + nibble(hex[i + 1]));
+  return out;
+}
 
 // Comma-separated hex items, decoded in order; '' is no item at all.
 constexpr const char* categories_from_param =
@@ -54,34 +79,6 @@ std::vector<std::string> split_hex(const std::string& joined) {
     if (comma == std::string::npos) break;
     start = comma + 1;
   }
-  return out;
-}
-
-}  // namespace
-
-std::string to_hex(const std::string& bytes) {
-  static const char digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out += digits[c >> 4];
-    out += digits[c & 0x0f];
-  }
-  return out;
-}
-
-std::string from_hex(const std::string& hex) {
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    throw std::runtime_error("malformed hex text");
-  };
-  if (hex.size() % 2 != 0) throw std::runtime_error("malformed hex text");
-  std::string out;
-  out.reserve(hex.size() / 2);
-  for (std::size_t i = 0; i < hex.size(); i += 2)
-    out += static_cast<char>(nibble(hex[i]) * 16 + nibble(hex[i + 1]));
   return out;
 }
 
@@ -184,100 +181,63 @@ durable_state durable_state_from_row(const db_row& row) {
   return out;
 }
 
-std::pair<std::int64_t, std::int64_t> upserted_from_rows(const db_rows& rows) {
-  if (rows.rows.size() != 1) throw std::runtime_error("upsert returned no row");
-  return {db::int_column(rows.rows[0], 0), db::int_column(rows.rows[0], 1)};
-}
 
-std::optional<std::string> invalid_record(const pattern_record& r, std::size_t max_text_bytes) {
-  auto too_long = [&](const std::string& s) { return s.size() > max_text_bytes; };
-  if (r.pattern_id <= 0) return "pattern_id: must be positive";
-  if (auto why = domain::id_problem(r.speaker_id)) return "speaker_id: " + *why;
-  if (r.client_id.size() > max_id_bytes) return "client_id: at most " + std::to_string(max_id_bytes) + " bytes";
-  if (r.bucket_type.size() > max_id_bytes) return "bucket_type: at most " + std::to_string(max_id_bytes) + " bytes";
-  if (r.original_text.empty()) return "original_text: must not be empty";
-  if (too_long(r.original_text)) return "original_text: too long";
-  if (too_long(r.corrected_text)) return "corrected_text: too long";
-  if (too_long(r.context_text)) return "context_text: too long";
-  if (r.error_categories.size() > max_categories) return "error_categories: at most 64";
-  for (const auto& c : r.error_categories)
-    if (c.empty() || c.size() > max_id_bytes)
-      return "error_categories: each must be 1 to " + std::to_string(max_id_bytes) + " bytes";
-  if (r.audio_quality.size() > max_id_bytes || r.speaker_clarity.size() > max_id_bytes ||
-      r.background_noise.size() > max_id_bytes)
-    return "audio metadata: at most " + std::to_string(max_id_bytes) + " bytes each";
-  if (!domain::is_one_of(domain::report_statuses, r.status))
-    return "status: must be " + domain::choices_text(domain::report_statuses);
-  if (!std::isfinite(r.weight) || r.weight < 0 || r.weight > 1) return "weight: must be in [0, 1]";
-  if (r.created_at_ms < 0) return "created_at_ms: must not be negative";
-  return std::nullopt;
-}
+class postgres_store final : public store {
+ public:
+  explicit postgres_store(db::store_link link) : link_{std::move(link)} {}
 
-void canonicalise(pattern_record& r) {
-  auto& c = r.error_categories;
-  std::sort(c.begin(), c.end());
-  c.erase(std::unique(c.begin(), c.end()), c.end());
-}
+  void durable(completion<durable_state> done) override {
+    link_.query(digest_statement(), [done](caf::expected<db_rows> rows) {
+      read_into<durable_state>(rows, done, "pattern digest", [](const db_rows& r) {
+        if (r.rows.size() != 1) throw std::runtime_error("digest query returned no row");
+        return durable_state_from_row(r.rows.front());
+      });
+    });
+  }
 
-pattern_entry to_entry(const pattern_record& r, std::int64_t version, std::int64_t created_at_ms) {
-  pattern_entry e;
-  e.pattern_id = r.pattern_id;
-  e.speaker_id = r.speaker_id;
-  e.client_id = r.client_id;
-  e.bucket_type = r.bucket_type;
-  e.original_text = r.original_text;
-  e.corrected_text = r.corrected_text;
-  e.context_text = r.context_text;
-  e.error_categories = r.error_categories;
-  e.audio_quality = r.audio_quality;
-  e.speaker_clarity = r.speaker_clarity;
-  e.background_noise = r.background_noise;
-  e.number_of_speakers = r.number_of_speakers;
-  e.overlapping_speech = r.overlapping_speech;
-  e.requires_specialized_knowledge = r.requires_specialized_knowledge;
-  e.status = r.status;
-  e.weight = r.weight;
-  e.created_at_ms = created_at_ms;
-  e.version = version;
-  return e;
-}
+  void page(std::int64_t after, std::uint32_t limit, completion<std::vector<pattern_entry>> done) override {
+    link_.query(page_statement(after, limit), [done](caf::expected<db_rows> rows) {
+      read_into<std::vector<pattern_entry>>(rows, done, "pattern row", [](const db_rows& r) {
+        std::vector<pattern_entry> out;
+        out.reserve(r.rows.size());
+        for (const auto& row : r.rows) out.push_back(entry_from_row(row));
+        return out;
+      });
+    });
+  }
 
-pattern_record to_record(const pattern_entry& e) {
-  pattern_record r;
-  r.pattern_id = e.pattern_id;
-  r.speaker_id = e.speaker_id;
-  r.client_id = e.client_id;
-  r.bucket_type = e.bucket_type;
-  r.original_text = e.original_text;
-  r.corrected_text = e.corrected_text;
-  r.context_text = e.context_text;
-  r.error_categories = e.error_categories;
-  r.audio_quality = e.audio_quality;
-  r.speaker_clarity = e.speaker_clarity;
-  r.background_noise = e.background_noise;
-  r.number_of_speakers = e.number_of_speakers;
-  r.overlapping_speech = e.overlapping_speech;
-  r.requires_specialized_knowledge = e.requires_specialized_knowledge;
-  r.status = e.status;
-  r.weight = e.weight;
-  r.created_at_ms = e.created_at_ms;
-  return r;
-}
+  // Unflushed (runtime/db/commit.hpp): the report saga is the writer, and it re-runs this step
+  // from its outbox row if a PostgreSQL crash loses the row together with the step's
+  // acknowledgement, which the WAL holds after it.
+  void upsert(const pattern_record& record, const std::string& embedder_name, completion<upserted> done) override {
+    link_.transact(db::unflushed({upsert_statement(record, embedder_name)}), [done](caf::expected<db_results> res) {
+      read_into<upserted>(res, done, "upserted pattern", [](const db_results& r) {
+        const auto at = db::unflushed_result(0);
+        upserted out;
+        if (at >= r.results.size() || r.results[at].rows.empty()) return out;  // a newer revision holds it
+        const auto& row = r.results[at].rows.front();
+        out.applied = true;
+        out.version = db::int_column(row, 0);
+        out.created_at_ms = db::int_column(row, 1);
+        return out;
+      });
+    });
+  }
 
-search_filter to_filter(const pattern_filter& f) {
-  search_filter out;
-  out.speaker_id = f.speaker_id;
-  out.client_id = f.client_id;
-  out.bucket_type = f.bucket_type;
-  out.audio_quality = f.audio_quality;
-  out.status = f.status;
-  out.error_category = f.error_category;
-  if (f.requires_specialized_knowledge) out.requires_specialized_knowledge = *f.requires_specialized_knowledge;
-  out.from_ms = f.from_ms;
-  out.to_ms = f.to_ms;
-  out.min_weight = f.min_weight;
-  if (f.scope.limited) out.client_ids = f.scope.client_ids;
-  return out;
+  void erase(std::int64_t pattern_id, completion<bool> done) override {
+    link_.query(delete_statement(pattern_id), [done](caf::expected<db_rows> rows) {
+      read_into<bool>(rows, done, "deleted pattern", [](const db_rows& r) { return r.affected > 0; });
+    });
+  }
+
+ private:
+  db::store_link link_;
+};
+
+}  // namespace
+
+std::unique_ptr<store> make_postgres_store(const db::store_link& link) {
+  return std::make_unique<postgres_store>(link);
 }
 
 }  // namespace sbm::patterns
