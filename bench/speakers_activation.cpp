@@ -282,7 +282,7 @@ using bare_actor = caf::stateful_actor<sbm::speakers::speaker_state>;
 caf::behavior bare_fn(bare_actor* self, int i) {
   auto& st = self->state;
   st.speaker_id = id_of(i);
-  st.client_id = "client-" + std::to_string(i % 100);
+  st.client_id = sbm::speakers::client_id_ref{"client-" + std::to_string(i % 100)};
   st.display_name = "Dr " + std::to_string(i);
   std::vector<double> samples;
   for (int j = 1; j <= window; ++j) samples.push_back(5 + j % 6);

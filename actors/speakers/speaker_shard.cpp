@@ -3,6 +3,7 @@
 #include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/exit_reason.hpp>
+#include <caf/make_counted.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/system_messages.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -72,7 +73,7 @@ struct shard_state {
   static inline const char* name = "sbm.speaker_shard";
 
   speakers_settings settings;
-  std::shared_ptr<const speaker_env> env;
+  speaker_env_ptr env;
   outbox_relay_actor relay;
   resilience::restart_intensity relay_restarts{relay_restart_limit};
   std::unordered_map<std::string, speaker_entry> entries;
@@ -647,7 +648,7 @@ speaker_shard_actor::behavior_type shard_fn(self_ptr self, speakers_settings set
   auto& st = self->state;
   st.settings = std::move(settings);
   st.log = log::get("speakers");
-  auto env = std::make_shared<speaker_env>();
+  auto env = caf::make_counted<speaker_env>();
   env->db = st.settings.db;
   env->shard = caf::actor_cast<speaker_shard_actor>(self);
   env->policy = st.settings.policy;
