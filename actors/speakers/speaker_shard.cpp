@@ -5,6 +5,7 @@
 #include <caf/exit_reason.hpp>
 #include <caf/make_counted.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/send.hpp>
 #include <caf/system_messages.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
@@ -90,6 +91,16 @@ struct failure_record {
 
 struct shard_state {
   static inline const char* name = "sbm.speaker_shard";
+
+  // CAF destroys the state however the shard ends, a kill included: the speakers it still holds
+  // (none after shut_down) stop with it, as linked ones would.
+  ~shard_state() {
+    for (auto& entry : entries)
+      if (entry.second.actor) caf::anon_send_exit(entry.second.actor, caf::exit_reason::user_shutdown);
+  }
+  shard_state() = default;
+  shard_state(const shard_state&) = delete;
+  shard_state& operator=(const shard_state&) = delete;
 
   speakers_settings settings;
   speaker_env_ptr env;
@@ -215,9 +226,12 @@ void sweep(self_ptr self) {
 void activate(self_ptr self, const std::string& id, speaker_entry& e) {
   auto& st = self->state;
   e.actor = spawn_speaker(self->system(), st.env, id);
-  // Linked, not just monitored: no speaker outlives its shard (even one killed outright), and the
-  // speaker's exit (normal after passivation, an error when it failed) reaches the exit handler.
-  self->link_to(e.actor);
+  // Monitored, not linked: a link puts an attachable on both sides, and the shard's side is a list
+  // CAF walks on every exit message the shard gets (to unlink its source), so with a million
+  // active speakers each passivation walked up to a million nodes; a monitor lives on the speaker
+  // alone. Its exit (normal after passivation, an error when it failed) reaches the down handler.
+  // No speaker outlives its shard all the same: see ~shard_state.
+  self->monitor(e.actor);
   st.ids_by_actor.emplace(e.actor.id(), &id);
   e.bucket_changes_seen = not_seen;
   ++st.stats.active;
@@ -705,17 +719,20 @@ speaker_shard_actor::behavior_type shard_fn(self_ptr self, speakers_settings set
       }
       return;
     }
-    const auto source = m.source ? m.source.id() : caf::invalid_actor_id;  // anonymous: no speaker
-    if (auto a = st.ids_by_actor.find(source); a != st.ids_by_actor.end()) {
-      const std::string id = *a->second;
-      st.ids_by_actor.erase(a);
-      on_speaker_exit(self, id, m.reason);
-      return;
-    }
     // From whoever supervises the shard: stop, and take the children along. A normal exit of
     // some other linked actor is no reason to stop (CAF's default does the same).
     if (!m.reason || m.reason == caf::exit_reason::normal) return;
     shut_down(self, m.reason);
+  });
+
+  self->set_down_handler([self](caf::down_msg& m) {
+    auto& st = self->state;
+    const auto source = m.source ? m.source.id() : caf::invalid_actor_id;
+    auto a = st.ids_by_actor.find(source);
+    if (a == st.ids_by_actor.end()) return;
+    const std::string id = *a->second;
+    st.ids_by_actor.erase(a);
+    on_speaker_exit(self, id, m.reason);
   });
 
   return {

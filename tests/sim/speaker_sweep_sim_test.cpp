@@ -11,7 +11,9 @@
 
 #include <chrono>
 #include <cstdio>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "actors/speakers/speakers.hpp"
 #include "messages/connections.hpp"
@@ -33,13 +35,16 @@ std::string id_of(std::size_t i) {
 }
 
 // A registered high_touch speaker with three samples of 4.0 for every load; nothing else to say.
-sbm::postgres_actor::behavior_type stand_in_db(sbm::postgres_actor::pointer) {
+// `loaded` (if given) collects the speaker actors that loaded, so a test can watch them.
+sbm::postgres_actor::behavior_type stand_in_db(sbm::postgres_actor::pointer self,
+                                               std::shared_ptr<std::vector<caf::actor>> loaded) {
   return {
     [](sbm::query_atom, sbm::db_statement&) { return sbm::db_rows{}; },
-    [](sbm::transact_atom, sbm::db_transaction& tx) {
+    [self, loaded](sbm::transact_atom, sbm::db_transaction& tx) {
       sbm::db_results out;
       if (tx.statements.size() == 2 && !tx.statements[0].params.empty() &&
           tx.statements[0].sql.find("FROM speakers.speakers") != std::string::npos) {
+        if (loaded) loaded->push_back(caf::actor_cast<caf::actor>(self->current_sender()));
         const std::string id = *tx.statements[0].params[0];
         out.results.resize(2);
         out.results[0].rows.push_back(
@@ -76,7 +81,7 @@ class SpeakerSweep : public sbm::test::sim_actor_test {
 TEST_F(SpeakerSweep, MoreSpeakersThanOneSweepMessageAsksAreAllPassivated) {
   constexpr std::size_t n = 2 * sweep_cap + 500;  // three sweep messages' worth
   sbm::speakers::speakers_settings s;
-  s.db = sys.spawn(stand_in_db);
+  s.db = sys.spawn(stand_in_db, nullptr);
   s.idle_timeout = 60s;         // swept every 15 s
   s.relay_interval = 24h;       // the outbox relay stays out of the way
   s.measurers = 1;
@@ -109,6 +114,29 @@ TEST_F(SpeakerSweep, MoreSpeakersThanOneSweepMessageAsksAreAllPassivated) {
   EXPECT_EQ(st.failures, 0u);
 
   caf::anon_send_exit(shard, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(s.db, caf::exit_reason::user_shutdown);
+  sched.run();
+}
+
+TEST_F(SpeakerSweep, NoSpeakerOutlivesItsShardEvenAKilledOne) {
+  auto loaded = std::make_shared<std::vector<caf::actor>>();
+  sbm::speakers::speakers_settings s;
+  s.db = sys.spawn(stand_in_db, loaded);
+  s.relay_interval = 24h;
+  s.measurers = 1;
+  auto shard = sbm::speakers::spawn_speakers(sys, s);
+  sched.run();
+  for (std::size_t i = 0; i < 20; ++i) caf::anon_send(shard, sbm::get_atom::value, id_of(i));
+  sched.run();
+  ASSERT_EQ(loaded->size(), 20u);
+  for (auto& speaker : *loaded) self->monitor(speaker);
+  // A kill skips every handler of the shard; only its state's destructor runs.
+  caf::anon_send_exit(shard, caf::exit_reason::kill);
+  sched.run();
+  std::size_t down = 0;
+  for (std::size_t i = 0; i < loaded->size(); ++i)
+    self->receive([&](caf::down_msg&) { ++down; }, caf::after(std::chrono::seconds(0)) >> [] {});
+  EXPECT_EQ(down, loaded->size());
   caf::anon_send_exit(s.db, caf::exit_reason::user_shutdown);
   sched.run();
 }
