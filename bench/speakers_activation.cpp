@@ -203,7 +203,9 @@ sbm::speaker_shard_actor start_shard(caf::actor_system& sys, sbm::postgres_actor
   sbm::speakers::speakers_settings sp;
   sp.db = db;
   sp.bus = bus = sbm::events::spawn_event_bus(sys);
-  sp.idle_timeout = std::chrono::hours(1);
+  // No idle sweep while measuring: one comes every quarter of this, and a sweep of a million
+  // speakers (a message to each) stalled the 1M activation for many minutes on a loaded machine.
+  sp.idle_timeout = std::chrono::hours(24);
   return sbm::speakers::spawn_speakers(sys, sp);
 }
 
