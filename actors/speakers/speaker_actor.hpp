@@ -2,6 +2,9 @@
 // One actor per active speaker. It loads its row from PostgreSQL when spawned (messages wait in its
 // mailbox meanwhile), serves reads from memory, and makes every change durable in one transaction
 // before it changes memory or answers. Only the shard spawns it; callers reach it by speaker_id.
+#include <caf/intrusive_ptr.hpp>
+#include <caf/ref_counted.hpp>
+
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -25,8 +28,10 @@ namespace sbm::speakers {
 std::uint64_t random_stamp_base();
 
 // Shared by every speaker of a shard and never changed after the shard started, so speakers on
-// different threads read it without locks and each one stays small.
-struct speaker_env {
+// different threads read it without locks and each one stays small: a speaker holds it by one
+// counted pointer (8 bytes; a shared_ptr is 16), which keeps it alive while the speaker outlives
+// its shard by the time its exit message takes.
+struct speaker_env : caf::ref_counted {
   postgres_actor db;
   speaker_shard_actor shard;  // told (idle_atom) when the speaker has been idle or is unusable
   bucket_policy_config policy;
@@ -37,7 +42,8 @@ struct speaker_env {
   std::uint64_t stamp_base = random_stamp_base();  // plus the actor's id: a speaker_stamp's activation
 };
 
-speaker_actor spawn_speaker(caf::actor_system& sys, std::shared_ptr<const speaker_env> env,
-                            std::string speaker_id);
+using speaker_env_ptr = caf::intrusive_ptr<const speaker_env>;
+
+speaker_actor spawn_speaker(caf::actor_system& sys, speaker_env_ptr env, std::string speaker_id);
 
 }  // namespace sbm::speakers

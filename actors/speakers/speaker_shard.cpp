@@ -3,7 +3,9 @@
 #include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/exit_reason.hpp>
+#include <caf/make_counted.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/send.hpp>
 #include <caf/system_messages.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
@@ -50,17 +52,36 @@ struct routed_job {
 
 using pending_answer = std::pair<std::uint64_t, std::function<void(const caf::error&)>>;
 
-// One per active speaker, so a million of them must stay small: vectors (an empty one owns no
-// heap, and a few entries are searched faster than hashed) rather than a deque (libstdc++ allocates
-// ~600 bytes for an empty one) or an unordered_map (keeps its buckets after the last erase).
-struct speaker_entry {
-  speaker_actor actor;          // null until activated
-  bool retiring = false;        // idle or unusable: new messages wait, passivate once drained
-  bool passivate_sent = false;
+// Requests of one speaker that the shard waits on or holds. Allocated only while there are any:
+// nearly all of a million active speakers have none, and pay one pointer instead of two vectors.
+struct entry_queues {
   // Requests sent to the actor and not answered yet, so a crash can fail them at once.
   std::vector<pending_answer> in_flight;
   std::vector<routed_job> buffered;  // arrived while retiring; replayed in order after its exit
+};
+
+// One per active speaker, so a million of them must stay small (32 bytes): vectors behind one
+// pointer (a few entries are searched faster than hashed) rather than a deque (libstdc++
+// allocates ~600 bytes for an empty one) or an unordered_map (keeps its buckets after the last
+// erase).
+struct speaker_entry {
+  speaker_actor actor;                   // null until activated
+  std::unique_ptr<entry_queues> queues;  // null while nothing is in flight or buffered
   std::uint64_t bucket_changes_seen = not_seen;
+  bool retiring = false;        // idle or unusable: new messages wait, passivate once drained
+  bool passivate_sent = false;
+
+  entry_queues& held() {
+    if (!queues) queues = std::make_unique<entry_queues>();
+    return *queues;
+  }
+  std::size_t waiting() const {
+    return queues ? queues->in_flight.size() + queues->buffered.size() : 0;
+  }
+  bool none_in_flight() const { return !queues || queues->in_flight.empty(); }
+  void drop_if_empty() {
+    if (queues && queues->in_flight.empty() && queues->buffered.empty()) queues.reset();
+  }
 };
 
 struct failure_record {
@@ -71,12 +92,24 @@ struct failure_record {
 struct shard_state {
   static inline const char* name = "sbm.speaker_shard";
 
+  // CAF destroys the state however the shard ends, a kill included: the speakers it still holds
+  // (none after shut_down) stop with it, as linked ones would.
+  ~shard_state() {
+    for (auto& entry : entries)
+      if (entry.second.actor) caf::anon_send_exit(entry.second.actor, caf::exit_reason::user_shutdown);
+  }
+  shard_state() = default;
+  shard_state(const shard_state&) = delete;
+  shard_state& operator=(const shard_state&) = delete;
+
   speakers_settings settings;
-  std::shared_ptr<const speaker_env> env;
+  speaker_env_ptr env;
   outbox_relay_actor relay;
   resilience::restart_intensity relay_restarts{relay_restart_limit};
   std::unordered_map<std::string, speaker_entry> entries;
-  std::unordered_map<caf::actor_addr, std::string> ids_by_address;
+  // A live speaker's entry key by its actor id, for its exit message: the id string is not copied
+  // (an unordered_map node keeps its address until erased, and both are erased together).
+  std::unordered_map<caf::actor_id, const std::string*> ids_by_actor;
   std::unordered_map<std::string, failure_record> failures;
   std::uint64_t next_token = 1;
   bool sweep_armed = false;      // the idle sweep's timer is set or a sweep is under way
@@ -130,7 +163,7 @@ outbox_relay_actor start_relay(self_ptr self) {
 }
 
 void maybe_passivate(self_ptr self, speaker_entry& e) {
-  if (e.retiring && !e.passivate_sent && e.in_flight.empty() && e.actor) {
+  if (e.retiring && !e.passivate_sent && e.none_in_flight() && e.actor) {
     self->send(e.actor, passivate_atom::value);
     e.passivate_sent = true;
   }
@@ -193,10 +226,13 @@ void sweep(self_ptr self) {
 void activate(self_ptr self, const std::string& id, speaker_entry& e) {
   auto& st = self->state;
   e.actor = spawn_speaker(self->system(), st.env, id);
-  // Linked, not just monitored: no speaker outlives its shard (even one killed outright), and the
-  // speaker's exit (normal after passivation, an error when it failed) reaches the exit handler.
-  self->link_to(e.actor);
-  st.ids_by_address.emplace(e.actor.address(), id);
+  // Monitored, not linked: a link puts an attachable on both sides, and the shard's side is a list
+  // CAF walks on every exit message the shard gets (to unlink its source), so with a million
+  // active speakers each passivation walked up to a million nodes; a monitor lives on the speaker
+  // alone. Its exit (normal after passivation, an error when it failed) reaches the down handler.
+  // No speaker outlives its shard all the same: see ~shard_state.
+  self->monitor(e.actor);
+  st.ids_by_actor.emplace(e.actor.id(), &id);
   e.bucket_changes_seen = not_seen;
   ++st.stats.active;
   ++st.stats.activations;
@@ -223,9 +259,10 @@ void dispatch(self_ptr self, const std::string& id, routed_job job, bool replay 
                         "dropped unstarted: its deadline passed while speaker " + id + " was busy"));
     return;
   }
-  auto& e = st.entries[id];
+  auto slot = st.entries.try_emplace(id).first;
+  auto& e = slot->second;
   if (!replay) {
-    if (e.in_flight.size() + e.buffered.size() >= st.settings.max_queued_per_speaker) {
+    if (e.waiting() >= st.settings.max_queued_per_speaker) {
       job.fail(overloaded("speaker " + id + " has " +
                           std::to_string(st.settings.max_queued_per_speaker) +
                           " requests waiting already"));
@@ -239,12 +276,12 @@ void dispatch(self_ptr self, const std::string& id, routed_job job, bool replay 
   }
   if (e.retiring) {
     // Akka's lesson: never drop a message during a hand-off; it goes to the next activation.
-    e.buffered.push_back(std::move(job));
+    e.held().buffered.push_back(std::move(job));
     ++st.stats.buffered;
     ++st.stats.handed_off;
     return;
   }
-  if (!e.actor) activate(self, id, e);
+  if (!e.actor) activate(self, slot->first, e);
   job.run(e.actor);
 }
 
@@ -253,12 +290,13 @@ bool settle(self_ptr self, const std::string& id, std::uint64_t token) {
   auto& st = self->state;
   auto it = st.entries.find(id);
   if (it == st.entries.end()) return false;
-  auto& pending = it->second.in_flight;
+  if (!it->second.queues) return false;
+  auto& pending = it->second.queues->in_flight;
   auto found = std::find_if(pending.begin(), pending.end(),
                             [token](const pending_answer& p) { return p.first == token; });
   if (found == pending.end()) return false;
   pending.erase(found);
-  if (pending.empty()) std::vector<pending_answer>{}.swap(pending);  // idle speakers own no heap
+  it->second.drop_if_empty();  // idle speakers own no heap
   --st.queued;
   maybe_passivate(self, it->second);
   return true;
@@ -345,7 +383,7 @@ caf::result<Result> route(self_ptr self, const std::string& id, Ts... xs) {
   job.run = [self, id, answer, timeout, xs...](const speaker_actor& target) mutable {
     auto& st = self->state;
     const std::uint64_t token = st.next_token++;
-    st.entries[id].in_flight.emplace_back(token,
+    st.entries[id].held().in_flight.emplace_back(token,
                                      [answer](const caf::error& e) mutable { answer(e); });
     self->request(target, timeout, xs...)
       .then(
@@ -401,8 +439,12 @@ void on_speaker_exit(self_ptr self, const std::string& id, const caf::error& rea
   --st.stats.active;
   auto it = st.entries.find(id);
   if (it == st.entries.end()) return;
-  auto in_flight = std::move(it->second.in_flight);
-  auto buffered = std::move(it->second.buffered);
+  std::vector<pending_answer> in_flight;
+  std::vector<routed_job> buffered;
+  if (auto& q = it->second.queues) {
+    in_flight = std::move(q->in_flight);
+    buffered = std::move(q->buffered);
+  }
   st.stats.buffered -= buffered.size();
   st.queued -= in_flight.size();
   st.entries.erase(it);
@@ -436,12 +478,14 @@ void shut_down(self_ptr self, const caf::error& reason) {
   auto& st = self->state;
   const auto answer = make_error(errc::unavailable, "speakers are shutting down");
   for (auto& [id, e] : st.entries) {
-    for (auto& pending : e.in_flight) pending.second(make_error(errc::outcome_unknown, "speakers are shutting down"));
-    for (auto& job : e.buffered) job.fail(answer);
-    e.in_flight.clear();
-    e.buffered.clear();
+    if (e.queues) {
+      for (auto& pending : e.queues->in_flight) pending.second(make_error(errc::outcome_unknown, "speakers are shutting down"));
+      for (auto& job : e.queues->buffered) job.fail(answer);
+      e.queues.reset();
+    }
     if (e.actor) self->send_exit(e.actor, reason);
   }
+  st.ids_by_actor.clear();
   st.entries.clear();
   if (st.relay) self->send_exit(st.relay, reason);
   for (auto& measurer : st.measurers) self->send_exit(measurer, reason);
@@ -647,7 +691,7 @@ speaker_shard_actor::behavior_type shard_fn(self_ptr self, speakers_settings set
   auto& st = self->state;
   st.settings = std::move(settings);
   st.log = log::get("speakers");
-  auto env = std::make_shared<speaker_env>();
+  auto env = caf::make_counted<speaker_env>();
   env->db = st.settings.db;
   env->shard = caf::actor_cast<speaker_shard_actor>(self);
   env->policy = st.settings.policy;
@@ -675,16 +719,20 @@ speaker_shard_actor::behavior_type shard_fn(self_ptr self, speakers_settings set
       }
       return;
     }
-    if (auto a = st.ids_by_address.find(m.source); a != st.ids_by_address.end()) {
-      const std::string id = std::move(a->second);
-      st.ids_by_address.erase(a);
-      on_speaker_exit(self, id, m.reason);
-      return;
-    }
     // From whoever supervises the shard: stop, and take the children along. A normal exit of
     // some other linked actor is no reason to stop (CAF's default does the same).
     if (!m.reason || m.reason == caf::exit_reason::normal) return;
     shut_down(self, m.reason);
+  });
+
+  self->set_down_handler([self](caf::down_msg& m) {
+    auto& st = self->state;
+    const auto source = m.source ? m.source.id() : caf::invalid_actor_id;
+    auto a = st.ids_by_actor.find(source);
+    if (a == st.ids_by_actor.end()) return;
+    const std::string id = *a->second;
+    st.ids_by_actor.erase(a);
+    on_speaker_exit(self, id, m.reason);
   });
 
   return {

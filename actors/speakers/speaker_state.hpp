@@ -9,6 +9,7 @@
 #include <string>
 
 #include "actors/speakers/core/bucket_policy.hpp"
+#include "actors/speakers/core/client_ids.hpp"
 #include "actors/speakers/speaker_actor.hpp"
 
 namespace sbm::speakers {
@@ -26,9 +27,9 @@ enum class phase : std::uint8_t { loading, ready, missing, failed };
 struct speaker_state {
   static inline const char* name = "sbm.speaker";
 
-  std::shared_ptr<const speaker_env> env;
+  speaker_env_ptr env;
   std::string speaker_id;
-  std::string client_id;
+  client_id_ref client_id;  // one copy per node (a few hundred clients, a million speakers)
   std::string display_name;
   std::unique_ptr<pin_note> pin;  // null when there is nothing to show (never pinned, unpinned)
   quality_window window{1};

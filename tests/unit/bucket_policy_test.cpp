@@ -265,6 +265,64 @@ TEST(QualityWindow, StaysCompact) {
   EXPECT_LE(sizeof(quality_window), 24u);
 }
 
+// What the window held before it learnt to keep hundredths in 16 bits: every sample as float.
+struct float_ring {
+  std::uint32_t capacity;
+  std::vector<float> newest_last;
+  void push(double x) {
+    newest_last.push_back(static_cast<float>(x));
+    if (newest_last.size() > capacity) newest_last.erase(newest_last.begin());
+  }
+  std::vector<double> samples() const { return {newest_last.begin(), newest_last.end()}; }
+  double mean() const {
+    double sum = 0.0;
+    for (float f : newest_last) sum += f;
+    return newest_last.empty() ? 0.0 : sum / newest_last.size();
+  }
+};
+
+TEST(QualityWindow, TwoDecimalRatesTakeTwoBytesAndReadBackAsFloatsWould) {
+  quality_window window(50);
+  float_ring ring{50, {}};
+  EXPECT_EQ(window.heap_bytes(), 0u);
+  // Rates as QA types them, 0 to 655.35 with up to two decimals, around the ring twice.
+  for (int i = 0; i < 100; ++i) {
+    const double rate = (i * 7919 % 65536) / 100.0;
+    window.push(rate);
+    ring.push(rate);
+  }
+  window.push(655.35);
+  ring.push(655.35);
+  EXPECT_EQ(window.heap_bytes(), 100u);
+  EXPECT_EQ(window.samples(), ring.samples());
+  EXPECT_EQ(window.mean(), ring.mean());
+}
+
+TEST(QualityWindow, ARateWithMoreDecimalsWidensToFloatsKeepingTheRing) {
+  for (const double odd : {100.0 / 27.0, 655.36, 1e6, 0.001, 2.345}) {
+    quality_window window(4);
+    float_ring ring{4, {}};
+    for (double s : {1.5, 2.25, 3.0, 4.75, 5.5}) {  // wrapped: the oldest slot is not slot 0
+      window.push(s);
+      ring.push(s);
+    }
+    ASSERT_EQ(window.heap_bytes(), 8u);
+    window.push(odd);
+    ring.push(odd);
+    EXPECT_EQ(window.heap_bytes(), 16u) << odd;
+    EXPECT_EQ(window.samples(), ring.samples()) << odd;
+    EXPECT_EQ(window.mean(), ring.mean()) << odd;
+    window.push(6.25);  // floats from now on, until the window is rebuilt
+    ring.push(6.25);
+    EXPECT_EQ(window.samples(), ring.samples()) << odd;
+    const quality_window copy = window;
+    EXPECT_EQ(copy.samples(), ring.samples()) << odd;
+    window.clear();
+    window.push(1.0);
+    EXPECT_EQ(window.heap_bytes(), 8u) << "a cleared window starts narrow again";
+  }
+}
+
 TEST(QualityWindow, FromSamplesRoundTripsExactly) {
   quality_window window(4);
   // Values float cannot hold exactly, and a wrapped ring, to catch ordering and precision slips.

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 
@@ -113,11 +114,31 @@ quality_window::quality_window(std::uint32_t capacity) : capacity_(capacity) {
   if (capacity == 0) throw std::invalid_argument("quality_window capacity must be at least 1");
 }
 
+namespace {
+
+constexpr double hundredths_max = std::numeric_limits<std::uint16_t>::max();
+
+float from_hundredths(std::uint16_t h) { return static_cast<float>(h / 100.0); }
+
+// The hundredths a sample is held as in a narrow window, or -1 when it needs a float: only when
+// reading the hundredths back gives the very float the sample is stored as.
+long hundredths_of(double value) {
+  const double scaled = std::round(value * 100.0);
+  if (!(scaled <= hundredths_max)) return -1;
+  const auto h = static_cast<std::uint16_t>(scaled);
+  return from_hundredths(h) == static_cast<float>(value) ? static_cast<long>(h) : -1;
+}
+
+std::size_t slot_bytes(bool narrow) { return narrow ? sizeof(std::uint16_t) : sizeof(float); }
+
+}  // namespace
+
 quality_window::quality_window(const quality_window& other)
-    : capacity_(other.capacity_), size_(other.size_), next_(other.next_) {
+    : capacity_(other.capacity_), size_(other.size_), next_(other.next_), narrow_(other.narrow_) {
   if (other.slots_) {
-    slots_ = std::make_unique<float[]>(capacity_);
-    std::copy(other.slots_.get(), other.slots_.get() + capacity_, slots_.get());
+    const std::size_t bytes = std::size_t{capacity_} * slot_bytes(narrow_);
+    slots_.reset(new unsigned char[bytes]);
+    std::memcpy(slots_.get(), other.slots_.get(), bytes);
   }
 }
 
@@ -126,10 +147,42 @@ quality_window& quality_window::operator=(const quality_window& other) {
   return *this;
 }
 
+float quality_window::at(std::uint32_t slot) const {
+  if (narrow_) {
+    std::uint16_t h;
+    std::memcpy(&h, slots_.get() + std::size_t{slot} * sizeof h, sizeof h);
+    return from_hundredths(h);
+  }
+  float f;
+  std::memcpy(&f, slots_.get() + std::size_t{slot} * sizeof f, sizeof f);
+  return f;
+}
+
+void quality_window::widen() {
+  std::unique_ptr<unsigned char[]> wide(new unsigned char[std::size_t{capacity_} * sizeof(float)]());
+  if (slots_) {
+    // Every slot, not only the filled ones: the ring's positions must stay where they are.
+    for (std::uint32_t i = 0; i < capacity_; ++i) {
+      const float f = at(i);
+      std::memcpy(wide.get() + std::size_t{i} * sizeof f, &f, sizeof f);
+    }
+  }
+  slots_ = std::move(wide);
+  narrow_ = false;
+}
+
 void quality_window::push(double errors_per_100_words) {
   check_sample(errors_per_100_words);
-  if (!slots_) slots_ = std::make_unique<float[]>(capacity_);
-  slots_[next_] = static_cast<float>(errors_per_100_words);
+  const long h = narrow_ ? hundredths_of(errors_per_100_words) : -1;
+  if (narrow_ && h < 0) widen();
+  if (!slots_) slots_.reset(new unsigned char[std::size_t{capacity_} * slot_bytes(narrow_)]());
+  if (narrow_) {
+    const auto v = static_cast<std::uint16_t>(h);
+    std::memcpy(slots_.get() + std::size_t{next_} * sizeof v, &v, sizeof v);
+  } else {
+    const auto v = static_cast<float>(errors_per_100_words);
+    std::memcpy(slots_.get() + std::size_t{next_} * sizeof v, &v, sizeof v);
+  }
   next_ = next_ + 1 == capacity_ ? 0 : next_ + 1;
   if (size_ < capacity_) ++size_;
 }
@@ -137,8 +190,12 @@ void quality_window::push(double errors_per_100_words) {
 double quality_window::mean() const {
   if (size_ == 0) return 0.0;
   double sum = 0.0;  // recomputed, not kept running, so wrap-around never accumulates drift
-  for (std::uint32_t i = 0; i < size_; ++i) sum += slots_[i];
+  for (std::uint32_t i = 0; i < size_; ++i) sum += at(i);
   return sum / size_;
+}
+
+std::size_t quality_window::heap_bytes() const {
+  return slots_ ? std::size_t{capacity_} * slot_bytes(narrow_) : 0;
 }
 
 std::vector<double> quality_window::samples() const {
@@ -147,7 +204,7 @@ std::vector<double> quality_window::samples() const {
   // Until the window fills, next_ == size_ and the oldest sample is slot 0.
   const std::uint32_t oldest = full() ? next_ : 0;
   for (std::uint32_t i = 0; i < size_; ++i) {
-    out.push_back(slots_[(oldest + i) % capacity_]);
+    out.push_back(at((oldest + i) % capacity_));
   }
   return out;
 }
@@ -165,6 +222,7 @@ void quality_window::clear() {
   slots_.reset();
   size_ = 0;
   next_ = 0;
+  narrow_ = true;
 }
 
 bucket_decision evaluate(const bucket_policy_config& config, bucket current,

@@ -68,8 +68,12 @@ bucket band_of(const bucket_bands&, double errors_per_100_words);
 std::optional<double> band_max(const bucket_bands&, bucket);
 
 // Fixed-capacity ring of the most recent quality samples, oldest dropped first. Compact on purpose
-// (24 bytes plus 4 bytes per slot): the slots are allocated on the first push, so a speaker with no
-// verified jobs yet costs no heap at all.
+// (24 bytes plus 2 or 4 bytes per slot): the slots are allocated on the first push, so a speaker
+// with no verified jobs yet costs no heap at all. A sample is held as float; while every sample of
+// the window is a whole number of hundredths up to 655.35 whose float is exactly what that decimal
+// gives (rates typed with two decimals), the slots hold the hundredths in 16 bits instead, and the
+// first sample that is not widens the window to floats. Both forms read back the same floats, so
+// means, samples and bucket decisions do not depend on the form.
 class quality_window {
  public:
   // Throws std::invalid_argument when capacity is 0.
@@ -91,6 +95,9 @@ class quality_window {
 
   double mean() const;  // 0 when empty
 
+  // Heap the slots take: 0 before the first push, then capacity * 2 (hundredths) or * 4 (floats).
+  std::size_t heap_bytes() const;
+
   // Oldest first (for persistence and the REST summary). Exact: from_samples(capacity(), samples())
   // rebuilds an identical window.
   std::vector<double> samples() const;
@@ -103,10 +110,15 @@ class quality_window {
   void clear();  // drops the samples (and their heap), keeps the capacity
 
  private:
-  std::unique_ptr<float[]> slots_;
+  float at(std::uint32_t slot) const;
+  void widen();  // hundredths -> floats, the same values
+
+  // capacity_ slots of std::uint16_t hundredths (narrow_) or of float.
+  std::unique_ptr<unsigned char[]> slots_;
   std::uint32_t capacity_;
   std::uint32_t size_ = 0;
   std::uint32_t next_ = 0;  // slot the next push writes; the oldest sample once the window is full
+  bool narrow_ = true;
 };
 
 struct bucket_decision {
