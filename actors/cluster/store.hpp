@@ -1,5 +1,6 @@
 #pragma once
-// The cluster family's port to its durable state: node leases, judged by the database's clock.
+// The cluster family's port to its durable state: node leases, judged by the database's clock
+// (speaker ownership rows are written by the speakers' own statements, cluster.fence_speaker).
 // The membership actor never holds SQL: store_postgres.cpp is the only file with it. Calls are
 // asynchronous (the adapter runs statements through the PostgreSQL connection actor), so each
 // takes a completion.
@@ -25,6 +26,7 @@ struct lease {
   std::string node_name;
   std::int64_t age_ms = 0;         // since its last renewal
   std::int64_t expires_in_ms = 0;  // until it lapses unless renewed
+  std::int64_t speakers = 0;       // ownership rows holding its epoch
 };
 
 class store {
