@@ -67,7 +67,7 @@ typename Inspector::result_type inspect(Inspector& f, placement_member& x) {
 }
 
 // What the membership actor tells its node's shard whenever the owners change. `ready` is false
-// while the node has no lease or has not joined yet: then it owns nothing and routes nothing.
+// while the node holds no lease: then it owns nothing and routes nothing.
 struct cluster_placement {
   bool ready = false;
   std::string self;  // this node's address, one of `members` unless it drains

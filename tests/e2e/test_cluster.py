@@ -142,7 +142,7 @@ class ThreeNodes(unittest.TestCase):
         for n in range(3):
             for s in speakers[:6]:
                 v = self.nodes[n].get(f"/v1/speakers/{s}", token=self.qa)
-                self.assertEqual((v.status, v.json()["samples_total"]), (200, 3), v)
+                self.assertEqual((v.status, v.json()["counts"]["samples_total"]), (200, 3), v)
         self.assert_samples(speakers, ["job-0", "job-1", "job-2"])
 
         # Each member's speaker count, as every node reports it after its next lease reading.
@@ -157,7 +157,7 @@ class ThreeNodes(unittest.TestCase):
         self.assertEqual(out.returncode, 0, out.stderr)
         for a in self.addresses:
             self.assertIn(a, out.stdout)
-        self.assertIn("speakers", out.stdout)
+        self.assertIn("SPEAKERS", out.stdout)
         headings = [line for line in out.stdout.splitlines() if line and line == line.upper() and line[0] != " "]
         self.assertEqual(headings[:2], ["NODE", "CLUSTER"], out.stdout)
         self.assertNotIn("DEPENDENCIES", headings)
