@@ -383,11 +383,13 @@ std::variant<http_answer, std::string> http_get(const http_url& url, const std::
   std::string host = v6 ? "[" + url.host + "]" : url.host;
   if (!default_port)
     host += ":" + std::to_string(url.port);
-  std::string request = "GET " + url.base_path + path + " HTTP/1.1\r\nHost: " + host +
+  std::string request = options.method + " " + url.base_path + path + " HTTP/1.1\r\nHost: " + host +
                         "\r\nUser-Agent: sbm/" + std::string(version()) +
                         "\r\nAccept: application/json\r\nConnection: close\r\n";
   for (const auto& [name, value] : options.headers)
     request += name + ": " + value + "\r\n";
+  if (options.method != "GET")
+    request += "Content-Length: 0\r\n";
   request += "\r\n";
   if (auto err = conn.send_all(request))
     return *err;

@@ -29,6 +29,7 @@ struct http_answer {
 };
 
 struct http_get_options {
+  std::string method = "GET";  // or a POST without a body (an operator's action)
   std::chrono::milliseconds timeout{10'000};   // for everything: resolve, connect, handshake, answer
   std::string ca_file;                         // empty: the system's CAs
   std::size_t max_body = 16 * 1024 * 1024;

@@ -19,6 +19,7 @@ void usage(std::ostream& out) {
          "  node              run an SBM node\n"
          "  status            print a node's readiness, dependencies, breakers and queues (GET /v1/status)\n"
          "  cluster status    print a node's view of the cluster: members, their state, lease ages, epochs\n"
+         "  cluster drain     move every speaker away from a node before it leaves (admin)\n"
          "  migrate           apply, or with --show list, the schema migrations without starting a node\n"
          "  token issue       mint a JWT for an operator, a test or a service\n"
          "  seed-instanote    fill a development InstaNote database with drafts and references\n"

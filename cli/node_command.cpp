@@ -5,6 +5,7 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/openssl/manager.hpp>
+#include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
@@ -539,7 +540,13 @@ int node_command(int argc, char** argv) {
     return caf::actor_cast<caf::actor>(verification::spawn_sessions(s, std::move(v)));
   }});
   // The node's membership and lease (speakers fence their writes with its epoch through `lease`).
-  // Last but the gateway, which shows it: its restart restarts nothing else.
+  // Last but the gateway, which shows it: its restart restarts nothing else. Its latest
+  // incarnation is kept for the clean stop, which gives the lease back.
+  struct membership_slot {
+    std::mutex lock;
+    membership_actor actor;
+  };
+  auto membership = std::make_shared<membership_slot>();
   if (clustered(cfg)) {
     cluster::membership_settings m;
     m.node_name = cfg.text("node.name");
@@ -553,10 +560,14 @@ int node_command(int argc, char** argv) {
     m.tls = cluster_tls(cfg);
     logger->info("cluster: member {}:{} (TLS {}), seeds '{}'", m.host, m.port, m.tls ? "on" : "off",
                  cfg.text("cluster.seeds"));
-    tree.children.push_back({"cluster", [m](caf::actor_system& s, const started_children& c) {
+    tree.children.push_back({"cluster", [m, membership](caf::actor_system& s, const started_children& c) {
       auto settings = m;
       settings.db = caf::actor_cast<postgres_actor>(c.at("postgres"));
-      return caf::actor_cast<caf::actor>(cluster::spawn_membership(s, std::move(settings)));
+      settings.speakers = caf::actor_cast<speaker_shard_actor>(c.at("speakers"));
+      auto actor = cluster::spawn_membership(s, std::move(settings));
+      std::lock_guard<std::mutex> guard{membership->lock};
+      membership->actor = actor;
+      return caf::actor_cast<caf::actor>(actor);
     }});
   }
   tree.children.push_back({"gateway", [&cfg, pipeline, services, counters = http.counters](
@@ -611,6 +622,19 @@ int node_command(int argc, char** argv) {
   if (!server->wait_idle(std::chrono::steady_clock::now() + cfg.duration("gateway.drain-timeout")))
     logger->warn("{} requests still in flight at the drain deadline", server->in_flight());
   server->stop();
+  // Nothing is served any more: give the lease back, so the other members take this node's
+  // speakers at their next lease reading instead of after the lease lapses.
+  membership_actor member;
+  {
+    std::lock_guard<std::mutex> guard{membership->lock};
+    member = membership->actor;
+  }
+  if (member) {
+    caf::scoped_actor asker{sys};
+    asker->request(member, cfg.duration("cluster.call-timeout"), leave_atom::value)
+      .receive([&](bool released) { logger->info("cluster: lease {}", released ? "released" : "not held"); },
+               [&](caf::error& e) { logger->warn("cluster: lease not released: {}", sys.render(e)); });
+  }
   caf::anon_send_exit(root, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(on_fatal, caf::exit_reason::user_shutdown);
   logger->info("stopped");

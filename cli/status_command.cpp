@@ -1,5 +1,6 @@
 // `sbm status`: what a node says about itself (GET /v1/status), as a table or as the raw document.
 #include <iostream>
+#include <variant>
 
 #include "cli/command_line.hpp"
 #include "cli/commands.hpp"
@@ -46,8 +47,13 @@ int status_command(int argc, char** argv) {
   return node_status("status", argc, argv, render_status);
 }
 
-int node_status(const std::string& command, int argc, char** argv,
-                const std::function<std::string(const status_document&)>& render) {
+namespace {
+
+// Reads the options, asks the node and sorts out what every answer shares (unreachable,
+// refused); the answer otherwise, or the exit code when there is none to print.
+std::variant<http_answer, int> ask_node(const std::string& command, int argc, char** argv,
+                                        const std::string& method, const std::string& path,
+                                        bool& json_out) {
   const auto loaded = command_settings(command, argc, argv);
   if (!loaded)
     return exit_usage;
@@ -65,15 +71,16 @@ int node_status(const std::string& command, int argc, char** argv,
     return exit_usage;
   }
   http_get_options options;
+  options.method = method;
   options.timeout = cfg.duration("timeout");
   options.ca_file = cfg.text("cacert");
   options.headers = {{"Authorization", "Bearer " + token}};
-  auto got = http_get(std::get<http_url>(url), "/v1/status", options);
+  auto got = http_get(std::get<http_url>(url), path, options);
   if (auto* err = std::get_if<std::string>(&got)) {
     std::cerr << me << node << ": " << *err << "\n";
     return exit_not_ready;
   }
-  const auto& answer = std::get<http_answer>(got);
+  auto& answer = std::get<http_answer>(got);
   if (answer.status == 401 || answer.status == 403) {
     std::cerr << me << "refused (" << answer.status << "): " << problem_detail(answer.body) << "\n";
     return exit_refused;
@@ -83,20 +90,53 @@ int node_status(const std::string& command, int argc, char** argv,
               << "\n";
     return exit_not_ready;
   }
+  json_out = cfg.boolean("json");
+  return std::move(answer);
+}
+
+void print(const http_answer& answer, bool json_out, const std::string& rendered) {
+  if (!json_out) {
+    std::cout << rendered;
+    return;
+  }
+  std::cout << answer.body;
+  if (answer.body.empty() || answer.body.back() != '\n')
+    std::cout << "\n";
+}
+
+}  // namespace
+
+int node_status(const std::string& command, int argc, char** argv,
+                const std::function<std::string(const status_document&)>& render) {
+  bool json_out = false;
+  auto asked = ask_node(command, argc, argv, "GET", "/v1/status", json_out);
+  if (auto* code = std::get_if<int>(&asked))
+    return *code;
+  const auto& answer = std::get<http_answer>(asked);
   auto doc = status_document::parse(answer.body, nullptr, false);
   const auto ready = node_ready(doc);
   if (doc.is_discarded() || !ready) {
-    std::cerr << me << node << " did not answer a status document (no node.ready)\n";
+    std::cerr << "sbm " << command << ": the node did not answer a status document (no node.ready)\n";
     return exit_not_ready;
   }
-  if (cfg.boolean("json")) {
-    std::cout << answer.body;
-    if (answer.body.empty() || answer.body.back() != '\n')
-      std::cout << "\n";
-  } else {
-    std::cout << render(doc);
-  }
+  print(answer, json_out, json_out ? std::string{} : render(doc));
   return *ready ? exit_ready : exit_not_ready;
+}
+
+int node_action(const std::string& command, int argc, char** argv, const std::string& path,
+                const std::function<std::string(const status_document&)>& render) {
+  bool json_out = false;
+  auto asked = ask_node(command, argc, argv, "POST", path, json_out);
+  if (auto* code = std::get_if<int>(&asked))
+    return *code;
+  const auto& answer = std::get<http_answer>(asked);
+  auto doc = status_document::parse(answer.body, nullptr, false);
+  if (doc.is_discarded()) {
+    std::cerr << "sbm " << command << ": the node's answer is not JSON\n";
+    return exit_not_ready;
+  }
+  print(answer, json_out, json_out ? std::string{} : render(doc));
+  return exit_ready;
 }
 
 }  // namespace sbm::cli

@@ -13,4 +13,9 @@ namespace sbm::cli {
 int node_status(const std::string& command, int argc, char** argv,
                 const std::function<std::string(const status_document&)>& render);
 
+// The same options, token, refusals and exit codes for an operator's action on the node (a POST
+// without a body, e.g. /v1/cluster/drain), whose JSON answer `render` prints; 0 when it was 200.
+int node_action(const std::string& command, int argc, char** argv, const std::string& path,
+                const std::function<std::string(const status_document&)>& render);
+
 }  // namespace sbm::cli

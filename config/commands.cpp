@@ -53,6 +53,8 @@ std::vector<command_options> make_commands() {
       {"node", node_options(), true},
       {"status", status_options, false},
       {"cluster status", status_options, false},
+      // The same options; the token needs cluster.admin (an admin's).
+      {"cluster drain", status_options, false},
       {"migrate",
        {node_option("postgres.url"),
         flag_only("show", value_kind::boolean, "false", "list applied and pending migrations, apply nothing"),

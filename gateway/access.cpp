@@ -8,11 +8,11 @@ namespace sbm::gateway {
 
 namespace {
 
-constexpr std::array<std::string_view, 11> all_permissions{
+constexpr std::array<std::string_view, 12> all_permissions{
   permission::speakers_read, permission::speakers_write, permission::buckets_pin,
   permission::quality_write, permission::schedule_read,  permission::reports_write,
   permission::reports_read,  permission::drafts_correct, permission::audit_read,
-  permission::users_admin,   permission::ops_read};
+  permission::users_admin,   permission::ops_read,       permission::cluster_admin};
 
 // The bit of permission `p`, or -1 when it is none.
 int bit_of(std::string_view p) {

@@ -27,6 +27,8 @@ inline constexpr std::string_view users_admin = "users.admin";
 // The operator's view of the node (GET /v1/status): dependency detail, later breakers, pools,
 // queues and membership. Admins hold it; a monitoring service may be granted it.
 inline constexpr std::string_view ops_read = "ops.read";
+// Changing the cluster (drain a node): admins only.
+inline constexpr std::string_view cluster_admin = "cluster.admin";
 }  // namespace permission
 
 // Which of the permissions above a principal holds, one bit each: a principal is built, copied

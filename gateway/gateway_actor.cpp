@@ -147,6 +147,8 @@ json cluster_json(const cluster_status& c) {
                        {"epoch", m.epoch},
                        {"state", m.state},
                        {"self", m.self},
+                       {"draining", m.draining},
+                       {"speakers", optional_ms(m.speakers)},
                        {"lease_age_ms", optional_ms(m.lease_age_ms)},
                        {"lease_expires_in_ms", optional_ms(m.lease_expires_in_ms)}});
   }
@@ -175,6 +177,17 @@ void ask_cluster(gateway_context& ctx, const std::shared_ptr<readiness_collector
             out["epoch"] = nullptr;
             collector->add(std::move(out));
           });
+}
+
+// POST /v1/cluster/drain: this node hands every speaker to the other members and owns none until
+// it stops; the answer is its cluster section after that. A node without a cluster has no one to
+// hand to: it answers its (standalone) section and changes nothing.
+void drain_node(gateway_context& ctx, const http_request& req) {
+  if (!ctx.settings.cluster)
+    return ctx.reply(req, json_response(200, cluster_json(cluster_status{})));
+  ctx.self->request(ctx.settings.cluster, ctx.settings.metrics_timeout, drain_atom::value)
+    .then([&ctx, id = req.id](cluster_status& c) { ctx.reply(id, json_response(200, cluster_json(c))); },
+          ctx.on_error(req, true));
 }
 
 void collect_status(gateway_context& ctx, const http_request& req, status_view view) {
@@ -265,6 +278,8 @@ void dispatch(gateway_state& st, http_request& req) {
           switch (id) {
             case route::node_status:
               return collect_status(ctx, admitted_req, status_view::operator_detail);
+            case route::cluster_drain:
+              return drain_node(ctx, admitted_req);
             case route::metrics:
               return handle_metrics(ctx, admitted_req);
             case route::users_create:

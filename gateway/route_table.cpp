@@ -44,6 +44,7 @@ const route_spec routes[] = {
   {"PUT", "/v1/verification-sessions/{id}/marks", route::session_marks_put, permission::quality_write},
   {"POST", "/v1/verification-sessions/{id}/submit", route::session_submit, permission::quality_write},
   {"GET", "/v1/status", route::node_status, permission::ops_read},
+  {"POST", "/v1/cluster/drain", route::cluster_drain, permission::cluster_admin},
   // Prometheus' scrape: ops.read, or no token at all when metrics.access is open (the lane decides).
   {"GET", "/metrics", route::metrics, permission::ops_read},
 };

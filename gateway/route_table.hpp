@@ -30,6 +30,7 @@ enum class route : int {
   report_update,
   patterns_search,
   node_status,
+  cluster_drain,
   speaker_jobs,
   drafts_correct,
   speaker_overview,

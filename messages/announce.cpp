@@ -51,6 +51,9 @@ void announce_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<std::vector<cluster_member>>("std::vector<sbm::cluster_member>");
   cfg.add_message_type<cluster_member_status>("sbm::cluster_member_status");
   cfg.add_message_type<cluster_status>("sbm::cluster_status");
+  cfg.add_message_type<placement_member>("sbm::placement_member");
+  cfg.add_message_type<std::vector<placement_member>>("std::vector<sbm::placement_member>");
+  cfg.add_message_type<cluster_placement>("sbm::cluster_placement");
   // metrics
   cfg.add_message_type<metric_sample>("sbm::metric_sample");
   cfg.add_message_type<histogram_sample>("sbm::histogram_sample");

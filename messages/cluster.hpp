@@ -1,7 +1,7 @@
 #pragma once
 // The cluster's contracts: who the members are (gossiped between membership actors over CAF's io
 // middleman), what GET /v1/status shows of them, and the fencing number a node's speakers write
-// with. Routing, hand-off and rebalancing will add their messages here.
+// with, and where each speaker lives (the placement a membership actor gives its node's shard).
 #include <caf/actor.hpp>
 #include <caf/atom.hpp>
 #include <caf/meta/type_name.hpp>
@@ -27,19 +27,56 @@ using members_atom = caf::atom_constant<caf::atom("members")>;
 using lease_atom = caf::atom_constant<caf::atom("lease")>;
 // the membership actor (re)tries its publish and its seeds
 using seed_atom = caf::atom_constant<caf::atom("seed")>;
+// the member list as owners of speakers, from the membership actor to its node's shard
+using placement_atom = caf::atom_constant<caf::atom("placement")>;
+// an operator moves every speaker away from this node before it leaves
+using drain_atom = caf::atom_constant<caf::atom("drain")>;
+// a clean stop: the node gives its lease back so its speakers move at once
+using leave_atom = caf::atom_constant<caf::atom("leave")>;
 
 // A member as the others know it: where its membership actor is published, its name, the epoch
-// of its lease (a restarted node comes back with a higher one) and the actor itself.
+// of its lease (a restarted node comes back with a higher one), the actor itself and its speaker
+// shard (where requests for the speakers it owns are routed). A draining member owns nothing;
+// once said of an epoch it stays said (gossip from a member that has not heard yet cannot undo it).
 struct cluster_member {
   std::string address;  // host:port of its membership actor (cluster.host, cluster.port)
   std::string name;     // node.name
   std::int64_t epoch = 0;
   caf::actor membership;  // a proxy on every other node
+  caf::actor speakers;    // its speaker_shard_actor (messages/speakers.hpp), a proxy likewise
+  bool draining = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, cluster_member& x) {
-  return f(caf::meta::type_name("cluster_member"), x.address, x.name, x.epoch, x.membership);
+  return f(caf::meta::type_name("cluster_member"), x.address, x.name, x.epoch, x.membership,
+           x.speakers, x.draining);
+}
+
+// One possible owner of speakers in a node's view: every member with a lease that is not draining.
+struct placement_member {
+  std::string address;  // the name rendezvous hashing scores (runtime/domain/placement)
+  std::int64_t epoch = 0;
+  caf::actor speakers;  // null for this node itself
+  bool reachable = true;  // false: BASP lost it but its lease runs; its speakers wait for the lease
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, placement_member& x) {
+  return f(caf::meta::type_name("placement_member"), x.address, x.epoch, x.speakers, x.reachable);
+}
+
+// What the membership actor tells its node's shard whenever the owners change. `ready` is false
+// while the node holds no lease: then it owns nothing and routes nothing.
+struct cluster_placement {
+  bool ready = false;
+  std::string self;  // this node's address, one of `members` unless it drains
+  std::vector<placement_member> members;  // sorted by address
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cluster_placement& x) {
+  return f(caf::meta::type_name("cluster_placement"), x.ready, x.self, x.members);
 }
 
 // One member in a node's view. state: "up" (connected and leased), "unreachable" (BASP lost it,
@@ -53,12 +90,16 @@ struct cluster_member_status {
   bool self = false;
   std::int64_t lease_age_ms = -1;      // since its last renewal, by PostgreSQL's clock; -1 unknown
   std::int64_t lease_expires_in_ms = -1;
+  bool draining = false;
+  // Speakers whose ownership row holds its epoch (those it activated and has not passivated), as
+  // of the last lease reading; -1 unknown.
+  std::int64_t speakers = -1;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, cluster_member_status& x) {
   return f(caf::meta::type_name("cluster_member_status"), x.address, x.name, x.epoch, x.state,
-           x.self, x.lease_age_ms, x.lease_expires_in_ms);
+           x.self, x.lease_age_ms, x.lease_expires_in_ms, x.draining, x.speakers);
 }
 
 // The `cluster` section of GET /v1/status.
@@ -82,6 +123,10 @@ using membership_actor = caf::typed_actor<
   caf::replies_to<join_atom, cluster_member>::with<std::vector<cluster_member>>,
   caf::reacts_to<members_atom, std::vector<cluster_member>>,
   caf::replies_to<status_atom>::with<cluster_status>,
+  // an operator's drain: this node stops owning speakers; the answer is its status after that
+  caf::replies_to<drain_atom>::with<cluster_status>,
+  // a clean stop gives the lease back; true when a live lease was released
+  caf::replies_to<leave_atom>::with<bool>,
   // its own timers
   caf::reacts_to<lease_atom>,
   caf::reacts_to<seed_atom>>;

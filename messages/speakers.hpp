@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "messages/atoms.hpp"
+#include "messages/cluster.hpp"
 #include "messages/context.hpp"
 #include "messages/events.hpp"
 #include "messages/metrics.hpp"
@@ -279,6 +280,9 @@ using speaker_shard_actor = caf::typed_actor<
   // its speakers (gathered in the shard, never asked of each speaker), queues and outbox
   caf::replies_to<metrics_atom>::with<component_metrics>,
   caf::reacts_to<idle_atom, std::string>,
+  // In a cluster: who owns which speakers now (from the node's membership actor). A speaker this
+  // node no longer owns is handed off; requests for it are routed to its owner's shard.
+  caf::reacts_to<placement_atom, cluster_placement>,
   // Its own timer: the idle sweep over every active speaker (one timer, not one per speaker).
   caf::reacts_to<idle_atom>>;
 

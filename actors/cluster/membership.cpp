@@ -8,6 +8,7 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -43,6 +44,9 @@ struct membership_state {
   std::map<std::string, member_entry> members;  // by address, this node not included
   std::set<std::string> introducing;  // addresses a connect and join is under way to
   std::set<std::string> failing;      // addresses whose last connect or join failed (logged once)
+  bool draining = false;  // an operator drained this node: it owns no speaker any more
+  bool left = false;      // the lease was given back (a clean stop): no new one is taken
+  cluster_placement told;  // what the shard was told last
 };
 
 using self_ptr = membership_actor::stateful_pointer<membership_state>;
@@ -59,7 +63,8 @@ std::string address_of(const std::string& host, std::uint16_t port) {
 
 cluster_member self_member(self_ptr self) {
   auto& st = self->state;
-  return {st.address, st.settings.node_name, st.epoch, caf::actor_cast<caf::actor>(self)};
+  return {st.address, st.settings.node_name, st.epoch, caf::actor_cast<caf::actor>(self),
+          caf::actor_cast<caf::actor>(st.settings.speakers), st.draining};
 }
 
 std::vector<cluster_member> all_members(self_ptr self) {
@@ -107,6 +112,7 @@ void failed(self_ptr self, const std::string& target, const char* what, const ca
 }
 
 void learn(self_ptr self, const std::vector<cluster_member>& list);
+void tell_placement(self_ptr self);
 
 // Connects to a membership actor by address and joins through it. The member is added with the
 // handle of this direct connection: a handle passed on by a third node is routed through it, so
@@ -143,6 +149,7 @@ void introduce(self_ptr self, const std::string& host, std::uint16_t port) {
               if (added)
                 broadcast(self);
               learn(self, list);
+              tell_placement(self);
             },
             [self, target](caf::error& e) { failed(self, target, "refused the join", e); });
       },
@@ -172,7 +179,48 @@ void learn(self_ptr self, const std::vector<cluster_member>& list) {
     auto it = st.members.find(m.address);
     if (it == st.members.end() || it->second.info.epoch < m.epoch)
       introduce(self, m.address);
+    else if (it->second.info.epoch == m.epoch && m.draining && !it->second.info.draining) {
+      it->second.info.draining = true;
+      st.log->info("cluster: member {} ({}) epoch {} drains", m.address, m.name, m.epoch);
+    }
   }
+}
+
+// Every leased member that is not draining may own speakers, this node included once it holds
+// its lease. A node that has not met every member yet may take a speaker that is another's: the
+// activation's claim of the ownership row (or the fence of a write) refuses it while the other
+// holds it, and it is handed back once the views agree. Told to the shard only when it changed.
+void tell_placement(self_ptr self) {
+  auto& st = self->state;
+  if (!st.settings.speakers)
+    return;
+  cluster_placement p;
+  p.self = st.address;
+  p.ready = st.epoch != 0;
+  if (p.ready) {
+    if (!st.draining)
+      p.members.push_back({st.address, st.epoch, caf::actor{}, true});
+    for (const auto& [address, m] : st.members)
+      if (!m.info.draining)
+        p.members.push_back({address, m.info.epoch, m.info.speakers, m.reachable});
+    std::sort(p.members.begin(), p.members.end(),
+              [](const placement_member& a, const placement_member& b) { return a.address < b.address; });
+  }
+  auto same = [](const cluster_placement& a, const cluster_placement& b) {
+    if (a.ready != b.ready || a.members.size() != b.members.size())
+      return false;
+    for (std::size_t i = 0; i < a.members.size(); ++i)
+      if (a.members[i].address != b.members[i].address || a.members[i].epoch != b.members[i].epoch ||
+          a.members[i].reachable != b.members[i].reachable ||
+          a.members[i].speakers != b.members[i].speakers)
+        return false;
+    return true;
+  };
+  if (same(p, st.told))
+    return;
+  st.told = p;
+  st.log->info("cluster: {} owner(s) of speakers{}", p.members.size(), p.ready ? "" : " (not ready)");
+  self->send(st.settings.speakers, placement_atom::value, std::move(p));
 }
 
 void publish(self_ptr self) {
@@ -246,6 +294,9 @@ void reconcile(self_ptr self, const std::vector<lease>& live) {
   for (const auto& [address, m] : st.members)
     if (!m.reachable)
       introduce(self, address);
+  if (auto mine = by_epoch.find(st.epoch); mine != by_epoch.end())
+    st.own.speakers = mine->second->speakers;
+  tell_placement(self);
 }
 
 void read_leases(self_ptr self) {
@@ -261,6 +312,8 @@ void read_leases(self_ptr self) {
 
 void on_lease_tick(self_ptr self) {
   auto& st = self->state;
+  if (st.left)
+    return;
   self->delayed_send(self, st.settings.renew_interval, lease_atom::value);
   if (st.epoch == 0) {
     if (st.acquiring)
@@ -285,6 +338,7 @@ void on_lease_tick(self_ptr self) {
                                   st.settings.node_name);
                      on_seed_tick(self);
                      read_leases(self);
+                     tell_placement(self);
                    });
     return;
   }
@@ -303,6 +357,7 @@ void on_lease_tick(self_ptr self) {
         st.settings.lease->set(0);
       st.epoch = 0;
       st.phase = "lease_lost";
+      tell_placement(self);
       return;
     }
     // The database did not answer: the lease still runs until it lapses, and the fence refuses
@@ -325,7 +380,7 @@ cluster_status status_of(self_ptr self) {
   cluster_status out;
   out.enabled = true;
   out.address = st.address;
-  out.state = st.phase;
+  out.state = st.draining && st.epoch != 0 ? "draining" : st.phase;
   out.epoch = st.epoch;
   out.lease_age_ms = st.epoch == 0 ? -1 : st.own.age_ms + elapsed;
   cluster_member_status me;
@@ -334,6 +389,8 @@ cluster_status status_of(self_ptr self) {
   me.epoch = st.epoch;
   me.state = st.epoch == 0 ? "joining" : "up";
   me.self = true;
+  me.draining = st.draining;
+  me.speakers = st.epoch == 0 ? -1 : st.own.speakers;
   me.lease_age_ms = out.lease_age_ms;
   me.lease_expires_in_ms = st.epoch == 0 ? -1 : st.own.expires_in_ms - elapsed;
   out.members.push_back(me);
@@ -343,7 +400,9 @@ cluster_status status_of(self_ptr self) {
     s.name = m.info.name;
     s.epoch = m.info.epoch;
     s.state = m.reachable ? "up" : "unreachable";
+    s.draining = m.info.draining;
     if (m.leased) {
+      s.speakers = m.last.speakers;
       s.lease_age_ms = m.last.age_ms + elapsed;
       s.lease_expires_in_ms = m.last.expires_in_ms - elapsed;
     }
@@ -372,6 +431,7 @@ membership_actor::behavior_type membership_fn(self_ptr self, membership_settings
                               m.info.epoch, self->system().render(msg.reason));
       }
     }
+    tell_placement(self);
   });
   // The port is given back when this actor ends, so its restart can publish again; the epoch
   // is no longer renewed, so speakers stop writing under it (the restart takes a new one).
@@ -389,9 +449,50 @@ membership_actor::behavior_type membership_fn(self_ptr self, membership_settings
     [self](join_atom, cluster_member& m) -> std::vector<cluster_member> {
       if (add_member(self, m))
         broadcast(self);
+      tell_placement(self);
       return all_members(self);
     },
-    [self](members_atom, std::vector<cluster_member>& list) { learn(self, list); },
+    [self](members_atom, std::vector<cluster_member>& list) {
+      learn(self, list);
+      tell_placement(self);
+    },
+    // The shard hands off every speaker it has (each to its owner among the others); the others
+    // learn it from the broadcast and stop routing here. It lasts until the node stops.
+    [self](drain_atom) -> cluster_status {
+      auto& st = self->state;
+      if (!st.draining) {
+        st.draining = true;
+        st.log->warn("cluster: draining: this node hands its speakers to the other members");
+        broadcast(self);
+        tell_placement(self);
+      }
+      return status_of(self);
+    },
+    // Released in the database first, so a member that reads the leases next sees it gone.
+    [self](leave_atom) -> caf::result<bool> {
+      auto& st = self->state;
+      if (st.epoch == 0)
+        return false;
+      const auto epoch = st.epoch;
+      st.epoch = 0;
+      st.left = true;
+      st.phase = "lease_lost";
+      tell_placement(self);
+      if (st.settings.lease)
+        st.settings.lease->set(0);
+      auto rp = self->make_response_promise<bool>();
+      st.db->release(epoch, [self, rp, epoch](caf::expected<bool> done) mutable {
+        if (!done) {
+          self->state.log->warn("cluster: cannot release the lease of epoch {}: {}", epoch,
+                                self->system().render(done.error()));
+          rp.deliver(false);
+          return;
+        }
+        self->state.log->info("cluster: lease of epoch {} released", epoch);
+        rp.deliver(*done);
+      });
+      return rp;
+    },
     [self](status_atom) -> cluster_status { return status_of(self); },
     [self](lease_atom) { on_lease_tick(self); },
     [self](seed_atom) {

@@ -9,7 +9,10 @@
 //  - A member BASP loses is "unreachable"; it leaves the list only when its lease lapses (the
 //    lease is the last word). Live leases of nodes it does not know yet are joined too, so the
 //    database also serves as a seed list (a restarted seed finds its old members again).
-// Routing, hand-off and rebalancing will hang off the member list kept here.
+//  - It tells its node's speaker shard who owns speakers (cluster_placement) whenever that
+//    changes: every leased member that is not draining, once this node has its lease.
+//  - A drain (an operator's) makes this node own nothing and tells the others; a leave (a clean
+//    stop) gives the lease back, so the others take its speakers at once.
 #include <caf/fwd.hpp>
 #include <chrono>
 #include <cstdint>
@@ -20,6 +23,7 @@
 
 #include "messages/cluster.hpp"
 #include "messages/connections.hpp"
+#include "messages/speakers.hpp"
 
 namespace sbm::cluster {
 
@@ -34,6 +38,7 @@ struct membership_settings {
   // A connect, a join or a lease statement that takes longer is given up and retried.
   std::chrono::milliseconds call_timeout{2000};
   std::shared_ptr<node_lease> lease;  // set to the held epoch, 0 while none is held
+  speaker_shard_actor speakers;  // this node's shard: told the placement, and told to the others
   // Publish and connect through CAF's openssl manager (loaded and configured by the caller), so
   // only a member with a certificate of the cluster's CA gets in; otherwise plain BASP.
   bool tls = false;

@@ -27,6 +27,7 @@ struct lease {
   std::string node_name;
   std::int64_t age_ms = 0;         // since its last renewal
   std::int64_t expires_in_ms = 0;  // until it lapses unless renewed
+  std::int64_t speakers = 0;       // ownership rows holding its epoch
 };
 
 class store {

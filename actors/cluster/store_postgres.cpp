@@ -16,7 +16,8 @@ namespace {
 #define SBM_CLUSTER_LEASE_COLUMNS                                                              \
   "epoch, address, node_name, "                                                                \
   "floor(extract(epoch FROM now() - renewed_at) * 1000)::bigint, "                             \
-  "floor(extract(epoch FROM expires_at - now()) * 1000)::bigint"
+  "floor(extract(epoch FROM expires_at - now()) * 1000)::bigint, "                           \
+  "(SELECT count(*) FROM cluster.speaker_owners o WHERE o.epoch = cluster.leases.epoch)"
 
 const char* const acquire_sql =
   "INSERT INTO cluster.leases (epoch, address, node_name, expires_at) "
@@ -45,6 +46,7 @@ lease lease_from_row(const db_row& row) {
   l.node_name = db::text_column(row, 2);
   l.age_ms = db::int_column(row, 3);
   l.expires_in_ms = db::int_column(row, 4);
+  l.speakers = db::int_column(row, 5);
   return l;
 }
 

@@ -142,7 +142,7 @@ void become_unusable(self_ptr self, phase stage, caf::error answer) {
 
 void apply_loaded(self_ptr self, const db_results& r) {
   auto& st = self->state;
-  if (r.results.size() != 2) throw std::runtime_error("speaker load: expected two result sets");
+  if (r.results.size() < 2) throw std::runtime_error("speaker load: expected two result sets");
   const auto& rows = r.results[0].rows;
   if (rows.empty()) {
     become_unusable(self, phase::missing,
@@ -192,6 +192,11 @@ void load(self_ptr self) {
      "ORDER BY id",
      {st.speaker_id, std::to_string(st.env->policy.window_size)},
      -1});
+  // In a cluster an activation claims the speaker (its ownership row) in the same transaction, so
+  // what it read is the last state any node wrote: a node that still holds it (a hand-off not
+  // finished yet) makes the load fail as unavailable, and the caller retries.
+  if (st.env->lease)
+    tx.statements.push_back(fence_statement(st.speaker_id, st.env->lease->epoch()));
   self->request(st.env->db, st.env->db_timeout, transact_atom::value, std::move(tx))
     .await([self](db_results& r) { apply_loaded(self, r); },
            [self](caf::error& e) {

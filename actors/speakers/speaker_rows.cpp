@@ -111,6 +111,10 @@ db_statement fence_statement(const std::string& speaker_id, std::int64_t epoch) 
   return {"SELECT cluster.fence_speaker($1, $2::bigint)", {speaker_id, std::to_string(epoch)}, -1};
 }
 
+db_statement release_statement(const std::string& speaker_id, std::int64_t epoch) {
+  return {"SELECT cluster.release_speaker($1, $2::bigint)", {speaker_id, std::to_string(epoch)}, -1};
+}
+
 std::string sql_number(double value) {
   char buffer[32];
   std::snprintf(buffer, sizeof buffer, "%.17g", value);

@@ -62,6 +62,11 @@ bool samples_from_rows(const db_rows& rows, std::uint32_t limit, quality_samples
 // node's lease of `epoch` is live and the speaker is its own or free to take.
 db_statement fence_statement(const std::string& speaker_id, std::int64_t epoch);
 
+// Gives the speaker's ownership row back after its activation on this node ended, so the owner
+// the placement chose next claims it at once (cluster.release_speaker; a row of another epoch
+// stays).
+db_statement release_statement(const std::string& speaker_id, std::int64_t epoch);
+
 // Decimal text that PostgreSQL parses back to the identical double.
 std::string sql_number(double value);
 

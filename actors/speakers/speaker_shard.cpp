@@ -31,6 +31,7 @@
 #include "messages/errors.hpp"
 #include "runtime/db/idempotency.hpp"
 #include "runtime/db/rows.hpp"
+#include "runtime/domain/placement.hpp"
 #include "runtime/logging/logging.hpp"
 
 namespace sbm::speakers {
@@ -47,7 +48,10 @@ const resilience::restart_limit relay_restart_limit{5, std::chrono::seconds{60}}
 struct routed_job {
   std::function<void(const speaker_actor&)> run;  // sends it to the live speaker
   std::function<void(const caf::error&)> fail;    // answers the caller without a speaker
+  // In a cluster: sends it to the shard of the node that owns the speaker, answered from there.
+  std::function<void(const speaker_shard_actor&)> forward;
   deadline until;                                 // a buffered job past it is dropped
+  bool from_peer = false;  // another node's shard sent it here: never sent on a second time
 };
 
 using pending_answer = std::pair<std::uint64_t, std::function<void(const caf::error&)>>;
@@ -121,6 +125,10 @@ struct shard_state {
   std::uint32_t measuring = 0;  // texts being measured now (bounded by max_measuring)
   speaker_shard_stats stats;
   std::shared_ptr<spdlog::logger> log;
+  // In a cluster (settings.lease set): the owners of speakers as the membership actor told them,
+  // and their addresses in the same order for rendezvous hashing.
+  cluster_placement placement;
+  std::vector<std::string> owner_names;
 };
 
 using self_ptr = speaker_shard_actor::stateful_pointer<shard_state>;
@@ -243,9 +251,95 @@ caf::error overloaded(std::string what) {
   return make_error(errc::overloaded, std::move(what), std::chrono::seconds{1});
 }
 
+// Where a speaker's messages go. A node without a cluster owns every speaker.
+enum class place { here, elsewhere, nowhere };
+struct owner_choice {
+  place at = place::here;
+  speaker_shard_actor shard;  // elsewhere: the owner's
+};
+
+owner_choice owner_of(const shard_state& st, const std::string& id) {
+  if (!st.settings.lease)
+    return {};
+  if (!st.placement.ready || st.owner_names.empty())
+    return {place::nowhere, {}};
+  const auto& m = st.placement.members[domain::owner_index(st.owner_names, id)];
+  if (m.address == st.placement.self)
+    return {};
+  // A member BASP lost may be frozen: its speakers wait for its lease to lapse (then it leaves
+  // the placement and they move), since it may still be writing for them.
+  if (!m.reachable || !m.speakers)
+    return {place::nowhere, {}};
+  return {place::elsewhere, caf::actor_cast<speaker_shard_actor>(m.speakers)};
+}
+
+// The answer when this node may not serve a speaker now: nothing was written, the caller retries
+// (the gateway and clients see 503 with Retry-After) and by then the owner is settled.
+caf::error not_here(const std::string& id, place at) {
+  return make_error(errc::unavailable,
+                    at == place::nowhere
+                      ? "speaker " + id + " has no reachable owner now (the cluster is changing)"
+                      : "speaker " + id + " is moving to another node",
+                    std::chrono::seconds{1});
+}
+
+// A message another node's shard sent on to this one (it believed this node the owner).
+bool from_peer(self_ptr self) {
+  const auto& sender = self->current_sender();
+  return sender && sender->node() != self->node();
+}
+
+// Counts a message sent on to its owner against the shard's bound on waiting work; the answer
+// releases it (forward_to).
+caf::optional<caf::error> admit_forward(shard_state& st) {
+  if (st.queued >= st.settings.max_queued)
+    return overloaded(std::to_string(st.queued) + " speaker requests are waiting already");
+  ++st.queued;
+  return caf::none;
+}
+
+// Another node may die with the message (CAF answers nothing for it then), so that hop has a
+// timer even for a read or a request with a deadline: a little past the deadline, when the caller
+// has had its answer, it only frees the slot.
+caf::duration forward_timeout(self_ptr self, const deadline& until) {
+  return caf::duration{until.left(self->clock().now(), speaker_timeout(self->state)) +
+                       std::chrono::seconds{1}};
+}
+
+// One hop to the owner's shard, whose answer (or failure) goes to `answer`. A lost answer is the
+// same as a speaker's: unknown outcome for a write, retry for a read.
+template <class Result, class Answer, class... Ts>
+void forward_to(self_ptr self, const speaker_shard_actor& owner, const std::string& id,
+                caf::duration timeout, bool write, Answer answer, const Ts&... xs) {
+  self->request(owner, timeout, xs...)
+    .then(
+      [self, answer](Result& r) mutable {
+        --self->state.queued;
+        answer(std::move(r));
+      },
+      [self, id, write, answer](caf::error& e) mutable {
+        --self->state.queued;
+        answer(speaker_failure(self, id, e, write));
+      });
+}
+
 // `replay`: the job was buffered during a hand-off and counts against the bounds already.
 void dispatch(self_ptr self, const std::string& id, routed_job job, bool replay = false) {
   auto& st = self->state;
+  // Only the owner activates; a message that came from a peer is not sent on again (two views
+  // that disagree must not bounce it), except when a hand-off here held it.
+  // One being handed off from here waits for the hand-off like its earlier messages.
+  auto owner = owner_of(st, id);
+  auto held = owner.at == place::here ? st.entries.end() : st.entries.find(id);
+  if (owner.at != place::here && (held == st.entries.end() || !held->second.retiring)) {
+    if (replay) --st.queued;
+    if (owner.at == place::nowhere || (job.from_peer && !replay))
+      return job.fail(not_here(id, owner.at));
+    if (auto refused = admit_forward(st))
+      return job.fail(*refused);
+    job.forward(owner.shard);
+    return;
+  }
   const auto now = self->clock().now();
   if (poisoned(st, id, now)) {
     if (replay) --st.queued;
@@ -361,7 +455,7 @@ const speaker_actor* live_speaker(self_ptr self, const std::string& id) {
 // Forwards with `request`, not `delegate`: the shard must see the answer to keep its in-flight
 // book, which is what lets it fail requests at once when a speaker dies.
 template <class Result, kind Kind, class... Ts>
-caf::result<Result> route(self_ptr self, const std::string& id, Ts... xs) {
+caf::result<Result> route(self_ptr self, const std::string& id, bool peer, Ts... xs) {
   auto& st = self->state;
   const request_context* ctx = context_in(xs...);
   std::string key;
@@ -376,10 +470,19 @@ caf::result<Result> route(self_ptr self, const std::string& id, Ts... xs) {
   routed_job job;
   if (ctx) job.until = ctx->until;
   job.fail = [answer](const caf::error& e) mutable { answer(e); };
+  job.from_peer = peer;
   // A read carries no deadline, but its caller has a timer of its own and a speaker that dies
   // answers with an error, so the hop needs none (a timer per read costs a clock registration).
   const auto timeout = Kind == kind::read ? caf::duration{caf::infinite}
                                           : hop_timeout(job.until, speaker_timeout(st));
+  // The owner's shard takes the id with the message, where its speaker does not (get, history).
+  job.forward = [self, id, answer, until = job.until, xs...](const speaker_shard_actor& owner) {
+    const auto limit = forward_timeout(self, until);
+    if constexpr (sizeof...(Ts) == 1)
+      forward_to<Result>(self, owner, id, limit, Kind != kind::read, answer, xs..., id);
+    else
+      forward_to<Result>(self, owner, id, limit, Kind != kind::read, answer, xs...);
+  };
   job.run = [self, id, answer, timeout, xs...](const speaker_actor& target) mutable {
     auto& st = self->state;
     const std::uint64_t token = st.next_token++;
@@ -434,20 +537,54 @@ caf::result<speaker_view> measure_then_route(self_ptr self, quality_sample s) {
   return rp;
 }
 
+// In a cluster an activation's end gives the speaker's ownership row back before anything else
+// happens to the speaker here: until then its entry stays, without an actor and retiring, so
+// new messages wait behind the held ones in order; then they are replayed (to a new activation,
+// or to the owner the placement chose now).
+void release_then_replay(self_ptr self, const std::string& id) {
+  auto& st = self->state;
+  auto replay = [self, id] {
+    auto& st = self->state;
+    auto it = st.entries.find(id);
+    if (it == st.entries.end() || it->second.actor) return;
+    std::vector<routed_job> held;
+    if (auto& q = it->second.queues) held = std::move(q->buffered);
+    st.stats.buffered -= held.size();
+    st.entries.erase(it);
+    for (auto& job : held) dispatch(self, id, std::move(job), true);
+  };
+  const auto epoch = st.settings.lease->epoch();
+  if (epoch == 0) return replay();  // no lease, no row of this node's
+  self->request(st.settings.db, st.settings.db_timeout, query_atom::value, release_statement(id, epoch))
+    .then([replay](db_rows&) { replay(); },
+          [self, id, replay](caf::error& e) {
+            // The row stays until the lease lapses; the speaker's next owner waits for that.
+            self->state.log->warn("speaker {}: its ownership row was not given back: {}", log::escape(id),
+                                  self->system().render(e));
+            replay();
+          });
+}
+
 void on_speaker_exit(self_ptr self, const std::string& id, const caf::error& reason) {
   auto& st = self->state;
   --st.stats.active;
   auto it = st.entries.find(id);
   if (it == st.entries.end()) return;
   std::vector<pending_answer> in_flight;
-  std::vector<routed_job> buffered;
-  if (auto& q = it->second.queues) {
-    in_flight = std::move(q->in_flight);
-    buffered = std::move(q->buffered);
-  }
-  st.stats.buffered -= buffered.size();
+  if (auto& q = it->second.queues) in_flight = std::move(q->in_flight);
   st.queued -= in_flight.size();
-  st.entries.erase(it);
+  std::vector<routed_job> buffered;
+  if (st.settings.lease) {
+    // The buffered messages stay with the entry until the ownership row is given back.
+    it->second.actor = speaker_actor{};
+    it->second.retiring = true;
+    it->second.passivate_sent = false;
+    it->second.drop_if_empty();
+  } else {
+    if (auto& q = it->second.queues) buffered = std::move(q->buffered);
+    st.stats.buffered -= buffered.size();
+    st.entries.erase(it);
+  }
 
   caf::error answer;
   if (reason && reason != caf::exit_reason::normal) {
@@ -471,6 +608,7 @@ void on_speaker_exit(self_ptr self, const std::string& id, const caf::error& rea
     answer = make_error(errc::unavailable, "speaker " + id + " stopped before answering; retry");
   }
   for (auto& pending : in_flight) pending.second(answer);
+  if (st.settings.lease) return release_then_replay(self, id);
   for (auto& job : buffered) dispatch(self, id, std::move(job), true);
 }
 
@@ -515,6 +653,16 @@ caf::result<speaker_view> on_register(self_ptr self, speaker_registration& r) {
     return invalid(*e);
   if (auto e = check_text("actor", r.actor, max_id_bytes, false)) return invalid(*e);
   if (r.ctx.until.passed(self->clock().now())) return deadline_passed();
+  // Registered by the speaker's owner (its fence checks the node may write for the speaker).
+  if (auto owner = owner_of(st, r.speaker_id); owner.at != place::here) {
+    if (owner.at == place::nowhere || from_peer(self)) return not_here(r.speaker_id, owner.at);
+    if (auto refused = admit_forward(st)) return *refused;
+    auto rp = self->make_response_promise<speaker_view>();
+    forward_to<speaker_view>(self, owner.shard, r.speaker_id, forward_timeout(self, r.ctx.until), true,
+                             [rp](auto&& value) mutable { rp.deliver(std::forward<decltype(value)>(value)); },
+                             register_atom::value, r);
+    return rp;
+  }
   std::string key;
   if (auto busy = st.keys.claim(r.ctx, key)) return *busy;
   const std::string initial(to_string(st.settings.policy.initial_bucket));
@@ -536,8 +684,12 @@ caf::result<speaker_view> on_register(self_ptr self, speaker_registration& r) {
   if (r.ctx.keyed())
     tx.statements.push_back(
       db::idempotency::store("speakers.idempotency_keys", r.ctx, 0, speaker_answer_sql(), {r.speaker_id}));
-  if (st.settings.lease)
+  if (st.settings.lease) {
+    // No activation holds the new speaker here, so its ownership row goes back at once (an
+    // activation claims it again).
     tx.statements.push_back(fence_statement(r.speaker_id, st.settings.lease->epoch()));
+    tx.statements.push_back(release_statement(r.speaker_id, st.settings.lease->epoch()));
+  }
   auto rp = self->make_response_promise<speaker_view>();
   auto answer = [self, rp, key](auto&& value) mutable {
     self->state.keys.release(key);
@@ -682,6 +834,25 @@ caf::result<quality_samples> on_samples(self_ptr self, samples_query& q) {
   return rp;
 }
 
+// The owners changed: each active speaker that is now another node's is handed off (it stops
+// taking messages, finishes what it has, passivates, gives its row back; what waited is then
+// sent to the new owner). Only those move, never the others.
+void on_placement(self_ptr self, cluster_placement& p) {
+  auto& st = self->state;
+  st.placement = std::move(p);
+  st.owner_names.clear();
+  for (const auto& m : st.placement.members) st.owner_names.push_back(m.address);
+  if (!st.settings.lease) return;
+  std::size_t moving = 0;
+  for (auto& [id, e] : st.entries)
+    if (e.actor && !e.retiring && owner_of(st, id).at != place::here) {
+      retire(self, e);
+      ++moving;
+    }
+  st.log->info("cluster placement: {} owner(s){}; {} active speaker(s) handed off", st.owner_names.size(),
+               st.placement.ready ? "" : " (not ready)", moving);
+}
+
 caf::optional<caf::error> bad_route(const std::string& id) {
   if (auto e = check_id("speaker_id", id)) return invalid(*e);
   return caf::none;
@@ -742,24 +913,24 @@ speaker_shard_actor::behavior_type shard_fn(self_ptr self, speakers_settings set
       // (a fifth of the shard's work per get, measured with bench_actor_messaging under callgrind).
       if (auto* live = live_speaker(self, id)) return self->delegate(*live, get_atom::value);
       if (auto e = bad_route(id)) return *e;
-      return route<speaker_view, kind::read>(self, id, get_atom::value);
+      return route<speaker_view, kind::read>(self, id, from_peer(self), get_atom::value);
     },
     [self](history_atom, const std::string& id) -> caf::result<speaker_history> {
       if (auto e = bad_route(id)) return *e;
-      return route<speaker_history, kind::read>(self, id, history_atom::value);
+      return route<speaker_history, kind::read>(self, id, from_peer(self), history_atom::value);
     },
     [self](pin_atom, bucket_pin& p) -> caf::result<speaker_view> {
       if (auto e = bad_route(p.speaker_id)) return *e;
-      return route<speaker_view, kind::audited_write>(self, p.speaker_id, pin_atom::value, p);
+      return route<speaker_view, kind::audited_write>(self, p.speaker_id, from_peer(self), pin_atom::value, p);
     },
     [self](unpin_atom, bucket_unpin& u) -> caf::result<speaker_view> {
       if (auto e = bad_route(u.speaker_id)) return *e;
-      return route<speaker_view, kind::audited_write>(self, u.speaker_id, unpin_atom::value, u);
+      return route<speaker_view, kind::audited_write>(self, u.speaker_id, from_peer(self), unpin_atom::value, u);
     },
     [self](sample_atom, quality_sample& s) -> caf::result<speaker_view> {
       if (auto e = bad_route(s.speaker_id)) return *e;
       if (s.from_texts) return measure_then_route(self, std::move(s));
-      return route<speaker_view, kind::write>(self, s.speaker_id, sample_atom::value, s);
+      return route<speaker_view, kind::write>(self, s.speaker_id, from_peer(self), sample_atom::value, s);
     },
     [self](list_atom, speaker_query& q) { return on_list(self, q); },
     [self](samples_atom, samples_query& q) { return on_samples(self, q); },
@@ -794,6 +965,7 @@ speaker_shard_actor::behavior_type shard_fn(self_ptr self, speakers_settings set
       return rp;
     },
     [self](idle_atom) { sweep(self); },
+    [self](placement_atom, cluster_placement& p) { on_placement(self, p); },
     [self](idle_atom, const std::string& id) {
       auto& st = self->state;
       auto it = st.entries.find(id);

@@ -1,9 +1,13 @@
-"""A cluster of three real `sbm node` processes on loopback against one throwaway database: they
-join through their seeds and each lists every member; a speaker's writes are fenced by its owner's
-epoch in the database; kill -9 of the owner is seen by the others at once, its lease lapses and it
-leaves the member list, a survivor takes the speaker over; the killed node restarts with a new
-epoch, and a write under its old epoch is refused by the database. Also: a node refuses a half
-configured cluster TLS, and with TLS a node without a certificate of the cluster's CA cannot join.
+"""A cluster of real `sbm node` processes on loopback against one throwaway database: they join
+through their seeds and each lists every member; any node answers for any speaker, each speaker
+living on the owner rendezvous hashing picks over the members (its ownership row names that
+owner's epoch); a 4th node takes exactly the speakers it wins (about a quarter) and no others
+move; `sbm cluster drain` empties a node while it still answers; a clean stop gives the lease
+back; kill -9 of a node is seen at once, its lease lapses, it leaves the member list and the
+survivors take its speakers; every acknowledged sample exists exactly once throughout. The killed
+node restarts with a new epoch, and a write under its old epoch is refused by the database. Also:
+a node refuses a half configured cluster TLS, and with TLS a node without a certificate of the
+cluster's CA cannot join.
 
 Every wait is on a condition (Node.wait_until); nothing asserts a duration. ctest runs this file
 alone (RUN_SERIAL), so loaded cores do not look like dead nodes."""
@@ -29,6 +33,30 @@ def start_member(srv, database_url, keys, port, seeds, name, extra=()):
     return Node(srv=srv, database_url=database_url, keys=keys,
                 extra_flags=[f"--cluster.port={port}", f"--cluster.seeds={seeds}", f"--node.name={name}",
                              *extra])
+
+
+# Rendezvous hashing as runtime/domain/placement.cpp computes it (FNV-1a, then SplitMix64's
+# finaliser; ties to the smaller name), so the test knows where each speaker must live.
+MASK = 2 ** 64 - 1
+
+
+def _fnv1a(h, data):
+    for c in data:
+        h = ((h ^ c) * 0x100000001b3) & MASK
+    return h
+
+
+def _mix(z):
+    z = (z + 0x9e3779b97f4a7c15) & MASK
+    z = ((z ^ (z >> 30)) * 0xbf58476d1ce4e5b9) & MASK
+    z = ((z ^ (z >> 27)) * 0x94d049bb133111eb) & MASK
+    return z ^ (z >> 31)
+
+
+def owner_of(members, speaker):
+    def score(m):
+        return _mix(_fnv1a(_fnv1a(0xcbf29ce484222325, m.encode()) ^ 0xff, speaker.encode()))
+    return max(sorted(members), key=score)
 
 
 def sql_error(url, sql):
@@ -97,70 +125,171 @@ class ThreeNodes(unittest.TestCase):
             for m in c["members"]:
                 self.assertIsNotNone(m["lease_age_ms"], m)
                 self.assertGreaterEqual(m["lease_expires_in_ms"], -1000, m)
+                self.assertFalse(m["draining"], m)
 
-        # The operator's command shows the same members.
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SBM_")}
-        env["SBM_TOKEN"] = self.admin
-        out = subprocess.run([SBM, "cluster", "status", "--node", f"http://127.0.0.1:{self.nodes[1].port}"],
-                             capture_output=True, text=True, env=env, timeout=60)
+        # Routing: each speaker registered through one node and written through every node lives
+        # on its owner only, and every write is applied once.
+        run = uuid.uuid4().hex[:6]
+        speakers = [f"spk-{run}-{i}" for i in range(48)]
+        for i, s in enumerate(speakers):
+            r = self.retried(self.nodes[i % 3], "POST", "/v1/speakers", self.lead, f"reg-{s}",
+                             {"speaker_id": s, "client_id": "c1", "display_name": "Dr. A"})
+            self.assertEqual(r.status, 201, r)
+        for n in range(3):
+            self.write_all(self.nodes[n], speakers, f"job-{n}")
+        epoch_at = dict(zip(self.addresses, epochs))
+        self.assertEqual(self.owner_rows(speakers), self.placed(speakers, self.addresses, epoch_at))
+        for n in range(3):
+            for s in speakers[:6]:
+                v = self.nodes[n].get(f"/v1/speakers/{s}", token=self.qa)
+                self.assertEqual((v.status, v.json()["counts"]["samples_total"]), (200, 3), v)
+        self.assert_samples(speakers, ["job-0", "job-1", "job-2"])
+
+        # Each member's speaker count, as every node reports it after its next lease reading.
+        def counts_match():
+            rows = self.owner_rows(speakers)
+            want = {a: sum(1 for e in rows.values() if e == epoch_at[a]) for a in self.addresses}
+            return {a: m["speakers"] for a, m in members_of(self.nodes[2], self.admin).items()} == want
+        self.nodes[2].wait_until(counts_match, 60, "the members' speaker counts never matched the rows")
+
+        # The operator's command shows the same members and their counts.
+        out = self.sbm("cluster", "status", "--node", f"http://127.0.0.1:{self.nodes[1].port}")
         self.assertEqual(out.returncode, 0, out.stderr)
         for a in self.addresses:
             self.assertIn(a, out.stdout)
+        self.assertIn("SPEAKERS", out.stdout)
         headings = [line for line in out.stdout.splitlines() if line and line == line.upper() and line[0] != " "]
         self.assertEqual(headings[:2], ["NODE", "CLUSTER"], out.stdout)
         self.assertNotIn("DEPENDENCIES", headings)
 
-        # Fencing: node 0 registers and writes the speaker, so it owns it (one ownership row,
-        # written on the first fenced write); node 1's write for it is refused by the database.
-        speaker = "spk-" + uuid.uuid4().hex[:8]
-        r = self.nodes[0].request("POST", "/v1/speakers", token=self.lead,
-                                  body={"speaker_id": speaker, "client_id": "c1", "display_name": "Dr. A"})
-        self.assertEqual(r.status, 201, r)
-        self.assertEqual(self.sample(self.nodes[0], speaker, "job-1").status, 201)
-        owner = lambda: psql(self.db, f"SELECT epoch FROM cluster.speaker_owners WHERE speaker_id = '{speaker}'")
-        self.assertEqual(owner(), str(epochs[0]))
-        refused = self.sample(self.nodes[1], speaker, "job-2")
-        self.assertEqual(refused.status, 409, refused)
-        self.assertEqual(refused.json()["type"], "urn:sbm:problem:stale-owner", refused)
-        self.assertEqual(psql(self.db, f"SELECT count(*) FROM speakers.quality_samples WHERE speaker_id = '{speaker}'"),
-                         "1")
-        self.assertEqual(owner(), str(epochs[0]))
+        # A 4th node: exactly the speakers it wins move to it (about a quarter), no other speaker
+        # is handed off, and nothing is applied twice.
+        port = free_port()
+        self.addresses.append(f"127.0.0.1:{port}")
+        self.nodes.append(start_member(self.srv, self.db, self.nodes[0].keys, port, self.seeds, "n3"))
+        everyone = {a: "up" for a in self.addresses}
+        self.wait_members([0, 1, 2, 3], everyone, "the 4th node never joined")
+        epoch_at[self.addresses[3]] = self.epoch_of(3)
+        before = self.placed(speakers, self.addresses[:3], epoch_at)
+        after = self.placed(speakers, self.addresses, epoch_at)
+        moved = {s for s in speakers if before[s] != after[s]}
+        self.assertTrue(all(after[s] == epoch_at[self.addresses[3]] for s in moved))
+        self.assertTrue(0 < len(moved) < len(speakers) / 2, len(moved))
+        self.nodes[0].wait_until(lambda: self.owner_rows(speakers) == self.rows_after_touch(speakers, after),
+                                 60, "the moved speakers never settled on the 4th node")
+        self.assertEqual(sum(self.passivations(self.nodes[n]) for n in range(3)), len(moved))
+        self.write_all(self.nodes[3], speakers, "job-3")
+        self.assert_samples(speakers, ["job-0", "job-1", "job-2", "job-3"])
 
-        # kill -9 of the owner: the others see it unreachable (BASP), then gone once its lease lapsed.
+        # Drain node 1: only an admin may; then it owns nothing but still answers.
+        refused = self.sbm("cluster", "drain", "--node", f"http://127.0.0.1:{self.nodes[1].port}", token=self.lead)
+        self.assertEqual(refused.returncode, 3, refused.stderr)
+        out = self.sbm("cluster", "drain", "--node", f"http://127.0.0.1:{self.nodes[1].port}")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("draining", out.stdout)
+        self.nodes[0].wait_until(
+            lambda: all(members_of(self.nodes[n], self.admin)[self.addresses[1]]["draining"] for n in (0, 2, 3)),
+            60, "the others never saw node 1 draining")
+        owners = [a for i, a in enumerate(self.addresses) if i != 1]
+        drained = self.placed(speakers, owners, epoch_at)
+        self.write_all(self.nodes[1], speakers, "job-4")
+        self.nodes[0].wait_until(lambda: self.owner_rows(speakers) == self.rows_after_touch(speakers, drained),
+                                 60, "the drained node's speakers never moved")
+        self.assertEqual(psql(self.db, f"SELECT count(*) FROM cluster.speaker_owners WHERE epoch = {epochs[1]}"), "0")
+
+        # A clean stop gives the lease back at once (the log says so before the process ends).
+        self.assertEqual(self.nodes[1].stop(), 0)
+        self.assertIn(f"lease of epoch {epochs[1]} released", self.nodes[1].log_text())
+        self.assertEqual(psql(self.db, f"SELECT count(*) FROM cluster.leases WHERE epoch = {epochs[1]} "
+                                       "AND expires_at > now()"), "0")
+        survivors = [self.addresses[0], self.addresses[2], self.addresses[3]]
+        self.wait_members([0, 2, 3], {a: "up" for a in survivors}, "the stopped node never left the list")
+
+        # kill -9 of node 0: the others see it unreachable (BASP), then gone once its lease lapsed;
+        # its speakers answer again from the survivors, every acknowledged write once.
         self.nodes[0].stop(signal.SIGKILL)
-        self.wait_members([1, 2], dict(everyone, **{self.addresses[0]: "unreachable"}),
+        self.wait_members([2, 3], dict({a: "up" for a in survivors}, **{self.addresses[0]: "unreachable"}),
                           "the survivors never saw the killed node unreachable")
-        self.wait_members([1, 2], {a: "up" for a in self.addresses[1:]},
-                          "the killed node's lease never lapsed")
+        self.wait_members([2, 3], {a: "up" for a in survivors[1:]}, "the killed node's lease never lapsed")
         self.assertEqual(psql(self.db, f"SELECT count(*) FROM cluster.leases WHERE epoch = {epochs[0]} "
                                        "AND expires_at > now()"), "0")
-
-        # Its speaker is taken over by the first survivor that writes for it.
-        taken = self.sample(self.nodes[1], speaker, "job-3")
-        self.assertEqual(taken.status, 201, taken)
-        self.assertEqual(owner(), str(epochs[1]))
-
-        # The killed node restarts with a new epoch and every member lists it again.
-        self.nodes[0].start()
-        self.wait_members([0, 1, 2], everyone, "the restarted node never rejoined")
-        new_epoch = self.epoch_of(0)
-        self.assertGreater(new_epoch, max(epochs))
-        self.assertEqual({m["epoch"] for m in members_of(self.nodes[2], self.admin).values()},
-                         {new_epoch, epochs[1], epochs[2]})
+        self.write_all(self.nodes[2], speakers, "job-5")
+        self.assert_samples(speakers, ["job-0", "job-1", "job-2", "job-3", "job-4", "job-5"])
+        last = self.placed(speakers, survivors[1:], epoch_at)
+        self.nodes[2].wait_until(lambda: self.owner_rows(speakers) == self.rows_after_touch(speakers, last),
+                                 60, "the killed node's speakers never settled on the survivors")
 
         # A write under the dead epoch is refused by the database itself, and changes nothing.
+        speaker = speakers[0]
         err = sql_error(self.db, "BEGIN; "
                         f"UPDATE speakers.speakers SET display_name = 'stale' WHERE speaker_id = '{speaker}'; "
                         f"SELECT cluster.fence_speaker('{speaker}', {epochs[0]}); COMMIT;")
         self.assertIn(f"the lease of epoch {epochs[0]} is not held", err)
         self.assertEqual(psql(self.db, f"SELECT display_name FROM speakers.speakers WHERE speaker_id = '{speaker}'"),
                          "Dr. A")
-        # A live node that does not own the speaker is refused too (SB002), through its API.
-        refused = self.sample(self.nodes[0], speaker, "job-4")
-        self.assertEqual(refused.status, 409, refused)
+        # A live node that does not hold an active speaker's row is refused too (SB002).
+        holder = self.owner_rows([speaker])[speaker]
+        other = epoch_at[self.addresses[3]] if holder == epoch_at[self.addresses[2]] else epoch_at[self.addresses[2]]
         self.assertIn("owned by the live lease", sql_error(
-            self.db, f"SELECT cluster.fence_speaker('{speaker}', {new_epoch})"))
-        self.assertEqual(owner(), str(epochs[1]))
+            self.db, f"SELECT cluster.fence_speaker('{speaker}', {other})"))
+
+        # The killed node restarts with a new epoch and every member lists it again.
+        self.nodes[0].start()
+        self.wait_members([0, 2, 3], {a: "up" for a in survivors}, "the restarted node never rejoined")
+        self.assertGreater(self.epoch_of(0), max(epoch_at.values()))
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def sbm(self, *args, token=None):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SBM_")}
+        env["SBM_TOKEN"] = token or self.admin
+        return subprocess.run([SBM, *args], capture_output=True, text=True, env=env, timeout=60)
+
+    def retried(self, node, method, path, token, key, body=None):
+        """Sends until the answer is not a retryable 503 (a speaker between owners), always with the
+        same Idempotency-Key, as a client does."""
+        seen = {}
+
+        def answered():
+            seen["r"] = node.request(method, path, body=body, token=token, headers={"Idempotency-Key": key})
+            return seen["r"].status != 503
+        node.wait_until(answered, 60, f"{method} {path} kept answering 503: {seen.get('r')}")
+        return seen["r"]
+
+    def write_all(self, node, speakers, job):
+        for s in speakers:
+            r = self.retried(node, "POST", f"/v1/speakers/{s}/quality-samples", self.qa, f"{job}-{s}",
+                             {"job_id": job, "errors_per_100_words": 1.5})
+            self.assertEqual(r.status, 201, (s, job, r))
+
+    def assert_samples(self, speakers, jobs):
+        rows = psql(self.db, "SELECT speaker_id || ' ' || string_agg(job_id, ',' ORDER BY job_id) "
+                             "FROM speakers.quality_samples GROUP BY speaker_id")
+        got = dict(line.split(" ") for line in rows.splitlines() if line)
+        self.assertEqual({s: got.get(s) for s in speakers}, {s: ",".join(sorted(jobs)) for s in speakers})
+
+    def owner_rows(self, speakers):
+        rows = psql(self.db, "SELECT speaker_id || ' ' || epoch FROM cluster.speaker_owners")
+        got = dict(line.split(" ") for line in rows.splitlines() if line)
+        return {s: int(got[s]) if s in got else None for s in speakers}
+
+    def rows_after_touch(self, speakers, placed):
+        """Reads every speaker through the first live node (activating it on its owner) and
+        returns the rows that placement says must result."""
+        node = next(n for n in self.nodes if n.proc is not None)
+        for s in speakers:
+            r = self.retried(node, "GET", f"/v1/speakers/{s}", self.qa, f"read-{s}")
+            self.assertEqual(r.status, 200, r)
+        return placed
+
+    @staticmethod
+    def placed(speakers, members, epoch_at):
+        return {s: epoch_at[owner_of(members, s)] for s in speakers}
+
+    def passivations(self, node):
+        text = node.get("/metrics", token=self.admin).body
+        return int(sum(float(line.split()[-1]) for line in text.splitlines()
+                       if line.startswith("sbm_speaker_passivations_total")))
 
 
 def node_command(srv, workdir, extra):

@@ -9,11 +9,11 @@
 #include <variant>
 #include <vector>
 
-#include "actors/cluster/core/placement.hpp"
 #include "actors/cluster/core/seeds.hpp"
+#include "runtime/domain/placement.hpp"
 
-using sbm::cluster::owner_index;
-using sbm::cluster::rendezvous_score;
+using sbm::domain::owner_index;
+using sbm::domain::rendezvous_score;
 
 namespace {
 

@@ -1,6 +1,6 @@
-#include "actors/cluster/core/placement.hpp"
+#include "runtime/domain/placement.hpp"
 
-namespace sbm::cluster {
+namespace sbm::domain {
 
 namespace {
 
@@ -43,4 +43,4 @@ std::size_t owner_index(const std::vector<std::string>& members, std::string_vie
   return best;
 }
 
-}  // namespace sbm::cluster
+}  // namespace sbm::domain

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-namespace sbm::cluster {
+namespace sbm::domain {
 
 // The score of `member` for `speaker_id`; the owner is the member with the highest score. Stable
 // across processes, builds and machines (a fixed hash, not std::hash).
@@ -19,4 +19,4 @@ std::uint64_t rendezvous_score(std::string_view member, std::string_view speaker
 // not matter.
 std::size_t owner_index(const std::vector<std::string>& members, std::string_view speaker_id);
 
-}  // namespace sbm::cluster
+}  // namespace sbm::domain
