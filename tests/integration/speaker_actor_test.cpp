@@ -382,7 +382,7 @@ TEST_F(SpeakerActor, APinHoldsTheBucketAndUnpinAppliesThePolicyAgain) {
 TEST_F(SpeakerActor, AStampedReadCarriesTheViewOnlyWhenTheStampMoved) {
   auto c = start();
   ASSERT_TRUE(c.enrol("spk-1"));
-  auto env = std::make_shared<sp::speaker_env>();
+  auto env = caf::make_counted<sp::speaker_env>();
   env->db = db;
   env->policy.window_size = 5;
   auto speaker = sp::spawn_speaker(sys, env, "spk-1");
