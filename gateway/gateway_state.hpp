@@ -16,6 +16,7 @@
 #include "gateway/router.hpp"
 #include "gateway/user_cache.hpp"
 #include "messages/context.hpp"
+#include "messages/speaker_locations.hpp"
 
 namespace sbm::gateway {
 
@@ -36,9 +37,9 @@ struct gateway_context {
   rendered_views speaker_bodies{4096};
   // Where each speaker's activation was when it last answered one of this lane's reads (learnt
   // from a delegated answer, whose sender is the activation itself), so the next read of it skips
-  // the shard (routes_speakers.cpp). Cleared when full, like speaker_bodies.
-  std::unordered_map<std::string, speaker_actor> speaker_locations;
-  static constexpr std::size_t max_speaker_locations = 4096;
+  // the shard (routes_speakers.cpp): the one caller-side cache every reader of speakers shares.
+  // Cleared when full, like speaker_bodies.
+  sbm::speaker_locations locations{4096};
 
   // What travels with the work a request starts: its deadline (now plus the gateway's request
   // timeout, the one timer of the whole pipeline) and, for writes, its Idempotency-Key scoped to

@@ -230,16 +230,6 @@ void show_speaker(gateway_context& ctx, std::uint64_t request, const client_scop
   ctx.reply(request, std::move(r));
 }
 
-// Remembers the activation that sent the answer being handled, unless the shard answered itself.
-void learn_location(gateway_context& ctx, const std::string& id) {
-  const auto& sender = ctx.self->current_sender();
-  if (!sender || caf::actor_cast<caf::actor_addr>(sender) == ctx.settings.speakers.address())
-    return;
-  if (ctx.speaker_locations.size() >= gateway_context::max_speaker_locations)
-    ctx.speaker_locations.clear();
-  ctx.speaker_locations.insert_or_assign(id, caf::actor_cast<speaker_actor>(sender));
-}
-
 }  // namespace
 
 // A read of one speaker's view. It goes straight to the activation that answered this lane's last
@@ -253,17 +243,17 @@ void learn_location(gateway_context& ctx, const std::string& id) {
 // what needs the lane: a changed view, a scoped reader's refusal, a bounce).
 void read_speaker(gateway_context& ctx, std::uint64_t request, const std::string& id,
                   const client_scope& scope, bool try_remembered) {
-  auto known = try_remembered ? ctx.speaker_locations.find(id) : ctx.speaker_locations.end();
-  if (known != ctx.speaker_locations.end()) {
+  auto known = try_remembered ? ctx.locations.find(id) : speaker_actor{};
+  if (known) {
     auto held = ctx.speaker_bodies.held(id);
     const auto stamp = held ? held->stamp : speaker_stamp{};
     if (stamp.activation != 0 && ctx.settings.direct &&
         ctx.settings.direct->send(
-          caf::actor_cast<caf::actor>(known->second),
+          caf::actor_cast<caf::actor>(known),
           direct_reads::ticket{request, id, scope, std::move(held), caf::actor_cast<caf::actor>(ctx.self)},
           ctx.self->context()))
       return;
-    ctx.self->request(known->second, ctx.hop(), get_atom::value, stamp)
+    ctx.self->request(known, ctx.hop(), get_atom::value, stamp)
       .then(
         [&ctx, request, id, scope](speaker_read& r) { speaker_answered(ctx, request, id, scope, r); },
         [&ctx, request, id, scope](caf::error& err) {
@@ -276,7 +266,7 @@ void read_speaker(gateway_context& ctx, std::uint64_t request, const std::string
   ctx.self->request(ctx.settings.speakers, ctx.hop(), get_atom::value, id)
     .then(
       [&ctx, request, id, scope](speaker_view& v) {
-        learn_location(ctx, id);
+        ctx.locations.learn(ctx.self, id, ctx.settings.speakers);
         show_speaker(ctx, request, scope, v);
       },
       ctx.on_error(request, false));
@@ -293,7 +283,7 @@ void speaker_answered(gateway_context& ctx, std::uint64_t request, const std::st
 
 void speaker_gone(gateway_context& ctx, std::uint64_t request, const std::string& id,
                   const client_scope& scope) {
-  ctx.speaker_locations.erase(id);
+  ctx.locations.forget(id);
   read_speaker(ctx, request, id, scope, false);
 }
 
