@@ -564,6 +564,9 @@ int node_command(int argc, char** argv) {
       auto settings = m;
       settings.db = caf::actor_cast<postgres_actor>(c.at("postgres"));
       settings.speakers = caf::actor_cast<speaker_shard_actor>(c.at("speakers"));
+      settings.events = caf::actor_cast<event_bus_actor>(c.at("event-bus"));
+      // The report saga needs none: its rows are claimed one by one, whichever node runs it.
+      settings.singletons = {outbox_relay_singleton};
       auto actor = cluster::spawn_membership(s, std::move(settings));
       std::lock_guard<std::mutex> guard{membership->lock};
       membership->actor = actor;
