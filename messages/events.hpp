@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "messages/atoms.hpp"
+#include "messages/context.hpp"
 
 namespace sbm {
 
@@ -57,5 +58,46 @@ using event_bus_actor = caf::typed_actor<
 // relay feeds it separately from the bus, so Redis being down never holds up internal subscribers.
 using stream_publisher_actor = caf::typed_actor<
   caf::replies_to<publish_atom, bucket_changed>::with<bool>>;
+
+// The event feed: this node's listener on the bus, kept for HTTP clients (GET
+// /v1/events/bucket-changes). It holds the last events it heard, each once (by event_id), numbered
+// in the order it heard them; a client reads those after its cursor, or waits for the next.
+struct event_feed_query {
+  std::uint64_t after = 0;     // the feed's number of the last event the client has (0: none)
+  std::uint32_t limit = 100;
+  std::int64_t wait_ms = 0;    // with nothing after the cursor, wait this long for an event
+  client_scope scope{};        // the caller's: events of other clients are left out
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, event_feed_query& x) {
+  return f(caf::meta::type_name("event_feed_query"), x.after, x.limit, x.wait_ms, x.scope);
+}
+
+struct event_feed_entry {
+  std::uint64_t seq = 0;  // the feed's number: the client's next cursor
+  bucket_changed event;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, event_feed_entry& x) {
+  return f(caf::meta::type_name("event_feed_entry"), x.seq, x.event);
+}
+
+struct event_feed_page {
+  std::vector<event_feed_entry> events;  // oldest first
+  std::uint64_t next = 0;  // the cursor to ask with next time
+  bool gap = false;        // events after the cursor were already dropped (the feed keeps the last N)
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, event_feed_page& x) {
+  return f(caf::meta::type_name("event_feed_page"), x.events, x.next, x.gap);
+}
+
+using event_feed_actor = caf::typed_actor<
+  caf::reacts_to<publish_atom, bucket_changed>,  // from the bus (a non-durable subscriber)
+  caf::replies_to<list_atom, event_feed_query>::with<event_feed_page>,
+  caf::reacts_to<idle_atom, std::uint64_t>>;     // its own timer: a waiting read's time is up
 
 }  // namespace sbm

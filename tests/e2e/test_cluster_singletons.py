@@ -3,11 +3,14 @@ relay runs on the one member holding its singleton (cluster.singletons), so ever
 is one entry on the Redis stream, one audit entry and one verification schedule entry whichever
 node took the write; every report's saga runs its steps once (its rows are claimed one by one).
 kill -9 of the holder moves the relay to a survivor once the holder's lease lapses, and the work
-goes on there, each effect still once. A drained holder gives the relay away at once.
+goes on there, each effect still once. A drained holder gives the relay away at once. A client
+of any node's bucket-change feed (GET /v1/events/bucket-changes, a long poll) sees a change made
+through another node exactly once.
 
 Every wait is on a condition (Node.wait_until); nothing asserts a duration. ctest runs this file
 alone (RUN_SERIAL), so loaded cores do not look like dead nodes."""
 import collections
+import concurrent.futures
 import signal
 import unittest
 import uuid
@@ -133,6 +136,40 @@ class OncePerCluster(unittest.TestCase):
         speakers = [f"one-{self.tag}-{k}" for k in range(9)]
         self.change_buckets(speakers)
         self.assert_each_effect_once(speakers)
+
+    def feed(self, i, after=0, wait=None):
+        path = "/v1/events/bucket-changes?limit=1000"
+        if after:
+            path += f"&after={after}"
+        if wait:
+            path += f"&wait={wait}"
+        r = self.nodes[i].get(path, token=self.qa)
+        self.assertEqual(r.status, 200, r)
+        return r.json()
+
+    def test_1b_a_listener_on_any_node_sees_a_change_made_through_another_once(self):
+        h = self.wait_holder("nobody held the relay")
+        writer, listener = [i for i in self.live() if i != h][:2]
+        start = {i: self.feed(i)["next"] for i in (listener, h)}
+        spk = f"feed-{self.tag}"
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            # Waiting already when the change is made: the answer comes when the listener's node
+            # hears of it, relayed by the holder (a third node) over BASP.
+            waiting = pool.submit(self.feed, listener, start[listener], 9)
+            event_ids = self.change_buckets([spk])
+            first = waiting.result()
+        self.assertFalse(first["gap"], first)
+        for i in (listener, h):
+            seen, cursor = [], start[i]
+            while True:
+                page = self.feed(i, cursor, wait=1)
+                if not page["events"]:
+                    break
+                seen += [e for e in page["events"] if e["speaker_id"] == spk]
+                cursor = page["next"]
+            self.assertEqual([str(e["event_id"]) for e in seen], event_ids, f"node {i}")
+            self.assertEqual((seen[0]["previous_bucket"], seen[0]["new_bucket"]), ("high_touch", "low_touch"))
+        self.assertIn(spk, [e["speaker_id"] for e in first["events"]])
 
     def test_2_every_reports_saga_runs_its_steps_once(self):
         live = self.live()
