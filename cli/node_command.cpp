@@ -417,6 +417,13 @@ int node_command(int argc, char** argv) {
     // One durable subscriber: the verification scheduler.
     return caf::actor_cast<caf::actor>(events::spawn_event_bus(s, std::chrono::seconds{10}, 1));
   }});
+  // Listens on the bus for the gateway's bucket-change feed (GET /v1/events/bucket-changes).
+  tree.children.push_back({"event-feed", [&cfg](caf::actor_system& s, const started_children& c) {
+    return caf::actor_cast<caf::actor>(events::spawn_event_feed(
+      s, caf::actor_cast<event_bus_actor>(c.at("event-bus")),
+      static_cast<std::size_t>(cfg.integer("speakers.event-feed-size")),
+      static_cast<std::size_t>(cfg.integer("speakers.event-feed-max-waiting"))));
+  }});
   tree.children.push_back({"stream-publisher", [](caf::actor_system& s, const started_children& c) {
     return caf::actor_cast<caf::actor>(
       events::spawn_stream_publisher(s, caf::actor_cast<redis_actor>(c.at("redis"))));
@@ -564,6 +571,9 @@ int node_command(int argc, char** argv) {
       auto settings = m;
       settings.db = caf::actor_cast<postgres_actor>(c.at("postgres"));
       settings.speakers = caf::actor_cast<speaker_shard_actor>(c.at("speakers"));
+      settings.events = caf::actor_cast<event_bus_actor>(c.at("event-bus"));
+      // The report saga needs none: its rows are claimed one by one, whichever node runs it.
+      settings.singletons = {outbox_relay_singleton};
       auto actor = cluster::spawn_membership(s, std::move(settings));
       std::lock_guard<std::mutex> guard{membership->lock};
       membership->actor = actor;
@@ -584,6 +594,7 @@ int node_command(int argc, char** argv) {
     g.redis = caf::actor_cast<redis_actor>(c.at("redis"));
     g.speakers = caf::actor_cast<speaker_shard_actor>(c.at("speakers"));
     g.schedule = caf::actor_cast<verification_scheduler_actor>(c.at("verification-scheduler"));
+    g.events = caf::actor_cast<event_feed_actor>(c.at("event-feed"));
     g.reports = caf::actor_cast<reports_actor>(c.at("reports"));
     g.patterns = caf::actor_cast<pattern_index_actor>(c.at("pattern-index"));
     g.corrections = caf::actor_cast<correction_actor>(c.at("corrections"));

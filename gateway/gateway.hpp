@@ -19,6 +19,7 @@
 #include "runtime/metrics/request_counters.hpp"
 #include "messages/cluster.hpp"
 #include "messages/connections.hpp"
+#include "messages/events.hpp"
 #include "messages/instanote.hpp"
 #include "messages/metrics.hpp"
 #include "messages/patterns.hpp"
@@ -44,6 +45,7 @@ struct gateway_settings {
   std::uint32_t max_jobs = 100;  // most jobs one pull may ask for (instanote.max-jobs)
   speaker_shard_actor speakers;
   verification_scheduler_actor schedule;
+  event_feed_actor events;       // null: the bucket-change feed answers 503
   reports_actor reports;         // null: report routes answer 503
   pattern_index_actor patterns;  // null: pattern search answers 503
   correction_actor corrections;  // null: draft correction answers 503

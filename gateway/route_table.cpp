@@ -24,6 +24,9 @@ const route_spec routes[] = {
   // The trend the QA console draws (routes_samples.cpp).
   {"GET", "/v1/speakers/{id}/quality-samples", route::speaker_samples_list, permission::speakers_read, true},
   {"GET", "/v1/verification-schedule", route::schedule_list, permission::schedule_read, true},
+  // Bucket changes as this node's event feed heard them (from whichever member relayed them):
+  // read after a cursor, or wait for the next (long poll).
+  {"GET", "/v1/events/bucket-changes", route::bucket_changes, permission::speakers_read, true},
   // Draft text is clinical and pulled for verification work: QA roles, not every speakers.read.
   {"GET", "/v1/speakers/{id}/jobs", route::speaker_jobs, permission::schedule_read, true},
   {"POST", "/v1/users", route::users_create, permission::users_admin},

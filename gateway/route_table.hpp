@@ -40,6 +40,7 @@ enum class route : int {
   session_submit,
   openapi,
   metrics,
+  bucket_changes,
   count_  // not a route: how many there are
 };
 

@@ -210,6 +210,39 @@ void list_schedule(gateway_context& ctx, const http_request& req, const principa
       ctx.on_error(req));
 }
 
+// A long poll: with nothing after the cursor it waits up to `wait` seconds, within the request's
+// own deadline, for the next change this node hears of.
+void list_bucket_changes(gateway_context& ctx, const http_request& req, const principal& who) {
+  if (!ctx.settings.events)
+    return ctx.reply(req, problem(503, "unavailable", "Service Unavailable", "no event feed on this node"));
+  query_reader q{ctx, req, {"after", "limit", "wait"}};
+  const auto most = static_cast<std::uint32_t>(
+    std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(ctx.settings.request_timeout).count() - 1));
+  event_feed_query query;
+  query.after = static_cast<std::uint64_t>(q.cursor("after"));
+  query.limit = q.limit("limit", 100, 1000);
+  query.wait_ms = std::int64_t{q.limit("wait", 0, most)} * 1000;
+  query.scope = who.scope;
+  if (!q.ok)
+    return;
+  ctx.self->request(ctx.settings.events, ctx.hop(), list_atom::value, query)
+    .then(
+      [&ctx, id = req.id](event_feed_page& page) {
+        json events = json::array();
+        for (const auto& e : page.events)
+          events.push_back({{"seq", e.seq},
+                            {"event_id", e.event.event_id},
+                            {"speaker_id", e.event.speaker_id},
+                            {"client_id", e.event.client_id},
+                            {"previous_bucket", e.event.previous_bucket},
+                            {"new_bucket", e.event.new_bucket},
+                            {"reason", e.event.reason},
+                            {"timestamp", timestamp(e.event.timestamp_ms)}});
+        ctx.reply(id, json_response(200, {{"events", events}, {"next", page.next}, {"gap", page.gap}}));
+      },
+      ctx.on_error(req));
+}
+
 // The same words the shard uses for an id it does not know.
 std::string not_registered(const std::string& id) {
   return "speaker " + id + " is not registered";
@@ -332,6 +365,7 @@ void handle_speakers(gateway_context& ctx, route r, const http_request& req,
     case route::speaker_pin_delete: return unpin_bucket(ctx, req, match.params[0], who);
     case route::speaker_samples_post: return add_sample(ctx, req, match.params[0], who);
     case route::schedule_list: return list_schedule(ctx, req, who);
+    case route::bucket_changes: return list_bucket_changes(ctx, req, who);
     default:
       ctx.reply(req, problem(404, "not-found", "Not Found", "no resource at this path"));
   }

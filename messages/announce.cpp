@@ -80,6 +80,10 @@ void announce_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<quality_samples>("sbm::quality_samples");
   // events and verification
   cfg.add_message_type<bucket_changed>("sbm::bucket_changed");
+  cfg.add_message_type<event_feed_query>("sbm::event_feed_query");
+  cfg.add_message_type<event_feed_entry>("sbm::event_feed_entry");
+  cfg.add_message_type<std::vector<event_feed_entry>>("std::vector<sbm::event_feed_entry>");
+  cfg.add_message_type<event_feed_page>("sbm::event_feed_page");
   cfg.add_message_type<scheduled_verification>("sbm::scheduled_verification");
   cfg.add_message_type<schedule_query>("sbm::schedule_query");
   cfg.add_message_type<verification_schedule>("sbm::verification_schedule");

@@ -35,8 +35,9 @@ using drain_atom = caf::atom_constant<caf::atom("drain")>;
 using leave_atom = caf::atom_constant<caf::atom("leave")>;
 
 // A member as the others know it: where its membership actor is published, its name, the epoch
-// of its lease (a restarted node comes back with a higher one), the actor itself and its speaker
-// shard (where requests for the speakers it owns are routed). A draining member owns nothing;
+// of its lease (a restarted node comes back with a higher one), the actor itself, its speaker
+// shard (where requests for the speakers it owns are routed) and its event bus (where events
+// relayed on another member reach this member's subscribers). A draining member owns nothing;
 // once said of an epoch it stays said (gossip from a member that has not heard yet cannot undo it).
 struct cluster_member {
   std::string address;  // host:port of its membership actor (cluster.host, cluster.port)
@@ -45,12 +46,13 @@ struct cluster_member {
   caf::actor membership;  // a proxy on every other node
   caf::actor speakers;    // its speaker_shard_actor (messages/speakers.hpp), a proxy likewise
   bool draining = false;
+  caf::actor events;      // its event_bus_actor (messages/events.hpp), a proxy likewise
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, cluster_member& x) {
   return f(caf::meta::type_name("cluster_member"), x.address, x.name, x.epoch, x.membership,
-           x.speakers, x.draining);
+           x.speakers, x.draining, x.events);
 }
 
 // One possible owner of speakers in a node's view: every member with a lease that is not draining.
@@ -66,17 +68,22 @@ typename Inspector::result_type inspect(Inspector& f, placement_member& x) {
   return f(caf::meta::type_name("placement_member"), x.address, x.epoch, x.speakers, x.reachable);
 }
 
+// Work that runs once per cluster: held by one live member (cluster.singletons, fenced by its
+// epoch) and started on that member only.
+inline constexpr const char* outbox_relay_singleton = "speakers.outbox-relay";
+
 // What the membership actor tells its node's shard whenever the owners change. `ready` is false
-// while the node holds no lease: then it owns nothing and routes nothing.
+// while the node holds no lease: then it owns nothing, routes nothing and holds no singleton.
 struct cluster_placement {
   bool ready = false;
   std::string self;  // this node's address, one of `members` unless it drains
   std::vector<placement_member> members;  // sorted by address
+  std::vector<std::string> singletons;    // the once-per-cluster work this node holds, sorted
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, cluster_placement& x) {
-  return f(caf::meta::type_name("cluster_placement"), x.ready, x.self, x.members);
+  return f(caf::meta::type_name("cluster_placement"), x.ready, x.self, x.members, x.singletons);
 }
 
 // One member in a node's view. state: "up" (connected and leased), "unreachable" (BASP lost it,

@@ -47,6 +47,12 @@ struct membership_state {
   bool draining = false;  // an operator drained this node: it owns no speaker any more
   bool left = false;      // the lease was given back (a clean stop): no new one is taken
   cluster_placement told;  // what the shard was told last
+  std::vector<caf::actor> told_peers;  // what the event bus was told last
+  // Singletons this node holds, and until when at the latest: its renewal's send time plus the
+  // lease's length, a bound the database's expiry is never earlier than. Past it, with no answer,
+  // it holds none, as another member may take them once the database sees the lease lapse.
+  std::set<std::string> held;
+  caf::actor_clock::time_point held_until{};
 };
 
 using self_ptr = membership_actor::stateful_pointer<membership_state>;
@@ -64,7 +70,8 @@ std::string address_of(const std::string& host, std::uint16_t port) {
 cluster_member self_member(self_ptr self) {
   auto& st = self->state;
   return {st.address, st.settings.node_name, st.epoch, caf::actor_cast<caf::actor>(self),
-          caf::actor_cast<caf::actor>(st.settings.speakers), st.draining};
+          caf::actor_cast<caf::actor>(st.settings.speakers), st.draining,
+          caf::actor_cast<caf::actor>(st.settings.events)};
 }
 
 std::vector<cluster_member> all_members(self_ptr self) {
@@ -186,18 +193,35 @@ void learn(self_ptr self, const std::vector<cluster_member>& list) {
   }
 }
 
+// The other members' buses, so that an event published here reaches their listeners too.
+void tell_peers(self_ptr self) {
+  auto& st = self->state;
+  if (!st.settings.events)
+    return;
+  std::vector<caf::actor> peers;
+  for (const auto& [address, m] : st.members)
+    if (m.info.events)
+      peers.push_back(m.info.events);
+  if (peers == st.told_peers)
+    return;
+  st.told_peers = peers;
+  self->send(st.settings.events, peers_atom::value, std::move(peers));
+}
+
 // Every leased member that is not draining may own speakers, this node included once it holds
 // its lease. A node that has not met every member yet may take a speaker that is another's: the
 // activation's claim of the ownership row (or the fence of a write) refuses it while the other
 // holds it, and it is handed back once the views agree. Told to the shard only when it changed.
 void tell_placement(self_ptr self) {
   auto& st = self->state;
+  tell_peers(self);
   if (!st.settings.speakers)
     return;
   cluster_placement p;
   p.self = st.address;
   p.ready = st.epoch != 0;
   if (p.ready) {
+    p.singletons.assign(st.held.begin(), st.held.end());
     if (!st.draining)
       p.members.push_back({st.address, st.epoch, caf::actor{}, true});
     for (const auto& [address, m] : st.members)
@@ -207,7 +231,7 @@ void tell_placement(self_ptr self) {
               [](const placement_member& a, const placement_member& b) { return a.address < b.address; });
   }
   auto same = [](const cluster_placement& a, const cluster_placement& b) {
-    if (a.ready != b.ready || a.members.size() != b.members.size())
+    if (a.ready != b.ready || a.members.size() != b.members.size() || a.singletons != b.singletons)
       return false;
     for (std::size_t i = 0; i < a.members.size(); ++i)
       if (a.members[i].address != b.members[i].address || a.members[i].epoch != b.members[i].epoch ||
@@ -219,7 +243,8 @@ void tell_placement(self_ptr self) {
   if (same(p, st.told))
     return;
   st.told = p;
-  st.log->info("cluster: {} owner(s) of speakers{}", p.members.size(), p.ready ? "" : " (not ready)");
+  st.log->info("cluster: {} owner(s) of speakers{}, {} singleton(s) held here", p.members.size(),
+               p.ready ? "" : " (not ready)", p.singletons.size());
   self->send(st.settings.speakers, placement_atom::value, std::move(p));
 }
 
@@ -310,17 +335,60 @@ void read_leases(self_ptr self) {
   });
 }
 
+// Asked at every renewal: a singleton that is free (its holder's lease is gone or it was given
+// back) is taken by the first member to ask; one this node holds stays its own.
+void hold_singletons(self_ptr self, caf::actor_clock::time_point renewal_sent) {
+  auto& st = self->state;
+  if (st.epoch == 0 || st.draining || st.left)
+    return;
+  st.held_until = renewal_sent + st.settings.lease_ttl;
+  const auto epoch = st.epoch;
+  for (const auto& name : st.settings.singletons)
+    st.db->hold_singleton(name, epoch, [self, name, epoch](caf::expected<bool> held) {
+      auto& st = self->state;
+      if (st.epoch != epoch || st.draining || st.left)
+        return;
+      if (!held) {
+        // Nothing is decided: held_until ends it if the lease is not renewed in time.
+        st.log->warn("cluster: cannot ask for singleton {}: {}", name, self->system().render(held.error()));
+        return;
+      }
+      const bool had = st.held.count(name) > 0;
+      if (*held && !had) {
+        st.held.insert(name);
+        st.log->info("cluster: this node runs {} for the cluster (epoch {})", name, epoch);
+      } else if (!*held && had) {
+        st.held.erase(name);
+        st.log->warn("cluster: {} is another member's now", name);
+      }
+      tell_placement(self);
+    });
+}
+
+void drop_singletons(self_ptr self, const char* why) {
+  auto& st = self->state;
+  if (st.held.empty())
+    return;
+  st.log->warn("cluster: {} singleton(s) stopped here: {}", st.held.size(), why);
+  st.held.clear();
+}
+
 void on_lease_tick(self_ptr self) {
   auto& st = self->state;
   if (st.left)
     return;
+  if (!st.held.empty() && self->clock().now() >= st.held_until) {
+    drop_singletons(self, "the lease was not renewed in time");
+    tell_placement(self);
+  }
   self->delayed_send(self, st.settings.renew_interval, lease_atom::value);
   if (st.epoch == 0) {
     if (st.acquiring)
       return;
     st.acquiring = true;
+    const auto sent = self->clock().now();
     st.db->acquire(st.address, st.settings.node_name, st.settings.lease_ttl,
-                   [self](caf::expected<lease> got) {
+                   [self, sent](caf::expected<lease> got) {
                      auto& st = self->state;
                      st.acquiring = false;
                      if (!got) {
@@ -339,14 +407,17 @@ void on_lease_tick(self_ptr self) {
                      on_seed_tick(self);
                      read_leases(self);
                      tell_placement(self);
+                     hold_singletons(self, sent);
                    });
     return;
   }
-  st.db->renew(st.epoch, st.settings.lease_ttl, [self](caf::expected<lease> got) {
+  const auto sent = self->clock().now();
+  st.db->renew(st.epoch, st.settings.lease_ttl, [self, sent](caf::expected<lease> got) {
     auto& st = self->state;
     if (got) {
       st.own = *got;
       read_leases(self);
+      hold_singletons(self, sent);
       return;
     }
     if (code_of(got.error()) == errc::stale_owner) {
@@ -357,6 +428,7 @@ void on_lease_tick(self_ptr self) {
         st.settings.lease->set(0);
       st.epoch = 0;
       st.phase = "lease_lost";
+      drop_singletons(self, "the lease lapsed");
       tell_placement(self);
       return;
     }
@@ -463,6 +535,14 @@ membership_actor::behavior_type membership_fn(self_ptr self, membership_settings
       if (!st.draining) {
         st.draining = true;
         st.log->warn("cluster: draining: this node hands its speakers to the other members");
+        drop_singletons(self, "the node drains");
+        // Given back, so another member takes them at its next renewal, not at this lease's end.
+        if (st.epoch != 0)
+          st.db->release_singletons(st.epoch, [self](caf::expected<bool> done) {
+            if (!done)
+              self->state.log->warn("cluster: singletons not given back ({}); they move when the lease ends",
+                                    self->system().render(done.error()));
+          });
         broadcast(self);
         tell_placement(self);
       }
@@ -477,6 +557,7 @@ membership_actor::behavior_type membership_fn(self_ptr self, membership_settings
       st.epoch = 0;
       st.left = true;
       st.phase = "lease_lost";
+      drop_singletons(self, "the node stops");
       tell_placement(self);
       if (st.settings.lease)
         st.settings.lease->set(0);

@@ -23,6 +23,7 @@
 
 #include "messages/cluster.hpp"
 #include "messages/connections.hpp"
+#include "messages/events.hpp"
 #include "messages/speakers.hpp"
 
 namespace sbm::cluster {
@@ -39,6 +40,8 @@ struct membership_settings {
   std::chrono::milliseconds call_timeout{2000};
   std::shared_ptr<node_lease> lease;  // set to the held epoch, 0 while none is held
   speaker_shard_actor speakers;  // this node's shard: told the placement, and told to the others
+  event_bus_actor events;        // this node's bus: told the others' buses, and told to the others
+  std::vector<std::string> singletons;  // the once-per-cluster work this node may run
   // Publish and connect through CAF's openssl manager (loaded and configured by the caller), so
   // only a member with a certificate of the cluster's CA gets in; otherwise plain BASP.
   bool tls = false;

@@ -1,6 +1,6 @@
 #pragma once
 // The cluster family's port to its durable state: node leases, judged by the store's clock, and
-// the fence of speaker ownership by lease epoch. The membership actor never holds SQL:
+// the fence of speaker ownership by lease epoch, and the singletons (once-per-cluster work) leases hold. The membership actor never holds SQL:
 // store_postgres.cpp is the only file with it; tests/sim/ has an in-memory store for simulation,
 // and one contract suite runs both (epochs only increase, expiry by the store's clock, the fence
 // refusing a stale epoch). Calls are asynchronous (the adapter runs statements through the
@@ -48,6 +48,12 @@ class store {
   // is its own, owned by nobody, or owned by a lapsed lease (then taken over); errc::stale_owner
   // when the writer's lease is not live or the speaker is another live lease's.
   virtual void fence_speaker(const std::string& speaker_id, std::int64_t epoch, completion<bool> done) = 0;
+  // Work that runs once per cluster is a named singleton held by one live lease: true when `epoch`
+  // holds `name` after the call (it held it, or took it from nobody or from a lease that is not
+  // live), false while another live lease holds it; errc::stale_owner when `epoch` is not live.
+  virtual void hold_singleton(const std::string& name, std::int64_t epoch, completion<bool> done) = 0;
+  // Gives back every singleton `epoch` holds (a drain), so another member takes them at once.
+  virtual void release_singletons(std::int64_t epoch, completion<bool> done) = 0;
 };
 
 // How the PostgreSQL adapter reaches the database: one statement on the connection actor.

@@ -37,6 +37,10 @@ const char* const release_sql =
 
 const char* const fence_sql = "SELECT cluster.fence_speaker($1, $2::bigint)";
 
+const char* const hold_singleton_sql = "SELECT cluster.hold_singleton($1, $2::bigint)";
+
+const char* const release_singletons_sql = "DELETE FROM cluster.singletons WHERE epoch = $1";
+
 #undef SBM_CLUSTER_LEASE_COLUMNS
 
 lease lease_from_row(const db_row& row) {
@@ -99,6 +103,28 @@ class postgres_store final : public store {
              if (!rows)
                return done(db::failure(rows.error()));
              done(true);
+           });
+  }
+
+  void hold_singleton(const std::string& name, std::int64_t epoch, completion<bool> done) override {
+    query_(db_statement{hold_singleton_sql, {name, std::to_string(epoch)}, -1},
+           [done](caf::expected<db_rows> rows) {
+             if (!rows)
+               return done(db::failure(rows.error()));
+             try {
+               done(!rows->rows.empty() && db::bool_column(rows->rows.front(), 0));
+             } catch (const std::exception& e) {
+               done(unreadable(e));
+             }
+           });
+  }
+
+  void release_singletons(std::int64_t epoch, completion<bool> done) override {
+    query_(db_statement{release_singletons_sql, {std::to_string(epoch)}, -1},
+           [done](caf::expected<db_rows> rows) {
+             if (!rows)
+               return done(db::failure(rows.error()));
+             done(rows->affected > 0);
            });
   }
 

@@ -25,6 +25,7 @@ struct subscriber {
 struct bus_state {
   static inline const char* name = "sbm.event_bus";
   std::vector<subscriber> subscribers;
+  std::vector<caf::actor> peers;  // the other members' buses (proxies over BASP)
   std::chrono::milliseconds ack_timeout{10000};
   std::size_t durable_expected = 0;
 };
@@ -46,6 +47,14 @@ void settle(const std::shared_ptr<ack_round>& round, caf::typed_response_promise
     rp.deliver(round->all_true);
 }
 
+// Fire-and-forget, so they never hold up the publisher; only the event's first bus relays it on,
+// so it reaches each member once.
+void tell_listeners(self_ptr self, const bucket_changed& ev) {
+  for (const subscriber& s : self->state.subscribers)
+    if (!s.durable)
+      caf::anon_send(s.handle, publish_atom::value, ev);  // no sender: no answer comes back
+}
+
 caf::result<bool> publish(self_ptr self, const bucket_changed& ev) {
   auto& st = self->state;
   const auto durable = static_cast<std::size_t>(
@@ -57,12 +66,12 @@ caf::result<bool> publish(self_ptr self, const bucket_changed& ev) {
                         " durable subscriber(s) not registered (restarting?); not delivered",
                       std::chrono::seconds{1});
   auto round = std::make_shared<ack_round>();
-  for (const subscriber& s : st.subscribers) {
+  tell_listeners(self, ev);
+  for (const auto& peer : st.peers)
+    caf::anon_send(caf::actor_cast<event_bus_actor>(peer), relayed_atom::value, ev);
+  for (const subscriber& s : st.subscribers)
     if (s.durable)
       ++round->outstanding;
-    else
-      caf::anon_send(s.handle, publish_atom::value, ev);  // no sender: no answer comes back
-  }
   if (round->outstanding == 0) return true;
   auto rp = self->make_response_promise<bool>();
   for (const subscriber& s : st.subscribers) {
@@ -111,6 +120,11 @@ event_bus_actor::behavior_type bus_fn(self_ptr self, std::chrono::milliseconds a
       self->monitor(who);
       subs.push_back({std::move(who), durable});
     },
+    // A peer that is gone drops what it is sent (BASP has no route): the membership actor's next
+    // list leaves it out.
+    [self](peers_atom, std::vector<caf::actor>& peers) { self->state.peers = std::move(peers); },
+    // Durable effects were made on the publishing member; here only listeners hear of it.
+    [self](relayed_atom, const bucket_changed& ev) { tell_listeners(self, ev); },
   };
 }
 

@@ -25,6 +25,12 @@ event_bus_actor spawn_event_bus(caf::actor_system& sys,
                                 std::chrono::milliseconds ack_timeout = std::chrono::seconds{10},
                                 std::size_t durable_expected = 0);
 
+// This node's listener on `bus` for HTTP clients (messages/events.hpp): keeps the last `capacity`
+// events, each event_id once; at most `max_waiting` reads wait for the next event at once (past
+// it: overloaded, with Retry-After), each at most its wait_ms.
+event_feed_actor spawn_event_feed(caf::actor_system& sys, event_bus_actor bus, std::size_t capacity,
+                                  std::size_t max_waiting);
+
 stream_publisher_actor spawn_stream_publisher(
   caf::actor_system& sys, redis_actor redis,
   std::chrono::milliseconds redis_timeout = std::chrono::seconds{5});

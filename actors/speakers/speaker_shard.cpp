@@ -170,6 +170,26 @@ outbox_relay_actor start_relay(self_ptr self) {
   return relay;
 }
 
+// In a cluster the relay runs once per cluster, on the member holding its singleton (the
+// placement says which); alone, a node always runs it. Unlinked before it is stopped, so its exit
+// is not taken for a failure (or for the supervisor's stop).
+void place_relay(self_ptr self) {
+  auto& st = self->state;
+  const auto& held = st.placement.singletons;
+  const bool here = !st.settings.lease ||
+                    (st.placement.ready &&
+                     std::find(held.begin(), held.end(), outbox_relay_singleton) != held.end());
+  if (here && !st.relay) {
+    st.log->info("outbox relay starts on this node");
+    st.relay = start_relay(self);
+  } else if (!here && st.relay) {
+    st.log->info("outbox relay stops on this node: another member runs it");
+    self->unlink_from(st.relay);
+    self->send_exit(st.relay, caf::exit_reason::user_shutdown);
+    st.relay = nullptr;
+  }
+}
+
 void maybe_passivate(self_ptr self, speaker_entry& e) {
   if (e.retiring && !e.passivate_sent && e.none_in_flight() && e.actor) {
     self->send(e.actor, passivate_atom::value);
@@ -423,8 +443,9 @@ void note_answer(self_ptr self, const std::string& id, const speaker_view& v, ki
   auto& st = self->state;
   auto it = st.entries.find(id);
   if (it == st.entries.end()) return;
-  if (k == kind::audited_write ||
-      (k == kind::write && it->second.bucket_changes_seen != v.bucket_changes))
+  // Without a relay here the holder's own timer finds the row.
+  if (st.relay && (k == kind::audited_write ||
+                   (k == kind::write && it->second.bucket_changes_seen != v.bucket_changes)))
     self->send(st.relay, flush_atom::value);
   it->second.bucket_changes_seen = v.bucket_changes;
 }
@@ -843,6 +864,7 @@ void on_placement(self_ptr self, cluster_placement& p) {
   st.owner_names.clear();
   for (const auto& m : st.placement.members) st.owner_names.push_back(m.address);
   if (!st.settings.lease) return;
+  place_relay(self);
   std::size_t moving = 0;
   for (auto& [id, e] : st.entries)
     if (e.actor && !e.retiring && owner_of(st, id).at != place::here) {
@@ -871,7 +893,7 @@ speaker_shard_actor::behavior_type shard_fn(self_ptr self, speakers_settings set
   env->idempotency_retention = st.settings.idempotency_retention;
   env->lease = st.settings.lease;
   st.env = std::move(env);
-  st.relay = start_relay(self);
+  place_relay(self);
   for (std::uint32_t i = 0; i < std::max<std::uint32_t>(1, st.settings.measurers); ++i)
     st.measurers.push_back(spawn_quality_measurer(self));
 

@@ -1,6 +1,7 @@
 // The cluster lease port's contract, run against both adapters: PostgreSQL and the simulation's
 // in-memory store (tests/sim/). Epochs only increase, leases lapse by the store's own clock and
-// are never revived, and the fence refuses a writer whose epoch is stale.
+// are never revived, the fence refuses a writer whose epoch is stale, and a singleton has one
+// live holder at a time.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -53,6 +54,12 @@ class LeaseStoreContract : public Backend {
   }
   caf::expected<bool> fence(std::string speaker, std::int64_t epoch) {
     return run<bool>([speaker, epoch](store& st, completion<bool> done) { st.fence_speaker(speaker, epoch, done); });
+  }
+  caf::expected<bool> hold(std::string name, std::int64_t epoch) {
+    return run<bool>([name, epoch](store& st, completion<bool> done) { st.hold_singleton(name, epoch, done); });
+  }
+  caf::expected<bool> release_singletons(std::int64_t epoch) {
+    return run<bool>([epoch](store& st, completion<bool> done) { st.release_singletons(epoch, done); });
   }
   bool is_live(std::int64_t epoch) {
     auto all = live();
@@ -135,6 +142,33 @@ TYPED_TEST(LeaseStoreContract, TheFenceRefusesAStaleEpochAndLetsALiveOneTakeOver
   ASSERT_TRUE(a2);
   EXPECT_TRUE(this->stale(this->fence("spk-1", a2->epoch)));
   EXPECT_TRUE(this->stale(this->fence("spk-1", a->epoch)));
+}
+
+TYPED_TEST(LeaseStoreContract, ASingletonHasOneLiveHolderAndMovesWhenItsLeaseEndsOrItIsGivenBack) {
+  auto a = this->acquire("10.0.0.1:4000");
+  auto b = this->acquire("10.0.0.2:4000");
+  ASSERT_TRUE(a && b);
+  auto first = this->hold("relay", a->epoch);
+  ASSERT_TRUE(first) << this->sys.render(first.error());
+  EXPECT_TRUE(*first);
+  EXPECT_TRUE(*this->hold("relay", a->epoch));    // its own again
+  EXPECT_FALSE(*this->hold("relay", b->epoch));   // a's, and a is live
+  EXPECT_TRUE(*this->hold("other", b->epoch));    // each name on its own
+  EXPECT_TRUE(this->stale(this->hold("relay", b->epoch + 1000)));  // never issued
+
+  // a drains: it gives its singletons back, and b takes them at its next ask while a still lives.
+  auto given = this->release_singletons(a->epoch);
+  ASSERT_TRUE(given);
+  EXPECT_TRUE(*given);
+  EXPECT_TRUE(*this->hold("relay", b->epoch));
+  EXPECT_FALSE(*this->hold("relay", a->epoch));
+  EXPECT_FALSE(*this->release_singletons(a->epoch));
+
+  // b stops: its lease is gone, so a takes the singleton back, and b (stale now) holds nothing.
+  ASSERT_TRUE(this->release(b->epoch));
+  EXPECT_TRUE(this->stale(this->hold("relay", b->epoch)));
+  EXPECT_TRUE(*this->hold("relay", a->epoch));
+  EXPECT_TRUE(*this->hold("other", a->epoch));
 }
 
 }  // namespace

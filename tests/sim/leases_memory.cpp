@@ -79,6 +79,34 @@ class memory_store final : public store {
     });
   }
 
+  void hold_singleton(const std::string& name, std::int64_t epoch, completion<bool> done) override {
+    run<bool>(std::move(done), [name, epoch](tables& t, std::int64_t now) -> caf::expected<bool> {
+      auto mine = t.leases.find(epoch);
+      if (mine == t.leases.end() || !live_at(mine->second, now))
+        return make_error(errc::stale_owner, "the lease of epoch " + std::to_string(epoch) + " is not held");
+      auto [held, taken] = t.singletons.try_emplace(name, epoch);
+      if (taken || held->second == epoch) return true;
+      auto holder = t.leases.find(held->second);
+      if (holder != t.leases.end() && live_at(holder->second, now)) return false;
+      held->second = epoch;
+      return true;
+    });
+  }
+
+  void release_singletons(std::int64_t epoch, completion<bool> done) override {
+    run<bool>(std::move(done), [epoch](tables& t, std::int64_t) {
+      bool any = false;
+      for (auto it = t.singletons.begin(); it != t.singletons.end();)
+        if (it->second == epoch) {
+          it = t.singletons.erase(it);
+          any = true;
+        } else {
+          ++it;
+        }
+      return caf::expected<bool>{any};
+    });
+  }
+
  private:
   template <class T, class Op>
   void run(completion<T> done, Op op) {

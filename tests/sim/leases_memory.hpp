@@ -3,7 +3,8 @@
 // actors/cluster/store_postgres.cpp, applied by the simulation's server actor (memory_server.hpp),
 // so its clock is the server's virtual clock as PostgreSQL's now() is the real one. It keeps what
 // the schema keeps: epochs from one sequence, a lapsed lease never revived, and the fence of
-// cluster.fence_speaker (the writer's lease live, the speaker its own, unowned or a lapsed lease's).
+// cluster.fence_speaker (the writer's lease live, the speaker its own, unowned or a lapsed lease's), and
+// cluster.hold_singleton's rule (taken from nobody or from a lease that is not live).
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -22,6 +23,7 @@ struct lease_tables {
   };
   std::map<std::int64_t, row> leases;             // by epoch
   std::map<std::string, std::int64_t> owners;     // speaker -> epoch
+  std::map<std::string, std::int64_t> singletons; // name -> epoch
   std::int64_t next_epoch = 1;
 };
 
