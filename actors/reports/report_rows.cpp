@@ -59,6 +59,10 @@ const char* const filing_batch_sql =
   "SELECT i.ord, i.id, floor(extract(epoch from now()) * 1000)::bigint, "
   "EXISTS (SELECT 1 FROM fresh f WHERE f.ord = i.ord) FROM input i";
 
+const char* const job_owners_sql =
+  "SELECT j.job_id, j.speaker_id FROM public.draft_jobs j "
+  "WHERE j.job_id IN (SELECT jsonb_array_elements_text($1::jsonb))";
+
 const char* const log_columns = "floor(extract(epoch from created_at) * 1000)::bigint, step, note";
 
 std::string join_categories(const std::vector<std::string>& categories) {

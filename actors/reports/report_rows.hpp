@@ -54,6 +54,10 @@ saga_entry log_entry_from_row(const db_row& row);
 // another request meanwhile, and nothing of this row was written).
 extern const char* const filing_batch_sql;
 
+// InstaNote's job check for many filings at once: $1 is a JSON array of job ids; answers
+// (job_id, speaker_id) for those InstaNote has, in no particular order.
+extern const char* const job_owners_sql;
+
 // Categories travel to PostgreSQL as one text parameter: they are validated members of a fixed
 // enumeration (lowercase letters and '_'), so a comma can never occur inside one.
 std::string join_categories(const std::vector<std::string>& categories);

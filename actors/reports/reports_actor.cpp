@@ -19,6 +19,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 #include <utility>
 
 #include "actors/reports/core/fernet.hpp"
@@ -27,6 +28,7 @@
 #include "actors/reports/report_saga.hpp"
 #include "actors/reports/reports.hpp"
 #include "messages/errors.hpp"
+#include "messages/speaker_locations.hpp"
 #include "runtime/db/idempotency.hpp"
 #include "runtime/db/rows.hpp"
 #include "runtime/domain/vocabulary.hpp"
@@ -44,6 +46,11 @@ constexpr std::uint32_t max_page = 500;
 constexpr std::size_t max_batch = 64;
 constexpr int max_batches_in_flight = 2;
 constexpr const char* keys_table = "reports.idempotency_keys";
+// InstaNote's job checks, grouped the same way: jobs per statement, statements at once.
+constexpr std::size_t max_job_batch = 64;
+constexpr int max_job_checks_in_flight = 2;
+// Speakers whose live activation a filing asks directly (one hop instead of two via the shard).
+constexpr std::size_t speaker_locations_capacity = 4096;
 
 struct filing;
 
@@ -58,6 +65,10 @@ struct reports_state {
   std::string claim;  // the saga runner's name, written into the saga rows this actor files
   std::deque<std::shared_ptr<filing>> store_queue;  // checked, waiting for a statement
   int batches_in_flight = 0;
+  // Waiting for InstaNote's job check (each counts in `filings`, so max_queued bounds it too).
+  std::deque<std::shared_ptr<filing>> job_queue;
+  int job_checks_in_flight = 0;
+  speaker_locations speakers_at{speaker_locations_capacity};
   std::size_t filings = 0;  // accepted for checking and not answered yet (bounded by max_queued)
   db::idempotency::keys_in_flight keys;  // of filings and verdicts being handled now
   std::shared_ptr<spdlog::logger> log;
@@ -327,28 +338,84 @@ void joined(self_ptr self, const filing_ptr& f) {
 
 void check_speaker(self_ptr self, const filing_ptr& f) {
   auto& st = self->state;
-  self->request(st.settings.speakers, st.settings.lookup_timeout, get_atom::value, f->sub.speaker_id)
-    .then(
-      [self, f](speaker_view& v) {
-        if (v.client_id != f->sub.client_id)
-          f->speaker_refusal = refusal(report_receipt::unprocessable, "client_id",
-                                       "field 'client_id' is not the client the speaker is registered with");
-        else
-          f->bucket_type = v.bucket;
-        joined(self, f);
-      },
-      [self, f](caf::error& e) {
-        if (code_of(e) == errc::not_found)
-          f->speaker_refusal = refusal(report_receipt::unprocessable, "speaker_id",
-                                       "field 'speaker_id' names no registered speaker");
-        else if (e.category() == error_category)
-          f->speaker_failure = e;
-        else
-          // Without the speaker's bucket the report cannot be stored as SPEC defines it.
-          f->speaker_failure = make_error(errc::unavailable, "the speakers shard did not answer: " +
-                                                               self->system().render(e));
-        joined(self, f);
-      });
+  read_speaker(
+    self, st.speakers_at, st.settings.speakers, f->sub.speaker_id,
+    caf::duration{st.settings.lookup_timeout},
+    [self, f](speaker_view& v) {
+      if (v.client_id != f->sub.client_id)
+        f->speaker_refusal = refusal(report_receipt::unprocessable, "client_id",
+                                     "field 'client_id' is not the client the speaker is registered with");
+      else
+        f->bucket_type = v.bucket;
+      joined(self, f);
+    },
+    [self, f](caf::error& e) {
+      if (code_of(e) == errc::not_found)
+        f->speaker_refusal = refusal(report_receipt::unprocessable, "speaker_id",
+                                     "field 'speaker_id' names no registered speaker");
+      else if (e.category() == error_category)
+        f->speaker_failure = e;
+      else
+        // Without the speaker's bucket the report cannot be stored as SPEC defines it.
+        f->speaker_failure = make_error(errc::unavailable, "the speakers shard did not answer: " +
+                                                             self->system().render(e));
+      joined(self, f);
+    });
+}
+
+// What InstaNote's answer (the job's speaker, or nothing) means for one filing.
+void judge_job(const filing_ptr& f, const std::optional<std::string>& owner) {
+  if (!owner)
+    f->job_note = "InstaNote has no such job; ownership not checked";
+  else if (*owner != f->sub.speaker_id)
+    f->job_refusal = refusal(report_receipt::unprocessable, "job_id",
+                             "field 'job_id' names a job of another speaker in InstaNote");
+  else
+    f->job_note = "InstaNote confirms the job is the speaker's";
+}
+
+// Job checks are grouped as stores are (flush_stores): while max_job_checks_in_flight statements
+// run, new checks wait and go in the next one together, so under load many filings share one
+// SELECT and a lone filing asks at once.
+void flush_job_checks(self_ptr self) {
+  auto& st = self->state;
+  while (st.job_checks_in_flight < max_job_checks_in_flight && !st.job_queue.empty()) {
+    auto batch = std::make_shared<std::vector<filing_ptr>>();
+    nlohmann::json jobs = nlohmann::json::array();
+    while (!st.job_queue.empty() && batch->size() < max_job_batch) {
+      batch->push_back(std::move(st.job_queue.front()));
+      st.job_queue.pop_front();
+      jobs.push_back(batch->back()->sub.job_id);
+    }
+    ++st.job_checks_in_flight;
+    // Replacing never fires (job ids are validated UTF-8); it only keeps dump() from throwing.
+    auto ids = jobs.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    self->request(st.settings.instanote, st.settings.lookup_timeout, query_atom::value,
+                  db_statement{job_owners_sql, {std::move(ids)}, -1})
+      .then(
+        [self, batch](db_rows& rows) {
+          --self->state.job_checks_in_flight;
+          std::unordered_map<std::string, std::string> owners;
+          for (const auto& row : rows.rows)
+            if (row.size() == 2 && row[0] && row[1]) owners.emplace(*row[0], *row[1]);
+          for (auto& f : *batch) {
+            auto it = owners.find(f->sub.job_id);
+            judge_job(f, it == owners.end() ? std::nullopt : std::optional<std::string>{it->second});
+            joined(self, f);
+          }
+          flush_job_checks(self);
+        },
+        [self, batch](caf::error& e) {
+          --self->state.job_checks_in_flight;
+          const auto note = "InstaNote could not tell (" + self->system().render(e) +
+                            "); ownership not checked";
+          for (auto& f : *batch) {
+            f->job_note = note;
+            joined(self, f);
+          }
+          flush_job_checks(self);
+        });
+  }
 }
 
 // InstaNote is outside SBM and may be down; when it cannot tell, the report is accepted and the
@@ -360,24 +427,8 @@ void check_job(self_ptr self, const filing_ptr& f) {
     joined(self, f);
     return;
   }
-  db_statement stmt{"SELECT speaker_id FROM public.draft_jobs WHERE job_id = $1", {f->sub.job_id}, -1};
-  self->request(st.settings.instanote, st.settings.lookup_timeout, query_atom::value, std::move(stmt))
-    .then(
-      [self, f](db_rows& rows) {
-        if (rows.rows.empty() || rows.rows.front().empty() || !rows.rows.front()[0])
-          f->job_note = "InstaNote has no such job; ownership not checked";
-        else if (*rows.rows.front()[0] != f->sub.speaker_id)
-          f->job_refusal = refusal(report_receipt::unprocessable, "job_id",
-                                   "field 'job_id' names a job of another speaker in InstaNote");
-        else
-          f->job_note = "InstaNote confirms the job is the speaker's";
-        joined(self, f);
-      },
-      [self, f](caf::error& e) {
-        f->job_note = "InstaNote could not tell (" + self->system().render(e) +
-                      "); ownership not checked";
-        joined(self, f);
-      });
+  st.job_queue.push_back(f);
+  flush_job_checks(self);
 }
 
 const std::string select_report =
