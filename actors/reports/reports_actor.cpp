@@ -68,6 +68,10 @@ struct reports_state {
   // Waiting for InstaNote's job check (each counts in `filings`, so max_queued bounds it too).
   std::deque<std::shared_ptr<filing>> job_queue;
   int job_checks_in_flight = 0;
+  // Set while one job check's answer hands its filings on: they go to the store queue first and
+  // are flushed together, so a group checked together is stored together too (flushed one by one,
+  // the first two would take both statements alone and the rest wait for their commits).
+  bool holding_stores = false;
   speaker_locations speakers_at{speaker_locations_capacity};
   std::size_t filings = 0;  // accepted for checking and not answered yet (bounded by max_queued)
   db::idempotency::keys_in_flight keys;  // of filings and verdicts being handled now
@@ -168,7 +172,7 @@ void store(self_ptr self, const filing_ptr& f) {
     return;
   }
   st.store_queue.push_back(f);
-  flush_stores(self);
+  if (!st.holding_stores) flush_stores(self);
 }
 
 void committed(self_ptr self, const filing_ptr& f, std::int64_t id, std::int64_t created_at_ms) {
@@ -215,29 +219,15 @@ void send_batch(self_ptr self, std::vector<filing_ptr> batch) {
       auto token = [](const std::optional<std::string>& t) {
         return t ? nlohmann::json(*t) : nlohmann::json(nullptr);
       };
-      list.push_back({{"ord", i},
-                      {"speaker_id", s.speaker_id},
-                      {"client_id", s.client_id},
-                      {"job_id", s.job_id},
-                      {"original_text", s.original_text},
-                      {"corrected_text", s.corrected_text},
-                      {"context_text", s.context_text},
-                      {"error_categories", s.error_categories},
-                      {"bucket_type", f.bucket_type},
-                      {"audio_quality", s.audio_quality},
-                      {"speaker_clarity", s.speaker_clarity},
-                      {"background_noise", s.background_noise},
-                      {"number_of_speakers", s.number_of_speakers},
-                      {"overlapping_speech", s.overlapping_speech},
-                      {"requires_specialized_knowledge", s.requires_specialized_knowledge},
-                      {"additional_notes_token", token(f.additional_token)},
-                      {"context_notes_token", token(f.context_token)},
-                      {"filed_by", s.actor},
-                      {"note", "stored, speaker in " + f.bucket_type + "; " + f.job_note},
-                      {"principal", s.ctx.principal},
-                      {"idem_key", s.ctx.keyed() ? nlohmann::json(s.ctx.idempotency_key)
-                                                 : nlohmann::json(nullptr)},
-                      {"request_digest", s.ctx.request_digest}});
+      // In filing_batch_sql's order (report_rows.hpp).
+      list.push_back(nlohmann::json::array(
+        {i, s.speaker_id, s.client_id, s.job_id, s.original_text, s.corrected_text, s.context_text,
+         s.error_categories, f.bucket_type, s.audio_quality, s.speaker_clarity, s.background_noise,
+         s.number_of_speakers, s.overlapping_speech, s.requires_specialized_knowledge,
+         token(f.additional_token), token(f.context_token), s.actor,
+         "stored, speaker in " + f.bucket_type + "; " + f.job_note, s.ctx.principal,
+         s.ctx.keyed() ? nlohmann::json(s.ctx.idempotency_key) : nlohmann::json(nullptr),
+         s.ctx.request_digest}));
     }
     rows = list.dump();
   } catch (const std::exception& ex) {
@@ -398,21 +388,27 @@ void flush_job_checks(self_ptr self) {
           std::unordered_map<std::string, std::string> owners;
           for (const auto& row : rows.rows)
             if (row.size() == 2 && row[0] && row[1]) owners.emplace(*row[0], *row[1]);
+          self->state.holding_stores = true;
           for (auto& f : *batch) {
             auto it = owners.find(f->sub.job_id);
             judge_job(f, it == owners.end() ? std::nullopt : std::optional<std::string>{it->second});
             joined(self, f);
           }
+          self->state.holding_stores = false;
+          flush_stores(self);
           flush_job_checks(self);
         },
         [self, batch](caf::error& e) {
           --self->state.job_checks_in_flight;
           const auto note = "InstaNote could not tell (" + self->system().render(e) +
                             "); ownership not checked";
+          self->state.holding_stores = true;
           for (auto& f : *batch) {
             f->job_note = note;
             joined(self, f);
           }
+          self->state.holding_stores = false;
+          flush_stores(self);
           flush_job_checks(self);
         });
   }

@@ -153,6 +153,23 @@ class ReportSaga : public sbm::test::postgres_actor_test {
     return stop_at_end(sbm::reports::spawn_reports(sys, std::move(r)));
   }
 
+  // An InstaNote of the test's own: the drafts table SBM reads, filled by `rows` (an INSERT).
+  sbm::postgres_actor instanote_with(const std::string& rows) {
+    auto url = sbm::test::servers::shared().fresh_database();
+    {
+      pqxx::connection c{url};
+      pqxx::work tx{c};
+      tx.exec("CREATE TABLE public.draft_jobs (job_id text PRIMARY KEY, speaker_id text NOT NULL, "
+              "client_id text NOT NULL, draft_text text NOT NULL, audio_metadata jsonb, "
+              "created_at timestamptz NOT NULL DEFAULT now())");
+      tx.exec(rows);
+      tx.commit();
+    }
+    auto in = sbm::connections::instanote_defaults(url);
+    in.probe_interval = 100ms;
+    return stop_at_end(sbm::connections::spawn_postgres(sys, std::move(in)));
+  }
+
   void register_speaker(const std::string& id) {
     auto v = ask<sbm::speaker_view>(shard, sbm::register_atom::value,
                                     sbm::speaker_registration{id, "clinic-1", "Dr " + id, "admin"});
@@ -582,21 +599,9 @@ TEST_F(ReportSaga, RefusalsNameTheField) {
 }
 
 TEST_F(ReportSaga, InstaNoteDecidesWhoseJobItIsWhenItCanTell) {
-  // An InstaNote of the test's own, with the drafts table SBM reads.
-  auto url = sbm::test::servers::shared().fresh_database();
-  {
-    pqxx::connection c{url};
-    pqxx::work tx{c};
-    tx.exec("CREATE TABLE public.draft_jobs (job_id text PRIMARY KEY, speaker_id text NOT NULL, "
-            "client_id text NOT NULL, draft_text text NOT NULL, audio_metadata jsonb, "
-            "created_at timestamptz NOT NULL DEFAULT now())");
-    tx.exec("INSERT INTO public.draft_jobs (job_id, speaker_id, client_id, draft_text) VALUES "
-            "('job-of-1', 'spk-1', 'clinic-1', 'draft'), ('job-of-2', 'spk-2', 'clinic-1', 'draft')");
-    tx.commit();
-  }
-  auto in = sbm::connections::instanote_defaults(url);
-  in.probe_interval = 100ms;
-  auto instanote = stop_at_end(sbm::connections::spawn_postgres(sys, std::move(in)));
+  auto instanote = instanote_with(
+    "INSERT INTO public.draft_jobs (job_id, speaker_id, client_id, draft_text) VALUES "
+    "('job-of-1', 'spk-1', 'clinic-1', 'draft'), ('job-of-2', 'spk-2', 'clinic-1', 'draft')");
   auto r = settings();
   r.instanote = instanote;
   auto reports = start(r);
@@ -623,21 +628,10 @@ TEST_F(ReportSaga, InstaNoteDecidesWhoseJobItIsWhenItCanTell) {
 }
 
 TEST_F(ReportSaga, JobChecksOfABurstAreAskedTogetherYetEachFilingIsJudgedByItsOwnJob) {
-  auto url = sbm::test::servers::shared().fresh_database();
-  {
-    pqxx::connection c{url};
-    pqxx::work tx{c};
-    tx.exec("CREATE TABLE public.draft_jobs (job_id text PRIMARY KEY, speaker_id text NOT NULL, "
-            "client_id text NOT NULL, draft_text text NOT NULL, audio_metadata jsonb, "
-            "created_at timestamptz NOT NULL DEFAULT now())");
-    tx.exec("INSERT INTO public.draft_jobs (job_id, speaker_id, client_id, draft_text) SELECT "
-            "'job-' || i, CASE WHEN i % 3 = 0 THEN 'spk-1' ELSE 'spk-2' END, 'clinic-1', 'draft' "
-            "FROM generate_series(0, 199) i");
-    tx.commit();
-  }
-  auto in = sbm::connections::instanote_defaults(url);
-  in.probe_interval = 100ms;
-  auto instanote = stop_at_end(sbm::connections::spawn_postgres(sys, std::move(in)));
+  auto instanote = instanote_with(
+    "INSERT INTO public.draft_jobs (job_id, speaker_id, client_id, draft_text) SELECT "
+    "'job-' || i, CASE WHEN i % 3 = 0 THEN 'spk-1' ELSE 'spk-2' END, 'clinic-1', 'draft' "
+    "FROM generate_series(0, 199) i");
   auto r = settings();
   r.instanote = instanote;
   auto reports = start(r);
