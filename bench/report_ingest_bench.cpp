@@ -15,7 +15,7 @@
 // and the table shows the medians.
 //
 //   SBMTEST_SERVERS_DIR=DIR build/bench/bench_report_ingest [--runs N] [--reports N] [--levels 1,8,32]
-//                                                            [--max-running-sagas N]
+//                                                            [--max-running-sagas N] [--sbm-only]
 //
 // Needs servers: SBMTEST_SERVERS_DIR (scripts/servers start DIR), as bench/run arranges.
 #include <caf/actor_system.hpp>
@@ -60,17 +60,24 @@ struct options {
   int reports = 3000;
   std::vector<int> levels{1, 8, 32};
   int max_running_sagas = 0;  // 0: reports.max-running-sagas as the node has it
+  // Only SBM with its sagas running (no baselines, nothing held back): a profiler attached to
+  // this process then sees the filing path and the sagas alone.
+  bool sbm_only = false;
 };
 
 options parse(int argc, char** argv) {
   options o;
   auto usage = [] {
     std::cerr << "usage: bench_report_ingest [--runs N] [--reports N] [--levels 1,8,32] "
-                 "[--max-running-sagas N]\n";
+                 "[--max-running-sagas N] [--sbm-only]\n";
     std::exit(2);
   };
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
+    if (arg == "--sbm-only") {
+      o.sbm_only = true;
+      continue;
+    }
     if (i + 1 >= argc) usage();
     const std::string value = argv[++i];
     try {
@@ -397,19 +404,28 @@ int main(int argc, char** argv) {
     const int level = opt.levels[l];
     std::vector<double> raw, raw_batched, running, held_rate, drained, ratio_running, ratio_held;
     for (int run = 0; run < opt.runs; ++run) {
-      raw.push_back(raw_inserts(raw_url, level, opt.reports, 1, token_a, token_b));
-      raw_batched.push_back(raw_inserts(raw_url, level, opt.reports, raw_batch_rows, token_a, token_b));
+      if (opt.sbm_only) {
+        raw.push_back(0);
+        raw_batched.push_back(0);
+      } else {
+        raw.push_back(raw_inserts(raw_url, level, opt.reports, 1, token_a, token_b));
+        raw_batched.push_back(raw_inserts(raw_url, level, opt.reports, raw_batch_rows, token_a, token_b));
+      }
       const auto [rate, last] = file_all(reports, batch_of(l, run, false), level);
       running.push_back(rate);
       const auto give_up = clock_type::now() + 600s;
       while (sagas_open() > held_open && clock_type::now() < give_up) std::this_thread::sleep_for(5ms);
       if (sagas_open() > held_open) ++failures;
       drained.push_back(std::chrono::duration<double>(clock_type::now() - last).count());
-      const long open_before = sagas_open();
-      held_rate.push_back(file_all(held, batch_of(l, run, true), level).first);
-      // The held sagas stay open; they are not this run's concern beyond their count.
-      held_open = sagas_open();
-      if (held_open - open_before != opt.reports) ++failures;
+      if (opt.sbm_only) {
+        held_rate.push_back(0);
+      } else {
+        const long open_before = sagas_open();
+        held_rate.push_back(file_all(held, batch_of(l, run, true), level).first);
+        // The held sagas stay open; they are not this run's concern beyond their count.
+        held_open = sagas_open();
+        if (held_open - open_before != opt.reports) ++failures;
+      }
       ratio_running.push_back(running.back() / raw.back());
       ratio_held.push_back(held_rate.back() / raw.back());
     }

@@ -588,6 +588,7 @@ int node_command(int argc, char** argv) {
       g.lanes = scheduler_threads(cfg);
     g.services = std::get<gateway::service_allow_list>(services);
     g.postgres = caf::actor_cast<postgres_actor>(c.at("postgres"));
+    g.filings = caf::actor_cast<postgres_actor>(c.at("postgres-filings"));
     g.instanote = caf::actor_cast<postgres_actor>(c.at("instanote"));
     g.jobs = caf::actor_cast<instanote_actor>(c.at("instanote-jobs"));
     g.max_jobs = static_cast<std::uint32_t>(cfg.integer("instanote.max-jobs"));

@@ -39,6 +39,8 @@ struct gateway_settings {
   caf::actor owner;                 // set by spawn_gateway: the lanes' owner
   service_allow_list services;
   postgres_actor postgres;
+  // The connections kept for report filings (postgres-filings); null: filings share `postgres`.
+  postgres_actor filings;
   redis_actor redis;
   postgres_actor instanote;
   instanote_actor jobs;          // null: job pulls answer 503

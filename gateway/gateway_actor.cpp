@@ -218,6 +218,10 @@ void collect_status(gateway_context& ctx, const http_request& req, status_view v
             });
   };
   ask(ctx.settings.postgres, "postgres", true);
+  // Required as the main pool is: without it no report can be filed. Not configured, filings use
+  // the main pool, so there is nothing else to ask.
+  if (ctx.settings.filings)
+    ask(ctx.settings.filings, "postgres-filings", true);
   ask(ctx.settings.redis, "redis", false);
   ask(ctx.settings.instanote, "instanote", false);
   if (view == status_view::operator_detail) {

@@ -143,6 +143,7 @@ void gather_metrics(gateway_context& ctx, std::function<void(scrape_result&)> do
       sources.emplace_back(name, std::move(handle));
   };
   add("postgres", s.postgres);
+  add("postgres-filings", s.filings);
   add("instanote", s.instanote);
   add("redis", s.redis);
   add("speakers", s.speakers);

@@ -35,12 +35,14 @@ const char* const saga_columns =
 // starts now because this node runs the sagas right after the commit.
 const char* const filing_batch_sql =
   "WITH input AS MATERIALIZED (SELECT nextval(pg_get_serial_sequence('reports.error_reports', 'id')) "
-  "AS id, t.* FROM jsonb_to_recordset($1::jsonb) AS t(ord integer, speaker_id text, client_id text, "
-  "job_id text, original_text text, corrected_text text, context_text text, error_categories text[], "
-  "bucket_type text, audio_quality text, speaker_clarity text, background_noise text, "
-  "number_of_speakers integer, overlapping_speech boolean, requires_specialized_knowledge boolean, "
-  "additional_notes_token text, context_notes_token text, filed_by text, note text, "
-  "principal text, idem_key text, request_digest text)), "
+  "AS id, (r->>0)::integer AS ord, r->>1 AS speaker_id, r->>2 AS client_id, r->>3 AS job_id, "
+  "r->>4 AS original_text, r->>5 AS corrected_text, r->>6 AS context_text, "
+  "ARRAY(SELECT jsonb_array_elements_text(r->7)) AS error_categories, r->>8 AS bucket_type, "
+  "r->>9 AS audio_quality, r->>10 AS speaker_clarity, r->>11 AS background_noise, "
+  "(r->>12)::integer AS number_of_speakers, (r->>13)::boolean AS overlapping_speech, "
+  "(r->>14)::boolean AS requires_specialized_knowledge, r->>15 AS additional_notes_token, "
+  "r->>16 AS context_notes_token, r->>17 AS filed_by, r->>18 AS note, r->>19 AS principal, "
+  "r->>20 AS idem_key, r->>21 AS request_digest FROM jsonb_array_elements($1::jsonb) AS rows(r)), "
   "keyed AS (INSERT INTO reports.idempotency_keys (principal, idem_key, request_digest, outcome, "
   "answer) SELECT principal, idem_key, request_digest, 0, id::text FROM input "
   "WHERE idem_key IS NOT NULL ON CONFLICT (principal, idem_key) DO NOTHING RETURNING principal, idem_key), "
@@ -58,6 +60,11 @@ const char* const filing_batch_sql =
   "entry AS (INSERT INTO reports.saga_log (report_id, step, note) SELECT id, 'store', note FROM fresh) "
   "SELECT i.ord, i.id, floor(extract(epoch from now()) * 1000)::bigint, "
   "EXISTS (SELECT 1 FROM fresh f WHERE f.ord = i.ord) FROM input i";
+
+const char* const job_owners_sql =
+  "SELECT j.job_id, j.speaker_id FROM public.draft_jobs j "
+  // An array, not IN (subquery): one index scan whatever plan the prepared statement settles on.
+  "WHERE j.job_id = ANY (ARRAY(SELECT jsonb_array_elements_text($1::jsonb)))";
 
 const char* const log_columns = "floor(extract(epoch from created_at) * 1000)::bigint, step, note";
 

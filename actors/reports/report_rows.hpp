@@ -48,11 +48,19 @@ saga_entry log_entry_from_row(const db_row& row);
 
 // The filings' group commit: one statement (one round trip, one flushed commit) writes a batch,
 // each report with its saga row (the outbox), its first log line and its Idempotency-Key. $1: the
-// rows as one JSON array (fields named as the columns, plus ord, note, principal, idem_key,
-// request_digest), $2: the saga claim in milliseconds, $3: the claimant. Answers one row per input
+// rows as one JSON array of arrays, positional (no key per value to build and to parse): ord,
+// speaker_id, client_id, job_id, original_text, corrected_text, context_text, error_categories (an
+// array), bucket_type, audio_quality, speaker_clarity, background_noise, number_of_speakers,
+// overlapping_speech, requires_specialized_knowledge, additional_notes_token,
+// context_notes_token, filed_by, note, principal, idem_key, request_digest (null for none).
+// $2: the saga claim in milliseconds, $3: the claimant. Answers one row per input
 // row: ord, id, created_at in ms, and whether it was written (false: its key was stored by
 // another request meanwhile, and nothing of this row was written).
 extern const char* const filing_batch_sql;
+
+// InstaNote's job check for many filings at once: $1 is a JSON array of job ids; answers
+// (job_id, speaker_id) for those InstaNote has, in no particular order.
+extern const char* const job_owners_sql;
 
 // Categories travel to PostgreSQL as one text parameter: they are validated members of a fixed
 // enumeration (lowercase letters and '_'), so a comma can never occur inside one.

@@ -19,6 +19,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 #include <utility>
 
 #include "actors/reports/core/fernet.hpp"
@@ -27,6 +28,7 @@
 #include "actors/reports/report_saga.hpp"
 #include "actors/reports/reports.hpp"
 #include "messages/errors.hpp"
+#include "messages/speaker_locations.hpp"
 #include "runtime/db/idempotency.hpp"
 #include "runtime/db/rows.hpp"
 #include "runtime/domain/vocabulary.hpp"
@@ -44,6 +46,11 @@ constexpr std::uint32_t max_page = 500;
 constexpr std::size_t max_batch = 64;
 constexpr int max_batches_in_flight = 2;
 constexpr const char* keys_table = "reports.idempotency_keys";
+// InstaNote's job checks, grouped the same way: jobs per statement, statements at once.
+constexpr std::size_t max_job_batch = 64;
+constexpr int max_job_checks_in_flight = 2;
+// Speakers whose live activation a filing asks directly (one hop instead of two via the shard).
+constexpr std::size_t speaker_locations_capacity = 4096;
 
 struct filing;
 
@@ -58,6 +65,14 @@ struct reports_state {
   std::string claim;  // the saga runner's name, written into the saga rows this actor files
   std::deque<std::shared_ptr<filing>> store_queue;  // checked, waiting for a statement
   int batches_in_flight = 0;
+  // Waiting for InstaNote's job check (each counts in `filings`, so max_queued bounds it too).
+  std::deque<std::shared_ptr<filing>> job_queue;
+  int job_checks_in_flight = 0;
+  // Set while one job check's answer hands its filings on: they go to the store queue first and
+  // are flushed together, so a group checked together is stored together too (flushed one by one,
+  // the first two would take both statements alone and the rest wait for their commits).
+  bool holding_stores = false;
+  speaker_locations speakers_at{speaker_locations_capacity};
   std::size_t filings = 0;  // accepted for checking and not answered yet (bounded by max_queued)
   db::idempotency::keys_in_flight keys;  // of filings and verdicts being handled now
   std::shared_ptr<spdlog::logger> log;
@@ -157,7 +172,7 @@ void store(self_ptr self, const filing_ptr& f) {
     return;
   }
   st.store_queue.push_back(f);
-  flush_stores(self);
+  if (!st.holding_stores) flush_stores(self);
 }
 
 void committed(self_ptr self, const filing_ptr& f, std::int64_t id, std::int64_t created_at_ms) {
@@ -204,29 +219,15 @@ void send_batch(self_ptr self, std::vector<filing_ptr> batch) {
       auto token = [](const std::optional<std::string>& t) {
         return t ? nlohmann::json(*t) : nlohmann::json(nullptr);
       };
-      list.push_back({{"ord", i},
-                      {"speaker_id", s.speaker_id},
-                      {"client_id", s.client_id},
-                      {"job_id", s.job_id},
-                      {"original_text", s.original_text},
-                      {"corrected_text", s.corrected_text},
-                      {"context_text", s.context_text},
-                      {"error_categories", s.error_categories},
-                      {"bucket_type", f.bucket_type},
-                      {"audio_quality", s.audio_quality},
-                      {"speaker_clarity", s.speaker_clarity},
-                      {"background_noise", s.background_noise},
-                      {"number_of_speakers", s.number_of_speakers},
-                      {"overlapping_speech", s.overlapping_speech},
-                      {"requires_specialized_knowledge", s.requires_specialized_knowledge},
-                      {"additional_notes_token", token(f.additional_token)},
-                      {"context_notes_token", token(f.context_token)},
-                      {"filed_by", s.actor},
-                      {"note", "stored, speaker in " + f.bucket_type + "; " + f.job_note},
-                      {"principal", s.ctx.principal},
-                      {"idem_key", s.ctx.keyed() ? nlohmann::json(s.ctx.idempotency_key)
-                                                 : nlohmann::json(nullptr)},
-                      {"request_digest", s.ctx.request_digest}});
+      // In filing_batch_sql's order (report_rows.hpp).
+      list.push_back(nlohmann::json::array(
+        {i, s.speaker_id, s.client_id, s.job_id, s.original_text, s.corrected_text, s.context_text,
+         s.error_categories, f.bucket_type, s.audio_quality, s.speaker_clarity, s.background_noise,
+         s.number_of_speakers, s.overlapping_speech, s.requires_specialized_knowledge,
+         token(f.additional_token), token(f.context_token), s.actor,
+         "stored, speaker in " + f.bucket_type + "; " + f.job_note, s.ctx.principal,
+         s.ctx.keyed() ? nlohmann::json(s.ctx.idempotency_key) : nlohmann::json(nullptr),
+         s.ctx.request_digest}));
     }
     rows = list.dump();
   } catch (const std::exception& ex) {
@@ -327,28 +328,90 @@ void joined(self_ptr self, const filing_ptr& f) {
 
 void check_speaker(self_ptr self, const filing_ptr& f) {
   auto& st = self->state;
-  self->request(st.settings.speakers, st.settings.lookup_timeout, get_atom::value, f->sub.speaker_id)
-    .then(
-      [self, f](speaker_view& v) {
-        if (v.client_id != f->sub.client_id)
-          f->speaker_refusal = refusal(report_receipt::unprocessable, "client_id",
-                                       "field 'client_id' is not the client the speaker is registered with");
-        else
-          f->bucket_type = v.bucket;
-        joined(self, f);
-      },
-      [self, f](caf::error& e) {
-        if (code_of(e) == errc::not_found)
-          f->speaker_refusal = refusal(report_receipt::unprocessable, "speaker_id",
-                                       "field 'speaker_id' names no registered speaker");
-        else if (e.category() == error_category)
-          f->speaker_failure = e;
-        else
-          // Without the speaker's bucket the report cannot be stored as SPEC defines it.
-          f->speaker_failure = make_error(errc::unavailable, "the speakers shard did not answer: " +
-                                                               self->system().render(e));
-        joined(self, f);
-      });
+  read_speaker(
+    self, st.speakers_at, st.settings.speakers, f->sub.speaker_id,
+    caf::duration{st.settings.lookup_timeout},
+    [self, f](speaker_view& v) {
+      if (v.client_id != f->sub.client_id)
+        f->speaker_refusal = refusal(report_receipt::unprocessable, "client_id",
+                                     "field 'client_id' is not the client the speaker is registered with");
+      else
+        f->bucket_type = v.bucket;
+      joined(self, f);
+    },
+    [self, f](caf::error& e) {
+      if (code_of(e) == errc::not_found)
+        f->speaker_refusal = refusal(report_receipt::unprocessable, "speaker_id",
+                                     "field 'speaker_id' names no registered speaker");
+      else if (e.category() == error_category)
+        f->speaker_failure = e;
+      else
+        // Without the speaker's bucket the report cannot be stored as SPEC defines it.
+        f->speaker_failure = make_error(errc::unavailable, "the speakers shard did not answer: " +
+                                                             self->system().render(e));
+      joined(self, f);
+    });
+}
+
+// What InstaNote's answer (the job's speaker, or nothing) means for one filing.
+void judge_job(const filing_ptr& f, const std::optional<std::string>& owner) {
+  if (!owner)
+    f->job_note = "InstaNote has no such job; ownership not checked";
+  else if (*owner != f->sub.speaker_id)
+    f->job_refusal = refusal(report_receipt::unprocessable, "job_id",
+                             "field 'job_id' names a job of another speaker in InstaNote");
+  else
+    f->job_note = "InstaNote confirms the job is the speaker's";
+}
+
+// Job checks are grouped as stores are (flush_stores): while max_job_checks_in_flight statements
+// run, new checks wait and go in the next one together, so under load many filings share one
+// SELECT and a lone filing asks at once.
+void flush_job_checks(self_ptr self) {
+  auto& st = self->state;
+  while (st.job_checks_in_flight < max_job_checks_in_flight && !st.job_queue.empty()) {
+    auto batch = std::make_shared<std::vector<filing_ptr>>();
+    nlohmann::json jobs = nlohmann::json::array();
+    while (!st.job_queue.empty() && batch->size() < max_job_batch) {
+      batch->push_back(std::move(st.job_queue.front()));
+      st.job_queue.pop_front();
+      jobs.push_back(batch->back()->sub.job_id);
+    }
+    ++st.job_checks_in_flight;
+    // Replacing never fires (job ids are validated UTF-8); it only keeps dump() from throwing.
+    auto ids = jobs.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    self->request(st.settings.instanote, st.settings.lookup_timeout, query_atom::value,
+                  db_statement{job_owners_sql, {std::move(ids)}, -1})
+      .then(
+        [self, batch](db_rows& rows) {
+          --self->state.job_checks_in_flight;
+          std::unordered_map<std::string, std::string> owners;
+          for (const auto& row : rows.rows)
+            if (row.size() == 2 && row[0] && row[1]) owners.emplace(*row[0], *row[1]);
+          self->state.holding_stores = true;
+          for (auto& f : *batch) {
+            auto it = owners.find(f->sub.job_id);
+            judge_job(f, it == owners.end() ? std::nullopt : std::optional<std::string>{it->second});
+            joined(self, f);
+          }
+          self->state.holding_stores = false;
+          flush_stores(self);
+          flush_job_checks(self);
+        },
+        [self, batch](caf::error& e) {
+          --self->state.job_checks_in_flight;
+          const auto note = "InstaNote could not tell (" + self->system().render(e) +
+                            "); ownership not checked";
+          self->state.holding_stores = true;
+          for (auto& f : *batch) {
+            f->job_note = note;
+            joined(self, f);
+          }
+          self->state.holding_stores = false;
+          flush_stores(self);
+          flush_job_checks(self);
+        });
+  }
 }
 
 // InstaNote is outside SBM and may be down; when it cannot tell, the report is accepted and the
@@ -360,24 +423,8 @@ void check_job(self_ptr self, const filing_ptr& f) {
     joined(self, f);
     return;
   }
-  db_statement stmt{"SELECT speaker_id FROM public.draft_jobs WHERE job_id = $1", {f->sub.job_id}, -1};
-  self->request(st.settings.instanote, st.settings.lookup_timeout, query_atom::value, std::move(stmt))
-    .then(
-      [self, f](db_rows& rows) {
-        if (rows.rows.empty() || rows.rows.front().empty() || !rows.rows.front()[0])
-          f->job_note = "InstaNote has no such job; ownership not checked";
-        else if (*rows.rows.front()[0] != f->sub.speaker_id)
-          f->job_refusal = refusal(report_receipt::unprocessable, "job_id",
-                                   "field 'job_id' names a job of another speaker in InstaNote");
-        else
-          f->job_note = "InstaNote confirms the job is the speaker's";
-        joined(self, f);
-      },
-      [self, f](caf::error& e) {
-        f->job_note = "InstaNote could not tell (" + self->system().render(e) +
-                      "); ownership not checked";
-        joined(self, f);
-      });
+  st.job_queue.push_back(f);
+  flush_job_checks(self);
 }
 
 const std::string select_report =

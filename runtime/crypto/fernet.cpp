@@ -10,7 +10,6 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 namespace sbm::crypto {
@@ -120,12 +119,50 @@ bool run_cipher(EVP_CIPHER_CTX* ctx, const unsigned char* in, std::size_t in_siz
   return true;
 }
 
+// The algorithms are fetched once per process: OpenSSL 3 looks a name up in its provider tables
+// on every implicit use (HMAC(), EVP_sha256(), EVP_aes_128_cbc()), which was most of the cost of a
+// short note's token. Fetched objects are immutable and safe to share between threads.
+const EVP_CIPHER* aes_128_cbc() {
+  static EVP_CIPHER* const cipher = EVP_CIPHER_fetch(nullptr, "AES-128-CBC", nullptr);
+  if (cipher == nullptr) throw std::runtime_error("fernet: AES-128-CBC is not available");
+  return cipher;
+}
+
+const EVP_MD* sha256() {
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  if (md == nullptr) throw std::runtime_error("fernet: SHA-256 is not available");
+  return md;
+}
+
+struct md_ctx_deleter {
+  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
+};
+
+// HMAC-SHA256 (RFC 2104) over the fetched digest: H((K ^ opad) | H((K ^ ipad) | data)), the key
+// (16 bytes) zero-padded to SHA-256's 64-byte block.
 void sign(const unsigned char* key, const unsigned char* data, std::size_t size, unsigned char* mac_out) {
-  unsigned int mac_size = 0;
-  if (HMAC(EVP_sha256(), key, static_cast<int>(half_key_bytes), data, size, mac_out, &mac_size) == nullptr ||
-      mac_size != mac_bytes) {
-    throw std::runtime_error("fernet: HMAC-SHA256 failed");
+  constexpr std::size_t block = 64;
+  unsigned char inner_pad[block];
+  unsigned char outer_pad[block];
+  for (std::size_t i = 0; i < block; ++i) {
+    const unsigned char k = i < half_key_bytes ? key[i] : 0;
+    inner_pad[i] = static_cast<unsigned char>(k ^ 0x36);
+    outer_pad[i] = static_cast<unsigned char>(k ^ 0x5c);
   }
+  unsigned char inner[mac_bytes];
+  unsigned int inner_size = 0, mac_size = 0;
+  std::unique_ptr<EVP_MD_CTX, md_ctx_deleter> ctx(EVP_MD_CTX_new());
+  const bool ok = ctx && EVP_DigestInit_ex2(ctx.get(), sha256(), nullptr) == 1 &&
+                  EVP_DigestUpdate(ctx.get(), inner_pad, block) == 1 &&
+                  EVP_DigestUpdate(ctx.get(), data, size) == 1 &&
+                  EVP_DigestFinal_ex(ctx.get(), inner, &inner_size) == 1 &&
+                  EVP_DigestInit_ex2(ctx.get(), sha256(), nullptr) == 1 &&
+                  EVP_DigestUpdate(ctx.get(), outer_pad, block) == 1 &&
+                  EVP_DigestUpdate(ctx.get(), inner, inner_size) == 1 &&
+                  EVP_DigestFinal_ex(ctx.get(), mac_out, &mac_size) == 1;
+  OPENSSL_cleanse(inner_pad, block);
+  OPENSSL_cleanse(outer_pad, block);
+  if (!ok || inner_size != mac_bytes || mac_size != mac_bytes) throw std::runtime_error("fernet: HMAC-SHA256 failed");
 }
 
 // Python's rule: expired when timestamp + ttl < now; refused when timestamp > now + skew. Written
@@ -191,7 +228,7 @@ std::string fernet::encrypt_with_iv(std::string_view plaintext, std::int64_t now
   std::copy(iv.begin(), iv.end(), token.begin() + 1 + timestamp_bytes);
 
   cipher_ctx ctx(EVP_CIPHER_CTX_new());
-  if (!ctx || EVP_EncryptInit_ex(ctx.get(), EVP_aes_128_cbc(), nullptr, encryption_key_.data(), iv.data()) != 1) {
+  if (!ctx || EVP_EncryptInit_ex(ctx.get(), aes_128_cbc(), nullptr, encryption_key_.data(), iv.data()) != 1) {
     throw std::runtime_error("fernet: cipher init failed");
   }
   std::size_t cipher_size = 0;
@@ -232,7 +269,7 @@ std::optional<std::string> fernet::decrypt(std::string_view token, std::optional
 
   const unsigned char* iv = data->data() + 1 + timestamp_bytes;
   cipher_ctx ctx(EVP_CIPHER_CTX_new());
-  if (!ctx || EVP_DecryptInit_ex(ctx.get(), EVP_aes_128_cbc(), nullptr, encryption_key_.data(), iv) != 1) {
+  if (!ctx || EVP_DecryptInit_ex(ctx.get(), aes_128_cbc(), nullptr, encryption_key_.data(), iv) != 1) {
     return std::nullopt;
   }
   const std::size_t cipher_size = signed_size - header_bytes;

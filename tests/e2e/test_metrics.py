@@ -90,6 +90,10 @@ class OpenMetrics(unittest.TestCase):
         self.assertEqual(value(after, "sbm_breaker_state", breaker="postgres", state="closed"), 1)
         self.assertEqual(value(after, "sbm_queue_bound", queue="postgres.queued"), 77)
         self.assertGreaterEqual(value(after, "sbm_pool_connections", pool="postgres"), 1)
+        # The filings' own connections (reports.filing-connections, 2 by default), breaker and queue.
+        self.assertEqual(value(after, "sbm_pool_connections", pool="postgres-filings"), 2)
+        self.assertEqual(value(after, "sbm_breaker_state", breaker="postgres-filings", state="closed"), 1)
+        self.assertEqual(value(after, "sbm_queue_bound", queue="postgres-filings.queued"), 77)
         self.assertEqual(value(after, "sbm_build_info", version="0.1.0"), 1)
         # Lags and index size are gauges every scrape carries (0 on a node that keeps up).
         names = {name for name, _ in samples(after)}
@@ -97,8 +101,8 @@ class OpenMetrics(unittest.TestCase):
                      "sbm_pattern_search_duration_seconds_count", "sbm_corrections_total"):
             self.assertIn(name, names)
         self.assertIn(("sbm_outbox_lag_seconds", frozenset({("target", "event bus")})), samples(after))
-        for component in ("postgres", "instanote", "redis", "speakers", "pattern-index", "corrections",
-                          "reports", "verification-sessions"):
+        for component in ("postgres", "postgres-filings", "instanote", "redis", "speakers", "pattern-index",
+                          "corrections", "reports", "verification-sessions"):
             self.assertEqual(value(after, "sbm_scrape_component_up", component=component), 1, component)
 
     def test_status_lists_every_bounded_queue_against_its_bound(self):
@@ -106,6 +110,7 @@ class OpenMetrics(unittest.TestCase):
         self.assertEqual(r.status, 200, r)
         queues = {q["name"]: q for q in r.json()["queues"]}
         for name, setting in (("postgres.queued", "postgres.max-queued"),
+                              ("postgres-filings.queued", "postgres.max-queued"),
                               ("speakers.queued", "speakers.max-queued"),
                               ("reports.queued", "reports.max-queued"),
                               ("reports.running-sagas", "reports.max-running-sagas"),

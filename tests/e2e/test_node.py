@@ -29,6 +29,7 @@ class NodeBasics(unittest.TestCase):
         self.assertEqual(r.json()["status"], "ready")
         deps = {d["name"]: d for d in r.json()["dependencies"]}
         self.assertTrue(deps["postgres"]["up"])
+        self.assertTrue(deps["postgres-filings"]["up"])
         self.assertTrue(deps["redis"]["up"])
         # anyone may ask, so it names dependencies and up/down and nothing else
         for d in deps.values():
@@ -43,11 +44,14 @@ class NodeBasics(unittest.TestCase):
         self.assertEqual(r.json()["node"]["status"], "ready")
         deps = {d["name"]: d for d in r.json()["dependencies"]}
         self.assertTrue(deps["postgres"]["required"])
+        self.assertTrue(deps["postgres-filings"]["required"])
+        self.assertEqual(deps["postgres-filings"]["state"], "up")
         self.assertFalse(deps["redis"]["required"])
         self.assertEqual(deps["postgres"]["state"], "up")
         self.assertIn("detail", deps["postgres"])
         # Every connection supervisor reports its breaker, with the configured defaults.
-        for name, minimum, open_for in (("postgres", 5, 60000), ("redis", 5, 60000), ("instanote", 3, 30000)):
+        for name, minimum, open_for in (("postgres", 5, 60000), ("postgres-filings", 5, 60000), ("redis", 5, 60000),
+                                        ("instanote", 3, 30000)):
             b = deps[name]["breaker"]
             self.assertIn(b["state"], ("closed", "half_open"), b)
             self.assertEqual(b["window"], {"type": "count", "size": 10, "minimum_calls": minimum}, b)

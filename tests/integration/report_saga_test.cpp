@@ -153,6 +153,23 @@ class ReportSaga : public sbm::test::postgres_actor_test {
     return stop_at_end(sbm::reports::spawn_reports(sys, std::move(r)));
   }
 
+  // An InstaNote of the test's own: the drafts table SBM reads, filled by `rows` (an INSERT).
+  sbm::postgres_actor instanote_with(const std::string& rows) {
+    auto url = sbm::test::servers::shared().fresh_database();
+    {
+      pqxx::connection c{url};
+      pqxx::work tx{c};
+      tx.exec("CREATE TABLE public.draft_jobs (job_id text PRIMARY KEY, speaker_id text NOT NULL, "
+              "client_id text NOT NULL, draft_text text NOT NULL, audio_metadata jsonb, "
+              "created_at timestamptz NOT NULL DEFAULT now())");
+      tx.exec(rows);
+      tx.commit();
+    }
+    auto in = sbm::connections::instanote_defaults(url);
+    in.probe_interval = 100ms;
+    return stop_at_end(sbm::connections::spawn_postgres(sys, std::move(in)));
+  }
+
   void register_speaker(const std::string& id) {
     auto v = ask<sbm::speaker_view>(shard, sbm::register_atom::value,
                                     sbm::speaker_registration{id, "clinic-1", "Dr " + id, "admin"});
@@ -582,21 +599,9 @@ TEST_F(ReportSaga, RefusalsNameTheField) {
 }
 
 TEST_F(ReportSaga, InstaNoteDecidesWhoseJobItIsWhenItCanTell) {
-  // An InstaNote of the test's own, with the drafts table SBM reads.
-  auto url = sbm::test::servers::shared().fresh_database();
-  {
-    pqxx::connection c{url};
-    pqxx::work tx{c};
-    tx.exec("CREATE TABLE public.draft_jobs (job_id text PRIMARY KEY, speaker_id text NOT NULL, "
-            "client_id text NOT NULL, draft_text text NOT NULL, audio_metadata jsonb, "
-            "created_at timestamptz NOT NULL DEFAULT now())");
-    tx.exec("INSERT INTO public.draft_jobs (job_id, speaker_id, client_id, draft_text) VALUES "
-            "('job-of-1', 'spk-1', 'clinic-1', 'draft'), ('job-of-2', 'spk-2', 'clinic-1', 'draft')");
-    tx.commit();
-  }
-  auto in = sbm::connections::instanote_defaults(url);
-  in.probe_interval = 100ms;
-  auto instanote = stop_at_end(sbm::connections::spawn_postgres(sys, std::move(in)));
+  auto instanote = instanote_with(
+    "INSERT INTO public.draft_jobs (job_id, speaker_id, client_id, draft_text) VALUES "
+    "('job-of-1', 'spk-1', 'clinic-1', 'draft'), ('job-of-2', 'spk-2', 'clinic-1', 'draft')");
   auto r = settings();
   r.instanote = instanote;
   auto reports = start(r);
@@ -620,6 +625,60 @@ TEST_F(ReportSaga, InstaNoteDecidesWhoseJobItIsWhenItCanTell) {
   auto reports2 = start(r);
   auto accepted = file_ok(reports2, sample("spk-1", "job-of-2"));
   EXPECT_NE(note(accepted).find("InstaNote could not tell"), std::string::npos) << note(accepted);
+}
+
+TEST_F(ReportSaga, JobChecksOfABurstAreAskedTogetherYetEachFilingIsJudgedByItsOwnJob) {
+  auto instanote = instanote_with(
+    "INSERT INTO public.draft_jobs (job_id, speaker_id, client_id, draft_text) SELECT "
+    "'job-' || i, CASE WHEN i % 3 = 0 THEN 'spk-1' ELSE 'spk-2' END, 'clinic-1', 'draft' "
+    "FROM generate_series(0, 199) i");
+  auto r = settings();
+  r.instanote = instanote;
+  auto reports = start(r);
+  // More filings at once than one statement asks about (64), from two speakers (each below the
+  // shard's 64 waiting requests per speaker), some jobs named twice: i % 4 == 3 names a job
+  // InstaNote does not have, the others one of spk-1's (job number % 3 == 0) or spk-2's.
+  constexpr int n = 120;
+  auto speaker_of = [](int i) { return std::string{i % 2 ? "spk-1" : "spk-2"}; };
+  auto job_of = [](int i) {
+    return i % 4 == 3 ? "job-unknown-" + std::to_string(i) : "job-" + std::to_string(i % 90);
+  };
+  std::vector<caf::expected<report_receipt>> answers(n, caf::error{});
+  {
+    std::vector<decltype(self->request(reports, 30s, sbm::file_atom::value, report_submission{}))> pending;
+    for (int i = 0; i < n; ++i)
+      pending.push_back(
+        self->request(reports, 30s, sbm::file_atom::value, sample(speaker_of(i), job_of(i))));
+    for (int i = 0; i < n; ++i)
+      pending[static_cast<std::size_t>(i)].receive(
+        [&](report_receipt& x) { answers[static_cast<std::size_t>(i)] = std::move(x); },
+        [&](caf::error& e) { answers[static_cast<std::size_t>(i)] = std::move(e); });
+  }
+  int refused = 0, confirmed = 0, unknown = 0;
+  for (int i = 0; i < n; ++i) {
+    const auto& a = answers[static_cast<std::size_t>(i)];
+    ASSERT_TRUE(a) << i << ": " << sys.render(a.error());
+    const auto job = job_of(i);
+    const bool known = i % 4 != 3;
+    const std::string owner = (i % 90) % 3 == 0 ? "spk-1" : "spk-2";
+    if (known && owner != speaker_of(i)) {
+      ++refused;
+      EXPECT_EQ(a->outcome, report_receipt::unprocessable) << i << " " << job;
+      EXPECT_EQ(a->field, "job_id") << i;
+      continue;
+    }
+    ++(known ? confirmed : unknown);
+    ASSERT_EQ(a->outcome, report_receipt::accepted) << i << " " << job << ": " << a->reason;
+    auto note = *sql("SELECT note FROM reports.saga_log WHERE report_id = $1 AND step = 'store'",
+                     {std::to_string(a->report.id)})[0][0];
+    EXPECT_NE(note.find(known ? "InstaNote confirms" : "InstaNote has no such job"),
+              std::string::npos)
+      << i << " " << job << ": " << note;
+  }
+  // Every kind of answer occurred, so a mix-up between filings of one statement would show.
+  EXPECT_GT(refused, 0);
+  EXPECT_GT(confirmed, 0);
+  EXPECT_GT(unknown, 0);
 }
 
 TEST_F(ReportSaga, NotesAreFernetTokensAtRestAndADamagedTokenReadsAsEncryptedData) {
