@@ -383,6 +383,9 @@ struct http_server::impl {
   restinio::running_server_handle_t<server_traits> server;
   restinio::running_server_handle_t<tls_server_traits> tls_server;
   std::atomic<std::uint64_t> next_id{1};
+  // A flush is posted behind the handlers already queued (the rest of the sockets epoll reported
+  // ready), so it sends what the whole pass handed over; one at a time.
+  std::atomic<bool> flush_posted{false};
   mutable std::mutex mutex;
   std::unordered_map<std::uint64_t, pending_request> pending;
   early_policy policy;
@@ -511,6 +514,11 @@ struct http_server::impl {
     if (header.has_field(restinio::string_view_t{idempotency_header.data(), idempotency_header.size()}))
       out.digest = request_digest(out.method, out.path, out.query, out.body);
     sink(std::move(out));
+    if (settings.flush && !flush_posted.exchange(true))
+      restinio::asio_ns::post(io, [this] {
+        flush_posted = false;
+        settings.flush();
+      });
     return restinio::request_accepted();
   }
 
