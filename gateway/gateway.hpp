@@ -79,10 +79,8 @@ class gateway_pipeline {
   // that lane's batch is full), so the requests an HTTP thread's loop pass reads reach each lane as
   // one message: a lane waiting for work is scheduled, and a sleeping CAF worker woken, once per
   // batch instead of once per request (the HTTP thread's largest cost after the sockets: perf).
-  // `handle` is `hold` then `flush`.
   void hold(http_request&& req);
   void flush();
-  void handle(http_request&& req);
   static constexpr std::size_t max_batch = 64;  // requests one lane is sent at once
   bool token_genuine(std::string_view token) { return front_.token_genuine(token); }
 

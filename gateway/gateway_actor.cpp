@@ -493,11 +493,6 @@ void gateway_pipeline::flush() {
     out_->respond_routed(r.id, r.route, gateway_restarting());
 }
 
-void gateway_pipeline::handle(http_request&& req) {
-  hold(std::move(req));
-  flush();
-}
-
 void gateway_pipeline::drain() {
   std::vector<caf::actor> lanes;
   {
