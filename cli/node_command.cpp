@@ -311,6 +311,7 @@ int node_command(int argc, char** argv) {
   auto pipeline = std::make_shared<gateway::gateway_pipeline>(front);
   // A body is held only once its token is genuine.
   http.token_ok = [pipeline](std::string_view token) { return pipeline->token_genuine(token); };
+  http.flush = [pipeline] { pipeline->flush(); };
   http.answer_timeout = cfg.duration("gateway.request-timeout");
   // Counted by the HTTP server on whichever thread answers, read by GET /metrics.
   http.counters = std::make_shared<metrics::request_counters>(
@@ -323,7 +324,7 @@ int node_command(int argc, char** argv) {
   // once much has been freed).
   ::mallopt(M_MMAP_THRESHOLD, 128 * 1024);
   auto server = std::make_shared<gateway::http_server>(
-    http, [pipeline](http_request&& req) { pipeline->handle(std::move(req)); });
+    http, [pipeline](http_request&& req) { pipeline->hold(std::move(req)); });
   pipeline->connect(server);
 
   auto on_fatal = sys.spawn([logger](caf::event_based_actor*) -> caf::behavior {

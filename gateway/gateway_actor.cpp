@@ -322,15 +322,17 @@ caf::behavior gateway_actor(caf::stateful_actor<gateway_state>* self, gateway_se
   st.ctx.settings = std::move(settings);
   st.ctx.standings = user_standing_cache{st.ctx.settings.user_cache_ttl};
   return {
-    [self](http_atom, http_request& req) {
-      try {
-        dispatch(self->state, req);
-      } catch (const std::exception& e) {
-        // A handler bug must not take the gateway (and every in-flight request) down with it.
-        self->state.log->error("[{}] handler failed for {} {}: {}", req.request_id, req.method,
-                               sbm::log::escape(req.path), e.what());
-        self->state.ctx.reply(req, problem(500, "internal", "Internal Server Error",
-                                           "an internal error occurred"));
+    [self](http_atom, std::vector<http_request>& batch) {
+      for (auto& req : batch) {
+        try {
+          dispatch(self->state, req);
+        } catch (const std::exception& e) {
+          // A handler bug must not take the gateway (and every in-flight request) down with it.
+          self->state.log->error("[{}] handler failed for {} {}: {}", req.request_id, req.method,
+                                 sbm::log::escape(req.path), e.what());
+          self->state.ctx.reply(req, problem(500, "internal", "Internal Server Error",
+                                             "an internal error occurred"));
+        }
       }
     },
     [self](get_atom, std::uint64_t request, const std::string& id, const client_scope& scope,
@@ -428,26 +430,71 @@ void gateway_pipeline::connect(std::shared_ptr<responder> out) {
   out_ = std::move(out);
 }
 
-void gateway_pipeline::handle(http_request&& req) {
+namespace {
+
+// No lane took the request: nothing was done with it.
+http_response gateway_restarting() {
+  auto r = problem(503, "gateway-restarting", "Service Unavailable",
+                   "the gateway is restarting; nothing was done, retry shortly");
+  r.headers.emplace_back("Retry-After", "1");
+  return r;
+}
+
+}  // namespace
+
+void gateway_pipeline::hold(http_request&& req) {
   if (auto answer = front_.admit(req))
     return out_->respond_routed(req.id, req.route, std::move(*answer));
-  caf::actor lane;
-  std::uint64_t generation = 0;
+  const auto id = req.id;
+  const auto route = req.route;
+  bool held = false;
+  caf::actor full_lane;
+  std::vector<http_request> full;
   {
     std::lock_guard<std::mutex> guard{mutex_};
     if (!lanes_.empty()) {
-      lane = lanes_[next_lane_.fetch_add(1, std::memory_order_relaxed) % lanes_.size()];
-      generation = generation_;
+      const auto lane = next_lane_.fetch_add(1, std::memory_order_relaxed) % lanes_.size();
+      // Handed over before it is held: a lane set that ends answers it through fail_owned.
+      out_->hand_over(id, generation_, route);
+      if (held_.size() < lanes_.size())
+        held_.resize(lanes_.size());
+      held_[lane].push_back(std::move(req));
+      held = true;
+      if (held_[lane].size() >= max_batch) {
+        full.swap(held_[lane]);
+        full_lane = lanes_[lane];
+      }
     }
   }
-  if (!lane) {
-    auto r = problem(503, "gateway-restarting", "Service Unavailable",
-                     "the gateway is restarting; nothing was done, retry shortly");
-    r.headers.emplace_back("Retry-After", "1");
-    return out_->respond_routed(req.id, req.route, std::move(r));
+  if (!held)
+    return out_->respond_routed(id, route, gateway_restarting());
+  if (full_lane)
+    caf::anon_send(full_lane, http_atom::value, std::move(full));
+}
+
+void gateway_pipeline::flush() {
+  std::vector<std::pair<caf::actor, std::vector<http_request>>> out;
+  std::vector<http_request> orphans;
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    for (std::size_t i = 0; i < held_.size(); ++i) {
+      if (held_[i].empty())
+        continue;
+      if (lanes_.empty()) {
+        for (auto& r : held_[i])
+          orphans.push_back(std::move(r));
+      } else {
+        out.emplace_back(lanes_[i % lanes_.size()], std::move(held_[i]));
+      }
+      held_[i].clear();
+    }
   }
-  out_->hand_over(req.id, generation, req.route);
-  caf::anon_send(lane, http_atom::value, std::move(req));
+  for (auto& [lane, batch] : out)
+    caf::anon_send(lane, http_atom::value, std::move(batch));
+  // Held for lanes that have ended since: usually answered by fail_owned already (then this is
+  // a no-op); one handed over to an older incarnation that was replaced is answered here.
+  for (const auto& r : orphans)
+    out_->respond_routed(r.id, r.route, gateway_restarting());
 }
 
 void gateway_pipeline::drain() {

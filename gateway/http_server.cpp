@@ -383,6 +383,9 @@ struct http_server::impl {
   restinio::running_server_handle_t<server_traits> server;
   restinio::running_server_handle_t<tls_server_traits> tls_server;
   std::atomic<std::uint64_t> next_id{1};
+  // A flush is posted behind the handlers already queued (the rest of the sockets epoll reported
+  // ready), so it sends what the whole pass handed over; one at a time.
+  std::atomic<bool> flush_posted{false};
   mutable std::mutex mutex;
   std::unordered_map<std::uint64_t, pending_request> pending;
   early_policy policy;
@@ -390,8 +393,12 @@ struct http_server::impl {
   request_id_generator ids;
   // The deadline sweeper sleeps without a timeout while nothing is pending (an idle node does not
   // wake for it) and looks every tenth of the answer timeout (at most a second) otherwise.
-  mutable std::condition_variable changed;  // pending became empty or non-empty; stopping
+  mutable std::condition_variable changed;  // pending became non-empty for the sweeper; stopping
   bool sweeper_waiting = false;
+  // Only a drain (wait_idle) is woken when pending empties: at a few connections it empties after
+  // most answers, and waking the sweeper for it cost two futex calls and a context switch each.
+  mutable std::condition_variable drained;
+  mutable std::size_t drain_waiters = 0;
   bool stopping = false;
   std::thread sweeper;
 
@@ -507,6 +514,11 @@ struct http_server::impl {
     if (header.has_field(restinio::string_view_t{idempotency_header.data(), idempotency_header.size()}))
       out.digest = request_digest(out.method, out.path, out.query, out.body);
     sink(std::move(out));
+    if (settings.flush && !flush_posted.exchange(true))
+      restinio::asio_ns::post(io, [this] {
+        flush_posted = false;
+        settings.flush();
+      });
     return restinio::request_accepted();
   }
 
@@ -526,8 +538,8 @@ struct http_server::impl {
         return;
       entry = std::move(i->second);
       pending.erase(i);
-      if (pending.empty())
-        changed.notify_all();
+      if (drain_waiters > 0 && pending.empty())
+        drained.notify_all();
     }
     release_body(entry.body_bytes);
     if (response.type == media::problem_json)
@@ -671,7 +683,11 @@ std::size_t http_server::in_flight() const {
 
 bool http_server::wait_idle(std::chrono::steady_clock::time_point deadline) const {
   std::unique_lock<std::mutex> guard{impl_->mutex};
-  return impl_->changed.wait_until(guard, deadline, [this] { return impl_->pending.empty(); });
+  ++impl_->drain_waiters;
+  const bool idle =
+    impl_->drained.wait_until(guard, deadline, [this] { return impl_->pending.empty(); });
+  --impl_->drain_waiters;
+  return idle;
 }
 
 void http_server::respond(std::uint64_t request_id, http_response response) {

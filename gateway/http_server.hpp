@@ -35,6 +35,10 @@ struct http_server_settings {
   // is genuine. The body of a request whose token is not is read past and never stored (the
   // gateway still answers and audits the 401).
   std::function<bool(std::string_view token)> token_ok;
+  // Optional, called on an HTTP thread after the requests a pass of its loop handed to the sink
+  // (once per pass, not per request): a sink that holds requests to send them together sends
+  // them here. Without it the sink must not hold any.
+  std::function<void()> flush;
   std::size_t max_header_bytes = 8192;   // per header value and for the URL
   std::size_t max_header_count = 100;
   // A request not answered this long after it was read is answered by the server itself with

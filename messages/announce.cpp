@@ -61,6 +61,7 @@ void announce_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<component_metrics>("sbm::component_metrics");
   // gateway
   cfg.add_message_type<http_request>("sbm::http_request");
+  cfg.add_message_type<std::vector<http_request>>("std::vector<sbm::http_request>");
   cfg.add_message_type<http_response>("sbm::http_response");
   // speakers
   cfg.add_message_type<speaker_registration>("sbm::speaker_registration");

@@ -196,8 +196,10 @@ class GatewayPipeline : public ::testing::Test {
     http.unanswered = gateway::unanswered;
     http.counters = counters;
     http.token_ok = [p = pipeline](std::string_view t) { return p->token_genuine(t); };
+    // As the node wires it: requests held for their lanes, sent once per pass of the HTTP loop.
+    http.flush = [p = pipeline] { p->flush(); };
     server = std::make_shared<gateway::http_server>(
-      http, [p = pipeline](http_request&& r) { p->handle(std::move(r)); });
+      http, [p = pipeline](http_request&& r) { p->hold(std::move(r)); });
     pipeline->connect(server);
     server->start();
     held = sys.spawn(holder);
@@ -358,7 +360,18 @@ namespace {
 
 // Stands in for a lane: counts the requests handed to it and answers none (the deadline does).
 caf::behavior counting_lane(caf::event_based_actor*, std::shared_ptr<std::atomic<int>> taken) {
-  return {[taken](http_atom, http_request&) { ++*taken; }};
+  return {[taken](http_atom, std::vector<http_request>& batch) {
+    *taken += static_cast<int>(batch.size());
+  }};
+}
+
+// Stands in for a lane: remembers the size of every batch it is sent.
+caf::behavior batch_recording_lane(caf::event_based_actor*) {
+  auto sizes = std::make_shared<std::vector<std::size_t>>();
+  return {
+    [sizes](http_atom, std::vector<http_request>& batch) { sizes->push_back(batch.size()); },
+    [sizes](get_atom) { return *sizes; },
+  };
 }
 
 }  // namespace
@@ -388,4 +401,37 @@ TEST_F(GatewayPipeline, AnOwnerThatFirstRunsAfterANewerOneDoesNotReplaceItsLanes
   EXPECT_EQ(nlohmann::json::parse(none.body)["type"], "urn:sbm:problem:gateway-restarting");
   caf::anon_send_exit(older_lane, caf::exit_reason::kill);
   caf::anon_send_exit(newer_lane, caf::exit_reason::kill);
+}
+
+TEST_F(GatewayPipeline, ALaneIsSentAtMostMaxBatchRequestsAtOnceAndTheRestAtTheFlush) {
+  auto lane = sys.spawn(batch_recording_lane);
+  const auto generation = pipeline->next_generation();
+  ASSERT_TRUE(pipeline->install(generation, {lane}));
+  const auto token = token_for("alice");
+  const std::size_t count = 2 * gateway::gateway_pipeline::max_batch + 10;
+  for (std::size_t i = 0; i < count; ++i) {
+    http_request r;
+    r.id = 1000 + i;
+    r.request_id = "held-" + std::to_string(i);
+    r.method = "GET";
+    r.path = "/v1/speakers/s1";
+    r.headers.emplace_back("authorization", "Bearer " + token);
+    pipeline->hold(std::move(r));
+  }
+  caf::scoped_actor self{sys};
+  auto sizes = [&] {
+    std::vector<std::size_t> out;
+    self->request(lane, caf::infinite, get_atom::value)
+      .receive([&](std::vector<std::size_t>& s) { out = std::move(s); }, [](caf::error&) {});
+    return out;
+  };
+  // Two full batches went at once; the ten left wait for the flush.
+  using sizes_t = std::vector<std::size_t>;
+  const sizes_t two_full{gateway::gateway_pipeline::max_batch, gateway::gateway_pipeline::max_batch};
+  EXPECT_EQ(sizes(), two_full);
+  pipeline->flush();
+  const sizes_t all{gateway::gateway_pipeline::max_batch, gateway::gateway_pipeline::max_batch, 10};
+  EXPECT_EQ(sizes(), all);
+  pipeline->uninstall(generation);
+  caf::anon_send_exit(lane, caf::exit_reason::kill);
 }
