@@ -10,6 +10,8 @@
 #include <memory>
 #include <string>
 
+#include <caf/expected.hpp>
+
 #include "actors/cluster/store.hpp"
 #include "runtime/db/store_link.hpp"
 
@@ -24,6 +26,13 @@ struct lease_tables {
   std::map<std::string, std::int64_t> owners;     // speaker -> epoch
   std::int64_t next_epoch = 1;
 };
+
+// The fence of cluster.fence_speaker over these tables, at the server's instant `now`: the one
+// copy the lease store and the speakers store both run (inside the call that writes).
+caf::expected<bool> fence_speaker(lease_tables& t, const std::string& speaker_id, std::int64_t epoch,
+                                  std::int64_t now);
+// cluster.release_speaker: drops the speaker's ownership row when it is `epoch`'s.
+void release_speaker(lease_tables& t, const std::string& speaker_id, std::int64_t epoch);
 
 using lease_store_factory = std::function<std::unique_ptr<cluster::store>(const db::store_link&)>;
 
