@@ -77,8 +77,9 @@ fence_epoch epoch_of(const speaker_state& st) {
 
 // The link of a call that must finish before the speaker takes its next message (a load, a
 // write): made per call, so an idle speaker holds none.
-db::store_link awaited(self_ptr self) {
-  return db::make_store_link(self, self->state.env->db, self->state.env->db_timeout, true);
+db::store_link awaited(self_ptr self, const deadline& until = {}) {
+  const auto& env = *self->state.env;
+  return db::make_store_link(self, env.db, call_timeout(self->clock().now(), until, env.db_timeout), true);
 }
 
 // A speaker of a client the caller may not reach answers exactly like one that does not exist, so
@@ -142,9 +143,13 @@ void load(self_ptr self) {
   st.env->store->load(awaited(self), st.speaker_id, st.env->policy.window_size, epoch_of(st),
                       [self](caf::expected<loaded_speaker> r) {
                         if (r) return apply_loaded(self, *r);
-                        // A corrupt row ends the activation: its supervisor (the shard) decides
-                        // whether to try again or to stop routing to it.
-                        if (code_of(r.error()) == errc::internal) throw std::runtime_error(detail_of(r.error()));
+                        // A corrupt row (the store's own errc::internal) ends the activation: its
+                        // supervisor (the shard) decides whether to try again or to stop routing to
+                        // it. CAF's errors (a lost answer, a timeout) also read as internal through
+                        // code_of, but are the store being away: answered unavailable.
+                        const auto& e = r.error();
+                        if (e.category() == error_category && code_of(e) == errc::internal)
+                          throw std::runtime_error(detail_of(e));
                         become_unusable(self, phase::failed,
                                         make_error(errc::unavailable, "speaker state could not be loaded: " +
                                                                         self->system().render(r.error())));
@@ -157,7 +162,7 @@ void answer_from_key(self_ptr self, view_promise rp, const request_context& ctx,
                      caf::error otherwise) {
   auto& st = self->state;
   st.env->store->find_key(
-    awaited(self), ctx, st.env->idempotency_retention,
+    awaited(self, ctx.until), ctx, st.env->idempotency_retention,
     [self, rp, ctx, otherwise](caf::expected<keyed_answer> found) mutable {
       // Whether the first attempt committed cannot be told now: retry later with the key.
       if (!found)
@@ -179,7 +184,7 @@ view_promise commit(self_ptr self, const speaker_change& change, apply_fn apply,
   auto rp = self->make_response_promise<speaker_view>();
   auto& st = self->state;
   st.env->store->save(
-    awaited(self), change, ctx, epoch_of(st),
+    awaited(self, ctx.until), change, ctx, epoch_of(st),
     [self, rp, apply, ctx, resend](caf::expected<change_saved> saved) mutable {
       if (saved) {
         apply(self->state, *saved);

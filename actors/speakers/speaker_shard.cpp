@@ -676,8 +676,11 @@ caf::result<speaker_view> on_register(self_ptr self, speaker_registration& r) {
     self->state.keys.release(key);
     rp.deliver(std::forward<decltype(value)>(value));
   };
-  st.store->create(st.link, fresh, r.ctx, epoch,
-                   [self, answer, id = r.speaker_id, ctx = r.ctx](caf::expected<speaker_record> made) mutable {
+  // Timed by the registration's deadline, not the shard's own default.
+  const auto link = db::make_store_link(self, st.settings.db,
+                                        call_timeout(self->clock().now(), r.ctx.until, st.settings.db_timeout));
+  st.store->create(link, fresh, r.ctx, epoch,
+                   [self, answer, link, id = r.speaker_id, ctx = r.ctx](caf::expected<speaker_record> made) mutable {
                      auto& st = self->state;
                      if (made) {
                        if (auto it = st.entries.find(id); it != st.entries.end()) retire(self, it->second);
@@ -692,7 +695,7 @@ caf::result<speaker_view> on_register(self_ptr self, speaker_registration& r) {
                                        : db::failure(e));
                      if (!ctx.keyed()) return answer(std::move(e));
                      st.store->find_key(
-                       st.link, ctx, st.settings.idempotency_retention,
+                       link, ctx, st.settings.idempotency_retention,
                        [self, answer, ctx, duplicate = e](caf::expected<keyed_answer> found) mutable {
                          if (!found)
                            return answer(make_error(errc::outcome_unknown, "the Idempotency-Key could not be checked: " +

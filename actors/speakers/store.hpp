@@ -10,6 +10,7 @@
 // (runtime/db/store_link.hpp), made for the call, so a speaker pays nothing for it while idle.
 // Completions run in the caller's context; an error whose outcome_unknown() holds may or may not
 // have been applied, and every write is safe to repeat under its key.
+#include <caf/actor_clock.hpp>
 #include <caf/optional.hpp>
 
 #include <chrono>
@@ -144,6 +145,14 @@ class store {
 };
 
 using store_ptr = std::shared_ptr<const store>;
+
+// The request timeout of a call for work with a deadline: what is left of it (the connection pool
+// answers by then, messages/context.hpp) and a second for the answer to travel; work without one
+// gives up after `fallback`.
+inline std::chrono::milliseconds call_timeout(caf::actor_clock::time_point now, const deadline& until,
+                                              std::chrono::milliseconds fallback) {
+  return until.set() ? until.left(now, fallback) + std::chrono::seconds{1} : fallback;
+}
 
 // The answer to a keyed speaker write from its key: the stored view, a stored refusal, a refusal
 // for a reused key, or `otherwise` when nothing is stored under the key.
