@@ -150,15 +150,11 @@ class memory_store final : public store {
                 completion<keyed_answer> done) const override {
     run<keyed_answer>(via, {}, std::move(done), [ctx, retention](tables& t, std::int64_t now) {
       keyed_answer out;
-      auto it = t.keys.find({ctx.principal, ctx.idempotency_key});
-      if (it == t.keys.end() || it->second.created_ms <= now - retention.count() * 1000) return ok(out);
-      if (it->second.digest != ctx.request_digest) {
-        out.v = db::idempotency::verdict::reused;
-        return ok(out);
+      const auto* row = sim::find_key(t.keys, ctx, retention, now, out.v);
+      if (row && out.v == db::idempotency::verdict::replay) {
+        out.stored.outcome = row->outcome;
+        out.view = row->answer;
       }
-      out.v = db::idempotency::verdict::replay;
-      out.stored.outcome = it->second.outcome;
-      out.view = it->second.answer;
       return ok(out);
     });
   }
