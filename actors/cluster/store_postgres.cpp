@@ -6,6 +6,7 @@
 
 #include "actors/cluster/store.hpp"
 #include "messages/errors.hpp"
+#include "runtime/db/fence.hpp"
 #include "runtime/db/rows.hpp"
 
 namespace sbm::cluster {
@@ -34,8 +35,6 @@ const char* const live_sql =
 
 const char* const release_sql =
   "UPDATE cluster.leases SET expires_at = now() WHERE epoch = $1 AND expires_at > now()";
-
-const char* const fence_sql = "SELECT cluster.fence_speaker($1, $2::bigint)";
 
 const char* const hold_singleton_sql = "SELECT cluster.hold_singleton($1, $2::bigint)";
 
@@ -98,7 +97,7 @@ class postgres_store final : public store {
   }
 
   void fence_speaker(const std::string& speaker_id, std::int64_t epoch, completion<bool> done) override {
-    query_(db_statement{fence_sql, {speaker_id, std::to_string(epoch)}, -1},
+    query_(db::fence_statement(speaker_id, epoch),
            [done](caf::expected<db_rows> rows) {
              if (!rows)
                return done(db::failure(rows.error()));

@@ -17,12 +17,14 @@
 #include <utility>
 #include <vector>
 
-#include "actors/speakers/speaker_rows.hpp"
 #include "actors/speakers/speaker_state.hpp"
+#include "actors/speakers/store.hpp"
 #include "actors/speakers/validation.hpp"
 #include "messages/errors.hpp"
 #include "messages/cluster.hpp"
 #include "runtime/db/idempotency.hpp"
+#include "runtime/db/rows.hpp"
+#include "runtime/db/store_link.hpp"
 
 namespace sbm::speakers {
 
@@ -31,9 +33,7 @@ namespace {
 // Untyped underneath, typed to everyone else: see speaker_fn for why.
 using self_ptr = caf::stateful_actor<speaker_state>*;
 using view_promise = caf::typed_response_promise<speaker_view>;
-using apply_fn = std::function<void(speaker_state&, const db_results&)>;
-// What a conflict at a statement of a write means (a moved version, a job counted already, ...).
-using conflict_fn = std::function<caf::error(std::int32_t statement)>;
+using apply_fn = std::function<void(speaker_state&, const change_saved&)>;
 // Sends the same message again, answered to its original sender (after a reload).
 using resend_fn = std::function<void(view_promise&)>;
 
@@ -41,10 +41,6 @@ using resend_fn = std::function<void(view_promise&)>;
 // after all) is a stale memory, not the client's conflict: reload and run the message again, a
 // few times at most.
 constexpr int max_stale_retries = 3;
-
-constexpr const char* keys_table = "speakers.idempotency_keys";
-
-constexpr const char* ms_of_updated_at = "(extract(epoch from updated_at) * 1000)::bigint";
 
 speaker_view view_of(const speaker_state& st) {
   speaker_view v;
@@ -73,52 +69,17 @@ caf::error invalid(std::string what) { return make_error(errc::invalid_argument,
 // SBM errors pass through; CAF's own (a request timeout, a dead connection actor) mean the
 // database could not be reached, which callers should see as "retry later".
 
-// A value a statement returned with RETURNING, if it is there and well formed. The write has
-// committed by then, so a surprise here must not turn into a failed answer.
-std::optional<std::int64_t> returned_int(const db_results& r, std::size_t statement,
-                                         std::size_t column) {
-  if (statement >= r.results.size() || r.results[statement].rows.empty()) return std::nullopt;
-  try {
-    return int_column(r.results[statement].rows.front(), column);
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
+// The fence of this node's writes: its lease's epoch in a cluster, none outside one.
+fence_epoch epoch_of(const speaker_state& st) {
+  if (!st.env->lease) return std::nullopt;
+  return st.env->lease->epoch();
 }
 
-db_statement history_insert(const speaker_state& st, const char* kind, bucket previous,
-                            bucket next, const std::string& reason, const std::string& actor) {
-  return {"INSERT INTO speakers.bucket_history "
-          "(speaker_id, kind, previous_bucket, new_bucket, reason, actor) "
-          "VALUES ($1, $2, $3, $4, $5, $6)",
-          {st.speaker_id, std::string(kind), std::string(to_string(previous)),
-           std::string(to_string(next)), reason, actor},
-          1};
-}
-
-// The event is built from the committed row later (outbox relay), so its timestamp is the commit
-// transaction's time, the same instant the history row carries.
-db_statement outbox_insert(const speaker_state& st, bucket previous, bucket next,
-                           const std::string& reason) {
-  return {"INSERT INTO speakers.outbox (topic, payload) VALUES ($1, jsonb_build_object("
-          "'speaker_id', $2::text, 'client_id', $3::text, 'previous_bucket', $4::text, "
-          "'new_bucket', $5::text, 'reason', $6::text))",
-          {std::string(bucket_changed_topic), st.speaker_id, st.client_id.str(),
-           std::string(to_string(previous)), std::string(to_string(next)), reason},
-          1};
-}
-
-// The audit entry of a pin or unpin goes into the outbox with the change itself, so no change is
-// ever committed without its entry; the relay hands it to the audit log, keyed by this row's id.
-db_statement audit_insert(const speaker_state& st, std::string_view action, audit_origin by,
-                          bucket result, const std::string& reason) {
-  if (by.actor_kind.empty()) by.actor_kind = by.actor.rfind("service:", 0) == 0 ? "service" : "user";
-  return {"INSERT INTO speakers.outbox (topic, payload) VALUES ($1, jsonb_build_object("
-          "'actor', $2::text, 'actor_kind', $3::text, 'action', $4::text, 'target', $5::text, "
-          "'peer', $6::text, 'speaker_id', $5::text, 'bucket', $7::text, 'reason', $8::text, "
-          "'client_id', $9::text))",
-          {std::string(audit_topic), by.actor, by.actor_kind, std::string(action), st.speaker_id,
-           by.peer, std::string(to_string(result)), reason, st.client_id.str()},
-          1};
+// The link of a call that must finish before the speaker takes its next message (a load, a
+// write): made per call, so an idle speaker holds none.
+db::store_link awaited(self_ptr self, const deadline& until = {}) {
+  const auto& env = *self->state.env;
+  return db::make_store_link(self, env.db, call_timeout(self->clock().now(), until, env.db_timeout), true);
 }
 
 // A speaker of a client the caller may not reach answers exactly like one that does not exist, so
@@ -140,24 +101,19 @@ void become_unusable(self_ptr self, phase stage, caf::error answer) {
   self->send(st.env->shard, idle_atom::value, st.speaker_id);
 }
 
-void apply_loaded(self_ptr self, const db_results& r) {
+void apply_loaded(self_ptr self, loaded_speaker& loaded) {
   auto& st = self->state;
-  if (r.results.size() < 2) throw std::runtime_error("speaker load: expected two result sets");
-  const auto& rows = r.results[0].rows;
-  if (rows.empty()) {
+  if (!loaded.row) {
     become_unusable(self, phase::missing,
                     make_error(errc::not_found, "speaker " + st.speaker_id + " is not registered"));
     return;
   }
   // Corrupt durable state throws here: the actor dies with the error and its supervisor (the
   // shard) decides whether to try again or to stop routing to it.
-  speaker_record rec = speaker_from_row(rows.front(), st.env->policy.window_size);
+  speaker_record& rec = *loaded.row;
   const auto current = parse_bucket(rec.view.bucket);
   if (!current) throw std::runtime_error("speaker row holds an unknown bucket: " + rec.view.bucket);
-  std::vector<double> samples;
-  samples.reserve(r.results[1].rows.size());
-  for (const db_row& row : r.results[1].rows) samples.push_back(double_column(row, 0));
-  st.window = quality_window::from_samples(st.env->policy.window_size, samples);
+  st.window = quality_window::from_samples(st.env->policy.window_size, loaded.window);
   st.client_id = client_id_ref{rec.view.client_id};
   st.display_name = std::move(rec.view.display_name);
   st.current = *current;
@@ -177,34 +133,27 @@ void apply_loaded(self_ptr self, const db_results& r) {
   st.unusable = caf::error{};
 }
 
-// Reads the row and the newest window_size samples. `await` keeps every other message in the
-// mailbox until the answer is in, so nothing is served from a half-loaded state.
+// Reads the row and the newest window_size samples. Awaited: every other message stays in the
+// mailbox until the answer is in, so nothing is served from a half-loaded state. In a cluster an
+// activation claims the speaker (its ownership row) in the same transaction, so what it read is
+// the last state any node wrote: a node that still holds it (a hand-off not finished yet) makes
+// the load fail as unavailable, and the caller retries.
 void load(self_ptr self) {
   auto& st = self->state;
-  db_transaction tx;
-  tx.statements.push_back(
-    {std::string("SELECT ") + speaker_columns + " FROM speakers.speakers WHERE speaker_id = $1",
-     {st.speaker_id},
-     -1});
-  tx.statements.push_back(
-    {"SELECT errors_per_100_words FROM (SELECT id, errors_per_100_words "
-     "FROM speakers.quality_samples WHERE speaker_id = $1 ORDER BY id DESC LIMIT $2) newest "
-     "ORDER BY id",
-     {st.speaker_id, std::to_string(st.env->policy.window_size)},
-     -1});
-  // In a cluster an activation claims the speaker (its ownership row) in the same transaction, so
-  // what it read is the last state any node wrote: a node that still holds it (a hand-off not
-  // finished yet) makes the load fail as unavailable, and the caller retries.
-  if (st.env->lease)
-    tx.statements.push_back(fence_statement(st.speaker_id, st.env->lease->epoch()));
-  self->request(st.env->db, st.env->db_timeout, transact_atom::value, std::move(tx))
-    .await([self](db_results& r) { apply_loaded(self, r); },
-           [self](caf::error& e) {
-             become_unusable(self, phase::failed,
-                             make_error(errc::unavailable,
-                                        "speaker state could not be loaded: " +
-                                          self->system().render(e)));
-           });
+  st.env->store->load(awaited(self), st.speaker_id, st.env->policy.window_size, epoch_of(st),
+                      [self](caf::expected<loaded_speaker> r) {
+                        if (r) return apply_loaded(self, *r);
+                        // A corrupt row (the store's own errc::internal) ends the activation: its
+                        // supervisor (the shard) decides whether to try again or to stop routing to
+                        // it. CAF's errors (a lost answer, a timeout) also read as internal through
+                        // code_of, but are the store being away: answered unavailable.
+                        const auto& e = r.error();
+                        if (e.category() == error_category && code_of(e) == errc::internal)
+                          throw std::runtime_error(detail_of(e));
+                        become_unusable(self, phase::failed,
+                                        make_error(errc::unavailable, "speaker state could not be loaded: " +
+                                                                        self->system().render(r.error())));
+                      });
 }
 
 // A keyed write whose first attempt committed answers what that attempt answered; a key used
@@ -212,85 +161,67 @@ void load(self_ptr self) {
 void answer_from_key(self_ptr self, view_promise rp, const request_context& ctx,
                      caf::error otherwise) {
   auto& st = self->state;
-  self->request(st.env->db, hop_timeout(ctx.until, st.env->db_timeout), query_atom::value,
-                db::idempotency::lookup(keys_table, ctx, st.env->idempotency_retention))
-    .await(
-      [self, rp, ctx, otherwise](db_rows& rows) mutable {
-        auto answer = speakers::answer_from_key(rows, ctx, std::move(otherwise),
-                                                self->state.env->policy.window_size);
-        if (answer)
-          rp.deliver(std::move(*answer));
-        else
-          rp.deliver(std::move(answer.error()));
-      },
-      [rp](caf::error& e) mutable {
-        // Whether the first attempt committed cannot be told now: retry later with the key.
-        rp.deliver(make_error(errc::outcome_unknown,
-                              "the Idempotency-Key could not be checked: " + detail_of(db::failure(e))));
-      });
+  st.env->store->find_key(
+    awaited(self, ctx.until), ctx, st.env->idempotency_retention,
+    [self, rp, ctx, otherwise](caf::expected<keyed_answer> found) mutable {
+      // Whether the first attempt committed cannot be told now: retry later with the key.
+      if (!found)
+        return void(rp.deliver(make_error(errc::outcome_unknown, "the Idempotency-Key could not be checked: " +
+                                                                   detail_of(db::failure(found.error())))));
+      auto answer = answer_of(*found, ctx, std::move(otherwise), self->state.env->policy.window_size);
+      if (answer)
+        rp.deliver(std::move(*answer));
+      else
+        rp.deliver(std::move(answer.error()));
+    });
 }
 
-// Every change is one transaction sent with `await`: writes of one speaker are strictly serialised,
-// memory changes only after the commit, and the caller hears nothing before it. A keyed write
-// stores its key and answer (the row as it leaves it) as the transaction's last statement.
-view_promise commit(self_ptr self, db_transaction tx, apply_fn apply, const request_context& ctx,
-                    conflict_fn conflict, resend_fn resend) {
+// Every change is one commit, awaited: writes of one speaker are strictly serialised, memory
+// changes only after the commit, and the caller hears nothing before it. A keyed write stores its
+// key and answer (the row as it leaves it) in the same commit.
+view_promise commit(self_ptr self, const speaker_change& change, apply_fn apply, const request_context& ctx,
+                    resend_fn resend) {
   auto rp = self->make_response_promise<speaker_view>();
   auto& st = self->state;
-  const auto key_statement = static_cast<std::int32_t>(tx.statements.size());
-  if (ctx.keyed())
-    tx.statements.push_back(db::idempotency::store(keys_table, ctx, 0, speaker_answer_sql(),
-                                                   {st.speaker_id}));
-  if (st.env->lease)
-    tx.statements.push_back(fence_statement(st.speaker_id, st.env->lease->epoch()));
-  tx.until = ctx.until;
-  self->request(st.env->db, hop_timeout(ctx.until, st.env->db_timeout), transact_atom::value,
-                std::move(tx))
-    .await(
-      [self, rp, apply](db_results& r) mutable {
-        apply(self->state, r);
+  st.env->store->save(
+    awaited(self, ctx.until), change, ctx, epoch_of(st),
+    [self, rp, apply, ctx, resend](caf::expected<change_saved> saved) mutable {
+      if (saved) {
+        apply(self->state, *saved);
         self->state.stale_retries = 0;
         rp.deliver(view_of(self->state));
-      },
-      [self, rp, ctx, conflict, resend, key_statement](caf::error& e) mutable {
-        if (outcome_unknown(e)) {
-          // It may have committed: memory may be behind the source of truth, so reread it before
-          // the next message. The client learns which by retrying with its key.
-          rp.deliver(make_error(errc::outcome_unknown,
-                                "the write of speaker " + self->state.speaker_id +
-                                  " may or may not have been saved"));
-          load(self);
+        return;
+      }
+      auto& e = saved.error();
+      if (outcome_unknown(e)) {
+        // It may have committed: memory may be behind the source of truth, so reread it before
+        // the next message. The client learns which by retrying with its key.
+        rp.deliver(make_error(errc::outcome_unknown,
+                              "the write of speaker " + self->state.speaker_id + " may or may not have been saved"));
+        load(self);
+        return;
+      }
+      const auto code = code_of(e);
+      if (code != errc::conflict && code != errc::duplicate && code != errc::in_progress) {
+        rp.deliver(db::failure(e));  // nothing was written, memory still matches
+        return;
+      }
+      if (code == errc::conflict) {
+        // The version moved: memory is stale. Reread it, then run the message again (its key,
+        // if any, makes that safe), unless this keeps happening.
+        load(self);
+        if (++self->state.stale_retries <= max_stale_retries) {
+          resend(rp);
           return;
         }
-        if (code_of(e) != errc::conflict) {
-          rp.deliver(db::failure(e));  // nothing was written, memory still matches
-          return;
-        }
-        const auto statement = info_of(e).statement;
-        auto meaning = statement == key_statement
-                         ? db::idempotency::in_progress(ctx)
-                         : conflict(statement);
-        if (code_of(meaning) == errc::conflict) {
-          // The version moved: memory is stale. Reread it, then run the message again (its key,
-          // if any, makes that safe), unless this keeps happening.
-          load(self);
-          if (++self->state.stale_retries <= max_stale_retries) {
-            resend(rp);
-            return;
-          }
-          self->state.stale_retries = 0;
-        }
-        if (ctx.keyed())
-          answer_from_key(self, rp, ctx, std::move(meaning));
-        else
-          rp.deliver(std::move(meaning));
-      });
+        self->state.stale_retries = 0;
+      }
+      if (ctx.keyed())
+        answer_from_key(self, rp, ctx, std::move(e));
+      else
+        rp.deliver(std::move(e));
+    });
   return rp;
-}
-
-caf::error version_moved(const speaker_state& st) {
-  return make_error(errc::conflict, "speaker " + st.speaker_id +
-                                      " was changed by another writer meanwhile; retry");
 }
 
 // Refusals decided before any write (not pinned, a deadline passed): a keyed retry of a write
@@ -302,20 +233,33 @@ caf::result<speaker_view> refuse(self_ptr self, const request_context& ctx, caf:
   return rp;
 }
 
-db_statement versioned_update(const speaker_state& st, std::string assignments,
-                              std::vector<caf::optional<std::string>> extra_params) {
-  std::vector<caf::optional<std::string>> params{st.speaker_id, std::to_string(st.version)};
-  for (auto& p : extra_params) params.push_back(std::move(p));
-  return {"UPDATE speakers.speakers SET " + assignments +
-            ", version = version + 1, updated_at = now() WHERE speaker_id = $1 AND version = $2 "
-            "RETURNING " + ms_of_updated_at +
-            ", coalesce((extract(epoch from pinned_at) * 1000)::bigint, 0)",
-          std::move(params), 1};
+// A change computed from what this speaker holds now, to be refused if the row moved meanwhile.
+speaker_change change_of(const speaker_state& st, bucket next, bool changed) {
+  speaker_change c;
+  c.speaker_id = st.speaker_id;
+  c.client_id = st.client_id.str();
+  c.version = st.version;
+  c.bucket = std::string(to_string(next));
+  c.bucket_changes = changed ? 1 : 0;
+  return c;
 }
 
-void apply_common(speaker_state& st, const db_results& r) {
+history_line line(const char* kind, bucket previous, bucket next, const std::string& reason,
+                  const std::string& actor) {
+  return {kind, std::string(to_string(previous)), std::string(to_string(next)), reason, actor};
+}
+
+bucket_move move(bucket previous, bucket next, const std::string& reason) {
+  return {std::string(to_string(previous)), std::string(to_string(next)), reason};
+}
+
+audit_line audit(std::string_view action, audit_origin by, bucket result, const std::string& reason) {
+  return {std::string(action), std::move(by), std::string(to_string(result)), reason};
+}
+
+void apply_common(speaker_state& st, const change_saved& saved) {
   ++st.version;
-  if (auto ms = returned_int(r, 0, 0)) st.updated_at_ms = *ms;
+  if (saved.updated_at_ms) st.updated_at_ms = saved.updated_at_ms;
 }
 
 caf::result<speaker_view> on_sample(self_ptr self, quality_sample& s) {
@@ -333,43 +277,25 @@ caf::result<speaker_view> on_sample(self_ptr self, quality_sample& s) {
   bucket_decision decision = evaluate(st.env->policy, st.current, next_window, st.pinned);
   const bucket previous = st.current;
 
-  db_transaction tx;
-  // The update goes first so RETURNING is always result 0.
-  tx.statements.push_back(versioned_update(
-    st,
-    "bucket = $3, samples_total = samples_total + 1, bucket_changes = bucket_changes + $4, "
-    "window_size = $5, window_mean = $6",
-    {std::string(to_string(decision.next)), decision.changed ? "1" : "0",
-     std::to_string(next_window.size()), sql_number(next_window.mean())}));
-  // ON CONFLICT DO NOTHING + expect_rows 1: a job already counted rolls everything back as a
-  // conflict, whatever SQLSTATE mapping the connection actor uses.
-  tx.statements.push_back({"INSERT INTO speakers.quality_samples "
-                           "(speaker_id, job_id, errors_per_100_words, actor) VALUES ($1, $2, $3, $4) "
-                           "ON CONFLICT (speaker_id, job_id) DO NOTHING",
-                           {st.speaker_id, s.job_id, sql_number(s.errors_per_100_words), s.actor},
-                           1});
+  auto c = change_of(st, decision.next, decision.changed);
+  c.sample = new_sample{s.job_id, s.errors_per_100_words, s.actor};
+  c.window_size = next_window.size();
+  c.window_mean = next_window.mean();
   if (decision.changed) {
-    tx.statements.push_back(
-      history_insert(st, "policy", previous, decision.next, decision.reason, s.actor));
-    tx.statements.push_back(outbox_insert(st, previous, decision.next, decision.reason));
+    c.history.push_back(line("policy", previous, decision.next, decision.reason, s.actor));
+    c.moves.push_back(move(previous, decision.next, decision.reason));
   }
   return commit(
-    self, std::move(tx),
+    self, c,
     [window = std::move(next_window), next = decision.next,
-     changed = decision.changed](speaker_state& st, const db_results& r) {
-      apply_common(st, r);
+     changed = decision.changed](speaker_state& st, const change_saved& saved) {
+      apply_common(st, saved);
       st.window = window;
       st.current = next;
       ++st.samples_total;
       if (changed) ++st.bucket_changes;
     },
     s.ctx,
-    [id = st.speaker_id, job = s.job_id, &st](std::int32_t statement) {
-      if (statement == 1)
-        return make_error(errc::duplicate,
-                          "job " + job + " is already counted for speaker " + id);
-      return version_moved(st);
-    },
     [self, s](view_promise& rp) {
       rp.delegate(caf::actor_cast<speaker_actor>(self), sample_atom::value, s);
     });
@@ -389,28 +315,26 @@ caf::result<speaker_view> on_pin(self_ptr self, bucket_pin& p) {
 
   const bucket previous = st.current;
   const bool changed = *target != previous;
-  db_transaction tx;
-  tx.statements.push_back(versioned_update(
-    st,
-    "bucket = $3, pinned = true, pin_reason = $4, pinned_by = $5, pinned_at = now(), "
-    "bucket_changes = bucket_changes + $6",
-    {std::string(to_string(*target)), p.reason, p.actor, changed ? "1" : "0"}));
-  tx.statements.push_back(history_insert(st, "pin", previous, *target, p.reason, p.actor));
+  auto c = change_of(st, *target, changed);
+  c.pin = pin_change::pin;
+  c.pin_reason = p.reason;
+  c.pinned_by = p.actor;
+  c.history.push_back(line("pin", previous, *target, p.reason, p.actor));
   if (p.by.actor.empty()) p.by.actor = p.actor;
-  tx.statements.push_back(audit_insert(st, audit_action::bucket_pin, p.by, *target, p.reason));
-  if (changed) tx.statements.push_back(outbox_insert(st, previous, *target, "pinned: " + p.reason));
+  c.audit = audit(audit_action::bucket_pin, p.by, *target, p.reason);
+  if (changed) c.moves.push_back(move(previous, *target, "pinned: " + p.reason));
   return commit(
-    self, std::move(tx),
+    self, c,
     [next = *target, changed, reason = p.reason, actor = p.actor](speaker_state& st,
-                                                                  const db_results& r) {
-      apply_common(st, r);
+                                                                  const change_saved& saved) {
+      apply_common(st, saved);
       st.current = next;
       st.pinned = true;
       const std::int64_t was = st.pin ? st.pin->at_ms : 0;
-      st.pin.reset(new pin_note{reason, actor, returned_int(r, 0, 1).value_or(was)});
+      st.pin.reset(new pin_note{reason, actor, saved.pinned_at_ms ? saved.pinned_at_ms : was});
       if (changed) ++st.bucket_changes;
     },
-    p.ctx, [&st](std::int32_t) { return version_moved(st); },
+    p.ctx,
     [self, p](view_promise& rp) {
       rp.delegate(caf::actor_cast<speaker_actor>(self), pin_atom::value, p);
     });
@@ -436,30 +360,25 @@ caf::result<speaker_view> on_unpin(self_ptr self, bucket_unpin& u) {
 
   const bucket held = st.current;
   bucket_decision decision = evaluate(st.env->policy, held, st.window, false);
-  db_transaction tx;
-  tx.statements.push_back(versioned_update(
-    st,
-    "bucket = $3, pinned = false, pin_reason = '', pinned_by = '', pinned_at = NULL, "
-    "bucket_changes = bucket_changes + $4",
-    {std::string(to_string(decision.next)), decision.changed ? "1" : "0"}));
-  tx.statements.push_back(history_insert(st, "unpin", held, held, u.reason, u.actor));
+  auto c = change_of(st, decision.next, decision.changed);
+  c.pin = pin_change::unpin;
+  c.history.push_back(line("unpin", held, held, u.reason, u.actor));
   if (u.by.actor.empty()) u.by.actor = u.actor;
-  tx.statements.push_back(audit_insert(st, audit_action::bucket_unpin, u.by, decision.next, u.reason));
+  c.audit = audit(audit_action::bucket_unpin, u.by, decision.next, u.reason);
   if (decision.changed) {
-    tx.statements.push_back(
-      history_insert(st, "policy", held, decision.next, decision.reason, u.actor));
-    tx.statements.push_back(outbox_insert(st, held, decision.next, decision.reason));
+    c.history.push_back(line("policy", held, decision.next, decision.reason, u.actor));
+    c.moves.push_back(move(held, decision.next, decision.reason));
   }
   return commit(
-    self, std::move(tx),
-    [next = decision.next, changed = decision.changed](speaker_state& st, const db_results& r) {
-      apply_common(st, r);
+    self, c,
+    [next = decision.next, changed = decision.changed](speaker_state& st, const change_saved& saved) {
+      apply_common(st, saved);
       st.current = next;
       st.pinned = false;
       st.pin.reset();
       if (changed) ++st.bucket_changes;
     },
-    u.ctx, [&st](std::int32_t) { return version_moved(st); },
+    u.ctx,
     [self, u](view_promise& rp) {
       rp.delegate(caf::actor_cast<speaker_actor>(self), unpin_atom::value, u);
     });
@@ -470,38 +389,13 @@ caf::result<speaker_history> on_history(self_ptr self) {
   auto& st = self->state;
   if (st.stage != phase::ready) return st.unusable;
   auto rp = self->make_response_promise<speaker_history>();
-  db_statement stmt{
-    "SELECT id, kind, coalesce(previous_bucket, ''), new_bucket, reason, actor, "
-    "(extract(epoch from created_at) * 1000)::bigint FROM (SELECT * FROM speakers.bucket_history "
-    "WHERE speaker_id = $1 ORDER BY id DESC LIMIT 1000) newest ORDER BY id",
-    {st.speaker_id},
-    -1};
-  // `then`, not `await`: a read need not hold up the speaker, and it still sees every write
-  // acknowledged before it because those were committed before this request was sent.
-  self->request(st.env->db, st.env->db_timeout, query_atom::value, std::move(stmt))
-    .then(
-      [rp, id = st.speaker_id](db_rows& rows) mutable {
-        speaker_history out;
-        out.speaker_id = id;
-        try {
-          for (const db_row& row : rows.rows) {
-            history_entry e;
-            e.id = int_column(row, 0);
-            e.kind = text_column(row, 1);
-            e.previous_bucket = text_column(row, 2);
-            e.new_bucket = text_column(row, 3);
-            e.reason = text_column(row, 4);
-            e.actor = text_column(row, 5);
-            e.at_ms = int_column(row, 6);
-            out.entries.push_back(std::move(e));
-          }
-        } catch (const std::exception& ex) {
-          rp.deliver(make_error(errc::internal, std::string("corrupt history row: ") + ex.what()));
-          return;
-        }
-        rp.deliver(std::move(out));
-      },
-      [self, rp](caf::error& e) mutable { rp.deliver(db::failure(e)); });
+  // Not awaited: a read need not hold up the speaker, and it still sees every write acknowledged
+  // before it because those were committed before this call was made.
+  st.env->store->history(db::make_store_link(self, st.env->db, st.env->db_timeout), st.speaker_id, 1000,
+                         [rp, id = st.speaker_id](caf::expected<std::vector<history_entry>> entries) mutable {
+                           if (!entries) return void(rp.deliver(db::failure(entries.error())));
+                           rp.deliver(speaker_history{id, std::move(*entries)});
+                         });
   return rp;
 }
 

@@ -12,6 +12,7 @@
 
 #include "actors/speakers/core/bucket_policy.hpp"
 #include "messages/connections.hpp"
+#include "actors/speakers/store.hpp"
 #include "messages/speakers.hpp"
 
 namespace caf {
@@ -32,6 +33,7 @@ std::uint64_t random_stamp_base();
 // counted pointer (8 bytes; a shared_ptr is 16), which keeps it alive while the speaker outlives
 // its shard by the time its exit message takes.
 struct speaker_env : caf::ref_counted {
+  store_ptr store;   // shared by every speaker; each call takes the speaker's own link to db
   postgres_actor db;
   speaker_shard_actor shard;  // told (idle_atom) when the speaker has been idle or is unusable
   bucket_policy_config policy;

@@ -29,23 +29,6 @@ speaker_record speaker_from_answer(const std::string& answer, std::uint32_t wind
   return speaker_from_row(db::idempotency::row_of_answer(answer), window_capacity);
 }
 
-caf::expected<speaker_view> answer_from_key(const db_rows& lookup, const request_context& ctx,
-                                            caf::error otherwise, std::uint32_t window_capacity) {
-  try {
-    auto found = db::idempotency::judge(lookup, ctx);
-    switch (found.v) {
-      case db::idempotency::verdict::absent: return otherwise;
-      case db::idempotency::verdict::reused: return db::idempotency::reused(ctx);
-      case db::idempotency::verdict::replay:
-        if (found.stored.outcome != 0) return db::idempotency::refusal_of(found.stored);
-        return speaker_from_answer(found.stored.answer, window_capacity).view;
-    }
-  } catch (const std::exception& ex) {
-    return make_error(errc::internal, std::string("unreadable stored answer: ") + ex.what());
-  }
-  return otherwise;
-}
-
 speaker_record speaker_from_row(const db_row& row, std::uint32_t window_capacity) {
   speaker_record out;
   speaker_view& v = out.view;
@@ -105,14 +88,6 @@ bool samples_from_rows(const db_rows& rows, std::uint32_t limit, quality_samples
   }
   std::reverse(out.items.begin(), out.items.end());
   return true;
-}
-
-db_statement fence_statement(const std::string& speaker_id, std::int64_t epoch) {
-  return {"SELECT cluster.fence_speaker($1, $2::bigint)", {speaker_id, std::to_string(epoch)}, -1};
-}
-
-db_statement release_statement(const std::string& speaker_id, std::int64_t epoch) {
-  return {"SELECT cluster.release_speaker($1, $2::bigint)", {speaker_id, std::to_string(epoch)}, -1};
 }
 
 std::string sql_number(double value) {

@@ -37,11 +37,6 @@ const std::string& speaker_answer_sql();
 // Throws std::runtime_error when the stored answer is not such an array.
 speaker_record speaker_from_answer(const std::string& answer, std::uint32_t window_capacity);
 
-// The answer to a keyed speaker write from its key's lookup rows: the stored view, a stored
-// refusal, a refusal for a reused key, or `otherwise` when nothing is stored under the key.
-caf::expected<speaker_view> answer_from_key(const db_rows& lookup, const request_context& ctx,
-                                            caf::error otherwise, std::uint32_t window_capacity);
-
 using db::bool_column;
 using db::double_column;
 using db::int_column;
@@ -55,17 +50,6 @@ db_statement samples_statement(const samples_query& q, std::uint32_t fetch);
 // Reads samples_statement's rows into `out` (oldest first, at most `limit`, `truncated` when more
 // came). False when the speaker is not visible. Throws std::runtime_error on a corrupt row.
 bool samples_from_rows(const db_rows& rows, std::uint32_t limit, quality_samples& out);
-
-// The fence of a clustered node's durable speaker write, its transaction's last statement (so
-// the statement numbers a conflict names stay those of the write): the database function
-// cluster.fence_speaker raises, and so rolls the write back as errc::stale_owner, unless the
-// node's lease of `epoch` is live and the speaker is its own or free to take.
-db_statement fence_statement(const std::string& speaker_id, std::int64_t epoch);
-
-// Gives the speaker's ownership row back after its activation on this node ended, so the owner
-// the placement chose next claims it at once (cluster.release_speaker; a row of another epoch
-// stays).
-db_statement release_statement(const std::string& speaker_id, std::int64_t epoch);
 
 // Decimal text that PostgreSQL parses back to the identical double.
 std::string sql_number(double value);

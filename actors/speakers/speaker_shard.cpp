@@ -31,6 +31,7 @@
 #include "messages/errors.hpp"
 #include "runtime/db/idempotency.hpp"
 #include "runtime/db/rows.hpp"
+#include "runtime/db/store_link.hpp"
 #include "runtime/domain/placement.hpp"
 #include "runtime/logging/logging.hpp"
 
@@ -107,6 +108,8 @@ struct shard_state {
   shard_state& operator=(const shard_state&) = delete;
 
   speakers_settings settings;
+  store_ptr store;
+  db::store_link link;  // the shard's own calls to the store
   speaker_env_ptr env;
   outbox_relay_actor relay;
   resilience::restart_intensity relay_restarts{relay_restart_limit};
@@ -576,14 +579,13 @@ void release_then_replay(self_ptr self, const std::string& id) {
   };
   const auto epoch = st.settings.lease->epoch();
   if (epoch == 0) return replay();  // no lease, no row of this node's
-  self->request(st.settings.db, st.settings.db_timeout, query_atom::value, release_statement(id, epoch))
-    .then([replay](db_rows&) { replay(); },
-          [self, id, replay](caf::error& e) {
-            // The row stays until the lease lapses; the speaker's next owner waits for that.
-            self->state.log->warn("speaker {}: its ownership row was not given back: {}", log::escape(id),
-                                  self->system().render(e));
-            replay();
-          });
+  st.store->release(st.link, id, epoch, [self, id, replay](caf::expected<bool> done) {
+    // The row stays until the lease lapses; the speaker's next owner waits for that.
+    if (!done)
+      self->state.log->warn("speaker {}: its ownership row was not given back: {}", log::escape(id),
+                            self->system().render(done.error()));
+    replay();
+  });
 }
 
 void on_speaker_exit(self_ptr self, const std::string& id, const caf::error& reason) {
@@ -686,82 +688,46 @@ caf::result<speaker_view> on_register(self_ptr self, speaker_registration& r) {
   }
   std::string key;
   if (auto busy = st.keys.claim(r.ctx, key)) return *busy;
-  const std::string initial(to_string(st.settings.policy.initial_bucket));
-  db_transaction tx;
-  tx.until = r.ctx.until;
-  // ON CONFLICT DO NOTHING + expect_rows 1: a duplicate rolls back as errc::conflict.
-  tx.statements.push_back({std::string("INSERT INTO speakers.speakers "
-                                       "(speaker_id, client_id, display_name, bucket) "
-                                       "VALUES ($1, $2, $3, $4) ON CONFLICT (speaker_id) DO NOTHING "
-                                       "RETURNING ") +
-                             speaker_columns,
-                           {r.speaker_id, r.client_id, r.display_name, initial},
-                           1});
-  tx.statements.push_back({"INSERT INTO speakers.bucket_history "
-                           "(speaker_id, kind, previous_bucket, new_bucket, reason, actor) "
-                           "VALUES ($1, 'register', NULL, $2, 'registered', $3)",
-                           {r.speaker_id, initial, r.actor},
-                           1});
-  if (r.ctx.keyed())
-    tx.statements.push_back(
-      db::idempotency::store("speakers.idempotency_keys", r.ctx, 0, speaker_answer_sql(), {r.speaker_id}));
-  if (st.settings.lease) {
-    // No activation holds the new speaker here, so its ownership row goes back at once (an
-    // activation claims it again).
-    tx.statements.push_back(fence_statement(r.speaker_id, st.settings.lease->epoch()));
-    tx.statements.push_back(release_statement(r.speaker_id, st.settings.lease->epoch()));
-  }
+  new_speaker fresh{r.speaker_id, r.client_id, r.display_name,
+                    std::string(to_string(st.settings.policy.initial_bucket)), r.actor};
+  fence_epoch epoch;
+  if (st.settings.lease) epoch = st.settings.lease->epoch();
   auto rp = self->make_response_promise<speaker_view>();
   auto answer = [self, rp, key](auto&& value) mutable {
     self->state.keys.release(key);
     rp.deliver(std::forward<decltype(value)>(value));
   };
-  const auto timeout = hop_timeout(r.ctx.until, st.settings.db_timeout);
-  self->request(st.settings.db, timeout, transact_atom::value, std::move(tx))
-    .then(
-      [self, answer, id = r.speaker_id](db_results& res) mutable {
-        auto& st = self->state;
-        // An activation that found no row earlier must not keep answering not_found.
-        if (auto it = st.entries.find(id); it != st.entries.end()) retire(self, it->second);
-        try {
-          if (res.results.empty() || res.results[0].rows.empty())
-            throw std::runtime_error("INSERT ... RETURNING gave no row");
-          answer(speaker_from_row(res.results[0].rows.front(), st.settings.policy.window_size).view);
-        } catch (const std::exception& ex) {
-          answer(make_error(errc::internal,
-                            std::string("registered, but the row could not be read: ") + ex.what()));
-        }
-      },
-      [self, answer, timeout, id = r.speaker_id, ctx = r.ctx](caf::error& e) mutable {
-        if (code_of(e) != errc::conflict) {
-          answer(outcome_unknown(e) ? make_error(errc::outcome_unknown,
-                                                 "the registration of speaker " + id +
-                                                   " may or may not have been saved")
-                                    : db::failure(e));
-          return;
-        }
-        auto duplicate = make_error(errc::duplicate, "speaker " + id + " is already registered");
-        if (!ctx.keyed()) {
-          answer(std::move(duplicate));
-          return;
-        }
-        auto& st = self->state;
-        self->request(st.settings.db, timeout, query_atom::value,
-                      db::idempotency::lookup("speakers.idempotency_keys", ctx,
-                                              st.settings.idempotency_retention))
-          .then(
-            [self, answer, ctx, duplicate](db_rows& rows) mutable {
-              auto found = answer_from_key(rows, ctx, duplicate, self->state.settings.policy.window_size);
-              if (found)
-                answer(std::move(*found));
-              else
-                answer(std::move(found.error()));
-            },
-            [answer](caf::error& e) mutable {
-              answer(make_error(errc::outcome_unknown, "the Idempotency-Key could not be checked: " +
-                                                         detail_of(db::failure(e))));
-            });
-      });
+  // Timed by the registration's deadline, not the shard's own default.
+  const auto link = db::make_store_link(self, st.settings.db,
+                                        call_timeout(self->clock().now(), r.ctx.until, st.settings.db_timeout));
+  st.store->create(link, fresh, r.ctx, epoch,
+                   [self, answer, link, id = r.speaker_id, ctx = r.ctx](caf::expected<speaker_record> made) mutable {
+                     auto& st = self->state;
+                     if (made) {
+                       if (auto it = st.entries.find(id); it != st.entries.end()) retire(self, it->second);
+                       made->view.window_capacity = st.settings.policy.window_size;
+                       return answer(std::move(made->view));
+                     }
+                     auto& e = made.error();
+                     if (code_of(e) != errc::duplicate)
+                       return answer(outcome_unknown(e)
+                                       ? make_error(errc::outcome_unknown, "the registration of speaker " + id +
+                                                                             " may or may not have been saved")
+                                       : db::failure(e));
+                     if (!ctx.keyed()) return answer(std::move(e));
+                     st.store->find_key(
+                       link, ctx, st.settings.idempotency_retention,
+                       [self, answer, ctx, duplicate = e](caf::expected<keyed_answer> found) mutable {
+                         if (!found)
+                           return answer(make_error(errc::outcome_unknown, "the Idempotency-Key could not be checked: " +
+                                                                             detail_of(db::failure(found.error()))));
+                         auto out = answer_of(*found, ctx, duplicate, self->state.settings.policy.window_size);
+                         if (out)
+                           answer(std::move(*out));
+                         else
+                           answer(std::move(out.error()));
+                       });
+                   });
   return rp;
 }
 
@@ -786,37 +752,22 @@ caf::result<speaker_page> on_list(self_ptr self, speaker_query& q) {
     after = q.cursor;
   }
   const std::uint32_t limit = std::clamp<std::uint32_t>(q.limit, 1, max_page);
-  // One row more than asked tells whether another page exists.
-  db_statement stmt{std::string("SELECT ") + speaker_columns +
-                      " FROM speakers.speakers WHERE ($1::text IS NULL OR bucket = $1) "
-                      "AND ($2::text IS NULL OR client_id = $2) "
-                      "AND ($3::text IS NULL OR speaker_id > $3) "
-                      "AND " + db::scope_clause("client_id", 5) +
-                      " ORDER BY speaker_id LIMIT $4",
-                    {bucket_filter, client_filter, after, std::to_string(limit + 1),
-                     db::scope_param(q.scope)},
-                    -1};
   auto rp = self->make_response_promise<speaker_page>();
-  self->request(st.settings.db, st.settings.db_timeout, query_atom::value, std::move(stmt))
-    .then(
-      [self, rp, limit](db_rows& rows) mutable {
-        speaker_page page;
-        try {
-          for (const db_row& row : rows.rows) {
-            if (page.items.size() == limit) {
-              page.next_cursor = page.items.back().speaker_id;
-              break;
-            }
-            page.items.push_back(
-              speaker_from_row(row, self->state.settings.policy.window_size).view);
-          }
-        } catch (const std::exception& ex) {
-          rp.deliver(make_error(errc::internal, std::string("corrupt speaker row: ") + ex.what()));
-          return;
-        }
-        rp.deliver(std::move(page));
-      },
-      [self, rp](caf::error& e) mutable { rp.deliver(db::failure(e)); });
+  // One row more than asked tells whether another page exists.
+  st.store->list(st.link, list_filter{bucket_filter, client_filter, after, limit + 1, q.scope},
+                 [self, rp, limit](caf::expected<std::vector<speaker_record>> rows) mutable {
+                   if (!rows) return void(rp.deliver(db::failure(rows.error())));
+                   speaker_page page;
+                   for (auto& row : *rows) {
+                     if (page.items.size() == limit) {
+                       page.next_cursor = page.items.back().speaker_id;
+                       break;
+                     }
+                     row.view.window_capacity = self->state.settings.policy.window_size;
+                     page.items.push_back(std::move(row.view));
+                   }
+                   rp.deliver(std::move(page));
+                 });
   return rp;
 }
 
@@ -828,30 +779,20 @@ caf::result<quality_samples> on_samples(self_ptr self, samples_query& q) {
   if (q.has_from && q.has_to && q.from_ms >= q.to_ms) return invalid("from must be before to");
   const std::uint32_t limit = std::clamp<std::uint32_t>(q.limit, 1, max_samples);
   auto rp = self->make_response_promise<quality_samples>();
-  // One row more than asked tells whether older samples were left out.
-  self->request(st.settings.db, st.settings.db_timeout, query_atom::value,
-                samples_statement(q, limit + 1))
-    .then(
-      [self, rp, limit, id = q.speaker_id](db_rows& rows) mutable {
-        const auto& policy = self->state.settings.policy;
-        quality_samples out;
-        out.speaker_id = id;
-        out.window_capacity = policy.window_size;
-        out.no_touch_max = policy.bands.no_touch_max;
-        out.low_touch_max = policy.bands.low_touch_max;
-        out.medium_touch_max = policy.bands.medium_touch_max;
-        try {
-          if (!samples_from_rows(rows, limit, out)) {
-            rp.deliver(make_error(errc::not_found, "speaker " + id + " is not registered"));
-            return;
-          }
-        } catch (const std::exception& ex) {
-          rp.deliver(make_error(errc::internal, std::string("corrupt sample row: ") + ex.what()));
-          return;
-        }
-        rp.deliver(std::move(out));
-      },
-      [rp](caf::error& e) mutable { rp.deliver(db::failure(e)); });
+  st.store->samples(st.link, q, limit,
+                    [self, rp, id = q.speaker_id](caf::expected<std::pair<bool, quality_samples>> found) mutable {
+                      if (!found) return void(rp.deliver(db::failure(found.error())));
+                      if (!found->first)
+                        return void(rp.deliver(make_error(errc::not_found, "speaker " + id + " is not registered")));
+                      const auto& policy = self->state.settings.policy;
+                      quality_samples out = std::move(found->second);
+                      out.speaker_id = id;
+                      out.window_capacity = policy.window_size;
+                      out.no_touch_max = policy.bands.no_touch_max;
+                      out.low_touch_max = policy.bands.low_touch_max;
+                      out.medium_touch_max = policy.bands.medium_touch_max;
+                      rp.deliver(std::move(out));
+                    });
   return rp;
 }
 
@@ -884,7 +825,10 @@ speaker_shard_actor::behavior_type shard_fn(self_ptr self, speakers_settings set
   auto& st = self->state;
   st.settings = std::move(settings);
   st.log = log::get("speakers");
+  st.store = st.settings.store ? st.settings.store : make_postgres_store();
+  st.link = db::make_store_link(self, st.settings.db, st.settings.db_timeout);
   auto env = caf::make_counted<speaker_env>();
+  env->store = st.store;
   env->db = st.settings.db;
   env->shard = caf::actor_cast<speaker_shard_actor>(self);
   env->policy = st.settings.policy;

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "actors/speakers/core/bucket_policy.hpp"
+#include "actors/speakers/store.hpp"
 #include "messages/connections.hpp"
 #include "messages/events.hpp"
 #include "messages/speakers.hpp"
@@ -23,6 +24,8 @@ namespace sbm::speakers {
 
 struct speakers_settings {
   postgres_actor db;
+  // The durable state's port: PostgreSQL through `db` when null (simulation gives its own).
+  store_ptr store;
   event_bus_actor bus;            // the relay's first target (internal subscribers)
   stream_publisher_actor stream;  // the relay's second target (Redis stream); may be null
   audit_actor audit;              // the relay's target for pin and unpin audit entries
@@ -44,7 +47,7 @@ struct speakers_settings {
   std::uint32_t measurers = 2;
   std::uint32_t max_measuring = 8;
   // In a cluster, the node's lease: every durable speaker write carries its epoch and is fenced
-  // by the database (speaker_rows.hpp, fence_statement). Null on a node without a cluster.
+  // by the store (store.hpp). Null on a node without a cluster.
   std::shared_ptr<const node_lease> lease;
 };
 

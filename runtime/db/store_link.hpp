@@ -43,22 +43,32 @@ void read_into(caf::expected<In>& in, const completion<T>& done, const char* wha
   done(std::move(out));
 }
 
+// `awaited`: every answer waits in the caller's mailbox ahead of everything else (CAF's await),
+// for an actor whose writes must be strictly serialised (a speaker); otherwise `then`.
+template <class Handle, class Ok, class Err>
+void on_answer(Handle&& h, bool awaited, Ok ok, Err err) {
+  if (awaited)
+    h.await(std::move(ok), std::move(err));
+  else
+    h.then(std::move(ok), std::move(err));
+}
+
 template <class Self>
-store_link make_store_link(Self* self, postgres_actor db, std::chrono::milliseconds timeout) {
+store_link make_store_link(Self* self, postgres_actor db, std::chrono::milliseconds timeout, bool awaited = false) {
   store_link link;
-  link.query = [self, db, timeout](db_statement st, completion<db_rows> done) {
+  link.query = [self, db, timeout, awaited](db_statement st, completion<db_rows> done) {
     if (!db) return done(make_error(errc::unavailable, "no database configured"));
-    self->request(db, timeout, query_atom::value, std::move(st))
-      .then([done](db_rows& rows) { done(std::move(rows)); }, [done](caf::error& e) { done(std::move(e)); });
+    on_answer(self->request(db, timeout, query_atom::value, std::move(st)), awaited,
+              [done](db_rows& rows) { done(std::move(rows)); }, [done](caf::error& e) { done(std::move(e)); });
   };
-  link.transact = [self, db, timeout](db_transaction tx, completion<db_results> done) {
+  link.transact = [self, db, timeout, awaited](db_transaction tx, completion<db_results> done) {
     if (!db) return done(make_error(errc::unavailable, "no database configured"));
-    self->request(db, timeout, transact_atom::value, std::move(tx))
-      .then([done](db_results& res) { done(std::move(res)); }, [done](caf::error& e) { done(std::move(e)); });
+    on_answer(self->request(db, timeout, transact_atom::value, std::move(tx)), awaited,
+              [done](db_results& res) { done(std::move(res)); }, [done](caf::error& e) { done(std::move(e)); });
   };
-  link.call = [self, timeout](const caf::actor& server, caf::message msg, completion<bool> done) {
-    self->request(server, timeout, std::move(msg))
-      .then([done](bool ok) { done(ok); }, [done](caf::error& e) { done(std::move(e)); });
+  link.call = [self, timeout, awaited](const caf::actor& server, caf::message msg, completion<bool> done) {
+    on_answer(self->request(server, timeout, std::move(msg)), awaited,
+              [done](bool ok) { done(ok); }, [done](caf::error& e) { done(std::move(e)); });
   };
   return link;
 }

@@ -383,6 +383,7 @@ TEST_F(SpeakerActor, AStampedReadCarriesTheViewOnlyWhenTheStampMoved) {
   auto c = start();
   ASSERT_TRUE(c.enrol("spk-1"));
   auto env = caf::make_counted<sp::speaker_env>();
+  env->store = sp::make_postgres_store();
   env->db = db;
   env->policy.window_size = 5;
   auto speaker = sp::spawn_speaker(sys, env, "spk-1");

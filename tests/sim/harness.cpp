@@ -4,6 +4,7 @@
 #include <caf/resumable.hpp>
 #include <caf/scheduled_actor.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
@@ -49,6 +50,24 @@ void world::note(const std::string& what) {
   trace_.push_back(std::to_string(ms_of(now())) + " " + what);
 }
 
+void world::freeze(std::function<bool(caf::resumable*)> held, std::chrono::milliseconds span) {
+  frozen_.push_back({std::move(held), now() + span});
+  note("freeze " + std::to_string(span.count()) + "ms");
+}
+
+bool world::frozen(caf::resumable* job) const {
+  for (const auto& f : frozen_)
+    if (now() < f.until && f.held(job)) return true;
+  return false;
+}
+
+std::optional<caf::actor_clock::time_point> world::next_thaw() const {
+  std::optional<caf::actor_clock::time_point> out;
+  for (const auto& f : frozen_)
+    if (now() < f.until && (!out || f.until < *out)) out = f.until;
+  return out;
+}
+
 bool world::step() {
   auto& jobs = sched_.jobs;
   if (jobs.empty()) return false;
@@ -57,7 +76,15 @@ bool world::step() {
     sched_.advance_time(std::chrono::milliseconds{jump});
     note("jump " + std::to_string(jump) + "ms");
   }
-  const auto pick = std::uniform_int_distribution<std::size_t>{0, jobs.size() - 1}(rng_);
+  frozen_.erase(std::remove_if(frozen_.begin(), frozen_.end(), [this](const frost& f) { return now() >= f.until; }),
+                frozen_.end());
+  // Only jobs of what is not frozen may run; the seed picks among them (all of them, drawn as
+  // before freezing existed, when nothing is frozen).
+  std::vector<std::size_t> ready;
+  for (std::size_t i = 0; i < jobs.size(); ++i)
+    if (frozen_.empty() || !frozen(jobs[i])) ready.push_back(i);
+  if (ready.empty()) return false;
+  const auto pick = ready[std::uniform_int_distribution<std::size_t>{0, ready.size() - 1}(rng_)];
   auto* job = jobs[pick];
   jobs.erase(jobs.begin() + static_cast<std::ptrdiff_t>(pick));
   jobs.push_front(job);
@@ -72,7 +99,12 @@ bool world::run_until(const std::function<bool()>& done, std::chrono::millisecon
   const auto until = now() + limit;
   while (!done()) {
     if (step()) continue;
-    if (now() >= until || !sched_.trigger_timeout()) return done();
+    if (now() >= until) return done();
+    if (sched_.trigger_timeout()) continue;
+    // Nothing runnable and no timer: only a frozen node's work is waiting, so time passes to its thaw.
+    auto thaw = next_thaw();
+    if (!thaw) return done();
+    sched_.advance_time(*thaw - now());
   }
   return true;
 }

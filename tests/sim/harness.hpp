@@ -53,12 +53,26 @@ class world {
   // Runs for `span` of virtual time, timers included.
   void run_for(std::chrono::milliseconds span);
 
+  // Freezes what `held` matches (a simulated node's actors, say) for `span` of virtual time: its
+  // jobs are not picked, messages and timers pile up in its mailboxes, and it resumes where it
+  // stopped, as a process under SIGSTOP or a long GC pause does.
+  void freeze(std::function<bool(caf::resumable*)> held, std::chrono::milliseconds span);
+
   // One line per step: virtual milliseconds, the actor that ran and its id.
   const std::vector<std::string>& trace() const { return trace_; }
   std::uint64_t steps() const { return trace_.size(); }
 
  private:
   void note(const std::string& what);
+  bool frozen(caf::resumable* job) const;
+  // The earliest end of a freeze still in force, if any.
+  std::optional<caf::actor_clock::time_point> next_thaw() const;
+
+  struct frost {
+    std::function<bool(caf::resumable*)> held;
+    caf::actor_clock::time_point until;
+  };
+  std::vector<frost> frozen_;
 
   std::uint64_t seed_;
   pacing pace_;

@@ -64,18 +64,8 @@ class memory_store final : public store {
   }
 
   void fence_speaker(const std::string& speaker_id, std::int64_t epoch, completion<bool> done) override {
-    run<bool>(std::move(done), [speaker_id, epoch](tables& t, std::int64_t now) -> caf::expected<bool> {
-      auto mine = t.leases.find(epoch);
-      if (mine == t.leases.end() || !live_at(mine->second, now))
-        return make_error(errc::stale_owner, "the lease of epoch " + std::to_string(epoch) + " is not held");
-      auto [owner, claimed] = t.owners.try_emplace(speaker_id, epoch);
-      if (claimed || owner->second == epoch) return true;
-      auto holder = t.leases.find(owner->second);
-      if (holder != t.leases.end() && live_at(holder->second, now))
-        return make_error(errc::stale_owner,
-                          "the speaker is owned by the live lease of epoch " + std::to_string(owner->second));
-      owner->second = epoch;
-      return true;
+    run<bool>(std::move(done), [speaker_id, epoch](tables& t, std::int64_t now) {
+      return sim::fence_speaker(t, speaker_id, epoch, now);
     });
   }
 
@@ -119,6 +109,26 @@ class memory_store final : public store {
 };
 
 }  // namespace
+
+caf::expected<bool> fence_speaker(lease_tables& t, const std::string& speaker_id, std::int64_t epoch,
+                                  std::int64_t now) {
+  auto mine = t.leases.find(epoch);
+  if (mine == t.leases.end() || !live_at(mine->second, now))
+    return make_error(errc::stale_owner, "the lease of epoch " + std::to_string(epoch) + " is not held");
+  auto [owner, claimed] = t.owners.try_emplace(speaker_id, epoch);
+  if (claimed || owner->second == epoch) return true;
+  auto holder = t.leases.find(owner->second);
+  if (holder != t.leases.end() && live_at(holder->second, now))
+    return make_error(errc::stale_owner,
+                      "the speaker is owned by the live lease of epoch " + std::to_string(owner->second));
+  owner->second = epoch;
+  return true;
+}
+
+void release_speaker(lease_tables& t, const std::string& speaker_id, std::int64_t epoch) {
+  auto it = t.owners.find(speaker_id);
+  if (it != t.owners.end() && it->second == epoch) t.owners.erase(it);
+}
 
 lease_store_factory memory_lease_store(caf::actor server, std::shared_ptr<lease_tables> tables) {
   return [server, tables](const db::store_link& link) -> std::unique_ptr<cluster::store> {

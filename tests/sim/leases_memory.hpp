@@ -11,6 +11,8 @@
 #include <memory>
 #include <string>
 
+#include <caf/expected.hpp>
+
 #include "actors/cluster/store.hpp"
 #include "runtime/db/store_link.hpp"
 
@@ -26,6 +28,13 @@ struct lease_tables {
   std::map<std::string, std::int64_t> singletons; // name -> epoch
   std::int64_t next_epoch = 1;
 };
+
+// The fence of cluster.fence_speaker over these tables, at the server's instant `now`: the one
+// copy the lease store and the speakers store both run (inside the call that writes).
+caf::expected<bool> fence_speaker(lease_tables& t, const std::string& speaker_id, std::int64_t epoch,
+                                  std::int64_t now);
+// cluster.release_speaker: drops the speaker's ownership row when it is `epoch`'s.
+void release_speaker(lease_tables& t, const std::string& speaker_id, std::int64_t epoch);
 
 using lease_store_factory = std::function<std::unique_ptr<cluster::store>(const db::store_link&)>;
 

@@ -18,6 +18,7 @@
 #include <random>
 
 #include "messages/context.hpp"
+#include "runtime/db/idempotency.hpp"
 #include "runtime/db/store_link.hpp"
 
 namespace sbm::sim {
@@ -64,6 +65,20 @@ std::int64_t ms_of(caf::actor_clock::time_point t);
 template <class T, class Tables, class Op>
 void call_server(const db::store_link& link, const caf::actor& server, std::shared_ptr<Tables> tables,
                  const deadline& until, db::completion<T> done, Op op);
+
+// What db::idempotency::judge says of PostgreSQL's rows, over an in-memory store's keys (a map by
+// (principal, key) to rows with `digest` and `created_ms`): the row when ctx's key holds an answer
+// younger than `retention`, else null; `reused` when that row belongs to another request.
+template <class Keys>
+const typename Keys::mapped_type* find_key(const Keys& keys, const request_context& ctx,
+                                           std::chrono::seconds retention, std::int64_t now,
+                                           db::idempotency::verdict& v) {
+  v = db::idempotency::verdict::absent;
+  auto it = keys.find({ctx.principal, ctx.idempotency_key});
+  if (it == keys.end() || it->second.created_ms <= now - retention.count() * 1000) return nullptr;
+  v = it->second.digest == ctx.request_digest ? db::idempotency::verdict::replay : db::idempotency::verdict::reused;
+  return &it->second;
+}
 
 }  // namespace sbm::sim
 

@@ -73,14 +73,8 @@ class memory_store final : public store {
                 completion<db::idempotency::lookup_result> done) override {
     run<db::idempotency::lookup_result>(ctx.until, std::move(done), [ctx, retention](tables& t, std::int64_t now) {
       db::idempotency::lookup_result out;
-      auto it = t.keys.find({ctx.principal, ctx.idempotency_key});
-      if (it == t.keys.end() || it->second.created_ms <= now - retention.count() * 1000) return ok(out);
-      if (it->second.digest != ctx.request_digest) {
-        out.v = db::idempotency::verdict::reused;
-        return ok(out);
-      }
-      out.v = db::idempotency::verdict::replay;
-      out.stored = {it->second.outcome, it->second.answer};
+      const auto* row = sim::find_key(t.keys, ctx, retention, now, out.v);
+      if (row && out.v == db::idempotency::verdict::replay) out.stored = {row->outcome, row->answer};
       return ok(out);
     });
   }

@@ -1,0 +1,532 @@
+// Simulated nodes of one cluster in one process: each its own speaker shard (the real one, with
+// its real speaker actors) and a membership stand-in over the shared in-memory lease store, all
+// over one in-memory speakers store. Clients send quality samples with Idempotency-Keys to any
+// node and retry on every refusal; the seed decides when nodes join, drain, crash (every actor
+// killed, the lease left to lapse) or freeze (not scheduled for a while, as under SIGSTOP), and
+// which messages between nodes are lost or held back. The store judges every write it accepted:
+// at any virtual instant only the speaker's live owner may write, no acknowledged sample is lost
+// and none is counted twice.
+//
+// The membership stand-in: the real membership actor (actors/cluster/membership.cpp) publishes
+// and joins over CAF's middleman, which cannot run under the test coordinator. The stand-in does
+// what it does with the lease store (acquire, renew, a lapsed lease replaced by a new epoch, the
+// live leases read back) and tells its shard the placement the same way; what BASP would tell
+// it (a crashed member unreachable) it reads from the scenario.
+#include <gtest/gtest.h>
+
+#include <caf/actor_cast.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/scheduled_actor.hpp>
+#include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "actors/cluster/store.hpp"
+#include "actors/speakers/speaker_state.hpp"
+#include "actors/speakers/speakers.hpp"
+#include "messages/cluster.hpp"
+#include "messages/connections.hpp"
+#include "messages/errors.hpp"
+#include "messages/metrics.hpp"
+#include "messages/speakers.hpp"
+#include "runtime/logging/logging.hpp"
+#include "tests/sim/harness.hpp"
+#include "tests/sim/leases_memory.hpp"
+#include "tests/sim/memory_server.hpp"
+#include "tests/sim/network.hpp"
+#include "tests/sim/speakers_memory.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+namespace sim = sbm::sim;
+
+constexpr int speaker_count = 6;
+constexpr int sample_count = 40;
+constexpr std::size_t max_nodes = 5;
+constexpr int max_attempts = 40;
+constexpr auto lease_ttl = 3s;
+constexpr auto renew_every = 1s;
+
+using tick_atom = caf::atom_constant<caf::atom("simtick")>;
+using retry_atom = caf::atom_constant<caf::atom("simretry")>;
+
+bool planted_bug = false;  // the SkipTheFence test: the store saves without the fence
+
+struct sim_node {
+  std::string address;
+  std::shared_ptr<sbm::node_lease> lease = std::make_shared<sbm::node_lease>();
+  sbm::speaker_shard_actor shard;
+  caf::actor agent;
+  bool crashed = false;
+  bool draining = false;
+};
+
+// What the scenario shares with its actors: one thread (the test coordinator) touches it.
+struct cluster {
+  std::vector<std::unique_ptr<sim_node>> nodes;
+  std::map<std::pair<std::string, std::string>, caf::actor> links;  // (from, to): the network
+  sim::network net;
+  caf::actor server;
+  std::shared_ptr<sim::lease_tables> leases;
+  sbm::speakers::store_ptr store;
+  sbm::postgres_actor relay_db;
+};
+
+// Answers the outbox relay with nothing to relay: the events are not what this scenario checks.
+sbm::postgres_actor::behavior_type quiet_db(sbm::postgres_actor::pointer) {
+  return {
+    [](sbm::query_atom, sbm::db_statement&) { return sbm::db_rows{}; },
+    [](sbm::transact_atom, sbm::db_transaction&) { return sbm::db_results{}; },
+    [](sbm::status_atom) { return sbm::dependency_status{}; },
+    [](sbm::metrics_atom) { return sbm::component_metrics{}; },
+  };
+}
+
+// --- the membership stand-in ---
+
+struct agent_state {
+  static inline const char* name = "sbm.sim.membership";
+  std::unique_ptr<sbm::cluster::store> leases;
+  std::int64_t epoch = 0;
+  std::vector<std::tuple<std::string, std::int64_t, bool>> told;  // the placement last sent
+  bool told_ready = false;
+};
+
+using agent_ptr = caf::stateful_actor<agent_state>*;
+
+void tell_placement(agent_ptr self, cluster* c, sim_node* n, const std::vector<sbm::cluster::lease>& live) {
+  auto& st = self->state;
+  sbm::cluster_placement p;
+  p.self = n->address;
+  bool mine_live = false;
+  for (const auto& l : live) {
+    if (l.epoch == st.epoch) mine_live = true;
+    auto it = std::find_if(c->nodes.begin(), c->nodes.end(), [&](const auto& x) { return x->address == l.address; });
+    if (it == c->nodes.end() || (*it)->draining) continue;
+    sbm::placement_member m;
+    m.address = l.address;
+    m.epoch = l.epoch;
+    m.reachable = !(*it)->crashed;
+    if (it->get() != n) m.speakers = c->links[{n->address, l.address}];
+    p.members.push_back(std::move(m));
+  }
+  std::sort(p.members.begin(), p.members.end(), [](const auto& a, const auto& b) { return a.address < b.address; });
+  p.ready = st.epoch != 0 && mine_live;
+  std::vector<std::tuple<std::string, std::int64_t, bool>> now;
+  for (const auto& m : p.members) now.emplace_back(m.address, m.epoch, m.reachable);
+  if (now == st.told && p.ready == st.told_ready) return;
+  st.told = std::move(now);
+  st.told_ready = p.ready;
+  self->send(n->shard, sbm::placement_atom::value, std::move(p));
+}
+
+void after_lease(agent_ptr self, cluster* c, sim_node* n) {
+  self->state.leases->live([self, c, n](caf::expected<std::vector<sbm::cluster::lease>> all) {
+    if (all) tell_placement(self, c, n, *all);
+    self->delayed_send(self, renew_every, tick_atom::value);
+  });
+}
+
+caf::behavior agent_fn(agent_ptr self, cluster* c, sim_node* n) {
+  self->state.leases = sim::memory_lease_store(c->server, c->leases)(sbm::db::make_store_link(self, {}, 2s));
+  self->send(self, tick_atom::value);
+  return {
+    [self, c, n](tick_atom) {
+      auto& st = self->state;
+      if (st.epoch == 0) {
+        st.leases->acquire(n->address, n->address, lease_ttl, [self, c, n](caf::expected<sbm::cluster::lease> l) {
+          if (l) {
+            self->state.epoch = l->epoch;
+            n->lease->set(l->epoch);
+          }
+          after_lease(self, c, n);
+        });
+        return;
+      }
+      st.leases->renew(st.epoch, lease_ttl, [self, c, n](caf::expected<sbm::cluster::lease> l) {
+        // Lapsed: the node stops writing at once and takes a new epoch on its next tick. Any
+        // other failure keeps the epoch: the store's clock, not this node's, says when it ends.
+        if (!l && sbm::code_of(l.error()) == sbm::errc::stale_owner) {
+          self->state.epoch = 0;
+          n->lease->set(0);
+        }
+        after_lease(self, c, n);
+      });
+    },
+  };
+}
+
+// --- clients ---
+
+struct ledger {
+  std::set<std::string> acked;  // job ids answered with the speaker's view
+  std::vector<std::string> violations;
+  int done = 0;
+  int gave_up = 0;
+  std::uint64_t attempts = 0;
+};
+
+struct client_state {
+  static inline const char* name = "sbm.sim.client";
+  cluster* c = nullptr;
+  ledger* led = nullptr;
+  sbm::quality_sample sample;
+  std::mt19937_64 rng;
+  int attempt = 0;
+};
+
+using client_ptr = caf::stateful_actor<client_state>*;
+
+void finish(client_ptr self) {
+  ++self->state.led->done;
+  self->quit();
+}
+
+void attempt(client_ptr self) {
+  auto& st = self->state;
+  ++st.attempt;
+  ++st.led->attempts;
+  std::vector<sim_node*> up;
+  for (auto& n : st.c->nodes)
+    if (!n->crashed) up.push_back(n.get());
+  if (up.empty()) {
+    self->delayed_send(self, 500ms, retry_atom::value);
+    return;
+  }
+  auto* n = up[std::uniform_int_distribution<std::size_t>{0, up.size() - 1}(st.rng)];
+  auto s = st.sample;
+  s.ctx.until = sbm::deadline::after(self->clock().now(), 4s);
+  self->request(n->shard, 6s, sbm::sample_atom::value, s)
+    .then(
+      [self](sbm::speaker_view&) {
+        self->state.led->acked.insert(self->state.sample.job_id);
+        finish(self);
+      },
+      [self](caf::error& e) {
+        auto& st = self->state;
+        const auto code = sbm::code_of(e);
+        if (e.category() == sbm::error_category &&
+            (code == sbm::errc::invalid_argument || code == sbm::errc::not_found || code == sbm::errc::key_reused ||
+             code == sbm::errc::duplicate)) {
+          st.led->violations.push_back("job " + st.sample.job_id + " refused for good: " + self->system().render(e));
+          return finish(self);
+        }
+        if (st.attempt >= max_attempts) {
+          ++st.led->gave_up;
+          return finish(self);
+        }
+        const auto pause = std::chrono::milliseconds{std::uniform_int_distribution<int>{50, 800}(st.rng)};
+        self->delayed_send(self, pause, retry_atom::value);
+      });
+}
+
+caf::behavior client_fn(client_ptr self, cluster* c, ledger* led, sbm::quality_sample s, std::uint64_t seed) {
+  self->state.c = c;
+  self->state.led = led;
+  self->state.sample = std::move(s);
+  self->state.rng.seed(seed);
+  attempt(self);
+  return {[self](retry_atom) { attempt(self); }};
+}
+
+// --- the scenario ---
+
+sim_node* add_node(caf::actor_system& sys, cluster& c) {
+  auto n = std::make_unique<sim_node>();
+  n->address = "node-" + std::to_string(c.nodes.size() + 1);
+  sbm::speakers::speakers_settings s;
+  s.db = c.relay_db;
+  s.store = c.store;
+  s.lease = n->lease;
+  s.relay_interval = 24h;
+  s.measurers = 1;
+  s.idle_timeout = 20s;
+  s.db_timeout = 2s;
+  n->shard = sbm::speakers::spawn_speakers(sys, s);
+  for (auto& other : c.nodes) {
+    c.links[{n->address, other->address}] = sim::spawn_link(sys, caf::actor_cast<caf::actor>(other->shard), c.net);
+    c.links[{other->address, n->address}] = sim::spawn_link(sys, caf::actor_cast<caf::actor>(n->shard), c.net);
+  }
+  auto* raw = n.get();
+  c.nodes.push_back(std::move(n));
+  raw->agent = sys.spawn(agent_fn, &c, raw);
+  return raw;
+}
+
+// Everything of a node the scheduler runs: its shard, its membership and its speakers.
+std::function<bool(caf::resumable*)> actors_of(const sim_node* n) {
+  const auto shard = n->shard.id();
+  const auto agent = n->agent.id();
+  return [shard, agent](caf::resumable* job) {
+    auto* a = dynamic_cast<caf::scheduled_actor*>(job);
+    if (!a) return false;
+    if (a->id() == shard || a->id() == agent) return true;
+    auto* speaker = dynamic_cast<caf::stateful_actor<sbm::speakers::speaker_state>*>(job);
+    return speaker && speaker->state.env && speaker->state.env->shard.id() == shard;
+  };
+}
+
+struct run_result {
+  std::vector<std::string> failures;
+  std::vector<std::string> trace;
+  std::uint64_t acked = 0, fenced_writes = 0, lost = 0, delayed = 0, answers_lost = 0;
+};
+
+run_result run_seed(std::uint64_t seed, bool lossy = true) {
+  run_result out;
+  sim::world w{seed};
+  auto& rng = w.rng();
+  auto& sys = w.sys();
+  cluster c;
+  c.net = sim::make_network(seed * 7919 + 1);
+  auto server = sim::spawn_memory_server(sys, seed);
+  c.server = server.handle;
+  c.leases = std::make_shared<sim::lease_tables>();
+  auto tables = std::make_shared<sim::speaker_tables>();
+  tables->leases = c.leases;
+  tables->skip_write_fence = planted_bug;
+  c.store = sim::memory_speaker_store(c.server, tables);
+  c.relay_db = sys.spawn(quiet_db);
+  if (lossy) {
+    // The store is slow now and then, refuses a call or loses the answer of one it applied
+    // (outcome unknown: the retry under the same key must not count the sample twice).
+    server.faults_now->latency = 2ms;
+    server.faults_now->jitter = 30ms;
+    server.faults_now->fail_chance = 0.02;
+    server.faults_now->lose_chance = 0.02;
+    c.net.faults->lose_chance = 0.03;
+    c.net.faults->delay_chance = 0.1;
+    c.net.faults->max_delay = 1500ms;
+  }
+  // The speakers exist before the run (registration is not what this scenario tests).
+  for (int i = 0; i < speaker_count; ++i) {
+    auto& row = tables->speakers["spk-" + std::to_string(i)];
+    row.view.speaker_id = "spk-" + std::to_string(i);
+    row.view.client_id = "client-1";
+    row.view.bucket = "high_touch";
+  }
+  for (int i = 0; i < 3; ++i) add_node(sys, c);
+
+  // The timeline: samples and faults at virtual instants the seed picks.
+  enum class act { sample, crash, freeze, drain, join };
+  std::vector<std::pair<std::int64_t, act>> timeline;
+  for (int i = 0; i < sample_count; ++i)
+    timeline.emplace_back(std::uniform_int_distribution<std::int64_t>{500, 25000}(rng), act::sample);
+  const int faults = std::uniform_int_distribution<int>{1, 4}(rng);
+  for (int i = 0; i < faults; ++i)
+    timeline.emplace_back(std::uniform_int_distribution<std::int64_t>{2000, 22000}(rng),
+                          static_cast<act>(std::uniform_int_distribution<int>{1, 4}(rng)));
+  std::stable_sort(timeline.begin(), timeline.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+
+  ledger led;
+  std::vector<caf::actor> clients;
+  int next_job = 0;
+  const auto start = w.now();
+  auto note = [&](const std::string& what) { out.trace.push_back(std::to_string(sim::ms_of(w.now())) + " " + what); };
+  auto serving = [&] {
+    std::vector<sim_node*> v;
+    for (auto& n : c.nodes)
+      if (!n->crashed && !n->draining) v.push_back(n.get());
+    return v;
+  };
+  for (const auto& [at, what] : timeline) {
+    w.run_until([&] { return w.now() >= start + std::chrono::milliseconds{at}; }, 60s);
+    auto up = serving();
+    auto pick = [&]() -> sim_node* {
+      return up.empty() ? nullptr : up[std::uniform_int_distribution<std::size_t>{0, up.size() - 1}(rng)];
+    };
+    switch (what) {
+      case act::sample: {
+        sbm::quality_sample s;
+        s.speaker_id = "spk-" + std::to_string(std::uniform_int_distribution<int>{0, speaker_count - 1}(rng));
+        s.job_id = "job-" + std::to_string(next_job++);
+        s.errors_per_100_words = std::uniform_int_distribution<int>{0, 80}(rng) / 10.0;
+        s.actor = "qa-sim";
+        s.ctx.idempotency_key = "key-" + s.job_id;
+        s.ctx.request_digest = "digest-" + s.job_id;
+        s.ctx.principal = "sim";
+        clients.push_back(sys.spawn(client_fn, &c, &led, s, rng()));
+        break;
+      }
+      case act::crash:
+        if (up.size() < 2) break;
+        if (auto* n = pick()) {
+          note("crash " + n->address);
+          n->crashed = true;
+          caf::anon_send_exit(n->agent, caf::exit_reason::kill);
+          caf::anon_send_exit(n->shard, caf::exit_reason::kill);
+        }
+        break;
+      case act::freeze:
+        if (auto* n = pick()) {
+          const auto span = std::chrono::milliseconds{std::uniform_int_distribution<int>{500, 7000}(rng)};
+          note("freeze " + n->address + " " + std::to_string(span.count()) + "ms");
+          w.freeze(actors_of(n), span);
+        }
+        break;
+      case act::drain:
+        if (up.size() < 2) break;
+        if (auto* n = pick()) {
+          note("drain " + n->address);
+          n->draining = true;
+        }
+        break;
+      case act::join:
+        if (c.nodes.size() >= max_nodes) break;
+        note("join " + add_node(sys, c)->address);
+        break;
+    }
+  }
+  // Every client ends: acknowledged, given up, or refused for good.
+  if (!w.run_until([&] { return led.done == next_job; }, 600s))
+    out.failures.push_back(std::to_string(next_job - led.done) + " client(s) still waiting after 600 s of virtual time");
+
+  for (const auto& v : led.violations) out.failures.push_back(v);
+  for (const auto& wr : tables->writes)
+    if (!wr.live_owner)
+      out.failures.push_back("speaker " + wr.speaker_id + " written at " + std::to_string(wr.at_ms) + " ms under epoch " +
+                             std::to_string(wr.epoch.value_or(0)) + ", which was not its live owner then");
+  std::map<std::string, int> applied;  // job ids are unique across speakers
+  for (const auto& wr : tables->writes)
+    if (!wr.job_id.empty() && ++applied[wr.job_id] > 1)
+      out.failures.push_back("job " + wr.job_id + " of " + wr.speaker_id + " applied twice");
+  for (const auto& job : led.acked)
+    if (!applied.count(job)) out.failures.push_back("acknowledged " + job + " is not in the store");
+  for (const auto& [id, row] : tables->speakers)
+    if (row.view.samples_total != tables->samples[id].size())
+      out.failures.push_back("speaker " + id + " counts " + std::to_string(row.view.samples_total) + " samples, holds " +
+                             std::to_string(tables->samples[id].size()));
+  // A store fault (a refused call, a lost answer) is the speaker's to answer, never a reason to
+  // die: only corrupt state may end an activation as a failure.
+  auto failures = std::make_shared<std::uint64_t>(0);
+  auto asked = std::make_shared<int>(0);
+  int live_nodes = 0;
+  for (auto& n : c.nodes) {
+    if (n->crashed) continue;
+    ++live_nodes;
+    sys.spawn([shard = n->shard, failures, asked](caf::event_based_actor* self) {
+      self->request(shard, 5s, sbm::status_atom::value)
+        .then([failures, asked](sbm::speaker_shard_stats& st) {
+          *failures += st.failures;
+          ++*asked;
+        }, [asked](caf::error&) { ++*asked; });
+    });
+  }
+  w.run_until([&] { return *asked == live_nodes; }, 10s);
+  if (*failures > 0)
+    out.failures.push_back(std::to_string(*failures) + " speaker activation(s) died on a store fault");
+  out.acked = led.acked.size();
+  for (const auto& wr : tables->writes) out.fenced_writes += wr.epoch ? 1 : 0;
+  out.lost = c.net.stats->lost;
+  out.delayed = c.net.stats->delayed;
+  out.answers_lost = server.stats->lost;
+
+  for (auto& n : c.nodes) {
+    caf::anon_send_exit(n->agent, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(n->shard, caf::exit_reason::user_shutdown);
+  }
+  for (auto& [k, l] : c.links) caf::anon_send_exit(l, caf::exit_reason::user_shutdown);
+  for (auto& cl : clients) caf::anon_send_exit(cl, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(c.relay_db, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(c.server, caf::exit_reason::user_shutdown);
+  w.run_for(1s);
+  for (auto& line : w.trace()) out.trace.push_back(line);
+  return out;
+}
+
+std::string report(std::uint64_t seed, const run_result& r) {
+  return sim::failure_report("sim_cluster_nodes", seed, r.failures, r.trace);
+}
+
+// The ctest seed set: 200 seeds from 1 (scripts/sim runs more).
+struct seed_set_result {
+  std::vector<std::uint64_t> failed;
+  std::string first_report;
+  std::uint64_t runs = 0, acked = 0, fenced_writes = 0, lost = 0, delayed = 0, answers_lost = 0;
+};
+
+seed_set_result run_seeds(sim::seed_range range, std::size_t stop_after, bool print) {
+  seed_set_result out;
+  for (auto seed = range.first; seed < range.first + range.count; ++seed) {
+    auto r = run_seed(seed);
+    ++out.runs;
+    out.acked += r.acked;
+    out.fenced_writes += r.fenced_writes;
+    out.lost += r.lost;
+    out.delayed += r.delayed;
+    out.answers_lost += r.answers_lost;
+    if (sim::trace_wanted()) std::cout << "seed " << seed << " trace:\n" << sim::tail(r.trace, r.trace.size());
+    if (r.failures.empty()) continue;
+    out.failed.push_back(seed);
+    if (out.first_report.empty()) out.first_report = report(seed, r);
+    if (print) ADD_FAILURE() << report(seed, r);
+    if (out.failed.size() >= stop_after) break;
+  }
+  return out;
+}
+
+TEST(ClusterNodesSim, AtMostOneLiveOwnerWritesAndNoAcknowledgedSampleIsLostOrCountedTwice) {
+  auto r = run_seeds(sim::seeds(200), 5, true);
+  std::cout << r.runs << " seed(s): " << r.acked << " samples acknowledged, " << r.fenced_writes
+            << " fenced writes accepted, " << r.lost << " messages between nodes lost, " << r.delayed
+            << " held back, " << r.answers_lost << " store answers lost\n";
+  // The faults must reach what they test: writes fenced, messages lost, samples through.
+  if (r.runs >= 50) {
+    EXPECT_GT(r.acked, r.runs * sample_count / 2);
+    EXPECT_GT(r.lost, 0u);
+    EXPECT_GT(r.answers_lost, 0u);
+  }
+}
+
+// The planted bug: the store saves a speaker's change without its fence, as a node that skipped
+// the check would. Some seed of the ctest set must catch it (a stale owner's write accepted).
+TEST(ClusterNodesSim, SkipTheFenceIsCaughtWithinTheSeedSet) {
+  planted_bug = true;
+  auto r = run_seeds(sim::seeds(200), 1, false);
+  planted_bug = false;
+  ASSERT_FALSE(r.failed.empty()) << "no seed of the set caught writes that skip the fence";
+  std::cout << "the planted bug was caught: " << r.first_report;
+}
+
+// Seeds that found bugs, kept whatever the ctest seed range becomes.
+// Seeds 1-5: with the store losing answers, a speaker whose load timed out died as if its row
+// were corrupt (CAF's request_timeout reads as errc::internal through code_of), so speakers were
+// poisoned by a store outage instead of answering unavailable; found when the speakers moved
+// behind their port (this branch), fixed in speaker_actor.cpp's load.
+TEST(ClusterNodesSim, Regressions) {
+  for (std::uint64_t seed : {1, 2, 3, 4, 5}) {
+    auto r = run_seed(seed);
+    EXPECT_TRUE(r.failures.empty()) << report(seed, r);
+  }
+}
+
+TEST(ClusterNodesSim, TheSameSeedGivesTheSameTrace) {
+  const auto seed = sim::seeds(1).first;
+  auto a = run_seed(seed);
+  auto b = run_seed(seed);
+  ASSERT_GT(a.trace.size(), 100u);
+  EXPECT_EQ(a.trace, b.trace);
+  EXPECT_GT(a.acked, 0u) << "no sample was acknowledged at all";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  sbm::sim::parse_seed_flags(argc, argv);
+  // Hand-offs log at info on every placement: thousands of lines per seed say nothing here.
+  sbm::log::setup("warn", sbm::log::format::text);
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}

@@ -1,0 +1,42 @@
+#pragma once
+// The simulation's network between simulated nodes (simulation only): where the cluster sends to
+// another node's actor over BASP, a scenario hands out a link instead, one per direction, which
+// carries each message on to the real actor behind it unless the seed loses it (the caller's
+// request timeout, then its retry, has to cover that) or holds it back for a while (so messages
+// of one direction may overtake each other, as on separate connections). Replies go straight
+// back to the caller, as BASP routes them.
+#include <caf/actor.hpp>
+#include <caf/fwd.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <random>
+
+namespace sbm::sim {
+
+// What the next messages meet; the scenario changes it whenever it likes (it is shared).
+struct network_faults {
+  double lose_chance = 0;   // per message
+  double delay_chance = 0;  // per message that is not lost
+  std::chrono::milliseconds max_delay{0};
+};
+
+struct network_stats {
+  std::uint64_t carried = 0;  // passed on, at once or later
+  std::uint64_t lost = 0;
+  std::uint64_t delayed = 0;
+};
+
+struct network {
+  std::shared_ptr<network_faults> faults;
+  std::shared_ptr<network_stats> stats;
+  std::shared_ptr<std::mt19937_64> rng;  // one draw sequence for every link, from the seed
+};
+
+network make_network(std::uint64_t seed);
+
+// A one-way link to `target`: what is sent to it goes on to `target` as if sent there directly.
+caf::actor spawn_link(caf::actor_system& sys, caf::actor target, const network& net);
+
+}  // namespace sbm::sim
