@@ -36,15 +36,6 @@ std::optional<std::uint32_t> string_pool::find(const std::string& value) const {
   return it->second;
 }
 
-std::optional<std::uint32_t> category_graph::local(std::uint32_t node) const {
-  const auto end = members.begin() + static_cast<std::ptrdiff_t>(sorted);
-  if (auto it = std::lower_bound(members.begin(), end, node); it != end && *it == node)
-    return static_cast<std::uint32_t>(it - members.begin());
-  for (std::size_t i = sorted; i < members.size(); ++i)
-    if (members[i] == node) return static_cast<std::uint32_t>(i);
-  return std::nullopt;
-}
-
 }  // namespace detail
 
 namespace {
@@ -345,32 +336,6 @@ using hnswlib::tableint;
 // posting lists) rejects most nodes without touching the columns; when those lists are the whole
 // filter (`decide`) the columns are never read, a node's liveness coming from its code row.
 // Returns false when the walk passed its budget of expansions (the caller scans exactly instead).
-// The upper layers descended as hnswlib does, unfiltered: the bottom-layer node to start from.
-tableint descend(const pattern_index::impl& ix, const float* query) {
-  const auto& g = *ix.graph;
-  auto exact = [&](tableint n) {
-    return ix.distance(query, reinterpret_cast<const float*>(g.getDataByInternalId(n)));
-  };
-  tableint current = g.enterpoint_node_;
-  float current_distance = exact(current);
-  for (int level = g.maxlevel_; level > 0; --level) {
-    for (bool changed = true; changed;) {
-      changed = false;
-      auto* links = g.get_linklist(current, level);
-      const auto* next = reinterpret_cast<const tableint*>(links + 1);
-      for (int i = 0, size = g.getListCount(links); i < size; ++i) {
-        const float d = exact(next[i]);
-        if (d < current_distance) {
-          current_distance = d;
-          current = next[i];
-          changed = true;
-        }
-      }
-    }
-  }
-  return current;
-}
-
 bool walk(const pattern_index::impl& ix, const compiled_filter& f, const std::uint64_t* bits,
           bool decide, const float* query, const std::int8_t* query_code, std::size_t ef,
           bool two_hop, std::vector<candidate>& out) {
@@ -398,8 +363,23 @@ bool walk(const pattern_index::impl& ix, const compiled_filter& f, const std::ui
            std::fabs(factor_of(n));
   };
 
-  tableint current = descend(ix, query);
-  float current_distance = 0;
+  tableint current = g.enterpoint_node_;
+  float current_distance = exact(current);
+  for (int level = g.maxlevel_; level > 0; --level) {
+    for (bool changed = true; changed;) {
+      changed = false;
+      auto* links = g.get_linklist(current, level);
+      const auto* next = reinterpret_cast<const tableint*>(links + 1);
+      for (int i = 0, size = g.getListCount(links); i < size; ++i) {
+        const float d = exact(next[i]);
+        if (d < current_distance) {
+          current_distance = d;
+          current = next[i];
+          changed = true;
+        }
+      }
+    }
+  }
 
   using scored = std::pair<float, tableint>;
   std::priority_queue<scored, std::vector<scored>, std::greater<scored>> to_expand;
@@ -481,129 +461,6 @@ bool walk(const pattern_index::impl& ix, const compiled_filter& f, const std::ui
 
 std::string walk_plan(bool two_hop, std::size_t ef) {
   return std::string(two_hop ? "walk2:ef=" : "walk:ef=") + std::to_string(ef);
-}
-
-// The search of a category's own graph: hnswlib's bottom-layer search over the members alone,
-// scored on int8 codes and re-scored exactly at the end like the walk. It starts from the members
-// near where the main graph's upper layers lead (the category graph has no layers of its own).
-// `decide`: the category is the whole filter, so a member matches when alive and not gone.
-// Returns false when no member was near the start or the walk passed its budget.
-bool graph_walk(const pattern_index::impl& ix, const compiled_filter& f,
-                const detail::category_graph& cg, bool decide, const float* query,
-                const std::int8_t* query_code, std::size_t ef, std::vector<candidate>& out) {
-  const auto& g = *ix.graph;
-  const std::size_t row = ix.code_row;
-  const std::size_t stride = row - sizeof(float);
-  const std::int8_t* codes = ix.codes.data();
-  auto factor_of = [&](tableint n) {
-    float factor;
-    std::memcpy(&factor, codes + std::size_t{n} * row, sizeof factor);
-    return factor;
-  };
-  auto pass = [&](std::uint32_t local) {
-    if (cg.gone[local] != 0) return false;
-    const tableint n = cg.members[local];
-    return decide ? factor_of(n) > 0 : matches(ix, ix.slot_at[n], f);
-  };
-  auto score = [&](tableint n) {
-    const std::int8_t* code = codes + std::size_t{n} * row;
-    return -static_cast<float>(detail::code_dot(query_code, code + sizeof(float), stride)) *
-           std::fabs(factor_of(n));
-  };
-
-  using scored = std::pair<float, std::uint32_t>;  // (approximate distance, local id)
-  std::priority_queue<scored, std::vector<scored>, std::greater<scored>> to_expand;
-  std::priority_queue<scored> found;  // the worst on top
-  auto* visits = g.visited_list_pool_->getFreeVisitedList();
-  const auto tag = visits->curV;
-  auto* visited = visits->mass;
-  auto offer = [&](std::uint32_t local, float d) {
-    if (found.size() < ef || d < found.top().first) {
-      to_expand.emplace(d, local);
-      if (pass(local)) {
-        found.emplace(d, local);
-        if (found.size() > ef) found.pop();
-      }
-    }
-  };
-  // Entries: the members among the start's two-hop neighbourhood in the main graph.
-  const tableint start = descend(ix, query);
-  std::size_t entries = 0;
-  auto enter = [&](tableint n) {
-    if (visited[n] == tag) return;
-    visited[n] = tag;
-    if (auto local = cg.local(n)) {
-      offer(*local, score(n));
-      ++entries;
-    }
-  };
-  auto* near = g.get_linklist0(start);
-  const auto* near_nodes = reinterpret_cast<const tableint*>(near + 1);
-  const int near_size = g.getListCount(near);
-  std::vector<tableint> bridges(near_nodes, near_nodes + near_size);
-  enter(start);
-  for (const tableint n : bridges) enter(n);
-  for (std::size_t i = 0; i < bridges.size() && entries < detail::category_graph::degree; ++i) {
-    auto* far = g.get_linklist0(bridges[i]);
-    const auto* beyond = reinterpret_cast<const tableint*>(far + 1);
-    for (int j = 0, far_size = g.getListCount(far); j < far_size; ++j) enter(beyond[j]);
-  }
-
-  std::size_t expansions = 0;
-  bool within_budget = entries > 0;
-  while (within_budget && !to_expand.empty()) {
-    const auto [distance, at] = to_expand.top();
-    if (found.size() >= ef && distance > found.top().first) break;
-    to_expand.pop();
-    if (++expansions > ix.config.max_walk_expansions) {
-      within_budget = false;
-      break;
-    }
-    const std::uint32_t* next = &cg.links[std::size_t{at} * detail::category_graph::degree];
-    for (std::uint32_t i = 0, size = cg.used[at]; i < size; ++i) {
-      const std::uint32_t local = next[i];
-      const tableint n = cg.members[local];
-      if (visited[n] == tag) continue;
-      visited[n] = tag;
-      offer(local, score(n));
-    }
-  }
-  g.visited_list_pool_->releaseVisitedList(visits);
-  out.clear();
-  out.reserve(found.size());
-  for (; !found.empty(); found.pop()) {
-    const tableint n = cg.members[found.top().second];
-    const std::uint32_t slot = ix.slot_at[n];
-    out.push_back({ix.distance(query, reinterpret_cast<const float*>(g.getDataByInternalId(n))),
-                   ix.ids[slot], slot});
-  }
-  return within_budget;
-}
-
-// The neighbours hnswlib would keep of `candidates` (by ascending distance to the member): each
-// one that is closer to the member than to every neighbour kept before it, up to `degree`.
-std::vector<std::uint32_t> prune(const pattern_index::impl& ix, const detail::category_graph& cg,
-                                 const std::vector<std::pair<float, std::uint32_t>>& candidates) {
-  std::vector<std::uint32_t> kept;
-  kept.reserve(detail::category_graph::degree);
-  for (const auto& [d, local] : candidates) {
-    if (kept.size() >= detail::category_graph::degree) break;
-    const float* v = reinterpret_cast<const float*>(ix.graph->getDataByInternalId(cg.members[local]));
-    bool diverse = true;
-    for (const std::uint32_t other : kept)
-      if (ix.distance(v, reinterpret_cast<const float*>(ix.graph->getDataByInternalId(cg.members[other]))) < d) {
-        diverse = false;
-        break;
-      }
-    if (diverse) kept.push_back(local);
-  }
-  // Room left is filled with the nearest of the rest: a category is a sparse sample of the graph
-  // around a member, and with few diverse candidates the pruned lists alone left the walk
-  // too few ways out of a cluster.
-  for (std::size_t i = 0; i < candidates.size() && kept.size() < detail::category_graph::degree; ++i)
-    if (std::find(kept.begin(), kept.end(), candidates[i].second) == kept.end())
-      kept.push_back(candidates[i].second);
-  return kept;
 }
 
 }  // namespace
@@ -899,104 +756,6 @@ void pattern_index::impl::link(std::uint32_t slot) {
   for_each_category(*this, slot, [&](std::uint32_t c) { list_node(category_nodes, c, n); });
 }
 
-void pattern_index::impl::join_graphs(std::vector<std::uint32_t> slots) {
-  if (config.category_graph_min == 0) return;
-  if (category_graphs.size() < categories.values.size()) category_graphs.resize(categories.values.size());
-  // A category that reached the size gets its graph from its whole list, these slots included.
-  for (std::uint32_t c = 0; c < category_graphs.size(); ++c) {
-    if (category_graphs[c] || categories.live[c] < config.category_graph_min) continue;
-    category_graphs[c] = std::make_unique<detail::category_graph>();
-    std::vector<std::uint32_t> nodes;
-    for (const std::uint32_t n : category_nodes[c].nodes)
-      if (flags[slot_at[n]] & slot_flag::alive) nodes.push_back(n);
-    std::sort(nodes.begin(), nodes.end());
-    auto& cg = *category_graphs[c];
-    cg.members.reserve(nodes.size());
-    cg.links.reserve(nodes.size() * detail::category_graph::degree);
-    cg.used.reserve(nodes.size());
-    cg.gone.reserve(nodes.size());
-    for (const std::uint32_t n : nodes) graph_insert(c, n);
-  }
-  std::sort(slots.begin(), slots.end(), [this](std::uint32_t a, std::uint32_t b) { return node[a] < node[b]; });
-  for (const std::uint32_t slot : slots)
-    for_each_category(*this, slot, [&](std::uint32_t c) {
-      if (c < category_graphs.size() && category_graphs[c] && !category_graphs[c]->local(node[slot]))
-        graph_insert(c, node[slot]);
-    });
-}
-
-void pattern_index::impl::graph_insert(std::uint32_t category, std::uint32_t n) {
-  auto& cg = *category_graphs[category];
-  constexpr std::uint32_t degree = detail::category_graph::degree;
-  const auto member = static_cast<std::uint32_t>(cg.members.size());
-  if (cg.sorted == cg.members.size() && (cg.members.empty() || n > cg.members.back())) ++cg.sorted;
-  cg.members.push_back(n);
-  cg.links.resize(cg.links.size() + degree);
-  cg.used.push_back(0);
-  cg.gone.push_back(0);
-
-  // Candidates: the members among the node's two-hop neighbourhood in the main graph, which holds
-  // its nearest patterns of every category.
-  const auto& g = *graph;
-  const float* v = reinterpret_cast<const float*>(g.getDataByInternalId(n));
-  std::vector<std::pair<float, std::uint32_t>> candidates;
-  auto* visits = g.visited_list_pool_->getFreeVisitedList();
-  const auto tag = visits->curV;
-  auto* visited = visits->mass;
-  visited[n] = tag;
-  auto consider = [&](hnswlib::tableint other) {
-    if (visited[other] == tag) return;
-    visited[other] = tag;
-    const std::uint32_t slot = slot_at[other];
-    if ((flags[slot] & slot_flag::alive) == 0 || !has_category(*this, slot, category)) return;
-    if (auto local = cg.local(other))
-      candidates.emplace_back(distance(v, reinterpret_cast<const float*>(g.getDataByInternalId(other))),
-                              *local);
-  };
-  auto* near = g.get_linklist0(n);
-  const auto* near_nodes = reinterpret_cast<const hnswlib::tableint*>(near + 1);
-  const int near_size = g.getListCount(near);
-  for (int i = 0; i < near_size; ++i) consider(near_nodes[i]);
-  for (int i = 0; i < near_size; ++i) {
-    auto* far = g.get_linklist0(near_nodes[i]);
-    const auto* beyond = reinterpret_cast<const hnswlib::tableint*>(far + 1);
-    for (int j = 0, far_size = g.getListCount(far); j < far_size; ++j) consider(beyond[j]);
-  }
-  g.visited_list_pool_->releaseVisitedList(visits);
-  std::sort(candidates.begin(), candidates.end());
-  const auto kept = prune(*this, cg, candidates);
-  std::copy(kept.begin(), kept.end(), cg.links.begin() + std::size_t{member} * degree);
-  cg.used[member] = static_cast<std::uint8_t>(kept.size());
-  for (const std::uint32_t other : kept) {
-    const auto at = std::find_if(candidates.begin(), candidates.end(),
-                                 [other](const auto& c) { return c.second == other; });
-    graph_link_back(cg, other, member, at->first);
-  }
-}
-
-// The reverse link, as hnswlib adds it: appended while there is room, else the member's links and
-// the new one pruned together.
-void pattern_index::impl::graph_link_back(detail::category_graph& cg, std::uint32_t member,
-                                          std::uint32_t added, float d) {
-  constexpr std::uint32_t degree = detail::category_graph::degree;
-  std::uint32_t* links = &cg.links[std::size_t{member} * degree];
-  if (cg.used[member] < degree) {
-    links[cg.used[member]++] = added;
-    return;
-  }
-  const float* v = reinterpret_cast<const float*>(graph->getDataByInternalId(cg.members[member]));
-  std::vector<std::pair<float, std::uint32_t>> candidates;
-  candidates.reserve(degree + 1);
-  candidates.emplace_back(d, added);
-  for (std::uint32_t i = 0; i < degree; ++i)
-    candidates.emplace_back(
-        distance(v, reinterpret_cast<const float*>(graph->getDataByInternalId(cg.members[links[i]]))), links[i]);
-  std::sort(candidates.begin(), candidates.end());
-  const auto kept = prune(*this, cg, candidates);
-  std::copy(kept.begin(), kept.end(), links);
-  cg.used[member] = static_cast<std::uint8_t>(kept.size());
-}
-
 void pattern_index::impl::unlist(std::vector<detail::posting_list>& lists, std::uint32_t value,
                                  std::uint32_t n) {
   auto& nodes = lists[value].nodes;
@@ -1020,27 +779,12 @@ void pattern_index::impl::rewrite(std::uint32_t slot, pattern_entry&& e) {
     list_node(client_nodes, client[slot], n);
   }
   const auto new_categories = categories_of(*this, slot);
-  auto graph_of = [this](std::uint32_t c) {
-    return c < category_graphs.size() ? category_graphs[c].get() : nullptr;
-  };
   for (auto c : old_categories)
-    if (std::find(new_categories.begin(), new_categories.end(), c) == new_categories.end()) {
+    if (std::find(new_categories.begin(), new_categories.end(), c) == new_categories.end())
       unlist(category_nodes, c, n);
-      if (auto* cg = graph_of(c))
-        if (auto local = cg->local(n)) cg->gone[*local] = 1;
-    }
   for (auto c : new_categories)
-    if (std::find(old_categories.begin(), old_categories.end(), c) == old_categories.end()) {
+    if (std::find(old_categories.begin(), old_categories.end(), c) == old_categories.end())
       list_node(category_nodes, c, n);
-      if (auto* cg = graph_of(c)) {
-        if (auto local = cg->local(n)) {
-          cg->gone[*local] = 0;
-        } else {
-          graph_insert(c, n);
-        }
-      }
-    }
-  join_graphs({});  // a category this rewrite made large enough
 }
 
 void pattern_index::impl::died_in(detail::posting_list& list) {
@@ -1136,7 +880,6 @@ void pattern_index::upsert(pattern_entry entry, const std::vector<float>& vector
   ix.assign(slot, std::move(entry));
   ix.graph->addPoint(vector.data(), slot);
   ix.link(slot);
-  ix.join_graphs({slot});
 }
 
 void pattern_index::upsert_batch(std::vector<pattern_entry> entries,
@@ -1170,15 +913,11 @@ void pattern_index::upsert_batch(std::vector<pattern_entry> entries,
 
   const unsigned workers =
       static_cast<unsigned>(std::clamp<std::size_t>(threads, 1, std::max<std::size_t>(work.size(), 1)));
-  std::vector<std::uint32_t> slots;
-  slots.reserve(work.size());
-  for (const auto& work_item : work) slots.push_back(work_item.first);
   if (workers == 1) {
     for (const auto& [slot, data] : work) {
       ix.graph->addPoint(data, slot);
       ix.link(slot);
     }
-    ix.join_graphs(std::move(slots));
     return;
   }
   // hnswlib's addPoint is safe to call concurrently (its Python binding does the same).
@@ -1201,7 +940,6 @@ void pattern_index::upsert_batch(std::vector<pattern_entry> entries,
   for (auto& t : pool) t.join();
   if (failure) std::rethrow_exception(failure);
   for (const auto& work_item : work) ix.link(work_item.first);
-  ix.join_graphs(std::move(slots));
 }
 
 bool pattern_index::erase(std::int64_t pattern_id) {
@@ -1220,17 +958,6 @@ std::optional<pattern_entry> pattern_index::find(std::int64_t pattern_id) const 
 }
 
 namespace {
-
-// The category's own graph, when the filter's narrowest list is a category that has one and most
-// of that category is expected to match (else its walk would expand many members for few matches).
-const detail::category_graph* own_graph(const pattern_index::impl& ix, const compiled_filter& f,
-                                        const candidate_lists& lists, std::size_t upper) {
-  if (!f.category || lists.name == nullptr || std::string_view(lists.name) != "category") return nullptr;
-  if (*f.category >= ix.category_graphs.size() || !ix.category_graphs[*f.category]) return nullptr;
-  const double share = static_cast<double>(upper) /
-                       static_cast<double>(std::max<std::size_t>(ix.categories.live[*f.category], 1));
-  return share >= ix.config.two_hop_selectivity ? ix.category_graphs[*f.category].get() : nullptr;
-}
 
 // The top k of every query under one filter. The plan depends only on the filter and the index,
 // so it is chosen once for all queries; a walk that cannot find k matches falls back per query.
@@ -1280,32 +1007,6 @@ std::vector<std::vector<candidate>> search_all(const pattern_index::impl& ix,
   };
   const std::string exact_plan =
       std::string(prescan ? "int8:" : "exact:") + (lists.name != nullptr ? lists.name : "scan");
-  if (const auto* cg = own_graph(ix, f, lists, upper)) {
-    const std::size_t ef = std::max(ix.config.category_graph_ef, k);
-    const bool decide = lists_decide(ix, f);
-    const std::size_t stride = ix.code_row - sizeof(float);
-    std::vector<std::int8_t> query_code(stride);
-    std::vector<candidate> found;
-    std::vector<std::vector<candidate>> best;
-    bool walked_all = false, fell_back = false;
-    for (const float* query : queries) {
-      top_k kept(k);
-      detail::quantise(query, ix.config.dimension, stride, query_code.data());
-      if (graph_walk(ix, f, *cg, decide, query, query_code.data(), ef, found))
-        for (const auto& c : found) kept.offer(c);
-      if (kept.size() >= k) {
-        walked_all = true;
-        best.push_back(std::move(kept).sorted());
-      } else {
-        fell_back = true;
-        best.push_back(std::move(exact({query}).front()));
-      }
-    }
-    const std::string walked = "graph:category:ef=" + std::to_string(ef);
-    plan = walked_all ? walked : "";
-    if (fell_back) plan += (plan.empty() ? "" : " ") + exact_plan + "(" + walked + ")";
-    return best;
-  }
   if (upper <= ix.config.exact_threshold &&
       (lists.name != nullptr ? lists.nodes : ix.ids.size()) <= ix.config.exact_threshold * 4) {
     plan = exact_plan;

@@ -128,13 +128,6 @@ struct index_config {
   // A walk expanding more nodes than this stops, and the query is scanned exactly: the cap on what
   // a filter the counts cannot estimate (a narrow date window) can make a walk cost.
   std::size_t max_walk_expansions = 20000;
-  // An error category held by at least this many live patterns gets a graph of its own over its
-  // patterns (links only: ~70 B each, the vectors stay in the main graph), and a search whose
-  // narrowest list is that category walks it ("graph:category:ef=.."): a 10% filter then costs
-  // what an unfiltered search of a tenth of the patterns does, where the filtered walk of the
-  // whole graph expanded ten times the nodes for its matches. 0: no category graphs.
-  std::size_t category_graph_min = 4096;
-  std::size_t category_graph_ef = 48;
   // Compaction rebuilds the graph without tombstones once they are this share of all slots and at
   // least compaction_min_tombstones.
   double compaction_fraction = 0.2;

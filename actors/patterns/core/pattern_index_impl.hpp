@@ -46,25 +46,6 @@ struct posting_list {
   std::uint32_t dead = 0;
 };
 
-// A graph of its own over the nodes of one error category (index_config::category_graph_min).
-// Built from the main graph, not from scratch: a member's candidates are the members among its
-// two-hop neighbourhood there, pruned as hnswlib prunes (a candidate closer to a kept neighbour
-// than to the member is dropped), with reverse links. Links are local ids (positions in members),
-// which never change; a member that leaves the category stays in the graph to navigate (`gone`),
-// as a deleted node does in hnswlib's.
-struct category_graph {
-  static constexpr std::uint32_t degree = 16;
-  std::vector<std::uint32_t> members;  // graph node by local id
-  std::vector<std::uint32_t> links;    // `degree` local ids per member
-  std::vector<std::uint8_t> used;      // links used per member
-  std::vector<std::uint8_t> gone;      // 1 while the member is not in the category
-  // members[0, sorted) ascend (a batch joins in node order), so a node is found by binary search;
-  // the rare member that joins later (a rewrite adding the category) is looked for after them.
-  std::size_t sorted = 0;
-
-  std::optional<std::uint32_t> local(std::uint32_t node) const;
-};
-
 enum slot_flag : std::uint8_t {
   alive = 1,
   specialized = 2,  // requires_specialized_knowledge
@@ -120,7 +101,6 @@ struct pattern_index::impl {
   std::size_t text_garbage = 0;
 
   std::vector<detail::posting_list> speaker_nodes, client_nodes, category_nodes;  // by pool id
-  std::vector<std::unique_ptr<detail::category_graph>> category_graphs;  // by pool id; null: none
   // The walk's prefilter: bit `node` set when the node is in the chosen posting list(s). Cleared
   // after each use, so it costs the list's length, not the graph's size.
   mutable std::vector<std::uint64_t> node_bits;
@@ -139,9 +119,6 @@ struct pattern_index::impl {
   void assign(std::uint32_t slot, pattern_entry&& entry);
   // Once the slot's node is in the graph: the node maps and posting lists.
   void link(std::uint32_t slot);
-  // Once linked: the slots' nodes join the graphs of their categories, in node order, and a
-  // category that reaches config.category_graph_min gets its graph.
-  void join_graphs(std::vector<std::uint32_t> slots);
   // Replaces a live slot's metadata and texts; its vector and node stay.
   void rewrite(std::uint32_t slot, pattern_entry&& entry);
   void kill(std::uint32_t slot);  // tombstones a live slot, graph included
@@ -170,9 +147,6 @@ struct pattern_index::impl {
   void drop_texts(std::uint32_t slot);
   void unlist(std::vector<detail::posting_list>& lists, std::uint32_t value, std::uint32_t n);
   void died_in(detail::posting_list& list);
-  void graph_insert(std::uint32_t category, std::uint32_t n);
-  void graph_link_back(detail::category_graph& g, std::uint32_t member, std::uint32_t added,
-                       float distance);
 };
 
 }  // namespace sbm::patterns

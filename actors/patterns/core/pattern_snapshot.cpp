@@ -263,8 +263,6 @@ pattern_index pattern_index::load(const std::string& path, const index_config& c
   for (std::uint64_t i = 0; i < slots; ++i) ix->new_slot();
   ix->map_nodes(slots);
   std::uint64_t previous = 0;
-  std::vector<std::uint32_t> linked;
-  linked.reserve(live);
   for (std::uint64_t i = 0; i < live; ++i) {
     const auto slot = r.pod<std::uint32_t>();
     if (slot >= slots || (i > 0 && slot <= previous))
@@ -277,11 +275,8 @@ pattern_index pattern_index::load(const std::string& path, const index_config& c
       throw snapshot_error("snapshot graph has deleted the node of a live slot");
     ix->assign(slot, std::move(e));
     ix->link(slot);
-    linked.push_back(slot);
   }
   if (!r.done()) throw snapshot_error("snapshot metadata has trailing bytes");
-  // Category graphs are derived from the main graph, not stored: built again here.
-  ix->join_graphs(std::move(linked));
   ix->tombstones = slots - live;
   ix->source_tag = std::move(source_tag);
   return pattern_index(std::move(ix));
