@@ -283,7 +283,12 @@ class DatabaseFaults(unittest.TestCase):
         self.servers.run("stop-postgres")
         node = Node(srv=srv, database_url=url, wait_ready=False)
         try:
-            r = node.get("/readyz")
+            # Until the gateway's lanes are up, /readyz is a 503 gateway-restarting problem without
+            # the readiness body: wait for the body, then judge it.
+            answers = []
+            node.wait_until(lambda: answers.append(node.get("/readyz")) or "dependencies" in answers[-1].json(),
+                            30, "readyz never answered with its dependencies")
+            r = answers[-1]
             self.assertEqual(r.status, 503, r)
             self.assertEqual(r.json()["status"], "not_ready")
             deps = {d["name"]: d for d in r.json()["dependencies"]}
