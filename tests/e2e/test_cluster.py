@@ -407,6 +407,50 @@ class FrozenNode(ClusterCase):
         self.nodes[0].wait_until(predicate, 60, message)
 
 
+class IncompatibleVersion(ClusterCase):
+    """The members' messages are versioned and the version is told first at every join: a node
+    started with another version (a test-only override) is refused with a clear log line on both
+    sides, stays out owning nothing, and the members keep serving."""
+
+    def test_a_node_of_an_incompatible_version_is_refused_at_join(self):
+        everyone = {a: "up" for a in self.addresses}
+        self.wait_members([0, 1, 2], everyone, "the three nodes never listed each other")
+        port = free_port()
+        stranger = start_member(self.srv, self.db, self.nodes[0].keys, port, self.seeds, "v99",
+                                ["--cluster.messages-version=99"])
+        try:
+            address = f"127.0.0.1:{port}"
+            stranger.wait_until(lambda: cluster_of(stranger, self.admin)["state"] == "refused", 60,
+                                "the node of another version never saw itself refused")
+            log = stranger.log_text()
+            self.assertRegex(log, r"cluster: 127\.0\.0\.1:\d+ refused this node: incompatible messages")
+            # Each member meets it too (its lease is live) and says why it refused it.
+            for n in self.nodes:
+                n.wait_until(lambda: f"cluster: refused {address}: it speaks messages version 99 (reads from 99), "
+                                     "this node 1 (reads from 1)" in n.log_text(), 60,
+                             "a member never refused the node of another version")
+            for n in range(3):
+                self.assertEqual({a: m["state"] for a, m in members_of(self.nodes[n], self.admin).items()},
+                                 everyone)
+            # It owns nothing and routes nothing; the members serve every speaker.
+            run = uuid.uuid4().hex[:6]
+            speakers = [f"ver-{run}-{i}" for i in range(12)]
+            for s in speakers:
+                r = self.retried(self.nodes[1], "POST", "/v1/speakers", self.lead, f"reg-{s}",
+                                 {"speaker_id": s, "client_id": "c1", "display_name": "Dr. V"})
+                self.assertEqual(r.status, 201, r)
+            self.write_all(self.nodes[2], speakers, "v")
+            self.assert_samples(speakers, ["v"])
+            refused = stranger.request("POST", f"/v1/speakers/{speakers[0]}/quality-samples",
+                                       body={"job_id": "v-stranger", "errors_per_100_words": 1.5},
+                                       token=self.qa, headers={"Idempotency-Key": f"v-stranger-{run}"})
+            self.assertEqual(refused.status, 503, refused)
+            self.assertEqual(psql(self.db, "SELECT count(*) FROM cluster.speaker_owners o JOIN cluster.leases l "
+                                           f"USING (epoch) WHERE l.address = '{address}'"), "0")
+        finally:
+            stranger.stop()
+
+
 def retryable(r):
     """An answer a client retries with the same key: 503 of any kind, or its key still in flight."""
     return r.status == 503 or (r.status == 409 and "idempotency-in-progress" in r.body)
