@@ -127,6 +127,12 @@ class ClusterCase(unittest.TestCase):
         node.wait_until(answered, 60, f"{method} {path} kept answering 503: {seen.get('r')}")
         return seen["r"]
 
+    def register_all(self, node, speakers):
+        for s in speakers:
+            r = self.retried(node, "POST", "/v1/speakers", self.lead, f"reg-{s}",
+                             {"speaker_id": s, "client_id": "c1", "display_name": "Dr. A"})
+            self.assertEqual(r.status, 201, r)
+
     def write_all(self, node, speakers, job):
         for s in speakers:
             r = self.retried(node, "POST", f"/v1/speakers/{s}/quality-samples", self.qa, f"{job}-{s}",
@@ -311,10 +317,7 @@ class FrozenNode(ClusterCase):
         frozen, old_epoch = self.nodes[2], epoch_at[self.addresses[2]]
         run = uuid.uuid4().hex[:6]
         speakers = [f"frz-{run}-{i}" for i in range(36)]
-        for s in speakers:
-            r = self.retried(self.nodes[0], "POST", "/v1/speakers", self.lead, f"reg-{s}",
-                             {"speaker_id": s, "client_id": "c1", "display_name": "Dr. F"})
-            self.assertEqual(r.status, 201, r)
+        self.register_all(self.nodes[0], speakers)
         # Every speaker active on its owner, the frozen node's among them.
         self.write_all(self.nodes[0], speakers, "warm")
         theirs = [s for s in speakers if owner_of(self.addresses, s) == self.addresses[2]]
@@ -435,10 +438,7 @@ class IncompatibleVersion(ClusterCase):
             # It owns nothing and routes nothing; the members serve every speaker.
             run = uuid.uuid4().hex[:6]
             speakers = [f"ver-{run}-{i}" for i in range(12)]
-            for s in speakers:
-                r = self.retried(self.nodes[1], "POST", "/v1/speakers", self.lead, f"reg-{s}",
-                                 {"speaker_id": s, "client_id": "c1", "display_name": "Dr. V"})
-                self.assertEqual(r.status, 201, r)
+            self.register_all(self.nodes[1], speakers)
             self.write_all(self.nodes[2], speakers, "v")
             self.assert_samples(speakers, ["v"])
             refused = stranger.request("POST", f"/v1/speakers/{speakers[0]}/quality-samples",
