@@ -122,6 +122,14 @@ def until_answered(node, token, speakers, settled=set, limit_s=300):
         pending = [s for s in pending if s not in done]
 
 
+def wait_for(predicate, what, limit_s=120):
+    limit = time.monotonic() + limit_s
+    while not predicate():
+        if time.monotonic() > limit:
+            sys.exit(f"cluster bench: {what}")
+        time.sleep(0.05)
+
+
 def wrk_rps(url, token, seconds, connections):
     out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
                           "-H", f"Authorization: Bearer {token}", url],
@@ -212,9 +220,10 @@ def main():
 
         # 2. Rebalancing: a 4th node joins while keyed samples go to the speakers that move to it.
         moved = [s for s in active if owner_of(three, s) != owner_of(four, s)]
+        if not moved or not any(owner_of(four, s) == four[1] for s in active):
+            sys.exit(f"cluster bench: {a.active} active speakers are too few to measure a move")
         with Writer(cluster.nodes[:3], qa, moved, "join") as join_load:
-            while len(join_load.acked) < 20:
-                time.sleep(0.05)
+            wait_for(lambda: len(join_load.acked) >= 20, "the writes before the join never got going")
             cluster.add()
             # Node() returns once the node is ready, which is after its lease: timed from the lease.
             leased = psql(db, "SELECT extract(epoch FROM now() - acquired_at) FROM cluster.leases "
@@ -236,8 +245,7 @@ def main():
         held = [s for s in active if owner_of(four, s) == four[victim]]
         survivors = [n for i, n in enumerate(cluster.nodes) if i != victim]
         with Writer(survivors, qa, held, "kill") as kill_load:
-            while len(kill_load.acked) < 20:
-                time.sleep(0.05)
+            wait_for(lambda: len(kill_load.acked) >= 20, "the writes before the kill never got going")
             cluster.nodes[victim].proc.send_signal(signal.SIGKILL)
             killed_at = time.perf_counter()
             until_answered(survivors[0], qa, held)
