@@ -71,6 +71,7 @@ def sql_error(url, sql):
 
 class ClusterCase(unittest.TestCase):
     """Three members on one fresh database, and what the tests ask of them."""
+    flags = ()  # more command-line flags for every member a test class starts
     @classmethod
     def setUpClass(cls):
         cls.srv = servers_env()
@@ -82,7 +83,7 @@ class ClusterCase(unittest.TestCase):
         cls.nodes = []
         keys = None
         for i, port in enumerate(cls.cluster_ports):
-            node = start_member(cls.srv, cls.db, keys, port, cls.seeds, f"n{i}")
+            node = start_member(cls.srv, cls.db, keys, port, cls.seeds, f"n{i}", cls.flags)
             keys = node.keys  # one keyring, so one token serves every node
             cls.nodes.append(node)
         cls.admin = cls.nodes[0].token("admin")
@@ -309,6 +310,9 @@ class FrozenNode(ClusterCase):
     unreachable, its speakers wait until its lease lapses (the lease decides, not the missed
     heartbeats), then the survivors serve them. Woken by SIGCONT it finds its lease gone, gives up
     what it held, writes nothing under the old epoch and rejoins with a new one."""
+    # A longer lease than the default 3s: the frozen node is seen unreachable after about a second
+    # (BASP heartbeats) and its lease lapses seconds later, a window a loaded machine cannot miss.
+    flags = ("--cluster.lease-ttl=6s",)
 
     def test_a_frozen_node_loses_its_speakers_and_cannot_write_for_them(self):
         everyone = {a: "up" for a in self.addresses}
