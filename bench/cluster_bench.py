@@ -225,10 +225,15 @@ def main():
         with Writer(cluster.nodes[:3], qa, moved, "join") as join_load:
             wait_for(lambda: len(join_load.acked) >= 20, "the writes before the join never got going")
             cluster.add()
-            # Node() returns once the node is ready, which is after its lease: timed from the lease.
-            leased = psql(db, "SELECT extract(epoch FROM now() - acquired_at) FROM cluster.leases "
-                              f"WHERE address = '{four[3]}' AND expires_at > now()")
-            joined_at = time.perf_counter() - float(leased)
+            # Timed from the new node's lease (it may be ready a moment before it holds one).
+            seen = {}
+
+            def leased():
+                seen["age"] = psql(db, "SELECT extract(epoch FROM now() - acquired_at) FROM cluster.leases "
+                                       f"WHERE address = '{four[3]}' AND expires_at > now()")
+                return seen["age"] != ""
+            wait_for(leased, "the 4th node never took a lease")
+            joined_at = time.perf_counter() - float(seen["age"])
             epochs = cluster.epochs()
             until_answered(cluster.nodes[0], qa, moved,
                            lambda answered: {s for s, e in owner_rows(db, answered).items() if e == epochs[four[3]]})
