@@ -18,6 +18,7 @@ The registered speakers are seeded once per size into the database bench_cluster
 """
 import argparse
 import concurrent.futures
+import http.client
 import os
 import re
 import signal
@@ -104,7 +105,10 @@ def owner_rows(db, speakers=None):
 def read_all(node, token, speakers):
     """GET each speaker through `node` (several clients at once); the ones not answered 200."""
     def one(s):
-        return s, node.get(f"/v1/speakers/{s}", token=token).status
+        try:
+            return s, node.get(f"/v1/speakers/{s}", token=token).status
+        except (OSError, http.client.HTTPException):  # a connection the node refused: read it again
+            return s, 0
     with concurrent.futures.ThreadPoolExecutor(WORKERS) as pool:
         return [s for s, status in pool.map(one, speakers) if status != 200]
 
