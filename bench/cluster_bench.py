@@ -159,9 +159,12 @@ class Writer:
             job = f"bench-{self.tag}-{i}-{n}"
             n += 1
             while True:
-                r = node.request("POST", f"/v1/speakers/{s}/quality-samples", token=self.token,
-                                 body={"job_id": job, "errors_per_100_words": 1.0},
-                                 headers={"Idempotency-Key": job})
+                try:
+                    r = node.request("POST", f"/v1/speakers/{s}/quality-samples", token=self.token,
+                                     body={"job_id": job, "errors_per_100_words": 1.0},
+                                     headers={"Idempotency-Key": job})
+                except (OSError, http.client.HTTPException):  # no answer: send it again, same key
+                    continue
                 if r.status == 201:
                     self.acked.append((s, job))
                     break
