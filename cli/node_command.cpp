@@ -566,6 +566,8 @@ int node_command(int argc, char** argv) {
     m.call_timeout = cfg.duration("cluster.call-timeout");
     m.lease = lease;
     m.tls = cluster_tls(cfg);
+    if (const auto v = cfg.integer("cluster.messages-version"); v > 0)
+      m.version = {static_cast<std::uint32_t>(v), static_cast<std::uint32_t>(v)};
     logger->info("cluster: member {}:{} (TLS {}), seeds '{}'", m.host, m.port, m.tls ? "on" : "off",
                  cfg.text("cluster.seeds"));
     tree.children.push_back({"cluster", [m, membership](caf::actor_system& s, const started_children& c) {

@@ -291,6 +291,9 @@ std::vector<option_spec> make_options() {
     opt("cluster.tls-key-file", k::text, "", "private key (PEM) of cluster.tls-cert-file"),
     opt("cluster.tls-ca-file", k::text, "",
         "CA (PEM) a member's certificate must be signed by to join"),
+    ranged("cluster.messages-version", k::integer, "0", 0, 1000000,
+           "for tests only: speak this version of the members' messages instead of the build's own "
+           "(0); a member that cannot read another's is refused at join"),
   };
 }
 

@@ -340,6 +340,7 @@ caf::behavior gateway_actor(caf::stateful_actor<gateway_state>* self, gateway_se
     [self](retry_atom, std::uint64_t request, const std::string& id, const client_scope& scope) {
       speaker_gone(self->state.ctx, request, id, scope);
     },
+    [self](reroute_atom, std::uint64_t token) { self->state.ctx.run_parked(token); },
     [self](drain_atom) {
       self->state.ctx.draining = true;
       return true;
@@ -361,11 +362,13 @@ void gateway_context::forget_standing(const std::string& subject, std::function<
     .then([then](bool) { then(); }, [then](caf::error&) { then(); });
 }
 
+deadline gateway_context::request_deadline() const {
+  return deadline::after(self->clock().now(), settings.request_timeout * 9 / 10);
+}
+
 request_context gateway_context::work_context(const http_request& req, const principal& who) const {
   request_context out;
-  // A little before the gateway's own timer: work dropped at its deadline answers "nothing was
-  // saved" in time, instead of leaving the client with an unknown outcome.
-  out.until = deadline::after(self->clock().now(), settings.request_timeout * 9 / 10);
+  out.until = request_deadline();
   out.principal = who.describe();
   out.request_id = req.request_id;
   out.scope = who.scope;

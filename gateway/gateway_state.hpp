@@ -3,6 +3,7 @@
 #include <caf/event_based_actor.hpp>
 #include <nlohmann/json_fwd.hpp>
 
+#include <chrono>
 #include <functional>
 #include <string>
 #include <unordered_map>
@@ -20,6 +21,8 @@
 
 namespace sbm::gateway {
 
+// A lane's own timer for work parked a moment (gateway_context::later).
+using reroute_atom = caf::atom_constant<caf::atom("reroute")>;
 
 // Methods that change state: their failures may leave the outcome unknown, and they take an
 // Idempotency-Key.
@@ -40,6 +43,31 @@ struct gateway_context {
   // the shard (routes_speakers.cpp): the one caller-side cache every reader of speakers shares.
   // Cleared when full, like speaker_bodies.
   sbm::speaker_locations locations{4096};
+
+  // Work waiting for a moment on this lane (a request resent after a back-off, reroute.hpp), by
+  // token. Each belongs to a request in flight, so the gateway's admission bound bounds it.
+  std::unordered_map<std::uint64_t, std::function<void()>> parked;
+  std::uint64_t next_parked = 1;
+
+  // Runs `fn` on this lane after `delay` (reroute_atom); dropped if the lane stops first, like
+  // every request it holds.
+  void later(std::chrono::milliseconds delay, std::function<void()> fn) {
+    const auto token = next_parked++;
+    parked.emplace(token, std::move(fn));
+    self->delayed_send(self, delay, reroute_atom::value, token);
+  }
+  void run_parked(std::uint64_t token) {
+    auto it = parked.find(token);
+    if (it == parked.end())
+      return;
+    auto fn = std::move(it->second);
+    parked.erase(it);
+    fn();
+  }
+
+  // When the caller stops waiting: a little before the gateway's own timer, so work dropped at
+  // it answers "nothing was saved" in time instead of leaving the client with an unknown outcome.
+  deadline request_deadline() const;
 
   // What travels with the work a request starts: its deadline (now plus the gateway's request
   // timeout, the one timer of the whole pipeline) and, for writes, its Idempotency-Key scoped to

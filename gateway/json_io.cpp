@@ -113,6 +113,7 @@ http_response from_error(const caf::error& err, bool write) {
       return with_retry_after(problem(503, "unavailable", "Service Unavailable", detail),
                               retry_after_header(err, 5));
     case errc::unavailable:
+    case errc::moving:
     case errc::schema_too_new:
       return with_retry_after(
         problem(503, "unavailable", "Service Unavailable",

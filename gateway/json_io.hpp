@@ -30,7 +30,7 @@ http_response problem(std::uint16_t status, std::string_view slug, std::string_v
                       std::string detail, std::string_view field = {});
 
 // errc -> status: invalid_argument 400, not_found 404, conflict/duplicate/stale_owner/in_progress
-// 409, key_reused/poison 422, overloaded/deadline_exceeded/unavailable 503 (+ Retry-After, from the
+// 409, key_reused/poison 422, overloaded/deadline_exceeded/unavailable/moving 503 (+ Retry-After, from the
 // error's typed retry_after when it has one), anything else 500 with no internals. For a `write`,
 // a timeout or a lost answer is 503 outcome-unknown: the client must retry with its key to learn.
 http_response from_error(const caf::error& err, bool write = false);

@@ -35,7 +35,8 @@ json missing(const caf::error& err) {
             {"detail", "no answer before the request's deadline"}};
   const char* reason = "internal";
   switch (code_of(err)) {
-    case errc::unavailable: reason = "unavailable"; break;
+    case errc::unavailable:
+    case errc::moving: reason = "unavailable"; break;
     case errc::overloaded: reason = "overloaded"; break;
     case errc::deadline_exceeded: reason = "deadline-exceeded"; break;
     default: break;

@@ -7,6 +7,7 @@
 #include "gateway/direct_reads.hpp"
 #include "gateway/gateway_state.hpp"
 #include "gateway/readers.hpp"
+#include "gateway/reroute.hpp"
 #include "gateway/timestamps.hpp"
 #include "runtime/domain/vocabulary.hpp"
 
@@ -82,6 +83,16 @@ void reply_view(gateway_context& ctx, std::uint64_t request, speaker_view& v, st
   ctx.reply(request, std::move(r));
 }
 
+// A speaker write is resent through a move only with its key (reroute.hpp).
+reroute_plan write_plan(const http_request& req, const request_context& work) {
+  return {req.id, true, work.keyed(), work.until};
+}
+
+// A read is always safe to send again.
+reroute_plan read_plan(gateway_context& ctx, std::uint64_t request) {
+  return {request, false, true, ctx.request_deadline()};
+}
+
 void create_speaker(gateway_context& ctx, const http_request& req, const principal& who) {
   auto body = body_object(ctx, req, {"speaker_id", "client_id", "display_name"});
   if (!body)
@@ -95,9 +106,11 @@ void create_speaker(gateway_context& ctx, const http_request& req, const princip
     return ctx.reply(req, f.to_problem());
   reg.actor = who.describe();
   reg.ctx = ctx.work_context(req, who);
-  ctx.self->request(ctx.settings.speakers, ctx.hop(), register_atom::value, reg)
-    .then([&ctx, id = req.id](speaker_view& v) { reply_view(ctx, id, v, 201); },
-          ctx.on_error(req));
+  const auto plan = write_plan(req, reg.ctx);  // before reg moves into the message
+  request_rerouted<speaker_view>(
+    ctx, plan, ctx.settings.speakers,
+    [&ctx, id = req.id](speaker_view& v) { reply_view(ctx, id, v, 201); }, register_atom::value,
+    std::move(reg));
 }
 
 void list_speakers(gateway_context& ctx, const http_request& req, const principal& who) {
@@ -139,9 +152,11 @@ void pin_bucket(gateway_context& ctx, const http_request& req, const std::string
   pin.actor = who.describe();
   pin.by = origin_of(who, req);  // audited in the pin's own transaction
   pin.ctx = ctx.work_context(req, who);
-  ctx.self->request(ctx.settings.speakers, ctx.hop(), pin_atom::value, pin)
-    .then([&ctx, id = req.id](speaker_view& v) { reply_view(ctx, id, v, 200); },
-          ctx.on_error(req));
+  const auto plan = write_plan(req, pin.ctx);  // before pin moves into the message
+  request_rerouted<speaker_view>(
+    ctx, plan, ctx.settings.speakers,
+    [&ctx, id = req.id](speaker_view& v) { reply_view(ctx, id, v, 200); }, pin_atom::value,
+    std::move(pin));
 }
 
 void unpin_bucket(gateway_context& ctx, const http_request& req, const std::string& id,
@@ -152,9 +167,11 @@ void unpin_bucket(gateway_context& ctx, const http_request& req, const std::stri
     return;
   unpin.by = origin_of(who, req);  // audited in the unpin's own transaction
   unpin.ctx = ctx.work_context(req, who);
-  ctx.self->request(ctx.settings.speakers, ctx.hop(), unpin_atom::value, unpin)
-    .then([&ctx, id = req.id](speaker_view& v) { reply_view(ctx, id, v, 200); },
-          ctx.on_error(req));
+  const auto plan = write_plan(req, unpin.ctx);  // before unpin moves into the message
+  request_rerouted<speaker_view>(
+    ctx, plan, ctx.settings.speakers,
+    [&ctx, id = req.id](speaker_view& v) { reply_view(ctx, id, v, 200); }, unpin_atom::value,
+    std::move(unpin));
 }
 
 void add_sample(gateway_context& ctx, const http_request& req, const std::string& id,
@@ -185,9 +202,11 @@ void add_sample(gateway_context& ctx, const http_request& req, const std::string
     return ctx.reply(req, f.to_problem());
   sample.actor = who.describe();
   sample.ctx = ctx.work_context(req, who);
-  ctx.self->request(ctx.settings.speakers, ctx.hop(), sample_atom::value, sample)
-    .then([&ctx, id = req.id](speaker_view& v) { reply_view(ctx, id, v, 201); },
-          ctx.on_error(req));
+  const auto plan = write_plan(req, sample.ctx);  // before sample moves into the message
+  request_rerouted<speaker_view>(
+    ctx, plan, ctx.settings.speakers,
+    [&ctx, id = req.id](speaker_view& v) { reply_view(ctx, id, v, 201); }, sample_atom::value,
+    std::move(sample));
 }
 
 void list_schedule(gateway_context& ctx, const http_request& req, const principal& who) {
@@ -296,13 +315,13 @@ void read_speaker(gateway_context& ctx, std::uint64_t request, const std::string
         });
     return;
   }
-  ctx.self->request(ctx.settings.speakers, ctx.hop(), get_atom::value, id)
-    .then(
-      [&ctx, request, id, scope](speaker_view& v) {
-        ctx.locations.learn(ctx.self, id, ctx.settings.speakers);
-        show_speaker(ctx, request, scope, v);
-      },
-      ctx.on_error(request, false));
+  request_rerouted<speaker_view>(
+    ctx, read_plan(ctx, request), ctx.settings.speakers,
+    [&ctx, request, id, scope](speaker_view& v) {
+      ctx.locations.learn(ctx.self, id, ctx.settings.speakers);
+      show_speaker(ctx, request, scope, v);
+    },
+    get_atom::value, id);
 }
 
 void speaker_answered(gateway_context& ctx, std::uint64_t request, const std::string& id,
@@ -323,15 +342,15 @@ void speaker_gone(gateway_context& ctx, std::uint64_t request, const std::string
 namespace {
 
 void send_history(gateway_context& ctx, const http_request& req, const std::string& id) {
-  ctx.self->request(ctx.settings.speakers, ctx.hop(), history_atom::value, id)
-    .then(
-      [&ctx, req](speaker_history& h) {
-        json entries = json::array();
-        for (const auto& e : h.entries)
-          entries.push_back(to_json(e));
-        ctx.reply(req, json_response(200, {{"speaker_id", h.speaker_id}, {"entries", entries}}));
-      },
-      ctx.on_error(req));
+  request_rerouted<speaker_history>(
+    ctx, read_plan(ctx, req.id), ctx.settings.speakers,
+    [&ctx, request = req.id](speaker_history& h) {
+      json entries = json::array();
+      for (const auto& e : h.entries)
+        entries.push_back(to_json(e));
+      ctx.reply(request, json_response(200, {{"speaker_id", h.speaker_id}, {"entries", entries}}));
+    },
+    history_atom::value, id);
 }
 
 }  // namespace

@@ -47,6 +47,7 @@ void announce_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<redis_command>("sbm::redis_command");
   cfg.add_message_type<redis_reply>("sbm::redis_reply");
   // cluster
+  cfg.add_message_type<messages_version>("sbm::messages_version");
   cfg.add_message_type<cluster_member>("sbm::cluster_member");
   cfg.add_message_type<std::vector<cluster_member>>("std::vector<sbm::cluster_member>");
   cfg.add_message_type<cluster_member_status>("sbm::cluster_member_status");

@@ -33,6 +33,33 @@ using placement_atom = caf::atom_constant<caf::atom("placement")>;
 using drain_atom = caf::atom_constant<caf::atom("drain")>;
 // a clean stop: the node gives its lease back so its speakers move at once
 using leave_atom = caf::atom_constant<caf::atom("leave")>;
+// the first word between two members: which version of these messages each speaks
+using hello_atom = caf::atom_constant<caf::atom("hello")>;
+
+// The version of the messages members exchange (this file, messages/speakers.hpp and every other
+// type that crosses BASP). `current` grows when a message crossing nodes changes form; `oldest` is
+// the oldest form this build still reads, so during a rolling upgrade the old and the new build
+// can run side by side. Told first at every join (hello_atom), in a message of atoms and integers
+// only, which keeps its form across versions: a member of an incompatible version is refused
+// there with a clear log line, before a message it could not read is sent.
+struct messages_version {
+  std::uint32_t current = 0;
+  std::uint32_t oldest = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, messages_version& x) {
+  return f(caf::meta::type_name("messages_version"), x.current, x.oldest);
+}
+
+// This build's. Bump `current` (and `oldest`, when the old form is no longer read) with any change
+// to a message that crosses nodes.
+inline constexpr messages_version build_messages_version{1, 1};
+
+// Each side reads what the other sends.
+inline bool compatible(const messages_version& a, const messages_version& b) {
+  return a.current >= b.oldest && b.current >= a.oldest;
+}
 
 // A member as the others know it: where its membership actor is published, its name, the epoch
 // of its lease (a restarted node comes back with a higher one), the actor itself, its speaker
@@ -113,7 +140,8 @@ typename Inspector::result_type inspect(Inspector& f, cluster_member_status& x) 
 struct cluster_status {
   bool enabled = false;
   std::string address;  // this node's membership address
-  std::string state;    // "joining" (no lease yet), "member", "lease_lost"
+  std::string state;    // "joining" (no lease yet), "member", "lease_lost", "refused" (a member could
+                        // not talk with this node's version of the messages: it stays out)
   std::int64_t epoch = 0;
   std::int64_t lease_age_ms = -1;
   std::vector<cluster_member_status> members;
@@ -126,6 +154,9 @@ typename Inspector::result_type inspect(Inspector& f, cluster_status& x) {
 }
 
 using membership_actor = caf::typed_actor<
+  // before a join: the asker's version and address; the answer is this member's version, or
+  // errc::conflict when the two cannot read each other
+  caf::replies_to<hello_atom, messages_version, std::string>::with<messages_version>,
   // a joining node introduces itself; the answer is every member this one knows, itself included
   caf::replies_to<join_atom, cluster_member>::with<std::vector<cluster_member>>,
   caf::reacts_to<members_atom, std::vector<cluster_member>>,

@@ -3,20 +3,43 @@
 // stops waiting (the deadline, timed once at the gateway) and how a retry of the same write is
 // recognised (the Idempotency-Key, scoped to the principal, with a digest of the request).
 #include <caf/actor_clock.hpp>
+#include <caf/deserializer.hpp>
 #include <caf/duration.hpp>
+#include <caf/fwd.hpp>
+#include <caf/meta/load_callback.hpp>
+#include <caf/meta/save_callback.hpp>
 #include <caf/meta/type_name.hpp>
+#include <caf/serializer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace sbm {
 
 // A point on the actor clock (steady, and virtual under the test coordinator) in nanoseconds;
-// 0 means "no deadline". It is meaningful on the node that set it: a hop to another node carries
-// what is left and sets it again there.
+// 0 means "no deadline". It is meaningful on the node that set it only: on the wire (BASP, see
+// inspect below) it travels as the time it has left, and the receiver sets it again on its own
+// clock, so every message that carries one to another node keeps its meaning there.
 struct deadline {
   std::int64_t at_ns = 0;
+
+  // What travels: zero for no deadline, else what is left of it, never zero (a passed deadline is
+  // sent as a negative rest, so it stays passed on arrival rather than becoming "none").
+  std::chrono::nanoseconds remaining(caf::actor_clock::time_point now) const {
+    if (!set())
+      return std::chrono::nanoseconds::zero();
+    const auto rest = std::chrono::nanoseconds{at_ns} - now.time_since_epoch();
+    return rest == std::chrono::nanoseconds::zero() ? std::chrono::nanoseconds{-1} : rest;
+  }
+  static deadline rebuilt(caf::actor_clock::time_point now, std::chrono::nanoseconds rest) {
+    if (rest == std::chrono::nanoseconds::zero())
+      return {};
+    const auto at =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch() + rest).count();
+    return {at == 0 ? 1 : at};
+  }
 
   static deadline after(caf::actor_clock::time_point now, std::chrono::nanoseconds budget) {
     return {std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch() + budget)
@@ -47,9 +70,34 @@ inline caf::duration hop_timeout(const deadline& until, std::chrono::millisecond
   return caf::duration{fallback};
 }
 
+namespace detail {
+
+// The clock of the actor system that (de)serialises, so a test coordinator's virtual time works
+// as the real one; a processor without one (never BASP's) reads the production clock directly.
+caf::actor_clock::time_point wire_clock(caf::execution_unit* unit);
+
+}  // namespace detail
+
+// A deadline is (de)serialised only when a message leaves its node (BASP), so the wire form is
+// the remaining duration, taken at sending and added to the receiver's clock at arrival (the
+// time on the wire is not counted: no clock measures it). Inspectors that only look (to_string)
+// show the local time point.
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, deadline& x) {
-  return f(caf::meta::type_name("deadline"), x.at_ns);
+  if constexpr (std::is_base_of_v<caf::serializer, Inspector> ||
+                std::is_base_of_v<caf::deserializer, Inspector>) {
+    std::chrono::nanoseconds rest{0};
+    return f(caf::meta::type_name("deadline"), caf::meta::save_callback([&]() -> caf::error {
+               rest = x.remaining(detail::wire_clock(f.context()));
+               return caf::none;
+             }),
+             rest, caf::meta::load_callback([&]() -> caf::error {
+               x = deadline::rebuilt(detail::wire_clock(f.context()), rest);
+               return caf::none;
+             }));
+  } else {
+    return f(caf::meta::type_name("deadline"), x.at_ns);
+  }
 }
 
 // Which clients' data a principal may reach: a hospital's own reviewers are limited to their

@@ -23,6 +23,7 @@ const char* to_string(errc code) {
     case errc::in_progress: return "in_progress";
     case errc::key_reused: return "key_reused";
     case errc::too_large: return "too_large";
+    case errc::moving: return "moving";
   }
   return "unknown";
 }

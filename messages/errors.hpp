@@ -30,6 +30,9 @@ enum class errc : std::uint8_t {
   in_progress,        // 409: a request with this Idempotency-Key is still running
   key_reused,         // 422: this Idempotency-Key was used for a different request
   too_large,          // 413: the input is past a cap on the work it would cost
+  // 503: the entity is between owners in a cluster (a join, a move, an owner whose lease is
+  // lapsing, a node that lost its lease): nothing was done, so sending it again is safe.
+  moving,
 };
 
 const char* to_string(errc code);

@@ -46,6 +46,10 @@ struct membership_state {
   std::set<std::string> failing;      // addresses whose last connect or join failed (logged once)
   bool draining = false;  // an operator drained this node: it owns no speaker any more
   bool left = false;      // the lease was given back (a clean stop): no new one is taken
+  // A member it tried to join speaks an incompatible version of the messages: this node stays out
+  // of the cluster (it owns and routes nothing) until it is restarted with a compatible build.
+  bool refused = false;
+  std::set<std::string> incompatible;  // addresses refused for their version (logged once each)
   cluster_placement told;  // what the shard was told last
   std::vector<caf::actor> told_peers;  // what the event bus was told last
   // Singletons this node holds, and until when at the latest: its renewal's send time plus the
@@ -120,6 +124,44 @@ void failed(self_ptr self, const std::string& target, const char* what, const ca
 
 void learn(self_ptr self, const std::vector<cluster_member>& list);
 void tell_placement(self_ptr self);
+void join(self_ptr self, const std::string& target, std::chrono::milliseconds timeout,
+          const membership_actor& peer, const caf::strong_actor_ptr& ptr);
+
+std::string describe(const messages_version& v) {
+  return std::to_string(v.current) + " (reads from " + std::to_string(v.oldest) + ")";
+}
+
+// A node that has not joined yet and meets a member it cannot talk with stays out: the cluster
+// is the members that already agree, and this node is the newcomer.
+void stay_out(self_ptr self) {
+  auto& st = self->state;
+  if (st.joined || st.refused)
+    return;
+  st.refused = true;
+  st.phase = "refused";
+  st.log->error("cluster: this node stays out of the cluster and owns no speaker: restart it with a "
+                "build whose messages the members read");
+  tell_placement(self);
+}
+
+// The member at `target` answered the hello with a version this node cannot talk with.
+void incompatible(self_ptr self, const std::string& target, const messages_version& theirs) {
+  auto& st = self->state;
+  st.introducing.erase(target);
+  if (st.incompatible.insert(target).second)
+    st.log->error("cluster: {} refused: it speaks messages version {}, this node {}", target,
+                  describe(theirs), describe(st.settings.version));
+  stay_out(self);
+}
+
+// The member at `target` refused this node's hello: it cannot read this node's messages.
+void refused_by(self_ptr self, const std::string& target, const caf::error& e) {
+  auto& st = self->state;
+  st.introducing.erase(target);
+  if (st.incompatible.insert(target).second)
+    st.log->error("cluster: {} refused this node: {}", target, detail_of(e));
+  stay_out(self);
+}
 
 // Connects to a membership actor by address and joins through it. The member is added with the
 // handle of this direct connection: a handle passed on by a third node is routed through it, so
@@ -140,27 +182,45 @@ void introduce(self_ptr self, const std::string& host, std::uint16_t port) {
           return;
         }
         auto peer = caf::actor_cast<membership_actor>(ptr);
-        self->request(peer, timeout, join_atom::value, self_member(self))
+        auto& st = self->state;
+        self->request(peer, timeout, hello_atom::value, st.settings.version, st.address)
           .then(
-            [self, target, direct = caf::actor_cast<caf::actor>(ptr)](std::vector<cluster_member>& list) {
-              auto& st = self->state;
-              st.introducing.erase(target);
-              st.failing.erase(target);
-              st.joined = true;
-              bool added = false;
-              for (auto& m : list)
-                if (m.address == target) {
-                  m.membership = direct;
-                  added = add_member(self, m);
-                }
-              if (added)
-                broadcast(self);
-              learn(self, list);
-              tell_placement(self);
+            [self, target, timeout, peer, ptr](const messages_version& theirs) {
+              if (!compatible(self->state.settings.version, theirs))
+                return incompatible(self, target, theirs);
+              join(self, target, timeout, peer, ptr);
             },
-            [self, target](caf::error& e) { failed(self, target, "refused the join", e); });
+            [self, target](caf::error& e) {
+              if (code_of(e) == errc::conflict)
+                return refused_by(self, target, e);
+              failed(self, target, "refused the join", e);
+            });
       },
       [self, target](caf::error& e) { failed(self, target, "not reachable", e); });
+}
+
+// After the hello: the join itself, answered with the member list.
+void join(self_ptr self, const std::string& target, std::chrono::milliseconds timeout,
+          const membership_actor& peer, const caf::strong_actor_ptr& ptr) {
+  self->request(peer, timeout, join_atom::value, self_member(self))
+    .then(
+      [self, target, direct = caf::actor_cast<caf::actor>(ptr)](std::vector<cluster_member>& list) {
+        auto& st = self->state;
+        st.introducing.erase(target);
+        st.failing.erase(target);
+        st.joined = true;
+        bool added = false;
+        for (auto& m : list)
+          if (m.address == target) {
+            m.membership = direct;
+            added = add_member(self, m);
+          }
+        if (added)
+          broadcast(self);
+        learn(self, list);
+        tell_placement(self);
+      },
+      [self, target](caf::error& e) { failed(self, target, "refused the join", e); });
 }
 
 void introduce(self_ptr self, const std::string& address) {
@@ -219,7 +279,7 @@ void tell_placement(self_ptr self) {
     return;
   cluster_placement p;
   p.self = st.address;
-  p.ready = st.epoch != 0;
+  p.ready = st.epoch != 0 && !st.refused;
   if (p.ready) {
     p.singletons.assign(st.held.begin(), st.held.end());
     if (!st.draining)
@@ -452,7 +512,7 @@ cluster_status status_of(self_ptr self) {
   cluster_status out;
   out.enabled = true;
   out.address = st.address;
-  out.state = st.draining && st.epoch != 0 ? "draining" : st.phase;
+  out.state = st.refused ? "refused" : st.draining && st.epoch != 0 ? "draining" : st.phase;
   out.epoch = st.epoch;
   out.lease_age_ms = st.epoch == 0 ? -1 : st.own.age_ms + elapsed;
   cluster_member_status me;
@@ -517,6 +577,20 @@ membership_actor::behavior_type membership_fn(self_ptr self, membership_settings
   st.seed_armed = true;
   self->send(self, seed_atom::value);
   return {
+    // Before a join: a node of an incompatible version is refused here, before any message it
+    // could not read is exchanged.
+    [self](hello_atom, const messages_version& theirs,
+           const std::string& address) -> caf::result<messages_version> {
+      auto& st = self->state;
+      if (compatible(st.settings.version, theirs))
+        return st.settings.version;
+      if (st.incompatible.insert(address).second)
+        st.log->error("cluster: refused {}: it speaks messages version {}, this node {}", address,
+                      describe(theirs), describe(st.settings.version));
+      // Worded for the asker, whose log shows it.
+      return make_error(errc::conflict, "incompatible messages: it speaks version " +
+                                          describe(st.settings.version) + ", this node " + describe(theirs));
+    },
     // The joining node connected to this one: its handle is direct.
     [self](join_atom, cluster_member& m) -> std::vector<cluster_member> {
       if (add_member(self, m))

@@ -45,6 +45,9 @@ struct membership_settings {
   // Publish and connect through CAF's openssl manager (loaded and configured by the caller), so
   // only a member with a certificate of the cluster's CA gets in; otherwise plain BASP.
   bool tls = false;
+  // Told at every join (hello_atom); a member that cannot read this node's messages, or whose
+  // messages this node cannot read, is refused. Only tests speak another than the build's.
+  messages_version version = build_messages_version;
 };
 
 membership_actor spawn_membership(caf::actor_system& sys, membership_settings settings);

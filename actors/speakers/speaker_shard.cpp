@@ -297,9 +297,10 @@ owner_choice owner_of(const shard_state& st, const std::string& id) {
 }
 
 // The answer when this node may not serve a speaker now: nothing was written, the caller retries
-// (the gateway and clients see 503 with Retry-After) and by then the owner is settled.
+// (the gateway resends a read or a keyed write itself; clients see 503 with Retry-After) and by
+// then the owner is settled.
 caf::error not_here(const std::string& id, place at) {
-  return make_error(errc::unavailable,
+  return make_error(errc::moving,
                     at == place::nowhere
                       ? "speaker " + id + " has no reachable owner now (the cluster is changing)"
                       : "speaker " + id + " is moving to another node",
@@ -476,6 +477,22 @@ const speaker_actor* live_speaker(self_ptr self, const std::string& id) {
   return &e.actor;
 }
 
+// The fence refused a write of this activation: this node's lease lapsed (it was frozen or cut
+// off) or the speaker is another live lease's. Nothing was written; the activation is handed off
+// (its memory may be behind the new owner's writes) and the caller resends, to whichever node owns
+// the speaker once the views agree.
+caf::error ownership_lost(self_ptr self, const std::string& id) {
+  auto& st = self->state;
+  if (auto it = st.entries.find(id); it != st.entries.end() && it->second.actor && !it->second.retiring) {
+    st.log->warn("speaker {}: a write was refused by the cluster fence; handing the speaker off",
+                 log::escape(id));
+    retire(self, it->second);
+  }
+  return make_error(errc::moving,
+                    "speaker " + id + " is no longer this node's (its lease moved); nothing was written",
+                    std::chrono::seconds{1});
+}
+
 // Forwards with `request`, not `delegate`: the shard must see the answer to keep its in-flight
 // book, which is what lets it fail requests at once when a speaker dies.
 template <class Result, kind Kind, class... Ts>
@@ -521,6 +538,7 @@ caf::result<Result> route(self_ptr self, const std::string& id, bool peer, Ts...
         },
         [self, id, token, answer](caf::error& e) mutable {
           if (!settle(self, id, token)) return;
+          if (code_of(e) == errc::stale_owner) return answer(ownership_lost(self, id));
           answer(speaker_failure(self, id, e, Kind != kind::read));
         });
   };
@@ -709,6 +727,10 @@ caf::result<speaker_view> on_register(self_ptr self, speaker_registration& r) {
                        return answer(std::move(made->view));
                      }
                      auto& e = made.error();
+                     // This node's lease lapsed: nothing was registered, the owner of the next view does it.
+                     if (code_of(e) == errc::stale_owner)
+                       return answer(make_error(errc::moving, "speaker " + id + " is no longer this node's to register",
+                                                std::chrono::seconds{1}));
                      if (code_of(e) != errc::duplicate)
                        return answer(outcome_unknown(e)
                                        ? make_error(errc::outcome_unknown, "the registration of speaker " + id +

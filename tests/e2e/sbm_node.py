@@ -166,8 +166,8 @@ class Node:
             args += ["--sub", sub or f"user-{role}", "--role", role]
         return subprocess.run(args, check=True, capture_output=True, text=True).stdout.strip()
 
-    def request(self, method, path, body=None, token=None, headers=None, raw_body=None):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+    def request(self, method, path, body=None, token=None, headers=None, raw_body=None, timeout=30):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         h = dict(headers or {})
         data = raw_body
         if body is not None:

@@ -15,6 +15,8 @@ import os
 import signal
 import subprocess
 import tempfile
+import threading
+import time
 import unittest
 import uuid
 
@@ -67,7 +69,9 @@ def sql_error(url, sql):
     return r.stderr
 
 
-class ThreeNodes(unittest.TestCase):
+class ClusterCase(unittest.TestCase):
+    """Three members on one fresh database, and what the tests ask of them."""
+    flags = ()  # more command-line flags for every member a test class starts
     @classmethod
     def setUpClass(cls):
         cls.srv = servers_env()
@@ -79,7 +83,7 @@ class ThreeNodes(unittest.TestCase):
         cls.nodes = []
         keys = None
         for i, port in enumerate(cls.cluster_ports):
-            node = start_member(cls.srv, cls.db, keys, port, cls.seeds, f"n{i}")
+            node = start_member(cls.srv, cls.db, keys, port, cls.seeds, f"n{i}", cls.flags)
             keys = node.keys  # one keyring, so one token serves every node
             cls.nodes.append(node)
         cls.admin = cls.nodes[0].token("admin")
@@ -101,10 +105,72 @@ class ThreeNodes(unittest.TestCase):
                        for o in observers)
         self.nodes[observers[0]].wait_until(seen, 60, message)
 
-    def sample(self, node, speaker, job):
+    def sample(self, node, speaker, job, key=None, timeout=30):
         return node.request("POST", f"/v1/speakers/{speaker}/quality-samples",
-                            body={"job_id": job, "errors_per_100_words": 1.5}, token=self.qa)
+                            body={"job_id": job, "errors_per_100_words": 1.5}, token=self.qa,
+                            headers={"Idempotency-Key": key} if key else None, timeout=timeout)
 
+    # --- helpers ---------------------------------------------------------------------------
+
+    def sbm(self, *args, token=None):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SBM_")}
+        env["SBM_TOKEN"] = token or self.admin
+        return subprocess.run([SBM, *args], capture_output=True, text=True, env=env, timeout=60)
+
+    def retried(self, node, method, path, token, key, body=None):
+        """Sends until the answer is not a retryable 503 (a speaker between owners), always with the
+        same Idempotency-Key, as a client does."""
+        seen = {}
+
+        def answered():
+            seen["r"] = node.request(method, path, body=body, token=token, headers={"Idempotency-Key": key})
+            return seen["r"].status != 503
+        node.wait_until(answered, 60, f"{method} {path} kept answering 503: {seen.get('r')}")
+        return seen["r"]
+
+    def register_all(self, node, speakers):
+        for s in speakers:
+            r = self.retried(node, "POST", "/v1/speakers", self.lead, f"reg-{s}",
+                             {"speaker_id": s, "client_id": "c1", "display_name": "Dr. A"})
+            self.assertEqual(r.status, 201, r)
+
+    def write_all(self, node, speakers, job):
+        for s in speakers:
+            r = self.retried(node, "POST", f"/v1/speakers/{s}/quality-samples", self.qa, f"{job}-{s}",
+                             {"job_id": job, "errors_per_100_words": 1.5})
+            self.assertEqual(r.status, 201, (s, job, r))
+
+    def assert_samples(self, speakers, jobs):
+        rows = psql(self.db, "SELECT speaker_id || ' ' || string_agg(job_id, ',' ORDER BY job_id) "
+                             "FROM speakers.quality_samples GROUP BY speaker_id")
+        got = dict(line.split(" ") for line in rows.splitlines() if line)
+        self.assertEqual({s: got.get(s) for s in speakers}, {s: ",".join(sorted(jobs)) for s in speakers})
+
+    def owner_rows(self, speakers):
+        rows = psql(self.db, "SELECT speaker_id || ' ' || epoch FROM cluster.speaker_owners")
+        got = dict(line.split(" ") for line in rows.splitlines() if line)
+        return {s: int(got[s]) if s in got else None for s in speakers}
+
+    def rows_after_touch(self, speakers, placed):
+        """Reads every speaker through the first live node (activating it on its owner) and
+        returns the rows that placement says must result."""
+        node = next(n for n in self.nodes if n.proc is not None)
+        for s in speakers:
+            r = self.retried(node, "GET", f"/v1/speakers/{s}", self.qa, f"read-{s}")
+            self.assertEqual(r.status, 200, r)
+        return placed
+
+    @staticmethod
+    def placed(speakers, members, epoch_at):
+        return {s: epoch_at[owner_of(members, s)] for s in speakers}
+
+    def passivations(self, node):
+        text = node.get("/metrics", token=self.admin).body
+        return int(sum(float(line.split()[-1]) for line in text.splitlines()
+                       if line.startswith("sbm_speaker_passivations_total")))
+
+
+class ThreeNodes(ClusterCase):
     def test_cluster_lifecycle(self):
         everyone = {a: "up" for a in self.addresses}
         self.wait_members([0, 1, 2], everyone, "the three nodes never listed each other")
@@ -238,58 +304,160 @@ class ThreeNodes(unittest.TestCase):
         self.wait_members([0, 2, 3], {a: "up" for a in survivors}, "the restarted node never rejoined")
         self.assertGreater(self.epoch_of(0), max(epoch_at.values()))
 
-    # --- helpers ---------------------------------------------------------------------------
 
-    def sbm(self, *args, token=None):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SBM_")}
-        env["SBM_TOKEN"] = token or self.admin
-        return subprocess.run([SBM, *args], capture_output=True, text=True, env=env, timeout=60)
+class FrozenNode(ClusterCase):
+    """SIGSTOP of one member under a load of keyed writes through the others: BASP sees it
+    unreachable, its speakers wait until its lease lapses (the lease decides, not the missed
+    heartbeats), then the survivors serve them. Woken by SIGCONT it finds its lease gone, gives up
+    what it held, writes nothing under the old epoch and rejoins with a new one."""
+    # A longer lease than the default 3s: the frozen node is seen unreachable after about a second
+    # (BASP heartbeats) and its lease lapses seconds later, a window a loaded machine cannot miss.
+    flags = ("--cluster.lease-ttl=6s",)
 
-    def retried(self, node, method, path, token, key, body=None):
-        """Sends until the answer is not a retryable 503 (a speaker between owners), always with the
-        same Idempotency-Key, as a client does."""
-        seen = {}
+    def test_a_frozen_node_loses_its_speakers_and_cannot_write_for_them(self):
+        everyone = {a: "up" for a in self.addresses}
+        self.wait_members([0, 1, 2], everyone, "the three nodes never listed each other")
+        epoch_at = {a: self.epoch_of(i) for i, a in enumerate(self.addresses)}
+        frozen, old_epoch = self.nodes[2], epoch_at[self.addresses[2]]
+        run = uuid.uuid4().hex[:6]
+        speakers = [f"frz-{run}-{i}" for i in range(36)]
+        self.register_all(self.nodes[0], speakers)
+        # Every speaker active on its owner, the frozen node's among them.
+        self.write_all(self.nodes[0], speakers, "warm")
+        theirs = [s for s in speakers if owner_of(self.addresses, s) == self.addresses[2]]
+        self.assertTrue(theirs)
+        self.assertEqual(set(self.owner_rows(theirs).values()), {old_epoch})
 
-        def answered():
-            seen["r"] = node.request(method, path, body=body, token=token, headers={"Idempotency-Key": key})
-            return seen["r"].status != 503
-        node.wait_until(answered, 60, f"{method} {path} kept answering 503: {seen.get('r')}")
-        return seen["r"]
+        stop = threading.Event()
+        acked, refused = [], []
+        loads = [threading.Thread(target=self.load, args=(self.nodes[n], speakers, f"load{n}-{run}", acked,
+                                                          refused, stop))
+                 for n in (0, 1)]
+        for t in loads:
+            t.start()
+        try:
+            self.wait_for(lambda: len(acked) >= 20, "the load never got going")
+            os.kill(frozen.proc.pid, signal.SIGSTOP)
+            try:
+                # A keyed write of one of its speakers sent to the frozen node itself: the kernel
+                # queues it, and the node reads it only when it wakes, long after its lease lapsed.
+                probe = {}
+                probe_thread = threading.Thread(target=lambda: probe.update(r=self.sample(
+                    frozen, theirs[0], f"probe-{run}", key=f"probe-{run}", timeout=300)))
+                probe_thread.start()
+                survivors = {a: "up" for a in self.addresses[:2]}
+                self.wait_members([0, 1], dict(survivors, **{self.addresses[2]: "unreachable"}),
+                                  "the survivors never saw the frozen node unreachable")
+                self.wait_members([0, 1], survivors, "the frozen node's lease never lapsed")
+                # While it is still frozen its speakers answer from the survivors, owned by them.
+                self.write_all(self.nodes[1], theirs, "moved")
+                rows = self.owner_rows(theirs)
+                self.assertTrue(all(rows[s] in (epoch_at[self.addresses[0]], epoch_at[self.addresses[1]])
+                                    for s in theirs), rows)
+                self.assertIsNone(probe.get("r"))
+            finally:
+                os.kill(frozen.proc.pid, signal.SIGCONT)
+            probe_thread.join(60)
+            self.assertFalse(probe_thread.is_alive())
+            # It learns that its lease lapsed and takes a new epoch; every member lists it again.
+            frozen.wait_until(lambda: f"the lease of epoch {old_epoch} lapsed" in frozen.log_text(), 60,
+                              "the woken node never noticed it lost its lease")
+            self.wait_members([0, 1, 2], everyone, "the woken node never rejoined")
+            new_epoch = self.epoch_of(2)
+            self.assertGreater(new_epoch, old_epoch)
+            rejoined = len(acked)
+            self.wait_for(lambda: len(acked) >= rejoined + 20, "the load stalled after the rejoin")
+        finally:
+            stop.set()
+            for t in loads:
+                t.join(120)
+        # Nothing was ever written under the old epoch once it had lapsed: its writes were refused
+        # (the probe's answer was not a success of the old owner), and no row names it.
+        self.assertNotEqual(probe["r"].status, 201, probe["r"])
+        self.assertEqual(psql(self.db, f"SELECT count(*) FROM cluster.speaker_owners WHERE epoch = {old_epoch}"),
+                         "0")
+        r = self.retried(frozen, "POST", f"/v1/speakers/{theirs[0]}/quality-samples", self.qa, f"probe-{run}",
+                         {"job_id": f"probe-{run}", "errors_per_100_words": 1.5})
+        self.assertEqual(r.status, 201, r)
+        # Every acknowledged write exists exactly once (and the probe once, after its retry).
+        self.assertEqual(refused, [])
+        self.assertGreater(len(acked), 40)
+        counts = dict(line.split(" ") for line in psql(
+            self.db, "SELECT speaker_id || ':' || job_id || ' ' || count(*) FROM speakers.quality_samples "
+                     "GROUP BY speaker_id, job_id").splitlines() if line)
+        for s, job in acked + [(theirs[0], f"probe-{run}")]:
+            self.assertEqual(counts.get(f"{s}:{job}"), "1", (s, job))
+        # Each speaker has exactly one owner afterwards: the one placement picks at today's epochs.
+        epoch_at[self.addresses[2]] = new_epoch
+        placed = self.placed(speakers, self.addresses, epoch_at)
+        self.nodes[0].wait_until(lambda: self.owner_rows(speakers) == self.rows_after_touch(speakers, placed),
+                                 60, "the speakers never settled on one owner each")
 
-    def write_all(self, node, speakers, job):
-        for s in speakers:
-            r = self.retried(node, "POST", f"/v1/speakers/{s}/quality-samples", self.qa, f"{job}-{s}",
-                             {"job_id": job, "errors_per_100_words": 1.5})
-            self.assertEqual(r.status, 201, (s, job, r))
+    def load(self, node, speakers, tag, acked, refused, stop):
+        """Keyed samples, one after another, each retried with its key until it is acknowledged, as a
+        client does; anything but an acknowledgement or a retryable answer is a refusal."""
+        i = 0
+        while not stop.is_set():
+            s, job = speakers[i % len(speakers)], f"{tag}-{i}"
+            i += 1
+            while True:
+                r = self.sample(node, s, job, key=job)
+                if r.status == 201:
+                    acked.append((s, job))
+                    break
+                if not retryable(r):
+                    refused.append((s, job, r))
+                    break
+                time.sleep(0.05)
 
-    def assert_samples(self, speakers, jobs):
-        rows = psql(self.db, "SELECT speaker_id || ' ' || string_agg(job_id, ',' ORDER BY job_id) "
-                             "FROM speakers.quality_samples GROUP BY speaker_id")
-        got = dict(line.split(" ") for line in rows.splitlines() if line)
-        self.assertEqual({s: got.get(s) for s in speakers}, {s: ",".join(sorted(jobs)) for s in speakers})
+    def wait_for(self, predicate, message):
+        self.nodes[0].wait_until(predicate, 60, message)
 
-    def owner_rows(self, speakers):
-        rows = psql(self.db, "SELECT speaker_id || ' ' || epoch FROM cluster.speaker_owners")
-        got = dict(line.split(" ") for line in rows.splitlines() if line)
-        return {s: int(got[s]) if s in got else None for s in speakers}
 
-    def rows_after_touch(self, speakers, placed):
-        """Reads every speaker through the first live node (activating it on its owner) and
-        returns the rows that placement says must result."""
-        node = next(n for n in self.nodes if n.proc is not None)
-        for s in speakers:
-            r = self.retried(node, "GET", f"/v1/speakers/{s}", self.qa, f"read-{s}")
-            self.assertEqual(r.status, 200, r)
-        return placed
+class IncompatibleVersion(ClusterCase):
+    """The members' messages are versioned and the version is told first at every join: a node
+    started with another version (a test-only override) is refused with a clear log line on both
+    sides, stays out owning nothing, and the members keep serving."""
 
-    @staticmethod
-    def placed(speakers, members, epoch_at):
-        return {s: epoch_at[owner_of(members, s)] for s in speakers}
+    def test_a_node_of_an_incompatible_version_is_refused_at_join(self):
+        everyone = {a: "up" for a in self.addresses}
+        self.wait_members([0, 1, 2], everyone, "the three nodes never listed each other")
+        port = free_port()
+        stranger = start_member(self.srv, self.db, self.nodes[0].keys, port, self.seeds, "v99",
+                                ["--cluster.messages-version=99"])
+        try:
+            address = f"127.0.0.1:{port}"
+            stranger.wait_until(lambda: cluster_of(stranger, self.admin)["state"] == "refused", 60,
+                                "the node of another version never saw itself refused")
+            log = stranger.log_text()
+            self.assertRegex(log, r"cluster: 127\.0\.0\.1:\d+ refused this node: incompatible messages")
+            # Each member meets it too (its lease is live) and says why it refused it.
+            for n in self.nodes:
+                n.wait_until(lambda: f"cluster: refused {address}: it speaks messages version 99 (reads from 99), "
+                                     "this node 1 (reads from 1)" in n.log_text(), 60,
+                             "a member never refused the node of another version")
+            for n in range(3):
+                self.assertEqual({a: m["state"] for a, m in members_of(self.nodes[n], self.admin).items()},
+                                 everyone)
+            # It owns nothing and routes nothing; the members serve every speaker.
+            run = uuid.uuid4().hex[:6]
+            speakers = [f"ver-{run}-{i}" for i in range(12)]
+            self.register_all(self.nodes[1], speakers)
+            self.write_all(self.nodes[2], speakers, "v")
+            self.assert_samples(speakers, ["v"])
+            refused = stranger.request("POST", f"/v1/speakers/{speakers[0]}/quality-samples",
+                                       body={"job_id": "v-stranger", "errors_per_100_words": 1.5},
+                                       token=self.qa, headers={"Idempotency-Key": f"v-stranger-{run}"})
+            self.assertEqual(refused.status, 503, refused)
+            self.assertEqual(psql(self.db, "SELECT count(*) FROM cluster.speaker_owners o JOIN cluster.leases l "
+                                           f"USING (epoch) WHERE l.address = '{address}'"), "0")
+        finally:
+            stranger.stop()
 
-    def passivations(self, node):
-        text = node.get("/metrics", token=self.admin).body
-        return int(sum(float(line.split()[-1]) for line in text.splitlines()
-                       if line.startswith("sbm_speaker_passivations_total")))
+
+def retryable(r):
+    """An answer a client retries with the same key: 503 of any kind, or its key still in flight."""
+    return r.status == 503 or (r.status == 409 and "idempotency-in-progress" in r.body)
 
 
 def node_command(srv, workdir, extra):
