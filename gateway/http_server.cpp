@@ -367,11 +367,6 @@ std::string problem_body(unsigned status, std::string_view title, std::string_vi
 
 }  // namespace
 
-// Set while a request handler runs on this thread. An answer given from inside the handler (the
-// front door's own answers, early refusals) is posted to run after it: RESTinio 0.6 loses the
-// next pipelined request on a keep-alive connection when the response is completed within the
-// handler that received it.
-thread_local const void* handling_on_this_thread = nullptr;
 
 struct http_server::impl {
   http_server_settings settings;
@@ -383,9 +378,19 @@ struct http_server::impl {
   restinio::running_server_handle_t<server_traits> server;
   restinio::running_server_handle_t<tls_server_traits> tls_server;
   std::atomic<std::uint64_t> next_id{1};
+  // An answer's bytes, ready for its connection.
+  struct ready_answer {
+    restinio::impl::connection_handle_t connection;
+    restinio::request_id_t request = 0;
+    bool keep_alive = true;
+    restinio::write_group_t bytes{restinio::writable_items_container_t{}};
+  };
+
   // A flush is posted behind the handlers already queued (the rest of the sockets epoll reported
   // ready), so it sends what the whole pass handed over; one at a time.
   std::atomic<bool> flush_posted{false};
+  std::mutex ready_mutex;
+  std::vector<ready_answer> ready;  // answers made, not yet written (see push_ready)
   mutable std::mutex mutex;
   std::unordered_map<std::uint64_t, pending_request> pending;
   early_policy policy;
@@ -452,10 +457,6 @@ struct http_server::impl {
   }
 
   restinio::request_handling_status_t handle(restinio::request_handle_t req) {
-    handling_on_this_thread = this;
-    struct reset {
-      ~reset() { handling_on_this_thread = nullptr; }
-    } reset_on_return;
     auto id = next_id.fetch_add(1, std::memory_order_relaxed);
     const auto& header = req->header();
     // Every body that reached a handler was accounted by inspect_headers: it is given back with
@@ -523,13 +524,9 @@ struct http_server::impl {
   }
 
   // `route`: the route to count the answer under when the request was never handed over.
+  // Whoever answers (a CAF worker, the sweeper, the front door inside a handler) makes the answer's
+  // bytes here, on its own thread; an HTTP thread only writes them (`write_ready`).
   void respond(std::uint64_t id, http_response response, std::optional<int> route = std::nullopt) {
-    if (handling_on_this_thread == this) {
-      restinio::asio_ns::post(io, [this, id, route, response = std::move(response)]() mutable {
-        respond(id, std::move(response), route);
-      });
-      return;
-    }
     pending_request entry;
     {
       std::lock_guard<std::mutex> guard{mutex};
@@ -544,32 +541,10 @@ struct http_server::impl {
     release_body(entry.body_bytes);
     if (response.type == media::problem_json)
       response.body = with_request_id(std::move(response.body), entry.request_id);
-    response.headers.emplace_back("X-Request-Id", entry.request_id);
     auto& req = entry.handle;
-    auto status = restinio::http_status_line_t{restinio::http_status_code_t{response.status},
-                                               status_reason(response.status)};
+    const bool head = req->header().method() == restinio::http_method_head();
     try {
-      if (req->header().method() == restinio::http_method_head()) {
-        // The same status and headers as the GET, no body: a proxy reusing the connection reads
-        // exactly the header block. Content-Length is what the GET's body would be (RFC 9110 8.6).
-        auto builder = req->create_response<restinio::user_controlled_output_t>(status);
-        builder.append_header(restinio::http_field::content_type, std::string{response.content_type()});
-        for (auto& h : response.headers)
-          builder.append_header(h.first, h.second);
-        builder.set_content_length(response.body.size());
-        if (entry.close)
-          builder.connection_close();
-        builder.done();
-      } else {
-        auto builder = req->create_response(status);
-        builder.append_header(restinio::http_field::content_type, std::string{response.content_type()});
-        for (auto& h : response.headers)
-          builder.append_header(h.first, h.second);
-        builder.set_body(std::move(response.body));
-        if (entry.close)
-          builder.connection_close();
-        builder.done();
-      }
+      push_ready(make_answer(*req, response, entry.close, head, entry.request_id));
     } catch (const std::exception& e) {
       log->debug("response {} not delivered: {}", id, e.what());
     }
@@ -585,6 +560,82 @@ struct http_server::impl {
     const auto elapsed = seconds * 1000;
     log->info("[{}] {} {} {} {:.2f}ms", entry.request_id, req->header().method().c_str(),
               sbm::log::escape(std::string{req->header().path()}), response.status, elapsed);
+  }
+
+  // What RESTinio's response builder does in done(), minus the hand-off: done() dispatches every
+  // answer to the connection's strand from the answering thread, which is one post (and, with
+  // the HTTP thread asleep in epoll, one eventfd wake-up of it) per answer. The header string is
+  // built here so the HTTP thread, the limit under load, does not do it.
+  static ready_answer make_answer(restinio::request_t& req, http_response& response, bool close,
+                                  bool head, const std::string& request_id) {
+    auto& connection = restinio::impl::access_req_connection(req);
+    if (!connection)
+      throw std::runtime_error("already answered");
+    auto reason = status_reason(response.status);
+    const auto status_line_size = 13 + reason.size();  // "HTTP/1.1 200 " and the reason
+    restinio::http_response_header_t header{
+      restinio::http_status_line_t{restinio::http_status_code_t{response.status}, std::move(reason)}};
+    header.should_keep_alive(req.header().should_keep_alive() && !close);
+    header.add_field(restinio::http_field::content_type, std::string{response.content_type()});
+    for (auto& h : response.headers)
+      header.add_field(std::move(h.first), std::move(h.second));
+    header.add_field("X-Request-Id", request_id);
+    // A HEAD answer has the same status and headers as the GET and no body: a proxy reusing the
+    // connection reads exactly the header block. Content-Length is what the GET's body would be
+    // (RFC 9110 8.6).
+    header.content_length(response.body.size());
+    restinio::writable_items_container_t items;
+    items.reserve(2);
+    items.emplace_back(restinio::impl::create_header_string(header));
+    if (!head && !response.body.empty())
+      items.emplace_back(std::move(response.body));
+    ready_answer out;
+    out.keep_alive = header.should_keep_alive();
+    out.request = req.request_id();
+    out.bytes = restinio::write_group_t{std::move(items)};
+    out.bytes.status_line_size(status_line_size);
+    out.connection = std::move(connection);
+    return out;
+  }
+
+  // The completion queue: only the answer that finds it empty posts a write to the HTTP threads,
+  // and that write takes every answer queued by then, so answers arriving together wake the HTTP
+  // thread once. Posted, never run inline: an answer given inside the handler that received its
+  // request is written after that handler returns (RESTinio 0.6 loses the next pipelined request
+  // on a keep-alive connection otherwise). Bounded by `pending`: every entry was taken out of it.
+  void push_ready(ready_answer answer) {
+    bool first = false;
+    {
+      std::lock_guard<std::mutex> guard{ready_mutex};
+      first = ready.empty();
+      ready.push_back(std::move(answer));
+    }
+    if (first)
+      restinio::asio_ns::post(io, [this] { write_ready(); });
+  }
+
+  void write_ready() {
+    std::vector<ready_answer> batch;
+    {
+      std::lock_guard<std::mutex> guard{ready_mutex};
+      batch.swap(ready);
+    }
+    for (auto& a : batch) {
+      // On an HTTP thread the connection's strand runs the write at once, unless another HTTP
+      // thread holds that strand (then it runs there next).
+      const restinio::response_output_flags_t flags{restinio::response_parts_attr_t::final_parts,
+                                                    restinio::response_connection_attr(a.keep_alive)};
+      try {
+        a.connection->write_response_parts(a.request, flags, std::move(a.bytes));
+      } catch (const std::exception& e) {
+        log->debug("response on connection {} not written: {}", a.connection->connection_id(), e.what());
+      }
+    }
+    batch.clear();
+    // The next answers reuse this batch's storage instead of growing a new vector.
+    std::lock_guard<std::mutex> guard{ready_mutex};
+    if (ready.empty())
+      ready.swap(batch);
   }
 
   static std::string status_reason(std::uint16_t status) {
