@@ -461,7 +461,7 @@ struct http_server::impl {
     const auto& header = req->header();
     // Every body that reached a handler was accounted by inspect_headers: it is given back with
     // the answer, whoever answers.
-    const auto request_id = [&] {
+    auto request_id = [&] {
       auto value = header.get_field_or("x-request-id", "");
       return value.empty() ? ids.next() : request_id_for(&value, ids);
     }();
@@ -489,7 +489,7 @@ struct http_server::impl {
     }
     http_request out;
     out.id = id;
-    out.request_id = request_id;
+    out.request_id = std::move(request_id);  // the pending entry holds its own copy
     out.method = std::string{header.method().c_str()};
     out.path = std::string{header.path()};
     out.query = std::string{header.query()};
