@@ -564,7 +564,7 @@ struct http_server::impl {
 
   // What RESTinio's response builder does in done(), minus the hand-off: done() dispatches every
   // answer to the connection's strand from the answering thread, which is one post (and, with
-  // the HTTP thread asleep in epoll, one eventfd wake-up of it) per answer. The header string is
+  // the HTTP thread asleep in epoll_wait, one interrupt of it) per answer. The header string is
   // built here so the HTTP thread, the limit under load, does not do it.
   static ready_answer make_answer(restinio::request_t& req, http_response& response, bool close,
                                   bool head, const std::string& request_id) {
