@@ -89,13 +89,12 @@ constexpr const char* console_policy =
   "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
   "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
-std::optional<http_response> front_door::serve_console(const http_request& req,
-                                                       const std::string& peer_key) {
+std::optional<http_response> front_door::serve_console(const http_request& req) {
   const std::string_view path{req.path};
   if (path.compare(0, console_mount.size(), console_mount) != 0 ||
       (path.size() > console_mount.size() && path[console_mount.size()] != '/'))
     return std::nullopt;
-  if (auto refused = over_rate(peer_key))
+  if (auto refused = over_rate(peer_key(req)))
     return refused;
   if (!settings_.console)
     return problem(404, "not-found", "Not Found",
@@ -124,13 +123,12 @@ std::optional<http_response> front_door::serve_console(const http_request& req,
 }
 
 std::optional<http_response> front_door::admit(http_request& req) {
-  const auto peer_key = "peer:" + req.peer;
-  if (auto console = serve_console(req, peer_key))
+  if (auto console = serve_console(req))
     return console;
   auto result = table_.match(req.method, req.path);
   if (!std::holds_alternative<route_match>(result)) {
     // Requests refused before authentication still count against the peer's rate.
-    if (auto refused = over_rate(peer_key))
+    if (auto refused = over_rate(peer_key(req)))
       return refused;
     if (std::holds_alternative<route_not_found>(result))
       return problem(404, "not-found", "Not Found", "no resource at this path");
@@ -157,7 +155,7 @@ std::optional<http_response> front_door::admit(http_request& req) {
     return json_response(200, nlohmann::json{{"status", "alive"}});
   if (id == route::openapi) {
     // Public and about 200 KB: counted against the peer's rate like any unauthenticated request.
-    if (auto refused = over_rate(peer_key))
+    if (auto refused = over_rate(peer_key(req)))
       return refused;
     http_response r;
     r.body = std::string{openapi_document()};
@@ -176,7 +174,7 @@ std::optional<http_response> front_door::admit(http_request& req) {
   if (authorization && authorization->compare(0, 7, "Bearer ") == 0)
     req.token = verify(std::string_view{*authorization}.substr(7));
   if (req.token.state != token_state::genuine)
-    return over_rate(peer_key);  // the lane answers 401 and audits it
+    return over_rate(peer_key(req));  // the lane answers 401 and audits it
   return over_rate(req.token.service_id.empty() ? "user:" + req.token.subject
                                                 : "service:" + req.token.service_id);
 }

@@ -51,7 +51,10 @@ class front_door {
  private:
   token_verdict verify(std::string_view token);
   std::optional<http_response> over_rate(const std::string& client);
-  std::optional<http_response> serve_console(const http_request& req, const std::string& peer_key);
+  // The rate-limit key of a request without a genuine token; built only where one is counted so,
+  // not for every request.
+  static std::string peer_key(const http_request& req) { return "peer:" + req.peer; }
+  std::optional<http_response> serve_console(const http_request& req);
 
   front_door_settings settings_;
   router table_;
