@@ -10,6 +10,7 @@
 #include <caf/meta/save_callback.hpp>
 #include <caf/meta/type_name.hpp>
 #include <caf/serializer.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -68,6 +69,17 @@ inline caf::duration hop_timeout(const deadline& until, std::chrono::millisecond
   if (until.set())
     return caf::duration{caf::infinite};
   return caf::duration{fallback};
+}
+
+// The request timeout of a call for work with a deadline: what is left of it, plus `travel` when
+// the caller needs the callee's own answer even if it comes at the deadline (a write's typed
+// outcome, say), never under 1 ms; work without a deadline gives up after `fallback`.
+inline std::chrono::milliseconds answer_timeout(caf::actor_clock::time_point now, const deadline& until,
+                                                std::chrono::milliseconds fallback,
+                                                std::chrono::milliseconds travel = {}) {
+  if (!until.set())
+    return fallback;
+  return std::max(std::chrono::milliseconds{1}, until.left(now, fallback) + travel);
 }
 
 namespace detail {

@@ -25,11 +25,6 @@ namespace sbm::patterns {
 
 namespace {
 
-std::chrono::milliseconds time_left(const request_context& ctx, caf::actor_clock::time_point now,
-                                    std::chrono::milliseconds cap) {
-  return std::max(std::chrono::milliseconds{1}, ctx.until.left(now, cap));
-}
-
 caf::error deadline_passed(const char* when) {
   return make_error(errc::deadline_exceeded, std::string("the caller stopped waiting ") + when);
 }
@@ -102,7 +97,7 @@ caf::result<corrected_draft> on_work(worker_ptr self, correction_request& req) {
   batch.top_k = s.top_k;
   const auto segments = static_cast<std::uint32_t>(ranges.size());
   auto rp = self->make_response_promise<corrected_draft>();
-  const auto timeout = time_left(req.ctx, self->clock().now(), s.index_timeout);
+  const auto timeout = answer_timeout(self->clock().now(), req.ctx.until, s.index_timeout);
   self->request(s.index, timeout, search_atom::value, std::move(batch))
       .then(
           [self, rp, req = std::move(req), segments](pattern_batch_hits& hits) mutable {
@@ -187,7 +182,7 @@ caf::result<corrected_draft> on_correct(front_ptr self, correction_request& req)
   ++worker.busy;
   const auto address = worker.handle.address();
   auto rp = self->make_response_promise<corrected_draft>();
-  const auto timeout = time_left(req.ctx, now, s.index_timeout);
+  const auto timeout = answer_timeout(now, req.ctx.until, s.index_timeout);
   self->request(worker.handle, timeout, correct_atom::value, std::move(req))
       .then(
           [self, rp, address](corrected_draft& d) mutable {

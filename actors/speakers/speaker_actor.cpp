@@ -79,7 +79,7 @@ fence_epoch epoch_of(const speaker_state& st) {
 // write): made per call, so an idle speaker holds none.
 db::store_link awaited(self_ptr self, const deadline& until = {}) {
   const auto& env = *self->state.env;
-  return db::make_store_link(self, env.db, call_timeout(self->clock().now(), until, env.db_timeout), true);
+  return db::make_store_link(self, env.db, answer_timeout(self->clock().now(), until, env.db_timeout, store_answer_travel), true);
 }
 
 // A speaker of a client the caller may not reach answers exactly like one that does not exist, so

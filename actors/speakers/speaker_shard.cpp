@@ -717,7 +717,7 @@ caf::result<speaker_view> on_register(self_ptr self, speaker_registration& r) {
   };
   // Timed by the registration's deadline, not the shard's own default.
   const auto link = db::make_store_link(self, st.settings.db,
-                                        call_timeout(self->clock().now(), r.ctx.until, st.settings.db_timeout));
+                                        answer_timeout(self->clock().now(), r.ctx.until, st.settings.db_timeout, store_answer_travel));
   st.store->create(link, fresh, r.ctx, epoch,
                    [self, answer, link, id = r.speaker_id, ctx = r.ctx](caf::expected<speaker_record> made) mutable {
                      auto& st = self->state;

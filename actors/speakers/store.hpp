@@ -146,13 +146,10 @@ class store {
 
 using store_ptr = std::shared_ptr<const store>;
 
-// The request timeout of a call for work with a deadline: what is left of it (the connection pool
-// answers by then, messages/context.hpp) and a second for the answer to travel; work without one
-// gives up after `fallback`.
-inline std::chrono::milliseconds call_timeout(caf::actor_clock::time_point now, const deadline& until,
-                                              std::chrono::milliseconds fallback) {
-  return until.set() ? until.left(now, fallback) + std::chrono::seconds{1} : fallback;
-}
+// The request timeout of a store call for work with a deadline: what is left of it (the connection
+// pool answers by then, messages/context.hpp) and a second for that answer to travel back, so a
+// write's typed outcome is not lost to the caller's own timeout.
+inline constexpr std::chrono::milliseconds store_answer_travel{std::chrono::seconds{1}};
 
 // The answer to a keyed speaker write from its key: the stored view, a stored refusal, a refusal
 // for a reused key, or `otherwise` when nothing is stored under the key.

@@ -58,11 +58,6 @@ std::uint32_t count_words(const std::string& text) {
   return n;
 }
 
-caf::duration within(const deadline& until, caf::actor_clock::time_point now,
-                     std::chrono::milliseconds fallback) {
-  return caf::duration{std::max(std::chrono::milliseconds{1}, until.left(now, fallback))};
-}
-
 caf::error not_found(std::int64_t id) {
   return make_error(errc::not_found, "no verification session " + std::to_string(id));
 }
@@ -683,7 +678,7 @@ caf::result<session_view> on_open(supervisor_ptr self, session_start req) {
     c.draft_text = pull.jobs[index].original_draft;
     auto& st = self->state;
     auto again = weak.lock();
-    self->request(st.settings.corrections, within(req_ptr->ctx.until, now(), st.settings.call_timeout),
+    self->request(st.settings.corrections, caf::duration{answer_timeout(now(), req_ptr->ctx.until, st.settings.call_timeout)},
                   correct_atom::value, std::move(c))
       .then(
         [again, pull, jobs, client_id, index](corrected_draft& d) mutable {
@@ -705,7 +700,7 @@ caf::result<session_view> on_open(supervisor_ptr self, session_start req) {
     p.error_types = req_ptr->error_types;
     p.max_jobs = req_ptr->max_jobs;
     p.scope = req_ptr->ctx.scope;
-    self->request(st.settings.jobs, within(req_ptr->ctx.until, now(), st.settings.call_timeout), pull_atom::value,
+    self->request(st.settings.jobs, caf::duration{answer_timeout(now(), req_ptr->ctx.until, st.settings.call_timeout)}, pull_atom::value,
                   std::move(p))
       .then([correct_all, client_id](job_pull& pull) mutable { (*correct_all)(std::move(pull), {}, client_id, 0); },
             // InstaNote down with nothing cached: unavailable with its retry_after, passed on.
@@ -713,7 +708,7 @@ caf::result<session_view> on_open(supervisor_ptr self, session_start req) {
   };
   auto begin = [self, req_ptr, fail, now, pull_jobs]() mutable {
     auto& st = self->state;
-    self->request(st.settings.speakers, within(req_ptr->ctx.until, now(), st.settings.call_timeout), get_atom::value,
+    self->request(st.settings.speakers, caf::duration{answer_timeout(now(), req_ptr->ctx.until, st.settings.call_timeout)}, get_atom::value,
                   req_ptr->speaker_id)
       .then(
         [req_ptr, fail, pull_jobs](speaker_view& v) mutable {

@@ -61,6 +61,26 @@ def fresh_database(srv):
     return srv["PG_URL"].rsplit("/", 1)[0] + "/" + name
 
 
+def wait_for(predicate, seconds=30, message="condition never held", alive=None):
+    """Polls `predicate` until it returns something truthy (returned) or `seconds` pass (an
+    AssertionError naming the last value and error). A connection refused or reset while a node
+    starts or restarts counts as "not yet". `alive`, when given, is called first on every round
+    and raises when waiting longer is pointless (a node that exited)."""
+    deadline = time.time() + seconds
+    last, last_error = None, None
+    while time.time() < deadline:
+        if alive is not None:
+            alive()
+        try:
+            last = predicate()
+            if last:
+                return last
+        except (ConnectionError, OSError, http.client.HTTPException) as e:
+            last_error = e
+        time.sleep(0.1)
+    raise AssertionError(f"{message} (last: {last!r}, last error: {last_error})")
+
+
 class PrivateServers:
     """A PostgreSQL + Redis pair of this test's own, for fault tests that stop servers."""
 
@@ -143,18 +163,13 @@ class Node:
             return f.read().decode(errors="replace")
 
     def wait_until(self, predicate, seconds, message):
-        deadline = time.time() + seconds
-        last = None
-        while time.time() < deadline:
+        def alive():
             if self.proc is not None and self.proc.poll() is not None:
                 raise AssertionError(f"node exited with {self.proc.returncode}:\n{self.log_text()[-3000:]}")
-            try:
-                if predicate():
-                    return
-            except (ConnectionError, OSError, http.client.HTTPException) as e:
-                last = e
-            time.sleep(0.1)
-        raise AssertionError(f"{message} (last error: {last})\n{self.log_text()[-3000:]}")
+        try:
+            return wait_for(predicate, seconds, message, alive=alive)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n{self.log_text()[-3000:]}") from None
 
     def token(self, role=None, sub=None, service=None, permissions=(), ttl=3600):
         args = [SBM, "token", "issue", "--keys-file", self.keys_file, "--ttl", str(ttl)]

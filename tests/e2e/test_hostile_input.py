@@ -675,7 +675,16 @@ class ConnectionLimit(unittest.TestCase):
             token = node.token("qa")
             hogs = [socket.create_connection(("127.0.0.1", node.port), timeout=5) for _ in range(4)]
             try:
-                time.sleep(0.3)
+                # Each hog is served once, so all four are known to hold a slot (not merely queued
+                # in the kernel) before the fifth connects; then they idle on keep-alive.
+                for h in hogs:
+                    h.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                    answer = b""
+                    while b"\r\n\r\n" not in answer:
+                        chunk = h.recv(4096)
+                        self.assertTrue(chunk, "a hog was closed before it was served")
+                        answer += chunk
+                    self.assertTrue(answer.startswith(b"HTTP/1.1 200"), answer[:200])
                 conn = http.client.HTTPConnection("127.0.0.1", node.port, timeout=1.5)
                 with self.assertRaises((socket.timeout, TimeoutError)):
                     conn.request("GET", "/healthz")

@@ -10,7 +10,7 @@ import uuid
 
 from cryptography.fernet import Fernet
 
-from sbm_node import Node, fresh_database, psql, servers_env
+from sbm_node import Node, fresh_database, psql, servers_env, wait_for
 
 MAX_TEXT = 300
 
@@ -29,16 +29,6 @@ def saga_steps(report_json):
     """The steps a report's saga log records, without 'retry' lines: a step tried while the pattern
     index is still loading after a start fails once and is retried, which is correct but timing."""
     return [e["step"] for e in report_json["saga"]["log"] if e["step"] != "retry"]
-
-
-def wait_for(predicate, seconds=20, message="condition never held"):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(message)
 
 
 def instanote_with_jobs(srv, jobs):

@@ -13,7 +13,7 @@ import time
 import unittest
 import uuid
 
-from sbm_node import Node, psql, servers_env
+from sbm_node import Node, psql, servers_env, wait_for
 
 REFUSALS = {"urn:sbm:problem:overloaded", "urn:sbm:problem:deadline-exceeded",
             "urn:sbm:problem:unavailable", "urn:sbm:problem:timeout"}
@@ -25,16 +25,6 @@ def report(speaker, job, original="hyper tension", corrected="hypertension"):
             "error_categories": ["medical_terminology"], "audio_quality": "good",
             "speaker_clarity": "clear", "background_noise": "low", "number_of_speakers": 1,
             "overlapping_speech": False, "requires_specialized_knowledge": False}
-
-
-def wait_for(predicate, seconds=30, message="condition never held"):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(message)
 
 
 def rss_kib(pid):

@@ -17,7 +17,7 @@ import http.client
 
 import jwt
 
-from sbm_node import SBM, Node, Response, free_port, psql, servers_env
+from sbm_node import SBM, Node, Response, free_port, psql, servers_env, wait_for
 
 REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 TESTDATA = os.path.join(REPO, "gateway", "auth", "testdata")
@@ -84,17 +84,6 @@ class Keys:
         signature = algorithm.sign(signing_input, self.rs_public.encode())
         assert signature == hmac.new(self.rs_public.encode(), signing_input, hashlib.sha256).digest()
         return signing_input.decode() + "." + b64url(signature)
-
-
-def wait_for(predicate, seconds=10, message="condition never held"):
-    deadline = time.time() + seconds
-    last = None
-    while time.time() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"{message} (last: {last!r})")
 
 
 def audit(node, token, **query):
@@ -390,12 +379,8 @@ class Security(unittest.TestCase):
     def audited(self, token, sid, **filters):
         """The speaker's audit rows, once the outbox relay has delivered them (the pin committed
         its entry in the same transaction; the log shows it a moment later)."""
-        deadline = time.time() + 20
-        while True:
-            rows = [e for e in audit(self.node, token, **filters) if e["target"] == sid]
-            if rows or time.time() > deadline:
-                return rows
-            time.sleep(0.1)
+        return wait_for(lambda: [e for e in audit(self.node, token, **filters) if e["target"] == sid], 20,
+                        f"no audit row for {sid} with {filters}")
 
     def test_pin_and_unpin_are_audited_with_the_change(self):
         sid = self.new_speaker()
@@ -815,13 +800,10 @@ class ClientScoping(unittest.TestCase):
         self.assertEqual(hidden.json()["detail"].replace("sc-b1", "X"), unknown.json()["detail"].replace("sc-nobody", "X"))
         def correct(speaker, token):
             # The pattern index answers 503 while it loads after the node's start.
-            deadline = time.time() + 30
-            while True:
-                r = self.node.request("POST", "/v1/drafts/correct",
-                                      {"speaker_id": speaker, "draft_text": "metoprolal 25 mg"}, token=token)
-                if r.status != 503 or time.time() > deadline:
-                    return r
-                time.sleep(0.1)
+            return wait_for(lambda: (lambda r: r if r.status != 503 else None)(
+                self.node.request("POST", "/v1/drafts/correct",
+                                  {"speaker_id": speaker, "draft_text": "metoprolal 25 mg"}, token=token)),
+                30, "the pattern index never finished loading")
 
         own = correct("sc-a1", self.hosp_a)
         self.assertEqual(own.status, 200, own)
@@ -842,10 +824,8 @@ class ClientScoping(unittest.TestCase):
             self.assertEqual(r.status, 200, r)
             return {(item["speaker_id"], item["client_id"]) for item in r.json()["items"]}
 
-        deadline = time.time() + 30
-        while not {("sc-a2", "clinic-a"), ("sc-b1", "clinic-b")} <= scheduled(self.admin):
-            self.assertLess(time.time(), deadline, scheduled(self.admin))
-            time.sleep(0.1)
+        wait_for(lambda: {("sc-a2", "clinic-a"), ("sc-b1", "clinic-b")} <= scheduled(self.admin), 30,
+                 "the two reports' verifications were never scheduled")
         mine = scheduled(self.hosp_a)
         self.assertIn(("sc-a2", "clinic-a"), mine)
         self.assertEqual({c for _, c in mine}, {"clinic-a"})
