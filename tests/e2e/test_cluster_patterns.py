@@ -14,6 +14,7 @@ import unittest
 import uuid
 
 from sbm_node import free_port, fresh_database, psql, servers_env
+import test_cluster
 from test_cluster import members_of, owner_of, start_member
 
 SPEAKERS = 12
@@ -78,16 +79,10 @@ class PatternsAcrossNodes(unittest.TestCase):
         return ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
                 "juliet", "kilo", "lima", "mike", "november"][k]
 
-    @staticmethod
-    def retried(node, method, path, token, key, body=None):
+    @classmethod
+    def retried(cls, node, method, path, token, key, body=None):
         """Sends until the answer is not a retryable 503, with the same Idempotency-Key."""
-        seen = {}
-
-        def answered():
-            seen["r"] = node.request(method, path, body=body, token=token, headers={"Idempotency-Key": key})
-            return seen["r"].status != 503
-        node.wait_until(answered, 60, f"{method} {path} kept answering 503: {seen.get('r')}")
-        return seen["r"]
+        return test_cluster.ClusterCase.retried(cls, node, method, path, token, key, body)
 
     def search(self, node, query, filters=None, top_k=10):
         body = {"query_text": query, "top_k": top_k}
