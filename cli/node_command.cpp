@@ -472,6 +472,7 @@ int node_command(int argc, char** argv) {
   }});
   // Rebuilt from patterns.patterns at every start (no snapshot file configured).
   tree.children.push_back({"pattern-index", [&cfg](caf::actor_system& s, const started_children& c) {
+    // In a cluster: only the patterns of the speakers this node owns, told by the membership.
     patterns::pattern_index_settings p;
     p.db = caf::actor_cast<postgres_actor>(c.at("postgres"));
     p.db_timeout = cfg.duration("postgres.request-timeout");
@@ -479,13 +480,31 @@ int node_command(int argc, char** argv) {
     p.ef_search = static_cast<std::size_t>(cfg.integer("patterns.ef-search"));
     p.snapshot_path = cfg.text("patterns.snapshot-path");
     p.snapshot_interval = cfg.duration("patterns.snapshot-interval");
+    p.clustered = clustered(cfg);
     return caf::actor_cast<caf::actor>(patterns::spawn_pattern_index(s, std::move(p)));
   }});
+  // In a cluster every other actor reaches the patterns through the router: a speaker's go to its
+  // owner, other searches to every member (the gateway's timer still answers: the scatter's is shorter).
+  if (clustered(cfg)) {
+    tree.children.push_back({"pattern-router", [&cfg](caf::actor_system& s, const started_children& c) {
+      patterns::pattern_router_settings r;
+      r.local = caf::actor_cast<pattern_index_actor>(c.at("pattern-index"));
+      r.scatter_timeout = std::min(cfg.duration("patterns.scatter-timeout"),
+                                   cfg.duration("gateway.request-timeout") / 2);
+      r.max_scatters = static_cast<std::uint32_t>(cfg.integer("patterns.max-scatters"));
+      return caf::actor_cast<caf::actor>(patterns::spawn_pattern_router(s, std::move(r)));
+    }});
+  }
+  // What the node's actors ask for patterns: the router in a cluster, else the index itself.
+  auto pattern_front = [](const started_children& c) {
+    auto it = c.find("pattern-router");
+    return caf::actor_cast<pattern_index_actor>(it != c.end() ? it->second : c.at("pattern-index"));
+  };
   // Drafts corrected from the pattern index (POST /v1/drafts/correct, sessions): a front that only
   // routes, over drafts.workers detached workers that embed, retrieve in one batch and correct.
-  tree.children.push_back({"corrections", [&cfg](caf::actor_system& s, const started_children& c) {
+  tree.children.push_back({"corrections", [&cfg, pattern_front](caf::actor_system& s, const started_children& c) {
     patterns::correction_settings k;
-    k.index = caf::actor_cast<pattern_index_actor>(c.at("pattern-index"));
+    k.index = pattern_front(c);
     // The index's own embedder (the same dimension), so the workers' vectors are the index's.
     k.embedder = std::make_shared<patterns::hashed_ngram_embedder>(
       static_cast<std::uint32_t>(cfg.integer("patterns.dimension")));
@@ -500,13 +519,13 @@ int node_command(int argc, char** argv) {
   }});
   // After everything a report's saga reaches: speakers (the bucket), the pattern index, the
   // verification scheduler; InstaNote is optional for it.
-  tree.children.push_back({"reports", [&cfg](caf::actor_system& s, const started_children& c) {
+  tree.children.push_back({"reports", [&cfg, pattern_front](caf::actor_system& s, const started_children& c) {
     reports::reports_settings r;
     r.db = caf::actor_cast<postgres_actor>(c.at("postgres"));
     r.filings = caf::actor_cast<postgres_actor>(c.at("postgres-filings"));
     r.instanote = caf::actor_cast<postgres_actor>(c.at("instanote"));
     r.speakers = caf::actor_cast<speaker_shard_actor>(c.at("speakers"));
-    r.patterns = caf::actor_cast<pattern_index_actor>(c.at("pattern-index"));
+    r.patterns = pattern_front(c);
     r.schedule = caf::actor_cast<verification_scheduler_actor>(c.at("verification-scheduler"));
     r.fernet_key = cfg.secret("reports.fernet-key");
     r.limits.max_text_bytes = static_cast<std::size_t>(cfg.integer("reports.max-text-bytes"));
@@ -575,6 +594,9 @@ int node_command(int argc, char** argv) {
       settings.db = caf::actor_cast<postgres_actor>(c.at("postgres"));
       settings.speakers = caf::actor_cast<speaker_shard_actor>(c.at("speakers"));
       settings.events = caf::actor_cast<event_bus_actor>(c.at("event-bus"));
+      settings.patterns = caf::actor_cast<pattern_index_actor>(c.at("pattern-index"));
+      settings.pattern_listeners = {caf::actor_cast<pattern_placement_actor>(c.at("pattern-index")),
+                                    caf::actor_cast<pattern_placement_actor>(c.at("pattern-router"))};
       // The report saga needs none: its rows are claimed one by one, whichever node runs it.
       settings.singletons = {outbox_relay_singleton};
       auto actor = cluster::spawn_membership(s, std::move(settings));
@@ -583,7 +605,7 @@ int node_command(int argc, char** argv) {
       return caf::actor_cast<caf::actor>(actor);
     }});
   }
-  tree.children.push_back({"gateway", [&cfg, pipeline, services, counters = http.counters](
+  tree.children.push_back({"gateway", [&cfg, pipeline, services, pattern_front, counters = http.counters](
                                          caf::actor_system& s, const started_children& c) {
     gateway::gateway_settings g;
     g.lanes = static_cast<std::size_t>(cfg.integer("gateway.lanes"));
@@ -600,7 +622,7 @@ int node_command(int argc, char** argv) {
     g.schedule = caf::actor_cast<verification_scheduler_actor>(c.at("verification-scheduler"));
     g.events = caf::actor_cast<event_feed_actor>(c.at("event-feed"));
     g.reports = caf::actor_cast<reports_actor>(c.at("reports"));
-    g.patterns = caf::actor_cast<pattern_index_actor>(c.at("pattern-index"));
+    g.patterns = pattern_front(c);
     g.corrections = caf::actor_cast<correction_actor>(c.at("corrections"));
     g.sessions = caf::actor_cast<verification_sessions_actor>(c.at("verification-sessions"));
     g.max_draft_bytes = static_cast<std::size_t>(cfg.integer("drafts.max-bytes"));

@@ -273,7 +273,13 @@ void search_patterns(gateway_context& ctx, const http_request& req, const princi
       [&ctx, req](pattern_hits& hits) {
         json results = json::array();
         for (const auto& h : hits.hits) results.push_back(to_json(h));
-        ctx.reply(req, json_response(200, {{"results", std::move(results)}, {"plan", hits.plan}}));
+        json out{{"results", std::move(results)}, {"plan", hits.plan}};
+        // In a cluster: members that did not answer in time, whose patterns these results lack.
+        if (!hits.missing.empty()) {
+          out["partial"] = true;
+          out["missing_members"] = hits.missing;
+        }
+        ctx.reply(req, json_response(200, std::move(out)));
       },
       ctx.on_error(req, false));
 }

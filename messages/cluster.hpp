@@ -54,7 +54,7 @@ typename Inspector::result_type inspect(Inspector& f, messages_version& x) {
 
 // This build's. Bump `current` (and `oldest`, when the old form is no longer read) with any change
 // to a message that crosses nodes.
-inline constexpr messages_version build_messages_version{1, 1};
+inline constexpr messages_version build_messages_version{2, 2};  // 2: members name their pattern index
 
 // Each side reads what the other sends.
 inline bool compatible(const messages_version& a, const messages_version& b) {
@@ -64,7 +64,8 @@ inline bool compatible(const messages_version& a, const messages_version& b) {
 // A member as the others know it: where its membership actor is published, its name, the epoch
 // of its lease (a restarted node comes back with a higher one), the actor itself, its speaker
 // shard (where requests for the speakers it owns are routed) and its event bus (where events
-// relayed on another member reach this member's subscribers). A draining member owns nothing;
+// relayed on another member reach this member's subscribers) and its pattern index (which holds
+// the patterns of the speakers it owns: messages/patterns.hpp). A draining member owns nothing;
 // once said of an epoch it stays said (gossip from a member that has not heard yet cannot undo it).
 struct cluster_member {
   std::string address;  // host:port of its membership actor (cluster.host, cluster.port)
@@ -74,12 +75,13 @@ struct cluster_member {
   caf::actor speakers;    // its speaker_shard_actor (messages/speakers.hpp), a proxy likewise
   bool draining = false;
   caf::actor events;      // its event_bus_actor (messages/events.hpp), a proxy likewise
+  caf::actor patterns;    // its own pattern_index_actor (not a router), a proxy likewise
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, cluster_member& x) {
   return f(caf::meta::type_name("cluster_member"), x.address, x.name, x.epoch, x.membership,
-           x.speakers, x.draining, x.events);
+           x.speakers, x.draining, x.events, x.patterns);
 }
 
 // One possible owner of speakers in a node's view: every member with a lease that is not draining.
@@ -88,11 +90,13 @@ struct placement_member {
   std::int64_t epoch = 0;
   caf::actor speakers;  // null for this node itself
   bool reachable = true;  // false: BASP lost it but its lease runs; its speakers wait for the lease
+  caf::actor patterns;  // its pattern index (the patterns of the speakers it owns); null for this node
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, placement_member& x) {
-  return f(caf::meta::type_name("placement_member"), x.address, x.epoch, x.speakers, x.reachable);
+  return f(caf::meta::type_name("placement_member"), x.address, x.epoch, x.speakers, x.reachable,
+           x.patterns);
 }
 
 // Work that runs once per cluster: held by one live member (cluster.singletons, fenced by its

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "messages/atoms.hpp"
+#include "messages/cluster.hpp"
 #include "messages/context.hpp"
 #include "messages/metrics.hpp"
 
@@ -95,11 +96,14 @@ typename Inspector::result_type inspect(Inspector& f, pattern_hit& x) {
 struct pattern_hits {
   std::vector<pattern_hit> hits;  // best first
   std::string plan;               // how the index answered, e.g. "exact:speaker" or "hnsw:ef=128"
+  // In a cluster, a search no speaker filter sends to one owner asks every member: the members
+  // (addresses) that did not answer in time, whose patterns the hits therefore lack. Empty: complete.
+  std::vector<std::string> missing;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, pattern_hits& x) {
-  return f(caf::meta::type_name("pattern_hits"), x.hits, x.plan);
+  return f(caf::meta::type_name("pattern_hits"), x.hits, x.plan, x.missing);
 }
 
 // Many queries under one filter in one message (a draft's segments): the index chooses one plan
@@ -133,11 +137,12 @@ struct pattern_batch_hits {
   std::vector<pattern_record> patterns;              // every pattern any query found, once, by id
   std::vector<std::vector<pattern_batch_hit>> per_query;  // when asked: query i's top_k, best first
   std::string plan;
+  std::vector<std::string> missing;  // as pattern_hits::missing
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, pattern_batch_hits& x) {
-  return f(caf::meta::type_name("pattern_batch_hits"), x.patterns, x.per_query, x.plan);
+  return f(caf::meta::type_name("pattern_batch_hits"), x.patterns, x.per_query, x.plan, x.missing);
 }
 
 struct pattern_index_status {
@@ -161,6 +166,11 @@ using pattern_index_actor = caf::typed_actor<
   caf::replies_to<search_atom, pattern_batch_search>::with<pattern_batch_hits>,
   caf::replies_to<status_atom>::with<pattern_index_status>,
   caf::replies_to<metrics_atom>::with<component_metrics>>;
+
+// In a cluster, the pattern index and the router in front of it (actors/patterns/patterns.hpp)
+// also take the owners of speakers, as the membership actor tells them: the index then holds only
+// the patterns of the speakers this node owns, and the router sends each request to its owner.
+using pattern_placement_actor = caf::typed_actor<caf::reacts_to<placement_atom, cluster_placement>>;
 
 // A draft to correct from its speaker's patterns (POST /v1/drafts/correct). A correction worker
 // retrieves the speaker's patterns for the draft's segments from the pattern index (one batch) and

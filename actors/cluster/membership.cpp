@@ -75,7 +75,8 @@ cluster_member self_member(self_ptr self) {
   auto& st = self->state;
   return {st.address, st.settings.node_name, st.epoch, caf::actor_cast<caf::actor>(self),
           caf::actor_cast<caf::actor>(st.settings.speakers), st.draining,
-          caf::actor_cast<caf::actor>(st.settings.events)};
+          caf::actor_cast<caf::actor>(st.settings.events),
+          caf::actor_cast<caf::actor>(st.settings.patterns)};
 }
 
 std::vector<cluster_member> all_members(self_ptr self) {
@@ -286,7 +287,7 @@ void tell_placement(self_ptr self) {
       p.members.push_back({st.address, st.epoch, caf::actor{}, true});
     for (const auto& [address, m] : st.members)
       if (!m.info.draining)
-        p.members.push_back({address, m.info.epoch, m.info.speakers, m.reachable});
+        p.members.push_back({address, m.info.epoch, m.info.speakers, m.reachable, m.info.patterns});
     std::sort(p.members.begin(), p.members.end(),
               [](const placement_member& a, const placement_member& b) { return a.address < b.address; });
   }
@@ -296,7 +297,8 @@ void tell_placement(self_ptr self) {
     for (std::size_t i = 0; i < a.members.size(); ++i)
       if (a.members[i].address != b.members[i].address || a.members[i].epoch != b.members[i].epoch ||
           a.members[i].reachable != b.members[i].reachable ||
-          a.members[i].speakers != b.members[i].speakers)
+          a.members[i].speakers != b.members[i].speakers ||
+          a.members[i].patterns != b.members[i].patterns)
         return false;
     return true;
   };
@@ -305,6 +307,8 @@ void tell_placement(self_ptr self) {
   st.told = p;
   st.log->info("cluster: {} owner(s) of speakers{}, {} singleton(s) held here", p.members.size(),
                p.ready ? "" : " (not ready)", p.singletons.size());
+  for (const auto& listener : st.settings.pattern_listeners)
+    self->send(listener, placement_atom::value, p);
   self->send(st.settings.speakers, placement_atom::value, std::move(p));
 }
 

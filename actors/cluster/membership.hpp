@@ -9,7 +9,7 @@
 //  - A member BASP loses is "unreachable"; it leaves the list only when its lease lapses (the
 //    lease is the last word). Live leases of nodes it does not know yet are joined too, so the
 //    database also serves as a seed list (a restarted seed finds its old members again).
-//  - It tells its node's speaker shard who owns speakers (cluster_placement) whenever that
+//  - It tells its node's speaker shard (and pattern index) who owns speakers (cluster_placement) whenever that
 //    changes: every leased member that is not draining, once this node has its lease.
 //  - A drain (an operator's) makes this node own nothing and tells the others; a leave (a clean
 //    stop) gives the lease back, so the others take its speakers at once.
@@ -24,6 +24,7 @@
 #include "messages/cluster.hpp"
 #include "messages/connections.hpp"
 #include "messages/events.hpp"
+#include "messages/patterns.hpp"
 #include "messages/speakers.hpp"
 
 namespace sbm::cluster {
@@ -41,6 +42,11 @@ struct membership_settings {
   std::shared_ptr<node_lease> lease;  // set to the held epoch, 0 while none is held
   speaker_shard_actor speakers;  // this node's shard: told the placement, and told to the others
   event_bus_actor events;        // this node's bus: told the others' buses, and told to the others
+  // This node's pattern index, told to the others (they search and write the patterns of the
+  // speakers this node owns through it); and who is told the placement besides the shard (the
+  // index and the router in front of it). Null: the patterns stay node-local.
+  pattern_index_actor patterns;
+  std::vector<pattern_placement_actor> pattern_listeners;
   std::vector<std::string> singletons;  // the once-per-cluster work this node may run
   // Publish and connect through CAF's openssl manager (loaded and configured by the caller), so
   // only a member with a certificate of the cluster's CA gets in; otherwise plain BASP.

@@ -21,6 +21,7 @@
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -29,6 +30,7 @@
 #include "actors/patterns/patterns.hpp"
 #include "actors/patterns/store.hpp"
 #include "messages/errors.hpp"
+#include "runtime/domain/placement.hpp"
 #include "runtime/metrics/histogram.hpp"
 #include "runtime/db/rows.hpp"
 #include "runtime/logging/logging.hpp"
@@ -42,7 +44,7 @@ constexpr std::chrono::milliseconds max_retry_delay{30000};
 
 // Self-messages: flush = the snapshot timer, restart = retry a failed load.
 using index_internals = caf::typed_actor<caf::reacts_to<flush_atom>, caf::reacts_to<restart_atom>>;
-using index_actor = pattern_index_actor::extend_with<index_internals>;
+using index_actor = pattern_index_actor::extend_with<index_internals>::extend_with<pattern_placement_actor>;
 
 struct index_state {
   static inline const char* name = "sbm.pattern_index";
@@ -62,6 +64,17 @@ struct index_state {
   std::uint64_t changes = 0;        // writes applied since start
   std::uint64_t saved_changes = 0;  // `changes` when the snapshot file last matched memory
   metrics::histogram search_seconds;  // every search the index ran, whatever its plan
+  // In a cluster: the owners of speakers as last told (addresses), and this node's. Until the
+  // first placement `placed` is false and nothing is loaded.
+  bool placed = false;
+  std::vector<std::string> owners;
+  std::string self_address;
+  // The page reads of one load (a start, or the speakers a change of owners brought): a newer one
+  // makes the pages of the older ones stale. Patterns deleted while a load runs are remembered,
+  // so that a page read before the delete does not bring them back.
+  std::uint64_t load_generation = 0;
+  bool loading = false;
+  std::unordered_set<std::int64_t> erased_while_loading;
   std::shared_ptr<spdlog::logger> log;
 };
 
@@ -86,6 +99,14 @@ unsigned worker_count(const pattern_index_settings& s) {
 
 double seconds_since(clock_type::time_point start) {
   return std::chrono::duration<double>(clock_type::now() - start).count();
+}
+
+// Whether this node's index holds the speaker's patterns: always on a single node; in a cluster
+// when the placement the speakers use names this node its owner.
+bool owns(const index_state& st, const std::string& speaker_id) {
+  if (!st.settings.clustered) return true;
+  const auto at = domain::owner_index(st.owners, speaker_id);
+  return at < st.owners.size() && st.owners[at] == st.self_address;
 }
 
 std::vector<std::vector<float>> embed_all(const embedder& e, const std::vector<pattern_entry>& entries,
@@ -139,37 +160,76 @@ void retry_later(self_ptr self, const caf::error& why) {
   st.retry_delay = std::min(st.retry_delay * 2, max_retry_delay);
 }
 
-void fetch_page(self_ptr self, std::int64_t after);
+void fetch_page(self_ptr self, std::int64_t after, std::uint64_t generation);
+
+// Reads every page from the start (pages of an older load are dropped when they arrive).
+void load_pages(self_ptr self) {
+  auto& st = self->state;
+  st.loading = true;
+  st.loaded_rows = 0;
+  st.load_started = clock_type::now();
+  fetch_page(self, 0, ++st.load_generation);
+}
 
 void rebuild(self_ptr self, const std::string& instance_id) {
   auto& st = self->state;
   st.index.emplace(st.config, st.embedder_name);
   st.index->set_source_tag(instance_id);
-  st.loaded_rows = 0;
-  fetch_page(self, 0);
+  st.erased_while_loading.clear();
+  load_pages(self);
 }
 
-void fetch_page(self_ptr self, std::int64_t after) {
+// A failed page: before the index is ready it starts over; once ready (the speakers a change of
+// owners brought) it keeps answering for what it holds and reads the pages again later.
+void page_failed(self_ptr self, const caf::error& why) {
   auto& st = self->state;
-  st.store->page(after, st.settings.page_size, [self](caf::expected<std::vector<pattern_entry>> page) {
+  st.loading = false;
+  if (!st.ready) return retry_later(self, why);
+  st.log->warn("pattern index: the patterns of the speakers this node now owns were not read ({}); "
+               "retrying in {} ms", self->system().render(why), st.retry_delay.count());
+  self->delayed_send(self, st.retry_delay, restart_atom::value);
+  st.retry_delay = std::min(st.retry_delay * 2, max_retry_delay);
+}
+
+void fetch_page(self_ptr self, std::int64_t after, std::uint64_t generation) {
+  auto& st = self->state;
+  st.store->page(after, st.settings.page_size, [self, generation](caf::expected<std::vector<pattern_entry>> page) {
     auto& st = self->state;
+    if (generation != st.load_generation || !st.index) return;  // a newer load reads the pages
     if (!page) {
       fail_if_corrupt(page.error());
-      return retry_later(self, db::failure(page.error()));
+      return page_failed(self, db::failure(page.error()));
     }
     auto entries = std::move(*page);
     const std::size_t n = entries.size();
     const std::int64_t last = n > 0 ? entries.back().pattern_id : 0;
+    // Only this node's speakers; a pattern already held was written since the page was read (the
+    // memory has that write), and one deleted meanwhile stays deleted.
+    entries.erase(std::remove_if(entries.begin(), entries.end(),
+                                 [&st](const pattern_entry& e) {
+                                   return !owns(st, e.speaker_id) || st.index->contains(e.pattern_id) ||
+                                          st.erased_while_loading.count(e.pattern_id) > 0;
+                                 }),
+                  entries.end());
     const unsigned threads = worker_count(st.settings);
     auto vectors = embed_all(*st.settings.embedder, entries, threads);
+    st.loaded_rows += entries.size();
     st.index->upsert_batch(std::move(entries), vectors, threads);
-    st.loaded_rows += n;
     if (n == st.settings.page_size) {
-      st.log->debug("pattern index rebuild: {} rows so far", st.loaded_rows);
-      fetch_page(self, last);
+      st.log->debug("pattern index load: {} patterns so far", st.loaded_rows);
+      fetch_page(self, last, generation);
       return;
     }
-    become_ready(self, "rebuilt from PostgreSQL");
+    st.loading = false;
+    st.erased_while_loading.clear();
+    if (st.ready) {
+      st.retry_delay = st.settings.retry_delay;
+      st.log->info("pattern index: {} patterns of the speakers this node now owns read in {:.2f} s; "
+                   "{} held", st.loaded_rows, seconds_since(st.load_started), st.index->size());
+      return;
+    }
+    become_ready(self, st.settings.clustered ? "the speakers this node owns, from PostgreSQL"
+                                             : "rebuilt from PostgreSQL");
     // The next start loads this instead of re-embedding and re-building the graph.
     save_snapshot(self);
   });
@@ -212,6 +272,11 @@ void start_loading(self_ptr self) {
   auto& st = self->state;
   st.ready = false;
   st.load_started = clock_type::now();
+  if (st.settings.clustered) {
+    // No snapshot describes one node's share of the table: the owned speakers' pages, once known.
+    if (st.placed) rebuild(self, std::string{});
+    return;
+  }
   st.store->durable([self](caf::expected<durable_state> durable) {
     auto& st = self->state;
     if (!durable) {
@@ -236,6 +301,35 @@ void maybe_compact(self_ptr self) {
   st.index->compact(worker_count(st.settings));
   st.log->info("pattern index compacted: {} tombstones dropped, {} patterns, {:.2f} s", tombstones,
                st.index->size(), seconds_since(started));
+}
+
+// The owners changed (or were told the first time): the patterns of the speakers that left are
+// dropped at once, and those of the speakers that came are read from PostgreSQL. Until the node
+// holds a lease (not ready) nothing changes: its next placement says what it owns.
+void on_placement(self_ptr self, const cluster_placement& p) {
+  auto& st = self->state;
+  if (!st.settings.clustered || !p.ready) return;
+  std::vector<std::string> owners;
+  owners.reserve(p.members.size());
+  for (const auto& m : p.members) owners.push_back(m.address);
+  if (st.placed && owners == st.owners && p.self == st.self_address) return;
+  const bool first = !st.placed;
+  st.placed = true;
+  st.owners = std::move(owners);
+  st.self_address = p.self;
+  if (first) return start_loading(self);
+  if (!st.index) return;  // a failed first load: its retry reads with these owners
+  const auto dropped = st.index->erase_speakers_if([&st](const std::string& s) { return !owns(st, s); });
+  st.log->info("pattern index: {} owner(s) of speakers; {} patterns of speakers that moved away dropped",
+               st.owners.size(), dropped);
+  if (dropped > 0) ++st.changes;
+  maybe_compact(self);
+  if (st.ready) {
+    st.retry_delay = st.settings.retry_delay;
+    load_pages(self);
+  } else {
+    rebuild(self, st.index->source_tag());  // the first load, still running, starts over
+  }
 }
 
 // Runs `write` now when no write for the id is in flight, else after the ones before it.
@@ -277,11 +371,15 @@ caf::result<bool> on_upsert(self_ptr self, pattern_record& record) {
         return write_done(self, record.pattern_id);
       }
       // Not applied: a newer saga revision wrote the row already, and this late step changes nothing.
-      if (done->applied) {
+      // In a cluster a write may come just after its speaker moved away (the sender had the
+      // older owners): it is durable, and the new owner reads it from PostgreSQL.
+      if (done->applied && owns(st, record.speaker_id)) {
         auto vector = pattern_vector(*st.settings.embedder, record.original_text, record.context_text);
         st.index->upsert(to_entry(record, done->version, done->created_at_ms), vector);
         ++st.changes;
         maybe_compact(self);
+      } else if (done->applied && st.index->erase(record.pattern_id)) {
+        ++st.changes;
       }
       rp.deliver(true);
       write_done(self, record.pattern_id);
@@ -304,6 +402,7 @@ caf::result<bool> on_delete(self_ptr self, std::int64_t id) {
         return write_done(self, id);
       }
       if (st.index->erase(id) || *existed) ++st.changes;
+      if (st.loading) st.erased_while_loading.insert(id);
       maybe_compact(self);
       rp.deliver(*existed);
       write_done(self, id);
@@ -441,8 +540,11 @@ index_actor::behavior_type index_fn(self_ptr self, pattern_index_settings settin
         self->delayed_send(self, st.settings.snapshot_interval, flush_atom::value);
       },
       [self](restart_atom) {
-        if (!self->state.ready) start_loading(self);
+        auto& st = self->state;
+        if (!st.ready) start_loading(self);
+        else if (st.settings.clustered && !st.loading) load_pages(self);
       },
+      [self](placement_atom, const cluster_placement& p) { on_placement(self, p); },
   };
 }
 
@@ -451,6 +553,7 @@ index_actor::behavior_type index_fn(self_ptr self, pattern_index_settings settin
 pattern_index_actor spawn_pattern_index(caf::actor_system& system, pattern_index_settings settings) {
   if (!settings.db && !settings.make_store) throw std::invalid_argument("patterns: no PostgreSQL actor");
   if (settings.dimension == 0) throw std::invalid_argument("patterns: dimension must be positive");
+  if (settings.clustered) settings.snapshot_path.clear();
   if (!settings.embedder)
     settings.embedder = std::make_shared<hashed_ngram_embedder>(settings.dimension);
   if (settings.embedder->dimension() != settings.dimension)

@@ -68,7 +68,37 @@ struct pattern_index_settings {
   std::uint32_t max_top_k = 1000;
   std::size_t max_batch_queries = 1024;  // queries in one batched search (a draft's segments)
   std::size_t max_text_bytes = 65536;   // original, corrected, context and query text each
+  // In a cluster: the index holds only the patterns of the speakers this node owns (the speakers'
+  // own rendezvous placement, runtime/domain/placement.hpp). It loads nothing until the first
+  // placement (placement_atom) and takes no snapshot (they describe the whole table); when the
+  // owners change it drops the patterns of the speakers that left and reads, page by page, those
+  // of the speakers that came, while it keeps answering for the rest.
+  bool clustered = false;
 };
+
+// In a cluster, what every other actor of the node talks to instead of the index (the same
+// interface): the router in front of this node's index and the other members' (told by the
+// membership actor with the placement, pattern_placement_actor).
+//   - a write (upsert) goes to the index of its speaker's owner, by the speakers' placement;
+//   - a search filtered by speaker, a batch (a draft's segments) likewise;
+//   - any other search is scattered to every member and the top-k lists merged (core/hit_merge);
+//     a member BASP lost, or that does not answer within scatter_timeout, is named in `missing`
+//     and the answer holds the others' hits (no member at all: the first error);
+//   - a delete is sent to every member (the pattern may still be held where its speaker was);
+//   - status and metrics are this node's index's.
+// An owner BASP lost answers errc::moving (its speakers move once its lease lapses; a resend is
+// safe: index writes are idempotent by pattern_id). The router keeps no state of a request but a
+// scatter's answers, and at most max_scatters of those (errc::overloaded past it). Before the
+// first placement, or with this node the only owner, everything goes to the local index.
+struct pattern_router_settings {
+  pattern_index_actor local;
+  std::chrono::milliseconds scatter_timeout{std::chrono::seconds{2}};
+  std::uint32_t max_scatters = 256;
+};
+
+// The router's handle also takes the placement: caf::actor_cast it to pattern_placement_actor.
+// Throws std::invalid_argument without a local index, timeout or bound.
+pattern_index_actor spawn_pattern_router(caf::actor_system& system, pattern_router_settings settings);
 
 // Throws std::invalid_argument when db is null (and no make_store), the embedder's dimension differs from
 // `dimension`, or a timeout, page size or graph parameter is not usable.

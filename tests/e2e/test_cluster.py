@@ -434,7 +434,7 @@ class IncompatibleVersion(ClusterCase):
             # Each member meets it too (its lease is live) and says why it refused it.
             for n in self.nodes:
                 n.wait_until(lambda: f"cluster: refused {address}: it speaks messages version 99 (reads from 99), "
-                                     "this node 1 (reads from 1)" in n.log_text(), 60,
+                                     "this node 2 (reads from 2)" in n.log_text(), 60,
                              "a member never refused the node of another version")
             for n in range(3):
                 self.assertEqual({a: m["state"] for a, m in members_of(self.nodes[n], self.admin).items()},

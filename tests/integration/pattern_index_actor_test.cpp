@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -22,6 +23,7 @@
 #include "actors/patterns/core/embedder.hpp"
 #include "actors/patterns/patterns.hpp"
 #include "messages/errors.hpp"
+#include "runtime/domain/placement.hpp"
 #include "runtime/migrations/all_migrations.hpp"
 #include "tests/support/actor_test.hpp"
 #include "tests/support/servers.hpp"
@@ -725,3 +727,208 @@ TEST_F(PatternIndexActor, LoadingAnswersUnavailableAndAnOutageAtStartHeals) {
 }
 
 }  // namespace
+
+// --- in a cluster: indexes that hold their owned speakers' patterns, and the router ------------
+//
+// "Members" in one process on one database: each an index told the placement, and a router in
+// front of member a's. Only the placement function decides who holds what (the speakers'
+// rendezvous placement), so the test computes the owners with it too.
+
+using sbm::cluster_placement;
+using sbm::placement_member;
+
+namespace {
+
+struct holding_state {
+  std::vector<caf::typed_response_promise<pattern_hits>> held;
+};
+
+// A member that takes searches and never answers (frozen): what the scatter timeout is for.
+pattern_index_actor::behavior_type frozen_index(pattern_index_actor::stateful_pointer<holding_state> self) {
+  return {
+    [](sbm::upsert_atom, pattern_record&) { return true; },
+    [](sbm::delete_atom, std::int64_t) { return false; },
+    [self](sbm::search_atom, const pattern_search&) -> caf::result<pattern_hits> {
+      self->state.held.push_back(self->make_response_promise<pattern_hits>());
+      return self->state.held.back();
+    },
+    [](sbm::search_atom, const sbm::pattern_batch_search&) { return sbm::pattern_batch_hits{}; },
+    [](sbm::status_atom) { return pattern_index_status{}; },
+    [](sbm::metrics_atom) { return sbm::component_metrics{}; },
+  };
+}
+
+}  // namespace
+
+class ClusteredPatternIndex : public PatternIndexActor {
+ protected:
+  pattern_index_actor start_member() {
+    auto s = settings();
+    s.clustered = true;
+    return stop_at_end(pt::spawn_pattern_index(sys, std::move(s)));
+  }
+
+  // What the membership actor of `self_address` tells: every member, the others with their index.
+  cluster_placement placement(const std::string& self_address,
+                              const std::vector<std::pair<std::string, pattern_index_actor>>& members,
+                              const std::set<std::string>& unreachable = {}) {
+    cluster_placement p;
+    p.ready = true;
+    p.self = self_address;
+    for (const auto& [address, index] : members) {
+      placement_member m;
+      m.address = address;
+      m.epoch = 1;
+      m.reachable = unreachable.count(address) == 0;
+      if (address != self_address) m.patterns = caf::actor_cast<caf::actor>(index);
+      p.members.push_back(std::move(m));
+    }
+    return p;
+  }
+
+  void tell(const pattern_index_actor& to, const cluster_placement& p) {
+    self->send(caf::actor_cast<sbm::pattern_placement_actor>(to), sbm::placement_atom::value, p);
+  }
+
+  std::uint64_t held(const pattern_index_actor& a) {
+    auto st = call<pattern_index_status>(self, a, sbm::status_atom::value);
+    return st && st->ready ? st->patterns : 0;
+  }
+
+  static std::string owner(const std::vector<std::string>& addresses, const std::string& speaker) {
+    return addresses[sbm::domain::owner_index(addresses, speaker)];
+  }
+};
+
+TEST_F(ClusteredPatternIndex, EachMemberHoldsItsSpeakersAndTheRouterFindsThemAllOnce) {
+  auto a = start_member();
+  auto b = start_member();
+  std::vector<std::pair<std::string, pattern_index_actor>> two{{"a:1", a}, {"b:1", b}};
+  // Until told the owners, an index in a cluster loads nothing and is not ready.
+  EXPECT_EQ(code(call<pattern_hits>(self, a, sbm::search_atom::value, query("lisinopril"))), errc::unavailable);
+  tell(a, placement("a:1", two));
+  tell(b, placement("b:1", two));
+  pt::pattern_router_settings rs;
+  rs.local = a;
+  auto router = stop_at_end(pt::spawn_pattern_router(sys, rs));
+  tell(router, placement("a:1", two));
+  ASSERT_TRUE(sbm::test::eventually([&] {
+    auto sa = call<pattern_index_status>(self, a, sbm::status_atom::value);
+    auto sb = call<pattern_index_status>(self, b, sbm::status_atom::value);
+    return sa && sa->ready && sb && sb->ready;
+  }));
+
+  // Twelve speakers, one pattern each, written through node a's router: each lands on its owner.
+  std::vector<pattern_record> records;
+  for (std::size_t i = 0; i < phrases.size(); ++i) {
+    records.push_back(record(static_cast<std::int64_t>(200 + i), "spk-" + std::to_string(i), phrases[i]));
+    ASSERT_TRUE(upsert(router, records.back()));
+  }
+  const std::vector<std::string> ab{"a:1", "b:1"};
+  std::size_t on_a = 0;
+  for (const auto& r : records) on_a += owner(ab, r.speaker_id) == "a:1";
+  ASSERT_GT(on_a, 0u);
+  ASSERT_LT(on_a, records.size());
+  EXPECT_EQ(held(a), on_a);
+  EXPECT_EQ(held(b), records.size() - on_a);
+
+  // By speaker: the owner answers, whoever holds the router.
+  for (const auto& r : records) {
+    auto q = query(r.original_text, 3);
+    q.filter.speaker_id = r.speaker_id;
+    auto hits = search(router, q);
+    ASSERT_EQ(hits.hits.size(), 1u) << r.speaker_id;
+    EXPECT_EQ(hits.hits[0].pattern.pattern_id, r.pattern_id);
+    EXPECT_TRUE(hits.missing.empty());
+  }
+  // Unfiltered: every member asked, merged, each pattern once, best first, cut at top_k.
+  auto all = search(router, query("patient heart pressure", 100));
+  EXPECT_EQ(all.plan, "scatter:2/2");
+  EXPECT_TRUE(all.missing.empty());
+  std::set<std::int64_t> ids;
+  for (const auto& h : all.hits) ids.insert(h.pattern.pattern_id);
+  EXPECT_EQ(ids.size(), all.hits.size());
+  EXPECT_TRUE(std::is_sorted(all.hits.begin(), all.hits.end(),
+                             [](const auto& x, const auto& y) { return x.similarity > y.similarity; }));
+  auto one = search(router, query(records[4].original_text, 1));
+  ASSERT_EQ(one.hits.size(), 1u);
+  EXPECT_EQ(one.hits[0].pattern.pattern_id, records[4].pattern_id);
+
+  // A third member joins: it reads its speakers' patterns, the others drop them; each held once.
+  auto c = start_member();
+  std::vector<std::pair<std::string, pattern_index_actor>> three{{"a:1", a}, {"b:1", b}, {"c:1", c}};
+  tell(c, placement("c:1", three));
+  tell(a, placement("a:1", three));
+  tell(b, placement("b:1", three));
+  tell(router, placement("a:1", three));
+  const std::vector<std::string> abc{"a:1", "b:1", "c:1"};
+  std::map<std::string, std::uint64_t> want;
+  for (const auto& r : records) ++want[owner(abc, r.speaker_id)];
+  ASSERT_GT(want["c:1"], 0u);
+  EXPECT_TRUE(sbm::test::eventually([&] {
+    return held(a) == want["a:1"] && held(b) == want["b:1"] && held(c) == want["c:1"];
+  })) << held(a) << " " << held(b) << " " << held(c);
+  for (const auto& r : records) {
+    auto q = query(r.original_text, 3);
+    q.filter.speaker_id = r.speaker_id;
+    auto hits = search(router, q);
+    ASSERT_EQ(hits.hits.size(), 1u) << r.speaker_id;
+    EXPECT_EQ(hits.hits[0].pattern.pattern_id, r.pattern_id);
+  }
+  EXPECT_EQ(search(router, query("patient heart pressure", 100)).hits.size(), all.hits.size());
+
+  // c is lost (BASP): the answer names it and lacks its speakers; a search of one of them is
+  // refused as moving (retry later), not answered empty.
+  tell(router, placement("a:1", three, {"c:1"}));
+  auto partial = search(router, query("patient heart pressure", 100));
+  EXPECT_EQ(partial.missing, std::vector<std::string>{"c:1"});
+  EXPECT_EQ(partial.plan, "scatter:2/3");
+  EXPECT_EQ(partial.hits.size(), all.hits.size() - want["c:1"]);
+  const auto lost = std::find_if(records.begin(), records.end(),
+                                 [&](const auto& r) { return owner(abc, r.speaker_id) == "c:1"; });
+  auto q = query(lost->original_text);
+  q.filter.speaker_id = lost->speaker_id;
+  EXPECT_EQ(code(call<pattern_hits>(self, router, sbm::search_atom::value, q)), errc::moving);
+  EXPECT_EQ(code(call<bool>(self, router, sbm::upsert_atom::value, *lost)), errc::moving);
+}
+
+TEST_F(ClusteredPatternIndex, AFrozenMemberMakesTheAnswerPartialAndTheScattersAreBounded) {
+  auto a = start_member();
+  auto frozen = stop_at_end(caf::actor_cast<pattern_index_actor>(sys.spawn(frozen_index)));
+  std::vector<std::pair<std::string, pattern_index_actor>> two{{"a:1", a}, {"z:1", frozen}};
+  tell(a, placement("a:1", two));
+  ASSERT_TRUE(sbm::test::eventually([&] {
+    auto s = call<pattern_index_status>(self, a, sbm::status_atom::value);
+    return s && s->ready;
+  }));
+  pt::pattern_router_settings rs;
+  rs.local = a;
+  rs.scatter_timeout = 3s;
+  rs.max_scatters = 1;
+  auto router = stop_at_end(pt::spawn_pattern_router(sys, rs));
+  tell(router, placement("a:1", two));
+  // A speaker that a:1 owns is written and found through the router.
+  const std::vector<std::string> az{"a:1", "z:1"};
+  std::string mine;
+  for (int i = 0; mine.empty(); ++i)
+    if (owner(az, "spk-" + std::to_string(i)) == "a:1") mine = "spk-" + std::to_string(i);
+  ASSERT_TRUE(upsert(router, record(300, mine, "atrial fibrillation")));
+
+  // One scatter waits on the frozen member; a second one meanwhile is refused (the bound), and
+  // the first answers at the scatter timeout with a's hits and z named missing.
+  auto first = self->request(router, caf::infinite, sbm::search_atom::value, query("atrial fibrillation"));
+  ASSERT_TRUE(sbm::test::eventually([&] {
+    auto second = call<pattern_hits>(self, router, sbm::search_atom::value, query("atrial fibrillation"));
+    return !second && code(second) == errc::overloaded;
+  }));
+  pattern_hits got;
+  first.receive([&](pattern_hits& h) { got = std::move(h); },
+                [&](caf::error& e) { ADD_FAILURE() << sys.render(e); });
+  EXPECT_EQ(got.missing, std::vector<std::string>{"z:1"});
+  ASSERT_EQ(got.hits.size(), 1u);
+  EXPECT_EQ(got.hits[0].pattern.pattern_id, 300);
+  // The bound is free again once answered.
+  auto again = self->request(router, caf::infinite, sbm::search_atom::value, query("atrial fibrillation"));
+  again.receive([&](pattern_hits& h) { EXPECT_EQ(h.missing, std::vector<std::string>{"z:1"}); },
+                [&](caf::error& e) { ADD_FAILURE() << sys.render(e); });
+}

@@ -1091,3 +1091,31 @@ TEST(PatternIndexCore, PatternVectorLetsTheOriginalTextDominate) {
 }
 
 }  // namespace
+
+// A speaker moving to another member of the cluster: its patterns leave, every other stays, and a
+// speaker-filtered search finds nothing of it afterwards (what the owner's index answers for).
+TEST(PatternIndexCore, EraseSpeakersIfDropsOnlyTheLeavingSpeakers) {
+  corpus c = make_corpus(800, 13);
+  pattern_index ix(small_config(), embedder_name);
+  ix.upsert_batch(c.entries, c.vectors, 1);
+  std::set<std::string> asked;
+  const auto leaving = [&](const std::string& s) {
+    EXPECT_TRUE(asked.insert(s).second) << "asked twice about " << s;
+    return s == "spk-0" || s == "spk-7";
+  };
+  std::size_t expected = 0;
+  for (const auto& e : c.entries)
+    if (e.speaker_id == "spk-0" || e.speaker_id == "spk-7") ++expected;
+  ASSERT_GT(expected, 0u);
+  EXPECT_EQ(ix.erase_speakers_if(leaving), expected);
+  EXPECT_EQ(ix.size(), c.entries.size() - expected);
+  for (const auto& e : c.entries)
+    EXPECT_EQ(ix.contains(e.pattern_id), e.speaker_id != "spk-0" && e.speaker_id != "spk-7");
+  search_filter f;
+  f.speaker_id = "spk-7";
+  EXPECT_TRUE(ix.search(c.vectors[0], f, 10).hits.empty());
+  // Gone speakers are not asked about again.
+  asked.clear();
+  EXPECT_EQ(ix.erase_speakers_if([&](const std::string& s) { return leaving(s) && false; }), 0u);
+  EXPECT_FALSE(asked.count("spk-0"));
+}

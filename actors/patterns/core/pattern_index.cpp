@@ -950,6 +950,22 @@ bool pattern_index::erase(std::int64_t pattern_id) {
   return true;
 }
 
+bool pattern_index::contains(std::int64_t pattern_id) const {
+  return impl_->slot_of.count(pattern_id) > 0;
+}
+
+std::size_t pattern_index::erase_speakers_if(const std::function<bool(const std::string&)>& leaves) {
+  auto& ix = *impl_;
+  std::vector<char> going(ix.speakers.values.size(), 0);
+  for (std::size_t i = 0; i < going.size(); ++i)
+    if (ix.speakers.live[i] > 0) going[i] = leaves(ix.speakers.values[i]) ? 1 : 0;
+  std::vector<std::uint32_t> slots;
+  for (const auto& [id, slot] : ix.slot_of)
+    if (going[ix.speaker[slot]]) slots.push_back(slot);
+  for (auto slot : slots) ix.kill(slot);
+  return slots.size();
+}
+
 std::optional<pattern_entry> pattern_index::find(std::int64_t pattern_id) const {
   const auto& ix = *impl_;
   auto it = ix.slot_of.find(pattern_id);

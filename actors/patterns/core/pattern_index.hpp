@@ -22,6 +22,7 @@
 // to every shard with the top-k lists merged by similarity.
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -180,6 +181,11 @@ class pattern_index {
   bool erase(std::int64_t pattern_id);
 
   std::optional<pattern_entry> find(std::int64_t pattern_id) const;
+  bool contains(std::int64_t pattern_id) const;
+
+  // Tombstones every pattern of a speaker `leaves` says goes (to its new owner in a cluster);
+  // answers how many. The predicate is asked once per speaker held.
+  std::size_t erase_speakers_if(const std::function<bool(const std::string&)>& leaves);
 
   // Top-k by cosine among the patterns matching every filter field. Throws std::invalid_argument
   // when the query has the wrong size.
