@@ -474,8 +474,12 @@ void on_lease_tick(self_ptr self) {
     return;
   }
   const auto sent = self->clock().now();
-  st.db->renew(st.epoch, st.settings.lease_ttl, [self, sent](caf::expected<lease> got) {
+  st.db->renew(st.epoch, st.settings.lease_ttl, [self, sent, epoch = st.epoch](caf::expected<lease> got) {
     auto& st = self->state;
+    // A renewal is sent every tick, answered or not: a late answer for an epoch already given up
+    // must not end the one taken since.
+    if (st.epoch != epoch)
+      return;
     if (got) {
       st.own = *got;
       read_leases(self);
