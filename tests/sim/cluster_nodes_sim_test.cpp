@@ -532,6 +532,20 @@ TEST(ClusterNodesSim, Regressions) {
   }
 }
 
+// Open: found by the 10,000-seed run once the faults stop and every sample must get through
+// (seeds 983, 1344, 1359, 1546, 2725; the ctest set 1-200 does not meet it). A node hands a
+// speaker off (a drain, or a new view) and the store refuses the release of its ownership row;
+// speaker_shard.cpp's release_then_replay leaves the row "until the lease lapses", but the node
+// lives on and renews it, so every new owner's load is refused (stale_owner: owned by the live
+// lease of epoch N) for as long as the old node runs. The release needs retrying while the lease
+// lives. Enable this test with the fix.
+TEST(ClusterNodesSim, DISABLED_OpenFindings) {
+  for (std::uint64_t seed : {983, 1344, 1359, 1546, 2725}) {
+    auto r = run_seed(seed);
+    EXPECT_TRUE(r.failures.empty()) << report(seed, r);
+  }
+}
+
 TEST(ClusterNodesSim, TheSameSeedGivesTheSameTrace) {
   std::uint64_t acked = 0;
   EXPECT_EQ(sim::same_seed_same_trace([&](std::uint64_t seed) {
