@@ -233,6 +233,7 @@ sim_node* add_node(caf::actor_system& sys, cluster& c) {
   s.lease = n->lease;
   s.relay_interval = 24h;
   s.measurers = 1;
+  s.detached_measurers = false;
   s.idle_timeout = 20s;
   s.db_timeout = 2s;
   n->shard = sbm::speakers::spawn_speakers(sys, s);
