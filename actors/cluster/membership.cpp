@@ -63,6 +63,8 @@ using self_ptr = membership_actor::stateful_pointer<membership_state>;
 
 // The middleman's actor, or the openssl manager's (the same interface over TLS).
 caf::io::middleman_actor transport(self_ptr self) {
+  if (self->state.settings.transport)
+    return self->state.settings.transport;
   auto& sys = self->system();
   return self->state.settings.tls ? sys.openssl_manager().actor_handle() : sys.middleman().actor_handle();
 }
@@ -476,8 +478,12 @@ void on_lease_tick(self_ptr self) {
     return;
   }
   const auto sent = self->clock().now();
-  st.db->renew(st.epoch, st.settings.lease_ttl, [self, sent](caf::expected<lease> got) {
+  st.db->renew(st.epoch, st.settings.lease_ttl, [self, sent, epoch = st.epoch](caf::expected<lease> got) {
     auto& st = self->state;
+    // A renewal is sent every tick, answered or not: a late answer for an epoch already given up
+    // must not end the one taken since.
+    if (st.epoch != epoch)
+      return;
     if (got) {
       st.own = *got;
       read_leases(self);
@@ -554,11 +560,14 @@ membership_actor::behavior_type membership_fn(self_ptr self, membership_settings
   st.address = address_of(st.settings.host, st.settings.port);
   auto pg = st.settings.db;
   const auto timeout = st.settings.call_timeout;
-  st.db = make_postgres_store([self, pg, timeout](db_statement statement, completion<db_rows> done) {
-    self->request(pg, timeout, query_atom::value, std::move(statement))
-      .then([done](db_rows& rows) { done(std::move(rows)); },
-            [done](caf::error& e) { done(std::move(e)); });
-  });
+  if (st.settings.make_store)
+    st.db = st.settings.make_store(db::make_store_link(self, pg, timeout));
+  else
+    st.db = make_postgres_store([self, pg, timeout](db_statement statement, completion<db_rows> done) {
+      self->request(pg, timeout, query_atom::value, std::move(statement))
+        .then([done](db_rows& rows) { done(std::move(rows)); },
+              [done](caf::error& e) { done(std::move(e)); });
+    });
   self->set_down_handler([self](caf::down_msg& msg) {
     for (auto& [address, m] : self->state.members) {
       if (m.info.membership && m.info.membership.address() == msg.source && m.reachable) {

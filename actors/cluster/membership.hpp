@@ -14,18 +14,22 @@
 //  - A drain (an operator's) makes this node own nothing and tells the others; a leave (a clean
 //    stop) gives the lease back, so the others take its speakers at once.
 #include <caf/fwd.hpp>
+#include <caf/io/middleman_actor.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "actors/cluster/store.hpp"
 #include "messages/cluster.hpp"
 #include "messages/connections.hpp"
 #include "messages/events.hpp"
 #include "messages/patterns.hpp"
 #include "messages/speakers.hpp"
+#include "runtime/db/store_link.hpp"
 
 namespace sbm::cluster {
 
@@ -54,6 +58,11 @@ struct membership_settings {
   // Told at every join (hello_atom); a member that cannot read this node's messages, or whose
   // messages this node cannot read, is refused. Only tests speak another than the build's.
   messages_version version = build_messages_version;
+  // Simulation only (tests/sim), empty in production: a stand-in for the middleman's actor (its
+  // publish, connect and unpublish), so a simulated network carries what BASP would, and the
+  // lease store to use in place of PostgreSQL's through `db`.
+  caf::io::middleman_actor transport;
+  std::function<std::unique_ptr<store>(const db::store_link&)> make_store;
 };
 
 membership_actor spawn_membership(caf::actor_system& sys, membership_settings settings);

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "messages/errors.hpp"
+
 namespace sbm::instanote {
 
 namespace {
@@ -82,5 +84,37 @@ std::optional<cached_pull> decode_cached(std::string_view text) {
     return std::nullopt;
   }
 }
+
+namespace {
+
+class redis_cache final : public cache {
+ public:
+  explicit redis_cache(redis_runner run) : run_(std::move(run)) {}
+
+  void get(const std::string& key, db::completion<std::optional<std::string>> done) override {
+    run_(redis_command{{"GET", key}}, [done](caf::expected<redis_reply> reply) {
+      if (!reply) return done(std::move(reply.error()));
+      if (reply->kind == redis_reply::string) return done(std::optional<std::string>{std::move(reply->text)});
+      if (reply->kind == redis_reply::nil) return done(std::optional<std::string>{});
+      done(make_error(errc::unavailable, "redis: GET answered " + reply->text));
+    });
+  }
+
+  void put(const std::string& key, std::string value, std::chrono::seconds ttl, db::completion<bool> done) override {
+    run_(redis_command{{"SET", key, std::move(value), "EX", std::to_string(ttl.count())}},
+         [done](caf::expected<redis_reply> reply) {
+           if (!reply) return done(std::move(reply.error()));
+           if (reply->kind == redis_reply::status) return done(true);
+           done(make_error(errc::unavailable, "redis: SET answered " + reply->text));
+         });
+  }
+
+ private:
+  redis_runner run_;
+};
+
+}  // namespace
+
+std::unique_ptr<cache> make_redis_cache(redis_runner run) { return std::make_unique<redis_cache>(std::move(run)); }
 
 }  // namespace sbm::instanote

@@ -24,13 +24,14 @@ namespace {
 struct jobs_state {
   jobs_settings settings;
   std::unique_ptr<store> db;
+  std::unique_ptr<instanote::cache> pulls;  // the cache; none: nothing is cached
   std::optional<crypto::fernet> fernet;
   static inline const char* name = "sbm.instanote_jobs";
 };
 
 using jobs_pointer = instanote_actor::stateful_pointer<jobs_state>;
 
-bool cache_enabled(const jobs_state& st) { return st.settings.redis && st.fernet.has_value(); }
+bool cache_enabled(const jobs_state& st) { return st.pulls && st.fernet.has_value(); }
 
 // Any cache trouble (Redis down, a timeout, an entry we cannot decrypt) reads as "nothing cached".
 void read_cache(jobs_pointer self, const std::string& key,
@@ -38,23 +39,19 @@ void read_cache(jobs_pointer self, const std::string& key,
   auto& st = self->state;
   if (!cache_enabled(st))
     return done(std::nullopt);
-  self->request(st.settings.redis, st.settings.cache_timeout, command_atom::value,
-                redis_command{{"GET", key}})
-    .then(
-      [self, done](redis_reply& reply) {
-        if (reply.kind != redis_reply::string)
-          return done(std::nullopt);
-        std::optional<std::string> plain;
-        try {
-          plain = self->state.fernet->decrypt(reply.text);
-        } catch (const std::exception&) {
-        }
-        done(plain ? decode_cached(*plain) : std::nullopt);
-      },
-      [done](caf::error&) { done(std::nullopt); });
+  st.pulls->get(key, [self, done](caf::expected<std::optional<std::string>> token) {
+    if (!token || !*token)
+      return done(std::nullopt);
+    std::optional<std::string> plain;
+    try {
+      plain = self->state.fernet->decrypt(**token);
+    } catch (const std::exception&) {
+    }
+    done(plain ? decode_cached(*plain) : std::nullopt);
+  });
 }
 
-// Calls done(true) once Redis holds the copy, done(false) when it could not (never an error).
+// Calls done(true) once the cache holds the copy, done(false) when it could not (never an error).
 void write_cache(jobs_pointer self, const std::string& key, const cached_pull& pull,
                  std::function<void(bool)> done) {
   auto& st = self->state;
@@ -66,10 +63,8 @@ void write_cache(jobs_pointer self, const std::string& key, const cached_pull& p
   } catch (const std::exception&) {
     return done(false);
   }
-  redis_command set{{"SET", key, std::move(token), "EX", std::to_string(st.settings.cache_ttl.count())}};
-  self->request(st.settings.redis, st.settings.cache_timeout, command_atom::value, std::move(set))
-    .then([done](redis_reply& reply) { done(reply.kind == redis_reply::status); },
-          [done](caf::error&) { done(false); });
+  st.pulls->put(key, std::move(token), st.settings.cache_ttl,
+                [done](caf::expected<bool> stored) { done(stored && *stored); });
 }
 
 // Answers only jobs of clients the caller may reach; errors pass through unchanged.
@@ -166,6 +161,15 @@ instanote_actor::behavior_type jobs_behavior(jobs_pointer self, jobs_settings se
       log::get("instanote")->warn("the cache key is not a Fernet key: pulls are not cached");
   }
   st.settings = std::move(settings);
+  if (st.settings.make_cache) {
+    st.pulls = st.settings.make_cache(db::make_store_link(self, {}, st.settings.cache_timeout));
+  } else if (st.settings.redis) {
+    st.pulls = make_redis_cache([self, redis = st.settings.redis, timeout = st.settings.cache_timeout](
+                                  redis_command command, db::completion<redis_reply> done) {
+      self->request(redis, timeout, command_atom::value, std::move(command))
+        .then([done](redis_reply& reply) { done(std::move(reply)); }, [done](caf::error& e) { done(std::move(e)); });
+    });
+  }
   auto pg = st.settings.instanote;
   auto timeout = st.settings.instanote_timeout;
   st.db = make_postgres_store(

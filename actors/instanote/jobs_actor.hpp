@@ -14,6 +14,7 @@
 #include <functional>
 #include <string>
 
+#include "actors/instanote/job_cache.hpp"
 #include "messages/connections.hpp"
 #include "messages/instanote.hpp"
 
@@ -22,6 +23,7 @@ namespace sbm::instanote {
 struct jobs_settings {
   postgres_actor instanote;
   redis_actor redis;                  // null: no cache
+  cache_factory make_cache;           // set: this cache in place of Redis (simulation)
   std::string cache_key;              // Fernet key (44 characters); empty: no cache
   std::chrono::seconds cache_ttl{3600};
   std::chrono::seconds cache_fresh_for{60};

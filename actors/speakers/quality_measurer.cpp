@@ -25,7 +25,9 @@ quality_measurer_actor::behavior_type measurer_fn(quality_measurer_actor::pointe
 
 }  // namespace
 
-quality_measurer_actor spawn_quality_measurer(caf::local_actor* parent) {
+quality_measurer_actor spawn_quality_measurer(caf::local_actor* parent, bool detached) {
+  if (!detached)
+    return parent->spawn<caf::linked>(measurer_fn);
   return parent->spawn<caf::detached + caf::linked>(measurer_fn);
 }
 

@@ -17,6 +17,6 @@ namespace sbm::speakers {
 using quality_measurer_actor = caf::typed_actor<
   caf::replies_to<measure_atom, std::string, std::string>::with<double>>;
 
-quality_measurer_actor spawn_quality_measurer(caf::local_actor* parent);
+quality_measurer_actor spawn_quality_measurer(caf::local_actor* parent, bool detached = true);
 
 }  // namespace sbm::speakers

@@ -861,7 +861,7 @@ speaker_shard_actor::behavior_type shard_fn(self_ptr self, speakers_settings set
   st.env = std::move(env);
   place_relay(self);
   for (std::uint32_t i = 0; i < std::max<std::uint32_t>(1, st.settings.measurers); ++i)
-    st.measurers.push_back(spawn_quality_measurer(self));
+    st.measurers.push_back(spawn_quality_measurer(self, st.settings.detached_measurers));
 
   self->set_exit_handler([self](caf::exit_msg& m) {
     auto& st = self->state;
@@ -874,7 +874,7 @@ speaker_shard_actor::behavior_type shard_fn(self_ptr self, speakers_settings set
       // A measurer holds nothing: a new one takes its place (its callers got an error).
       if (m.reason && m.reason != caf::exit_reason::normal) {
         st.log->warn("a quality measurer failed ({}); replacing it", self->system().render(m.reason));
-        measurer = spawn_quality_measurer(self);
+        measurer = spawn_quality_measurer(self, st.settings.detached_measurers);
       }
       return;
     }

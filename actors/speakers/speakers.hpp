@@ -46,6 +46,10 @@ struct speakers_settings {
   // holds up the shard or a scheduler thread; past max_measuring at once: errc::overloaded.
   std::uint32_t measurers = 2;
   std::uint32_t max_measuring = 8;
+  // Simulation only: measurers scheduled, not detached. A detached actor runs on a thread of its
+  // own even under the test coordinator, and its exit touched the coordinator's clock from there
+  // (a segfault once in thousands of seeds of tests/sim's cluster scenario).
+  bool detached_measurers = true;
   // In a cluster, the node's lease: every durable speaker write carries its epoch and is fenced
   // by the store (store.hpp). Null on a node without a cluster.
   std::shared_ptr<const node_lease> lease;

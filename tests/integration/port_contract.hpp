@@ -38,15 +38,15 @@ class memory_backend : public io_actor_test {
   sim::server server;
 };
 
-// Builds the port with `open(link)` in a fresh actor, runs `op(port, done)` and waits for `done`.
+// Builds the port with `open(self)` in a fresh actor, runs `op(port, done)` and waits for `done`.
 template <class T, class Port, class Op>
-caf::expected<T> through_port(caf::actor_system& sys, postgres_actor db,
-                              std::function<std::unique_ptr<Port>(const db::store_link&)> open, Op op) {
+caf::expected<T> through_actor_port(caf::actor_system& sys,
+                                    std::function<std::unique_ptr<Port>(caf::event_based_actor*)> open, Op op) {
   using namespace std::chrono_literals;
   auto answer = std::make_shared<std::promise<caf::expected<T>>>();
   auto got = answer->get_future();
-  sys.spawn([db, open, op, answer](caf::event_based_actor* self) -> caf::behavior {
-    std::shared_ptr<Port> port = open(db::make_store_link(self, db, 10s));
+  sys.spawn([open, op, answer](caf::event_based_actor* self) -> caf::behavior {
+    std::shared_ptr<Port> port = open(self);
     op(*port, [self, port, answer](caf::expected<T> r) {
       answer->set_value(std::move(r));
       self->quit();
@@ -55,6 +55,15 @@ caf::expected<T> through_port(caf::actor_system& sys, postgres_actor db,
   });
   if (got.wait_for(60s) != std::future_status::ready) return make_error(errc::internal, "the port never answered");
   return got.get();
+}
+
+// The same over the link a store adapter is built with (`open(link)`), to `db` or none.
+template <class T, class Port, class Op>
+caf::expected<T> through_port(caf::actor_system& sys, postgres_actor db,
+                              std::function<std::unique_ptr<Port>(const db::store_link&)> open, Op op) {
+  using namespace std::chrono_literals;
+  return through_actor_port<T, Port>(
+    sys, [db, open](caf::event_based_actor* self) { return open(db::make_store_link(self, db, 10s)); }, op);
 }
 
 }  // namespace sbm::test

@@ -1,17 +1,19 @@
-// Simulated nodes of one cluster in one process: each its own speaker shard (the real one, with
-// its real speaker actors) and a membership stand-in over the shared in-memory lease store, all
-// over one in-memory speakers store. Clients send quality samples with Idempotency-Keys to any
-// node and retry on every refusal; the seed decides when nodes join, drain, crash (every actor
-// killed, the lease left to lapse) or freeze (not scheduled for a while, as under SIGSTOP), and
-// which messages between nodes are lost or held back. The store judges every write it accepted:
-// at any virtual instant only the speaker's live owner may write, no acknowledged sample is lost
-// and none is counted twice.
+// Simulated nodes of one cluster in one process: each its own speaker shard and membership actor
+// (the real ones, with their real speaker actors), over the shared in-memory lease store and one
+// in-memory speakers store. Clients send quality samples with Idempotency-Keys to any node and
+// retry on every refusal; the seed decides when nodes join, drain, crash (every actor killed, its
+// connections lost, the lease left to lapse) or freeze (not scheduled for a while, as under
+// SIGSTOP), and which messages between nodes are lost or held back. The store judges every write
+// it accepted: at any virtual instant only the speaker's live owner may write, no acknowledged
+// sample is lost and none is counted twice. Then the faults stop, and every sample must get
+// through.
 //
-// The membership stand-in: the real membership actor (actors/cluster/membership.cpp) publishes
-// and joins over CAF's middleman, which cannot run under the test coordinator. The stand-in does
-// what it does with the lease store (acquire, renew, a lapsed lease replaced by a new epoch, the
-// live leases read back) and tells its shard the placement the same way; what BASP would tell
-// it (a crashed member unreachable) it reads from the scenario.
+// The membership actor (actors/cluster/membership.cpp) publishes, connects and joins through a
+// simulated middleman (network.hpp's transport): a connect answers a link over the lossy network,
+// which the member monitors as it would a BASP proxy, and a crash kills every link to the node,
+// as BASP reports a lost connection. Handles a join carries become links of the receiving node
+// (BASP's proxies), and the placement a membership tells its shard has each member's shard
+// replaced by this node's link to it, so shard-to-shard forwarding crosses the network too.
 #include <gtest/gtest.h>
 
 #include <caf/actor_cast.hpp>
@@ -32,6 +34,7 @@
 #include <tuple>
 #include <vector>
 
+#include "actors/cluster/membership.hpp"
 #include "actors/cluster/store.hpp"
 #include "actors/speakers/speaker_state.hpp"
 #include "actors/speakers/speakers.hpp"
@@ -55,20 +58,29 @@ namespace sim = sbm::sim;
 constexpr int speaker_count = 6;
 constexpr int sample_count = 40;
 constexpr std::size_t max_nodes = 5;
-constexpr int max_attempts = 40;
 constexpr auto lease_ttl = 3s;
 constexpr auto renew_every = 1s;
+// After the faults stop: a lapsed lease (3 s), a thaw (7 s at most) and a few of a client's
+// retries (6 s each at most) take far less.
+constexpr std::chrono::milliseconds calm_limit = 120s;
+// The pacing then: time still passes as work runs, as on a real network (two shards whose views
+// differ for a moment forward a speaker back and forth until the next lease reading; with no
+// time passing per step they would do so forever at one instant), but never near a timeout.
+constexpr sim::pacing calm_pace{0.05, std::chrono::milliseconds{10}};
 
-using tick_atom = caf::atom_constant<caf::atom("simtick")>;
 using retry_atom = caf::atom_constant<caf::atom("simretry")>;
 
 bool planted_bug = false;  // the SkipTheFence test: the store saves without the fence
 
 struct sim_node {
-  std::string address;
+  std::string host;
+  std::uint16_t port = 0;
+  std::string address;  // host:port, the membership's name for it
   std::shared_ptr<sbm::node_lease> lease = std::make_shared<sbm::node_lease>();
   sbm::speaker_shard_actor shard;
-  caf::actor agent;
+  caf::actor relay;  // between the membership and the shard: see placement_relay
+  caf::io::middleman_actor transport;
+  sbm::membership_actor membership;
   bool crashed = false;
   bool draining = false;
 };
@@ -76,7 +88,9 @@ struct sim_node {
 // What the scenario shares with its actors: one thread (the test coordinator) touches it.
 struct cluster {
   std::vector<std::unique_ptr<sim_node>> nodes;
-  std::map<std::pair<std::string, std::string>, caf::actor> links;  // (from, to): the network
+  std::map<std::pair<std::string, std::string>, caf::actor> links;  // (from, to) shard links
+  std::multimap<std::string, caf::actor> member_links;  // to a node's membership, by its address
+  std::shared_ptr<sim::directory> dir = std::make_shared<sim::directory>();
   sim::network net;
   caf::actor server;
   std::shared_ptr<sim::lease_tables> leases;
@@ -94,76 +108,45 @@ sbm::postgres_actor::behavior_type quiet_db(sbm::postgres_actor::pointer) {
   };
 }
 
-// --- the membership stand-in ---
+// --- what BASP does between the nodes ---
 
-struct agent_state {
-  static inline const char* name = "sbm.sim.membership";
-  std::unique_ptr<sbm::cluster::store> leases;
-  std::int64_t epoch = 0;
-  std::vector<std::tuple<std::string, std::int64_t, bool>> told;  // the placement last sent
-  bool told_ready = false;
-};
-
-using agent_ptr = caf::stateful_actor<agent_state>*;
-
-void tell_placement(agent_ptr self, cluster* c, sim_node* n, const std::vector<sbm::cluster::lease>& live) {
-  auto& st = self->state;
-  sbm::cluster_placement p;
-  p.self = n->address;
-  bool mine_live = false;
-  for (const auto& l : live) {
-    if (l.epoch == st.epoch) mine_live = true;
-    auto it = std::find_if(c->nodes.begin(), c->nodes.end(), [&](const auto& x) { return x->address == l.address; });
-    if (it == c->nodes.end() || (*it)->draining) continue;
-    sbm::placement_member m;
-    m.address = l.address;
-    m.epoch = l.epoch;
-    m.reachable = !(*it)->crashed;
-    if (it->get() != n) m.speakers = c->links[{n->address, l.address}];
-    p.members.push_back(std::move(m));
-  }
-  std::sort(p.members.begin(), p.members.end(), [](const auto& a, const auto& b) { return a.address < b.address; });
-  p.ready = st.epoch != 0 && mine_live;
-  std::vector<std::tuple<std::string, std::int64_t, bool>> now;
-  for (const auto& m : p.members) now.emplace_back(m.address, m.epoch, m.reachable);
-  if (now == st.told && p.ready == st.told_ready) return;
-  st.told = std::move(now);
-  st.told_ready = p.ready;
-  self->send(n->shard, sbm::placement_atom::value, std::move(p));
+sim_node* node_of(cluster* c, caf::actor_id membership) {
+  for (auto& n : c->nodes)
+    if (n->membership.id() == membership) return n.get();
+  return nullptr;
 }
 
-void after_lease(agent_ptr self, cluster* c, sim_node* n) {
-  self->state.leases->live([self, c, n](caf::expected<std::vector<sbm::cluster::lease>> all) {
-    if (all) tell_placement(self, c, n, *all);
-    self->delayed_send(self, renew_every, tick_atom::value);
-  });
+// A link to the membership actor `target` (of another node), killed when that node crashes: the monitor on it fires as on a BASP proxy whose connection is gone.
+caf::actor link_to_member(caf::actor_system& sys, cluster* c, const caf::actor& target);
+
+// A join carries the joiner's membership handle; on the receiving node it is a proxy: a link.
+sim::rewrite proxies_for(caf::actor_system& sys, cluster* c) {
+  return [&sys, c](caf::message msg) {
+    if (!msg.match_elements<sbm::join_atom, sbm::cluster_member>()) return msg;
+    auto m = msg.get_as<sbm::cluster_member>(1);
+    if (m.membership && node_of(c, m.membership.id()))
+      m.membership = link_to_member(sys, c, m.membership);
+    return caf::make_message(sbm::join_atom::value, std::move(m));
+  };
 }
 
-caf::behavior agent_fn(agent_ptr self, cluster* c, sim_node* n) {
-  self->state.leases = sim::memory_lease_store(c->server, c->leases)(sbm::db::make_store_link(self, {}, 2s));
-  self->send(self, tick_atom::value);
+caf::actor link_to_member(caf::actor_system& sys, cluster* c, const caf::actor& target) {
+  auto link = sim::spawn_link(sys, target, c->net, proxies_for(sys, c));
+  if (auto* to = node_of(c, target.id())) c->member_links.emplace(to->address, link);
+  return link;
+}
+
+// The placement the membership tells its shard names each member's shard by the handle that
+// member sent; this node reaches it through its link to that node's shard instead.
+caf::behavior placement_relay(caf::event_based_actor* self, cluster* c, sim_node* n) {
   return {
-    [self, c, n](tick_atom) {
-      auto& st = self->state;
-      if (st.epoch == 0) {
-        st.leases->acquire(n->address, n->address, lease_ttl, [self, c, n](caf::expected<sbm::cluster::lease> l) {
-          if (l) {
-            self->state.epoch = l->epoch;
-            n->lease->set(l->epoch);
-          }
-          after_lease(self, c, n);
-        });
-        return;
-      }
-      st.leases->renew(st.epoch, lease_ttl, [self, c, n](caf::expected<sbm::cluster::lease> l) {
-        // Lapsed: the node stops writing at once and takes a new epoch on its next tick. Any
-        // other failure keeps the epoch: the store's clock, not this node's, says when it ends.
-        if (!l && sbm::code_of(l.error()) == sbm::errc::stale_owner) {
-          self->state.epoch = 0;
-          n->lease->set(0);
+    [self, c, n](sbm::placement_atom, sbm::cluster_placement& p) {
+      for (auto& m : p.members)
+        if (m.address != n->address) {
+          auto it = c->links.find({n->address, m.address});
+          m.speakers = it == c->links.end() ? caf::actor{} : it->second;
         }
-        after_lease(self, c, n);
-      });
+      self->send(n->shard, sbm::placement_atom::value, std::move(p));
     },
   };
 }
@@ -174,7 +157,6 @@ struct ledger {
   std::set<std::string> acked;  // job ids answered with the speaker's view
   std::vector<std::string> violations;
   int done = 0;
-  int gave_up = 0;
   std::uint64_t attempts = 0;
 };
 
@@ -223,10 +205,6 @@ void attempt(client_ptr self) {
           st.led->violations.push_back("job " + st.sample.job_id + " refused for good: " + self->system().render(e));
           return finish(self);
         }
-        if (st.attempt >= max_attempts) {
-          ++st.led->gave_up;
-          return finish(self);
-        }
         const auto pause = std::chrono::milliseconds{std::uniform_int_distribution<int>{50, 800}(st.rng)};
         self->delayed_send(self, pause, retry_atom::value);
       });
@@ -245,13 +223,17 @@ caf::behavior client_fn(client_ptr self, cluster* c, ledger* led, sbm::quality_s
 
 sim_node* add_node(caf::actor_system& sys, cluster& c) {
   auto n = std::make_unique<sim_node>();
-  n->address = "node-" + std::to_string(c.nodes.size() + 1);
+  const auto number = c.nodes.size() + 1;
+  n->host = "node-" + std::to_string(number);
+  n->port = static_cast<std::uint16_t>(7000 + number);
+  n->address = n->host + ":" + std::to_string(n->port);
   sbm::speakers::speakers_settings s;
   s.db = c.relay_db;
   s.store = c.store;
   s.lease = n->lease;
   s.relay_interval = 24h;
   s.measurers = 1;
+  s.detached_measurers = false;
   s.idle_timeout = 20s;
   s.db_timeout = 2s;
   n->shard = sbm::speakers::spawn_speakers(sys, s);
@@ -261,18 +243,49 @@ sim_node* add_node(caf::actor_system& sys, cluster& c) {
   }
   auto* raw = n.get();
   c.nodes.push_back(std::move(n));
-  raw->agent = sys.spawn(agent_fn, &c, raw);
+  raw->relay = sys.spawn(placement_relay, &c, raw);
+  raw->transport = sim::spawn_transport(sys, c.dir, [&sys, cl = &c](const caf::actor& target) {
+    return link_to_member(sys, cl, target);
+  });
+  sbm::cluster::membership_settings m;
+  m.node_name = raw->host;
+  m.host = raw->host;
+  m.port = raw->port;
+  // Every node so far is a seed, crashed ones too (a connect to them fails, as it would).
+  for (auto& other : c.nodes) m.seeds.emplace_back(other->host, other->port);
+  m.lease_ttl = lease_ttl;
+  m.renew_interval = renew_every;
+  m.call_timeout = 2s;
+  m.lease = raw->lease;
+  m.speakers = caf::actor_cast<sbm::speaker_shard_actor>(raw->relay);
+  m.transport = raw->transport;
+  m.make_store = sim::memory_lease_store(c.server, c.leases);
+  raw->membership = sbm::cluster::spawn_membership(sys, std::move(m));
   return raw;
+}
+
+// A crash: every actor of the node killed, every connection to it lost, its port gone; its lease
+// is left to lapse.
+void crash(cluster& c, sim_node* n) {
+  n->crashed = true;
+  c.dir->published.erase(n->address);
+  for (auto [it, end] = c.member_links.equal_range(n->address); it != end; ++it)
+    caf::anon_send_exit(it->second, caf::exit_reason::kill);
+  c.member_links.erase(n->address);
+  caf::anon_send_exit(n->membership, caf::exit_reason::kill);
+  caf::anon_send_exit(n->transport, caf::exit_reason::kill);
+  caf::anon_send_exit(n->relay, caf::exit_reason::kill);
+  caf::anon_send_exit(n->shard, caf::exit_reason::kill);
 }
 
 // Everything of a node the scheduler runs: its shard, its membership and its speakers.
 std::function<bool(caf::resumable*)> actors_of(const sim_node* n) {
   const auto shard = n->shard.id();
-  const auto agent = n->agent.id();
-  return [shard, agent](caf::resumable* job) {
+  const std::set<caf::actor_id> own{shard, n->membership.id(), n->relay.id(), n->transport.id()};
+  return [shard, own](caf::resumable* job) {
     auto* a = dynamic_cast<caf::scheduled_actor*>(job);
     if (!a) return false;
-    if (a->id() == shard || a->id() == agent) return true;
+    if (own.count(a->id())) return true;
     auto* speaker = dynamic_cast<caf::stateful_actor<sbm::speakers::speaker_state>*>(job);
     return speaker && speaker->state.env && speaker->state.env->shard.id() == shard;
   };
@@ -364,9 +377,7 @@ run_result run_seed(std::uint64_t seed, bool lossy = true) {
         if (up.size() < 2) break;
         if (auto* n = pick()) {
           note("crash " + n->address);
-          n->crashed = true;
-          caf::anon_send_exit(n->agent, caf::exit_reason::kill);
-          caf::anon_send_exit(n->shard, caf::exit_reason::kill);
+          crash(c, n);
         }
         break;
       case act::freeze:
@@ -381,6 +392,7 @@ run_result run_seed(std::uint64_t seed, bool lossy = true) {
         if (auto* n = pick()) {
           note("drain " + n->address);
           n->draining = true;
+          caf::anon_send(n->membership, sbm::drain_atom::value);
         }
         break;
       case act::join:
@@ -389,9 +401,15 @@ run_result run_seed(std::uint64_t seed, bool lossy = true) {
         break;
     }
   }
-  // Every client ends: acknowledged, given up, or refused for good.
-  if (!w.run_until([&] { return led.done == next_job; }, 600s))
-    out.failures.push_back(std::to_string(next_job - led.done) + " client(s) still waiting after 600 s of virtual time");
+  // The faults stop: the store answers every call, the network carries every message at once,
+  // time no longer jumps far past waiting messages, and no node crashes, drains or freezes any more (a frozen one thaws on time). Then every sample
+  // must get through: its client retries until acknowledged (or refused for good, a violation).
+  *server.faults_now = sim::faults{};
+  *c.net.faults = sim::network_faults{};
+  w.pace(calm_pace);
+  if (!w.run_until([&] { return led.done == next_job; }, calm_limit))
+    out.failures.push_back(std::to_string(next_job - led.done) + " sample(s) not acknowledged " +
+                           std::to_string(calm_limit.count() / 1000) + " s after the faults stopped");
 
   for (const auto& v : led.violations) out.failures.push_back(v);
   for (const auto& wr : tables->writes)
@@ -434,10 +452,13 @@ run_result run_seed(std::uint64_t seed, bool lossy = true) {
   out.answers_lost = server.stats->lost;
 
   for (auto& n : c.nodes) {
-    caf::anon_send_exit(n->agent, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(n->membership, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(n->transport, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(n->relay, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(n->shard, caf::exit_reason::user_shutdown);
   }
   for (auto& [k, l] : c.links) caf::anon_send_exit(l, caf::exit_reason::user_shutdown);
+  for (auto& [k, l] : c.member_links) caf::anon_send_exit(l, caf::exit_reason::user_shutdown);
   for (auto& cl : clients) caf::anon_send_exit(cl, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(c.relay_db, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(c.server, caf::exit_reason::user_shutdown);
@@ -512,13 +533,28 @@ TEST(ClusterNodesSim, Regressions) {
   }
 }
 
+// Open: found by the 10,000-seed run once the faults stop and every sample must get through
+// (seeds 983, 1344, 1359, 1546, 2725; the ctest set 1-200 does not meet it). A node hands a
+// speaker off (a drain, or a new view) and the store refuses the release of its ownership row;
+// speaker_shard.cpp's release_then_replay leaves the row "until the lease lapses", but the node
+// lives on and renews it, so every new owner's load is refused (stale_owner: owned by the live
+// lease of epoch N) for as long as the old node runs. The release needs retrying while the lease
+// lives. Enable this test with the fix.
+TEST(ClusterNodesSim, DISABLED_OpenFindings) {
+  for (std::uint64_t seed : {983, 1344, 1359, 1546, 2725}) {
+    auto r = run_seed(seed);
+    EXPECT_TRUE(r.failures.empty()) << report(seed, r);
+  }
+}
+
 TEST(ClusterNodesSim, TheSameSeedGivesTheSameTrace) {
-  const auto seed = sim::seeds(1).first;
-  auto a = run_seed(seed);
-  auto b = run_seed(seed);
-  ASSERT_GT(a.trace.size(), 100u);
-  EXPECT_EQ(a.trace, b.trace);
-  EXPECT_GT(a.acked, 0u) << "no sample was acknowledged at all";
+  std::uint64_t acked = 0;
+  EXPECT_EQ(sim::same_seed_same_trace([&](std::uint64_t seed) {
+    auto r = run_seed(seed);
+    acked += r.acked;
+    return r.trace;
+  }), "");
+  EXPECT_GT(acked, 0u) << "no sample was acknowledged at all";
 }
 
 }  // namespace

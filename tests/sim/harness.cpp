@@ -148,6 +148,23 @@ seed_range seeds(std::uint64_t default_count) {
 
 bool trace_wanted() { return flag_trace || env_number("SBM_SIM_TRACE").value_or(0) != 0; }
 
+std::string same_seed_same_trace(const std::function<std::vector<std::string>(std::uint64_t)>& run,
+                                 std::size_t min_steps) {
+  const auto seed = seeds(1).first;
+  const auto a = run(seed);
+  if (a.size() <= min_steps)
+    return "seed " + std::to_string(seed) + " ran only " + std::to_string(a.size()) + " steps";
+  const auto b = run(seed);
+  if (a != b) {
+    std::size_t i = 0;
+    while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
+    return "seed " + std::to_string(seed) + " gave two traces, first apart at step " + std::to_string(i) + ": '" +
+           (i < a.size() ? a[i] : "(end)") + "' then '" + (i < b.size() ? b[i] : "(end)") + "'";
+  }
+  if (run(seed + 1) == a) return "seeds " + std::to_string(seed) + " and " + std::to_string(seed + 1) + " gave one trace";
+  return {};
+}
+
 std::string tail(const std::vector<std::string>& trace, std::size_t lines) {
   std::ostringstream out;
   const auto from = trace.size() > lines ? trace.size() - lines : 0;

@@ -45,6 +45,10 @@ class world {
   std::uint64_t seed() const { return seed_; }
   caf::actor_clock::time_point now() const;
 
+  // Changes the pacing from now on: a scenario's calm phase (faults stopped) sets short jumps, so
+  // nothing waits in a mailbox anywhere near a timeout any more.
+  void pace(pacing p) { pace_ = p; }
+
   // Runs one ready job, picked by the seed; false when none is ready.
   bool step();
   // Runs until `done` holds: ready jobs first, then the next timer in virtual time. False when
@@ -94,6 +98,12 @@ void parse_seed_flags(int& argc, char** argv);
 seed_range seeds(std::uint64_t default_count);
 // `--trace` (or SBM_SIM_TRACE=1): scenarios print every run's whole trace.
 bool trace_wanted();
+
+// Every scenario's determinism check: `run` (a seed's whole trace) twice with the first seed of
+// seeds(1) gives one trace of more than `min_steps` steps, and the next seed another. Empty when
+// it holds, else what went wrong (a test EXPECTs it empty).
+std::string same_seed_same_trace(const std::function<std::vector<std::string>(std::uint64_t)>& run,
+                                 std::size_t min_steps = 100);
 
 // The trace's last `lines` steps, for a failure message.
 std::string tail(const std::vector<std::string>& trace, std::size_t lines);

@@ -8,6 +8,7 @@
 // - no pull waits past its deadline: every client is answered (jobs or a typed refusal) within
 //   the jobs actor's InstaNote timeout;
 // - no queue grows past its bound: the pool's queue (sampled all along) and each worker's mailbox;
+// - after the heal, once the breaker closed, every pull gets through (the bound aside);
 // - the same seed gives the same trace.
 // Redis (the pull cache) is not simulated yet: the jobs actor runs without a cache here.
 #include <gtest/gtest.h>
@@ -49,6 +50,10 @@ struct ledger {
   std::uint64_t pulls = 0, answered_jobs = 0, refused = 0;
   std::uint64_t ok_after_heal = 0, failed_after_heal = 0;
   bool healed = false;
+  // After the heal: pulls refused other than as unavailable (the queue's bound says that too) or
+  // overloaded, by virtual ms sent; and each client's pulls answered from InstaNote, by ms sent.
+  std::vector<std::pair<std::int64_t, std::string>> refused_after_heal;
+  std::map<int, std::vector<std::int64_t>> ok_sent_after_heal;
   std::vector<std::string> violations;
 };
 
@@ -85,6 +90,7 @@ caf::behavior client_fn(caf::event_based_actor* self, int n, instanote_actor job
           if (p.source != "instanote") led->violations.push_back("a pull answered from " + p.source + " without a cache");
           ++led->answered_jobs;
           if (led->healed) ++led->ok_after_heal;
+          if (led->healed) led->ok_sent_after_heal[n].push_back(sim::ms_of(sent));
           later();
         },
         [=](caf::error& e) {
@@ -95,6 +101,8 @@ caf::behavior client_fn(caf::event_based_actor* self, int n, instanote_actor job
             led->violations.push_back("a pull refused with " + std::string(to_string(code_of(e))));
           ++led->refused;
           if (led->healed) ++led->failed_after_heal;
+          if (led->healed && code_of(e) != errc::overloaded && code_of(e) != errc::unavailable)
+            led->refused_after_heal.emplace_back(sim::ms_of(sent), self->system().render(e));
           later();
         });
   }};
@@ -211,15 +219,25 @@ run_result run_seed(std::uint64_t seed) {
     if (p.kind == "flaky") f->fail_chance = 0.5;
     w.run_for(p.to - p.from);
     // An outage long enough for the window (minimum_calls failures at the clients' pace, retries
-    // included) must have opened the breaker before it ended.
+    // included) must find the breaker open at some instant: opened during it, or open already
+    // when it began (opened by the phase before, its open_for may even end inside this one:
+    // seeds 281, 371, 610, 888 and 1006 of the 10,000-seed run).
     if (p.kind == "down" && p.to - p.from >= 10s) {
       const auto from = sim::ms_of(w.now()) - (p.to - p.from).count();
-      const bool open = std::any_of(seen->states.begin(), seen->states.end(), [&](const auto& s) {
-        return s.first >= from && s.second == "open";
-      }) || (!seen->states.empty() && seen->states.back().second == "open");
-      if (!open)
-        led->violations.push_back("the breaker stayed " + (seen->states.empty() ? std::string("closed") : seen->states.back().second) +
-                                  " through a " + std::to_string((p.to - p.from).count()) + " ms outage");
+      std::string at_start = "closed";
+      bool open = false;
+      for (const auto& [at, state] : seen->states) {
+        if (at <= from) at_start = state;
+        else open = open || state == "open";
+      }
+      open = open || at_start == "open";
+      if (!open) {
+        std::string seen_then;
+        for (const auto& [at, state] : seen->states)
+          if (at >= from - 25000) seen_then += " " + state + "@" + std::to_string(at);
+        led->violations.push_back("the breaker was never open through a " + std::to_string((p.to - p.from).count()) +
+                                  " ms outage from " + std::to_string(from) + " ms (states seen:" + seen_then + ")");
+      }
     }
   }
   *f = sim::faults{};
@@ -235,6 +253,27 @@ run_result run_seed(std::uint64_t seed) {
   else if (seen->states.back().first > healed_at + std::chrono::milliseconds{open_for + 10s}.count())
     fail("the breaker closed only " + std::to_string(seen->states.back().first - healed_at) + " ms after the heal");
   if (led->ok_after_heal == 0) fail("no pull came from InstaNote after the heal");
+  // Liveness: once the breaker closed after the heal, every client's pulls get through again (the
+  // queue's bound may still refuse some: it is below the clients' pulls at once), and none is
+  // refused for any other reason.
+  std::int64_t closed_at = -1;
+  for (const auto& [at, state] : seen->states)
+    if (at >= healed_at && state == "closed") {
+      closed_at = at;
+      break;
+    }
+  if (closed_at >= 0)
+    for (int n = 1; n <= clients; ++n) {
+      const auto& ok = led->ok_sent_after_heal[n];
+      if (std::none_of(ok.begin(), ok.end(), [&](std::int64_t sent) { return sent > closed_at; }))
+        fail("client " + std::to_string(n) + " got no pull through after the breaker closed again at " +
+             std::to_string(closed_at) + " ms");
+    }
+  if (closed_at >= 0)
+    for (const auto& [sent, why] : led->refused_after_heal)
+      if (sent > closed_at)
+        fail("a pull sent at " + std::to_string(sent) + " ms, after the breaker closed again at " +
+             std::to_string(closed_at) + " ms, was refused: " + why);
   // The pool forgets a request only worker_grace past its deadline, by which the worker has
   // answered or dropped it; one more is allowed for a worker the seed left unscheduled that long
   // (seed 171: three held at once with a bound of two).
@@ -260,9 +299,10 @@ std::string report(std::uint64_t seed, const run_result& r) {
 
 TEST(InstanoteFlappingSim, BreakersOpenAndCloseAndNoPullOutlivesItsDeadline) {
   const auto range = sim::seeds(200);
-  std::size_t failed = 0, opened = 0, half_opened = 0, full = 0;
+  std::size_t failed = 0, opened = 0, half_opened = 0, full = 0, runs = 0;
   for (auto seed = range.first; seed < range.first + range.count; ++seed) {
     auto r = run_seed(seed);
+    ++runs;
     if (sim::trace_wanted()) std::cout << "seed " << seed << " trace:\n" << sim::tail(r.trace, r.trace.size());
     opened += r.opened;
     half_opened += r.half_opened;
@@ -273,25 +313,32 @@ TEST(InstanoteFlappingSim, BreakersOpenAndCloseAndNoPullOutlivesItsDeadline) {
       if (failed >= 5) break;
     }
   }
-  std::cout << range.count << " seeds: breaker opened in " << opened << ", half-open in " << half_opened
+  std::cout << runs << " seeds: breaker opened in " << opened << ", half-open in " << half_opened
             << ", the queue full in " << full << "\n";
   // The faults must reach what they test: over a seed set of any size, the breaker opened and
-  // recovered through half-open, and the queue filled to its bound.
-  if (range.count >= 20) {
-    EXPECT_GT(opened, range.count / 2);
-    EXPECT_GT(half_opened, range.count / 2);
+  // recovered through half-open, and the queue filled to its bound. Counted over the seeds run
+  // (five failures end the set early).
+  if (runs >= 20) {
+    EXPECT_GT(opened, runs / 2);
+    EXPECT_GT(half_opened, runs / 2);
     EXPECT_GT(full, 0u);
   }
 }
 
+// Seeds that found bugs, kept whatever the ctest seed range becomes.
+// Seeds 281, 371, 610, 888, 1006 (the 10,000-seed run): the breaker opened in the phase before a
+// long outage and its open_for ended inside it (half-open at the outage's last instants); the
+// check wanted it opened within the outage or open at its end, and failed a breaker that did
+// right. The check now also counts a breaker already open when the outage began.
+TEST(InstanoteFlappingSim, Regressions) {
+  for (std::uint64_t seed : {281, 371, 610, 888, 1006}) {
+    auto r = run_seed(seed);
+    EXPECT_TRUE(r.failures.empty()) << report(seed, r);
+  }
+}
+
 TEST(InstanoteFlappingSim, TheSameSeedGivesTheSameTrace) {
-  const auto seed = sim::seeds(1).first;
-  auto a = run_seed(seed);
-  auto b = run_seed(seed);
-  ASSERT_GT(a.trace.size(), 100u);
-  EXPECT_EQ(a.trace, b.trace);
-  auto c = run_seed(seed + 1);
-  EXPECT_NE(a.trace, c.trace);
+  EXPECT_EQ(sim::same_seed_same_trace([](std::uint64_t seed) { return run_seed(seed).trace; }), "");
 }
 
 }  // namespace

@@ -7,11 +7,16 @@
 // back to the caller, as BASP routes them.
 #include <caf/actor.hpp>
 #include <caf/fwd.hpp>
+#include <caf/io/middleman_actor.hpp>
+#include <caf/message.hpp>
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <random>
+#include <string>
 
 namespace sbm::sim {
 
@@ -36,7 +41,25 @@ struct network {
 
 network make_network(std::uint64_t seed);
 
-// A one-way link to `target`: what is sent to it goes on to `target` as if sent there directly.
-caf::actor spawn_link(caf::actor_system& sys, caf::actor target, const network& net);
+// What BASP does to a message on its way: the handles in it become proxies on the receiving node.
+// A scenario that hands actors from node to node in messages swaps them for links here.
+using rewrite = std::function<caf::message(caf::message)>;
+
+// A one-way link to `target`: what is sent to it goes on to `target` as if sent there directly
+// (after `rw`, if any).
+caf::actor spawn_link(caf::actor_system& sys, caf::actor target, const network& net, rewrite rw = {});
+
+// The middleman's part of BASP for simulated nodes: where each node publishes an actor on a
+// host:port, and where the others connect to it. A node's actor is gone from it when the scenario
+// erases it (a crash) or the actor unpublishes itself.
+struct directory {
+  std::map<std::string, caf::strong_actor_ptr> published;  // by "host:port"
+};
+
+// One node's stand-in for its middleman actor (publish, connect, unpublish; the rest is refused):
+// a connect answers `link_to(actor published there)`, the scenario's link from this node to it,
+// which the caller monitors as it would a BASP proxy (killing the link is the connection lost).
+caf::io::middleman_actor spawn_transport(caf::actor_system& sys, std::shared_ptr<directory> dir,
+                                         std::function<caf::actor(const caf::actor&)> link_to);
 
 }  // namespace sbm::sim

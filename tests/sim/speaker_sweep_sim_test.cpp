@@ -85,6 +85,7 @@ TEST_F(SpeakerSweep, MoreSpeakersThanOneSweepMessageAsksAreAllPassivated) {
   s.idle_timeout = 60s;         // swept every 15 s
   s.relay_interval = 24h;       // the outbox relay stays out of the way
   s.measurers = 1;
+  s.detached_measurers = false;
   auto shard = sbm::speakers::spawn_speakers(sys, s);
   sched.run();
   for (std::size_t i = 0; i < n; ++i) caf::anon_send(shard, sbm::get_atom::value, id_of(i));
@@ -124,6 +125,7 @@ TEST_F(SpeakerSweep, NoSpeakerOutlivesItsShardEvenAKilledOne) {
   s.db = sys.spawn(stand_in_db, loaded);
   s.relay_interval = 24h;
   s.measurers = 1;
+  s.detached_measurers = false;
   auto shard = sbm::speakers::spawn_speakers(sys, s);
   sched.run();
   for (std::size_t i = 0; i < 20; ++i) caf::anon_send(shard, sbm::get_atom::value, id_of(i));

@@ -398,13 +398,7 @@ TEST(VerificationSessionsSim, Regressions) {
 }
 
 TEST(VerificationSessionsSim, TheSameSeedGivesTheSameTrace) {
-  const auto seed = sim::seeds(1).first;
-  auto a = run_seed(seed);
-  auto b = run_seed(seed);
-  ASSERT_GT(a.trace.size(), 100u);
-  EXPECT_EQ(a.trace, b.trace);
-  auto c = run_seed(seed + 1);
-  EXPECT_NE(a.trace, c.trace);
+  EXPECT_EQ(sim::same_seed_same_trace([](std::uint64_t seed) { return run_seed(seed).trace; }), "");
 }
 
 }  // namespace
