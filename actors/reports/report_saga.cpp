@@ -183,14 +183,18 @@ void flush_acks(self_ptr self);
 // One statement records a whole batch: each row moves on only if it is still at the revision and
 // step its step ran for, and every log line is written either way, because the step happened
 // whether or not the row still waited for it. The values travel as JSON parameters, never as SQL
-// text; the statement answers the ids of the rows that moved.
+// text; the statement answers the ids of the rows that moved. The rows are found by an array of
+// their ids (one primary-key probe each): joined to the input alone, the plan PostgreSQL settled
+// on while the table was small hashed the whole table on every call, so each batch cost more the
+// more reports there were (pg_stat_statements, bench/PROFILE-reports.md).
 const char* const record_acks_sql =
-  "WITH input AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS t(report_id bigint, revision bigint, "
-  "step text, next text)), "
+  "WITH input AS MATERIALIZED (SELECT * FROM jsonb_to_recordset($1::jsonb) AS t(report_id bigint, "
+  "revision bigint, step text, next text)), "
   "moved AS (UPDATE reports.report_saga s SET step = i.next, attempts = 0, last_error = NULL, "
   "updated_at = now(), next_attempt_at = now() + make_interval(secs => $2::double precision / 1000), "
   "completed_at = CASE WHEN i.next = 'done' THEN now() END FROM input i "
-  "WHERE s.report_id = i.report_id AND s.revision = i.revision AND s.step = i.step "
+  "WHERE s.report_id = ANY (ARRAY(SELECT report_id FROM input)) "
+  "AND s.report_id = i.report_id AND s.revision = i.revision AND s.step = i.step "
   "AND s.claim = $4 RETURNING s.report_id), "
   "logged AS (INSERT INTO reports.saga_log (report_id, step, note) SELECT report_id, step, note "
   "FROM ROWS FROM (jsonb_to_recordset($3::jsonb) AS (report_id bigint, step text, note text)) "
