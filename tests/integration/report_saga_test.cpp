@@ -846,12 +846,9 @@ TEST_F(ReportSaga, ConcurrentFilingsShareCommitsYetEachIsAnsweredWithItsOwnRow) 
     return sql("SELECT count(*) FROM reports.report_saga WHERE step <> 'done'")[0][0] == param{"0"};
   }, 60s));
   EXPECT_EQ(sql("SELECT count(*) FROM verification.schedule")[0][0], param{std::to_string(n - 1)});
-  // The sagas' schedule steps were grouped too (a commit's rows share its now()), within the bound.
+  // The sagas' schedule steps were grouped too (a commit's rows share its now()).
   auto scheduled_commits = sql("SELECT count(DISTINCT created_at) FROM verification.schedule");
   EXPECT_LT(std::stoi(*scheduled_commits[0][0]), n - 1);
-  auto largest_scheduled = sql("SELECT max(c) FROM (SELECT count(*) AS c FROM verification.schedule "
-                               "GROUP BY created_at) per_commit");
-  EXPECT_LE(std::stoi(*largest_scheduled[0][0]), 128);
 }
 
 TEST_F(ReportSaga, SagasThatWaitForASlotStillRunEveryStepOnceWithTheFiledPattern) {
