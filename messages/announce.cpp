@@ -90,6 +90,8 @@ void announce_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<schedule_query>("sbm::schedule_query");
   cfg.add_message_type<verification_schedule>("sbm::verification_schedule");
   cfg.add_message_type<verification_request>("sbm::verification_request");
+  cfg.add_message_type<std::vector<verification_request>>("std::vector<sbm::verification_request>");
+  cfg.add_message_type<verification_request_batch>("sbm::verification_request_batch");
   cfg.add_message_type<session_start>("sbm::session_start");
   cfg.add_message_type<session_job>("sbm::session_job");
   cfg.add_message_type<session_mark>("sbm::session_mark");

@@ -3,6 +3,7 @@
 #include <caf/meta/type_name.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -74,11 +75,26 @@ typename Inspector::result_type inspect(Inspector& f, verification_request& x) {
            x.source_key, x.client_id);
 }
 
+// Many verifications asked for at once (the report saga groups its sagas' schedule steps): stored
+// in one statement and one commit, so either all are scheduled or none; each request is checked
+// and keyed as if asked alone. At most max_verification_batch requests.
+struct verification_request_batch {
+  std::vector<verification_request> requests;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, verification_request_batch& x) {
+  return f(caf::meta::type_name("verification_request_batch"), x.requests);
+}
+
+inline constexpr std::size_t max_verification_batch = 256;
+
 // schedule answers true once the row is committed (or was already there); the commit does not wait
 // for the WAL flush (runtime/db/commit.hpp), so its caller records its own acknowledgement after it.
 using verification_scheduler_actor = caf::typed_actor<
   caf::replies_to<publish_atom, bucket_changed>::with<bool>,
   caf::replies_to<schedule_atom, verification_request>::with<bool>,
+  caf::replies_to<schedule_atom, verification_request_batch>::with<bool>,
   caf::replies_to<list_atom, schedule_query>::with<verification_schedule>>;
 
 // --- verification sessions ----------------------------------------------------------------------

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <deque>
 #include <exception>
 #include <memory>
@@ -33,6 +34,9 @@ constexpr std::size_t max_error_bytes = 500;
 // Group commit of acknowledgements (see flush_acks).
 constexpr std::size_t max_ack_batch = 128;
 constexpr int max_acks_in_flight = 2;
+// Group commit of schedule steps (see flush_schedules), within the scheduler's own cap.
+constexpr std::size_t max_schedule_batch = std::min<std::size_t>(128, max_verification_batch);
+constexpr int max_schedules_in_flight = 2;
 constexpr const char* no_subscriber_note =
   "no pattern-learning subscriber on this node; the pattern is searchable, nothing else to tell";
 
@@ -71,6 +75,10 @@ struct saga_state {
   std::deque<waiting_saga> waiting;  // nudged while max_running sagas were already running
   std::deque<pending_ack> acks;  // acknowledged steps waiting for a statement
   int acks_in_flight = 0;
+  // Sagas at the schedule step waiting for a batch. A saga is queued at most once and only while
+  // it runs, so reports.max-running-sagas bounds this queue too.
+  std::deque<std::int64_t> schedules;
+  int schedules_in_flight = 0;
   time_point next_tick{};
   bool claiming = false;
   bool backlog = false;  // the last claim filled every free slot: claim again when one frees
@@ -183,14 +191,18 @@ void flush_acks(self_ptr self);
 // One statement records a whole batch: each row moves on only if it is still at the revision and
 // step its step ran for, and every log line is written either way, because the step happened
 // whether or not the row still waited for it. The values travel as JSON parameters, never as SQL
-// text; the statement answers the ids of the rows that moved.
+// text; the statement answers the ids of the rows that moved. The rows are found by an array of
+// their ids (one primary-key probe each): joined to the input alone, the plan PostgreSQL settled
+// on while the table was small hashed the whole table on every call, so each batch cost more the
+// more reports there were (pg_stat_statements, bench/PROFILE-reports.md).
 const char* const record_acks_sql =
-  "WITH input AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS t(report_id bigint, revision bigint, "
-  "step text, next text)), "
+  "WITH input AS MATERIALIZED (SELECT * FROM jsonb_to_recordset($1::jsonb) AS t(report_id bigint, "
+  "revision bigint, step text, next text)), "
   "moved AS (UPDATE reports.report_saga s SET step = i.next, attempts = 0, last_error = NULL, "
   "updated_at = now(), next_attempt_at = now() + make_interval(secs => $2::double precision / 1000), "
   "completed_at = CASE WHEN i.next = 'done' THEN now() END FROM input i "
-  "WHERE s.report_id = i.report_id AND s.revision = i.revision AND s.step = i.step "
+  "WHERE s.report_id = ANY (ARRAY(SELECT report_id FROM input)) "
+  "AND s.report_id = i.report_id AND s.revision = i.revision AND s.step = i.step "
   "AND s.claim = $4 RETURNING s.report_id), "
   "logged AS (INSERT INTO reports.saga_log (report_id, step, note) SELECT report_id, step, note "
   "FROM ROWS FROM (jsonb_to_recordset($3::jsonb) AS (report_id bigint, step text, note text)) "
@@ -286,6 +298,83 @@ void acked(self_ptr self, std::int64_t id, std::string note) {
   flush_acks(self);
 }
 
+verification_request schedule_request(std::int64_t id, const pattern_record& p) {
+  std::string categories;
+  for (const auto& c : p.error_categories) categories += (categories.empty() ? "" : ", ") + c;
+  return {p.speaker_id, std::string{verification_priority(p.bucket_type)},
+          "error report " + std::to_string(id) + " (" + categories + ")", "report:" + std::to_string(id),
+          p.client_id};
+}
+
+void scheduled(self_ptr self, std::int64_t id, bool ok, const std::string& priority) {
+  if (ok)
+    acked(self, id, "verification scheduled, priority " + priority);
+  else
+    failed(self, id, "the verification scheduler refused the request");
+}
+
+// One saga's schedule step on its own: after a batch was refused as invalid, so that a request
+// the scheduler refuses fails only its own saga.
+void schedule_alone(self_ptr self, std::int64_t id) {
+  auto& st = self->state;
+  auto it = st.running.find(id);
+  if (it == st.running.end()) return;
+  auto req = schedule_request(id, it->second.pattern);
+  auto priority = req.priority;
+  self->request(st.settings.schedule, st.settings.step_timeout, schedule_atom::value, std::move(req))
+    .then([self, id, priority](bool ok) { scheduled(self, id, ok, priority); },
+          [self, id](caf::error& e) { failed(self, id, self->system().render(e)); });
+}
+
+void flush_schedules(self_ptr self);
+
+void send_schedules(self_ptr self, std::vector<std::int64_t> ids, verification_request_batch batch) {
+  auto& st = self->state;
+  std::vector<std::string> priorities;
+  for (const auto& req : batch.requests) priorities.push_back(req.priority);
+  ++st.schedules_in_flight;
+  auto shared = std::make_shared<std::pair<std::vector<std::int64_t>, std::vector<std::string>>>(
+    std::move(ids), std::move(priorities));
+  self->request(st.settings.schedule, st.settings.step_timeout, schedule_atom::value, std::move(batch))
+    .then(
+      [self, shared](bool ok) {
+        --self->state.schedules_in_flight;
+        for (std::size_t i = 0; i < shared->first.size(); ++i)
+          scheduled(self, shared->first[i], ok, shared->second[i]);
+        flush_schedules(self);
+      },
+      [self, shared](caf::error& e) {
+        --self->state.schedules_in_flight;
+        if (code_of(e) == errc::invalid_argument && shared->first.size() > 1) {
+          for (auto id : shared->first) schedule_alone(self, id);
+        } else {
+          const auto why = self->system().render(e);
+          for (auto id : shared->first) failed(self, id, why);
+        }
+        flush_schedules(self);
+      });
+}
+
+// Group commit for schedule steps, as for acknowledgements: while batches are being stored, the
+// sagas reaching this step wait and go in the next one together (one statement and one commit
+// for many reports instead of one transaction each); a lone one goes at once.
+void flush_schedules(self_ptr self) {
+  auto& st = self->state;
+  while (st.schedules_in_flight < max_schedules_in_flight && !st.schedules.empty()) {
+    std::vector<std::int64_t> ids;
+    verification_request_batch batch;
+    while (!st.schedules.empty() && ids.size() < max_schedule_batch) {
+      const auto id = st.schedules.front();
+      st.schedules.pop_front();
+      auto it = st.running.find(id);
+      if (it == st.running.end()) continue;
+      batch.requests.push_back(schedule_request(id, it->second.pattern));
+      ids.push_back(id);
+    }
+    if (!ids.empty()) send_schedules(self, std::move(ids), std::move(batch));
+  }
+}
+
 void run_step(self_ptr self, std::int64_t id) {
   auto& st = self->state;
   auto it = st.running.find(id);
@@ -322,26 +411,11 @@ void run_step(self_ptr self, std::int64_t id) {
           on_error);
       return;
     }
-    case saga_step::schedule: {
+    case saga_step::schedule:
       if (!st.settings.schedule) return failed(self, id, "no verification scheduler on this node");
-      std::string categories;
-      for (const auto& c : r.pattern.error_categories) categories += (categories.empty() ? "" : ", ") + c;
-      verification_request req{r.pattern.speaker_id,
-                               std::string{verification_priority(r.pattern.bucket_type)},
-                               "error report " + std::to_string(id) + " (" + categories + ")",
-                               "report:" + std::to_string(id), r.pattern.client_id};
-      auto priority = req.priority;
-      self->request(st.settings.schedule, timeout, schedule_atom::value, std::move(req))
-        .then(
-          [self, id, priority](bool scheduled) {
-            if (scheduled)
-              acked(self, id, "verification scheduled, priority " + priority);
-            else
-              failed(self, id, "the verification scheduler refused the request");
-          },
-          on_error);
+      st.schedules.push_back(id);
+      flush_schedules(self);
       return;
-    }
     case saga_step::done:
       finish(self, id);
       return;

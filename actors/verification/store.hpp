@@ -111,6 +111,22 @@ class store {
   // --- the schedule ---
   // Idempotent on the entry's event id or key: a repeat adds nothing and succeeds.
   virtual void schedule(const schedule_entry& e, completion<bool> done) = 0;
+  // Keyed entries (source_key set), all in one commit or none, each idempotent as schedule().
+  // This default stores them one by one, for adapters without a batch form (tests/sim).
+  virtual void schedule_keyed(const std::vector<schedule_entry>& entries, completion<bool> done) {
+    if (entries.empty()) return done(true);
+    auto left = std::make_shared<std::size_t>(entries.size());
+    auto failed = std::make_shared<bool>(false);
+    for (const auto& e : entries)
+      schedule(e, [left, failed, done](caf::expected<bool> ok) {
+        if (*failed) return;
+        if (!ok) {
+          *failed = true;
+          return done(std::move(ok.error()));
+        }
+        if (--*left == 0) done(true);
+      });
+  }
   virtual void list_schedule(const schedule_query& q, std::uint32_t limit, completion<verification_schedule> done) = 0;
 };
 

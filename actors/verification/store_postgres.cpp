@@ -298,24 +298,40 @@ class postgres_store final : public store {
   }
 
   void schedule(const schedule_entry& e, completion<bool> done) override {
-    db_statement stmt;
-    if (e.source_key.empty())
-      stmt = {"INSERT INTO verification.schedule (speaker_id, priority, reason, status, source_event_id, client_id) "
-              "VALUES ($1, $2, $3, 'scheduled', $4, $5) ON CONFLICT (source_event_id) DO NOTHING",
-              {e.speaker_id, e.priority, e.reason, std::to_string(e.source_event_id), e.client_id}, -1};
-    else
-      stmt = {"INSERT INTO verification.schedule (speaker_id, priority, reason, status, source_key, client_id) "
-              "VALUES ($1, $2, $3, 'scheduled', $4, $5) ON CONFLICT (source_key) DO NOTHING",
-              {e.speaker_id, e.priority, e.reason, e.source_key, e.client_id}, -1};
-    auto answered = [done](auto res) {
+    if (!e.source_key.empty()) return schedule_keyed({e}, std::move(done));
+    db_statement stmt{"INSERT INTO verification.schedule (speaker_id, priority, reason, status, source_event_id, client_id) "
+                      "VALUES ($1, $2, $3, 'scheduled', $4, $5) ON CONFLICT (source_event_id) DO NOTHING",
+                      {e.speaker_id, e.priority, e.reason, std::to_string(e.source_event_id), e.client_id}, -1};
+    link_.query(std::move(stmt), [done](caf::expected<db_rows> res) {
       if (!res) return done(std::move(res.error()));
       done(true);
-    };
-    if (e.source_key.empty()) return link_.query(std::move(stmt), answered);
+    });
+  }
+
+  // One statement for the batch: rows as positional JSON arrays (speaker_id, priority, reason,
+  // source_key, client_id). DO NOTHING also skips a key repeated inside the batch.
+  void schedule_keyed(const std::vector<schedule_entry>& entries, completion<bool> done) override {
+    if (entries.empty()) return done(true);
+    nlohmann::json rows = nlohmann::json::array();
+    for (const auto& e : entries)
+      rows.push_back({e.speaker_id, e.priority, e.reason, e.source_key, e.client_id});
+    std::string text;
+    try {
+      text = rows.dump(-1, ' ', false, nlohmann::json::error_handler_t::strict);
+    } catch (const std::exception& ex) {
+      return done(make_error(errc::invalid_argument, std::string("schedule: ") + ex.what()));
+    }
+    db_statement stmt{"INSERT INTO verification.schedule (speaker_id, priority, reason, status, source_key, client_id) "
+                      "SELECT r->>0, r->>1, r->>2, 'scheduled', r->>3, r->>4 "
+                      "FROM jsonb_array_elements($1::jsonb) AS rows(r) ON CONFLICT (source_key) DO NOTHING",
+                      {std::move(text)}, -1};
     // A keyed request comes from a report saga, which records its acknowledgement after this
     // commit and re-runs the step (keyed, so once) if a crash loses both: no need to wait for the
     // WAL flush (runtime/db/commit.hpp).
-    link_.transact(db::unflushed({std::move(stmt)}), answered);
+    link_.transact(db::unflushed({std::move(stmt)}), [done](caf::expected<db_results> res) {
+      if (!res) return done(std::move(res.error()));
+      done(true);
+    });
   }
 
   void list_schedule(const schedule_query& q, std::uint32_t limit, completion<verification_schedule> done) override {

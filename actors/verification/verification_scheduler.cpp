@@ -8,6 +8,7 @@
 #include <caf/typed_response_promise.hpp>
 
 #include <algorithm>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -57,13 +58,40 @@ caf::result<bool> on_event(self_ptr self, const bucket_changed& ev) {
   return add(self, {ev.speaker_id, priority, reason, ev.client_id, ev.event_id, {}});
 }
 
-caf::result<bool> on_request(self_ptr self, const verification_request& req) {
-  if (!plausible_id(req.speaker_id)) return invalid("speaker_id is not a valid id");
-  if (req.priority != "high" && req.priority != "normal")
-    return invalid("priority must be high or normal");
+std::optional<std::string> request_problem(const verification_request& req) {
+  if (!plausible_id(req.speaker_id)) return "speaker_id is not a valid id";
+  if (req.priority != "high" && req.priority != "normal") return "priority must be high or normal";
   if (req.source_key.empty() || req.source_key.size() > max_source_key_bytes)
-    return invalid("source_key must be 1.." + std::to_string(max_source_key_bytes) + " bytes");
-  return add(self, {req.speaker_id, req.priority, req.reason, req.client_id, 0, req.source_key});
+    return "source_key must be 1.." + std::to_string(max_source_key_bytes) + " bytes";
+  return std::nullopt;
+}
+
+schedule_entry keyed_entry(const verification_request& req) {
+  return {req.speaker_id, req.priority, req.reason, req.client_id, 0, req.source_key};
+}
+
+caf::result<bool> on_request(self_ptr self, const verification_request& req) {
+  if (auto problem = request_problem(req)) return invalid(std::move(*problem));
+  return add(self, keyed_entry(req));
+}
+
+// One bad request refuses the batch before anything is written: the caller's requests are its
+// own steps, and a step the scheduler refuses is retried by its saga alone.
+caf::result<bool> on_requests(self_ptr self, const verification_request_batch& batch) {
+  if (batch.requests.size() > max_verification_batch)
+    return invalid("at most " + std::to_string(max_verification_batch) + " requests at once");
+  std::vector<schedule_entry> entries;
+  entries.reserve(batch.requests.size());
+  for (const auto& req : batch.requests) {
+    if (auto problem = request_problem(req)) return invalid(req.source_key + ": " + *problem);
+    entries.push_back(keyed_entry(req));
+  }
+  auto rp = self->make_response_promise<bool>();
+  self->state.db->schedule_keyed(entries, [rp](caf::expected<bool> ok) mutable {
+    if (!ok) return void(rp.deliver(db::failure(ok.error())));
+    rp.deliver(true);
+  });
+  return rp;
 }
 
 caf::result<verification_schedule> on_list(self_ptr self, const schedule_query& q) {
@@ -86,6 +114,7 @@ verification_scheduler_actor::behavior_type scheduler_fn(self_ptr self, postgres
   return {
     [self](publish_atom, const bucket_changed& ev) { return on_event(self, ev); },
     [self](schedule_atom, const verification_request& req) { return on_request(self, req); },
+    [self](schedule_atom, const verification_request_batch& b) { return on_requests(self, b); },
     [self](list_atom, const schedule_query& q) { return on_list(self, q); },
   };
 }

@@ -846,6 +846,9 @@ TEST_F(ReportSaga, ConcurrentFilingsShareCommitsYetEachIsAnsweredWithItsOwnRow) 
     return sql("SELECT count(*) FROM reports.report_saga WHERE step <> 'done'")[0][0] == param{"0"};
   }, 60s));
   EXPECT_EQ(sql("SELECT count(*) FROM verification.schedule")[0][0], param{std::to_string(n - 1)});
+  // The sagas' schedule steps were grouped too (a commit's rows share its now()).
+  auto scheduled_commits = sql("SELECT count(DISTINCT created_at) FROM verification.schedule");
+  EXPECT_LT(std::stoi(*scheduled_commits[0][0]), n - 1);
 }
 
 TEST_F(ReportSaga, SagasThatWaitForASlotStillRunEveryStepOnceWithTheFiledPattern) {
@@ -915,6 +918,41 @@ TEST_F(ReportSaga, VerificationRequestsAreIdempotentBySourceKey) {
   auto bad = ask<bool>(scheduler, sbm::schedule_atom::value,
                        sbm::verification_request{"spk-1", "urgent", "report", "report:78", "c1"});
   EXPECT_EQ(sbm::code_of(bad.error()), errc::invalid_argument);
+}
+
+TEST_F(ReportSaga, AVerificationBatchIsStoredWholeAndOnceOrRefusedWhole) {
+  auto keys_stored = [&] {
+    return *sql("SELECT string_agg(source_key, ',' ORDER BY source_key) FROM verification.schedule")[0][0];
+  };
+  sbm::verification_request_batch batch;
+  for (const char* key : {"report:90", "report:91", "report:90"})
+    batch.requests.push_back({"spk-1", "normal", "report", key, "c1"});
+  for (int i = 0; i < 2; ++i) {  // a repeated batch, like a key repeated inside one, adds nothing
+    auto ok = ask<bool>(scheduler, sbm::schedule_atom::value, batch);
+    ASSERT_TRUE(ok) << sys.render(ok.error());
+    EXPECT_TRUE(*ok);
+  }
+  EXPECT_EQ(keys_stored(), "report:90,report:91");
+
+  sbm::verification_request_batch mixed;
+  mixed.requests.push_back({"spk-1", "normal", "report", "report:92", "c1"});
+  mixed.requests.push_back({"spk-1", "urgent", "report", "report:93", "c1"});
+  auto refused = ask<bool>(scheduler, sbm::schedule_atom::value, mixed);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(sbm::code_of(refused.error()), errc::invalid_argument);
+  EXPECT_EQ(keys_stored(), "report:90,report:91");  // the valid one was not stored either
+
+  sbm::verification_request_batch too_many;
+  for (std::size_t i = 0; i <= sbm::max_verification_batch; ++i)
+    too_many.requests.push_back({"spk-1", "normal", "report", "report:x" + std::to_string(i), "c1"});
+  auto capped = ask<bool>(scheduler, sbm::schedule_atom::value, too_many);
+  ASSERT_FALSE(capped);
+  EXPECT_EQ(sbm::code_of(capped.error()), errc::invalid_argument);
+  too_many.requests.pop_back();  // exactly at the cap is accepted
+  auto at_cap = ask<bool>(scheduler, sbm::schedule_atom::value, too_many);
+  ASSERT_TRUE(at_cap) << sys.render(at_cap.error());
+  EXPECT_EQ(sql("SELECT count(*) FROM verification.schedule")[0][0],
+            param{std::to_string(2 + sbm::max_verification_batch)});
 }
 
 }  // namespace
