@@ -466,8 +466,10 @@ int node_command(int argc, char** argv) {
     sp.max_queued = static_cast<std::uint32_t>(cfg.integer("speakers.max-queued"));
     sp.idempotency_retention =
       std::chrono::duration_cast<std::chrono::seconds>(cfg.duration("idempotency.retention"));
-    if (clustered(cfg))
+    if (clustered(cfg)) {
       sp.lease = lease;
+      sp.owner_wait = cfg.duration("cluster.lease-ttl") + cfg.duration("cluster.lease-renew-interval");
+    }
     return caf::actor_cast<caf::actor>(speakers::spawn_speakers(s, std::move(sp)));
   }});
   // Rebuilt from patterns.patterns at every start (no snapshot file configured).
