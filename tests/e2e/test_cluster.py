@@ -348,6 +348,10 @@ class FrozenNode(ClusterCase):
                 survivors = {a: "up" for a in self.addresses[:2]}
                 self.wait_members([0, 1], dict(survivors, **{self.addresses[2]: "unreachable"}),
                                   "the survivors never saw the frozen node unreachable")
+                # Its lease still runs: a read of one of its speakers waits on the node that took it
+                # until the lease lapses and the speaker moves, instead of being refused meanwhile.
+                held = self.nodes[1].get(f"/v1/speakers/{theirs[-1]}", token=self.qa)
+                self.assertEqual(held.status, 200, held)
                 self.wait_members([0, 1], survivors, "the frozen node's lease never lapsed")
                 # While it is still frozen its speakers answer from the survivors, owned by them.
                 self.write_all(self.nodes[1], theirs, "moved")
