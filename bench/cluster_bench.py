@@ -13,6 +13,7 @@
 Run with servers up, from the repository root:
   SBMTEST_SERVERS_DIR=DIR SBMTEST_BINARY=build/bin/sbm python3 bench/cluster_bench.py \
       [--registered N] [--active N] [--wrk-seconds S] [--db-cache DIR]
+(BENCH_LOG_LEVEL=info keeps the nodes' logs at info, with SBMTEST_KEEP=1 to find them afterwards.)
 The registered speakers are seeded once per size into the database bench_cluster_N (kept when
 --db-cache names a directory for its marker, as scripts/bench does; dropped otherwise).
 """
@@ -33,7 +34,7 @@ from sbm_node import SBM, Node, free_port, psql, servers_env  # noqa: E402
 from test_cluster import owner_of  # noqa: E402
 
 SEED_VERSION = 2  # raised when what is seeded changes: a cached database of another version is seeded anew
-CLIENTS = 64  # connections of the activation and probe phases, each with one request at a time
+CLIENTS = 128  # connections of the activation and probe phases, each with one request at a time
 
 
 def seeded_database(srv, registered, cache_dir):
@@ -249,6 +250,7 @@ def main():
     ap.add_argument("--db-cache", default=None)
     a = ap.parse_args()
     srv = servers_env()
+    load_start = f"{os.getloadavg()[0]:.1f}"
     db, drop = seeded_database(srv, a.registered, a.db_cache)
     phase(f"{a.registered:,} speakers seeded")
     cluster = Cluster(srv, db, 4)
@@ -315,8 +317,8 @@ def main():
             wait_for(lambda: len(kill_load.acked) >= 20, "the writes before the kill never got going")
             cluster.nodes[victim].proc.send_signal(signal.SIGKILL)
             killed_at = time.perf_counter()
-            print(f"killed {four[victim]} at {time.strftime('%H:%M:%S')}.{int(time.time() * 1000) % 1000:03d}",
-                  file=sys.stderr)
+            phase(f"kill -9 of {four[victim]} (node logs are timed by the wall clock: "
+                  f"{time.strftime('%H:%M:%S', time.gmtime())}.{int(time.time() * 1000) % 1000:03d} UTC)")
             until_answered(survivors[0], qa, held)
             recovery_s = time.perf_counter() - killed_at
             cluster.nodes[victim].stop(signal.SIGKILL)
@@ -340,6 +342,8 @@ def main():
         print("|---|---|---|")
         for r in rows:
             print(f"| {r[0]} | {r[1]} | {r[2]} |")
+        print(f"\nLoad average (1 min) at the start of the run {load_start}, at its end {os.getloadavg()[0]:.1f} "
+              "(other work on the machine slows activation, which bounds both times).")
         if refused:
             print(f"\n{refused} writes were refused outright (not 201, 503 or 409 in-progress).")
         if join_lost or kill_lost or untouched or refused:
