@@ -71,6 +71,14 @@ struct sent_on {
   std::function<void()> lost;
 };
 
+// Where the hand-off's walk over the active speakers is (on_placement, hand_off_some).
+struct handoff_walk {
+  bool running = false;
+  std::size_t bucket = 0;   // the next bucket to look at
+  std::size_t buckets = 0;  // the table's bucket count when the walk (re)started
+  std::size_t moved = 0;    // handed off by this walk
+};
+
 // A message for a speaker whose owner BASP lost while its lease still runs.
 struct held_job {
   std::string id;
@@ -163,6 +171,7 @@ struct shard_state {
   // would keep the speaker from its next owner for as long as this node's lease runs.
   std::vector<std::string> unreleased;
   caf::actor_clock::time_point recheck_at{};  // when the recheck timer is set for (epoch: none)
+  handoff_walk handoff;
 };
 
 using self_ptr = speaker_shard_actor::stateful_pointer<shard_state>;
@@ -432,12 +441,14 @@ void release_held(self_ptr self) {
 }
 
 void give_back(self_ptr self, const std::string& id);
+void hand_off_some(self_ptr self);
 
-// Rows not given back are tried again. Held messages: the placement has not moved them (it would
+// The hand-off's walk goes on. Rows not given back are tried again. Held messages: the placement has not moved them (it would
 // have released them), so those past their time are answered errc::moving, the rest wait on.
 void on_recheck(self_ptr self) {
   auto& st = self->state;
   st.recheck_at = {};
+  hand_off_some(self);
   auto unreleased = std::move(st.unreleased);
   st.unreleased.clear();
   for (const auto& id : unreleased) give_back(self, id);
@@ -974,6 +985,34 @@ caf::result<quality_samples> on_samples(self_ptr self, samples_query& q) {
   return rp;
 }
 
+// Walks the active speakers a chunk at a time (as the sweep does), handing off those the placement
+// gives to another node, so a placement change at a million active speakers does not hold up the
+// shard. A rehash meanwhile (the table grew) starts the walk again: a speaker it missed would stay
+// active here while its new owner waited for its ownership row.
+constexpr std::size_t handoff_chunk = 4096;  // speakers looked at per message
+
+void hand_off_some(self_ptr self) {
+  auto& st = self->state;
+  auto& walk = st.handoff;
+  if (!walk.running) return;
+  if (st.entries.bucket_count() != walk.buckets) walk = handoff_walk{true, 0, st.entries.bucket_count(), walk.moved};
+  std::size_t seen = 0;
+  std::size_t b = walk.bucket;
+  for (; b < walk.buckets && seen < handoff_chunk; ++b)
+    for (auto it = st.entries.begin(b); it != st.entries.end(b); ++it, ++seen)
+      if (it->second.actor && !it->second.retiring && owner_of(st, it->first).at != place::here) {
+        retire(self, it->second);
+        ++walk.moved;
+      }
+  if (b < walk.buckets) {
+    walk.bucket = b;
+    self->send(self, recheck_atom::value);  // the rest after the messages already waiting
+    return;
+  }
+  walk.running = false;
+  if (walk.moved > 0) st.log->info("cluster placement: {} active speaker(s) handed off", walk.moved);
+}
+
 // The owners changed: each active speaker that is now another node's is handed off (it stops
 // taking messages, finishes what it has, passivates, gives its row back; what waited is then
 // sent to the new owner). Only those move, never the others.
@@ -986,14 +1025,9 @@ void on_placement(self_ptr self, cluster_placement& p) {
   place_relay(self);
   take_back(self);
   release_held(self);
-  std::size_t moving = 0;
-  for (auto& [id, e] : st.entries)
-    if (e.actor && !e.retiring && owner_of(st, id).at != place::here) {
-      retire(self, e);
-      ++moving;
-    }
-  st.log->info("cluster placement: {} owner(s){}; {} active speaker(s) handed off", st.owner_names.size(),
-               st.placement.ready ? "" : " (not ready)", moving);
+  st.log->info("cluster placement: {} owner(s){}", st.owner_names.size(), st.placement.ready ? "" : " (not ready)");
+  st.handoff = handoff_walk{true, 0, st.entries.bucket_count(), 0};
+  hand_off_some(self);
 }
 
 caf::optional<caf::error> bad_route(const std::string& id) {
