@@ -27,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "e2e"))
 
@@ -198,7 +199,10 @@ class Writer:
     its key until acknowledged, as a client does. Records what was acknowledged and refused."""
 
     def __init__(self, nodes, token, speakers, tag):
-        self.nodes, self.token, self.speakers, self.tag = nodes, token, speakers, tag
+        # The run in the tag: a cached database keeps the last run's Idempotency-Keys, and a job
+        # sent again under one of them is answered from it (201) without a new row.
+        self.nodes, self.token, self.speakers = nodes, token, speakers
+        self.tag = f"{tag}-{uuid.uuid4().hex[:8]}"
         self.acked, self.refused, self.stop = [], [], threading.Event()
         self.threads = [threading.Thread(target=self.run, args=(i,)) for i in range(len(nodes))]
 

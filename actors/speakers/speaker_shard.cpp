@@ -989,7 +989,7 @@ caf::result<quality_samples> on_samples(self_ptr self, samples_query& q) {
 // gives to another node, so a placement change at a million active speakers does not hold up the
 // shard. A rehash meanwhile (the table grew) starts the walk again: a speaker it missed would stay
 // active here while its new owner waited for its ownership row.
-constexpr std::size_t handoff_chunk = 4096;  // speakers looked at per message
+constexpr std::size_t handoff_chunk = 1024;  // speakers looked at per message
 
 void hand_off_some(self_ptr self) {
   auto& st = self->state;
