@@ -443,8 +443,8 @@ void release_held(self_ptr self) {
 void give_back(self_ptr self, const std::string& id);
 void hand_off_some(self_ptr self);
 
-// The hand-off's walk goes on. Rows not given back are tried again. Held messages: the placement has not moved them (it would
-// have released them), so those past their time are answered errc::moving, the rest wait on.
+// The hand-off's walk goes on; rows not given back are tried again; held messages the placement
+// has not moved (it would have released them) are answered errc::moving once past their time.
 void on_recheck(self_ptr self) {
   auto& st = self->state;
   st.recheck_at = {};
