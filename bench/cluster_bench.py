@@ -13,11 +13,12 @@
 Run with servers up, from the repository root:
   SBMTEST_SERVERS_DIR=DIR SBMTEST_BINARY=build/bin/sbm python3 bench/cluster_bench.py \
       [--registered N] [--active N] [--wrk-seconds S] [--db-cache DIR]
+(BENCH_LOG_LEVEL=info keeps the nodes' logs at info, with SBMTEST_KEEP=1 to find them afterwards.)
 The registered speakers are seeded once per size into the database bench_cluster_N (kept when
 --db-cache names a directory for its marker, as scripts/bench does; dropped otherwise).
 """
 import argparse
-import concurrent.futures
+import asyncio
 import http.client
 import os
 import re
@@ -26,19 +27,21 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "e2e"))
 
 from sbm_node import SBM, Node, free_port, psql, servers_env  # noqa: E402
 from test_cluster import owner_of  # noqa: E402
 
-WORKERS = 16  # concurrent clients of the activation and probe phases
+SEED_VERSION = 2  # raised when what is seeded changes: a cached database of another version is seeded anew
+CLIENTS = 128  # connections of the activation and probe phases, each with one request at a time
 
 
 def seeded_database(srv, registered, cache_dir):
     """A database holding `registered` speakers (spk-0 ...), migrated by `sbm migrate`; seeded once
     when cache_dir keeps its marker."""
-    name = f"bench_cluster_{registered}"
+    name = f"bench_cluster_v{SEED_VERSION}_{registered}"
     url = srv["PG_URL"].rsplit("/", 1)[0] + "/" + name
     marker = os.path.join(cache_dir, f"{name}.seeded") if cache_dir else None
     if marker and os.path.exists(marker):
@@ -49,8 +52,12 @@ def seeded_database(srv, registered, cache_dir):
     psql(srv["PG_URL"], f"DROP DATABASE IF EXISTS {name}")
     psql(srv["PG_URL"], f"CREATE DATABASE {name}")
     subprocess.run([SBM, "migrate", f"--postgres.url={url}"], check=True, capture_output=True)
+    # The rows POST /v1/speakers writes (actors/speakers/store_postgres.cpp, create), in one statement
+    # each instead of one request each; no ownership row, as a speaker registered and passivated.
     psql(url, "INSERT INTO speakers.speakers (speaker_id, client_id, display_name, bucket) "
               f"SELECT 'spk-' || i, 'c1', 'Dr. ' || i, 'medium_touch' FROM generate_series(0, {registered - 1}) i")
+    psql(url, "INSERT INTO speakers.bucket_history (speaker_id, kind, previous_bucket, new_bucket, reason, actor) "
+              "SELECT speaker_id, 'register', NULL, bucket, 'registered', 'bench' FROM speakers.speakers ORDER BY speaker_id")
     if marker:
         with open(marker, "w") as f:
             f.write(f"{registered}\n")
@@ -70,7 +77,7 @@ class Cluster:
         port = self.ports[len(self.nodes)]
         node = Node(srv=self.srv, database_url=self.db, keys=self.keys,
                     extra_flags=[f"--cluster.port={port}", f"--cluster.seeds={self.seeds}",
-                                 f"--node.name=b{len(self.nodes)}", "--log.level=warn",
+                                 f"--node.name=b{len(self.nodes)}", f"--log.level={os.environ.get('BENCH_LOG_LEVEL', 'warn')}",
                                  "--gateway.rate-limit=0"])
         self.keys = node.keys
         self.nodes.append(node)
@@ -102,15 +109,51 @@ def owner_rows(db, speakers=None):
     return got if speakers is None else {s: got.get(s) for s in speakers}
 
 
+async def _get_status(reader, writer, path, token):
+    """One GET on a kept-alive connection: its status, and whether the server closes it."""
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {token}\r\n\r\n".encode())
+    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+    status = int(head[0].split(" ")[1])
+    fields = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in head[1:] if line)}
+    if fields.get("transfer-encoding", "").lower() == "chunked":
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            await reader.readexactly(size + 2)
+            if size == 0:
+                break
+    else:
+        await reader.readexactly(int(fields.get("content-length", "0")))
+    return status, fields.get("connection", "").lower() == "close"
+
+
+async def _read_many(port, token, speakers, connections):
+    todo, statuses = list(speakers), {}
+
+    async def client():
+        conn = None
+        while todo:
+            s = todo.pop()
+            statuses[s] = 0  # no answer (a refused or lost connection): read it again
+            try:
+                if conn is None:
+                    conn = await asyncio.open_connection("127.0.0.1", port)
+                statuses[s], closed = await _get_status(*conn, f"/v1/speakers/{s}", token)
+            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, IndexError):
+                closed = True
+            if closed and conn is not None:
+                conn[1].close()
+                conn = None
+        if conn is not None:
+            conn[1].close()
+    await asyncio.gather(*(client() for _ in range(min(connections, len(todo)) or 1)))
+    return statuses
+
+
 def read_all(node, token, speakers):
-    """GET each speaker through `node` (several clients at once); the ones not answered 200."""
-    def one(s):
-        try:
-            return s, node.get(f"/v1/speakers/{s}", token=token).status
-        except (OSError, http.client.HTTPException):  # a connection the node refused: read it again
-            return s, 0
-    with concurrent.futures.ThreadPoolExecutor(WORKERS) as pool:
-        return [s for s, status in pool.map(one, speakers) if status != 200]
+    """GET each speaker through `node` over CLIENTS kept-alive connections at once; the ones not
+    answered 200."""
+    statuses = asyncio.run(_read_many(node.port, token, speakers, CLIENTS))
+    return [s for s in speakers if statuses.get(s) != 200]
 
 
 def until_answered(node, token, speakers, settled=set, limit_s=300):
@@ -124,6 +167,14 @@ def until_answered(node, token, speakers, settled=set, limit_s=300):
         failed = set(read_all(node, token, pending))
         done = settled([s for s in pending if s not in failed])
         pending = [s for s in pending if s not in done]
+
+
+STARTED = time.monotonic()
+
+
+def phase(what):
+    """Progress on stderr (scripts/bench keeps it in its log), with the seconds since the start."""
+    print(f"cluster bench: {time.monotonic() - STARTED:7.1f} s  {what}", file=sys.stderr, flush=True)
 
 
 def wait_for(predicate, what, limit_s=120):
@@ -148,7 +199,10 @@ class Writer:
     its key until acknowledged, as a client does. Records what was acknowledged and refused."""
 
     def __init__(self, nodes, token, speakers, tag):
-        self.nodes, self.token, self.speakers, self.tag = nodes, token, speakers, tag
+        # The run in the tag: a cached database keeps the last run's Idempotency-Keys, and a job
+        # sent again under one of them is answered from it (201) without a new row.
+        self.nodes, self.token, self.speakers = nodes, token, speakers
+        self.tag = f"{tag}-{uuid.uuid4().hex[:8]}"
         self.acked, self.refused, self.stop = [], [], threading.Event()
         self.threads = [threading.Thread(target=self.run, args=(i,)) for i in range(len(nodes))]
 
@@ -158,7 +212,7 @@ class Writer:
             s = self.speakers[(n * len(self.nodes) + i) % len(self.speakers)]
             job = f"bench-{self.tag}-{i}-{n}"
             n += 1
-            while True:
+            while not self.stop.is_set():  # one never acknowledged is not counted
                 try:
                     r = node.request("POST", f"/v1/speakers/{s}/quality-samples", token=self.token,
                                      body={"job_id": job, "errors_per_100_words": 1.0},
@@ -200,7 +254,9 @@ def main():
     ap.add_argument("--db-cache", default=None)
     a = ap.parse_args()
     srv = servers_env()
+    load_start = f"{os.getloadavg()[0]:.1f}"
     db, drop = seeded_database(srv, a.registered, a.db_cache)
+    phase(f"{a.registered:,} speakers seeded")
     cluster = Cluster(srv, db, 4)
     rows = []
     try:
@@ -209,11 +265,13 @@ def main():
         admin = cluster.nodes[0].token("admin")
         qa = cluster.nodes[0].token("qa")
         cluster.wait_joined(admin, 3)
+        phase("3 nodes joined")
         three, four = cluster.addresses[:3], cluster.addresses
         active = [f"spk-{i}" for i in range(a.active)]
         began = time.perf_counter()
         until_answered(cluster.nodes[0], qa, active)
         activation_s = time.perf_counter() - began
+        phase(f"{a.active:,} active")
 
         # 1. One hop: the same speaker read through its owner and through another node.
         speaker = active[0]
@@ -224,6 +282,8 @@ def main():
                                      a.wrk_seconds, a.connections)
         hop, hop_bad = wrk_rps(f"http://127.0.0.1:{cluster.nodes[other].port}{path}", qa,
                                a.wrk_seconds, a.connections)
+
+        phase("one hop measured")
 
         # 2. Rebalancing: a 4th node joins while keyed samples go to the speakers that move to it.
         moved = [s for s in active if owner_of(three, s) != owner_of(four, s)]
@@ -251,6 +311,7 @@ def main():
         untouched = sum(1 for s, e in owner_rows(db, stayed).items()
                         if e is not None and e != epochs[owner_of(three, s)])
         cluster.wait_joined(admin, 4)
+        phase("4th node joined and rebalanced")
 
         # 3. Node loss: kill -9 of node 1; time until its active speakers answer again.
         victim = 1
@@ -260,10 +321,13 @@ def main():
             wait_for(lambda: len(kill_load.acked) >= 20, "the writes before the kill never got going")
             cluster.nodes[victim].proc.send_signal(signal.SIGKILL)
             killed_at = time.perf_counter()
+            phase(f"kill -9 of {four[victim]} (node logs are timed by the wall clock: "
+                  f"{time.strftime('%H:%M:%S', time.gmtime())}.{int(time.time() * 1000) % 1000:03d} UTC)")
             until_answered(survivors[0], qa, held)
             recovery_s = time.perf_counter() - killed_at
             cluster.nodes[victim].stop(signal.SIGKILL)
         kill_lost = kill_load.lost(db)
+        phase("recovered from kill -9")
         refused = len(join_load.refused) + len(kill_load.refused)
 
         rows = [
@@ -271,7 +335,7 @@ def main():
              f"{direct_bad} non-2xx"),
             ("... through another node (one BASP hop)", f"{hop:.0f} req/s (**{hop / direct:.2f}x**)",
              f"{hop_bad} non-2xx"),
-            (f"activate {a.active:,} of {a.registered:,} on 3 nodes (reads, {WORKERS} clients)",
+            (f"activate {a.active:,} of {a.registered:,} on 3 nodes (reads, {CLIENTS} connections)",
              f"{activation_s:.1f} s", ""),
             (f"4th node joins: {len(moved):,} active speakers move", f"**{rebalance_s:.2f} s** to answer there",
              f"lost {join_lost} of {len(join_load.acked)} acknowledged; other speakers moved: {untouched}"),
@@ -282,6 +346,8 @@ def main():
         print("|---|---|---|")
         for r in rows:
             print(f"| {r[0]} | {r[1]} | {r[2]} |")
+        print(f"\nLoad average (1 min) at the start of the run {load_start}, at its end {os.getloadavg()[0]:.1f} "
+              "(other work on the machine slows activation, which bounds both times).")
         if refused:
             print(f"\n{refused} writes were refused outright (not 201, 503 or 409 in-progress).")
         if join_lost or kill_lost or untouched or refused:

@@ -466,8 +466,10 @@ int node_command(int argc, char** argv) {
     sp.max_queued = static_cast<std::uint32_t>(cfg.integer("speakers.max-queued"));
     sp.idempotency_retention =
       std::chrono::duration_cast<std::chrono::seconds>(cfg.duration("idempotency.retention"));
-    if (clustered(cfg))
+    if (clustered(cfg)) {
       sp.lease = lease;
+      sp.owner_wait = cfg.duration("cluster.lease-ttl") + cfg.duration("cluster.lease-renew-interval");
+    }
     return caf::actor_cast<caf::actor>(speakers::spawn_speakers(s, std::move(sp)));
   }});
   // Rebuilt from patterns.patterns at every start (no snapshot file configured).
@@ -589,9 +591,19 @@ int node_command(int argc, char** argv) {
       m.version = {static_cast<std::uint32_t>(v), static_cast<std::uint32_t>(v)};
     logger->info("cluster: member {}:{} (TLS {}), seeds '{}'", m.host, m.port, m.tls ? "on" : "off",
                  cfg.text("cluster.seeds"));
+    // The lease's statements on a connection of their own: behind a flood of speaker activations
+    // and hand-offs (thousands at a join) in the main pool's queue, a renewal was refused as
+    // overloaded and the lease of a healthy node lapsed, moving every speaker it had.
+    tree.children.push_back({"postgres-cluster", [main_database](caf::actor_system& s,
+                                                                 const started_children&) {
+      auto pg = main_database();
+      pg.name = "postgres-cluster";
+      pg.pool_size = 1;
+      return caf::actor_cast<caf::actor>(connections::spawn_postgres(s, std::move(pg)));
+    }});
     tree.children.push_back({"cluster", [m, membership](caf::actor_system& s, const started_children& c) {
       auto settings = m;
-      settings.db = caf::actor_cast<postgres_actor>(c.at("postgres"));
+      settings.db = caf::actor_cast<postgres_actor>(c.at("postgres-cluster"));
       settings.speakers = caf::actor_cast<speaker_shard_actor>(c.at("speakers"));
       settings.events = caf::actor_cast<event_bus_actor>(c.at("event-bus"));
       settings.patterns = caf::actor_cast<pattern_index_actor>(c.at("pattern-index"));

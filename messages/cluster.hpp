@@ -35,6 +35,9 @@ using drain_atom = caf::atom_constant<caf::atom("drain")>;
 using leave_atom = caf::atom_constant<caf::atom("leave")>;
 // the first word between two members: which version of these messages each speaks
 using hello_atom = caf::atom_constant<caf::atom("hello")>;
+// a timer of its own: the membership actor reads the leases again when a lost member's should
+// have lapsed; a shard looks again at the messages it holds for a lost member's speakers
+using recheck_atom = caf::atom_constant<caf::atom("recheck")>;
 
 // The version of the messages members exchange (this file, messages/speakers.hpp and every other
 // type that crosses BASP). `current` grows when a message crossing nodes changes form; `oldest` is
@@ -171,7 +174,8 @@ using membership_actor = caf::typed_actor<
   caf::replies_to<leave_atom>::with<bool>,
   // its own timers
   caf::reacts_to<lease_atom>,
-  caf::reacts_to<seed_atom>>;
+  caf::reacts_to<seed_atom>,
+  caf::reacts_to<recheck_atom>>;
 
 // The epoch this node's durable speaker writes carry (cluster.fence_speaker in the database
 // refuses them once the lease is gone or the speaker belongs to another epoch). Written by the

@@ -283,7 +283,9 @@ using speaker_shard_actor = caf::typed_actor<
   // In a cluster: who owns which speakers now (from the node's membership actor). A speaker this
   // node no longer owns is handed off; requests for it are routed to its owner's shard.
   caf::reacts_to<placement_atom, cluster_placement>,
-  // Its own timer: the idle sweep over every active speaker (one timer, not one per speaker).
-  caf::reacts_to<idle_atom>>;
+  // Its own timers: the idle sweep over every active speaker (one timer, not one per speaker),
+  // and in a cluster the deadlines of messages held for the speakers of a member BASP lost.
+  caf::reacts_to<idle_atom>,
+  caf::reacts_to<recheck_atom>>;
 
 }  // namespace sbm

@@ -57,6 +57,9 @@ struct membership_state {
   // it holds none, as another member may take them once the database sees the lease lapse.
   std::set<std::string> held;
   caf::actor_clock::time_point held_until{};
+  // When the leases are read again because a member BASP lost should have lapsed by then (the
+  // epoch of that clock when no such reading is due).
+  caf::actor_clock::time_point recheck_at{};
 };
 
 using self_ptr = membership_actor::stateful_pointer<membership_state>;
@@ -390,6 +393,29 @@ void reconcile(self_ptr self, const std::vector<lease>& live) {
   tell_placement(self);
 }
 
+// A lost member's speakers move once its lease lapses, and waiting for the next renewal's reading
+// would add up to cluster.lease-renew-interval to that: the leases are read again just after the
+// earliest lost member's lease ends, as the last reading had it (a renewal since can only make it
+// later; that reading then finds it live and sets the next time).
+constexpr auto recheck_margin = std::chrono::milliseconds{20};
+
+void arm_recheck(self_ptr self) {
+  auto& st = self->state;
+  auto due = caf::actor_clock::time_point::max();
+  for (const auto& [address, m] : st.members)
+    if (!m.reachable && m.leased)
+      due = std::min(due, st.read_at + std::chrono::milliseconds{std::max<std::int64_t>(m.last.expires_in_ms, 0)} +
+                            recheck_margin);
+  if (due == caf::actor_clock::time_point::max())
+    return;
+  if (st.recheck_at != caf::actor_clock::time_point{} && st.recheck_at <= due)
+    return;
+  st.recheck_at = due;
+  const auto now = self->clock().now();
+  self->delayed_send(self, std::max<caf::timespan>(due - now, std::chrono::milliseconds{1}),
+                     recheck_atom::value);
+}
+
 void read_leases(self_ptr self) {
   self->state.db->live([self](caf::expected<std::vector<lease>> live) {
     if (!live) {
@@ -398,6 +424,7 @@ void read_leases(self_ptr self) {
     }
     self->state.read_at = self->clock().now();
     reconcile(self, *live);
+    arm_recheck(self);
   });
 }
 
@@ -577,6 +604,8 @@ membership_actor::behavior_type membership_fn(self_ptr self, membership_settings
       }
     }
     tell_placement(self);
+    // Read at once: when its lease ends is known only as of the last reading.
+    read_leases(self);
   });
   // The port is given back when this actor ends, so its restart can publish again; the epoch
   // is no longer renewed, so speakers stop writing under it (the restart takes a new one).
@@ -666,6 +695,10 @@ membership_actor::behavior_type membership_fn(self_ptr self, membership_settings
     [self](seed_atom) {
       self->state.seed_armed = false;
       on_seed_tick(self);
+    },
+    [self](recheck_atom) {
+      self->state.recheck_at = {};
+      read_leases(self);
     },
   };
 }

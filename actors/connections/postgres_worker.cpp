@@ -330,7 +330,12 @@ std::string postgres_conninfo(const std::string& url, const std::string& name, b
   // libpq's connect_timeout is in whole seconds, and values below 2 are raised to 2.
   auto connect_seconds = std::max<long long>(
       2, std::chrono::ceil<std::chrono::seconds>(connect_timeout).count());
+  // A transaction whose client stops mid-way (a node frozen by SIGSTOP between two statements)
+  // would hold its row locks until the client wakes: a cluster fence's lock on a speaker's
+  // ownership row kept the speaker from its next owner long after the frozen node's lease lapsed.
+  // The server ends such a session after the statement budget instead.
   std::string options = "-c statement_timeout=" + std::to_string(statement_timeout.count()) +
+                        " -c idle_in_transaction_session_timeout=" + std::to_string(statement_timeout.count()) +
                         " -c client_min_messages=warning";
   if (read_only)
     options += " -c default_transaction_read_only=on";

@@ -136,8 +136,9 @@ void apply_loaded(self_ptr self, loaded_speaker& loaded) {
 // Reads the row and the newest window_size samples. Awaited: every other message stays in the
 // mailbox until the answer is in, so nothing is served from a half-loaded state. In a cluster an
 // activation claims the speaker (its ownership row) in the same transaction, so what it read is
-// the last state any node wrote: a node that still holds it (a hand-off not finished yet) makes
-// the load fail as unavailable, and the caller retries.
+// the last state any node wrote: a node that still holds it (a hand-off not finished yet, or
+// an owner whose lease has not lapsed) makes the fence refuse the load, answered errc::moving, so
+// the gateway sends the request again itself (nothing was done); other failures as unavailable.
 void load(self_ptr self) {
   auto& st = self->state;
   st.env->store->load(awaited(self), st.speaker_id, st.env->policy.window_size, epoch_of(st),
@@ -150,6 +151,12 @@ void load(self_ptr self) {
                         const auto& e = r.error();
                         if (e.category() == error_category && code_of(e) == errc::internal)
                           throw std::runtime_error(detail_of(e));
+                        if (e.category() == error_category && code_of(e) == errc::stale_owner)
+                          return become_unusable(self, phase::failed,
+                                                 make_error(errc::moving,
+                                                            "speaker " + self->state.speaker_id +
+                                                              " is still another node's (the hand-off is not finished)",
+                                                            std::chrono::seconds{1}));
                         become_unusable(self, phase::failed,
                                         make_error(errc::unavailable, "speaker state could not be loaded: " +
                                                                         self->system().render(r.error())));

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <iterator>
 #include <limits>
 #include <memory>
 #include <string>
@@ -50,9 +51,38 @@ struct routed_job {
   std::function<void(const speaker_actor&)> run;  // sends it to the live speaker
   std::function<void(const caf::error&)> fail;    // answers the caller without a speaker
   // In a cluster: sends it to the shard of the node that owns the speaker, answered from there.
-  std::function<void(const speaker_shard_actor&)> forward;
+  // `lost` runs instead of an answer when BASP loses that node first.
+  std::function<void(const speaker_shard_actor&, std::function<void()> lost)> forward;
   deadline until;                                 // a buffered job past it is dropped
   bool from_peer = false;  // another node's shard sent it here: never sent on a second time
+  // Sending it twice changes nothing (a read, or a write with its Idempotency-Key), so one taken
+  // back from a lost node is sent again rather than answered "outcome unknown".
+  bool resend_safe = false;
+  // Set when it is first held for a lost owner: it is held no longer than that, however often
+  // the placement changes meanwhile.
+  deadline held_until;
+};
+
+// A message sent on to another node's shard and not answered yet. CAF 0.17 answers nothing for a
+// request in flight to a node BASP lost, so the shard takes it back (`lost`) when the placement
+// says that node is unreachable, instead of at its timeout, seconds after the client's deadline.
+struct sent_on {
+  caf::node_id node;
+  std::function<void()> lost;
+};
+
+// Where the hand-off's walk over the active speakers is (on_placement, hand_off_some).
+struct handoff_walk {
+  bool running = false;
+  std::size_t bucket = 0;   // the next bucket to look at
+  std::size_t buckets = 0;  // the table's bucket count when the walk (re)started
+  std::size_t moved = 0;    // handed off by this walk
+};
+
+// A message for a speaker whose owner BASP lost while its lease still runs.
+struct held_job {
+  std::string id;
+  routed_job job;
 };
 
 using pending_answer = std::pair<std::uint64_t, std::function<void(const caf::error&)>>;
@@ -132,6 +162,16 @@ struct shard_state {
   // and their addresses in the same order for rendezvous hashing.
   cluster_placement placement;
   std::vector<std::string> owner_names;
+  std::unordered_map<std::uint64_t, sent_on> forwards;  // by token (next_token)
+  // Held until the placement moves the speaker (its owner's lease lapsed) or `held_until`;
+  // counted in `queued`, so max_queued bounds them.
+  std::vector<held_job> awaiting;
+  // Speakers whose ownership row the database was too busy to take back (a hand-off of many at
+  // once fills the connection pool's queue): given back at the recheck, as a row left behind
+  // would keep the speaker from its next owner for as long as this node's lease runs.
+  std::vector<std::string> unreleased;
+  caf::actor_clock::time_point recheck_at{};  // when the recheck timer is set for (epoch: none)
+  handoff_walk handoff;
 };
 
 using self_ptr = speaker_shard_actor::stateful_pointer<shard_state>;
@@ -275,7 +315,8 @@ caf::error overloaded(std::string what) {
 }
 
 // Where a speaker's messages go. A node without a cluster owns every speaker.
-enum class place { here, elsewhere, nowhere };
+// lost: the owner is a member BASP lost whose lease still runs.
+enum class place { here, elsewhere, nowhere, lost };
 struct owner_choice {
   place at = place::here;
   speaker_shard_actor shard;  // elsewhere: the owner's
@@ -291,7 +332,9 @@ owner_choice owner_of(const shard_state& st, const std::string& id) {
     return {};
   // A member BASP lost may be frozen: its speakers wait for its lease to lapse (then it leaves
   // the placement and they move), since it may still be writing for them.
-  if (!m.reachable || !m.speakers)
+  if (!m.reachable)
+    return {place::lost, {}};
+  if (!m.speakers)
     return {place::nowhere, {}};
   return {place::elsewhere, caf::actor_cast<speaker_shard_actor>(m.speakers)};
 }
@@ -301,7 +344,7 @@ owner_choice owner_of(const shard_state& st, const std::string& id) {
 // then the owner is settled.
 caf::error not_here(const std::string& id, place at) {
   return make_error(errc::moving,
-                    at == place::nowhere
+                    at == place::nowhere || at == place::lost
                       ? "speaker " + id + " has no reachable owner now (the cluster is changing)"
                       : "speaker " + id + " is moving to another node",
                     std::chrono::seconds{1});
@@ -332,23 +375,121 @@ caf::duration forward_timeout(self_ptr self, const deadline& until) {
 
 // One hop to the owner's shard, whose answer (or failure) goes to `answer`. A lost answer is the
 // same as a speaker's: unknown outcome for a write, retry for a read.
+// `lost` answers instead when the owner's node is lost first (take_back); it owns the slot then.
 template <class Result, class Answer, class... Ts>
 void forward_to(self_ptr self, const speaker_shard_actor& owner, const std::string& id,
-                caf::duration timeout, bool write, Answer answer, const Ts&... xs) {
+                caf::duration timeout, bool write, Answer answer, std::function<void()> lost,
+                const Ts&... xs) {
+  auto& st = self->state;
+  const auto token = st.next_token++;
+  st.forwards.emplace(token, sent_on{owner.node(), std::move(lost)});
   self->request(owner, timeout, xs...)
     .then(
-      [self, answer](Result& r) mutable {
+      [self, token, answer](Result& r) mutable {
+        if (self->state.forwards.erase(token) == 0) return;
         --self->state.queued;
         answer(std::move(r));
       },
-      [self, id, write, answer](caf::error& e) mutable {
+      [self, token, id, write, answer](caf::error& e) mutable {
+        if (self->state.forwards.erase(token) == 0) return;
         --self->state.queued;
         answer(speaker_failure(self, id, e, write));
       });
 }
 
+// The answer to a message taken back from a lost node that is not sent again: it may have been
+// applied there before the node died.
+caf::error lost_with_owner(const std::string& id, bool resend_safe) {
+  if (resend_safe)
+    return make_error(errc::moving, "the owner of speaker " + id + " was lost with this request; send it again",
+                      std::chrono::seconds{1});
+  return make_error(errc::outcome_unknown, "the owner of speaker " + id +
+                                             " was lost before it answered; the write may or may not have been saved");
+}
+
+void dispatch(self_ptr self, const std::string& id, routed_job job, bool replay = false);
+
+// One timer for what waits on time (held messages, rows to give back), set for the earliest.
+void arm_recheck(self_ptr self, std::chrono::milliseconds wait) {
+  auto& st = self->state;
+  const auto at = self->clock().now() + std::max(wait, std::chrono::milliseconds{1});
+  if (st.recheck_at != caf::actor_clock::time_point{} && st.recheck_at <= at) return;
+  st.recheck_at = at;
+  self->delayed_send(self, at - self->clock().now(), recheck_atom::value);
+}
+
+// Waits for the placement to move the speaker; answered errc::moving at `held_until`.
+void hold(self_ptr self, const std::string& id, routed_job job) {
+  auto& st = self->state;
+  const auto now = self->clock().now();
+  if (!job.held_until.set()) {
+    job.held_until = deadline::after(now, st.settings.owner_wait);
+    if (job.until.set() && job.until.at_ns < job.held_until.at_ns) job.held_until = job.until;
+  }
+  if (job.held_until.passed(now)) return job.fail(not_here(id, place::lost));
+  if (auto refused = admit_forward(st)) return job.fail(*refused);
+  const auto wait = job.held_until.left(now, st.settings.owner_wait);
+  st.awaiting.push_back({id, std::move(job)});
+  arm_recheck(self, wait);
+}
+
+// Each held message again: to its owner if the placement moved it, else held until its time.
+void release_held(self_ptr self) {
+  auto held = std::move(self->state.awaiting);
+  self->state.awaiting.clear();
+  for (auto& h : held) dispatch(self, h.id, std::move(h.job), true);
+}
+
+void give_back(self_ptr self, const std::string& id);
+void hand_off_some(self_ptr self);
+
+// The hand-off's walk goes on; rows not given back are tried again; held messages the placement
+// has not moved (it would have released them) are answered errc::moving once past their time.
+void on_recheck(self_ptr self) {
+  auto& st = self->state;
+  st.recheck_at = {};
+  hand_off_some(self);
+  auto unreleased = std::move(st.unreleased);
+  st.unreleased.clear();
+  for (const auto& id : unreleased) give_back(self, id);
+  const auto now = self->clock().now();
+  std::vector<held_job> expired;
+  auto kept = std::partition(st.awaiting.begin(), st.awaiting.end(),
+                             [now](const held_job& h) { return !h.job.held_until.passed(now); });
+  std::move(kept, st.awaiting.end(), std::back_inserter(expired));
+  st.awaiting.erase(kept, st.awaiting.end());
+  st.queued -= expired.size();
+  for (auto& h : expired) h.job.fail(not_here(h.id, place::lost));
+  if (st.awaiting.empty()) return;
+  auto first = std::chrono::milliseconds::max();
+  for (const auto& h : st.awaiting) first = std::min(first, h.job.held_until.left(now, first));
+  arm_recheck(self, first);
+}
+
+// The placement says these nodes are lost: what was sent on to them comes back at once.
+void take_back(self_ptr self) {
+  auto& st = self->state;
+  if (st.forwards.empty() || !st.placement.ready) return;
+  std::vector<caf::node_id> lost;
+  for (const auto& m : st.placement.members)
+    if (!m.reachable && m.speakers) lost.push_back(m.speakers.node());
+  if (lost.empty()) return;
+  std::vector<std::function<void()>> back;
+  for (auto it = st.forwards.begin(); it != st.forwards.end();) {
+    if (std::find(lost.begin(), lost.end(), it->second.node) == lost.end()) {
+      ++it;
+      continue;
+    }
+    back.push_back(std::move(it->second.lost));
+    it = st.forwards.erase(it);
+  }
+  if (!back.empty())
+    st.log->warn("cluster: {} request(s) in flight to a lost member taken back", back.size());
+  for (auto& fn : back) fn();
+}
+
 // `replay`: the job was buffered during a hand-off and counts against the bounds already.
-void dispatch(self_ptr self, const std::string& id, routed_job job, bool replay = false) {
+void dispatch(self_ptr self, const std::string& id, routed_job job, bool replay) {
   auto& st = self->state;
   // Only the owner activates; a message that came from a peer is not sent on again (two views
   // that disagree must not bounce it), except when a hand-off here held it.
@@ -357,11 +498,18 @@ void dispatch(self_ptr self, const std::string& id, routed_job job, bool replay 
   auto held = owner.at == place::here ? st.entries.end() : st.entries.find(id);
   if (owner.at != place::here && (held == st.entries.end() || !held->second.retiring)) {
     if (replay) --st.queued;
-    if (owner.at == place::nowhere || (job.from_peer && !replay))
+    if (owner.at == place::lost && (replay || !job.from_peer)) return hold(self, id, std::move(job));
+    if (owner.at != place::elsewhere || (job.from_peer && !replay))
       return job.fail(not_here(id, owner.at));
     if (auto refused = admit_forward(st))
       return job.fail(*refused);
-    job.forward(owner.shard);
+    // Taken back from a lost node: sent again (held for the next owner) when that is safe.
+    auto lost = [self, id, job]() mutable {
+      if (job.resend_safe) return dispatch(self, id, std::move(job), true);
+      --self->state.queued;
+      job.fail(lost_with_owner(id, false));
+    };
+    job.forward(owner.shard, std::move(lost));
     return;
   }
   const auto now = self->clock().now();
@@ -512,17 +660,19 @@ caf::result<Result> route(self_ptr self, const std::string& id, bool peer, Ts...
   if (ctx) job.until = ctx->until;
   job.fail = [answer](const caf::error& e) mutable { answer(e); };
   job.from_peer = peer;
+  job.resend_safe = Kind == kind::read || (ctx && ctx->keyed());
   // A read carries no deadline, but its caller has a timer of its own and a speaker that dies
   // answers with an error, so the hop needs none (a timer per read costs a clock registration).
   const auto timeout = Kind == kind::read ? caf::duration{caf::infinite}
                                           : hop_timeout(job.until, speaker_timeout(st));
   // The owner's shard takes the id with the message, where its speaker does not (get, history).
-  job.forward = [self, id, answer, until = job.until, xs...](const speaker_shard_actor& owner) {
+  job.forward = [self, id, answer, until = job.until, xs...](const speaker_shard_actor& owner,
+                                                             std::function<void()> lost) {
     const auto limit = forward_timeout(self, until);
     if constexpr (sizeof...(Ts) == 1)
-      forward_to<Result>(self, owner, id, limit, Kind != kind::read, answer, xs..., id);
+      forward_to<Result>(self, owner, id, limit, Kind != kind::read, answer, std::move(lost), xs..., id);
     else
-      forward_to<Result>(self, owner, id, limit, Kind != kind::read, answer, xs...);
+      forward_to<Result>(self, owner, id, limit, Kind != kind::read, answer, std::move(lost), xs...);
   };
   job.run = [self, id, answer, timeout, xs...](const speaker_actor& target) mutable {
     auto& st = self->state;
@@ -583,28 +733,39 @@ caf::result<speaker_view> measure_then_route(self_ptr self, quality_sample s) {
 // happens to the speaker here: until then its entry stays, without an actor and retiring, so
 // new messages wait behind the held ones in order; then they are replayed (to a new activation,
 // or to the owner the placement chose now).
-void release_then_replay(self_ptr self, const std::string& id) {
+void replay_held(self_ptr self, const std::string& id) {
   auto& st = self->state;
-  auto replay = [self, id] {
-    auto& st = self->state;
-    auto it = st.entries.find(id);
-    if (it == st.entries.end() || it->second.actor) return;
-    std::vector<routed_job> held;
-    if (auto& q = it->second.queues) held = std::move(q->buffered);
-    st.stats.buffered -= held.size();
-    st.entries.erase(it);
-    for (auto& job : held) dispatch(self, id, std::move(job), true);
-  };
+  auto it = st.entries.find(id);
+  if (it == st.entries.end() || it->second.actor) return;
+  std::vector<routed_job> held;
+  if (auto& q = it->second.queues) held = std::move(q->buffered);
+  st.stats.buffered -= held.size();
+  st.entries.erase(it);
+  for (auto& job : held) dispatch(self, id, std::move(job), true);
+}
+
+// A busy database (overloaded, unavailable) is asked again a moment later, under the same lease;
+// meanwhile the speaker's messages wait in its entry, as during the hand-off itself.
+void give_back(self_ptr self, const std::string& id) {
+  auto& st = self->state;
   const auto epoch = st.settings.lease->epoch();
-  if (epoch == 0) return replay();  // no lease, no row of this node's
-  st.store->release(st.link, id, epoch, [self, id, replay](caf::expected<bool> done) {
+  if (epoch == 0) return replay_held(self, id);  // no lease, no row of this node's
+  st.store->release(st.link, id, epoch, [self, id, epoch](caf::expected<bool> done) {
+    auto& st = self->state;
+    if (!done && (code_of(done.error()) == errc::overloaded || code_of(done.error()) == errc::unavailable) &&
+        st.settings.lease->epoch() == epoch) {
+      st.unreleased.push_back(id);
+      arm_recheck(self, std::chrono::milliseconds{100});
+      return;
+    }
     // The row stays until the lease lapses; the speaker's next owner waits for that.
     if (!done)
-      self->state.log->warn("speaker {}: its ownership row was not given back: {}", log::escape(id),
-                            self->system().render(done.error()));
-    replay();
+      st.log->warn("speaker {}: its ownership row was not given back: {}", log::escape(id),
+                   self->system().render(done.error()));
+    replay_held(self, id);
   });
 }
+
 
 void on_speaker_exit(self_ptr self, const std::string& id, const caf::error& reason) {
   auto& st = self->state;
@@ -649,7 +810,7 @@ void on_speaker_exit(self_ptr self, const std::string& id, const caf::error& rea
     answer = make_error(errc::unavailable, "speaker " + id + " stopped before answering; retry");
   }
   for (auto& pending : in_flight) pending.second(answer);
-  if (st.settings.lease) return release_then_replay(self, id);
+  if (st.settings.lease) return give_back(self, id);
   for (auto& job : buffered) dispatch(self, id, std::move(job), true);
 }
 
@@ -666,6 +827,8 @@ void shut_down(self_ptr self, const caf::error& reason) {
   }
   st.ids_by_actor.clear();
   st.entries.clear();
+  for (auto& h : st.awaiting) h.job.fail(answer);
+  st.awaiting.clear();
   if (st.relay) self->send_exit(st.relay, reason);
   for (auto& measurer : st.measurers) self->send_exit(measurer, reason);
   self->quit(reason);
@@ -696,12 +859,16 @@ caf::result<speaker_view> on_register(self_ptr self, speaker_registration& r) {
   if (r.ctx.until.passed(self->clock().now())) return deadline_passed();
   // Registered by the speaker's owner (its fence checks the node may write for the speaker).
   if (auto owner = owner_of(st, r.speaker_id); owner.at != place::here) {
-    if (owner.at == place::nowhere || from_peer(self)) return not_here(r.speaker_id, owner.at);
+    if (owner.at != place::elsewhere || from_peer(self)) return not_here(r.speaker_id, owner.at);
     if (auto refused = admit_forward(st)) return *refused;
     auto rp = self->make_response_promise<speaker_view>();
+    auto lost = [self, rp, id = r.speaker_id, keyed = r.ctx.keyed()]() mutable {
+      --self->state.queued;
+      rp.deliver(lost_with_owner(id, keyed));
+    };
     forward_to<speaker_view>(self, owner.shard, r.speaker_id, forward_timeout(self, r.ctx.until), true,
                              [rp](auto&& value) mutable { rp.deliver(std::forward<decltype(value)>(value)); },
-                             register_atom::value, r);
+                             std::move(lost), register_atom::value, r);
     return rp;
   }
   std::string key;
@@ -818,6 +985,34 @@ caf::result<quality_samples> on_samples(self_ptr self, samples_query& q) {
   return rp;
 }
 
+// Walks the active speakers a chunk at a time (as the sweep does), handing off those the placement
+// gives to another node, so a placement change at a million active speakers does not hold up the
+// shard. A rehash meanwhile (the table grew) starts the walk again: a speaker it missed would stay
+// active here while its new owner waited for its ownership row.
+constexpr std::size_t handoff_chunk = 1024;  // speakers looked at per message
+
+void hand_off_some(self_ptr self) {
+  auto& st = self->state;
+  auto& walk = st.handoff;
+  if (!walk.running) return;
+  if (st.entries.bucket_count() != walk.buckets) walk = handoff_walk{true, 0, st.entries.bucket_count(), walk.moved};
+  std::size_t seen = 0;
+  std::size_t b = walk.bucket;
+  for (; b < walk.buckets && seen < handoff_chunk; ++b)
+    for (auto it = st.entries.begin(b); it != st.entries.end(b); ++it, ++seen)
+      if (it->second.actor && !it->second.retiring && owner_of(st, it->first).at != place::here) {
+        retire(self, it->second);
+        ++walk.moved;
+      }
+  if (b < walk.buckets) {
+    walk.bucket = b;
+    self->send(self, recheck_atom::value);  // the rest after the messages already waiting
+    return;
+  }
+  walk.running = false;
+  if (walk.moved > 0) st.log->info("cluster placement: {} active speaker(s) handed off", walk.moved);
+}
+
 // The owners changed: each active speaker that is now another node's is handed off (it stops
 // taking messages, finishes what it has, passivates, gives its row back; what waited is then
 // sent to the new owner). Only those move, never the others.
@@ -828,14 +1023,11 @@ void on_placement(self_ptr self, cluster_placement& p) {
   for (const auto& m : st.placement.members) st.owner_names.push_back(m.address);
   if (!st.settings.lease) return;
   place_relay(self);
-  std::size_t moving = 0;
-  for (auto& [id, e] : st.entries)
-    if (e.actor && !e.retiring && owner_of(st, id).at != place::here) {
-      retire(self, e);
-      ++moving;
-    }
-  st.log->info("cluster placement: {} owner(s){}; {} active speaker(s) handed off", st.owner_names.size(),
-               st.placement.ready ? "" : " (not ready)", moving);
+  take_back(self);
+  release_held(self);
+  st.log->info("cluster placement: {} owner(s){}", st.owner_names.size(), st.placement.ready ? "" : " (not ready)");
+  st.handoff = handoff_walk{true, 0, st.entries.bucket_count(), 0};
+  hand_off_some(self);
 }
 
 caf::optional<caf::error> bad_route(const std::string& id) {
@@ -953,6 +1145,7 @@ speaker_shard_actor::behavior_type shard_fn(self_ptr self, speakers_settings set
       return rp;
     },
     [self](idle_atom) { sweep(self); },
+    [self](recheck_atom) { on_recheck(self); },
     [self](placement_atom, cluster_placement& p) { on_placement(self, p); },
     [self](idle_atom, const std::string& id) {
       auto& st = self->state;

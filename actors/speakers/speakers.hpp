@@ -53,6 +53,10 @@ struct speakers_settings {
   // In a cluster, the node's lease: every durable speaker write carries its epoch and is fenced
   // by the store (store.hpp). Null on a node without a cluster.
   std::shared_ptr<const node_lease> lease;
+  // In a cluster: how long a message for a speaker whose owner BASP lost waits here (at most,
+  // and never past its deadline) for the owner's lease to lapse and the speaker to move, before
+  // it is answered errc::moving. About the lease's length plus one renewal.
+  std::chrono::milliseconds owner_wait{std::chrono::seconds{4}};
 };
 
 // Spawns the shard; the shard spawns and supervises the outbox relay (re-spawned when it fails,

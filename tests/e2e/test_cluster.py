@@ -348,6 +348,10 @@ class FrozenNode(ClusterCase):
                 survivors = {a: "up" for a in self.addresses[:2]}
                 self.wait_members([0, 1], dict(survivors, **{self.addresses[2]: "unreachable"}),
                                   "the survivors never saw the frozen node unreachable")
+                # Its lease still runs: a read of one of its speakers waits on the node that took it
+                # until the lease lapses and the speaker moves, instead of being refused meanwhile.
+                held = self.nodes[1].get(f"/v1/speakers/{theirs[-1]}", token=self.qa)
+                self.assertEqual(held.status, 200, held)
                 self.wait_members([0, 1], survivors, "the frozen node's lease never lapsed")
                 # While it is still frozen its speakers answer from the survivors, owned by them.
                 self.write_all(self.nodes[1], theirs, "moved")
@@ -412,6 +416,45 @@ class FrozenNode(ClusterCase):
 
     def wait_for(self, predicate, message):
         self.nodes[0].wait_until(predicate, 60, message)
+
+
+class LostOwnerBound(ClusterCase):
+    """Requests for a frozen owner's speakers wait on the node that took them until its lease
+    lapses, and what waits there is bounded by speakers.max-queued (with what the node sent on to
+    other nodes and what its own speakers have): past it they are refused at once as overloaded,
+    and the held ones are answered from the speakers' next owner."""
+    flags = ("--speakers.max-queued=4",)
+
+    def test_what_waits_for_a_lost_owner_is_bounded(self):
+        everyone = {a: "up" for a in self.addresses}
+        self.wait_members([0, 1, 2], everyone, "the three nodes never listed each other")
+        run = uuid.uuid4().hex[:6]
+        speakers = [f"bnd-{run}-{i}" for i in range(40)]
+        self.register_all(self.nodes[0], speakers)
+        theirs = [s for s in speakers if owner_of(self.addresses, s) == self.addresses[2]]
+        self.assertGreaterEqual(len(theirs), 4)
+        frozen = self.nodes[2]
+        answers = []
+        os.kill(frozen.proc.pid, signal.SIGSTOP)
+        try:
+            self.wait_members([0], {self.addresses[0]: "up", self.addresses[1]: "up",
+                                    self.addresses[2]: "unreachable"},
+                              "node 0 never saw the frozen node unreachable")
+            # Three reads of each of its speakers at once, far more than the bound of 4.
+            readers = [threading.Thread(target=lambda s=s: answers.append(
+                self.nodes[0].get(f"/v1/speakers/{s}", token=self.qa))) for s in theirs * 3]
+            for t in readers:
+                t.start()
+            for t in readers:
+                t.join(60)
+        finally:
+            os.kill(frozen.proc.pid, signal.SIGCONT)
+        self.assertEqual(len(answers), 3 * len(theirs))
+        refused = [r for r in answers if r.status == 503 and "overloaded" in r.body]
+        served = [r for r in answers if r.status == 200]
+        self.assertEqual(len(refused) + len(served), len(answers), [r for r in answers if r.status != 200])
+        self.assertGreaterEqual(len(refused), 1, "nothing was refused past the bound")
+        self.assertGreaterEqual(len(served), 1, "no held read was answered after the move")
 
 
 class IncompatibleVersion(ClusterCase):
