@@ -334,6 +334,18 @@ int node_command(int argc, char** argv) {
     }};
   });
 
+  // The build's migrations, and for a test that plays a newer build the ones of its folder.
+  auto known_migrations = schema::all_migrations();
+  if (const auto dir = cfg.text("postgres.test-migrations-dir"); !dir.empty()) {
+    try {
+      auto extra = migrations::read_folder(dir);
+      logger->warn("postgres: {} test migration(s) from {} (postgres.test-migrations-dir)", extra.size(), dir);
+      known_migrations.insert(known_migrations.end(), extra.begin(), extra.end());
+    } catch (const std::exception& e) {
+      return fail_config(std::string{"postgres.test-migrations-dir: "} + e.what());
+    }
+  }
+
   using supervision::child_spec;
   using supervision::started_children;
   auto restart_limit = resilience::restart_limit{
@@ -353,10 +365,10 @@ int node_command(int argc, char** argv) {
     pg.restart_limit = restart_limit;
     return pg;
   };
-  tree.children.push_back({"postgres", [main_database, on_fatal](caf::actor_system& s,
-                                                                  const started_children&) {
+  tree.children.push_back({"postgres", [main_database, on_fatal, known_migrations](
+                                         caf::actor_system& s, const started_children&) {
     auto pg = main_database();
-    pg.migrations = schema::all_migrations();
+    pg.migrations = known_migrations;
     pg.on_fatal = on_fatal;
     return caf::actor_cast<caf::actor>(connections::spawn_postgres(s, std::move(pg)));
   }});
@@ -566,8 +578,10 @@ int node_command(int argc, char** argv) {
     m.call_timeout = cfg.duration("cluster.call-timeout");
     m.lease = lease;
     m.tls = cluster_tls(cfg);
-    if (const auto v = cfg.integer("cluster.messages-version"); v > 0)
-      m.version = {static_cast<std::uint32_t>(v), static_cast<std::uint32_t>(v)};
+    if (const auto v = cfg.integer("cluster.messages-version"); v > 0) {
+      const auto oldest = cfg.integer("cluster.messages-oldest");
+      m.version = {static_cast<std::uint32_t>(v), static_cast<std::uint32_t>(oldest > 0 ? oldest : v)};
+    }
     logger->info("cluster: member {}:{} (TLS {}), seeds '{}'", m.host, m.port, m.tls ? "on" : "off",
                  cfg.text("cluster.seeds"));
     tree.children.push_back({"cluster", [m, membership](caf::actor_system& s, const started_children& c) {
