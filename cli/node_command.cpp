@@ -162,7 +162,9 @@ int node_command(int argc, char** argv) {
                     "SBM_* variables of other sbm commands (SBM_TOKEN, SBM_URL) are left alone; any other\n"
                     "unknown SBM_* variable is refused.\n\n"
                     "exit codes: 0 stopped by a signal after draining; 1 runtime failure or escalation;\n"
-                    "            2 bad configuration; 3 the database was migrated by a newer SBM\n"))
+                    "            2 bad configuration; 3 the database holds a contract step of a newer\n"
+                    "            SBM, or an applied migration differs (a newer SBM's expand steps are\n"
+                    "            no reason: the node runs beside them)\n"))
     return exit_ok;
   const auto loaded = command_settings("node", argc, argv);
   if (!loaded)
