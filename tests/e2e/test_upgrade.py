@@ -17,6 +17,7 @@ file alone (RUN_SERIAL), like the other cluster tests."""
 import http.client
 import os
 import re
+import shutil
 import tempfile
 import threading
 import time
@@ -47,6 +48,7 @@ class RollingUpgrade(ClusterCase):
     def setUp(self):
         self.current, _ = build_messages_version()
         self.migrations = tempfile.mkdtemp(prefix="sbm-e2e-upgrade.")
+        self.addCleanup(shutil.rmtree, self.migrations, True)
         os.makedirs(os.path.join(self.migrations, "speakers"))
         with open(os.path.join(self.migrations, "speakers", "900_upgrade_note.sql"), "w") as f:
             f.write(MIGRATION)
