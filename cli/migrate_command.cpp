@@ -22,8 +22,9 @@ constexpr const char* about =
     "migration, applied (when) or pending, and changes nothing.\n"
     "\n"
     "exit codes: 0 up to date (or listed); 1 database failure; 2 bad usage;\n"
-    "            3 the database was migrated by a newer SBM, or an applied migration differs\n"
-    "              from this SBM's (nothing is applied)\n";
+    "            3 the database holds a contract step of a newer SBM, or an applied migration\n"
+    "              differs from this SBM's (nothing is applied); a newer SBM's expand steps are\n"
+    "              listed and this SBM runs beside them\n";
 
 std::string label(const migrations::step& s) {
   char number[16];
@@ -82,6 +83,8 @@ int migrate_command(int argc, char** argv) {
             now.schema == before.schema && now.version == before.version)
           std::cout << "applied " << label(now) << "\n";
     std::cout << out.applied << " applied by this run; the database is up to date\n";
+    for (const auto& newer : out.ahead)
+      std::cout << "the database also holds " << newer << " of a newer SBM (an expand step: this SBM runs beside it)\n";
     return exit_ok;
   } catch (const std::exception& e) {
     // libpq's message names the host and port, never the password.

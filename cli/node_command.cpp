@@ -162,7 +162,9 @@ int node_command(int argc, char** argv) {
                     "SBM_* variables of other sbm commands (SBM_TOKEN, SBM_URL) are left alone; any other\n"
                     "unknown SBM_* variable is refused.\n\n"
                     "exit codes: 0 stopped by a signal after draining; 1 runtime failure or escalation;\n"
-                    "            2 bad configuration; 3 the database was migrated by a newer SBM\n"))
+                    "            2 bad configuration; 3 the database holds a contract step of a newer\n"
+                    "            SBM, or an applied migration differs (a newer SBM's expand steps are\n"
+                    "            no reason: the node runs beside them)\n"))
     return exit_ok;
   const auto loaded = command_settings("node", argc, argv);
   if (!loaded)
@@ -334,6 +336,18 @@ int node_command(int argc, char** argv) {
     }};
   });
 
+  // The build's migrations, and for a test that plays a newer build the ones of its folder.
+  auto known_migrations = schema::all_migrations();
+  if (const auto dir = cfg.text("postgres.test-migrations-dir"); !dir.empty()) {
+    try {
+      auto extra = migrations::read_folder(dir);
+      logger->warn("postgres: {} test migration(s) from {} (postgres.test-migrations-dir)", extra.size(), dir);
+      known_migrations.insert(known_migrations.end(), extra.begin(), extra.end());
+    } catch (const std::exception& e) {
+      return fail_config(std::string{"postgres.test-migrations-dir: "} + e.what());
+    }
+  }
+
   using supervision::child_spec;
   using supervision::started_children;
   auto restart_limit = resilience::restart_limit{
@@ -353,10 +367,10 @@ int node_command(int argc, char** argv) {
     pg.restart_limit = restart_limit;
     return pg;
   };
-  tree.children.push_back({"postgres", [main_database, on_fatal](caf::actor_system& s,
-                                                                  const started_children&) {
+  tree.children.push_back({"postgres", [main_database, on_fatal, known_migrations](
+                                         caf::actor_system& s, const started_children&) {
     auto pg = main_database();
-    pg.migrations = schema::all_migrations();
+    pg.migrations = known_migrations;
     pg.on_fatal = on_fatal;
     return caf::actor_cast<caf::actor>(connections::spawn_postgres(s, std::move(pg)));
   }});
@@ -587,8 +601,10 @@ int node_command(int argc, char** argv) {
     m.call_timeout = cfg.duration("cluster.call-timeout");
     m.lease = lease;
     m.tls = cluster_tls(cfg);
-    if (const auto v = cfg.integer("cluster.messages-version"); v > 0)
-      m.version = {static_cast<std::uint32_t>(v), static_cast<std::uint32_t>(v)};
+    if (const auto v = cfg.integer("cluster.messages-version"); v > 0) {
+      const auto oldest = cfg.integer("cluster.messages-oldest");
+      m.version = {static_cast<std::uint32_t>(v), static_cast<std::uint32_t>(oldest > 0 ? oldest : v)};
+    }
     logger->info("cluster: member {}:{} (TLS {}), seeds '{}'", m.host, m.port, m.tls ? "on" : "off",
                  cfg.text("cluster.seeds"));
     // The lease's statements on a connection of their own: behind a flood of speaker activations

@@ -110,6 +110,9 @@ std::vector<option_spec> make_options() {
         "longest PostgreSQL's circuit stays open without a trial (a successful health probe ends it sooner: half-open)"),
     opt("postgres.probe-interval", k::duration, "1s", "health probe interval for PostgreSQL"),
     opt("postgres.request-timeout", k::duration, "10s", "longest PostgreSQL statement or transaction"),
+    opt("postgres.test-migrations-dir", k::text, "",
+        "for tests only: also apply the migrations in this folder (<schema>/NNN_name.sql), as a newer "
+        "build would; empty: only the build's own"),
     ranged("postgres.max-queued", k::integer, "256", 1, 1000000,
            "PostgreSQL requests queued at once; past it: 503 overloaded with Retry-After"),
     opt("instanote.url", k::text, "postgresql://sbm@127.0.0.1:5432/instanote",
@@ -298,6 +301,9 @@ std::vector<option_spec> make_options() {
     ranged("cluster.messages-version", k::integer, "0", 0, 1000000,
            "for tests only: speak this version of the members' messages instead of the build's own "
            "(0); a member that cannot read another's is refused at join"),
+    ranged("cluster.messages-oldest", k::integer, "0", 0, 1000000,
+           "for tests only, with cluster.messages-version: the oldest version still read (0: the "
+           "same), as a newer build that reads the old form during a rolling upgrade"),
   };
 }
 

@@ -6,6 +6,7 @@
 // wait, so clients mostly never see the move. Refused still after that: 503 with Retry-After.
 #include <caf/error.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -38,37 +39,57 @@ struct reroute_plan {
   bool safe = false;          // a read, or a write with its Idempotency-Key
   deadline until;             // no resend waits past it
   int resends = 0;
+  // Each try waits at most what is left of `until` (an answer made of several sources goes out by
+  // its deadline with whatever came); otherwise the HTTP server's deadline alone bounds it.
+  bool bounded = false;
 };
 
-// request(dest, xs...).then(on_value, problem+json), resent while the answer is errc::moving and
-// reroute_delay allows. The message is held once, for the resends, only when they are safe.
-template <class Result, class Dest, class OnValue, class... Ts>
-void request_rerouted(gateway_context& ctx, reroute_plan plan, const Dest& dest, OnValue on_value,
-                      Ts... xs) {
+// request(dest, xs...).then(on_value, on_error), resent while the answer is errc::moving and
+// reroute_delay allows; on_error gets the refusal that stands. The message is held once, for the
+// resends, only when they are safe.
+template <class Result, class Dest, class OnValue, class OnError, class... Ts>
+void request_rerouted_or(gateway_context& ctx, reroute_plan plan, const Dest& dest, OnValue on_value,
+                         OnError on_error, Ts... xs) {
+  const auto timeout = [&ctx, &plan] {
+    if (!plan.bounded)
+      return ctx.hop();
+    const auto left = plan.until.left(ctx.self->clock().now(), ctx.settings.request_timeout);
+    return caf::duration{std::max(std::chrono::milliseconds{1}, left)};
+  }();
   if (!plan.safe) {
-    ctx.self->request(dest, ctx.hop(), std::move(xs)...)
-      .then([on_value](Result& r) mutable { on_value(r); }, ctx.on_error(plan.request, plan.write));
+    ctx.self->request(dest, timeout, std::move(xs)...)
+      .then([on_value](Result& r) mutable { on_value(r); }, std::move(on_error));
     return;
   }
   auto args = std::make_shared<const std::tuple<Ts...>>(std::move(xs)...);
   auto send = std::apply(
-    [&](const auto&... a) { return ctx.self->request(dest, ctx.hop(), a...); }, *args);
+    [&](const auto&... a) { return ctx.self->request(dest, timeout, a...); }, *args);
   send.then(
     [on_value](Result& r) mutable { on_value(r); },
-    [&ctx, plan, dest, on_value, args](caf::error& err) mutable {
+    [&ctx, plan, dest, on_value, on_error, args](caf::error& err) mutable {
       const auto left = plan.until.left(ctx.self->clock().now(), std::chrono::milliseconds::zero());
       // Jitter drawn from the request's number: resends of requests refused together spread out.
       const auto wait = reroute_delay(code_of(err), plan.safe, plan.resends, left,
                                       (plan.request + 1) * 0x9e3779b97f4a7c15ULL);
       if (!wait)
-        return ctx.on_error(plan.request, plan.write)(err);
+        return on_error(err);
       ++plan.resends;
-      ctx.later(*wait, [&ctx, plan, dest, on_value, args]() mutable {
+      ctx.later(*wait, [&ctx, plan, dest, on_value, on_error, args]() mutable {
         std::apply(
-          [&](const auto&... a) { request_rerouted<Result>(ctx, plan, dest, std::move(on_value), a...); },
+          [&](const auto&... a) {
+            request_rerouted_or<Result>(ctx, plan, dest, std::move(on_value), std::move(on_error), a...);
+          },
           *args);
       });
     });
+}
+
+// The same, answering a refusal that stands with its problem+json.
+template <class Result, class Dest, class OnValue, class... Ts>
+void request_rerouted(gateway_context& ctx, reroute_plan plan, const Dest& dest, OnValue on_value,
+                      Ts... xs) {
+  auto on_error = ctx.on_error(plan.request, plan.write);
+  request_rerouted_or<Result>(ctx, plan, dest, std::move(on_value), std::move(on_error), std::move(xs)...);
 }
 
 }  // namespace sbm::gateway

@@ -14,6 +14,7 @@
 
 #include "gateway/gateway_state.hpp"
 #include "gateway/readers.hpp"
+#include "gateway/reroute.hpp"
 #include "gateway/timestamps.hpp"
 #include "messages/errors.hpp"
 
@@ -171,8 +172,10 @@ void handle_speaker_overview(gateway_context& ctx, const http_request& req, cons
   const caf::duration budget{std::max(std::chrono::milliseconds{1},
                                       until.left(ctx.self->clock().now(), ctx.settings.request_timeout))};
 
-  ctx.self->request(ctx.settings.speakers, budget, get_atom::value, id)
-    .then(
+  // The speaker's two sources are resent through a move like every speaker read (reroute.hpp).
+  const reroute_plan plan{req.id, false, true, until, 0, true};
+  request_rerouted_or<speaker_view>(
+      ctx, plan, ctx.settings.speakers,
       [o](speaker_view& v) {
         if (o->answered) return;
         if (!o->who.scope.admits(v.client_id))
@@ -188,10 +191,11 @@ void handle_speaker_overview(gateway_context& ctx, const http_request& req, cons
           return o->reply(from_error(err));
         o->sources["speaker"] = missing(err);
         o->arrived();
-      });
+      },
+      get_atom::value, id);
 
-  ctx.self->request(ctx.settings.speakers, budget, history_atom::value, id)
-    .then(
+  request_rerouted_or<speaker_history>(
+      ctx, plan, ctx.settings.speakers,
       [o](speaker_history& h) {
         if (o->answered) return;
         json entries = json::array();
@@ -208,7 +212,8 @@ void handle_speaker_overview(gateway_context& ctx, const http_request& req, cons
           return o->reply(from_error(err));
         o->sources["bucket_changes"] = missing(err);
         o->arrived();
-      });
+      },
+      history_atom::value, id);
 
   if (ctx.settings.reports) {
     report_query rq;

@@ -239,6 +239,14 @@ caf::expected<std::int32_t> migrate(worker_state& st) {
       return make_error(errc::internal, st.config.name + ": " + out.error);
     if (out.applied > 0)
       st.log->info("{}: applied {} schema migration(s)", st.config.name, out.applied);
+    // A rolling upgrade under way: a newer node applied expand steps this build runs beside.
+    if (!out.ahead.empty()) {
+      std::string names;
+      for (const auto& name : out.ahead)
+        names += (names.empty() ? "" : ", ") + name;
+      st.log->warn("{}: the database holds {} migration(s) of a newer SBM ({}): running beside it",
+                   st.config.name, out.ahead.size(), names);
+    }
     return static_cast<std::int32_t>(out.applied);
   } catch (const pqxx::broken_connection& e) {
     drop_connection(st);

@@ -17,6 +17,8 @@
 
 #include "actors/speakers/speaker_rows.hpp"
 #include "messages/errors.hpp"
+#include "messages/cluster.hpp"
+#include "runtime/db/fence.hpp"
 #include "runtime/db/idempotency.hpp"
 #include "runtime/logging/logging.hpp"
 #include "runtime/resilience/time.hpp"
@@ -137,6 +139,13 @@ void fail(self_ptr self, target& t, const caf::error& e) {
 
 void send_next(self_ptr self, target& t, bool batch_was_full);
 
+void stamped(self_ptr self, target& t, bool batch_was_full) {
+  t.queue.pop_front();
+  if (!t.queue.empty()) t.oldest_pending_ms = t.queue.front().created_ms;
+  t.failures = 0;
+  send_next(self, t, batch_was_full);
+}
+
 void stamp(self_ptr self, target& t, bool batch_was_full) {
   auto& st = self->state;
   const auto id = t.queue.front().id;
@@ -144,15 +153,20 @@ void stamp(self_ptr self, target& t, bool batch_was_full) {
                       " = now() WHERE id = $1 AND " + t.stamp_column + " IS NULL",
                     {std::to_string(id)},
                     -1};
-  self->request(st.settings.db, st.settings.db_timeout, query_atom::value, std::move(stmt))
-    .then(
-      [self, &t, batch_was_full](db_rows&) {
-        t.queue.pop_front();
-        if (!t.queue.empty()) t.oldest_pending_ms = t.queue.front().created_ms;
-        t.failures = 0;
-        send_next(self, t, batch_was_full);
-      },
-      [self, &t](caf::error& e) { fail(self, t, e); });
+  if (!st.settings.lease) {
+    self->request(st.settings.db, st.settings.db_timeout, query_atom::value, std::move(stmt))
+      .then([self, &t, batch_was_full](db_rows&) { stamped(self, t, batch_was_full); },
+            [self, &t](caf::error& e) { fail(self, t, e); });
+    return;
+  }
+  // Fenced like a speaker write: refused (stale_owner, retried after the back-off until the
+  // shard stops this relay) once this member's epoch no longer holds the singleton.
+  db_transaction tx;
+  tx.statements.push_back(std::move(stmt));
+  tx.statements.push_back(db::singleton_fence_statement(outbox_relay_singleton, st.settings.lease->epoch()));
+  self->request(st.settings.db, st.settings.db_timeout, transact_atom::value, std::move(tx))
+    .then([self, &t, batch_was_full](db_results&) { stamped(self, t, batch_was_full); },
+          [self, &t](caf::error& e) { fail(self, t, e); });
 }
 
 // One row at a time, in id order: each target sees rows in commit order, and a failure stops

@@ -7,6 +7,7 @@
 // consumers deduplicate on the row id (event_id, the audit record's source_key).
 #include <chrono>
 #include <cstdint>
+#include <memory>
 
 #include "messages/connections.hpp"
 #include "messages/events.hpp"
@@ -16,6 +17,10 @@
 
 namespace caf {
 class actor_system;
+}
+
+namespace sbm {
+class node_lease;  // messages/cluster.hpp
 }
 
 namespace sbm::speakers {
@@ -42,6 +47,9 @@ struct outbox_relay_settings {
   std::uint32_t batch = 100;
   // Idempotency keys of speaker writes older than this are purged with the outbox.
   std::chrono::seconds idempotency_retention{std::chrono::hours{24}};
+  // In a cluster, the node's lease: every stamp is fenced by the relay singleton held under its
+  // epoch, so a relay that lost the singleton stamps nothing more (it delivers at least once).
+  std::shared_ptr<const node_lease> lease;
 };
 
 outbox_relay_actor spawn_outbox_relay(caf::actor_system& sys, outbox_relay_settings settings);

@@ -202,6 +202,7 @@ outbox_relay_actor start_relay(self_ptr self) {
   rs.stream = st.settings.stream;
   rs.audit = st.settings.audit;
   rs.idempotency_retention = st.settings.idempotency_retention;
+  rs.lease = st.settings.lease;
   rs.interval = st.settings.relay_interval;
   rs.db_timeout = st.settings.db_timeout;
   // Longer than the bus's own wait for its subscribers, so the bus's answer arrives first.

@@ -4,8 +4,12 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <pqxx/pqxx>
+#include <regex>
 #include <stdexcept>
 #include <tuple>
 #include <utility>
@@ -26,7 +30,11 @@ CREATE TABLE IF NOT EXISTS sbm_meta.schema_migrations (
   checksum text NOT NULL,
   applied_at timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (schema, version)
-))sql";
+);
+-- Whether a migration removed or renamed what an older build reads (is_contract): a node that
+-- does not know an applied contract step refuses the database; an unknown expand step it runs beside.
+ALTER TABLE sbm_meta.schema_migrations ADD COLUMN IF NOT EXISTS contract boolean NOT NULL DEFAULT false
+)sql";
 
 using key = std::pair<std::string, int>;
 
@@ -34,19 +42,22 @@ struct applied_record {
   std::string name;
   std::string checksum;
   std::string applied_at;
+  bool contract = false;
 };
 
 constexpr const char* recorded_sql =
     "SELECT schema, version, name, checksum, "
-    "to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
-    "FROM sbm_meta.schema_migrations";
+    "to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+    // Read through to_jsonb: inspect() may meet a table made before the column existed.
+    "coalesce((to_jsonb(m) ->> 'contract')::boolean, false) "
+    "FROM sbm_meta.schema_migrations m";
 
 std::map<key, applied_record> read_recorded(pqxx::transaction_base& tx) {
   std::map<key, applied_record> recorded;
   for (const auto& row : tx.exec(recorded_sql))
     recorded.emplace(key{row[0].as<std::string>(), row[1].as<int>()},
                      applied_record{row[2].as<std::string>(), row[3].as<std::string>(),
-                                    row[4].as<std::string>()});
+                                    row[4].as<std::string>(), row[5].as<bool>()});
   return recorded;
 }
 
@@ -115,22 +126,35 @@ std::string validate(const std::vector<const migration*>& sorted) {
   return {};
 }
 
-// Database-side problems that forbid applying anything: a newer SBM was here, or history changed.
+int newest_of(const std::map<std::string, int>& newest, const std::string& schema) {
+  auto it = newest.find(schema);
+  return it == newest.end() ? 0 : it->second;
+}
+
+// Database-side problems that forbid applying anything: a contract step of a newer SBM, or a
+// history that changed or forked. Expand steps of a newer SBM are listed in out.ahead.
 void check_history(const std::map<key, applied_record>& recorded,
                    const std::map<key, const migration*>& known,
                    const std::map<std::string, int>& newest_known, outcome& out) {
+  std::map<std::string, int> newest_recorded;
   for (const auto& [k, record] : recorded) {
-    auto newest = newest_known.find(k.first);
-    int known_max = newest == newest_known.end() ? 0 : newest->second;
-    if (k.second > known_max) {
+    newest_recorded[k.first] = std::max(newest_recorded[k.first], k.second);
+    const int known_max = newest_of(newest_known, k.first);
+    if (k.second <= known_max)
+      continue;
+    if (record.contract) {
       out.too_new = true;
       out.error = "database has " + label(k.first, k.second, record.name) +
-                  " but this SBM knows schema " + k.first + " only up to version " +
-                  std::to_string(known_max) + ": it was migrated by a newer SBM";
+                  ", a contract step of a newer SBM, but this SBM knows schema " + k.first +
+                  " only up to version " + std::to_string(known_max) +
+                  " and may read what that step removed: it was migrated by a newer SBM";
       return;
     }
+    out.ahead.push_back(label(k.first, k.second, record.name));
   }
   for (const auto& [k, record] : recorded) {
+    if (k.second > newest_of(newest_known, k.first))
+      continue;
     auto it = known.find(k);
     if (it == known.end()) {
       out.checksum_mismatch = true;
@@ -146,9 +170,54 @@ void check_history(const std::map<key, applied_record>& recorded,
       return;
     }
   }
+  for (const auto& [k, m] : known) {
+    if (recorded.count(k) || newest_of(newest_recorded, k.first) < k.second)
+      continue;
+    out.checksum_mismatch = true;
+    out.error = "migration " + label(*m) + " is not applied, but the database holds schema " + k.first +
+                " at version " + std::to_string(newest_of(newest_recorded, k.first)) +
+                ": its history forked from this SBM's";
+    return;
+  }
 }
 
 }  // namespace
+
+bool is_contract(const migration& m) {
+  const std::string marker = contract_marker;
+  for (std::size_t at = m.sql.find(marker); at != std::string::npos; at = m.sql.find(marker, at + 1))
+    if (at == 0 || m.sql[at - 1] == '\n')
+      return true;
+  return false;
+}
+
+std::vector<migration> read_folder(const std::string& folder) {
+  namespace fs = std::filesystem;
+  static const std::regex file_name{"([0-9]+)_([a-z0-9_]+)\\.sql"};
+  std::vector<migration> out;
+  for (const auto& family : fs::directory_iterator{folder}) {
+    if (!family.is_directory())
+      continue;
+    const auto schema = family.path().filename().string();
+    if (!is_identifier(schema))
+      throw std::runtime_error(family.path().string() + ": the folder must be a lowercase SQL identifier");
+    for (const auto& file : fs::directory_iterator{family.path()}) {
+      const auto name = file.path().filename().string();
+      std::smatch parts;
+      if (!std::regex_match(name, parts, file_name))
+        throw std::runtime_error(file.path().string() + ": migration files are named NNN_lowercase_name.sql");
+      std::ifstream in{file.path(), std::ios::binary};
+      std::string sql{std::istreambuf_iterator<char>{in}, {}};
+      if (!in.good() && !in.eof())
+        throw std::runtime_error(file.path().string() + ": cannot be read");
+      out.push_back({schema, std::stoi(parts[1].str()), parts[2].str(), std::move(sql)});
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const migration& a, const migration& b) {
+    return std::tie(a.schema, a.version) < std::tie(b.schema, b.version);
+  });
+  return out;
+}
 
 std::string checksum(const std::string& sql) {
   unsigned char digest[EVP_MAX_MD_SIZE];
@@ -238,7 +307,6 @@ outcome apply(pqxx::connection_base& connection, const std::vector<migration>& m
     return out;
   const auto& sorted = known_migrations.sorted;
   const auto& known = known_migrations.by_key;
-  auto& newest_known = known_migrations.newest;
 
   const migration* current = nullptr;
   try {
@@ -250,7 +318,7 @@ outcome apply(pqxx::connection_base& connection, const std::vector<migration>& m
       recorded = read_recorded(tx);
       tx.commit();
     }
-    check_history(recorded, known, newest_known, out);
+    check_history(recorded, known, known_migrations.newest, out);
     if (!out.error.empty())
       return out;
 
@@ -273,12 +341,14 @@ outcome apply(pqxx::connection_base& connection, const std::vector<migration>& m
         }
         continue;
       }
+      // A later version applied meanwhile without this one (a newer node applies in order).
       auto newest = tx.exec_params(
           "SELECT max(version) FROM sbm_meta.schema_migrations WHERE schema = $1", m->schema);
-      if (!newest[0][0].is_null() && newest[0][0].as<int>() > newest_known[m->schema]) {
-        out.too_new = true;
-        out.error = "database schema " + m->schema + " was migrated to version " +
-                    newest[0][0].as<std::string>() + " by a newer SBM meanwhile";
+      if (!newest[0][0].is_null() && newest[0][0].as<int>() > m->version) {
+        out.checksum_mismatch = true;
+        out.error = "migration " + label(*m) + " is not applied, but another SBM migrated schema " +
+                    m->schema + " to version " + newest[0][0].as<std::string>() +
+                    " meanwhile: its history forked from this SBM's";
         return out;
       }
       const auto schema = tx.quote_name(m->schema);
@@ -286,9 +356,9 @@ outcome apply(pqxx::connection_base& connection, const std::vector<migration>& m
       tx.exec("SET LOCAL search_path TO " + schema + ", public");
       if (!blank(m->sql))
         tx.exec(m->sql);
-      tx.exec_params("INSERT INTO sbm_meta.schema_migrations (schema, version, name, checksum) "
-                     "VALUES ($1, $2, $3, $4)",
-                     m->schema, m->version, m->name, sum);
+      tx.exec_params("INSERT INTO sbm_meta.schema_migrations (schema, version, name, checksum, contract) "
+                     "VALUES ($1, $2, $3, $4, $5)",
+                     m->schema, m->version, m->name, sum, is_contract(*m));
       tx.commit();
       ++out.applied;
     }

@@ -313,14 +313,15 @@ class DatabaseFaults(unittest.TestCase):
         finally:
             self.assertEqual(node.stop(), 0)
 
-    def test_database_newer_than_the_binary_refuses_to_start(self):
+    def test_database_past_a_newer_binarys_contract_step_refuses_to_start(self):
         srv = self.servers.env
         url = fresh_database(srv)
         node = Node(srv=srv, database_url=url)
         node.stop()
+        # A newer SBM's expand step is no reason (e2e.test_upgrade); its contract step is.
         subprocess.run(["psql", "-X", "-q", url, "-c",
-                        "INSERT INTO sbm_meta.schema_migrations(schema, version, name, checksum, applied_at) "
-                        "VALUES ('speakers', 999, 'from_the_future', 'x', now())"], check=True)
+                        "INSERT INTO sbm_meta.schema_migrations(schema, version, name, checksum, applied_at, contract) "
+                        "VALUES ('speakers', 999, 'from_the_future', 'x', now(), true)"], check=True)
         node.proc = subprocess.Popen([SBM, "node"] + node.flags, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)
         out, _ = node.proc.communicate(timeout=60)

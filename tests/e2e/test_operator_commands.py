@@ -253,15 +253,22 @@ class Migrate(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("0 applied by this run", r.stdout)
 
-        # A newer SBM was here: nothing is applied, exit 3 as the node's.
+        # A newer SBM's expand step: this SBM runs beside it and says so.
         psql(url, "INSERT INTO sbm_meta.schema_migrations (schema, version, name, checksum) "
                   "VALUES ('speakers', 999, 'from_the_future', 'x')")
+        r = sbm("migrate", f"--postgres.url={url}")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("the database also holds speakers/999_from_the_future of a newer SBM", r.stdout)
+        # Its contract step: nothing is applied, exit 3 as the node's.
+        psql(url, "INSERT INTO sbm_meta.schema_migrations (schema, version, name, checksum, contract) "
+                  "VALUES ('speakers', 1000, 'drop_the_past', 'x', true)")
         r = sbm("migrate", f"--postgres.url={url}")
         self.assertEqual(r.returncode, 3, r.stderr)
         self.assertIn("newer SBM", r.stderr)
         r = sbm("migrate", "--show", f"--postgres.url={url}")
         self.assertEqual(r.returncode, 3, r.stderr)
         self.assertIsNotNone(line_with(r.stdout, "speakers/999_from_the_future", "unknown to this SBM"), r.stdout)
+        self.assertIsNotNone(line_with(r.stdout, "speakers/1000_drop_the_past", "unknown to this SBM"), r.stdout)
 
     def test_an_unreachable_database_exits_1(self):
         r = sbm("migrate", f"--postgres.url=postgresql://sbm@127.0.0.1:{free_port()}/none")

@@ -180,6 +180,28 @@ caf::behavior delegating_shard(caf::event_based_actor* self, std::shared_ptr<rea
   };
 }
 
+// A shard whose speaker is between owners for the first `refusals` asks of each kind, as during a
+// move: refused with errc::moving, nothing done.
+caf::behavior moving_shard(caf::event_based_actor*, std::shared_ptr<std::atomic<int>> asks, int refusals) {
+  auto views = std::make_shared<int>(0), histories = std::make_shared<int>(0);
+  return {
+    [=](get_atom, const std::string&) -> caf::result<speaker_view> {
+      ++*asks;
+      if ((*views)++ < refusals)
+        return make_error(errc::moving, "speaker s1 is moving");
+      return standin_view();
+    },
+    [=](history_atom, const std::string& id) -> caf::result<speaker_history> {
+      ++*asks;
+      if ((*histories)++ < refusals)
+        return make_error(errc::moving, "speaker s1 is moving");
+      speaker_history h;
+      h.speaker_id = id;
+      return h;
+    },
+  };
+}
+
 struct node_config : caf::actor_system_config {
   node_config() { announce_types(*this); }
 };
@@ -224,6 +246,16 @@ class GatewayPipeline : public ::testing::Test {
         return r.status != 0 && r.body.find("gateway-restarting") == std::string::npos;
       },
       5s));
+  }
+
+  // The fixture's gateway goes first, wholly: an owner still starting when it is killed would
+  // install its lanes over the new one's.
+  void restart_gateway(const caf::actor& speakers) {
+    caf::scoped_actor self{sys};
+    self->monitor(owner);
+    caf::anon_send_exit(owner, caf::exit_reason::kill);
+    self->receive([](const caf::down_msg&) {});
+    start_gateway(speakers);
   }
 
   void TearDown() override {
@@ -302,13 +334,8 @@ TEST_F(GatewayPipeline, ALaneReadsASpeakerWhereItLastAnsweredAndThroughTheShardO
   auto counts = std::make_shared<read_counts>();
   auto speaker = sys.spawn(standin_speaker, counts);
   auto shard = sys.spawn(delegating_shard, counts, speaker);
-  // The fixture's gateway goes first, wholly: an owner still starting when it is killed would
-  // install its lanes over the new one's.
+  restart_gateway(shard);
   caf::scoped_actor self{sys};
-  self->monitor(owner);
-  caf::anon_send_exit(owner, caf::exit_reason::kill);
-  self->receive([](const caf::down_msg&) {});
-  start_gateway(shard);
   auto read = [&] { return send_http(port, get("/v1/speakers/s1", token_for("alice"))).status; };
 
   for (int i = 0; i < 8; ++i)
@@ -332,6 +359,22 @@ TEST_F(GatewayPipeline, ALaneReadsASpeakerWhereItLastAnsweredAndThroughTheShardO
   EXPECT_EQ(counts->at_speaker, 16);
   caf::anon_send_exit(shard, caf::exit_reason::kill);
   caf::anon_send_exit(next, caf::exit_reason::kill);
+}
+
+// The history overview reads its speaker and its bucket changes from the shard like every speaker
+// read: a refusal as `moving` is resent within the deadline, not shown as a missing source.
+TEST_F(GatewayPipeline, TheHistoryOverviewResendsItsSpeakerReadsThroughAMove) {
+  auto asks = std::make_shared<std::atomic<int>>(0);
+  auto shard = sys.spawn(moving_shard, asks, 2);
+  restart_gateway(shard);
+  auto r = send_http(port, get("/v1/speakers/s1/history", token_for("alice")));
+  ASSERT_EQ(r.status, 200) << r.head << r.body;
+  auto body = nlohmann::json::parse(r.body);
+  EXPECT_EQ(body["sources"]["speaker"]["status"], "ok") << r.body;
+  EXPECT_EQ(body["sources"]["bucket_changes"]["status"], "ok") << r.body;
+  EXPECT_EQ(body["speaker"]["bucket"], "high_touch") << r.body;
+  EXPECT_EQ(asks->load(), 6) << "each source refused twice, then answered";
+  caf::anon_send_exit(shard, caf::exit_reason::kill);
 }
 
 TEST_F(GatewayPipeline, AScrapeReportsAComponentThatDoesNotAnswerAsMissing) {

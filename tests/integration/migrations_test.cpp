@@ -2,7 +2,11 @@
 // must refuse. Each test works in a database of its own.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <pqxx/pqxx>
 #include <string>
 #include <thread>
@@ -41,6 +45,26 @@ long long scalar(pqxx::connection& c, const std::string& sql) {
   return tx.exec(sql)[0][0].as<long long>();
 }
 
+// Each list applied by a thread of its own, all at once, as nodes starting together do; every
+// call must succeed. Returns how many migrations they applied in all.
+int apply_at_once(const std::string& url, const std::vector<std::vector<migration>>& lists) {
+  std::vector<sbm::migrations::outcome> outcomes(lists.size());
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < lists.size(); ++i)
+    threads.emplace_back([&, i] {
+      pqxx::connection c{url};
+      outcomes[i] = sbm::migrations::apply(c, lists[i]);
+    });
+  for (auto& t : threads)
+    t.join();
+  int applied = 0;
+  for (const auto& out : outcomes) {
+    EXPECT_TRUE(out.error.empty()) << out.error;
+    applied += out.applied;
+  }
+  return applied;
+}
+
 TEST(Migrations, ChecksumIsHexSha256) {
   EXPECT_EQ(sbm::migrations::checksum("abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
@@ -73,37 +97,99 @@ TEST(Migrations, NewMigrationsApplyOnTopOfOldOnes) {
 
 TEST(Migrations, ConcurrentAppliersDoNotFail) {
   const auto url = sbm::test::servers::shared().fresh_database();
-  std::vector<sbm::migrations::outcome> outcomes(4);
-  std::vector<std::thread> threads;
-  for (auto& out : outcomes)
-    threads.emplace_back([&out, url] {
-      pqxx::connection c{url};
-      out = sbm::migrations::apply(c, demo_migrations());
-    });
-  for (auto& t : threads)
-    t.join();
-  int applied = 0;
-  for (const auto& out : outcomes) {
-    EXPECT_TRUE(out.error.empty()) << out.error;
-    applied += out.applied;
-  }
-  EXPECT_EQ(applied, 3) << "each migration must be applied exactly once";
+  const auto demo = demo_migrations();
+  EXPECT_EQ(apply_at_once(url, {demo, demo, demo, demo}), 3) << "each migration must be applied exactly once";
   pqxx::connection c{url};
   EXPECT_EQ(scalar(c, "SELECT count(*) FROM alpha.items"), 1);
 }
 
-TEST(Migrations, DatabaseNewerThanTheCodeIsTooNew) {
+// A contract step: it removes what the demo's second migration added.
+migration contract_step() {
+  return {"alpha", 3, "drop_note", "-- Nothing reads note any more.\n-- sbm:contract\nALTER TABLE items DROP COLUMN note;"};
+}
+
+TEST(Migrations, ContractStepsAreMarkedAtTheStartOfALine) {
+  EXPECT_TRUE(sbm::migrations::is_contract(contract_step()));
+  EXPECT_TRUE(sbm::migrations::is_contract({"a", 1, "x", "-- sbm:contract\nDROP TABLE t"}));
+  EXPECT_FALSE(sbm::migrations::is_contract({"a", 1, "x", "CREATE TABLE t (x int); -- sbm:contract"}));
+  for (const auto& m : demo_migrations())
+    EXPECT_FALSE(sbm::migrations::is_contract(m)) << m.name;
+}
+
+// A rolling upgrade: the new build's first node applied an expand step, and the old build's nodes
+// keep running on that database (a node restarted on the old build too).
+TEST(Migrations, ExpandStepsOfANewerSbmAreRunBeside) {
   pqxx::connection c{sbm::test::servers::shared().fresh_database()};
   ASSERT_EQ(sbm::migrations::apply(c, demo_migrations()).applied, 3);
   auto all = demo_migrations();
   auto older = sbm::migrations::apply(c, {all[0], all[2]});
-  EXPECT_TRUE(older.too_new);
-  EXPECT_NE(older.error.find("alpha"), std::string::npos) << older.error;
+  EXPECT_TRUE(older.error.empty()) << older.error;
+  EXPECT_FALSE(older.too_new);
   EXPECT_EQ(older.applied, 0);
+  EXPECT_EQ(older.ahead, std::vector<std::string>{"alpha/002_add_note"});
 
-  // A schema the code does not know at all was made by a newer SBM, too.
+  // A schema (a family) the older code does not know at all is an expand step too.
   auto without_beta = sbm::migrations::apply(c, {all[0], all[1]});
-  EXPECT_TRUE(without_beta.too_new) << without_beta.error;
+  EXPECT_TRUE(without_beta.error.empty()) << without_beta.error;
+  EXPECT_EQ(without_beta.ahead, std::vector<std::string>{"beta/001_create_log"});
+  EXPECT_EQ(scalar(c, "SELECT count(*) FROM sbm_meta.schema_migrations"), 3);
+}
+
+TEST(Migrations, AContractStepOfANewerSbmIsTooNew) {
+  pqxx::connection c{sbm::test::servers::shared().fresh_database()};
+  auto newer = demo_migrations();
+  newer.push_back(contract_step());
+  ASSERT_EQ(sbm::migrations::apply(c, newer).applied, 4);
+  EXPECT_EQ(scalar(c, "SELECT count(*) FROM sbm_meta.schema_migrations WHERE contract"), 1);
+  auto older = sbm::migrations::apply(c, demo_migrations());
+  EXPECT_TRUE(older.too_new);
+  EXPECT_NE(older.error.find("alpha/003_drop_note"), std::string::npos) << older.error;
+  EXPECT_EQ(older.applied, 0);
+  // The build that shipped it (and any later one) runs on.
+  auto same = sbm::migrations::apply(c, newer);
+  EXPECT_TRUE(same.error.empty()) << same.error;
+  EXPECT_TRUE(same.ahead.empty());
+}
+
+TEST(Migrations, AForkedHistoryIsRefused) {
+  pqxx::connection c{sbm::test::servers::shared().fresh_database()};
+  auto all = demo_migrations();
+  ASSERT_EQ(sbm::migrations::apply(c, {all[0], {"alpha", 3, "elsewhere", "CREATE TABLE other (x int)"}}).applied, 2);
+  auto out = sbm::migrations::apply(c, all);
+  EXPECT_TRUE(out.checksum_mismatch);
+  EXPECT_NE(out.error.find("alpha/002_add_note"), std::string::npos) << out.error;
+  EXPECT_NE(out.error.find("forked"), std::string::npos) << out.error;
+  EXPECT_EQ(out.applied, 0);
+}
+
+// Old and new builds started at once: each migration is applied once (the advisory lock), and
+// neither fails because of the other.
+TEST(Migrations, OldAndNewBuildsStartingAtOnceApplyEachStepOnce) {
+  const auto url = sbm::test::servers::shared().fresh_database();
+  auto newer = demo_migrations();
+  newer.push_back({"alpha", 3, "add_tag", "ALTER TABLE items ADD COLUMN tag text"});
+  const auto older = demo_migrations();
+  EXPECT_EQ(apply_at_once(url, {older, newer, older, newer, older, newer}), 4);
+  pqxx::connection c{url};
+  EXPECT_EQ(scalar(c, "SELECT count(*) FROM sbm_meta.schema_migrations"), 4);
+}
+
+TEST(Migrations, AFolderReadsLikeTheFamiliesSchemaFolders) {
+  namespace fs = std::filesystem;
+  const auto dir = fs::temp_directory_path() / ("sbm-migrations-" + std::to_string(::getpid()));
+  fs::create_directories(dir / "speakers");
+  std::ofstream{dir / "speakers" / "099_add_upgrade_note.sql", std::ios::binary} << "SELECT 1;\n";
+  std::ofstream{dir / "speakers" / "010_earlier.sql", std::ios::binary} << "SELECT 2;";
+  auto read = sbm::migrations::read_folder(dir.string());
+  ASSERT_EQ(read.size(), 2u);
+  EXPECT_EQ(read[0].version, 10);
+  EXPECT_EQ(read[1].schema, "speakers");
+  EXPECT_EQ(read[1].version, 99);
+  EXPECT_EQ(read[1].name, "add_upgrade_note");
+  EXPECT_EQ(read[1].sql, "SELECT 1;\n");
+  std::ofstream{dir / "speakers" / "notes.txt"} << "x";
+  EXPECT_THROW(sbm::migrations::read_folder(dir.string()), std::runtime_error);
+  fs::remove_all(dir);
 }
 
 TEST(Migrations, ChangedAppliedMigrationIsRefused) {
@@ -171,7 +257,8 @@ TEST(Migrations, InspectListsAppliedAndPendingAndChangesNothing) {
   EXPECT_TRUE(partly.verdict.error.empty());
 
   auto older = sbm::migrations::inspect(c, {all[0]});
-  EXPECT_TRUE(older.verdict.too_new) << "beta/001 is unknown to code without beta";
+  EXPECT_TRUE(older.verdict.error.empty()) << older.verdict.error;
+  EXPECT_EQ(older.verdict.ahead, std::vector<std::string>{"beta/001_create_log"});
   ASSERT_EQ(older.steps.size(), 2u);
   EXPECT_EQ(older.steps[1].status, state::unknown_to_code);
 
@@ -189,13 +276,14 @@ TEST_F(MigratingSupervisor, TooNewDatabaseIsFatal) {
   const auto url = sbm::test::servers::shared().fresh_database();
   {
     pqxx::connection c{url};
-    ASSERT_EQ(sbm::migrations::apply(c, demo_migrations()).applied, 3);
+    auto newer = demo_migrations();
+    newer.push_back(contract_step());
+    ASSERT_EQ(sbm::migrations::apply(c, newer).applied, 4);
   }
-  auto all = demo_migrations();
   sbm::connections::postgres_settings settings;
   settings.url = url;
   settings.probe_interval = 100ms;
-  settings.migrations = {all[0], all[2]};
+  settings.migrations = demo_migrations();
   settings.on_fatal = caf::actor_cast<caf::actor>(self);
   auto pg = stop_at_end(sbm::connections::spawn_postgres(sys, settings));
 
@@ -212,6 +300,31 @@ TEST_F(MigratingSupervisor, TooNewDatabaseIsFatal) {
   auto refused = ask<sbm::db_rows>(pg, sbm::query_atom::value, sbm::db_statement{"SELECT 1", {}, -1});
   ASSERT_FALSE(refused);
   EXPECT_EQ(sbm::code_of(refused.error()), sbm::errc::unavailable);
+}
+
+TEST_F(MigratingSupervisor, ServesBesideANewerSbmsExpandSteps) {
+  const auto url = sbm::test::servers::shared().fresh_database();
+  {
+    pqxx::connection c{url};
+    ASSERT_EQ(sbm::migrations::apply(c, demo_migrations()).applied, 3);
+  }
+  auto all = demo_migrations();
+  sbm::connections::postgres_settings settings;
+  settings.url = url;
+  settings.probe_interval = 100ms;
+  settings.migrations = {all[0], all[2]};
+  settings.on_fatal = caf::actor_cast<caf::actor>(self);
+  auto pg = stop_at_end(sbm::connections::spawn_postgres(sys, settings));
+  ASSERT_TRUE(sbm::test::eventually([&] {
+    auto s = ask<sbm::dependency_status>(pg, sbm::status_atom::value);
+    return s && s->state == "up";
+  }, 20s));
+  bool fatal = false;
+  self->receive([&](sbm::fatal_atom, std::string&) { fatal = true; }, caf::after(0s) >> [] {});
+  EXPECT_FALSE(fatal);
+  auto rows = ask<sbm::db_rows>(pg, sbm::query_atom::value,
+                                sbm::db_statement{"SELECT count(*) FROM alpha.items", {}, -1});
+  EXPECT_TRUE(rows);
 }
 
 TEST_F(MigratingSupervisor, MigratesBeforeServing) {
