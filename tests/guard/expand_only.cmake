@@ -4,7 +4,9 @@
 # a migration may only add (tables, nullable or defaulted columns, indexes, functions). Refused
 # unless the file holds a line starting with "-- sbm:contract" (runtime/migrations, is_contract):
 # DROP of anything but NOT NULL, RENAME, a column's TYPE, SET NOT NULL, TRUNCATE, and ADD COLUMN
-# ... NOT NULL without a DEFAULT (the old build's inserts do not name the column). Fails naming
+# ... NOT NULL without a DEFAULT (the old build's inserts do not name the column). A file with a
+# line starting with "-- sbm:relaxes" may also DROP CONSTRAINT and DROP INDEX: it says why the old
+# build relies on none of them (no ON CONFLICT, no read that needs the index gone). Fails naming
 # each file and what it found.
 cmake_minimum_required(VERSION 3.16)
 if(NOT DIR)
@@ -31,6 +33,10 @@ foreach(file ${files})
   if(text MATCHES "(^|\n)-- sbm:contract")
     continue()
   endif()
+  set(relaxes FALSE)
+  if(text MATCHES "(^|\n)-- sbm:relaxes")
+    set(relaxes TRUE)
+  endif()
   # Comments say why, so they may name what the SQL must not do; a statement is judged without them.
   string(REGEX REPLACE "--[^\n]*" "" sql "${text}")
   string(TOUPPER "${sql}" sql)
@@ -43,7 +49,9 @@ foreach(file ${files})
   foreach(statement IN LISTS statements)
     set(found "")
     if(statement MATCHES "(DROP [A-Z_]+)")
-      set(found "${CMAKE_MATCH_1}")
+      if(NOT (relaxes AND CMAKE_MATCH_1 MATCHES "^DROP (CONSTRAINT|INDEX)$"))
+        set(found "${CMAKE_MATCH_1}")
+      endif()
     elseif(statement MATCHES "(RENAME)")
       set(found "RENAME")
     elseif(statement MATCHES "(ALTER (COLUMN )?[A-Z0-9_\"]+ (SET DATA )?TYPE)")

@@ -6,6 +6,11 @@
 -- rows are only written in the report's own filing statement or for a report id read from a saga
 -- row or checked in the same transaction (a status change updates the report first), so the keys
 -- guarded nothing that can happen; ON DELETE CASCADE went with them.
+--
+-- The build before this one runs beside it during a rolling upgrade and relies on none of what
+-- goes (it never inserts a saga row without its report, never writes ON CONFLICT on saga_log's
+-- id, and its reads by report are served by the new key):
+-- sbm:relaxes
 ALTER TABLE reports.report_saga DROP CONSTRAINT report_saga_report_id_fkey;
 ALTER TABLE reports.saga_log DROP CONSTRAINT saga_log_report_id_fkey;
 
