@@ -191,24 +191,7 @@ void committed(self_ptr self, const filing_ptr& f, std::int64_t id, std::int64_t
   r.status = domain::pending_status;
   r.weight = 0.5;
   r.saga_step = std::string{to_string(saga_step::index)};
-  pattern_record pattern;
-  pattern.pattern_id = r.id;
-  pattern.speaker_id = r.fields.speaker_id;
-  pattern.client_id = r.fields.client_id;
-  pattern.bucket_type = r.bucket_type;
-  pattern.original_text = r.fields.original_text;
-  pattern.corrected_text = r.fields.corrected_text;
-  pattern.context_text = r.fields.context_text;
-  pattern.error_categories = r.fields.error_categories;
-  pattern.audio_quality = r.fields.audio_quality;
-  pattern.speaker_clarity = r.fields.speaker_clarity;
-  pattern.background_noise = r.fields.background_noise;
-  pattern.number_of_speakers = r.fields.number_of_speakers;
-  pattern.overlapping_speech = r.fields.overlapping_speech;
-  pattern.requires_specialized_knowledge = r.fields.requires_specialized_knowledge;
-  pattern.status = r.status;
-  pattern.weight = r.weight;
-  pattern.created_at_ms = r.created_at_ms;
+  auto pattern = pattern_of(r);
   f->answer(std::move(out));
   self->send(self->state.saga, flush_atom::value, std::move(pattern));
 }

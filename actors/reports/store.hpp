@@ -112,6 +112,30 @@ struct step_failure {
   caf::optional<std::string> log_note;  // the first failure of a step goes into the log
 };
 
+// What the saga's steps need of a report: the pattern as it stands (the filing node hands it to
+// the saga directly; a store's claim reads it back).
+inline pattern_record pattern_of(const error_report& r) {
+  pattern_record p;
+  p.pattern_id = r.id;
+  p.speaker_id = r.fields.speaker_id;
+  p.client_id = r.fields.client_id;
+  p.bucket_type = r.bucket_type;
+  p.original_text = r.fields.original_text;
+  p.corrected_text = r.fields.corrected_text;
+  p.context_text = r.fields.context_text;
+  p.error_categories = r.fields.error_categories;
+  p.audio_quality = r.fields.audio_quality;
+  p.speaker_clarity = r.fields.speaker_clarity;
+  p.background_noise = r.fields.background_noise;
+  p.number_of_speakers = r.fields.number_of_speakers;
+  p.overlapping_speech = r.fields.overlapping_speech;
+  p.requires_specialized_knowledge = r.fields.requires_specialized_knowledge;
+  p.status = r.status;
+  p.weight = r.weight;
+  p.created_at_ms = r.created_at_ms;
+  return p;
+}
+
 class store {
  public:
   virtual ~store() = default;

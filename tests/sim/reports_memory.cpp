@@ -53,28 +53,6 @@ stored_report read_stored(const tables& t, std::int64_t id, bool with_log) {
   return out;
 }
 
-pattern_record pattern_of(const error_report& r) {
-  pattern_record p;
-  p.pattern_id = r.id;
-  p.speaker_id = r.fields.speaker_id;
-  p.client_id = r.fields.client_id;
-  p.bucket_type = r.bucket_type;
-  p.original_text = r.fields.original_text;
-  p.corrected_text = r.fields.corrected_text;
-  p.context_text = r.fields.context_text;
-  p.error_categories = r.fields.error_categories;
-  p.audio_quality = r.fields.audio_quality;
-  p.speaker_clarity = r.fields.speaker_clarity;
-  p.background_noise = r.fields.background_noise;
-  p.number_of_speakers = r.fields.number_of_speakers;
-  p.overlapping_speech = r.fields.overlapping_speech;
-  p.requires_specialized_knowledge = r.fields.requires_specialized_knowledge;
-  p.status = r.status;
-  p.weight = r.weight;
-  p.created_at_ms = r.created_at_ms;
-  return p;
-}
-
 void rewind(tables::saga_row& s, std::chrono::milliseconds claim, std::int64_t now) {
   s.step = "index";
   ++s.revision;
@@ -334,8 +312,7 @@ class memory_store final : public store {
 
   void purge_keys(std::chrono::seconds retention, completion<bool> done) override {
     run<bool>({}, std::move(done), [retention](tables& t, std::int64_t now) {
-      for (auto it = t.keys.begin(); it != t.keys.end();)
-        it = it->second.created_ms <= now - retention.count() * 1000 ? t.keys.erase(it) : std::next(it);
+      forget_keys(t.keys, retention, now);
       return ok(true);
     });
   }

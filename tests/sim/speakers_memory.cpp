@@ -287,8 +287,7 @@ class memory_store final : public store {
                                              (row.topic == audit_topic ? row.audited : row.delivered && row.streamed);
                                     }),
                      t.outbox.end());
-      for (auto it = t.keys.begin(); it != t.keys.end();)
-        it = it->second.created_ms <= now - key_retention.count() * 1000 ? t.keys.erase(it) : std::next(it);
+      forget_keys(t.keys, key_retention, now);
       return ok(true);
     });
   }
