@@ -89,8 +89,9 @@ std::vector<std::string> split_categories(const std::string& joined) {
   return out;
 }
 
-error_report report_from_row(const db_row& row, const note_reader& read_note) {
-  error_report r;
+stored_report report_from_row(const db_row& row) {
+  stored_report out;
+  auto& r = out.report;
   r.id = int_column(row, 0);
   auto& f = r.fields;
   f.speaker_id = text_column(row, 1);
@@ -108,8 +109,8 @@ error_report report_from_row(const db_row& row, const note_reader& read_note) {
   f.overlapping_speech = bool_column(row, 13);
   f.requires_specialized_knowledge = bool_column(row, 14);
   // NULL means no note; an empty token is not a Fernet token, so it goes to the reader (and fails).
-  if (row.size() > 15 && row[15]) f.additional_notes = read_note(*row[15], "additional_notes", r.id);
-  if (row.size() > 16 && row[16]) f.context_notes = read_note(*row[16], "context_notes", r.id);
+  if (row.size() > 15 && row[15]) out.additional_token = *row[15];
+  if (row.size() > 16 && row[16]) out.context_token = *row[16];
   r.status = text_column(row, 17);
   r.weight = double_column(row, 18);
   f.actor = text_column(row, 19);
@@ -118,7 +119,7 @@ error_report report_from_row(const db_row& row, const note_reader& read_note) {
   r.saga_step = text_column(row, 22);
   r.saga_attempts = static_cast<std::int32_t>(int_column(row, 23));
   r.saga_last_error = text_column(row, 24);
-  return r;
+  return out;
 }
 
 saga_position saga_from_row(const db_row& row) {

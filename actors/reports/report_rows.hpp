@@ -14,6 +14,7 @@
 #include "messages/connections.hpp"
 #include "messages/patterns.hpp"
 #include "messages/reports.hpp"
+#include "actors/reports/store.hpp"
 #include "runtime/db/rows.hpp"
 
 namespace sbm::reports {
@@ -22,23 +23,12 @@ namespace sbm::reports {
 // in the order report_from_row expects (no leading SELECT).
 extern const char* const report_columns;
 
-// Turns a stored Fernet token (never empty) into the note; the caller decides what a token that
-// fails to decrypt reads as.
-using note_reader = std::function<std::string(const std::string& token, const char* field,
-                                              std::int64_t report_id)>;
-
-error_report report_from_row(const db_row& row, const note_reader& read_note);
+// The notes stay their stored tokens (NULL: none); the reports actor decrypts them.
+stored_report report_from_row(const db_row& row);
 
 // SELECT list over `reports.report_saga s JOIN reports.error_reports r ON r.id = s.report_id`
 // for the saga: its position first, then what the pattern index needs.
 extern const char* const saga_columns;
-
-struct saga_position {
-  std::string step;
-  std::int64_t revision = 0;
-  std::int32_t attempts = 0;
-  pattern_record pattern;
-};
 
 saga_position saga_from_row(const db_row& row);
 

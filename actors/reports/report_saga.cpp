@@ -3,7 +3,6 @@
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -17,10 +16,8 @@
 #include <unordered_set>
 #include <utility>
 
-#include "actors/reports/report_rows.hpp"
+#include "actors/reports/store.hpp"
 #include "messages/errors.hpp"
-#include "runtime/db/commit.hpp"
-#include "runtime/db/idempotency.hpp"
 #include "runtime/logging/logging.hpp"
 
 namespace sbm::reports {
@@ -87,11 +84,10 @@ struct saga_state {
   time_point last_purge{};
   std::minstd_rand jitter;
   std::shared_ptr<spdlog::logger> log;
+  std::unique_ptr<store> db;  // the family's port (store.hpp)
 };
 
 using self_ptr = report_saga_actor::stateful_pointer<saga_state>;
-
-std::string ms_param(std::chrono::milliseconds d) { return std::to_string(d.count()); }
 
 std::string excerpt(std::string text) {
   if (text.size() > max_error_bytes) {
@@ -142,30 +138,18 @@ void failed(self_ptr self, std::int64_t id, const std::string& why) {
   const std::string step{to_string(r.step)};
   st.log->warn("report saga: report {} step {} failed (attempt {}): {}; retrying in {} ms", id, step,
                r.attempts + 1, why, delay.count());
-  std::vector<db_statement> tx;
-  tx.push_back(
-    {"UPDATE reports.report_saga SET attempts = attempts + 1, last_error = $4, updated_at = now(), "
-     "next_attempt_at = now() + make_interval(secs => $5::double precision / 1000) "
-     "WHERE report_id = $1 AND revision = $2 AND step = $3 AND claim = $6",
-     {std::to_string(id), std::to_string(r.revision), step, excerpt(why), ms_param(delay), st.claim},
-     -1});
+  step_failure f{id, r.revision, step, excerpt(why), delay, caf::none};
   // The first failure of a step goes into the log; the row keeps the count and the latest error,
   // so a long outage does not grow the log by one line per attempt.
-  if (r.attempts == 0)
-    tx.push_back({"INSERT INTO reports.saga_log (report_id, step, note) VALUES ($1, 'retry', $2)",
-                             {std::to_string(id), excerpt(step + " failed: " + why +
-                                                           "; retrying with backoff")},
-                             -1});
-  // Unflushed, as every write of the saga's own (runtime/db/commit.hpp): a lost failure record
-  // only means the step is tried again sooner.
-  self->request(st.settings.db, st.settings.db_timeout, transact_atom::value, db::unflushed(std::move(tx)))
-    .then([self, id](db_results&) { finish(self, id); },
-          [self, id](caf::error& e) {
-            // The claim lapses and the step is tried again then.
-            self->state.log->warn("report saga: report {}: cannot record the failure: {}", id,
-                                  self->system().render(e));
-            finish(self, id);
-          });
+  if (r.attempts == 0) f.log_note = excerpt(step + " failed: " + why + "; retrying with backoff");
+  // A lost failure record only means the step is tried again sooner.
+  st.db->record_failure(f, st.claim, [self, id](caf::expected<bool> done) {
+    // Not recorded: the claim lapses and the step is tried again then.
+    if (!done)
+      self->state.log->warn("report saga: report {}: cannot record the failure: {}", id,
+                            self->system().render(done.error()));
+    finish(self, id);
+  });
 }
 
 void proceed(self_ptr self, std::int64_t id);
@@ -188,77 +172,26 @@ void after_recorded(self_ptr self, const pending_ack& ack, bool moved) {
 
 void flush_acks(self_ptr self);
 
-// One statement records a whole batch: each row moves on only if it is still at the revision and
-// step its step ran for, and every log line is written either way, because the step happened
-// whether or not the row still waited for it. The values travel as JSON parameters, never as SQL
-// text; the statement answers the ids of the rows that moved. The rows are found by an array of
-// their ids (one primary-key probe each): joined to the input alone, the plan PostgreSQL settled
-// on while the table was small hashed the whole table on every call, so each batch cost more the
-// more reports there were (pg_stat_statements, bench/PROFILE-reports.md).
-const char* const record_acks_sql =
-  "WITH input AS MATERIALIZED (SELECT * FROM jsonb_to_recordset($1::jsonb) AS t(report_id bigint, "
-  "revision bigint, step text, next text)), "
-  "moved AS (UPDATE reports.report_saga s SET step = i.next, attempts = 0, last_error = NULL, "
-  "updated_at = now(), next_attempt_at = now() + make_interval(secs => $2::double precision / 1000), "
-  "completed_at = CASE WHEN i.next = 'done' THEN now() END FROM input i "
-  "WHERE s.report_id = ANY (ARRAY(SELECT report_id FROM input)) "
-  "AND s.report_id = i.report_id AND s.revision = i.revision AND s.step = i.step "
-  "AND s.claim = $4 RETURNING s.report_id), "
-  "logged AS (INSERT INTO reports.saga_log (report_id, step, note) SELECT report_id, step, note "
-  "FROM ROWS FROM (jsonb_to_recordset($3::jsonb) AS (report_id bigint, step text, note text)) "
-  "WITH ORDINALITY AS l(report_id, step, note, n) ORDER BY n) "
-  "SELECT report_id FROM moved";
-
 void send_acks(self_ptr self, std::vector<pending_ack> batch) {
   auto& st = self->state;
-  nlohmann::json rows = nlohmann::json::array();
-  nlohmann::json lines = nlohmann::json::array();
-  for (const auto& a : batch) {
-    rows.push_back({{"report_id", a.id}, {"revision", a.revision}, {"step", a.step},
-                    {"next", std::string{to_string(a.next)}}});
-    for (const auto& [step, note] : a.log) lines.push_back({{"report_id", a.id}, {"step", step}, {"note", note}});
-  }
-  std::string rows_text, lines_text;
-  try {
-    rows_text = rows.dump();
-    lines_text = lines.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  } catch (const std::exception& ex) {
-    st.log->error("report saga: cannot encode acknowledgements: {}", ex.what());
-    for (const auto& a : batch) finish(self, a.id);
-    return;
-  }
+  std::vector<step_ack> acks;
+  for (const auto& a : batch) acks.push_back({a.id, a.revision, a.step, std::string{to_string(a.next)}, a.log});
   ++st.acks_in_flight;
   auto shared = std::make_shared<std::vector<pending_ack>>(std::move(batch));
-  // Unflushed: an acknowledgement lost in a crash re-runs its (idempotent) step, and the step's
-  // own write came earlier in the WAL, so it is never lost while its acknowledgement is kept.
-  std::vector<db_statement> statement;
-  statement.push_back(db_statement{record_acks_sql, {std::move(rows_text), ms_param(st.settings.claim),
-                                                     std::move(lines_text), st.claim}, -1});
-  self->request(st.settings.db, st.settings.db_timeout, transact_atom::value,
-                db::unflushed(std::move(statement)))
-    .then(
-      [self, shared](db_results& res) {
-        --self->state.acks_in_flight;
-        std::unordered_set<std::int64_t> moved;
-        const auto at = db::unflushed_result(0);
-        for (const auto& row : at < res.results.size() ? res.results[at].rows : std::vector<db_row>{}) {
-          try {
-            moved.insert(int_column(row, 0));
-          } catch (const std::exception&) {
-            // Unreadable: that saga reads its row again, which is always safe.
-          }
-        }
-        for (const auto& a : *shared) after_recorded(self, a, moved.count(a.id) > 0);
-        flush_acks(self);
-      },
-      [self, shared](caf::error& e) {
-        --self->state.acks_in_flight;
-        // Done but not recorded: the steps run again once their claims lapse, which is harmless.
-        self->state.log->warn("report saga: cannot record {} finished steps: {}", shared->size(),
-                              self->system().render(e));
-        for (const auto& a : *shared) finish(self, a.id);
-        flush_acks(self);
-      });
+  // An acknowledgement lost in a crash re-runs its (idempotent) step.
+  st.db->record_steps(acks, st.settings.claim, st.claim, [self, shared](caf::expected<std::vector<std::int64_t>> r) {
+    --self->state.acks_in_flight;
+    if (!r) {
+      // Done but not recorded: the steps run again once their claims lapse, which is harmless.
+      self->state.log->warn("report saga: cannot record {} finished steps: {}", shared->size(),
+                            self->system().render(r.error()));
+      for (const auto& a : *shared) finish(self, a.id);
+    } else {
+      std::unordered_set<std::int64_t> moved(r->begin(), r->end());
+      for (const auto& a : *shared) after_recorded(self, a, moved.count(a.id) > 0);
+    }
+    flush_acks(self);
+  });
 }
 
 // Group commit for acknowledgements: while statements are running, new ones wait and go in the
@@ -435,48 +368,29 @@ void load(self_ptr self, std::int64_t id) {
   auto& st = self->state;
   // Only a claim this runner holds, or one nobody holds any more, is extended: a saga another
   // runner is moving is left to it.
-  std::vector<db_statement> stmt;
-  stmt.push_back({std::string("UPDATE reports.report_saga s SET next_attempt_at = now() + "
-                                "make_interval(secs => $2::double precision / 1000), claim = $3 "
-                                "FROM reports.error_reports r WHERE s.report_id = $1 "
-                                "AND r.id = s.report_id AND s.step <> 'done' "
-                                "AND (s.claim IS NULL OR s.claim = $3 OR s.next_attempt_at <= now()) "
-                                "RETURNING ") +
-                      saga_columns,
-                    {std::to_string(id), ms_param(st.settings.claim), st.claim},
-                    -1});
-  // Unflushed: a claim lost in a crash has lapsed by the time anyone looks again.
-  self->request(st.settings.db, st.settings.db_timeout, transact_atom::value, db::unflushed(std::move(stmt)))
-    .then(
-      [self, id](db_results& res) {
-        auto it = self->state.running.find(id);
-        if (it == self->state.running.end()) return;
-        const auto at = db::unflushed_result(0);
-        static const db_rows none;
-        const auto& rows = at < res.results.size() ? res.results[at] : none;
-        if (rows.rows.empty()) {
-          finish(self, id);  // done, no such report, or another runner holds it
-          return;
-        }
-        try {
-          auto pos = saga_from_row(rows.rows.front());
-          auto step = parse_saga_step(pos.step);
-          if (!step) throw std::runtime_error("unknown step");
-          auto& r = it->second;
-          r.step = *step;
-          r.revision = pos.revision;
-          r.attempts = pos.attempts;
-          r.pattern = std::move(pos.pattern);
-        } catch (const std::exception& ex) {
-          failed(self, id, std::string("corrupt saga row: ") + ex.what());
-          return;
-        }
-        proceed(self, id);
-      },
-      [self, id](caf::error& e) {
-        self->state.log->warn("report saga: report {}: cannot load: {}", id, self->system().render(e));
-        finish(self, id);
-      });
+  st.db->claim(id, st.settings.claim, st.claim, [self, id](caf::expected<caf::optional<saga_position>> got) {
+    auto it = self->state.running.find(id);
+    if (it == self->state.running.end()) return;
+    if (!got) {
+      if (code_of(got.error()) == errc::internal) return failed(self, id, detail_of(got.error()));
+      self->state.log->warn("report saga: report {}: cannot load: {}", id, self->system().render(got.error()));
+      finish(self, id);
+      return;
+    }
+    if (!*got) {
+      finish(self, id);  // done, no such report, or another runner holds it
+      return;
+    }
+    auto& pos = **got;
+    auto step = parse_saga_step(pos.step);
+    if (!step) return failed(self, id, "corrupt saga row: unknown step");
+    auto& r = it->second;
+    r.step = *step;
+    r.revision = pos.revision;
+    r.attempts = pos.attempts;
+    r.pattern = std::move(pos.pattern);
+    proceed(self, id);
+  });
 }
 
 void run(self_ptr self, std::int64_t id) {
@@ -535,47 +449,26 @@ void claim_due(self_ptr self) {
   }
   const auto free_slots = st.settings.max_running - st.running.size();
   st.claiming = true;
-  std::vector<db_statement> stmt;
-  stmt.push_back({"UPDATE reports.report_saga s SET next_attempt_at = now() + "
-                    "make_interval(secs => $1::double precision / 1000), claim = $3 "
-                    "FROM (SELECT report_id FROM reports.report_saga "
-                    "WHERE step <> 'done' AND next_attempt_at <= now() "
-                    "ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED) due "
-                    "WHERE s.report_id = due.report_id RETURNING s.report_id",
-                    {ms_param(st.settings.claim), std::to_string(free_slots), st.claim},
-                    -1});
-  self->request(st.settings.db, st.settings.db_timeout, transact_atom::value, db::unflushed(std::move(stmt)))
-    .then(
-      [self, free_slots](db_results& res) {
-        auto& st = self->state;
-        const auto at = db::unflushed_result(0);
-        static const db_rows none;
-        const auto& rows = at < res.results.size() ? res.results[at] : none;
-        st.claiming = false;
-        if (st.claim_failures > 0)
-          st.log->info("report saga: the database answers again after {} failed polls",
-                       st.claim_failures);
-        st.claim_failures = 0;
-        st.backlog = rows.rows.size() >= free_slots;
-        for (const auto& row : rows.rows) {
-          try {
-            run(self, int_column(row, 0));
-          } catch (const std::exception& ex) {
-            st.log->error("report saga: unreadable claim row: {}", ex.what());
-          }
-        }
-      },
-      [self](caf::error& e) {
-        auto& st = self->state;
-        st.claiming = false;
-        const auto delay = resilience::backoff_delay(st.settings.backoff, st.claim_failures,
-                                                     static_cast<std::uint64_t>(st.jitter()));
-        if (st.claim_failures == 0)
-          st.log->warn("report saga: cannot poll for due steps: {}; retrying in {} ms",
-                       self->system().render(e), delay.count());
-        ++st.claim_failures;
-        st.claim_resume_at = self->clock().now() + delay;
-      });
+  st.db->claim_due(st.settings.claim, static_cast<std::uint32_t>(free_slots), st.claim,
+                   [self, free_slots](caf::expected<std::vector<std::int64_t>> ids) {
+    auto& st = self->state;
+    st.claiming = false;
+    if (!ids) {
+      const auto delay = resilience::backoff_delay(st.settings.backoff, st.claim_failures,
+                                                   static_cast<std::uint64_t>(st.jitter()));
+      if (st.claim_failures == 0)
+        st.log->warn("report saga: cannot poll for due steps: {}; retrying in {} ms",
+                     self->system().render(ids.error()), delay.count());
+      ++st.claim_failures;
+      st.claim_resume_at = self->clock().now() + delay;
+      return;
+    }
+    if (st.claim_failures > 0)
+      st.log->info("report saga: the database answers again after {} failed polls", st.claim_failures);
+    st.claim_failures = 0;
+    st.backlog = ids->size() >= free_slots;
+    for (auto id : *ids) run(self, id);
+  });
 }
 
 // Keys older than the retention are removed once an hour, with the saga's own timer.
@@ -584,9 +477,7 @@ void maybe_purge_keys(self_ptr self) {
   const auto now = self->clock().now();
   if (st.last_purge != time_point{} && now - st.last_purge < std::chrono::hours{1}) return;
   st.last_purge = now;
-  self->request(st.settings.db, st.settings.db_timeout, query_atom::value,
-                db::idempotency::purge("reports.idempotency_keys", st.settings.idempotency_retention))
-    .then([](db_rows&) {}, [](caf::error&) {});  // the next hour tries again
+  st.db->purge_keys(st.settings.idempotency_retention, [](caf::expected<bool>) {});  // the next hour tries again
 }
 
 report_saga_actor::behavior_type saga_fn(self_ptr self, reports_settings settings,
@@ -596,6 +487,7 @@ report_saga_actor::behavior_type saga_fn(self_ptr self, reports_settings setting
   st.claim = std::move(claim);
   st.jitter.seed(static_cast<std::minstd_rand::result_type>(self->id()));
   st.log = log::get("reports");
+  st.db = open_store(self, st.settings.store, st.settings.db, st.settings.db_timeout);
   self->send(self, flush_atom::value);
   return {
     [self](flush_atom) {

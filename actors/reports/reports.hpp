@@ -7,6 +7,7 @@
 #include <string>
 
 #include "actors/reports/core/report_rules.hpp"
+#include "actors/reports/store.hpp"
 #include "messages/connections.hpp"
 #include "messages/patterns.hpp"
 #include "messages/reports.hpp"
@@ -21,6 +22,9 @@ class actor_system;
 namespace sbm::reports {
 
 struct reports_settings {
+  // Where the family's state lives (store.hpp): empty for PostgreSQL over db, filings and
+  // instanote; a simulation sets its in-memory store (and may leave those handles null).
+  store_factory store;
   postgres_actor db;
   // Connections of the same database kept for filings (their key checks and the group-committed
   // INSERT), so a filing never waits in a worker's queue behind the sagas' statements, which run

@@ -15,11 +15,9 @@
 #include <string>
 #include <utility>
 
-#include "actors/speakers/speaker_rows.hpp"
-#include "messages/errors.hpp"
+#include "actors/speakers/store.hpp"
 #include "messages/cluster.hpp"
-#include "runtime/db/fence.hpp"
-#include "runtime/db/idempotency.hpp"
+#include "messages/errors.hpp"
 #include "runtime/logging/logging.hpp"
 #include "runtime/resilience/time.hpp"
 
@@ -31,13 +29,7 @@ using time_point = caf::actor_clock::time_point;
 
 constexpr std::chrono::hours purge_every{1};
 
-// A row of the outbox as one target takes it.
-struct outbox_item {
-  std::int64_t id = 0;
-  std::int64_t created_ms = 0;  // when the row was committed (unix ms), for the target's lag
-  bucket_changed event;  // bucket_changed_topic
-  audit_record record;   // audit_topic
-};
+using outbox_item = outbox_entry;
 
 // One delivery target, with its own cursor over the outbox (its stamp column), so a target that is
 // down backs off without holding up the others.
@@ -45,14 +37,10 @@ struct target {
   using deliver_fn = std::function<void(const outbox_item&, std::function<void(bool)>,
                                         std::function<void(const caf::error&)>)>;
 
-  target(const char* target_name, const char* topic_name, const char* column, const char* select)
-    : name(target_name), topic(topic_name), stamp_column(column), select_columns(select) {}
+  target(const char* target_name, outbox_target rows) : name(target_name), which(rows) {}
 
-  const char* name;            // for logs
-  const char* topic;           // which rows it takes
-  const char* stamp_column;    // which outbox column says this target has the row
-  const char* select_columns;  // what read() expects, in order
-  outbox_item (*read)(const db_row&) = nullptr;
+  const char* name;    // for logs
+  outbox_target which;  // which rows it takes and stamps
   deliver_fn deliver;          // empty: no such target on this node; its rows wait
   bool busy = false;           // a fetch/publish/stamp chain is running
   bool again = false;          // a flush came while busy: fetch once more when done
@@ -64,55 +52,14 @@ struct target {
   std::deque<outbox_item> queue;
 };
 
-constexpr const char* event_columns =
-  "id, payload->>'speaker_id', payload->>'client_id', payload->>'previous_bucket', "
-  "payload->>'new_bucket', payload->>'reason', (extract(epoch from created_at) * 1000)::bigint";
-
-constexpr const char* audit_columns =
-  "id, payload->>'actor', payload->>'actor_kind', payload->>'action', payload->>'target', "
-  "payload->>'peer', jsonb_build_object('speaker_id', payload->'speaker_id', 'bucket', "
-  "payload->'bucket', 'reason', payload->'reason')::text, payload->>'client_id', "
-  "(extract(epoch from created_at) * 1000)::bigint";
-
-outbox_item event_from_row(const db_row& row) {
-  outbox_item item;
-  auto& ev = item.event;
-  item.id = ev.event_id = int_column(row, 0);
-  ev.speaker_id = text_column(row, 1);
-  ev.client_id = text_column(row, 2);
-  ev.previous_bucket = text_column(row, 3);
-  ev.new_bucket = text_column(row, 4);
-  ev.reason = text_column(row, 5);
-  ev.timestamp_ms = item.created_ms = int_column(row, 6);
-  return item;
-}
-
-outbox_item audit_from_row(const db_row& row) {
-  outbox_item item;
-  auto& r = item.record;
-  item.id = int_column(row, 0);
-  r.actor = text_column(row, 1);
-  if (r.actor.empty()) r.actor = "unknown";  // the log takes no entry without one
-  r.actor_kind = text_column(row, 2);
-  r.action = text_column(row, 3);
-  r.target = text_column(row, 4);
-  r.peer = text_column(row, 5);
-  r.detail = text_column(row, 6);
-  r.client_id = text_column(row, 7);  // NULL (rows written before scoping) reads as ""
-  item.created_ms = int_column(row, 8);
-  r.outcome = "success";
-  r.status = 200;
-  r.source_key = "speakers.outbox:" + std::to_string(item.id);
-  return item;
-}
-
 struct relay_state {
   static inline const char* name = "sbm.outbox_relay";
 
   outbox_relay_settings settings;
-  target bus{"event bus", bucket_changed_topic, "delivered_at", event_columns};
-  target stream{"redis stream", bucket_changed_topic, "stream_published_at", event_columns};
-  target audit{"audit log", audit_topic, "audited_at", audit_columns};
+  target bus{"event bus", outbox_target::bus};
+  target stream{"redis stream", outbox_target::stream};
+  target audit{"audit log", outbox_target::audit};
+  db::store_link link;  // the store's way to the database, from this actor
   time_point next_tick{};
   time_point last_purge{};
   bool purging = false;
@@ -149,24 +96,14 @@ void stamped(self_ptr self, target& t, bool batch_was_full) {
 void stamp(self_ptr self, target& t, bool batch_was_full) {
   auto& st = self->state;
   const auto id = t.queue.front().id;
-  db_statement stmt{std::string("UPDATE speakers.outbox SET ") + t.stamp_column +
-                      " = now() WHERE id = $1 AND " + t.stamp_column + " IS NULL",
-                    {std::to_string(id)},
-                    -1};
-  if (!st.settings.lease) {
-    self->request(st.settings.db, st.settings.db_timeout, query_atom::value, std::move(stmt))
-      .then([self, &t, batch_was_full](db_rows&) { stamped(self, t, batch_was_full); },
-            [self, &t](caf::error& e) { fail(self, t, e); });
-    return;
-  }
-  // Fenced like a speaker write: refused (stale_owner, retried after the back-off until the
-  // shard stops this relay) once this member's epoch no longer holds the singleton.
-  db_transaction tx;
-  tx.statements.push_back(std::move(stmt));
-  tx.statements.push_back(db::singleton_fence_statement(outbox_relay_singleton, st.settings.lease->epoch()));
-  self->request(st.settings.db, st.settings.db_timeout, transact_atom::value, std::move(tx))
-    .then([self, &t, batch_was_full](db_results&) { stamped(self, t, batch_was_full); },
-          [self, &t](caf::error& e) { fail(self, t, e); });
+  // In a cluster the stamp is fenced like a speaker write: refused (stale_owner, retried after the
+  // back-off until the shard stops this relay) once this member's epoch no longer holds the singleton.
+  const auto epoch = st.settings.lease ? st.settings.lease->epoch() : 0;
+  st.settings.store->outbox_stamp(st.link, t.which, id, epoch,
+                                  [self, &t, batch_was_full](caf::expected<bool> done) {
+                                    if (!done) return fail(self, t, done.error());
+                                    stamped(self, t, batch_was_full);
+                                  });
 }
 
 // One row at a time, in id order: each target sees rows in commit order, and a failure stops
@@ -203,24 +140,13 @@ void kick(self_ptr self, target& t) {
   if (self->clock().now() < t.resume_at) return;  // backing off; its timer will flush
   t.busy = true;
   t.again = false;
-  db_statement stmt{std::string("SELECT ") + t.select_columns +
-                      " FROM speakers.outbox WHERE topic = $1 AND " + t.stamp_column +
-                      " IS NULL ORDER BY id LIMIT $2",
-                    {std::string(t.topic), std::to_string(st.settings.batch)},
-                    -1};
-  self->request(st.settings.db, st.settings.db_timeout, query_atom::value, std::move(stmt))
-    .then(
-      [self, &t](db_rows& rows) {
-        try {
-          for (const db_row& row : rows.rows) t.queue.push_back(t.read(row));
-          t.oldest_pending_ms = t.queue.empty() ? 0 : t.queue.front().created_ms;
-        } catch (const std::exception& ex) {
-          fail(self, t, make_error(errc::internal, std::string("corrupt outbox row: ") + ex.what()));
-          return;
-        }
-        send_next(self, t, rows.rows.size() >= self->state.settings.batch);
-      },
-      [self, &t](caf::error& e) { fail(self, t, e); });
+  st.settings.store->outbox_pending(st.link, t.which, st.settings.batch,
+                                    [self, &t](caf::expected<std::vector<outbox_entry>> rows) {
+    if (!rows) return fail(self, t, rows.error());
+    for (auto& row : *rows) t.queue.push_back(std::move(row));
+    t.oldest_pending_ms = t.queue.empty() ? 0 : t.queue.front().created_ms;
+    send_next(self, t, rows->size() >= self->state.settings.batch);
+  });
 }
 
 // Delivers with a request to `handle`, which answers true once it has the row.
@@ -242,26 +168,15 @@ void maybe_purge(self_ptr self) {
   if (st.purging || (st.last_purge != time_point{} && now - st.last_purge < purge_every)) return;
   st.purging = true;
   st.last_purge = now;
-  db_transaction tx;
-  tx.statements.push_back(
-    {"DELETE FROM speakers.outbox WHERE created_at < now() - make_interval(hours => $1) AND "
-     "((topic = $2 AND delivered_at IS NOT NULL AND stream_published_at IS NOT NULL) OR "
-     "(topic = $3 AND audited_at IS NOT NULL))",
-     {std::to_string(st.settings.retention.count()), std::string(bucket_changed_topic),
-      std::string(audit_topic)},
-     -1});
-  tx.statements.push_back(
-    db::idempotency::purge("speakers.idempotency_keys", st.settings.idempotency_retention));
-  self->request(st.settings.db, st.settings.db_timeout, transact_atom::value, std::move(tx))
-    .then([self](db_results&) { self->state.purging = false; },
-          [self](caf::error&) { self->state.purging = false; });  // next hour tries again
+  st.settings.store->outbox_purge(st.link, st.settings.retention, st.settings.idempotency_retention,
+                                  [self](caf::expected<bool>) { self->state.purging = false; });  // next hour tries again
 }
 
 outbox_relay_actor::behavior_type relay_fn(self_ptr self, outbox_relay_settings settings) {
   auto& st = self->state;
   st.settings = std::move(settings);
-  st.bus.read = st.stream.read = event_from_row;
-  st.audit.read = audit_from_row;
+  if (!st.settings.store) st.settings.store = make_postgres_store();
+  st.link = db::make_store_link(self, st.settings.db, st.settings.db_timeout);
   st.bus.deliver = deliver_to(self, st.settings.bus, publish_atom::value, &outbox_item::event);
   st.stream.deliver = deliver_to(self, st.settings.stream, publish_atom::value, &outbox_item::event);
   st.audit.deliver = deliver_to(self, st.settings.audit, audit_atom::value, &outbox_item::record);

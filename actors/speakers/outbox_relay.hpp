@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "actors/speakers/store.hpp"
 #include "messages/connections.hpp"
 #include "messages/events.hpp"
 #include "messages/metrics.hpp"
@@ -31,6 +32,7 @@ using outbox_relay_actor = caf::typed_actor<caf::reacts_to<flush_atom>,
                                             caf::replies_to<metrics_atom>::with<component_metrics>>;
 
 struct outbox_relay_settings {
+  store_ptr store;  // the family's port (store.hpp); null: PostgreSQL over db
   postgres_actor db;
   event_bus_actor bus;           // null: rows wait for the bus target
   stream_publisher_actor stream; // null: rows wait for the stream target (and are never purged)

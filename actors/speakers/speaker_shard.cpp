@@ -197,6 +197,7 @@ caf::error speaker_failure(self_ptr self, const std::string& id, const caf::erro
 outbox_relay_actor start_relay(self_ptr self) {
   auto& st = self->state;
   outbox_relay_settings rs;
+  rs.store = st.store;
   rs.db = st.settings.db;
   rs.bus = st.settings.bus;
   rs.stream = st.settings.stream;

@@ -22,6 +22,7 @@
 
 #include "actors/speakers/speaker_rows.hpp"
 #include "messages/context.hpp"
+#include "messages/events.hpp"
 #include "messages/speakers.hpp"
 #include "messages/users.hpp"
 #include "runtime/db/idempotency.hpp"
@@ -100,6 +101,17 @@ struct keyed_answer {
   speaker_view view;
 };
 
+// The outbox's targets, each with its own stamp of the rows it has (outbox_relay.hpp).
+enum class outbox_target : std::uint8_t { bus, stream, audit };
+
+// An outbox row as one target takes it: `event` for the bus and the stream, `record` for audit.
+struct outbox_entry {
+  std::int64_t id = 0;
+  std::int64_t created_ms = 0;  // when the row was committed (unix ms), for the target's lag
+  bucket_changed event;
+  audit_record record;
+};
+
 struct list_filter {
   caf::optional<std::string> bucket, client_id, after;
   std::uint32_t fetch = 0;
@@ -142,6 +154,20 @@ class store {
   // Gives the ownership row of `epoch` back (another epoch's row stays).
   virtual void release(const db::store_link& via, const std::string& speaker_id, std::int64_t epoch,
                        completion<bool> done) const = 0;
+
+  // --- the outbox (the family's own table, filled by save; the outbox relay reads it) ---
+  // The oldest `batch` rows of the target's topic it does not have yet, in id (commit) order.
+  virtual void outbox_pending(const db::store_link& via, outbox_target target, std::uint32_t batch,
+                              completion<std::vector<outbox_entry>> done) const = 0;
+  // The target has row `id` (a second stamp keeps the first). In a cluster (`relay_epoch` > 0) the
+  // stamp is fenced like a speaker write: refused (errc::stale_owner), nothing stamped, unless the
+  // lease of that epoch lives and holds the relay singleton (outbox_relay_singleton).
+  virtual void outbox_stamp(const db::store_link& via, outbox_target target, std::int64_t id,
+                            std::int64_t relay_epoch, completion<bool> done) const = 0;
+  // Deletes rows every target of theirs has, older than `retention`, and keys older than
+  // `key_retention`.
+  virtual void outbox_purge(const db::store_link& via, std::chrono::hours retention,
+                            std::chrono::seconds key_retention, completion<bool> done) const = 0;
 };
 
 using store_ptr = std::shared_ptr<const store>;

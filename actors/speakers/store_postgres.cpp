@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "actors/speakers/store.hpp"
+#include "messages/cluster.hpp"
 #include "messages/errors.hpp"
 #include "runtime/db/fence.hpp"
 #include "runtime/db/idempotency.hpp"
@@ -87,6 +88,65 @@ std::int64_t returned_int(const db_results& r, std::size_t statement, std::size_
 
 caf::error version_moved(const std::string& id) {
   return make_error(errc::conflict, "speaker " + id + " was changed by another writer meanwhile; retry");
+}
+
+// What each outbox target reads and which column says it has a row.
+struct outbox_columns {
+  const char* topic;
+  const char* stamp_column;
+  const char* select_columns;
+  outbox_entry (*read)(const db_row&);
+};
+
+constexpr const char* event_columns =
+  "id, payload->>'speaker_id', payload->>'client_id', payload->>'previous_bucket', "
+  "payload->>'new_bucket', payload->>'reason', (extract(epoch from created_at) * 1000)::bigint";
+
+constexpr const char* audit_columns =
+  "id, payload->>'actor', payload->>'actor_kind', payload->>'action', payload->>'target', "
+  "payload->>'peer', jsonb_build_object('speaker_id', payload->'speaker_id', 'bucket', "
+  "payload->'bucket', 'reason', payload->'reason')::text, payload->>'client_id', "
+  "(extract(epoch from created_at) * 1000)::bigint";
+
+outbox_entry event_from_row(const db_row& row) {
+  outbox_entry item;
+  auto& ev = item.event;
+  item.id = ev.event_id = int_column(row, 0);
+  ev.speaker_id = text_column(row, 1);
+  ev.client_id = text_column(row, 2);
+  ev.previous_bucket = text_column(row, 3);
+  ev.new_bucket = text_column(row, 4);
+  ev.reason = text_column(row, 5);
+  ev.timestamp_ms = item.created_ms = int_column(row, 6);
+  return item;
+}
+
+outbox_entry audit_from_row(const db_row& row) {
+  outbox_entry item;
+  auto& r = item.record;
+  item.id = int_column(row, 0);
+  r.actor = text_column(row, 1);
+  if (r.actor.empty()) r.actor = "unknown";  // the log takes no entry without one
+  r.actor_kind = text_column(row, 2);
+  r.action = text_column(row, 3);
+  r.target = text_column(row, 4);
+  r.peer = text_column(row, 5);
+  r.detail = text_column(row, 6);
+  r.client_id = text_column(row, 7);  // NULL (rows written before scoping) reads as ""
+  item.created_ms = int_column(row, 8);
+  r.outcome = "success";
+  r.status = 200;
+  r.source_key = "speakers.outbox:" + std::to_string(item.id);
+  return item;
+}
+
+outbox_columns columns_of(outbox_target t) {
+  switch (t) {
+    case outbox_target::bus: return {bucket_changed_topic, "delivered_at", event_columns, event_from_row};
+    case outbox_target::stream: return {bucket_changed_topic, "stream_published_at", event_columns, event_from_row};
+    case outbox_target::audit: break;
+  }
+  return {audit_topic, "audited_at", audit_columns, audit_from_row};
 }
 
 class postgres_store final : public store {
@@ -267,6 +327,62 @@ class postgres_store final : public store {
                completion<bool> done) const override {
     via.query(db::release_statement(speaker_id, epoch), [done](caf::expected<db_rows> rows) {
       if (!rows) return done(db::failure(rows.error()));
+      done(true);
+    });
+  }
+
+  void outbox_pending(const db::store_link& via, outbox_target target, std::uint32_t batch,
+                      completion<std::vector<outbox_entry>> done) const override {
+    const auto t = columns_of(target);
+    db_statement stmt{std::string("SELECT ") + t.select_columns +
+                        " FROM speakers.outbox WHERE topic = $1 AND " + t.stamp_column +
+                        " IS NULL ORDER BY id LIMIT $2",
+                      {std::string(t.topic), std::to_string(batch)},
+                      -1};
+    via.query(std::move(stmt), [done, t](caf::expected<db_rows> rows) {
+      db::read_into<std::vector<outbox_entry>>(rows, done, "outbox row", [t](const db_rows& in) {
+        std::vector<outbox_entry> out;
+        for (const db_row& row : in.rows) out.push_back(t.read(row));
+        return out;
+      });
+    });
+  }
+
+  void outbox_stamp(const db::store_link& via, outbox_target target, std::int64_t id,
+                    std::int64_t relay_epoch, completion<bool> done) const override {
+    const auto t = columns_of(target);
+    db_statement stmt{std::string("UPDATE speakers.outbox SET ") + t.stamp_column +
+                        " = now() WHERE id = $1 AND " + t.stamp_column + " IS NULL",
+                      {std::to_string(id)},
+                      -1};
+    if (relay_epoch == 0) {
+      via.query(std::move(stmt), [done](caf::expected<db_rows> rows) {
+        if (!rows) return done(std::move(rows.error()));
+        done(true);
+      });
+      return;
+    }
+    db_transaction tx;
+    tx.statements.push_back(std::move(stmt));
+    tx.statements.push_back(db::singleton_fence_statement(outbox_relay_singleton, relay_epoch));
+    via.transact(std::move(tx), [done](caf::expected<db_results> r) {
+      if (!r) return done(std::move(r.error()));
+      done(true);
+    });
+  }
+
+  void outbox_purge(const db::store_link& via, std::chrono::hours retention, std::chrono::seconds key_retention,
+                    completion<bool> done) const override {
+    db_transaction tx;
+    tx.statements.push_back(
+      {"DELETE FROM speakers.outbox WHERE created_at < now() - make_interval(hours => $1) AND "
+       "((topic = $2 AND delivered_at IS NOT NULL AND stream_published_at IS NOT NULL) OR "
+       "(topic = $3 AND audited_at IS NOT NULL))",
+       {std::to_string(retention.count()), std::string(bucket_changed_topic), std::string(audit_topic)},
+       -1});
+    tx.statements.push_back(db::idempotency::purge(keys_table, key_retention));
+    via.transact(std::move(tx), [done](caf::expected<db_results> r) {
+      if (!r) return done(std::move(r.error()));
       done(true);
     });
   }

@@ -318,3 +318,81 @@ TYPED_TEST(SpeakerStoreContract, SamplesAndListsKeepToTheirRangeLimitAndScope) {
 }
 
 }  // namespace
+
+namespace {
+
+// The outbox relay's side of the port: each target sees every row of its topic once it is
+// committed, in commit order, until it stamps it; one target's stamp leaves the others' rows.
+TYPED_TEST(SpeakerStoreContract, TheOutboxHandsEachTargetItsRowsInOrderUntilItStampsThem) {
+  auto made = this->create("spk-1");
+  ASSERT_TRUE(made);
+  speaker_change pin;
+  pin.speaker_id = "spk-1";
+  pin.client_id = "client-1";
+  pin.version = made->version;
+  pin.bucket = "low_touch";
+  pin.bucket_changes = 1;
+  pin.pin = pin_change::pin;
+  pin.pin_reason = "trial";
+  pin.pinned_by = "qa-2";
+  pin.audit = audit_line{"bucket.pin", {"qa-2", "user", "10.0.0.9"}, "low_touch", "trial"};
+  pin.moves.push_back({"high_touch", "low_touch", "pinned: trial"});
+  ASSERT_TRUE(this->save(pin));
+  auto pending = [this](outbox_target t) {
+    return this->template call<std::vector<outbox_entry>>(
+      [t](const store& st, const sbm::db::store_link& via, completion<std::vector<outbox_entry>> done) {
+        st.outbox_pending(via, t, 10, done);
+      });
+  };
+  auto stamp = [this](outbox_target t, std::int64_t id) {
+    return this->template call<bool>([t, id](const store& st, const sbm::db::store_link& via, completion<bool> done) {
+      st.outbox_stamp(via, t, id, 0, done);
+    });
+  };
+  auto bus = pending(outbox_target::bus);
+  ASSERT_TRUE(bus) << this->sys.render(bus.error());
+  ASSERT_EQ(bus->size(), 1u);
+  const auto& ev = bus->front().event;
+  EXPECT_EQ(ev.event_id, bus->front().id);
+  EXPECT_EQ(ev.speaker_id, "spk-1");
+  EXPECT_EQ(ev.client_id, "client-1");
+  EXPECT_EQ(ev.previous_bucket, "high_touch");
+  EXPECT_EQ(ev.new_bucket, "low_touch");
+  EXPECT_EQ(ev.reason, "pinned: trial");
+  EXPECT_GT(bus->front().created_ms, 0);
+  auto audit = pending(outbox_target::audit);
+  ASSERT_TRUE(audit);
+  ASSERT_EQ(audit->size(), 1u);
+  const auto& rec = audit->front().record;
+  EXPECT_EQ(rec.actor, "qa-2");
+  EXPECT_EQ(rec.actor_kind, "user");
+  EXPECT_EQ(rec.action, "bucket.pin");
+  EXPECT_EQ(rec.target, "spk-1");
+  EXPECT_EQ(rec.peer, "10.0.0.9");
+  EXPECT_EQ(rec.client_id, "client-1");
+  EXPECT_EQ(rec.detail, R"({"bucket": "low_touch", "reason": "trial", "speaker_id": "spk-1"})");
+  EXPECT_EQ(rec.source_key, "speakers.outbox:" + std::to_string(audit->front().id));
+
+  ASSERT_TRUE(stamp(outbox_target::bus, bus->front().id));
+  ASSERT_TRUE(stamp(outbox_target::bus, bus->front().id));  // a second stamp is harmless
+  auto after = pending(outbox_target::bus);
+  ASSERT_TRUE(after);
+  EXPECT_TRUE(after->empty());
+  auto stream = pending(outbox_target::stream);
+  ASSERT_TRUE(stream);
+  ASSERT_EQ(stream->size(), 1u);  // the stream has not taken it yet
+  EXPECT_EQ(stream->front().id, bus->front().id);
+
+  // Nothing is purged while a target still lacks its row, or before the retention.
+  auto purge = [this](std::chrono::hours retention) {
+    return this->template call<bool>([retention](const store& st, const sbm::db::store_link& via, completion<bool> done) {
+      st.outbox_purge(via, retention, std::chrono::hours{1}, done);
+    });
+  };
+  ASSERT_TRUE(purge(std::chrono::hours{0}));
+  stream = pending(outbox_target::stream);
+  ASSERT_TRUE(stream);
+  EXPECT_EQ(stream->size(), 1u);
+}
+
+}  // namespace

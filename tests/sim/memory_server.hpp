@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <random>
 
@@ -78,6 +79,13 @@ const typename Keys::mapped_type* find_key(const Keys& keys, const request_conte
   if (it == keys.end() || it->second.created_ms <= now - retention.count() * 1000) return nullptr;
   v = it->second.digest == ctx.request_digest ? db::idempotency::verdict::replay : db::idempotency::verdict::reused;
   return &it->second;
+}
+
+// What db::idempotency::purge does to PostgreSQL's rows: forgets keys `retention` old or older.
+template <class Keys>
+void forget_keys(Keys& keys, std::chrono::seconds retention, std::int64_t now) {
+  for (auto it = keys.begin(); it != keys.end();)
+    it = it->second.created_ms <= now - retention.count() * 1000 ? keys.erase(it) : std::next(it);
 }
 
 }  // namespace sbm::sim

@@ -1,8 +1,11 @@
 #include "tests/sim/speakers_memory.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <utility>
 
+#include "messages/cluster.hpp"
 #include "messages/errors.hpp"
 #include "tests/sim/memory_server.hpp"
 
@@ -59,6 +62,46 @@ void add_history(tables& t, const std::string& id, history_line h, std::int64_t 
 }
 
 speaker_record record_of(const tables::speaker_row& r) { return {r.view, r.version}; }
+
+// The outbox rows a change commits with, as the PostgreSQL adapter builds their payloads.
+void add_move(speaker_tables& t, const speaker_change& c, const bucket_move& m, std::int64_t now) {
+  speaker_tables::outbox_row row{t.next_id++, bucket_changed_topic, c.speaker_id, m.new_bucket, {}, now};
+  row.entry.id = row.id;
+  row.entry.created_ms = now;
+  row.entry.event = {row.id, c.speaker_id, c.client_id, m.previous_bucket, m.new_bucket, m.reason, now};
+  t.outbox.push_back(std::move(row));
+}
+
+void add_audit(speaker_tables& t, const speaker_change& c, const audit_line& a, std::int64_t now) {
+  speaker_tables::outbox_row row{t.next_id++, audit_topic, c.speaker_id, a.bucket, {}, now};
+  auto& r = row.entry.record;
+  row.entry.id = row.id;
+  row.entry.created_ms = now;
+  r.actor = a.by.actor.empty() ? "unknown" : a.by.actor;
+  r.actor_kind = a.by.actor_kind.empty() ? (a.by.actor.rfind("service:", 0) == 0 ? "service" : "user") : a.by.actor_kind;
+  r.action = a.action;
+  r.target = c.speaker_id;
+  r.peer = a.by.peer;
+  // As PostgreSQL prints the jsonb object the adapter builds (keys by length, then bytes).
+  r.detail = "{\"bucket\": " + nlohmann::json(a.bucket).dump() + ", \"reason\": " + nlohmann::json(a.reason).dump() +
+             ", \"speaker_id\": " + nlohmann::json(c.speaker_id).dump() + "}";
+  r.client_id = c.client_id;
+  r.outcome = "success";
+  r.status = 200;
+  r.source_key = "speakers.outbox:" + std::to_string(row.id);
+  t.outbox.push_back(std::move(row));
+}
+
+bool& stamp_of(speaker_tables::outbox_row& row, outbox_target target) {
+  switch (target) {
+    case outbox_target::bus: return row.delivered;
+    case outbox_target::stream: return row.streamed;
+    case outbox_target::audit: break;
+  }
+  return row.audited;
+}
+
+const char* topic_of(outbox_target target) { return target == outbox_target::audit ? audit_topic : bucket_changed_topic; }
 
 class memory_store final : public store {
  public:
@@ -118,8 +161,8 @@ class memory_store final : public store {
         v.pinned_at_ms = 0;
       }
       for (const auto& h : c.history) add_history(t, c.speaker_id, h, now);
-      if (c.audit) t.outbox.push_back({t.next_id++, audit_topic, c.speaker_id, c.audit->bucket});
-      for (const auto& m : c.moves) t.outbox.push_back({t.next_id++, bucket_changed_topic, c.speaker_id, m.new_bucket});
+      if (c.audit) add_audit(t, c, *c.audit, now);
+      for (const auto& m : c.moves) add_move(t, c, m, now);
       keep_key(t, ctx, v, now);
       return change_saved{now, v.pinned_at_ms};
     });
@@ -210,6 +253,51 @@ class memory_store final : public store {
                completion<bool> done) const override {
     run<bool>(via, {}, std::move(done), [speaker_id, epoch](tables& t, std::int64_t) {
       if (t.leases) release_speaker(*t.leases, speaker_id, epoch);
+      return ok(true);
+    });
+  }
+
+  void outbox_pending(const db::store_link& via, outbox_target target, std::uint32_t batch,
+                      completion<std::vector<outbox_entry>> done) const override {
+    run<std::vector<outbox_entry>>(via, {}, std::move(done), [target, batch](tables& t, std::int64_t) {
+      std::vector<outbox_entry> out;
+      for (auto& row : t.outbox) {
+        if (out.size() >= batch) break;
+        if (row.topic == topic_of(target) && !stamp_of(row, target)) out.push_back(row.entry);
+      }
+      return ok(out);
+    });
+  }
+
+  void outbox_stamp(const db::store_link& via, outbox_target target, std::int64_t id,
+                    std::int64_t relay_epoch, completion<bool> done) const override {
+    run<bool>(via, {}, std::move(done), [target, id, relay_epoch](tables& t, std::int64_t now) -> caf::expected<bool> {
+      if (relay_epoch != 0) {  // cluster.fence_singleton
+        if (!t.leases) return make_error(errc::stale_owner, "simulated: no lease tables to fence by");
+        const auto lease = t.leases->leases.find(relay_epoch);
+        const auto held = t.leases->singletons.find(outbox_relay_singleton);
+        if (lease == t.leases->leases.end() || lease->second.expires_ms <= now ||
+            held == t.leases->singletons.end() || held->second != relay_epoch)
+          return make_error(errc::stale_owner, "the outbox relay singleton is not held by epoch " +
+                                                 std::to_string(relay_epoch));
+      }
+      for (auto& row : t.outbox)
+        if (row.id == id) stamp_of(row, target) = true;
+      return ok(true);
+    });
+  }
+
+  void outbox_purge(const db::store_link& via, std::chrono::hours retention, std::chrono::seconds key_retention,
+                    completion<bool> done) const override {
+    run<bool>(via, {}, std::move(done), [retention, key_retention](tables& t, std::int64_t now) {
+      const auto before = now - std::chrono::duration_cast<std::chrono::milliseconds>(retention).count();
+      t.outbox.erase(std::remove_if(t.outbox.begin(), t.outbox.end(),
+                                    [before](const speaker_tables::outbox_row& row) {
+                                      return row.created_ms < before &&
+                                             (row.topic == audit_topic ? row.audited : row.delivered && row.streamed);
+                                    }),
+                     t.outbox.end());
+      forget_keys(t.keys, key_retention, now);
       return ok(true);
     });
   }

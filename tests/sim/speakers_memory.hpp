@@ -36,6 +36,9 @@ struct speaker_tables {
   struct outbox_row {
     std::int64_t id = 0;
     std::string topic, speaker_id, new_bucket;
+    speakers::outbox_entry entry;  // what the relay reads (event or record)
+    std::int64_t created_ms = 0;
+    bool delivered = false, streamed = false, audited = false;  // the targets' stamps
   };
   // A write the store accepted (a change or a registration).
   struct accepted {

@@ -1,0 +1,30 @@
+# cmake -DDIR=<folder> -DALLOWED=<regex over paths> -P no_sql.cmake
+# Fails, naming each file and line, when a string literal in a source under DIR holds SQL and the
+# file is not one that may (a family's store_postgres.cpp or *_rows.cpp: its PostgreSQL adapter).
+# SQL is spotted by what every statement the families write starts or binds with.
+if(NOT DIR OR NOT ALLOWED)
+  message(FATAL_ERROR "usage: cmake -DDIR=<folder> -DALLOWED=<regex> -P no_sql.cmake")
+endif()
+file(GLOB_RECURSE sources "${DIR}/*.cpp" "${DIR}/*.hpp" "${DIR}/*.h" "${DIR}/*.ipp" "${DIR}/*.cc")
+if(NOT sources)
+  message(FATAL_ERROR "no sources under ${DIR}: the guard would pass without looking")
+endif()
+set(sql "\"[^\"]*(SELECT |INSERT INTO|UPDATE [a-z]|DELETE FROM|ON CONFLICT|RETURNING |jsonb_|make_interval\\(|extract\\(epoch| WHERE )")
+set(offences "")
+set(looked 0)
+foreach(source ${sources})
+  if(source MATCHES "${ALLOWED}")
+    continue()
+  endif()
+  math(EXPR looked "${looked} + 1")
+  file(STRINGS "${source}" lines REGEX "${sql}")
+  foreach(line ${lines})
+    string(STRIP "${line}" line)
+    string(APPEND offences "\n  ${source}: ${line}")
+  endforeach()
+endforeach()
+if(offences)
+  message(FATAL_ERROR "SQL belongs in the family's store_postgres.cpp or *_rows.cpp, behind its port "
+                      "(store.hpp):${offences}")
+endif()
+message(STATUS "${looked} files under ${DIR} hold no SQL outside the stores")
