@@ -371,15 +371,22 @@ caf::result<bool> on_upsert(self_ptr self, pattern_record& record) {
         return write_done(self, record.pattern_id);
       }
       // Not applied: a newer saga revision wrote the row already, and this late step changes nothing.
-      // In a cluster a write may come just after its speaker moved away (the sender had the
-      // older owners): it is durable, and the new owner reads it from PostgreSQL.
       if (done->applied && owns(st, record.speaker_id)) {
         auto vector = pattern_vector(*st.settings.embedder, record.original_text, record.context_text);
         st.index->upsert(to_entry(record, done->version, done->created_at_ms), vector);
         ++st.changes;
         maybe_compact(self);
-      } else if (done->applied && st.index->erase(record.pattern_id)) {
-        ++st.changes;
+      } else if (done->applied) {
+        // In a cluster a write may come just after its speaker moved away (the sender had the
+        // older owners): it is durable, but the new owner may have read its pages before it
+        // committed, so the caller is told to send it again; the retry, routed by the owners it
+        // knows by then, re-applies the same revision there and indexes it.
+        if (st.index->erase(record.pattern_id)) ++st.changes;
+        rp.deliver(make_error(errc::moving,
+                              "the patterns of speaker " + record.speaker_id +
+                                " moved to another member; this write is stored, send it again to be indexed there",
+                              std::chrono::seconds{1}));
+        return write_done(self, record.pattern_id);
       }
       rp.deliver(true);
       write_done(self, record.pattern_id);

@@ -877,6 +877,24 @@ TEST_F(ClusteredPatternIndex, EachMemberHoldsItsSpeakersAndTheRouterFindsThemAll
   }
   EXPECT_EQ(search(router, query("patient heart pressure", 100)).hits.size(), all.hits.size());
 
+  // A write that reaches a former owner (its sender still had the older owners) after the new
+  // owner read its pages: stored, but answered moving so the caller sends it again, and the
+  // retry, routed by the owners known now, is indexed on the owner.
+  const auto moved = std::find_if(records.begin(), records.end(), [&](const auto& r) {
+    return owner(ab, r.speaker_id) == "a:1" && owner(abc, r.speaker_id) == "c:1";
+  });
+  ASSERT_NE(moved, records.end());
+  auto late = record(400, moved->speaker_id, "metoprolol tartrate twenty five milligrams");
+  EXPECT_EQ(code(call<bool>(self, a, sbm::upsert_atom::value, late)), errc::moving);
+  EXPECT_EQ(held(c), want["c:1"]);
+  ASSERT_TRUE(upsert(router, late));
+  EXPECT_EQ(held(c), want["c:1"] + 1);
+  EXPECT_EQ(held(a), want["a:1"]);
+  auto late_q = query(late.original_text, 3);
+  late_q.filter.speaker_id = late.speaker_id;
+  auto late_hits = search(router, late_q);
+  ASSERT_EQ(late_hits.hits.size(), 2u);
+
   // c is lost (BASP): the answer names it and lacks its speakers; a search of one of them is
   // refused as moving (retry later), not answered empty.
   tell(router, placement("a:1", three, {"c:1"}));
