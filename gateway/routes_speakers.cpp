@@ -293,12 +293,31 @@ void show_speaker(gateway_context& ctx, std::uint64_t request, const client_scop
 // holds, so an unchanged speaker answers without its view; when the lane holds a stamped body the
 // answer goes to direct_reads, which completes the request without this lane (it hands back only
 // what needs the lane: a changed view, a scoped reader's refusal, a bounce).
+// Longer than a read of a live speaker takes across loopback or a LAN under load; a read that
+// times out is only sent again through the shard (a read is safe to send twice).
+constexpr std::chrono::seconds remote_read_timeout{1};
+
 void read_speaker(gateway_context& ctx, std::uint64_t request, const std::string& id,
                   const client_scope& scope, bool try_remembered) {
   auto known = try_remembered ? ctx.locations.find(id) : speaker_actor{};
   if (known) {
     auto held = ctx.speaker_bodies.held(id);
     const auto stamp = held ? held->stamp : speaker_stamp{};
+    // CAF never answers a request in flight to a node that dies, so a read straight to an
+    // activation on another node gets a timer of its own (direct_reads has none), and when it
+    // fires the read goes through the shard, which takes back what it sent to a lost node.
+    const bool remote = known->node() != ctx.self->node();
+    if (remote) {
+      ctx.self->request(known, caf::duration{remote_read_timeout}, get_atom::value, stamp)
+        .then(
+          [&ctx, request, id, scope](speaker_read& r) { speaker_answered(ctx, request, id, scope, r); },
+          [&ctx, request, id, scope](caf::error& err) {
+            if (err != caf::sec::request_receiver_down && err != caf::sec::request_timeout)
+              return ctx.on_error(request, false)(err);
+            speaker_gone(ctx, request, id, scope);
+          });
+      return;
+    }
     if (stamp.activation != 0 && ctx.settings.direct &&
         ctx.settings.direct->send(
           caf::actor_cast<caf::actor>(known),
