@@ -37,6 +37,20 @@ def start_member(srv, database_url, keys, port, seeds, name, extra=()):
                              *extra])
 
 
+def start_three(srv, database_url, prefix, extra=()):
+    """Three members on free ports, the first two the seeds, sharing one key set: (addresses,
+    seeds, nodes), nodes started in address order (named prefix0..prefix2)."""
+    ports = [free_port() for _ in range(3)]
+    addresses = [f"127.0.0.1:{p}" for p in ports]
+    seeds = ",".join(addresses[:2])
+    nodes, keys = [], None
+    for i, port in enumerate(ports):
+        node = start_member(srv, database_url, keys, port, seeds, f"{prefix}{i}", extra)
+        keys = node.keys
+        nodes.append(node)
+    return addresses, seeds, nodes
+
+
 # Rendezvous hashing as runtime/domain/placement.cpp computes it (FNV-1a, then SplitMix64's
 # finaliser; ties to the smaller name), so the test knows where each speaker must live.
 MASK = 2 ** 64 - 1

@@ -15,7 +15,7 @@ import uuid
 
 from sbm_node import free_port, fresh_database, psql, servers_env
 import test_cluster
-from test_cluster import members_of, owner_of, start_member
+from test_cluster import members_of, owner_of, start_member, start_three
 
 SPEAKERS = 12
 
@@ -28,16 +28,7 @@ class PatternsAcrossNodes(unittest.TestCase):
     def setUpClass(cls):
         cls.srv = servers_env()
         cls.db = fresh_database(cls.srv)
-        ports = [free_port() for _ in range(3)]
-        cls.addresses = [f"127.0.0.1:{p}" for p in ports]
-        seeds = ",".join(cls.addresses[:2])
-        cls.seeds = seeds
-        cls.nodes = []
-        keys = None
-        for i, port in enumerate(ports):
-            node = start_member(cls.srv, cls.db, keys, port, seeds, f"p{i}", cls.flags)
-            keys = node.keys
-            cls.nodes.append(node)
+        cls.addresses, cls.seeds, cls.nodes = start_three(cls.srv, cls.db, "p", cls.flags)
         cls.admin = cls.nodes[0].token("admin")
         cls.lead = cls.nodes[0].token("qa_lead")
         cls.qa = cls.nodes[0].token("qa")

@@ -15,8 +15,8 @@ import signal
 import unittest
 import uuid
 
-from sbm_node import free_port, fresh_database, psql, servers_env
-from test_cluster import members_of, start_member
+from sbm_node import fresh_database, psql, servers_env
+from test_cluster import members_of, start_three
 from test_speakers import load_events_proto, stream_payloads
 
 RELAY = "speakers.outbox-relay"
@@ -27,16 +27,7 @@ class OncePerCluster(unittest.TestCase):
     def setUpClass(cls):
         cls.srv = servers_env()
         cls.db = fresh_database(cls.srv)
-        ports = [free_port() for _ in range(3)]
-        cls.addresses = [f"127.0.0.1:{p}" for p in ports]
-        seeds = ",".join(cls.addresses[:2])
-        cls.nodes = []
-        keys = None
-        for i, port in enumerate(ports):
-            node = start_member(cls.srv, cls.db, keys, port, seeds, f"s{i}",
-                                extra=["--speakers.relay-interval=100ms"])
-            keys = node.keys
-            cls.nodes.append(node)
+        cls.addresses, _, cls.nodes = start_three(cls.srv, cls.db, "s", ["--speakers.relay-interval=100ms"])
         cls.admin = cls.nodes[0].token("admin")
         cls.lead = cls.nodes[0].token("qa_lead", sub="lead-ann")
         cls.qa = cls.nodes[0].token("qa", sub="qa-bob")
