@@ -475,6 +475,12 @@ void on_lease_tick(self_ptr self) {
     tell_placement(self);
   }
   self->delayed_send(self, st.settings.renew_interval, lease_atom::value);
+  // The leases do not say who drains, and a member that missed the drain's broadcast (lost, or
+  // not sent as it was unreachable then; a reconnect under the same epoch need not tell it) would
+  // route speakers here for as long as this node runs, each handed straight back: told again
+  // every tick while it drains.
+  if (st.draining && st.epoch != 0)
+    broadcast(self);
   if (st.epoch == 0) {
     if (st.acquiring)
       return;
