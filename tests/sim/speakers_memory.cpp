@@ -251,7 +251,11 @@ class memory_store final : public store {
 
   void release(const db::store_link& via, const std::string& speaker_id, std::int64_t epoch,
                completion<bool> done) const override {
-    run<bool>(via, {}, std::move(done), [speaker_id, epoch](tables& t, std::int64_t) {
+    run<bool>(via, {}, std::move(done), [speaker_id, epoch](tables& t, std::int64_t) -> caf::expected<bool> {
+      if (t.busy_first_release && t.releases_asked[speaker_id]++ % 2 == 0) {
+        ++t.releases_refused;
+        return make_error(errc::overloaded, "simulated: the pool's queue is full");
+      }
       if (t.leases) release_speaker(*t.leases, speaker_id, epoch);
       return ok(true);
     });

@@ -63,6 +63,11 @@ struct speaker_tables {
   // The planted bug (test-only): a change is saved without passing the fence, so a node whose
   // lease lapsed or moved writes all the same. The nodes scenario must catch it.
   bool skip_write_fence = false;
+  // Each release of an ownership row is refused as busy (errc::overloaded, nothing applied) the
+  // first time it is asked, as a full connection pool refuses it: a test of the shard's retry.
+  bool busy_first_release = false;
+  std::map<std::string, std::uint64_t> releases_asked;  // by speaker
+  std::uint64_t releases_refused = 0;
 };
 
 speakers::store_ptr memory_speaker_store(caf::actor server, std::shared_ptr<speaker_tables> tables);
