@@ -141,6 +141,12 @@ caf::result<job_pull> on_pull(jobs_pointer self, job_pull_request req) {
       }
       // The breaker's own Retry-After when it refused, else InstaNote's open-for.
       auto retry = retry_after_of(jobs.error());
+      // A full queue is SBM's own bound, not InstaNote's outage: typed as every bounded queue is.
+      if (code == errc::overloaded) {
+        rp.deliver(make_error(errc::overloaded, why + "; nothing cached for this pull",
+                              retry ? *retry : std::chrono::milliseconds{1000}));
+        return;
+      }
       rp.deliver(make_error(errc::unavailable, why + "; nothing cached for this pull",
                             retry ? *retry
                                   : std::chrono::milliseconds{self->state.settings.default_retry_after}));

@@ -4,7 +4,8 @@
 //  - A cached copy younger than cache_fresh_for answers at once (source "cache", not stale).
 //  - Otherwise InstaNote answers (source "instanote") and the copy is cached for cache_ttl.
 //  - When InstaNote cannot answer (circuit open, server down, timeout), the cached copy answers
-//    with stale = true and since when; with nothing cached: errc::unavailable with a typed retry_after.
+//    with stale = true and since when; with nothing cached: errc::unavailable with a typed retry_after
+//    (errc::overloaded when the connection pool's queue was full: its bound, not an outage).
 //  - Redis down, slow or missing (null handle) only means no cache: never an error.
 // Cached copies are Fernet tokens (the reports' key): drafts are clinical text. Without a key,
 // nothing is cached.
