@@ -10,7 +10,11 @@
 // - no queue grows past its bound: the pool's queue (sampled all along) and each worker's mailbox;
 // - after the heal, once the breaker closed, every pull gets through (the bound aside);
 // - the same seed gives the same trace.
-// Redis (the pull cache) is not simulated yet: the jobs actor runs without a cache here.
+// The pull cache (Redis in production) is the in-memory cache (cache_memory.hpp) on a server of
+// its own that flaps too, independently, the whole run long: down, slow past the cache timeout,
+// refusing or losing answers. While InstaNote fails, a cached copy answers (stale); once InstaNote
+// answers again, a cache outage must never fail a pull (the product's rule: Redis down means no
+// cache, nothing more).
 #include <gtest/gtest.h>
 
 #include <caf/actor_cast.hpp>
@@ -30,7 +34,9 @@
 #include "actors/instanote/jobs_actor.hpp"
 #include "messages/errors.hpp"
 #include "runtime/logging/logging.hpp"
+#include "tests/sim/cache_memory.hpp"
 #include "tests/sim/harness.hpp"
+#include "tests/sim/memory_server.hpp"
 #include "tests/sim/postgres_worker_sim.hpp"
 
 namespace {
@@ -45,14 +51,21 @@ constexpr auto pull_timeout = 4s;   // the jobs actor's InstaNote timeout, and t
 constexpr auto grace = 3s;          // a client gives up waiting this much past it (a violation)
 constexpr std::uint32_t max_queued = 2;  // below the clients' pulls at once: the bound must refuse some
 constexpr auto open_for = 20s;
+constexpr auto cache_timeout = 300ms;
+// Fixed, so a seed's run is the same every time (the bytes of the key do not matter here).
+constexpr const char* cache_key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 
 struct ledger {
   std::uint64_t pulls = 0, answered_jobs = 0, refused = 0;
   std::uint64_t overloaded = 0;  // refused by the pool's queue bound, typed as errc::overloaded
+  std::uint64_t stale = 0;       // answered from the cache while InstaNote failed
+  // Pulls answered from InstaNote after the heal while the cache was down, slow or failing.
+  std::uint64_t through_cache_outage = 0;
+  bool cache_healthy = true;
   std::uint64_t ok_after_heal = 0, failed_after_heal = 0;
   bool healed = false;
-  // After the heal: pulls refused other than as unavailable (the queue's bound says that too) or
-  // overloaded, by virtual ms sent; and each client's pulls answered from InstaNote, by ms sent.
+  // After the heal: pulls refused other than as overloaded (the queue's bound), by virtual ms
+  // sent (a cache outage must not fail one); and each client's pulls answered from InstaNote.
   std::vector<std::pair<std::int64_t, std::string>> refused_after_heal;
   std::map<int, std::vector<std::int64_t>> ok_sent_after_heal;
   std::vector<std::string> violations;
@@ -88,7 +101,14 @@ caf::behavior client_fn(caf::event_based_actor* self, int n, instanote_actor job
       .then(
         [=](job_pull& p) {
           waited("a pull answered");
-          if (p.source != "instanote") led->violations.push_back("a pull answered from " + p.source + " without a cache");
+          // Nothing is fresh for long (cache_fresh_for is 0): the cache answers only for a failure.
+          if (p.source == "cache" && p.stale) {
+            ++led->stale;
+            later();
+            return;
+          }
+          if (p.source != "instanote") led->violations.push_back("a pull answered from " + p.source + ", not stale");
+          if (led->healed && !led->cache_healthy) ++led->through_cache_outage;
           ++led->answered_jobs;
           if (led->healed) ++led->ok_after_heal;
           if (led->healed) led->ok_sent_after_heal[n].push_back(sim::ms_of(sent));
@@ -103,7 +123,7 @@ caf::behavior client_fn(caf::event_based_actor* self, int n, instanote_actor job
           ++led->refused;
           if (code_of(e) == errc::overloaded) ++led->overloaded;
           if (led->healed) ++led->failed_after_heal;
-          if (led->healed && code_of(e) != errc::overloaded && code_of(e) != errc::unavailable)
+          if (led->healed && code_of(e) != errc::overloaded)
             led->refused_after_heal.emplace_back(sim::ms_of(sent), self->system().render(e));
           later();
         });
@@ -165,7 +185,7 @@ struct run_result {
   std::vector<std::string> failures;
   std::vector<std::string> trace;
   bool opened = false, half_opened = false, full = false;
-  std::uint64_t overloaded = 0;
+  std::uint64_t overloaded = 0, stale = 0, through_cache_outage = 0;
 };
 
 run_result run_seed(std::uint64_t seed) {
@@ -189,12 +209,18 @@ run_result run_seed(std::uint64_t seed) {
   settings.spawn_worker = sim::simulated_postgres_workers(f, workers, settings.request_timeout, seed);
   auto pool = connections::spawn_postgres(sys, settings);
 
+  auto cache_server = sim::spawn_memory_server(sys, seed * 131 + 7);
   instanote::jobs_settings js;
   js.instanote = pool;
   js.instanote_timeout = pull_timeout;
+  js.make_cache = sim::memory_cache(cache_server.handle, std::make_shared<sim::cache_tables>());
+  js.cache_key = cache_key;
+  js.cache_timeout = cache_timeout;
+  js.cache_fresh_for = 0s;  // every pull asks InstaNote first, so the breaker sees them all
   auto jobs = instanote::spawn_jobs(sys, js);
 
-  std::vector<caf::actor> owned{caf::actor_cast<caf::actor>(pool), caf::actor_cast<caf::actor>(jobs)};
+  std::vector<caf::actor> owned{caf::actor_cast<caf::actor>(pool), caf::actor_cast<caf::actor>(jobs),
+                                cache_server.handle};
   owned.push_back(sys.spawn(monitor_fn, pool, seen, led));
   for (int n = 1; n <= clients; ++n) owned.push_back(sys.spawn(client_fn, n, jobs, led, seed));
 
@@ -211,6 +237,40 @@ run_result run_seed(std::uint64_t seed) {
     phases.push_back(p);
     at = p.to;
   }
+  // The cache's phases, from a generator of their own (InstaNote's phases stay what the seed
+  // made them before the cache came), over the heal too.
+  std::vector<phase> cache_phases;
+  std::mt19937_64 cache_rng{seed * 7919 + 13};
+  for (std::chrono::milliseconds at{0}; at < chaos + settle;) {
+    static const char* kinds[] = {"healthy", "down", "slow", "lossy", "flaky"};
+    phase p;
+    p.kind = kinds[std::uniform_int_distribution<int>{0, 4}(cache_rng)];
+    p.from = at;
+    p.to = std::min<std::chrono::milliseconds>(
+      chaos + settle, at + std::chrono::milliseconds{std::uniform_int_distribution<int>{1000, 15000}(cache_rng)});
+    cache_phases.push_back(p);
+    at = p.to;
+  }
+  const auto start = w.now();
+  std::size_t next_cache = 0;
+  // Runs until `until` after the start, switching the cache's faults at its phases' edges.
+  auto run_to = [&](std::chrono::milliseconds until) {
+    while (next_cache < cache_phases.size() && cache_phases[next_cache].from < until) {
+      const auto& p = cache_phases[next_cache++];
+      if (w.now() < start + p.from) w.run_for(std::chrono::duration_cast<std::chrono::milliseconds>(start + p.from - w.now()));
+      auto& cf = *cache_server.faults_now;
+      cf = sim::faults{};
+      if (p.kind == "down") cf.down = true;
+      if (p.kind == "slow") {
+        cf.latency = cache_timeout + 200ms;
+        cf.jitter = 500ms;
+      }
+      if (p.kind == "lossy") cf.lose_chance = 0.5;
+      if (p.kind == "flaky") cf.fail_chance = 0.5;
+      led->cache_healthy = p.kind == "healthy";
+    }
+    if (w.now() < start + until) w.run_for(std::chrono::duration_cast<std::chrono::milliseconds>(start + until - w.now()));
+  };
   for (const auto& p : phases) {
     *f = sim::faults{};
     if (p.kind == "down") f->down = true;
@@ -220,7 +280,7 @@ run_result run_seed(std::uint64_t seed) {
     }
     if (p.kind == "every_nth") f->fail_every = std::uniform_int_distribution<std::uint32_t>{2, 4}(rng);
     if (p.kind == "flaky") f->fail_chance = 0.5;
-    w.run_for(p.to - p.from);
+    run_to(p.to);
     // An outage long enough for the window (minimum_calls failures at the clients' pace, retries
     // included) must find the breaker open at some instant: opened during it, or open already
     // when it began (opened by the phase before, its open_for may even end inside this one:
@@ -246,7 +306,7 @@ run_result run_seed(std::uint64_t seed) {
   *f = sim::faults{};
   led->healed = true;
   const auto healed_at = sim::ms_of(w.now());
-  w.run_for(settle);
+  run_to(chaos + settle);
 
   auto fail = [&](std::string what) { out.failures.push_back(std::move(what)); };
   for (const auto& v : led->violations) fail(v);
@@ -291,6 +351,8 @@ run_result run_seed(std::uint64_t seed) {
   out.half_opened = seen->entered_half_open > 0;
   out.full = workers->max_outstanding == max_queued;
   out.overloaded = led->overloaded;
+  out.stale = led->stale;
+  out.through_cache_outage = led->through_cache_outage;
 
   for (auto& a : owned) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
   out.trace = w.trace();
@@ -303,7 +365,8 @@ std::string report(std::uint64_t seed, const run_result& r) {
 
 TEST(InstanoteFlappingSim, BreakersOpenAndCloseAndNoPullOutlivesItsDeadline) {
   const auto range = sim::seeds(200);
-  std::size_t failed = 0, opened = 0, half_opened = 0, full = 0, runs = 0, overloaded = 0;
+  std::size_t failed = 0, opened = 0, half_opened = 0, full = 0, runs = 0, overloaded = 0, stale = 0,
+              through_cache_outage = 0;
   for (auto seed = range.first; seed < range.first + range.count; ++seed) {
     auto r = run_seed(seed);
     ++runs;
@@ -312,6 +375,8 @@ TEST(InstanoteFlappingSim, BreakersOpenAndCloseAndNoPullOutlivesItsDeadline) {
     half_opened += r.half_opened;
     full += r.full;
     overloaded += r.overloaded;
+    stale += r.stale;
+    through_cache_outage += r.through_cache_outage;
     if (!r.failures.empty()) {
       ++failed;
       ADD_FAILURE() << report(seed, r);
@@ -319,7 +384,9 @@ TEST(InstanoteFlappingSim, BreakersOpenAndCloseAndNoPullOutlivesItsDeadline) {
     }
   }
   std::cout << runs << " seeds: breaker opened in " << opened << ", half-open in " << half_opened
-            << ", the queue full in " << full << ", " << overloaded << " pull(s) refused as overloaded\n";
+            << ", the queue full in " << full << ", " << overloaded << " pull(s) refused as overloaded, " << stale
+            << " answered stale from the cache, " << through_cache_outage
+            << " answered by InstaNote after the heal while the cache failed\n";
   // The faults must reach what they test: over a seed set of any size, the breaker opened and
   // recovered through half-open, and the queue filled to its bound. Counted over the seeds run
   // (five failures end the set early).
@@ -330,6 +397,9 @@ TEST(InstanoteFlappingSim, BreakersOpenAndCloseAndNoPullOutlivesItsDeadline) {
     // The bound refuses as every bounded queue of SBM does (503 overloaded with Retry-After at the
     // gateway), not as an InstaNote outage.
     EXPECT_GT(overloaded, 0u) << "no pull was refused as overloaded by the pool's queue bound";
+    // The cache answered for InstaNote's outages, and its own outages met pulls InstaNote answered.
+    EXPECT_GT(stale, 0u);
+    EXPECT_GT(through_cache_outage, 0u);
   }
 }
 
