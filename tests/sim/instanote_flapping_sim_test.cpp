@@ -92,7 +92,8 @@ caf::behavior client_fn(caf::event_based_actor* self, int n, instanote_actor job
     ++led->pulls;
     auto waited = [self, sent, led](const char* what) {
       const auto took = self->clock().now() - sent;
-      if (took > pull_timeout + 1s)
+      // InstaNote's timeout plus the cache's read and write before and after it (seed 1428).
+      if (took > pull_timeout + 2 * cache_timeout + 1s)
         led->violations.push_back(std::string(what) + " after " +
                                   std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()) +
                                   " ms, past the deadline");
@@ -316,15 +317,13 @@ run_result run_seed(std::uint64_t seed) {
   else if (seen->states.back().first > healed_at + std::chrono::milliseconds{open_for + 10s}.count())
     fail("the breaker closed only " + std::to_string(seen->states.back().first - healed_at) + " ms after the heal");
   if (led->ok_after_heal == 0) fail("no pull came from InstaNote after the heal");
-  // Liveness: once the breaker closed after the heal, every client's pulls get through again (the
-  // queue's bound may still refuse some: it is below the clients' pulls at once), and none is
-  // refused for any other reason.
+  // Liveness: once the breaker closed for the last time after the heal, every client's pulls get
+  // through again (the queue's bound may still refuse some: it is below the clients' pulls at
+  // once), and none is refused for any other reason. The last time: slow calls sent before the
+  // heal may end after a first close and open it again, as they should (seed 4843).
   std::int64_t closed_at = -1;
   for (const auto& [at, state] : seen->states)
-    if (at >= healed_at && state == "closed") {
-      closed_at = at;
-      break;
-    }
+    if (at >= healed_at && state == "closed") closed_at = at;
   if (closed_at >= 0)
     for (int n = 1; n <= clients; ++n) {
       const auto& ok = led->ok_sent_after_heal[n];
@@ -408,8 +407,11 @@ TEST(InstanoteFlappingSim, BreakersOpenAndCloseAndNoPullOutlivesItsDeadline) {
 // long outage and its open_for ended inside it (half-open at the outage's last instants); the
 // check wanted it opened within the outage or open at its end, and failed a breaker that did
 // right. The check now also counts a breaker already open when the outage began.
+// Seeds 1428, 4843, 7202, 7808 (the 10,000-seed run once the cache came, session 9), its own
+// checks again: a pull may take InstaNote's timeout plus the cache's read and write, and slow calls
+// sent before the heal may open the breaker again after its first close.
 TEST(InstanoteFlappingSim, Regressions) {
-  for (std::uint64_t seed : {281, 371, 610, 888, 1006}) {
+  for (std::uint64_t seed : {281, 371, 610, 888, 1006, 1428, 4843, 7202, 7808}) {
     auto r = run_seed(seed);
     EXPECT_TRUE(r.failures.empty()) << report(seed, r);
   }
