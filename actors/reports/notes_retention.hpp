@@ -1,8 +1,9 @@
 #pragma once
 // Reports' notes are clinical text: past reports.notes-retention their encrypted tokens are set to
 // NULL (the report itself, and the pattern learnt from it, stay). The purge is the shared retention
-// mechanism (runtime/db/retention.hpp) running this family's statement: an actor of its own, linked
-// to the reports actor, so it never waits behind filings and stops with the family.
+// mechanism (runtime/db/retention.hpp) calling this family's port (store::purge_notes, over
+// settings.store when a simulation sets one): an actor of its own, linked to the reports actor, so
+// it never waits behind filings and stops with the family.
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 

@@ -209,8 +209,4 @@ std::unique_ptr<store> open_store(Self* self, const store_factory& make, postgre
   return make ? make(link) : make_postgres_store(link);
 }
 
-// The statement the shared retention purge (runtime/db/retention.hpp) runs for notes; the same
-// purge as store::purge_notes.
-extern const char* const notes_purge_sql;
-
 }  // namespace sbm::reports

@@ -19,7 +19,10 @@
 
 namespace sbm::reports {
 
-// $1 retention (ms), $2 batch: the contract of runtime/db/retention.hpp.
+namespace {
+
+// $1 retention (ms), $2 batch; at most $2 rows, FOR UPDATE SKIP LOCKED so two nodes purging at
+// once do not queue; one row per report purged.
 const char* const notes_purge_sql =
   "WITH due AS ("
   "  SELECT id FROM reports.error_reports"
@@ -29,8 +32,6 @@ const char* const notes_purge_sql =
   " UPDATE reports.error_reports r SET additional_notes_token = NULL, context_notes_token = NULL,"
   "   updated_at = now()"
   " FROM due WHERE r.id = due.id RETURNING r.id";
-
-namespace {
 
 constexpr const char* keys_table = "reports.idempotency_keys";
 

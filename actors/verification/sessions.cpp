@@ -839,7 +839,8 @@ verification_sessions_actor spawn_sessions(caf::actor_system& sys, sessions_sett
     throw std::invalid_argument("verification sessions: the drafts' key is not a Fernet key");
   auto purge = db::spawn_retention_purge(
     sys, {settings.db, settings.db_timeout, settings.draft_retention, settings.draft_purge_interval,
-          settings.draft_purge_batch, drafts_purge_sql, "verification", "drafts of verification sessions"});
+          settings.draft_purge_batch, db::statement_purge(drafts_purge_sql), "verification",
+          "drafts of verification sessions"});
   return sys.spawn(supervisor_fn, std::move(settings), std::move(purge));
 }
 

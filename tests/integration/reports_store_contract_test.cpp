@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "actors/reports/notes_retention.hpp"
 #include "actors/reports/store.hpp"
 #include "messages/errors.hpp"
 #include "tests/integration/port_contract.hpp"
@@ -386,6 +387,31 @@ TYPED_TEST(ReportsStoreContract, JobOwnersAnswerTheJobsInstaNoteHas) {
     });
   ASSERT_TRUE(owners) << this->sys.render(owners.error());
   EXPECT_EQ(*owners, (std::map<std::string, std::string>{{"job-1", "spk-1"}}));
+}
+
+// The notes-retention actor purges through the port, so a simulation's store is purged as
+// PostgreSQL is: notes of reports past the retention go, in batches, the reports stay.
+TYPED_TEST(ReportsStoreContract, TheNotesRetentionPurgesThroughThePort) {
+  const auto a = this->file_one("spk-1");
+  const auto b = this->file_one("spk-2");
+  sbm::reports::reports_settings s;
+  s.db = this->handle();
+  if constexpr (TypeParam::in_memory) s.store = sbm::sim::memory_reports_store(this->server.handle, this->tables);
+  s.db_timeout = 5s;
+  s.notes_retention = 1ms;  // both reports are older than that once the clock ticks
+  s.notes_purge_interval = 50ms;
+  s.notes_purge_batch = 1;
+  auto purge = spawn_notes_retention(this->sys, s);
+  ASSERT_TRUE(purge);
+  auto purged = [&](std::int64_t id) {
+    auto got = this->load(id, false);
+    return got && *got && !(*got)->additional_token;
+  };
+  EXPECT_TRUE(sbm::test::eventually([&] { return purged(a) && purged(b); }, 20s));
+  caf::anon_send_exit(purge, caf::exit_reason::user_shutdown);
+  auto got = this->load(a, false);
+  ASSERT_TRUE(got && *got);
+  EXPECT_EQ((*got)->report.fields.speaker_id, "spk-1");  // the report stays
 }
 
 TYPED_TEST(ReportsStoreContract, APurgeClearsTheNotesOfOldReportsAndForgetsOldKeys) {
