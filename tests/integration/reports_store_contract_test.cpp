@@ -387,6 +387,18 @@ TYPED_TEST(ReportsStoreContract, JobOwnersAnswerTheJobsInstaNoteHas) {
     });
   ASSERT_TRUE(owners) << this->sys.render(owners.error());
   EXPECT_EQ(*owners, (std::map<std::string, std::string>{{"job-1", "spk-1"}}));
+  // What PostgreSQL's = ANY answers, the memory store answers too: a job asked twice once, ids
+  // compared exactly (case and spaces count), nothing for an empty batch.
+  owners = this->template run<std::map<std::string, std::string>>(
+    [](store& st, completion<std::map<std::string, std::string>> done) {
+      st.job_owners({"job-2", "job-2", "JOB-1", "job-1 ", "job-1"}, done);
+    });
+  ASSERT_TRUE(owners) << this->sys.render(owners.error());
+  EXPECT_EQ(*owners, (std::map<std::string, std::string>{{"job-1", "spk-1"}, {"job-2", "spk-2"}}));
+  owners = this->template run<std::map<std::string, std::string>>(
+    [](store& st, completion<std::map<std::string, std::string>> done) { st.job_owners({}, done); });
+  ASSERT_TRUE(owners) << this->sys.render(owners.error());
+  EXPECT_TRUE(owners->empty());
 }
 
 // The notes-retention actor purges through the port, so a simulation's store is purged as
