@@ -98,16 +98,6 @@ struct cluster {
   sbm::postgres_actor relay_db;
 };
 
-// Answers the outbox relay with nothing to relay: the events are not what this scenario checks.
-sbm::postgres_actor::behavior_type quiet_db(sbm::postgres_actor::pointer) {
-  return {
-    [](sbm::query_atom, sbm::db_statement&) { return sbm::db_rows{}; },
-    [](sbm::transact_atom, sbm::db_transaction&) { return sbm::db_results{}; },
-    [](sbm::status_atom) { return sbm::dependency_status{}; },
-    [](sbm::metrics_atom) { return sbm::component_metrics{}; },
-  };
-}
-
 // --- what BASP does between the nodes ---
 
 sim_node* node_of(cluster* c, caf::actor_id membership) {
@@ -311,7 +301,7 @@ run_result run_seed(std::uint64_t seed, bool lossy = true) {
   tables->leases = c.leases;
   tables->skip_write_fence = planted_bug;
   c.store = sim::memory_speaker_store(c.server, tables);
-  c.relay_db = sys.spawn(quiet_db);
+  c.relay_db = sim::spawn_quiet_db(sys);
   if (lossy) {
     // The store is slow now and then, refuses a call or loses the answer of one it applied
     // (outcome unknown: the retry under the same key must not count the sample twice).

@@ -3,6 +3,7 @@
 #include <caf/atom.hpp>
 #include <caf/resumable.hpp>
 #include <caf/scheduled_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 
 #include <algorithm>
 #include <cstdlib>
@@ -10,6 +11,7 @@
 #include <sstream>
 
 #include "messages/announce.hpp"
+#include "messages/errors.hpp"
 #include "tests/sim/memory_server.hpp"
 
 namespace sbm::sim {
@@ -163,6 +165,23 @@ std::string same_seed_same_trace(const std::function<std::vector<std::string>(st
   }
   if (run(seed + 1) == a) return "seeds " + std::to_string(seed) + " and " + std::to_string(seed + 1) + " gave one trace";
   return {};
+}
+
+postgres_actor spawn_quiet_db(caf::actor_system& sys) {
+  return sys.spawn([](postgres_actor::pointer) -> postgres_actor::behavior_type {
+    return {
+      [](query_atom, db_statement&) { return db_rows{}; },
+      [](transact_atom, db_transaction&) { return db_results{}; },
+      [](status_atom) { return dependency_status{}; },
+      [](metrics_atom) { return component_metrics{}; },
+    };
+  });
+}
+
+bool retryable(const caf::error& e) {
+  const auto c = code_of(e);
+  return outcome_unknown(e) || c == errc::unavailable || c == errc::overloaded || c == errc::in_progress ||
+         c == errc::deadline_exceeded || e == caf::sec::request_timeout;
 }
 
 std::string tail(const std::vector<std::string>& trace, std::size_t lines) {

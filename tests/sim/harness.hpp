@@ -10,6 +10,7 @@
 // moves the job the seed picks to the front first.
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/error.hpp>
 #include <caf/scheduler/test_coordinator.hpp>
 
 #include <chrono>
@@ -19,6 +20,8 @@
 #include <random>
 #include <string>
 #include <vector>
+
+#include "messages/connections.hpp"
 
 namespace sbm::sim {
 
@@ -104,6 +107,14 @@ bool trace_wanted();
 // it holds, else what went wrong (a test EXPECTs it empty).
 std::string same_seed_same_trace(const std::function<std::vector<std::string>(std::uint64_t)>& run,
                                  std::size_t min_steps = 100);
+
+// A PostgreSQL actor that answers every statement with nothing, for a family that insists on a
+// database handle while its store (in memory) never uses it.
+postgres_actor spawn_quiet_db(caf::actor_system& sys);
+
+// What a client of the API retries under the same Idempotency-Key: the outcome is unknown, or the
+// refusal is for now (unavailable, overloaded, in progress, past its deadline, timed out).
+bool retryable(const caf::error& e);
 
 // The trace's last `lines` steps, for a failure message.
 std::string tail(const std::vector<std::string>& trace, std::size_t lines);
