@@ -89,7 +89,7 @@ class memory_store final : public store {
       for (std::size_t i = 0; i < rows.size(); ++i) {
         const auto& f = rows[i];
         const auto& ctx = f.sub.ctx;
-        if (ctx.keyed() && t.keys.count({ctx.principal, ctx.idempotency_key})) {
+        if (ctx.keyed() && !t.skip_key_check && t.keys.count({ctx.principal, ctx.idempotency_key})) {
           out[i] = {filed::key_taken, 0, now};
           continue;
         }
@@ -200,6 +200,7 @@ class memory_store final : public store {
                       completion<bool> done) override {
     run<bool>(v.ctx.until, std::move(done), [v, claim](tables& t, std::int64_t now) {
       if (!t.sessions.insert(v.session_id).second) return ok(false);
+      t.sessions_in_order.push_back(v.session_id);
       std::vector<std::int64_t> touched;
       for (const auto& x : v.verdicts) {
         auto it = t.reports.find(x.report_id);

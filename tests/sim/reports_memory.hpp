@@ -50,9 +50,13 @@ struct reports_tables {
   std::map<std::int64_t, std::vector<saga_entry>> log;  // by report, oldest first
   std::map<std::pair<std::string, std::string>, key_row> keys;  // (principal, key)
   std::set<std::int64_t> sessions;                              // verification sessions applied
+  std::vector<std::int64_t> sessions_in_order;                  // the same, in the order applied
   // InstaNote's jobs (job id -> speaker id), which the job check reads.
   std::map<std::string, std::string> draft_jobs;
   std::int64_t next_report = 1;
+  // The planted bug (test-only): a filing whose key was stored meanwhile is written all the same,
+  // a second row under one key. The clinic-day scenario must catch it.
+  bool skip_key_check = false;
 };
 
 reports::store_factory memory_reports_store(caf::actor server, std::shared_ptr<reports_tables> tables);
