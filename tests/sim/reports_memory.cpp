@@ -89,7 +89,7 @@ class memory_store final : public store {
       for (std::size_t i = 0; i < rows.size(); ++i) {
         const auto& f = rows[i];
         const auto& ctx = f.sub.ctx;
-        if (ctx.keyed() && !t.skip_key_check && t.keys.count({ctx.principal, ctx.idempotency_key})) {
+        if (ctx.keyed() && t.keys.count({ctx.principal, ctx.idempotency_key})) {
           out[i] = {filed::key_taken, 0, now};
           continue;
         }

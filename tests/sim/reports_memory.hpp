@@ -54,9 +54,6 @@ struct reports_tables {
   // InstaNote's jobs (job id -> speaker id), which the job check reads.
   std::map<std::string, std::string> draft_jobs;
   std::int64_t next_report = 1;
-  // The planted bug (test-only): a filing whose key was stored meanwhile is written all the same,
-  // a second row under one key. The clinic-day scenario must catch it.
-  bool skip_key_check = false;
 };
 
 reports::store_factory memory_reports_store(caf::actor server, std::shared_ptr<reports_tables> tables);
