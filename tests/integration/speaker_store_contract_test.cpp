@@ -13,6 +13,7 @@
 
 #include "actors/cluster/store.hpp"
 #include "actors/speakers/store.hpp"
+#include "messages/cluster.hpp"
 #include "messages/errors.hpp"
 #include "tests/integration/port_contract.hpp"
 #include "tests/sim/leases_memory.hpp"
@@ -391,6 +392,70 @@ TYPED_TEST(SpeakerStoreContract, TheOutboxHandsEachTargetItsRowsInOrderUntilItSt
   };
   ASSERT_TRUE(purge(std::chrono::hours{0}));
   stream = pending(outbox_target::stream);
+  ASSERT_TRUE(stream);
+  EXPECT_EQ(stream->size(), 1u);
+}
+
+// The relay's stamps in a cluster: fenced by the relay singleton under the relay's epoch. A relay
+// whose lease does not hold the singleton, or whose lease is gone, stamps nothing (its target gets
+// the row again from the relay that holds it: at least once, never lost).
+TYPED_TEST(SpeakerStoreContract, AClusteredStampNeedsTheRelaySingletonUnderALiveLease) {
+  const auto a = this->lease("10.0.0.1:4000");
+  const auto b = this->lease("10.0.0.2:4000");
+  auto held = this->template on_leases<bool>([a](sbm::cluster::store& st, completion<bool> done) {
+    st.hold_singleton(sbm::outbox_relay_singleton, a, done);
+  });
+  ASSERT_TRUE(held && *held);
+  auto made = this->create("spk-1");
+  ASSERT_TRUE(made);
+  speaker_change pin;
+  pin.speaker_id = "spk-1";
+  pin.client_id = "client-1";
+  pin.version = made->version;
+  pin.bucket = "low_touch";
+  pin.bucket_changes = 1;
+  pin.pin = pin_change::pin;
+  pin.pin_reason = "trial";
+  pin.pinned_by = "qa-2";
+  pin.moves.push_back({"high_touch", "low_touch", "pinned: trial"});
+  ASSERT_TRUE(this->save(pin));
+  auto pending = [this](outbox_target t) {
+    return this->template call<std::vector<outbox_entry>>(
+      [t](const store& st, const sbm::db::store_link& via, completion<std::vector<outbox_entry>> done) {
+        st.outbox_pending(via, t, 10, done);
+      });
+  };
+  auto stamp = [this](outbox_target t, std::int64_t id, std::int64_t epoch) {
+    return this->template call<bool>([t, id, epoch](const store& st, const sbm::db::store_link& via, completion<bool> done) {
+      st.outbox_stamp(via, t, id, epoch, done);
+    });
+  };
+  auto bus = pending(outbox_target::bus);
+  ASSERT_TRUE(bus);
+  ASSERT_EQ(bus->size(), 1u);
+  const auto row = bus->front().id;
+
+  // b is live but does not hold the singleton: refused, the row stays pending.
+  auto by_b = stamp(outbox_target::bus, row, b);
+  ASSERT_FALSE(by_b);
+  EXPECT_EQ(this->code(by_b.error()), errc::stale_owner) << this->sys.render(by_b.error());
+  auto still = pending(outbox_target::bus);
+  ASSERT_TRUE(still);
+  EXPECT_EQ(still->size(), 1u);
+
+  // a holds it: stamped.
+  auto by_a = stamp(outbox_target::bus, row, a);
+  ASSERT_TRUE(by_a) << this->sys.render(by_a.error());
+  auto after = pending(outbox_target::bus);
+  ASSERT_TRUE(after);
+  EXPECT_TRUE(after->empty());
+
+  // a's lease gone: its stamps are refused, even though no other lease took the singleton yet.
+  ASSERT_TRUE(this->release_lease(a));
+  auto late = stamp(outbox_target::stream, row, a);
+  ASSERT_FALSE(late);
+  EXPECT_EQ(this->code(late.error()), errc::stale_owner) << this->sys.render(late.error());
+  auto stream = pending(outbox_target::stream);
   ASSERT_TRUE(stream);
   EXPECT_EQ(stream->size(), 1u);
 }
