@@ -801,35 +801,32 @@ std::string report(std::uint64_t seed, const run_result& r) {
   return sim::failure_report("sim_clinic_day", seed, r.failures, r.trace);
 }
 
-struct seed_set_result {
-  std::vector<std::uint64_t> failed;
-  std::string first_report;
-  std::uint64_t runs = 0, filed = 0, samples = 0, submitted = 0, changes = 0, answers_lost = 0, refused = 0,
-                reuses = 0, overloaded = 0;
+struct seed_set_result : sim::seed_set {
+  std::uint64_t filed = 0, samples = 0, submitted = 0, changes = 0, answers_lost = 0, refused = 0, reuses = 0,
+                overloaded = 0;
   std::chrono::milliseconds latest_answer{0};
 };
 
 seed_set_result run_seeds(sim::seed_range range, std::size_t stop_after, bool print) {
   seed_set_result out;
-  for (auto seed = range.first; seed < range.first + range.count; ++seed) {
-    auto r = run_seed(seed);
-    ++out.runs;
-    out.filed += r.filed;
-    out.samples += r.samples;
-    out.submitted += r.submitted;
-    out.changes += r.changes;
-    out.answers_lost += r.answers_lost;
-    out.refused += r.refused;
-    out.reuses += r.reuses;
-    out.overloaded += r.overloaded;
-    out.latest_answer = std::max(out.latest_answer, r.latest_answer);
-    if (sim::trace_wanted()) std::cout << "seed " << seed << " trace:\n" << sim::tail(r.trace, r.trace.size());
-    if (r.failures.empty()) continue;
-    out.failed.push_back(seed);
-    if (out.first_report.empty()) out.first_report = report(seed, r);
-    if (print) ADD_FAILURE() << report(seed, r);
-    if (out.failed.size() >= stop_after) break;
-  }
+  static_cast<sim::seed_set&>(out) = sim::run_seed_set(
+    range, stop_after, "sim_clinic_day",
+    [&out](std::uint64_t seed) {
+      auto r = run_seed(seed);
+      out.filed += r.filed;
+      out.samples += r.samples;
+      out.submitted += r.submitted;
+      out.changes += r.changes;
+      out.answers_lost += r.answers_lost;
+      out.refused += r.refused;
+      out.reuses += r.reuses;
+      out.overloaded += r.overloaded;
+      out.latest_answer = std::max(out.latest_answer, r.latest_answer);
+      return sim::seed_run{std::move(r.failures), std::move(r.trace)};
+    },
+    [print](const std::string& report) {
+      if (print) ADD_FAILURE() << report;
+    });
   return out;
 }
 

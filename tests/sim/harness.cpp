@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <iostream>
 #include <sstream>
 
 #include "messages/announce.hpp"
@@ -149,6 +150,24 @@ seed_range seeds(std::uint64_t default_count) {
 }
 
 bool trace_wanted() { return flag_trace || env_number("SBM_SIM_TRACE").value_or(0) != 0; }
+
+seed_set run_seed_set(seed_range range, std::size_t stop_after, const std::string& scenario,
+                      const std::function<seed_run(std::uint64_t)>& run,
+                      const std::function<void(const std::string&)>& failed) {
+  seed_set out;
+  for (auto seed = range.first; seed < range.first + range.count; ++seed) {
+    auto r = run(seed);
+    ++out.runs;
+    if (trace_wanted()) std::cout << "seed " << seed << " trace:\n" << tail(r.trace, r.trace.size());
+    if (r.failures.empty()) continue;
+    out.failed.push_back(seed);
+    const auto report = failure_report(scenario, seed, r.failures, r.trace);
+    if (out.first_report.empty()) out.first_report = report;
+    failed(report);
+    if (out.failed.size() >= stop_after) break;
+  }
+  return out;
+}
 
 std::string same_seed_same_trace(const std::function<std::vector<std::string>(std::uint64_t)>& run,
                                  std::size_t min_steps) {

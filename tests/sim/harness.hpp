@@ -102,6 +102,23 @@ seed_range seeds(std::uint64_t default_count);
 // `--trace` (or SBM_SIM_TRACE=1): scenarios print every run's whole trace.
 bool trace_wanted();
 
+// A seed set's outcome: how many seeds ran, those that failed, and the first one's report.
+struct seed_set {
+  std::uint64_t runs = 0;
+  std::vector<std::uint64_t> failed;
+  std::string first_report;
+};
+// One seed's run as the seed-set loop needs it: its failures and its trace.
+struct seed_run {
+  std::vector<std::string> failures;
+  std::vector<std::string> trace;
+};
+// Runs `run` for each seed of `range` (printing each trace when trace_wanted()), hands each
+// failing seed's report (failure_report) to `failed`, and stops after `stop_after` failures.
+seed_set run_seed_set(seed_range range, std::size_t stop_after, const std::string& scenario,
+                      const std::function<seed_run(std::uint64_t)>& run,
+                      const std::function<void(const std::string&)>& failed);
+
 // Every scenario's determinism check: `run` (a seed's whole trace) twice with the first seed of
 // seeds(1) gives one trace of more than `min_steps` steps, and the next seed another. Empty when
 // it holds, else what went wrong (a test EXPECTs it empty).
