@@ -98,6 +98,33 @@ class SpeakerStoreContract : public Backend {
     });
   }
 
+  caf::expected<std::vector<outbox_entry>> pending(outbox_target t) {
+    return call<std::vector<outbox_entry>>(
+      [t](const store& st, const sbm::db::store_link& via, completion<std::vector<outbox_entry>> done) {
+        st.outbox_pending(via, t, 10, done);
+      });
+  }
+  caf::expected<bool> stamp(outbox_target t, std::int64_t id, std::int64_t relay_epoch = 0) {
+    return call<bool>([t, id, relay_epoch](const store& st, const sbm::db::store_link& via, completion<bool> done) {
+      st.outbox_stamp(via, t, id, relay_epoch, done);
+    });
+  }
+  // A pin of spk-1 (made at `version`) to low_touch: one bucket event and one audit row.
+  static speaker_change pin_of(std::int64_t version) {
+    speaker_change pin;
+    pin.speaker_id = "spk-1";
+    pin.client_id = "client-1";
+    pin.version = version;
+    pin.bucket = "low_touch";
+    pin.bucket_changes = 1;
+    pin.pin = pin_change::pin;
+    pin.pin_reason = "trial";
+    pin.pinned_by = "qa-2";
+    pin.audit = audit_line{"bucket.pin", {"qa-2", "user", "10.0.0.9"}, "low_touch", "trial"};
+    pin.moves.push_back({"high_touch", "low_touch", "pinned: trial"});
+    return pin;
+  }
+
   static speaker_change sample(const std::string& id, std::int64_t version, const std::string& job, double rate) {
     speaker_change c;
     c.speaker_id = id;
@@ -327,29 +354,9 @@ namespace {
 TYPED_TEST(SpeakerStoreContract, TheOutboxHandsEachTargetItsRowsInOrderUntilItStampsThem) {
   auto made = this->create("spk-1");
   ASSERT_TRUE(made);
-  speaker_change pin;
-  pin.speaker_id = "spk-1";
-  pin.client_id = "client-1";
-  pin.version = made->version;
-  pin.bucket = "low_touch";
-  pin.bucket_changes = 1;
-  pin.pin = pin_change::pin;
-  pin.pin_reason = "trial";
-  pin.pinned_by = "qa-2";
-  pin.audit = audit_line{"bucket.pin", {"qa-2", "user", "10.0.0.9"}, "low_touch", "trial"};
-  pin.moves.push_back({"high_touch", "low_touch", "pinned: trial"});
-  ASSERT_TRUE(this->save(pin));
-  auto pending = [this](outbox_target t) {
-    return this->template call<std::vector<outbox_entry>>(
-      [t](const store& st, const sbm::db::store_link& via, completion<std::vector<outbox_entry>> done) {
-        st.outbox_pending(via, t, 10, done);
-      });
-  };
-  auto stamp = [this](outbox_target t, std::int64_t id) {
-    return this->template call<bool>([t, id](const store& st, const sbm::db::store_link& via, completion<bool> done) {
-      st.outbox_stamp(via, t, id, 0, done);
-    });
-  };
+  ASSERT_TRUE(this->save(this->pin_of(made->version)));
+  auto pending = [this](outbox_target t) { return this->pending(t); };
+  auto stamp = [this](outbox_target t, std::int64_t id) { return this->stamp(t, id); };
   auto bus = pending(outbox_target::bus);
   ASSERT_TRUE(bus) << this->sys.render(bus.error());
   ASSERT_EQ(bus->size(), 1u);
@@ -408,28 +415,9 @@ TYPED_TEST(SpeakerStoreContract, AClusteredStampNeedsTheRelaySingletonUnderALive
   ASSERT_TRUE(held && *held);
   auto made = this->create("spk-1");
   ASSERT_TRUE(made);
-  speaker_change pin;
-  pin.speaker_id = "spk-1";
-  pin.client_id = "client-1";
-  pin.version = made->version;
-  pin.bucket = "low_touch";
-  pin.bucket_changes = 1;
-  pin.pin = pin_change::pin;
-  pin.pin_reason = "trial";
-  pin.pinned_by = "qa-2";
-  pin.moves.push_back({"high_touch", "low_touch", "pinned: trial"});
-  ASSERT_TRUE(this->save(pin));
-  auto pending = [this](outbox_target t) {
-    return this->template call<std::vector<outbox_entry>>(
-      [t](const store& st, const sbm::db::store_link& via, completion<std::vector<outbox_entry>> done) {
-        st.outbox_pending(via, t, 10, done);
-      });
-  };
-  auto stamp = [this](outbox_target t, std::int64_t id, std::int64_t epoch) {
-    return this->template call<bool>([t, id, epoch](const store& st, const sbm::db::store_link& via, completion<bool> done) {
-      st.outbox_stamp(via, t, id, epoch, done);
-    });
-  };
+  ASSERT_TRUE(this->save(this->pin_of(made->version)));
+  auto pending = [this](outbox_target t) { return this->pending(t); };
+  auto stamp = [this](outbox_target t, std::int64_t id, std::int64_t epoch) { return this->stamp(t, id, epoch); };
   auto bus = pending(outbox_target::bus);
   ASSERT_TRUE(bus);
   ASSERT_EQ(bus->size(), 1u);
