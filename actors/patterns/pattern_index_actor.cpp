@@ -88,8 +88,9 @@ caf::error loading_error() {
 
 // A row that does not read: the actor fails and its supervisor decides; guessing at durable data
 // would make the index disagree with the database silently. Anything else is retried later.
+// (CAF's request_timeout also reads as errc::internal through code_of: db::failure tells them apart.)
 void fail_if_corrupt(const caf::error& e) {
-  if (code_of(e) == errc::internal) throw std::runtime_error("patterns store: " + to_string(e));
+  if (code_of(db::failure(e)) == errc::internal) throw std::runtime_error("patterns store: " + to_string(e));
 }
 
 unsigned worker_count(const pattern_index_settings& s) {
@@ -573,6 +574,7 @@ pattern_index_actor spawn_pattern_index(caf::actor_system& system, pattern_index
     throw std::invalid_argument("patterns: m must be at least 2, ef values positive");
   if (settings.max_top_k == 0 || settings.max_batch_queries == 0)
     throw std::invalid_argument("patterns: max_top_k and max_batch_queries must be positive");
+  if (!settings.detached) return caf::actor_cast<pattern_index_actor>(system.spawn(index_fn, std::move(settings)));
   return caf::actor_cast<pattern_index_actor>(
       system.spawn<caf::detached>(index_fn, std::move(settings)));
 }

@@ -74,6 +74,9 @@ struct pattern_index_settings {
   // owners change it drops the patterns of the speakers that left and reads, page by page, those
   // of the speakers that came, while it keeps answering for the rest.
   bool clustered = false;
+  // Simulation only: the index scheduled, not detached. A detached actor runs on a thread of its
+  // own even under the test coordinator (tests/sim), outside the seed's choice of what runs next.
+  bool detached = true;
 };
 
 // In a cluster, what every other actor of the node talks to instead of the index (the same

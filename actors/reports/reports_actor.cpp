@@ -401,7 +401,9 @@ void lookup_key(self_ptr self, const request_context& ctx,
   st.filings_db->find_key(ctx, st.settings.idempotency_retention,
                           [self, ctx, done](caf::expected<db::idempotency::lookup_result> found) {
     if (!found) {
-      if (code_of(found.error()) == errc::internal) {
+      // Only the store's own internal error is a corrupt row: CAF's request_timeout also reads as
+      // errc::internal through code_of, and a lookup that timed out is a database not answering.
+      if (code_of(db::failure(found.error())) == errc::internal) {
         done(caf::expected<report_receipt>{
           make_error(errc::internal, "unreadable stored answer: " + detail_of(found.error()))});
         return;

@@ -635,7 +635,25 @@ caf::result<session_view> on_open(supervisor_ptr self, session_start req) {
   };
   auto req_ptr = std::make_shared<session_start>(std::move(req));
   auto now = [self] { return self->clock().now(); };
-  auto persist = [self, req_ptr, fail, replay, now](job_pull pull, std::vector<session_job> jobs,
+  // What the key holds: its session replayed, its reuse refused, or `absent` run.
+  auto by_key = [self, req_ptr, fail, replay](std::function<void()> absent) mutable {
+    self->state.db->find_key(req_ptr->ctx, self->state.settings.idempotency_retention,
+                             [req_ptr, fail, replay, absent](caf::expected<db::idempotency::lookup_result> found) mutable {
+      if (!found) return fail(db::failure(found.error()));
+      if (found->v == db::idempotency::verdict::reused) return fail(db::idempotency::reused(req_ptr->ctx));
+      if (found->v == db::idempotency::verdict::replay) {
+        std::int64_t id = 0;
+        try {
+          id = std::stoll(found->stored.answer);
+        } catch (const std::exception& ex) {
+          return fail(make_error(errc::internal, std::string("corrupt idempotency row: ") + ex.what()));
+        }
+        return replay(id, req_ptr->ctx.until, req_ptr->ctx);
+      }
+      absent();
+    });
+  };
+  auto persist = [self, req_ptr, fail, replay, now, by_key](job_pull pull, std::vector<session_job> jobs,
                                                     std::string client_id) mutable {
     auto& st = self->state;
     const auto& r = *req_ptr;
@@ -650,8 +668,14 @@ caf::result<session_view> on_open(supervisor_ptr self, session_start req) {
     new_session s{r.speaker_id, client_id, r.owner, r.from_ms, r.to_ms, r.error_types, r.max_jobs,
                   pull.source, pull.stale, pull.stale_since_ms, pull.stale_reason, std::move(token),
                   st.settings.idle_timeout};
-    st.db->create(s, r.ctx, [req_ptr, fail, replay](caf::expected<std::int64_t> id) mutable {
+    st.db->create(s, r.ctx, [req_ptr, fail, replay, by_key](caf::expected<std::int64_t> id) mutable {
       if (!id) {
+        // The key was stored meanwhile: a re-send of this start, racing it, started the session
+        // first. Its answer is this one's too (found by tests/sim's clinic-day scenario, seed 57).
+        if (req_ptr->ctx.keyed() && code_of(id.error()) == errc::conflict) {
+          auto e = id.error();
+          return by_key([fail, e]() mutable { fail(e); });
+        }
         if (outcome_unknown(id.error()))
           return fail(make_error(errc::outcome_unknown, "the session may or may not have been started"));
         return fail(db::failure(id.error()));
@@ -723,21 +747,7 @@ caf::result<session_view> on_open(supervisor_ptr self, session_start req) {
     begin();
     return rp;
   }
-  st.db->find_key(req_ptr->ctx, st.settings.idempotency_retention,
-                     [req_ptr, fail, replay, begin](caf::expected<db::idempotency::lookup_result> found) mutable {
-    if (!found) return fail(db::failure(found.error()));
-    if (found->v == db::idempotency::verdict::reused) return fail(db::idempotency::reused(req_ptr->ctx));
-    if (found->v == db::idempotency::verdict::replay) {
-      std::int64_t id = 0;
-      try {
-        id = std::stoll(found->stored.answer);
-      } catch (const std::exception& ex) {
-        return fail(make_error(errc::internal, std::string("corrupt idempotency row: ") + ex.what()));
-      }
-      return replay(id, req_ptr->ctx.until, req_ptr->ctx);
-    }
-    begin();
-  });
+  by_key(begin);
   return rp;
 }
 

@@ -13,6 +13,7 @@
 
 #include "actors/cluster/store.hpp"
 #include "actors/speakers/store.hpp"
+#include "messages/cluster.hpp"
 #include "messages/errors.hpp"
 #include "tests/integration/port_contract.hpp"
 #include "tests/sim/leases_memory.hpp"
@@ -95,6 +96,33 @@ class SpeakerStoreContract : public Backend {
     return call<keyed_answer>([ctx](const store& st, const sbm::db::store_link& via, completion<keyed_answer> done) {
       st.find_key(via, ctx, std::chrono::hours{1}, done);
     });
+  }
+
+  caf::expected<std::vector<outbox_entry>> pending(outbox_target t) {
+    return call<std::vector<outbox_entry>>(
+      [t](const store& st, const sbm::db::store_link& via, completion<std::vector<outbox_entry>> done) {
+        st.outbox_pending(via, t, 10, done);
+      });
+  }
+  caf::expected<bool> stamp(outbox_target t, std::int64_t id, std::int64_t relay_epoch = 0) {
+    return call<bool>([t, id, relay_epoch](const store& st, const sbm::db::store_link& via, completion<bool> done) {
+      st.outbox_stamp(via, t, id, relay_epoch, done);
+    });
+  }
+  // A pin of spk-1 (made at `version`) to low_touch: one bucket event and one audit row.
+  static speaker_change pin_of(std::int64_t version) {
+    speaker_change pin;
+    pin.speaker_id = "spk-1";
+    pin.client_id = "client-1";
+    pin.version = version;
+    pin.bucket = "low_touch";
+    pin.bucket_changes = 1;
+    pin.pin = pin_change::pin;
+    pin.pin_reason = "trial";
+    pin.pinned_by = "qa-2";
+    pin.audit = audit_line{"bucket.pin", {"qa-2", "user", "10.0.0.9"}, "low_touch", "trial"};
+    pin.moves.push_back({"high_touch", "low_touch", "pinned: trial"});
+    return pin;
   }
 
   static speaker_change sample(const std::string& id, std::int64_t version, const std::string& job, double rate) {
@@ -326,29 +354,9 @@ namespace {
 TYPED_TEST(SpeakerStoreContract, TheOutboxHandsEachTargetItsRowsInOrderUntilItStampsThem) {
   auto made = this->create("spk-1");
   ASSERT_TRUE(made);
-  speaker_change pin;
-  pin.speaker_id = "spk-1";
-  pin.client_id = "client-1";
-  pin.version = made->version;
-  pin.bucket = "low_touch";
-  pin.bucket_changes = 1;
-  pin.pin = pin_change::pin;
-  pin.pin_reason = "trial";
-  pin.pinned_by = "qa-2";
-  pin.audit = audit_line{"bucket.pin", {"qa-2", "user", "10.0.0.9"}, "low_touch", "trial"};
-  pin.moves.push_back({"high_touch", "low_touch", "pinned: trial"});
-  ASSERT_TRUE(this->save(pin));
-  auto pending = [this](outbox_target t) {
-    return this->template call<std::vector<outbox_entry>>(
-      [t](const store& st, const sbm::db::store_link& via, completion<std::vector<outbox_entry>> done) {
-        st.outbox_pending(via, t, 10, done);
-      });
-  };
-  auto stamp = [this](outbox_target t, std::int64_t id) {
-    return this->template call<bool>([t, id](const store& st, const sbm::db::store_link& via, completion<bool> done) {
-      st.outbox_stamp(via, t, id, 0, done);
-    });
-  };
+  ASSERT_TRUE(this->save(this->pin_of(made->version)));
+  auto pending = [this](outbox_target t) { return this->pending(t); };
+  auto stamp = [this](outbox_target t, std::int64_t id) { return this->stamp(t, id); };
   auto bus = pending(outbox_target::bus);
   ASSERT_TRUE(bus) << this->sys.render(bus.error());
   ASSERT_EQ(bus->size(), 1u);
@@ -391,6 +399,51 @@ TYPED_TEST(SpeakerStoreContract, TheOutboxHandsEachTargetItsRowsInOrderUntilItSt
   };
   ASSERT_TRUE(purge(std::chrono::hours{0}));
   stream = pending(outbox_target::stream);
+  ASSERT_TRUE(stream);
+  EXPECT_EQ(stream->size(), 1u);
+}
+
+// The relay's stamps in a cluster: fenced by the relay singleton under the relay's epoch. A relay
+// whose lease does not hold the singleton, or whose lease is gone, stamps nothing (its target gets
+// the row again from the relay that holds it: at least once, never lost).
+TYPED_TEST(SpeakerStoreContract, AClusteredStampNeedsTheRelaySingletonUnderALiveLease) {
+  const auto a = this->lease("10.0.0.1:4000");
+  const auto b = this->lease("10.0.0.2:4000");
+  auto held = this->template on_leases<bool>([a](sbm::cluster::store& st, completion<bool> done) {
+    st.hold_singleton(sbm::outbox_relay_singleton, a, done);
+  });
+  ASSERT_TRUE(held && *held);
+  auto made = this->create("spk-1");
+  ASSERT_TRUE(made);
+  ASSERT_TRUE(this->save(this->pin_of(made->version)));
+  auto pending = [this](outbox_target t) { return this->pending(t); };
+  auto stamp = [this](outbox_target t, std::int64_t id, std::int64_t epoch) { return this->stamp(t, id, epoch); };
+  auto bus = pending(outbox_target::bus);
+  ASSERT_TRUE(bus);
+  ASSERT_EQ(bus->size(), 1u);
+  const auto row = bus->front().id;
+
+  // b is live but does not hold the singleton: refused, the row stays pending.
+  auto by_b = stamp(outbox_target::bus, row, b);
+  ASSERT_FALSE(by_b);
+  EXPECT_EQ(this->code(by_b.error()), errc::stale_owner) << this->sys.render(by_b.error());
+  auto still = pending(outbox_target::bus);
+  ASSERT_TRUE(still);
+  EXPECT_EQ(still->size(), 1u);
+
+  // a holds it: stamped.
+  auto by_a = stamp(outbox_target::bus, row, a);
+  ASSERT_TRUE(by_a) << this->sys.render(by_a.error());
+  auto after = pending(outbox_target::bus);
+  ASSERT_TRUE(after);
+  EXPECT_TRUE(after->empty());
+
+  // a's lease gone: its stamps are refused, even though no other lease took the singleton yet.
+  ASSERT_TRUE(this->release_lease(a));
+  auto late = stamp(outbox_target::stream, row, a);
+  ASSERT_FALSE(late);
+  EXPECT_EQ(this->code(late.error()), errc::stale_owner) << this->sys.render(late.error());
+  auto stream = pending(outbox_target::stream);
   ASSERT_TRUE(stream);
   EXPECT_EQ(stream->size(), 1u);
 }

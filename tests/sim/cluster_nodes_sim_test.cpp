@@ -98,16 +98,6 @@ struct cluster {
   sbm::postgres_actor relay_db;
 };
 
-// Answers the outbox relay with nothing to relay: the events are not what this scenario checks.
-sbm::postgres_actor::behavior_type quiet_db(sbm::postgres_actor::pointer) {
-  return {
-    [](sbm::query_atom, sbm::db_statement&) { return sbm::db_rows{}; },
-    [](sbm::transact_atom, sbm::db_transaction&) { return sbm::db_results{}; },
-    [](sbm::status_atom) { return sbm::dependency_status{}; },
-    [](sbm::metrics_atom) { return sbm::component_metrics{}; },
-  };
-}
-
 // --- what BASP does between the nodes ---
 
 sim_node* node_of(cluster* c, caf::actor_id membership) {
@@ -318,7 +308,7 @@ run_result run_seed(std::uint64_t seed, options o = {}) {
   tables->skip_write_fence = planted_bug;
   tables->busy_first_release = o.busy_first_release;
   c.store = sim::memory_speaker_store(c.server, tables);
-  c.relay_db = sys.spawn(quiet_db);
+  c.relay_db = sim::spawn_quiet_db(sys);
   if (o.lossy) {
     // The store is slow now and then, refuses a call or loses the answer of one it applied
     // (outcome unknown: the retry under the same key must not count the sample twice).
@@ -484,29 +474,26 @@ std::string report(std::uint64_t seed, const run_result& r) {
 }
 
 // The ctest seed set: 200 seeds from 1 (scripts/sim runs more).
-struct seed_set_result {
-  std::vector<std::uint64_t> failed;
-  std::string first_report;
-  std::uint64_t runs = 0, acked = 0, fenced_writes = 0, lost = 0, delayed = 0, answers_lost = 0;
+struct seed_set_result : sim::seed_set {
+  std::uint64_t acked = 0, fenced_writes = 0, lost = 0, delayed = 0, answers_lost = 0;
 };
 
 seed_set_result run_seeds(sim::seed_range range, std::size_t stop_after, bool print) {
   seed_set_result out;
-  for (auto seed = range.first; seed < range.first + range.count; ++seed) {
-    auto r = run_seed(seed);
-    ++out.runs;
-    out.acked += r.acked;
-    out.fenced_writes += r.fenced_writes;
-    out.lost += r.lost;
-    out.delayed += r.delayed;
-    out.answers_lost += r.answers_lost;
-    if (sim::trace_wanted()) std::cout << "seed " << seed << " trace:\n" << sim::tail(r.trace, r.trace.size());
-    if (r.failures.empty()) continue;
-    out.failed.push_back(seed);
-    if (out.first_report.empty()) out.first_report = report(seed, r);
-    if (print) ADD_FAILURE() << report(seed, r);
-    if (out.failed.size() >= stop_after) break;
-  }
+  static_cast<sim::seed_set&>(out) = sim::run_seed_set(
+    range, stop_after, "sim_cluster_nodes",
+    [&out](std::uint64_t seed) {
+      auto r = run_seed(seed);
+      out.acked += r.acked;
+      out.fenced_writes += r.fenced_writes;
+      out.lost += r.lost;
+      out.delayed += r.delayed;
+      out.answers_lost += r.answers_lost;
+      return sim::seed_run{std::move(r.failures), std::move(r.trace)};
+    },
+    [print](const std::string& report) {
+      if (print) ADD_FAILURE() << report;
+    });
   return out;
 }
 

@@ -3,13 +3,16 @@
 #include <caf/atom.hpp>
 #include <caf/resumable.hpp>
 #include <caf/scheduled_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <iostream>
 #include <sstream>
 
 #include "messages/announce.hpp"
+#include "messages/errors.hpp"
 #include "tests/sim/memory_server.hpp"
 
 namespace sbm::sim {
@@ -148,6 +151,24 @@ seed_range seeds(std::uint64_t default_count) {
 
 bool trace_wanted() { return flag_trace || env_number("SBM_SIM_TRACE").value_or(0) != 0; }
 
+seed_set run_seed_set(seed_range range, std::size_t stop_after, const std::string& scenario,
+                      const std::function<seed_run(std::uint64_t)>& run,
+                      const std::function<void(const std::string&)>& failed) {
+  seed_set out;
+  for (auto seed = range.first; seed < range.first + range.count; ++seed) {
+    auto r = run(seed);
+    ++out.runs;
+    if (trace_wanted()) std::cout << "seed " << seed << " trace:\n" << tail(r.trace, r.trace.size());
+    if (r.failures.empty()) continue;
+    out.failed.push_back(seed);
+    const auto report = failure_report(scenario, seed, r.failures, r.trace);
+    if (out.first_report.empty()) out.first_report = report;
+    failed(report);
+    if (out.failed.size() >= stop_after) break;
+  }
+  return out;
+}
+
 std::string same_seed_same_trace(const std::function<std::vector<std::string>(std::uint64_t)>& run,
                                  std::size_t min_steps) {
   const auto seed = seeds(1).first;
@@ -163,6 +184,23 @@ std::string same_seed_same_trace(const std::function<std::vector<std::string>(st
   }
   if (run(seed + 1) == a) return "seeds " + std::to_string(seed) + " and " + std::to_string(seed + 1) + " gave one trace";
   return {};
+}
+
+postgres_actor spawn_quiet_db(caf::actor_system& sys) {
+  return sys.spawn([](postgres_actor::pointer) -> postgres_actor::behavior_type {
+    return {
+      [](query_atom, db_statement&) { return db_rows{}; },
+      [](transact_atom, db_transaction&) { return db_results{}; },
+      [](status_atom) { return dependency_status{}; },
+      [](metrics_atom) { return component_metrics{}; },
+    };
+  });
+}
+
+bool retryable(const caf::error& e) {
+  const auto c = code_of(e);
+  return outcome_unknown(e) || c == errc::unavailable || c == errc::overloaded || c == errc::in_progress ||
+         c == errc::deadline_exceeded || e == caf::sec::request_timeout;
 }
 
 std::string tail(const std::vector<std::string>& trace, std::size_t lines) {

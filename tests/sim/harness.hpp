@@ -10,6 +10,7 @@
 // moves the job the seed picks to the front first.
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/error.hpp>
 #include <caf/scheduler/test_coordinator.hpp>
 
 #include <chrono>
@@ -19,6 +20,8 @@
 #include <random>
 #include <string>
 #include <vector>
+
+#include "messages/connections.hpp"
 
 namespace sbm::sim {
 
@@ -99,11 +102,36 @@ seed_range seeds(std::uint64_t default_count);
 // `--trace` (or SBM_SIM_TRACE=1): scenarios print every run's whole trace.
 bool trace_wanted();
 
+// A seed set's outcome: how many seeds ran, those that failed, and the first one's report.
+struct seed_set {
+  std::uint64_t runs = 0;
+  std::vector<std::uint64_t> failed;
+  std::string first_report;
+};
+// One seed's run as the seed-set loop needs it: its failures and its trace.
+struct seed_run {
+  std::vector<std::string> failures;
+  std::vector<std::string> trace;
+};
+// Runs `run` for each seed of `range` (printing each trace when trace_wanted()), hands each
+// failing seed's report (failure_report) to `failed`, and stops after `stop_after` failures.
+seed_set run_seed_set(seed_range range, std::size_t stop_after, const std::string& scenario,
+                      const std::function<seed_run(std::uint64_t)>& run,
+                      const std::function<void(const std::string&)>& failed);
+
 // Every scenario's determinism check: `run` (a seed's whole trace) twice with the first seed of
 // seeds(1) gives one trace of more than `min_steps` steps, and the next seed another. Empty when
 // it holds, else what went wrong (a test EXPECTs it empty).
 std::string same_seed_same_trace(const std::function<std::vector<std::string>(std::uint64_t)>& run,
                                  std::size_t min_steps = 100);
+
+// A PostgreSQL actor that answers every statement with nothing, for a family that insists on a
+// database handle while its store (in memory) never uses it.
+postgres_actor spawn_quiet_db(caf::actor_system& sys);
+
+// What a client of the API retries under the same Idempotency-Key: the outcome is unknown, or the
+// refusal is for now (unavailable, overloaded, in progress, past its deadline, timed out).
+bool retryable(const caf::error& e);
 
 // The trace's last `lines` steps, for a failure message.
 std::string tail(const std::vector<std::string>& trace, std::size_t lines);

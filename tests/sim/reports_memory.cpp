@@ -200,6 +200,7 @@ class memory_store final : public store {
                       completion<bool> done) override {
     run<bool>(v.ctx.until, std::move(done), [v, claim](tables& t, std::int64_t now) {
       if (!t.sessions.insert(v.session_id).second) return ok(false);
+      t.sessions_in_order.push_back(v.session_id);
       std::vector<std::int64_t> touched;
       for (const auto& x : v.verdicts) {
         auto it = t.reports.find(x.report_id);

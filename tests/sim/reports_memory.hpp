@@ -50,6 +50,7 @@ struct reports_tables {
   std::map<std::int64_t, std::vector<saga_entry>> log;  // by report, oldest first
   std::map<std::pair<std::string, std::string>, key_row> keys;  // (principal, key)
   std::set<std::int64_t> sessions;                              // verification sessions applied
+  std::vector<std::int64_t> sessions_in_order;                  // the same, in the order applied
   // InstaNote's jobs (job id -> speaker id), which the job check reads.
   std::map<std::string, std::string> draft_jobs;
   std::int64_t next_report = 1;

@@ -212,7 +212,7 @@ class memory_store final : public store {
   void schedule(const schedule_entry& e, completion<bool> done) override {
     run<bool>({}, std::move(done), [e](tables& t, std::int64_t now) {
       for (const auto& x : t.schedule)
-        if ((e.source_key.empty() && x.row.source_event_id == e.source_event_id) ||
+        if ((e.source_key.empty() && !t.skip_event_dedup && x.row.source_event_id == e.source_event_id) ||
             (!e.source_key.empty() && x.row.source_key == e.source_key))
           return ok(true);
       tables::entry row;

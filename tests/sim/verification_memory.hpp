@@ -35,6 +35,9 @@ struct verification_tables {
   std::vector<entry> schedule;
   std::map<std::pair<std::string, std::string>, key> keys;  // (principal, key)
   std::int64_t next_session = 1, next_seq = 1, next_entry = 1;
+  // The planted bug (test-only): an event delivered again (the outbox relay delivers at least
+  // once) adds a second schedule entry. The clinic-day scenario must catch it.
+  bool skip_event_dedup = false;
 };
 
 verification::store_factory memory_verification_store(caf::actor server, std::shared_ptr<verification_tables> tables);

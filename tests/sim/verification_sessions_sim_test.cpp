@@ -148,12 +148,6 @@ struct client_state {
 
 using step_atom = caf::atom_constant<caf::atom("simstep")>;
 
-bool retryable(const caf::error& e) {
-  const auto c = code_of(e);
-  return outcome_unknown(e) || c == errc::unavailable || c == errc::overloaded || c == errc::in_progress ||
-         c == errc::deadline_exceeded || e == caf::sec::request_timeout;
-}
-
 request_context context(caf::event_based_actor* self, const std::string& key) {
   request_context ctx;
   ctx.until = deadline::after(self->clock().now(), 30s);
@@ -205,7 +199,7 @@ caf::behavior client_fn(caf::stateful_actor<client_state>* self, int n, verifica
             self->send(self, step_atom::value);
           },
           [=](caf::error& e) {
-            if (retryable(e)) return again(e, "open");
+            if (sim::retryable(e)) return again(e, "open");
             led->gave_up[self->state.n] = "open refused: " + std::string(to_string(code_of(e)));
             self->quit();
           });
@@ -230,7 +224,7 @@ caf::behavior client_fn(caf::stateful_actor<client_state>* self, int n, verifica
           },
           [=](caf::error& e) {
             if (expired(e)) return;
-            if (retryable(e)) return again(e, "marks");
+            if (sim::retryable(e)) return again(e, "marks");
             led->gave_up[self->state.n] = "marks refused: " + std::string(to_string(code_of(e)));
             self->quit();
           });
@@ -248,7 +242,7 @@ caf::behavior client_fn(caf::stateful_actor<client_state>* self, int n, verifica
           },
           [=](caf::error& e) {
             if (expired(e)) return;
-            if (retryable(e)) return again(e, "submit");
+            if (sim::retryable(e)) return again(e, "submit");
             led->gave_up[self->state.n] = "submit refused: " + std::string(to_string(code_of(e)));
             self->quit();
           });
