@@ -496,16 +496,82 @@ TEST(PatternIndexCore, FilteredWalkRecallAtEverySelectivity) {
   }
 }
 
+// The sign scan against brute force: each list it reads is far longer than what it keeps, so the
+// sign score really chooses, and a filter the lists do not decide (category and status) makes it
+// widen past the best it kept first.
+TEST(PatternIndexCore, SignScanRecallAgainstBruteForce) {
+  corpus c = make_clustered(20000, 61);
+  for (std::size_t i = 0; i < c.entries.size(); i += 3) c.entries[i].status = "rectified";
+  const oracle o(c);
+  index_config cfg = small_config();
+  cfg.code_scan_min = 0;
+  cfg.sign_scan_min = 0;
+  cfg.sign_keep = 128;  // of ~2,000 in a category list, ~200 in a client's
+  cfg.initial_capacity = c.entries.size();
+  pattern_index ix(cfg, embedder_name);
+  ix.upsert_batch(c.entries, c.vectors, 2);
+  std::mt19937_64 rng(62);
+  struct row {
+    const char* name;
+    std::function<void(search_filter&, std::mt19937_64&)> set;
+  };
+  const std::vector<row> rows = {
+      {"category (10%)",
+       [](search_filter& f, std::mt19937_64& r) { f.error_category = "category-" + std::to_string(r() % 10); }},
+      {"client (1%)",
+       [](search_filter& f, std::mt19937_64& r) { f.client_id = "client-" + std::to_string(r() % 100); }},
+      {"scope of three clients",
+       [](search_filter& f, std::mt19937_64& r) {
+         f.client_ids = std::vector<std::string>{};
+         for (int i = 0; i < 3; ++i) f.client_ids->push_back("client-" + std::to_string(r() % 100));
+       }},
+      {"category and status (3%)",
+       [](search_filter& f, std::mt19937_64& r) {
+         f.error_category = "category-" + std::to_string(r() % 10);
+         f.status = "rectified";
+       }},
+  };
+  std::normal_distribution<float> noise(0.0f, 0.05f);
+  for (const auto& r : rows) {
+    std::size_t found = 0, wanted = 0;
+    for (int q = 0; q < 100; ++q) {
+      search_filter f;
+      r.set(f, rng);
+      auto query = o.vectors[rng() % o.vectors.size()];
+      for (auto& x : query) x += noise(rng);
+      const auto got = ix.search(query, f, 10);
+      EXPECT_EQ(got.plan.substr(0, 5), "bits:") << r.name;
+      for (const auto& h : got.hits) EXPECT_TRUE(oracle_matches(h.pattern, f)) << r.name;
+      const auto want = ids_of(o.top(query, f, 10));
+      EXPECT_EQ(got.hits.size(), want.size()) << r.name;
+      const auto ids = ids_of(got);
+      for (auto id : want) found += std::count(ids.begin(), ids.end(), id);
+      wanted += want.size();
+    }
+    EXPECT_GE(static_cast<double>(found) / static_cast<double>(wanted), 0.99) << r.name;
+  }
+}
+
 // Deleted and re-texted patterns are never returned by the walk or the scans, whatever the plan;
 // a pattern whose client or categories change in place moves between posting lists.
 TEST(PatternIndexCore, FilteredWalkNeverReturnsDeletedOrStalePatterns) {
   corpus c = make_clustered(6000, 41);
-  // The walk, the float scan and the int8 pre-scan (a category list holds ~600).
-  const std::pair<std::size_t, std::size_t> plans[] = {{0, 512}, {100000, 100000}, {100000, 0}};
-  for (const auto& [threshold, code_scan_min] : plans) {
+  // The walk, the float scan, the int8 pre-scan and the sign scan (a category list holds ~600).
+  struct plan_knobs {
+    std::size_t threshold, code_scan_min, sign_scan_min;
+    const char* plan;  // its prefix, for the exact plans
+  };
+  const plan_knobs plans[] = {{0, 512, 100000, nullptr},
+                              {100000, 100000, 100000, "exact"},
+                              {100000, 0, 100000, "int8:"},
+                              {100000, 0, 0, "bits:"}};
+  for (const auto& [threshold, code_scan_min, sign_scan_min, prefix] : plans) {
     index_config cfg = small_config();
     cfg.exact_threshold = threshold;
     cfg.code_scan_min = code_scan_min;
+    cfg.sign_scan_min = sign_scan_min;
+    // Fewer kept than the list holds, so the sign score really chooses.
+    cfg.sign_keep = 128;
     pattern_index ix(cfg, embedder_name);
     ix.upsert_batch(c.entries, c.vectors, 1);
     oracle o(c);
@@ -518,8 +584,8 @@ TEST(PatternIndexCore, FilteredWalkNeverReturnsDeletedOrStalePatterns) {
     for (int round = 0; round < 3; ++round) {
       const auto got = ix.search(query, category, 10);
       ASSERT_EQ(got.hits.size(), 10u);
-      if (threshold != 0) {
-        EXPECT_EQ(got.plan.substr(0, 5), code_scan_min == 0 ? "int8:" : "exact");
+      if (prefix != nullptr) {
+        EXPECT_EQ(got.plan.substr(0, 5), prefix);
       }
       EXPECT_EQ(ids_of(got), ids_of(o.top(query, category, 10))) << got.plan;
       for (const auto& h : got.hits) {
