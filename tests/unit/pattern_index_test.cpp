@@ -10,8 +10,10 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <fstream>
 #include <random>
 #include <set>
@@ -20,6 +22,7 @@
 #include <vector>
 
 #include "actors/patterns/core/embedder.hpp"
+#include "actors/patterns/core/int8_codes.hpp"
 
 namespace {
 
@@ -492,6 +495,68 @@ TEST(PatternIndexCore, FilteredWalkRecallAtEverySelectivity) {
       // A speaker holds ~20 of the 20,000: the walk may miss some and fall back, but the others
       // must be answered by the walk itself, not by the fallback.
       EXPECT_GE(walked, count * 9 / 10) << r.name;
+    }
+  }
+}
+
+// The scan kernels (SIMD where this CPU has it) against their definitions, at the dimensions in
+// use and odd ones, with counts that leave a tail after the last full SIMD step.
+TEST(PatternIndexCore, CodeKernelsEqualTheirDefinitions) {
+  namespace d = sbm::patterns::detail;
+  std::mt19937_64 rng(71);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (const std::uint32_t dimension : {32u, 100u, 128u, 256u}) {
+    const std::size_t count = 37;
+    auto draw = [&] {
+      std::vector<float> v(dimension);
+      for (auto& x : v) x = normal(rng);
+      return v;
+    };
+    const auto query = draw();
+    // Signs: sum over the set bits of the query's level, plus the offset per set bit.
+    const std::size_t words = d::sign_words(dimension);
+    std::vector<std::uint64_t> planes(4 * words), codes(count * words);
+    std::vector<std::vector<float>> vectors;
+    for (std::size_t i = 0; i < count; ++i) {
+      vectors.push_back(draw());
+      d::sign_bits(vectors.back().data(), dimension, &codes[i * words]);
+    }
+    const float offset = d::sign_query(query.data(), dimension, planes.data());
+    std::vector<float> got(count);
+    d::sign_scores(planes.data(), offset, words, codes.data(), count, got.data());
+    for (std::size_t i = 0; i < count; ++i) {
+      double want = 0;
+      for (std::uint32_t j = 0; j < dimension; ++j) {
+        if (vectors[i][j] >= 0) continue;
+        int level = 0;
+        for (int p = 0; p < 4; ++p) level |= static_cast<int>((planes[p * words + j / 64] >> (j % 64)) & 1u) << p;
+        want += level + offset;
+      }
+      EXPECT_NEAR(got[i], want, 1e-3 * (1 + std::fabs(want))) << dimension << " " << i;
+    }
+    // int8 rows: factor then code; a negative factor is a dead row.
+    const std::size_t stride = d::code_stride(dimension), row = sizeof(float) + stride;
+    std::vector<std::int8_t> rows(count * row), query_code(stride);
+    d::quantise(query.data(), dimension, stride, query_code.data());
+    std::vector<std::uint32_t> order;
+    for (std::size_t i = 0; i < count; ++i) {
+      float factor = d::quantise(vectors[i].data(), dimension, stride, &rows[i * row + sizeof(float)]);
+      if (i % 7 == 3) factor = -factor;
+      std::memcpy(&rows[i * row], &factor, sizeof factor);
+      order.push_back(static_cast<std::uint32_t>((i * 5) % count));  // scattered, as a list's are
+    }
+    d::code_scores(query_code.data(), stride, rows.data(), row, order.data(), count, got.data());
+    for (std::size_t i = 0; i < count; ++i) {
+      const std::size_t n = order[i];
+      float factor;
+      std::memcpy(&factor, &rows[n * row], sizeof factor);
+      std::int64_t dot = 0;
+      for (std::size_t j = 0; j < stride; ++j) dot += std::int64_t{query_code[j]} * rows[n * row + sizeof(float) + j];
+      if (factor < 0) {
+        EXPECT_EQ(got[i], std::numeric_limits<float>::infinity());
+      } else {
+        EXPECT_FLOAT_EQ(got[i], -static_cast<float>(dot) * factor) << dimension << " " << i;
+      }
     }
   }
 }
