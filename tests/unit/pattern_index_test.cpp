@@ -442,6 +442,26 @@ corpus make_clustered(std::size_t n, std::uint64_t seed, int clusters = 40) {
   return out;
 }
 
+// A corpus indexed as a rebuild does (one batch on two threads) under `cfg`.
+pattern_index build_batched(const corpus& c, index_config cfg) {
+  cfg.initial_capacity = c.entries.size();
+  pattern_index ix(cfg, embedder_name);
+  ix.upsert_batch(c.entries, c.vectors, 2);
+  return ix;
+}
+
+// A filter drawn afresh for each query: a random value of the attribute (make_clustered's).
+struct filter_row {
+  const char* name;
+  std::function<void(search_filter&, std::mt19937_64&)> set;
+};
+const filter_row category_row{"category (10%)", [](search_filter& f, std::mt19937_64& r) {
+                                f.error_category = "category-" + std::to_string(r() % 10);
+                              }};
+const filter_row client_row{"client (1%)", [](search_filter& f, std::mt19937_64& r) {
+                              f.client_id = "client-" + std::to_string(r() % 100);
+                            }};
+
 // The filter-aware walk against brute force at each selectivity the goal names, with the exact
 // plans switched off so that nothing but the walk (and its fallback) answers. Ten clusters of
 // 2,000: a 1% filter leaves ~20 matches per cluster, as at 1M patterns in 1,000 clusters (with
@@ -451,25 +471,17 @@ TEST(PatternIndexCore, FilteredWalkRecallAtEverySelectivity) {
   const oracle o(c);
   index_config cfg = small_config();
   cfg.exact_threshold = 0;
-  cfg.initial_capacity = c.entries.size();
-  pattern_index ix(cfg, embedder_name);
-  ix.upsert_batch(c.entries, c.vectors, 2);
+  const pattern_index ix = build_batched(c, cfg);
   std::mt19937_64 rng(32);
-  struct row {
-    const char* name;
-    std::function<void(search_filter&, std::mt19937_64&)> set;
+  struct row : filter_row {
     const char* walk;  // the walk the estimate should choose
   };
   const std::vector<row> rows = {
-      {"none", [](search_filter&, std::mt19937_64&) {}, "hnsw:ef=32"},
-      {"category (10%)",
-       [](search_filter& f, std::mt19937_64& r) { f.error_category = "category-" + std::to_string(r() % 10); },
-       "walk2:ef=64"},
-      {"client (1%)",
-       [](search_filter& f, std::mt19937_64& r) { f.client_id = "client-" + std::to_string(r() % 100); },
-       "walk2:ef=64"},
-      {"speaker (0.1%)",
-       [](search_filter& f, std::mt19937_64& r) { f.speaker_id = "spk-" + std::to_string(r() % 1000); },
+      {{"none", [](search_filter&, std::mt19937_64&) {}}, "hnsw:ef=32"},
+      {category_row, "walk2:ef=64"},
+      {client_row, "walk2:ef=64"},
+      {{"speaker (0.1%)",
+        [](search_filter& f, std::mt19937_64& r) { f.speaker_id = "spk-" + std::to_string(r() % 1000); }},
        "walk2:ef=64"},
   };
   for (const auto& r : rows) {
@@ -572,19 +584,11 @@ TEST(PatternIndexCore, SignScanRecallAgainstBruteForce) {
   cfg.code_scan_min = 0;
   cfg.sign_scan_min = 0;
   cfg.sign_keep = 128;  // of ~2,000 in a category list, ~200 in a client's
-  cfg.initial_capacity = c.entries.size();
-  pattern_index ix(cfg, embedder_name);
-  ix.upsert_batch(c.entries, c.vectors, 2);
+  const pattern_index ix = build_batched(c, cfg);
   std::mt19937_64 rng(62);
-  struct row {
-    const char* name;
-    std::function<void(search_filter&, std::mt19937_64&)> set;
-  };
-  const std::vector<row> rows = {
-      {"category (10%)",
-       [](search_filter& f, std::mt19937_64& r) { f.error_category = "category-" + std::to_string(r() % 10); }},
-      {"client (1%)",
-       [](search_filter& f, std::mt19937_64& r) { f.client_id = "client-" + std::to_string(r() % 100); }},
+  const std::vector<filter_row> rows = {
+      category_row,
+      client_row,
       {"scope of three clients",
        [](search_filter& f, std::mt19937_64& r) {
          f.client_ids = std::vector<std::string>{};

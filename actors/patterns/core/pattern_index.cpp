@@ -289,7 +289,8 @@ std::vector<std::vector<candidate>> sign_scan(const pattern_index::impl& ix,
   for (const auto* l : lists) total += l->nodes.size();
   auto& scores = ix.sign_scratch;
   scores.resize(total);
-  std::vector<std::uint16_t> bin_of(total);
+  auto& bin_of = ix.sign_bins;
+  bin_of.resize(total);
   std::vector<std::uint64_t> planes(4 * words);
   std::vector<std::int8_t> query_code(stride);
   std::vector<std::uint32_t> histogram;

@@ -115,7 +115,10 @@ struct pattern_index::impl {
   std::size_t code_row = 0;
   std::vector<std::int8_t> codes;
   std::size_t sign_words = 0;
-  mutable std::vector<float> sign_scratch;  // the sign scan's scores of one chunk
+  // The sign scan's scores and their histogram bins, kept between queries: at 1M a category's
+  // 100,000 would be a fresh mapping (and its page faults) per query.
+  mutable std::vector<float> sign_scratch;
+  mutable std::vector<std::uint16_t> sign_bins;
   std::unordered_map<std::int64_t, std::uint32_t> slot_of;
   std::size_t live = 0;
   std::size_t tombstones = 0;
