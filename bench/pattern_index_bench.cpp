@@ -267,6 +267,9 @@ pt::index_config sbm_config(std::size_t n) {
   if (const char* t = std::getenv("SBM_BENCH_EXACT")) cfg.exact_threshold = std::strtoull(t, nullptr, 10);
   if (const char* c = std::getenv("SBM_BENCH_CODE_MIN")) cfg.code_scan_min = std::strtoull(c, nullptr, 10);
   if (const char* r = std::getenv("SBM_BENCH_RERANK")) cfg.rerank = std::strtoull(r, nullptr, 10);
+  if (const char* b = std::getenv("SBM_BENCH_SIGN_MIN")) cfg.sign_scan_min = std::strtoull(b, nullptr, 10);
+  if (const char* b = std::getenv("SBM_BENCH_SIGN_KEEP")) cfg.sign_keep = std::strtoull(b, nullptr, 10);
+  if (const char* b = std::getenv("SBM_BENCH_SIGN_MAX")) cfg.sign_scan_max = std::strtoull(b, nullptr, 10);
   return cfg;
 }
 

@@ -10,8 +10,10 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <fstream>
 #include <random>
 #include <set>
@@ -20,6 +22,7 @@
 #include <vector>
 
 #include "actors/patterns/core/embedder.hpp"
+#include "actors/patterns/core/int8_codes.hpp"
 
 namespace {
 
@@ -439,6 +442,26 @@ corpus make_clustered(std::size_t n, std::uint64_t seed, int clusters = 40) {
   return out;
 }
 
+// A corpus indexed as a rebuild does (one batch on two threads) under `cfg`.
+pattern_index build_batched(const corpus& c, index_config cfg) {
+  cfg.initial_capacity = c.entries.size();
+  pattern_index ix(cfg, embedder_name);
+  ix.upsert_batch(c.entries, c.vectors, 2);
+  return ix;
+}
+
+// A filter drawn afresh for each query: a random value of the attribute (make_clustered's).
+struct filter_row {
+  const char* name;
+  std::function<void(search_filter&, std::mt19937_64&)> set;
+};
+const filter_row category_row{"category (10%)", [](search_filter& f, std::mt19937_64& r) {
+                                f.error_category = "category-" + std::to_string(r() % 10);
+                              }};
+const filter_row client_row{"client (1%)", [](search_filter& f, std::mt19937_64& r) {
+                              f.client_id = "client-" + std::to_string(r() % 100);
+                            }};
+
 // The filter-aware walk against brute force at each selectivity the goal names, with the exact
 // plans switched off so that nothing but the walk (and its fallback) answers. Ten clusters of
 // 2,000: a 1% filter leaves ~20 matches per cluster, as at 1M patterns in 1,000 clusters (with
@@ -448,25 +471,17 @@ TEST(PatternIndexCore, FilteredWalkRecallAtEverySelectivity) {
   const oracle o(c);
   index_config cfg = small_config();
   cfg.exact_threshold = 0;
-  cfg.initial_capacity = c.entries.size();
-  pattern_index ix(cfg, embedder_name);
-  ix.upsert_batch(c.entries, c.vectors, 2);
+  const pattern_index ix = build_batched(c, cfg);
   std::mt19937_64 rng(32);
-  struct row {
-    const char* name;
-    std::function<void(search_filter&, std::mt19937_64&)> set;
+  struct row : filter_row {
     const char* walk;  // the walk the estimate should choose
   };
   const std::vector<row> rows = {
-      {"none", [](search_filter&, std::mt19937_64&) {}, "hnsw:ef=32"},
-      {"category (10%)",
-       [](search_filter& f, std::mt19937_64& r) { f.error_category = "category-" + std::to_string(r() % 10); },
-       "walk2:ef=64"},
-      {"client (1%)",
-       [](search_filter& f, std::mt19937_64& r) { f.client_id = "client-" + std::to_string(r() % 100); },
-       "walk2:ef=64"},
-      {"speaker (0.1%)",
-       [](search_filter& f, std::mt19937_64& r) { f.speaker_id = "spk-" + std::to_string(r() % 1000); },
+      {{"none", [](search_filter&, std::mt19937_64&) {}}, "hnsw:ef=32"},
+      {category_row, "walk2:ef=64"},
+      {client_row, "walk2:ef=64"},
+      {{"speaker (0.1%)",
+        [](search_filter& f, std::mt19937_64& r) { f.speaker_id = "spk-" + std::to_string(r() % 1000); }},
        "walk2:ef=64"},
   };
   for (const auto& r : rows) {
@@ -496,16 +511,136 @@ TEST(PatternIndexCore, FilteredWalkRecallAtEverySelectivity) {
   }
 }
 
+// The scan kernels (SIMD where this CPU has it) against their definitions, at the dimensions in
+// use and odd ones, with counts that leave a tail after the last full SIMD step.
+TEST(PatternIndexCore, CodeKernelsEqualTheirDefinitions) {
+  namespace d = sbm::patterns::detail;
+  std::mt19937_64 rng(71);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (const std::uint32_t dimension : {32u, 100u, 128u, 256u}) {
+    const std::size_t count = 37;
+    auto draw = [&] {
+      std::vector<float> v(dimension);
+      for (auto& x : v) x = normal(rng);
+      return v;
+    };
+    const auto query = draw();
+    // Signs: sum over the set bits of the query's level, plus the offset per set bit.
+    const std::size_t words = d::sign_words(dimension);
+    std::vector<std::uint64_t> planes(4 * words), codes(count * words);
+    std::vector<std::vector<float>> vectors;
+    for (std::size_t i = 0; i < count; ++i) {
+      vectors.push_back(draw());
+      d::sign_bits(vectors.back().data(), dimension, &codes[i * words]);
+    }
+    const float offset = d::sign_query(query.data(), dimension, planes.data());
+    std::vector<float> got(count);
+    d::sign_scores(planes.data(), offset, words, codes.data(), count, got.data());
+    for (std::size_t i = 0; i < count; ++i) {
+      double want = 0;
+      for (std::uint32_t j = 0; j < dimension; ++j) {
+        if (vectors[i][j] >= 0) continue;
+        int level = 0;
+        for (int p = 0; p < 4; ++p) level |= static_cast<int>((planes[p * words + j / 64] >> (j % 64)) & 1u) << p;
+        want += level + offset;
+      }
+      EXPECT_NEAR(got[i], want, 1e-3 * (1 + std::fabs(want))) << dimension << " " << i;
+    }
+    // int8 rows: factor then code; a negative factor is a dead row.
+    const std::size_t stride = d::code_stride(dimension), row = sizeof(float) + stride;
+    std::vector<std::int8_t> rows(count * row), query_code(stride);
+    d::quantise(query.data(), dimension, stride, query_code.data());
+    std::vector<std::uint32_t> order;
+    for (std::size_t i = 0; i < count; ++i) {
+      float factor = d::quantise(vectors[i].data(), dimension, stride, &rows[i * row + sizeof(float)]);
+      if (i % 7 == 3) factor = -factor;
+      std::memcpy(&rows[i * row], &factor, sizeof factor);
+      order.push_back(static_cast<std::uint32_t>((i * 5) % count));  // scattered, as a list's are
+    }
+    d::code_scores(query_code.data(), stride, rows.data(), row, order.data(), count, got.data());
+    for (std::size_t i = 0; i < count; ++i) {
+      const std::size_t n = order[i];
+      float factor;
+      std::memcpy(&factor, &rows[n * row], sizeof factor);
+      std::int64_t dot = 0;
+      for (std::size_t j = 0; j < stride; ++j) dot += std::int64_t{query_code[j]} * rows[n * row + sizeof(float) + j];
+      if (factor < 0) {
+        EXPECT_EQ(got[i], std::numeric_limits<float>::infinity());
+      } else {
+        EXPECT_FLOAT_EQ(got[i], -static_cast<float>(dot) * factor) << dimension << " " << i;
+      }
+    }
+  }
+}
+
+// The sign scan against brute force: each list it reads is far longer than what it keeps, so the
+// sign score really chooses, and a filter the lists do not decide (category and status) makes it
+// widen past the best it kept first.
+TEST(PatternIndexCore, SignScanRecallAgainstBruteForce) {
+  corpus c = make_clustered(20000, 61);
+  for (std::size_t i = 0; i < c.entries.size(); i += 3) c.entries[i].status = "rectified";
+  const oracle o(c);
+  index_config cfg = small_config();
+  cfg.code_scan_min = 0;
+  cfg.sign_scan_min = 0;
+  cfg.sign_keep = 128;  // of ~2,000 in a category list, ~200 in a client's
+  const pattern_index ix = build_batched(c, cfg);
+  std::mt19937_64 rng(62);
+  const std::vector<filter_row> rows = {
+      category_row,
+      client_row,
+      {"scope of three clients",
+       [](search_filter& f, std::mt19937_64& r) {
+         f.client_ids = std::vector<std::string>{};
+         for (int i = 0; i < 3; ++i) f.client_ids->push_back("client-" + std::to_string(r() % 100));
+       }},
+      {"category and status (3%)",
+       [](search_filter& f, std::mt19937_64& r) {
+         f.error_category = "category-" + std::to_string(r() % 10);
+         f.status = "rectified";
+       }},
+  };
+  std::normal_distribution<float> noise(0.0f, 0.05f);
+  for (const auto& r : rows) {
+    std::size_t found = 0, wanted = 0;
+    for (int q = 0; q < 100; ++q) {
+      search_filter f;
+      r.set(f, rng);
+      auto query = o.vectors[rng() % o.vectors.size()];
+      for (auto& x : query) x += noise(rng);
+      const auto got = ix.search(query, f, 10);
+      EXPECT_EQ(got.plan.substr(0, 5), "bits:") << r.name;
+      for (const auto& h : got.hits) EXPECT_TRUE(oracle_matches(h.pattern, f)) << r.name;
+      const auto want = ids_of(o.top(query, f, 10));
+      EXPECT_EQ(got.hits.size(), want.size()) << r.name;
+      const auto ids = ids_of(got);
+      for (auto id : want) found += std::count(ids.begin(), ids.end(), id);
+      wanted += want.size();
+    }
+    EXPECT_GE(static_cast<double>(found) / static_cast<double>(wanted), 0.99) << r.name;
+  }
+}
+
 // Deleted and re-texted patterns are never returned by the walk or the scans, whatever the plan;
 // a pattern whose client or categories change in place moves between posting lists.
 TEST(PatternIndexCore, FilteredWalkNeverReturnsDeletedOrStalePatterns) {
   corpus c = make_clustered(6000, 41);
-  // The walk, the float scan and the int8 pre-scan (a category list holds ~600).
-  const std::pair<std::size_t, std::size_t> plans[] = {{0, 512}, {100000, 100000}, {100000, 0}};
-  for (const auto& [threshold, code_scan_min] : plans) {
+  // The walk, the float scan, the int8 pre-scan and the sign scan (a category list holds ~600).
+  struct plan_knobs {
+    std::size_t threshold, code_scan_min, sign_scan_min;
+    const char* plan;  // its prefix, for the exact plans
+  };
+  const plan_knobs plans[] = {{0, 512, 100000, nullptr},
+                              {100000, 100000, 100000, "exact"},
+                              {100000, 0, 100000, "int8:"},
+                              {100000, 0, 0, "bits:"}};
+  for (const auto& [threshold, code_scan_min, sign_scan_min, prefix] : plans) {
     index_config cfg = small_config();
     cfg.exact_threshold = threshold;
     cfg.code_scan_min = code_scan_min;
+    cfg.sign_scan_min = sign_scan_min;
+    // Fewer kept than the list holds, so the sign score really chooses.
+    cfg.sign_keep = 128;
     pattern_index ix(cfg, embedder_name);
     ix.upsert_batch(c.entries, c.vectors, 1);
     oracle o(c);
@@ -518,8 +653,8 @@ TEST(PatternIndexCore, FilteredWalkNeverReturnsDeletedOrStalePatterns) {
     for (int round = 0; round < 3; ++round) {
       const auto got = ix.search(query, category, 10);
       ASSERT_EQ(got.hits.size(), 10u);
-      if (threshold != 0) {
-        EXPECT_EQ(got.plan.substr(0, 5), code_scan_min == 0 ? "int8:" : "exact");
+      if (prefix != nullptr) {
+        EXPECT_EQ(got.plan.substr(0, 5), prefix);
       }
       EXPECT_EQ(ids_of(got), ids_of(o.top(query, category, 10))) << got.plan;
       for (const auto& h : got.hits) {

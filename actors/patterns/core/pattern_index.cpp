@@ -8,6 +8,7 @@
 #include <cstring>
 #include <exception>
 #include <functional>
+#include <limits>
 #include <mutex>
 #include <queue>
 #include <thread>
@@ -224,35 +225,34 @@ std::vector<std::vector<candidate>> prescan_lists(const pattern_index::impl& ix,
   using kept_code = std::pair<float, std::uint32_t>;  // (-approximate similarity, node)
   std::vector<std::vector<kept_code>> kept(queries.size());
   for (auto& h : kept) h.reserve(keep + 1);
-  constexpr std::size_t ahead = 8;
+  // Scored a chunk at a time (code_scores), each chunk's rows read once from memory for all
+  // queries: the later queries find them in cache.
+  constexpr std::size_t chunk = 256;
+  std::vector<float> approx(queries.size() * chunk);
   const std::int8_t* base = ix.codes.data();
   for (const auto* list : lists) {
     const auto& nodes = list->nodes;
-    const std::size_t count = nodes.size();
-    for (std::size_t i = 0; i < count; ++i) {
-      if (i + ahead < count) {
-        const std::int8_t* next = base + std::size_t{nodes[i + ahead]} * row;
-        for (std::size_t line = 0; line < row; line += 64) __builtin_prefetch(next + line);
-      }
-      const std::uint32_t n = nodes[i];
-      const std::int8_t* code = base + std::size_t{n} * row;
-      float factor;
-      std::memcpy(&factor, code, sizeof factor);
-      if (factor < 0) continue;  // a dead node
-      int admitted = decide ? 1 : -1;  // -1: the columns not yet asked
-      for (std::size_t q = 0; q < queries.size(); ++q) {
-        const float approx =
-            -static_cast<float>(detail::code_dot(&query_codes[q * stride], code + sizeof(float), stride)) *
-            factor;
-        auto& h = kept[q];
-        if (h.size() >= keep && approx >= h.front().first) continue;
-        if (admitted < 0) admitted = matches(ix, ix.slot_at[n], f) ? 1 : 0;
-        if (admitted == 0) break;
-        h.emplace_back(approx, n);
-        std::push_heap(h.begin(), h.end());
-        if (h.size() > keep) {
-          std::pop_heap(h.begin(), h.end());
-          h.pop_back();
+    for (std::size_t from = 0; from < nodes.size(); from += chunk) {
+      const std::size_t count = std::min(chunk, nodes.size() - from);
+      for (std::size_t q = 0; q < queries.size(); ++q)
+        detail::code_scores(&query_codes[q * stride], stride, base, row, &nodes[from], count,
+                            &approx[q * chunk]);
+      for (std::size_t i = 0; i < count; ++i) {
+        if (approx[i] == std::numeric_limits<float>::infinity()) continue;  // a dead node
+        const std::uint32_t n = nodes[from + i];
+        int admitted = decide ? 1 : -1;  // -1: the columns not yet asked
+        for (std::size_t q = 0; q < queries.size(); ++q) {
+          const float a = approx[q * chunk + i];
+          auto& h = kept[q];
+          if (h.size() >= keep && a >= h.front().first) continue;
+          if (admitted < 0) admitted = matches(ix, ix.slot_at[n], f) ? 1 : 0;
+          if (admitted == 0) break;
+          h.emplace_back(a, n);
+          std::push_heap(h.begin(), h.end());
+          if (h.size() > keep) {
+            std::pop_heap(h.begin(), h.end());
+            h.pop_back();
+          }
         }
       }
     }
@@ -264,6 +264,92 @@ std::vector<std::vector<candidate>> prescan_lists(const pattern_index::impl& ix,
       best[q].offer({ix.distance(queries[q], reinterpret_cast<const float*>(ix.graph->getDataByInternalId(n))),
                      ix.ids[slot], slot});
     }
+  return sorted_lists(best);
+}
+
+// The sign scan (index_config::sign_scan_min): every entry of the lists scored on its sign code
+// (int8_codes.hpp), streamed in list order, touching nothing else; the best of them found through
+// a histogram of the scores (no heap or sort sees the whole list): the entries of the best bins,
+// sign_keep or a few more, are scored on their int8 codes (rows gathered with prefetching; a dead
+// node's row says so) and checked against the columns unless the lists decide. When fewer than
+// sign_keep of them are alive and match (many dead, or a filter the lists do not decide), the next
+// bins are taken, twice as many entries each time, up to the whole lists (at most sign_scan_max
+// entries: the cap on the work). The best `rerank` of the accepted are scored exactly.
+std::vector<std::vector<candidate>> sign_scan(const pattern_index::impl& ix,
+                                              const std::vector<const detail::posting_list*>& lists,
+                                              const std::vector<const float*>& queries,
+                                              const compiled_filter& f, bool decide, std::size_t k) {
+  const std::uint32_t dimension = ix.config.dimension;
+  const std::size_t words = ix.sign_words;
+  const std::size_t row = ix.code_row;
+  const std::size_t stride = row - sizeof(float);
+  const std::size_t keep = std::max(ix.config.rerank, k);
+  const std::size_t want = std::max(ix.config.sign_keep, keep);
+  std::size_t total = 0;
+  for (const auto* l : lists) total += l->nodes.size();
+  auto& scores = ix.sign_scratch;
+  scores.resize(total);
+  auto& bin_of = ix.sign_bins;
+  bin_of.resize(total);
+  std::vector<std::uint64_t> planes(4 * words);
+  std::vector<std::int8_t> query_code(stride);
+  std::vector<std::uint32_t> histogram;
+  using scored = std::pair<float, std::uint32_t>;  // (int8 score, node)
+  std::vector<scored> accepted;
+  std::vector<std::uint32_t> picked;
+  std::vector<float> approx;
+  std::vector<top_k> best(queries.size(), top_k(k));
+  for (std::size_t q = 0; q < queries.size(); ++q) {
+    const float* query = queries[q];
+    const float offset = detail::sign_query(query, dimension, planes.data());
+    detail::quantise(query, dimension, stride, query_code.data());
+    std::size_t at = 0;
+    for (const auto* l : lists) {
+      detail::sign_scores(planes.data(), offset, words, l->signs.data(), l->nodes.size(), &scores[at]);
+      at += l->nodes.size();
+    }
+    // Scores differ by whole levels plus the offset's share: a bin per level.
+    const float lowest = std::min(offset, 0.0f) * static_cast<float>(64 * words);
+    const auto bins = std::min<std::size_t>(
+        65535, static_cast<std::size_t>((15.0f + std::fabs(offset)) * static_cast<float>(64 * words)) + 2);
+    histogram.assign(bins, 0);
+    for (std::size_t i = 0; i < total; ++i) {
+      const auto b = std::min(bins - 1, static_cast<std::size_t>(std::max(0.0f, scores[i] - lowest)));
+      bin_of[i] = static_cast<std::uint16_t>(b);
+      ++histogram[b];
+    }
+    accepted.clear();
+    std::size_t done = 0;  // bins below `done` are taken
+    for (std::size_t wanted = want; accepted.size() < want && done < bins; wanted *= 2) {
+      std::size_t upto = done;
+      for (std::size_t in = 0; upto < bins && in < wanted;) in += histogram[upto++];
+      picked.clear();
+      std::size_t i = 0;
+      for (const auto* l : lists)
+        for (const std::uint32_t n : l->nodes) {
+          if (bin_of[i] >= done && bin_of[i] < upto) picked.push_back(n);
+          ++i;
+        }
+      done = upto;
+      approx.resize(picked.size());
+      detail::code_scores(query_code.data(), stride, ix.codes.data(), row, picked.data(), picked.size(),
+                          approx.data());
+      for (std::size_t j = 0; j < picked.size(); ++j) {
+        if (approx[j] == std::numeric_limits<float>::infinity()) continue;  // a dead node
+        if (!decide && !matches(ix, ix.slot_at[picked[j]], f)) continue;
+        accepted.emplace_back(approx[j], picked[j]);
+      }
+    }
+    const std::size_t exact_count = std::min(keep, accepted.size());
+    std::partial_sort(accepted.begin(), accepted.begin() + static_cast<std::ptrdiff_t>(exact_count),
+                      accepted.end());
+    for (std::size_t j = 0; j < exact_count; ++j) {
+      const std::uint32_t n = accepted[j].second;
+      const std::uint32_t slot = ix.slot_at[n];
+      best[q].offer({ix.distance(query, reinterpret_cast<const float*>(ix.graph->getDataByInternalId(n))),
+                     ix.ids[slot], slot});
+    }
+  }
   return sorted_lists(best);
 }
 
@@ -492,7 +578,8 @@ pattern_index::impl::impl(index_config cfg, std::string embedder)
       space(std::make_unique<hnswlib::InnerProductSpace>(cfg.dimension)),
       distance_function(space->get_dist_func()),
       distance_parameter(space->get_dist_func_param()),
-      code_row(sizeof(float) + detail::code_stride(cfg.dimension)) {
+      code_row(sizeof(float) + detail::code_stride(cfg.dimension)),
+      sign_words(detail::sign_words(cfg.dimension)) {
   if (config.dimension == 0) throw std::invalid_argument("pattern index: dimension must be positive");
   if (config.m < 2) throw std::invalid_argument("pattern index: m must be at least 2");
   graph = std::make_unique<hnswlib::HierarchicalNSW<float>>(
@@ -695,11 +782,6 @@ std::vector<std::uint32_t> categories_of(const pattern_index::impl& ix, std::uin
   return out;
 }
 
-void list_node(std::vector<detail::posting_list>& lists, std::uint32_t value, std::uint32_t n) {
-  if (value >= lists.size()) lists.resize(value + 1);
-  lists[value].nodes.push_back(n);
-}
-
 }  // namespace
 
 void pattern_index::impl::write_columns(std::uint32_t slot, pattern_entry&& e) {
@@ -751,18 +833,35 @@ void pattern_index::impl::link(std::uint32_t slot) {
   if (n >= slot_at.size()) slot_at.resize(std::max<std::size_t>(n + 1, graph->cur_element_count));
   slot_at[n] = slot;
   encode(n);
-  list_node(speaker_nodes, speaker[slot], n);
-  list_node(client_nodes, client[slot], n);
-  for_each_category(*this, slot, [&](std::uint32_t c) { list_node(category_nodes, c, n); });
+  list(speaker_nodes, speaker[slot], n, false);
+  list(client_nodes, client[slot], n, true);
+  for_each_category(*this, slot, [&](std::uint32_t c) { list(category_nodes, c, n, true); });
+}
+
+void pattern_index::impl::list(std::vector<detail::posting_list>& lists, std::uint32_t value,
+                               std::uint32_t n, bool signed_list) {
+  if (value >= lists.size()) lists.resize(value + 1);
+  auto& l = lists[value];
+  l.nodes.push_back(n);
+  if (!signed_list) return;
+  l.signs.resize(l.nodes.size() * sign_words);
+  detail::sign_bits(reinterpret_cast<const float*>(graph->getDataByInternalId(n)), config.dimension,
+                    &l.signs[(l.nodes.size() - 1) * sign_words]);
 }
 
 void pattern_index::impl::unlist(std::vector<detail::posting_list>& lists, std::uint32_t value,
                                  std::uint32_t n) {
-  auto& nodes = lists[value].nodes;
-  if (auto it = std::find(nodes.begin(), nodes.end(), n); it != nodes.end()) {
-    *it = nodes.back();
-    nodes.pop_back();
-  }
+  auto& l = lists[value];
+  auto& nodes = l.nodes;
+  auto it = std::find(nodes.begin(), nodes.end(), n);
+  if (it == nodes.end()) return;
+  const auto at = static_cast<std::size_t>(it - nodes.begin());
+  *it = nodes.back();
+  nodes.pop_back();
+  if (l.signs.empty()) return;
+  std::copy_n(l.signs.end() - static_cast<std::ptrdiff_t>(sign_words), sign_words,
+              l.signs.begin() + static_cast<std::ptrdiff_t>(at * sign_words));
+  l.signs.resize(nodes.size() * sign_words);
 }
 
 void pattern_index::impl::rewrite(std::uint32_t slot, pattern_entry&& e) {
@@ -776,7 +875,7 @@ void pattern_index::impl::rewrite(std::uint32_t slot, pattern_entry&& e) {
   const std::uint32_t n = node[slot];
   if (client[slot] != old_client) {
     unlist(client_nodes, old_client, n);
-    list_node(client_nodes, client[slot], n);
+    list(client_nodes, client[slot], n, true);
   }
   const auto new_categories = categories_of(*this, slot);
   for (auto c : old_categories)
@@ -784,19 +883,29 @@ void pattern_index::impl::rewrite(std::uint32_t slot, pattern_entry&& e) {
       unlist(category_nodes, c, n);
   for (auto c : new_categories)
     if (std::find(old_categories.begin(), old_categories.end(), c) == old_categories.end())
-      list_node(category_nodes, c, n);
+      list(category_nodes, c, n, true);
 }
 
 void pattern_index::impl::died_in(detail::posting_list& list) {
   ++list.dead;
   if (list.dead < posting_rewrite_min_dead || list.dead * 2 <= list.nodes.size()) return;
   auto& nodes = list.nodes;
-  nodes.erase(std::remove_if(nodes.begin(), nodes.end(),
-                             [this](std::uint32_t n) {
-                               return (flags[slot_at[n]] & slot_flag::alive) == 0;
-                             }),
-              nodes.end());
+  const bool with_signs = !list.signs.empty();
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    if ((flags[slot_at[nodes[i]]] & slot_flag::alive) == 0) continue;
+    nodes[kept] = nodes[i];
+    if (with_signs)
+      std::copy_n(list.signs.begin() + static_cast<std::ptrdiff_t>(i * sign_words), sign_words,
+                  list.signs.begin() + static_cast<std::ptrdiff_t>(kept * sign_words));
+    ++kept;
+  }
+  nodes.resize(kept);
   nodes.shrink_to_fit();
+  if (with_signs) {
+    list.signs.resize(kept * sign_words);
+    list.signs.shrink_to_fit();
+  }
   list.dead = 0;
 }
 
@@ -1016,6 +1125,15 @@ std::vector<std::vector<candidate>> search_all(const pattern_index::impl& ix,
 
   const candidate_lists lists = narrowest_lists(ix, f);
   const bool prescan = lists.name != nullptr && lists.nodes >= ix.config.code_scan_min;
+  const bool by_signs =
+      prescan && lists.nodes >= ix.config.sign_scan_min && lists.nodes <= ix.config.sign_scan_max &&
+      std::all_of(lists.lists.begin(), lists.lists.end(), [&](const detail::posting_list* l) {
+        return l->signs.size() == l->nodes.size() * ix.sign_words;
+      });
+  if (by_signs) {
+    plan = std::string("bits:") + lists.name;
+    return sign_scan(ix, lists.lists, queries, f, lists_decide(ix, f), k);
+  }
   auto exact = [&](const std::vector<const float*>& these) {
     if (prescan) return prescan_lists(ix, lists.lists, these, f, lists_decide(ix, f), k);
     return lists.name != nullptr ? scan_lists(ix, lists.lists, these, f, k)

@@ -120,7 +120,16 @@ struct index_config {
   // `rerank` candidates per query scored exactly ("int8:<list>" plans); shorter ones are scanned on
   // the float vectors ("exact:<list>"). Measured on the bench set (bench/PROFILE.md).
   std::size_t code_scan_min = 512;
-  std::size_t rerank = 64;
+  std::size_t rerank = 32;
+  // Client and category lists of at least sign_scan_min entries are scanned on sign codes first
+  // (one bit per dimension, streamed in list order), the best sign_keep by that score then scored
+  // on int8 codes and the best `rerank` of those exactly ("bits:<list>" plans); lists up to
+  // sign_scan_max entries are scanned so rather than walked. On the bench set at 100k a 10% list
+  // kept 384: recall@10 0.994 (256: 0.989), rerank 32 as good as 64 there
+  // (bench/PROFILE-patterns.md).
+  std::size_t sign_scan_min = 4096;
+  std::size_t sign_keep = 384;
+  std::size_t sign_scan_max = 200000;
   // Below this estimated share of matching patterns the walk steps over non-matching nodes
   // (two-hop) instead of scoring them.
   double two_hop_selectivity = 0.3;

@@ -41,8 +41,13 @@ struct string_pool {
 // them in a bitmap so that most nodes it meets are rejected without touching the columns. Entries
 // of deleted nodes stay (nodes are never reused, so they can never match again) until half the list
 // is dead; a live node whose client or categories change moves between lists at once.
+//
+// Client and category lists also hold their members' sign codes (int8_codes.hpp), sign_words
+// words per entry in the order of `nodes`: the sign scan of a long list streams them. Speaker
+// lists are short enough to be scanned exactly and have none.
 struct posting_list {
   std::vector<std::uint32_t> nodes;
+  std::vector<std::uint64_t> signs;
   std::uint32_t dead = 0;
 };
 
@@ -109,6 +114,11 @@ struct pattern_index::impl {
   // pre-scan within one read instead of a second random access for its factor.
   std::size_t code_row = 0;
   std::vector<std::int8_t> codes;
+  std::size_t sign_words = 0;
+  // The sign scan's scores and their histogram bins, kept between queries: at 1M a category's
+  // 100,000 would be a fresh mapping (and its page faults) per query.
+  mutable std::vector<float> sign_scratch;
+  mutable std::vector<std::uint16_t> sign_bins;
   std::unordered_map<std::int64_t, std::uint32_t> slot_of;
   std::size_t live = 0;
   std::size_t tombstones = 0;
@@ -146,6 +156,9 @@ struct pattern_index::impl {
   void put_texts(std::uint32_t slot, const pattern_entry& e);
   void drop_texts(std::uint32_t slot);
   void unlist(std::vector<detail::posting_list>& lists, std::uint32_t value, std::uint32_t n);
+  // Appends node n to lists[value], with its sign code when `signed_list`.
+  void list(std::vector<detail::posting_list>& lists, std::uint32_t value, std::uint32_t n,
+            bool signed_list);
   void died_in(detail::posting_list& list);
 };
 
