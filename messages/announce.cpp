@@ -109,6 +109,7 @@ void announce_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<job_pull>("sbm::job_pull");
   // patterns
   cfg.add_message_type<pattern_record>("sbm::pattern_record");
+  cfg.add_message_type<pattern_record_batch>("sbm::pattern_record_batch");
   cfg.add_message_type<pattern_filter>("sbm::pattern_filter");
   cfg.add_message_type<pattern_search>("sbm::pattern_search");
   cfg.add_message_type<pattern_hit>("sbm::pattern_hit");

@@ -5,6 +5,7 @@
 #include <caf/optional.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -49,6 +50,21 @@ typename Inspector::result_type inspect(Inspector& f, pattern_record& x) {
            x.overlapping_speech, x.requires_specialized_knowledge, x.status, x.weight,
            x.created_at_ms, x.saga_revision);
 }
+
+// Many patterns upserted at once (the report saga groups its sagas' index steps): stored in one
+// statement and one commit, so either all are written or none; each record is checked and
+// revision-guarded as if sent alone. At most max_pattern_batch records, pattern ids distinct; one
+// bad record refuses the whole batch as invalid_argument before anything is written.
+struct pattern_record_batch {
+  std::vector<pattern_record> records;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, pattern_record_batch& x) {
+  return f(caf::meta::type_name("pattern_record_batch"), x.records);
+}
+
+inline constexpr std::size_t max_pattern_batch = 256;
 
 // Every field is optional: empty strings, none and 0 mean "any".
 struct pattern_filter {
@@ -159,8 +175,11 @@ typename Inspector::result_type inspect(Inspector& f, pattern_index_status& x) {
 
 // upsert is idempotent (same pattern_id replaces), so a saga step can be retried safely; its commit
 // does not wait for the WAL flush (runtime/db/commit.hpp): the saga's acknowledgement follows it.
+// A batch answers true once all its records are committed; in a cluster the router splits it by
+// owner, and any part that fails fails the answer (the parts stored stay, and a resend is safe).
 using pattern_index_actor = caf::typed_actor<
   caf::replies_to<upsert_atom, pattern_record>::with<bool>,
+  caf::replies_to<upsert_atom, pattern_record_batch>::with<bool>,
   caf::replies_to<delete_atom, std::int64_t>::with<bool>,
   caf::replies_to<search_atom, pattern_search>::with<pattern_hits>,
   caf::replies_to<search_atom, pattern_batch_search>::with<pattern_batch_hits>,

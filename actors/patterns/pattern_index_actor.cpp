@@ -396,6 +396,82 @@ caf::result<bool> on_upsert(self_ptr self, pattern_record& record) {
   return rp;
 }
 
+// A batch is one write of each of its ids: it runs once every id's earlier writes are done (the
+// batch holds the head of each id's queue meanwhile), in one statement and one commit, and the
+// memory applies it after the commit as a single upsert would. Batches queue behind one another in
+// the order they came for every id they share, so two never wait for each other.
+struct batch_write {
+  std::vector<pattern_record> records;
+  std::size_t waiting = 0;  // ids whose earlier writes are still in flight
+};
+
+void write_batch(self_ptr self, caf::typed_response_promise<bool> rp, std::shared_ptr<batch_write> batch) {
+  auto& st = self->state;
+  st.store->upsert_batch(batch->records, st.embedder_name, [self, rp, batch](caf::expected<std::vector<upserted>> done) mutable {
+    auto& st = self->state;
+    auto release = [self, batch] {
+      for (const auto& r : batch->records) write_done(self, r.pattern_id);
+    };
+    if (!done || done->size() != batch->records.size()) {
+      rp.deliver(done ? make_error(errc::internal, "patterns store: one answer per record expected")
+                      : db::failure(done.error()));
+      return release();
+    }
+    std::vector<pattern_entry> entries;
+    std::string moved;  // a speaker this node no longer owns (see on_upsert)
+    for (std::size_t i = 0; i < done->size(); ++i) {
+      const auto& r = batch->records[i];
+      const auto& u = (*done)[i];
+      if (!u.applied) continue;
+      if (owns(st, r.speaker_id)) {
+        entries.push_back(to_entry(r, u.version, u.created_at_ms));
+      } else {
+        if (st.index->erase(r.pattern_id)) ++st.changes;
+        moved = r.speaker_id;
+      }
+    }
+    if (!entries.empty()) {
+      auto vectors = embed_all(*st.settings.embedder, entries, 1);
+      st.index->upsert_batch(std::move(entries), vectors, 1);
+      ++st.changes;
+      maybe_compact(self);
+    }
+    if (!moved.empty())
+      rp.deliver(make_error(errc::moving,
+                            "the patterns of speaker " + moved +
+                              " moved to another member; this batch is stored, send it again to be indexed there",
+                            std::chrono::seconds{1}));
+    else
+      rp.deliver(true);
+    release();
+  });
+}
+
+caf::result<bool> on_upsert_batch(self_ptr self, pattern_record_batch& batch) {
+  auto& st = self->state;
+  if (batch.records.size() > max_pattern_batch)
+    return invalid("records: at most " + std::to_string(max_pattern_batch) + " at once");
+  std::unordered_set<std::int64_t> ids;
+  for (std::size_t i = 0; i < batch.records.size(); ++i) {
+    const auto& r = batch.records[i];
+    const auto at = "records[" + std::to_string(i) + "]: ";
+    if (auto problem = invalid_record(r, st.settings.max_text_bytes)) return invalid(at + *problem);
+    if (!ids.insert(r.pattern_id).second) return invalid(at + "pattern_id repeats an earlier record's");
+  }
+  if (!st.ready) return loading_error();
+  if (batch.records.empty()) return true;
+  auto job = std::make_shared<batch_write>();
+  job->records = std::move(batch.records);
+  for (auto& r : job->records) canonicalise(r);
+  job->waiting = job->records.size();
+  auto rp = self->make_response_promise<bool>();
+  for (const auto& r : job->records)
+    enqueue_write(self, r.pattern_id, [self, rp, job]() {
+      if (--job->waiting == 0) write_batch(self, rp, job);
+    });
+  return rp;
+}
+
 caf::result<bool> on_delete(self_ptr self, std::int64_t id) {
   auto& st = self->state;
   if (id <= 0) return invalid("pattern_id: must be positive");
@@ -514,6 +590,7 @@ index_actor::behavior_type index_fn(self_ptr self, pattern_index_settings settin
 
   return {
       [self](upsert_atom, pattern_record& r) { return on_upsert(self, r); },
+      [self](upsert_atom, pattern_record_batch& b) { return on_upsert_batch(self, b); },
       [self](delete_atom, std::int64_t id) { return on_delete(self, id); },
       [self](search_atom, const pattern_search& q) { return on_search(self, q); },
       [self](search_atom, const pattern_batch_search& q) { return on_search_batch(self, q); },

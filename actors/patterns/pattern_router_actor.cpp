@@ -258,6 +258,61 @@ caf::result<bool> on_delete(self_ptr self, std::int64_t id) {
   return rp;
 }
 
+// A batch split by the owners of its speakers, one part to each owner's index (the whole batch
+// delegated when one owner, or no placement yet, holds them all). True when every part was
+// stored; otherwise the first error, an invalid part's first (the parts stored stay stored, and
+// the caller's resend of the whole batch is safe: upserts are idempotent by pattern id).
+caf::result<bool> on_upsert_batch(self_ptr self, pattern_record_batch& batch) {
+  auto& st = self->state;
+  std::vector<pattern_record_batch> parts(std::max<std::size_t>(st.members.size(), 1));
+  for (auto& r : batch.records) {
+    const auto at = st.members.empty() ? 0 : domain::owner_index(st.addresses, r.speaker_id);
+    if (at >= parts.size()) return make_error(errc::unavailable, "no owner for speaker " + r.speaker_id);
+    parts[at].records.push_back(std::move(r));
+  }
+  std::vector<std::size_t> used;
+  for (std::size_t i = 0; i < parts.size(); ++i)
+    if (!parts[i].records.empty()) used.push_back(i);
+  if (used.empty()) return true;
+  if (used.size() == 1) {
+    if (st.members.empty()) return self->delegate(st.settings.local, upsert_atom::value, std::move(parts[used[0]]));
+    const auto& owner = st.members[used[0]];
+    if (!owner.reachable) return owner_lost(owner);
+    return self->delegate(owner.index, upsert_atom::value, std::move(parts[used[0]]));
+  }
+  struct joined {
+    std::size_t waiting = 0;
+    caf::error first_error;
+  };
+  auto rp = self->make_response_promise<bool>();
+  auto j = std::make_shared<joined>();
+  j->waiting = used.size();
+  auto answered = [rp, j](caf::error e) mutable {
+    if (e && (!j->first_error || (code_of(e) == errc::invalid_argument &&
+                                  code_of(j->first_error) != errc::invalid_argument)))
+      j->first_error = std::move(e);
+    if (--j->waiting > 0) return;
+    if (j->first_error)
+      rp.deliver(j->first_error);
+    else
+      rp.deliver(true);
+  };
+  for (auto i : used) {
+    const auto& owner = st.members[i];
+    if (!owner.reachable) {
+      answered(owner_lost(owner));
+      continue;
+    }
+    self->request(owner.index, st.settings.scatter_timeout, upsert_atom::value, std::move(parts[i]))
+      .then(
+        [answered](bool ok) mutable {
+          answered(ok ? caf::error{} : make_error(errc::unavailable, "a member did not store its part of the batch"));
+        },
+        [answered](caf::error& e) mutable { answered(std::move(e)); });
+  }
+  return rp;
+}
+
 void on_placement(self_ptr self, const cluster_placement& p) {
   auto& st = self->state;
   if (!p.ready) return;  // no lease: keep routing as last told (the owners refuse what is not theirs)
@@ -291,6 +346,7 @@ router_actor::behavior_type router_fn(self_ptr self, pattern_router_settings set
     [self](upsert_atom, pattern_record& r) -> caf::result<bool> {
       return to_owner<bool>(self, r.speaker_id, upsert_atom::value, std::move(r));
     },
+    [self](upsert_atom, pattern_record_batch& b) { return on_upsert_batch(self, b); },
     [self](delete_atom, std::int64_t id) { return on_delete(self, id); },
     [self](search_atom, const pattern_search& q) { return on_search(self, q); },
     [self](search_atom, const pattern_batch_search& q) { return on_search_batch(self, q); },

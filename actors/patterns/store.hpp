@@ -43,6 +43,11 @@ class store {
   // Insert or replace by pattern_id, with a new version; created_at keeps the stored value when
   // the record's is 0 (now for a new row). errc::invalid_argument for a weight outside [0, 1].
   virtual void upsert(const pattern_record& record, const std::string& embedder_name, completion<upserted> done) = 0;
+  // The same for many records in one transaction: all are written or none (a refused record
+  // refuses the batch). One answer per record, in their order. Pattern ids must be distinct
+  // (errc::invalid_argument otherwise, nothing written).
+  virtual void upsert_batch(const std::vector<pattern_record>& records, const std::string& embedder_name,
+                            completion<std::vector<upserted>> done) = 0;
   // true when the pattern existed.
   virtual void erase(std::int64_t pattern_id, completion<bool> done) = 0;
 };

@@ -1,9 +1,13 @@
 // The pattern store over PostgreSQL: the only file with the patterns family's SQL. Parameters
-// always travel separate from the SQL text; categories travel as one text parameter or column of
-// comma-separated hex items, so no character of theirs needs escapes. Values come back from the
-// connection actor as PostgreSQL prints them.
+// always travel separate from the SQL text: writes as one JSON parameter, categories read back as
+// one column of comma-separated hex items, so no character of theirs needs escapes. Values come
+// back from the connection actor as PostgreSQL prints them.
+#include <nlohmann/json.hpp>
+
 #include <cstdio>
 #include <stdexcept>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include "actors/patterns/store.hpp"
@@ -16,18 +20,6 @@ namespace sbm::patterns {
 namespace {
 
 using db::read_into;
-
-// Text as lowercase hex of its bytes.
-std::string to_hex(const std::string& bytes) {
-  static const char digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out += digits[c >> 4];
-    out += digits[c & 0x0f];
-  }
-  return out;
-}
 
 std::string from_hex(const std::string& hex) {
   auto nibble = [](char c) -> int {
@@ -44,11 +36,6 @@ std::string from_hex(const std::string& hex) {
   return out;
 }
 
-// Comma-separated hex items, decoded in order; '' is no item at all.
-constexpr const char* categories_from_param =
-    "ARRAY(SELECT convert_from(decode(h, 'hex'), 'UTF8') "
-    "FROM unnest(string_to_array($8::text, ',')) WITH ORDINALITY AS c(h, n) ORDER BY n)";
-
 constexpr const char* categories_to_column =
     "array_to_string(ARRAY(SELECT encode(convert_to(c, 'UTF8'), 'hex') "
     "FROM unnest(error_categories) WITH ORDINALITY AS u(c, n) ORDER BY n), ',')";
@@ -58,15 +45,6 @@ std::string sql_number(double value) {
   char buffer[32];
   std::snprintf(buffer, sizeof buffer, "%.17g", value);
   return buffer;
-}
-
-std::string join_hex(const std::vector<std::string>& items) {
-  std::string out;
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    if (i > 0) out += ',';
-    out += to_hex(items[i]);
-  }
-  return out;
 }
 
 std::vector<std::string> split_hex(const std::string& joined) {
@@ -82,18 +60,23 @@ std::vector<std::string> split_hex(const std::string& joined) {
   return out;
 }
 
-db_statement upsert_statement(const pattern_record& r, const std::string& embedder_name) {
+// Many records in one statement: rows as positional JSON arrays (the order of upsert_statement's
+// parameters; categories as a JSON array, weight as the decimal text sql_number gives). A record
+// without created_at keeps the stored row's, read in the SELECT, since DO UPDATE sees only EXCLUDED.
+db_statement upsert_batch_statement(const std::vector<pattern_record>& records, const std::string& embedder_name) {
   static const std::string sql =
-      std::string(
-          "INSERT INTO patterns.patterns (pattern_id, speaker_id, client_id, bucket_type, "
-          "original_text, corrected_text, context_text, error_categories, audio_quality, "
-          "speaker_clarity, background_noise, number_of_speakers, overlapping_speech, "
-          "requires_specialized_knowledge, status, weight, embedder, created_at, saga_revision) "
-          "VALUES ($1::bigint, $2, $3, $4, $5, $6, $7, ") +
-      categories_from_param +
-      ", $9, $10, $11, $12::integer, $13::boolean, $14::boolean, $15, $16::double precision, $17, "
-      "CASE WHEN $18::bigint > 0 THEN timestamptz 'epoch' + $18::bigint * interval '1 millisecond' "
-      "ELSE now() END, $19::bigint) "
+      "INSERT INTO patterns.patterns (pattern_id, speaker_id, client_id, bucket_type, "
+      "original_text, corrected_text, context_text, error_categories, audio_quality, "
+      "speaker_clarity, background_noise, number_of_speakers, overlapping_speech, "
+      "requires_specialized_knowledge, status, weight, embedder, created_at, saga_revision) "
+      "SELECT (r->>0)::bigint, r->>1, r->>2, r->>3, r->>4, r->>5, r->>6, "
+      "ARRAY(SELECT c FROM jsonb_array_elements_text(r->7) WITH ORDINALITY AS u(c, n) ORDER BY n), "
+      "r->>8, r->>9, r->>10, (r->>11)::integer, (r->>12)::boolean, (r->>13)::boolean, r->>14, "
+      "(r->>15)::double precision, $2, "
+      "CASE WHEN (r->>16)::bigint > 0 THEN timestamptz 'epoch' + (r->>16)::bigint * interval '1 millisecond' "
+      "ELSE coalesce((SELECT p.created_at FROM patterns.patterns p WHERE p.pattern_id = (r->>0)::bigint), now()) END, "
+      "(r->>17)::bigint "
+      "FROM jsonb_array_elements($1::jsonb) AS rows(r) "
       "ON CONFLICT (pattern_id) DO UPDATE SET speaker_id = EXCLUDED.speaker_id, "
       "client_id = EXCLUDED.client_id, bucket_type = EXCLUDED.bucket_type, "
       "original_text = EXCLUDED.original_text, corrected_text = EXCLUDED.corrected_text, "
@@ -104,19 +87,18 @@ db_statement upsert_statement(const pattern_record& r, const std::string& embedd
       "overlapping_speech = EXCLUDED.overlapping_speech, "
       "requires_specialized_knowledge = EXCLUDED.requires_specialized_knowledge, "
       "status = EXCLUDED.status, weight = EXCLUDED.weight, embedder = EXCLUDED.embedder, "
-      "created_at = CASE WHEN $18::bigint > 0 THEN EXCLUDED.created_at "
-      "ELSE patterns.patterns.created_at END, saga_revision = EXCLUDED.saga_revision "
+      "created_at = EXCLUDED.created_at, saga_revision = EXCLUDED.saga_revision "
       "WHERE patterns.patterns.saga_revision <= EXCLUDED.saga_revision "
-      "RETURNING version, (extract(epoch from created_at) * 1000)::bigint";
-  return {sql,
-          {std::to_string(r.pattern_id), r.speaker_id, r.client_id, r.bucket_type, r.original_text,
-           r.corrected_text, r.context_text, join_hex(r.error_categories), r.audio_quality,
-           r.speaker_clarity, r.background_noise, std::to_string(r.number_of_speakers),
-           std::string(r.overlapping_speech ? "true" : "false"),
-           std::string(r.requires_specialized_knowledge ? "true" : "false"), r.status,
-           sql_number(r.weight), embedder_name, std::to_string(r.created_at_ms),
-           std::to_string(r.saga_revision)},
-          -1};  // no row: the stored one came from a newer saga revision
+      "RETURNING pattern_id, version, (extract(epoch from created_at) * 1000)::bigint";
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& r : records)
+    rows.push_back({r.pattern_id, r.speaker_id, r.client_id, r.bucket_type, r.original_text,
+                    r.corrected_text, r.context_text, r.error_categories, r.audio_quality,
+                    r.speaker_clarity, r.background_noise, r.number_of_speakers, r.overlapping_speech,
+                    r.requires_specialized_knowledge, r.status, sql_number(r.weight), r.created_at_ms,
+                    r.saga_revision});
+  // strict: invalid UTF-8 throws here (the caller answers invalid_argument), as PostgreSQL would refuse it.
+  return {sql, {rows.dump(-1, ' ', false, nlohmann::json::error_handler_t::strict), embedder_name}, -1};
 }
 
 db_statement delete_statement(std::int64_t pattern_id) {
@@ -206,19 +188,50 @@ class postgres_store final : public store {
     });
   }
 
-  // Unflushed (runtime/db/commit.hpp): the report saga is the writer, and it re-runs this step
-  // from its outbox row if a PostgreSQL crash loses the row together with the step's
-  // acknowledgement, which the WAL holds after it.
+  // A batch of one: one statement for both.
   void upsert(const pattern_record& record, const std::string& embedder_name, completion<upserted> done) override {
-    link_.transact(db::unflushed({upsert_statement(record, embedder_name)}), [done](caf::expected<db_results> res) {
-      read_into<upserted>(res, done, "upserted pattern", [](const db_results& r) {
+    upsert_batch({record}, embedder_name, [done](caf::expected<std::vector<upserted>> got) {
+      if (!got) return done(std::move(got.error()));
+      done(got->empty() ? upserted{} : got->front());
+    });
+  }
+
+  // One commit for the batch, unflushed (runtime/db/commit.hpp): the report saga is the writer,
+  // and it re-runs the step from its outbox row if a PostgreSQL crash loses the rows together with
+  // the step's acknowledgement, which the WAL holds after them.
+  void upsert_batch(const std::vector<pattern_record>& records, const std::string& embedder_name,
+                    completion<std::vector<upserted>> done) override {
+    if (records.empty()) return done(std::vector<upserted>{});
+    std::unordered_set<std::int64_t> ids;
+    for (const auto& r : records)
+      if (!ids.insert(r.pattern_id).second)
+        return done(make_error(errc::invalid_argument,
+                               "patterns: pattern_id " + std::to_string(r.pattern_id) + " twice in one batch"));
+    db_statement stmt;
+    try {
+      stmt = upsert_batch_statement(records, embedder_name);
+    } catch (const std::exception& e) {
+      return done(make_error(errc::invalid_argument, std::string("patterns: ") + e.what()));
+    }
+    auto order = std::make_shared<std::vector<std::int64_t>>();
+    order->reserve(records.size());
+    for (const auto& r : records) order->push_back(r.pattern_id);
+    link_.transact(db::unflushed({std::move(stmt)}), [done, order](caf::expected<db_results> res) {
+      read_into<std::vector<upserted>>(res, done, "upserted pattern", [&order](const db_results& r) {
+        std::unordered_map<std::int64_t, upserted> by_id;
         const auto at = db::unflushed_result(0);
-        upserted out;
-        if (at >= r.results.size() || r.results[at].rows.empty()) return out;  // a newer revision holds it
-        const auto& row = r.results[at].rows.front();
-        out.applied = true;
-        out.version = db::int_column(row, 0);
-        out.created_at_ms = db::int_column(row, 1);
+        if (at < r.results.size())
+          for (const auto& row : r.results[at].rows) {
+            upserted u;
+            u.applied = true;
+            u.version = db::int_column(row, 1);
+            u.created_at_ms = db::int_column(row, 2);
+            by_id[db::int_column(row, 0)] = u;
+          }
+        // A record without a row came from an older saga revision than the stored one.
+        std::vector<upserted> out;
+        out.reserve(order->size());
+        for (auto id : *order) out.push_back(by_id.count(id) > 0 ? by_id[id] : upserted{});
         return out;
       });
     });

@@ -31,9 +31,9 @@ constexpr std::size_t max_error_bytes = 500;
 // Group commit of acknowledgements (see flush_acks).
 constexpr std::size_t max_ack_batch = 128;
 constexpr int max_acks_in_flight = 2;
-// Group commit of schedule steps (see flush_schedules), within the scheduler's own cap.
-constexpr std::size_t max_schedule_batch = std::min<std::size_t>(128, max_verification_batch);
-constexpr int max_schedules_in_flight = 2;
+// Group commit of the index and schedule steps (see flush_batch), within their targets' caps.
+constexpr std::size_t max_step_batch = 128;
+constexpr int max_step_batches_in_flight = 2;
 constexpr const char* no_subscriber_note =
   "no pattern-learning subscriber on this node; the pattern is searchable, nothing else to tell";
 
@@ -54,6 +54,13 @@ struct waiting_saga {
   std::optional<pattern_record> filed;
 };
 
+// Sagas at a step whose target takes many requests in one message, waiting for a batch. A saga is
+// queued at most once and only while it runs, so reports.max-running-sagas bounds each queue too.
+struct step_queue {
+  std::deque<std::int64_t> ids;
+  int in_flight = 0;
+};
+
 // An acknowledged step waiting to be recorded.
 struct pending_ack {
   std::int64_t id = 0;
@@ -72,10 +79,8 @@ struct saga_state {
   std::deque<waiting_saga> waiting;  // nudged while max_running sagas were already running
   std::deque<pending_ack> acks;  // acknowledged steps waiting for a statement
   int acks_in_flight = 0;
-  // Sagas at the schedule step waiting for a batch. A saga is queued at most once and only while
-  // it runs, so reports.max-running-sagas bounds this queue too.
-  std::deque<std::int64_t> schedules;
-  int schedules_in_flight = 0;
+  step_queue indexes;    // at the index step (index_step)
+  step_queue schedules;  // at the schedule step (schedule_step)
   time_point next_tick{};
   bool claiming = false;
   bool backlog = false;  // the last claim filled every free slot: claim again when one frees
@@ -239,73 +244,120 @@ verification_request schedule_request(std::int64_t id, const pattern_record& p) 
           p.client_id};
 }
 
-void scheduled(self_ptr self, std::int64_t id, bool ok, const std::string& priority) {
+// The steps sent in batches: what a saga sends its target, how the requests form one message and
+// what its log says when the step is done. A batch is answered as a whole (true: every request is
+// committed), so each saga of the batch is acknowledged, or fails, with it.
+struct index_step {
+  using request = pattern_record;
+  using batch = pattern_record_batch;
+  static constexpr std::size_t max_batch = std::min(max_step_batch, max_pattern_batch);
+  static constexpr const char* missing = "no pattern index on this node";
+  static constexpr const char* refused = "the pattern index did not store the pattern";
+  static step_queue& queue(saga_state& st) { return st.indexes; }
+  static const pattern_index_actor& target(const saga_state& st) { return st.settings.patterns; }
+  static upsert_atom atom() { return upsert_atom::value; }
+  static request make(std::int64_t, running_saga& r) {
+    r.pattern.saga_revision = r.revision;
+    return r.pattern;
+  }
+  static std::string note(std::int64_t id, const request&) { return "indexed as pattern " + std::to_string(id); }
+  static void add(batch& b, request r) { b.records.push_back(std::move(r)); }
+};
+
+struct schedule_step {
+  using request = verification_request;
+  using batch = verification_request_batch;
+  static constexpr std::size_t max_batch = std::min(max_step_batch, max_verification_batch);
+  static constexpr const char* missing = "no verification scheduler on this node";
+  static constexpr const char* refused = "the verification scheduler refused the request";
+  static step_queue& queue(saga_state& st) { return st.schedules; }
+  static const verification_scheduler_actor& target(const saga_state& st) { return st.settings.schedule; }
+  static schedule_atom atom() { return schedule_atom::value; }
+  static request make(std::int64_t id, running_saga& r) { return schedule_request(id, r.pattern); }
+  static std::string note(std::int64_t, const request& req) {
+    return "verification scheduled, priority " + req.priority;
+  }
+  static void add(batch& b, request r) { b.requests.push_back(std::move(r)); }
+};
+
+template <class Step>
+void answered(self_ptr self, std::int64_t id, bool ok, std::string note) {
   if (ok)
-    acked(self, id, "verification scheduled, priority " + priority);
+    acked(self, id, std::move(note));
   else
-    failed(self, id, "the verification scheduler refused the request");
+    failed(self, id, Step::refused);
 }
 
-// One saga's schedule step on its own: after a batch was refused as invalid, so that a request
-// the scheduler refuses fails only its own saga.
-void schedule_alone(self_ptr self, std::int64_t id) {
+// One saga's step on its own: after a batch was refused as invalid, so that a request the target
+// refuses fails only its own saga.
+template <class Step>
+void step_alone(self_ptr self, std::int64_t id) {
   auto& st = self->state;
   auto it = st.running.find(id);
   if (it == st.running.end()) return;
-  auto req = schedule_request(id, it->second.pattern);
-  auto priority = req.priority;
-  self->request(st.settings.schedule, st.settings.step_timeout, schedule_atom::value, std::move(req))
-    .then([self, id, priority](bool ok) { scheduled(self, id, ok, priority); },
+  auto req = Step::make(id, it->second);
+  auto note = Step::note(id, req);
+  self->request(Step::target(st), st.settings.step_timeout, Step::atom(), std::move(req))
+    .then([self, id, note](bool ok) { answered<Step>(self, id, ok, note); },
           [self, id](caf::error& e) { failed(self, id, self->system().render(e)); });
 }
 
-void flush_schedules(self_ptr self);
+template <class Step>
+void flush_batch(self_ptr self);
 
-void send_schedules(self_ptr self, std::vector<std::int64_t> ids, verification_request_batch batch) {
+template <class Step>
+void send_batch(self_ptr self, std::vector<std::pair<std::int64_t, std::string>> sagas, typename Step::batch batch) {
   auto& st = self->state;
-  std::vector<std::string> priorities;
-  for (const auto& req : batch.requests) priorities.push_back(req.priority);
-  ++st.schedules_in_flight;
-  auto shared = std::make_shared<std::pair<std::vector<std::int64_t>, std::vector<std::string>>>(
-    std::move(ids), std::move(priorities));
-  self->request(st.settings.schedule, st.settings.step_timeout, schedule_atom::value, std::move(batch))
+  ++Step::queue(st).in_flight;
+  auto shared = std::make_shared<std::vector<std::pair<std::int64_t, std::string>>>(std::move(sagas));
+  self->request(Step::target(st), st.settings.step_timeout, Step::atom(), std::move(batch))
     .then(
       [self, shared](bool ok) {
-        --self->state.schedules_in_flight;
-        for (std::size_t i = 0; i < shared->first.size(); ++i)
-          scheduled(self, shared->first[i], ok, shared->second[i]);
-        flush_schedules(self);
+        --Step::queue(self->state).in_flight;
+        for (auto& [id, note] : *shared) answered<Step>(self, id, ok, std::move(note));
+        flush_batch<Step>(self);
       },
       [self, shared](caf::error& e) {
-        --self->state.schedules_in_flight;
-        if (code_of(e) == errc::invalid_argument && shared->first.size() > 1) {
-          for (auto id : shared->first) schedule_alone(self, id);
+        --Step::queue(self->state).in_flight;
+        if (code_of(e) == errc::invalid_argument && shared->size() > 1) {
+          for (const auto& s : *shared) step_alone<Step>(self, s.first);
         } else {
           const auto why = self->system().render(e);
-          for (auto id : shared->first) failed(self, id, why);
+          for (const auto& s : *shared) failed(self, s.first, why);
         }
-        flush_schedules(self);
+        flush_batch<Step>(self);
       });
 }
 
-// Group commit for schedule steps, as for acknowledgements: while batches are being stored, the
-// sagas reaching this step wait and go in the next one together (one statement and one commit
-// for many reports instead of one transaction each); a lone one goes at once.
-void flush_schedules(self_ptr self) {
+// Group commit for the index and schedule steps, as for acknowledgements: while batches are being
+// stored, the sagas reaching the step wait and go in the next one together (one statement and one
+// commit for many reports instead of one transaction each); a lone one goes at once.
+template <class Step>
+void flush_batch(self_ptr self) {
   auto& st = self->state;
-  while (st.schedules_in_flight < max_schedules_in_flight && !st.schedules.empty()) {
-    std::vector<std::int64_t> ids;
-    verification_request_batch batch;
-    while (!st.schedules.empty() && ids.size() < max_schedule_batch) {
-      const auto id = st.schedules.front();
-      st.schedules.pop_front();
+  auto& q = Step::queue(st);
+  while (q.in_flight < max_step_batches_in_flight && !q.ids.empty()) {
+    std::vector<std::pair<std::int64_t, std::string>> sagas;
+    typename Step::batch batch;
+    while (!q.ids.empty() && sagas.size() < Step::max_batch) {
+      const auto id = q.ids.front();
+      q.ids.pop_front();
       auto it = st.running.find(id);
       if (it == st.running.end()) continue;
-      batch.requests.push_back(schedule_request(id, it->second.pattern));
-      ids.push_back(id);
+      auto req = Step::make(id, it->second);
+      sagas.emplace_back(id, Step::note(id, req));
+      Step::add(batch, std::move(req));
     }
-    if (!ids.empty()) send_schedules(self, std::move(ids), std::move(batch));
+    if (!sagas.empty()) send_batch<Step>(self, std::move(sagas), std::move(batch));
   }
+}
+
+template <class Step>
+void queue_step(self_ptr self, std::int64_t id) {
+  auto& st = self->state;
+  if (!Step::target(st)) return failed(self, id, Step::missing);
+  Step::queue(st).ids.push_back(id);
+  flush_batch<Step>(self);
 }
 
 void run_step(self_ptr self, std::int64_t id) {
@@ -317,18 +369,7 @@ void run_step(self_ptr self, std::int64_t id) {
   auto on_error = [self, id](caf::error& e) { failed(self, id, self->system().render(e)); };
   switch (r.step) {
     case saga_step::index:
-      if (!st.settings.patterns) return failed(self, id, "no pattern index on this node");
-      r.pattern.saga_revision = r.revision;
-      self->request(st.settings.patterns, timeout, upsert_atom::value, r.pattern)
-        .then(
-          [self, id](bool stored) {
-            if (stored)
-              acked(self, id, "indexed as pattern " + std::to_string(id));
-            else
-              failed(self, id, "the pattern index did not store the pattern");
-          },
-          on_error);
-      return;
+      return queue_step<index_step>(self, id);
     case saga_step::notify: {
       if (!st.settings.learning) return acked(self, id, no_subscriber_note);
       pattern_learned ev{id, r.revision, r.pattern.speaker_id, r.pattern.client_id,
@@ -345,10 +386,7 @@ void run_step(self_ptr self, std::int64_t id) {
       return;
     }
     case saga_step::schedule:
-      if (!st.settings.schedule) return failed(self, id, "no verification scheduler on this node");
-      st.schedules.push_back(id);
-      flush_schedules(self);
-      return;
+      return queue_step<schedule_step>(self, id);
     case saga_step::done:
       finish(self, id);
       return;

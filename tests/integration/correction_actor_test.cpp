@@ -51,6 +51,7 @@ sbm::pattern_index_actor::behavior_type holding_index(
   sbm::pattern_index_actor::stateful_pointer<holding_state> self) {
   return {
     [](sbm::upsert_atom, const sbm::pattern_record&) { return true; },
+    [](sbm::upsert_atom, const sbm::pattern_record_batch&) { return true; },
     [](sbm::delete_atom, std::int64_t) { return true; },
     [self](sbm::search_atom, const sbm::pattern_search&) -> caf::result<sbm::pattern_hits> {
       // Before the promise: making it takes the sender out of the current message.

@@ -569,6 +569,52 @@ TEST_F(PatternIndexActor, WritesToOnePatternApplyInTheOrderSent) {
   EXPECT_EQ(hits.hits[0].pattern.weight, 1.0);
 }
 
+// The report saga's index steps, grouped: one statement and one commit for the batch, each
+// pattern searchable after the answer, and a batch queued behind the single writes in flight
+// for its ids, so the last sent is what stays.
+TEST_F(PatternIndexActor, ABatchIsOneCommitAppliedInOrderWithTheWritesBeforeIt) {
+  auto a = stop_at_end(start(settings()));
+  auto single = record(11, "spk-1", "shortness of breath");
+  single.weight = 0.2;
+  auto in_flight = self->request(a, answer_timeout, sbm::upsert_atom::value, single);
+  sbm::pattern_record_batch batch;
+  for (std::int64_t id : {11, 12, 13}) {
+    auto r = record(id, "spk-" + std::to_string(id % 2), phrases[static_cast<std::size_t>(id - 10)]);
+    r.weight = 0.9;
+    batch.records.push_back(r);
+  }
+  auto ok = call<bool>(self, a, sbm::upsert_atom::value, batch);
+  ASSERT_TRUE(ok) << sys.render(ok.error());
+  EXPECT_TRUE(*ok);
+  in_flight.receive([](bool stored) { EXPECT_TRUE(stored); },
+                    [&](caf::error& e) { ADD_FAILURE() << sys.render(e); });
+  // One transaction wrote the three rows (the single write of 11 committed before it).
+  auto rows = sql("SELECT count(*), count(DISTINCT xmin::text), min(weight) FROM patterns.patterns");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0][0], param{"3"});
+  EXPECT_EQ(rows[0][1], param{"1"});
+  EXPECT_EQ(rows[0][2], param{"0.9"});
+  for (std::size_t i = 0; i < batch.records.size(); ++i) {
+    auto hits = search(a, query(batch.records[i].original_text, 1));
+    ASSERT_EQ(hits.hits.size(), 1u);
+    EXPECT_EQ(hits.hits[0].pattern.pattern_id, batch.records[i].pattern_id);
+    EXPECT_EQ(hits.hits[0].pattern.weight, 0.9);
+  }
+
+  // One bad record refuses the batch before anything is written; so does a repeated id.
+  sbm::pattern_record_batch bad;
+  bad.records = {record(14, "spk-1", "chest pain"), record(15, "spk-1", "")};
+  EXPECT_EQ(code(call<bool>(self, a, sbm::upsert_atom::value, bad)), errc::invalid_argument);
+  bad.records = {record(14, "spk-1", "chest pain"), record(14, "spk-1", "chest pains")};
+  EXPECT_EQ(code(call<bool>(self, a, sbm::upsert_atom::value, bad)), errc::invalid_argument);
+  bad.records.assign(sbm::max_pattern_batch + 1, record(16, "spk-1", "x"));
+  EXPECT_EQ(code(call<bool>(self, a, sbm::upsert_atom::value, bad)), errc::invalid_argument);
+  EXPECT_EQ(sql("SELECT count(*) FROM patterns.patterns")[0][0], param{"3"});
+  auto st = call<pattern_index_status>(self, a, sbm::status_atom::value);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->patterns, 3u);
+}
+
 TEST_F(PatternIndexActor, RestartRebuildsFromPostgres) {
   auto first = start(settings());
   auto records = fill(first);
@@ -747,6 +793,7 @@ struct holding_state {
 pattern_index_actor::behavior_type frozen_index(pattern_index_actor::stateful_pointer<holding_state> self) {
   return {
     [](sbm::upsert_atom, pattern_record&) { return true; },
+    [](sbm::upsert_atom, sbm::pattern_record_batch&) { return true; },
     [](sbm::delete_atom, std::int64_t) { return false; },
     [self](sbm::search_atom, const pattern_search&) -> caf::result<pattern_hits> {
       self->state.held.push_back(self->make_response_promise<pattern_hits>());
@@ -795,28 +842,67 @@ class ClusteredPatternIndex : public PatternIndexActor {
     return st && st->ready ? st->patterns : 0;
   }
 
+  struct two_members {
+    pattern_index_actor a, b, router;  // the router is a's
+    std::vector<std::pair<std::string, pattern_index_actor>> members;
+  };
+
+  // Members a:1 and b:1, both told the owners and ready, and a's router.
+  two_members start_two() {
+    two_members t;
+    t.a = start_member();
+    t.b = start_member();
+    t.members = {{"a:1", t.a}, {"b:1", t.b}};
+    // Until told the owners, an index in a cluster loads nothing and is not ready.
+    EXPECT_EQ(code(call<pattern_hits>(self, t.a, sbm::search_atom::value, query("lisinopril"))), errc::unavailable);
+    tell(t.a, placement("a:1", t.members));
+    tell(t.b, placement("b:1", t.members));
+    pt::pattern_router_settings rs;
+    rs.local = t.a;
+    t.router = stop_at_end(pt::spawn_pattern_router(sys, rs));
+    tell(t.router, placement("a:1", t.members));
+    EXPECT_TRUE(sbm::test::eventually([&] { return ready(t.a) && ready(t.b); }));
+    return t;
+  }
+
+  bool ready(const pattern_index_actor& x) {
+    auto st = call<pattern_index_status>(self, x, sbm::status_atom::value);
+    return st && st->ready;
+  }
+
   static std::string owner(const std::vector<std::string>& addresses, const std::string& speaker) {
     return addresses[sbm::domain::owner_index(addresses, speaker)];
   }
 };
 
+// A batch through the router is split by owner: each part is written and indexed by its owner.
+TEST_F(ClusteredPatternIndex, TheRouterSplitsABatchByTheOwnersOfItsSpeakers) {
+  const auto t = start_two();
+  const auto &a = t.a, &b = t.b, &router = t.router;
+  sbm::pattern_record_batch batch;
+  for (std::size_t i = 0; i < phrases.size(); ++i)
+    batch.records.push_back(record(static_cast<std::int64_t>(200 + i), "spk-" + std::to_string(i), phrases[i]));
+  const std::vector<std::string> ab{"a:1", "b:1"};
+  std::size_t on_a = 0;
+  for (const auto& r : batch.records) on_a += owner(ab, r.speaker_id) == "a:1";
+  ASSERT_GT(on_a, 0u);
+  ASSERT_LT(on_a, batch.records.size());
+  auto ok = call<bool>(self, router, sbm::upsert_atom::value, batch);
+  ASSERT_TRUE(ok) << sys.render(ok.error());
+  EXPECT_TRUE(*ok);
+  EXPECT_EQ(held(a), on_a);
+  EXPECT_EQ(held(b), batch.records.size() - on_a);
+  EXPECT_EQ(sql("SELECT count(*) FROM patterns.patterns")[0][0], param{std::to_string(batch.records.size())});
+  // An owner that cannot be reached fails the answer; the reachable owner's part is stored.
+  tell(router, placement("a:1", t.members, {"b:1"}));
+  for (auto& r : batch.records) r.weight = 0.8;
+  EXPECT_EQ(code(call<bool>(self, router, sbm::upsert_atom::value, batch)), errc::moving);
+  EXPECT_EQ(sql("SELECT count(*) FROM patterns.patterns WHERE weight = 0.8")[0][0], param{std::to_string(on_a)});
+}
+
 TEST_F(ClusteredPatternIndex, EachMemberHoldsItsSpeakersAndTheRouterFindsThemAllOnce) {
-  auto a = start_member();
-  auto b = start_member();
-  std::vector<std::pair<std::string, pattern_index_actor>> two{{"a:1", a}, {"b:1", b}};
-  // Until told the owners, an index in a cluster loads nothing and is not ready.
-  EXPECT_EQ(code(call<pattern_hits>(self, a, sbm::search_atom::value, query("lisinopril"))), errc::unavailable);
-  tell(a, placement("a:1", two));
-  tell(b, placement("b:1", two));
-  pt::pattern_router_settings rs;
-  rs.local = a;
-  auto router = stop_at_end(pt::spawn_pattern_router(sys, rs));
-  tell(router, placement("a:1", two));
-  ASSERT_TRUE(sbm::test::eventually([&] {
-    auto sa = call<pattern_index_status>(self, a, sbm::status_atom::value);
-    auto sb = call<pattern_index_status>(self, b, sbm::status_atom::value);
-    return sa && sa->ready && sb && sb->ready;
-  }));
+  const auto t = start_two();
+  const auto &a = t.a, &b = t.b, &router = t.router;
 
   // Twelve speakers, one pattern each, written through node a's router: each lands on its owner.
   std::vector<pattern_record> records;

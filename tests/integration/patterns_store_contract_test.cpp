@@ -58,6 +58,11 @@ class PatternsStoreContract : public Backend {
   caf::expected<upserted> upsert(const sbm::pattern_record& r) {
     return run<upserted>([r](store& st, completion<upserted> done) { st.upsert(r, "hashed-ngram", done); });
   }
+  caf::expected<std::vector<upserted>> upsert_batch(const std::vector<sbm::pattern_record>& records) {
+    return run<std::vector<upserted>>([records](store& st, completion<std::vector<upserted>> done) {
+      st.upsert_batch(records, "hashed-ngram", done);
+    });
+  }
   caf::expected<std::vector<pattern_entry>> page(std::int64_t after, std::uint32_t limit) {
     return run<std::vector<pattern_entry>>(
       [after, limit](store& st, completion<std::vector<pattern_entry>> done) { st.page(after, limit, done); });
@@ -184,6 +189,59 @@ TYPED_TEST(PatternsStoreContract, PagesFollowTheIdsAndTheDigestDescribesWhatIsHe
   ASSERT_TRUE(after);
   EXPECT_EQ(after->digest.count, 4u);
   EXPECT_EQ(after->instance_id, d->instance_id);
+}
+
+// The report saga's index steps, grouped: one answer per record in the batch's order, each record
+// treated as if written alone (a late revision changes nothing, a filing time of 0 keeps the stored
+// one), and a record the table refuses refuses the whole batch.
+TYPED_TEST(PatternsStoreContract, ABatchAnswersEachRecordInOrderAsIfWrittenAlone) {
+  auto newer = this->upsert(this->record(2, 0.9, 5));
+  ASSERT_TRUE(newer);
+  auto kept = this->upsert(this->record(4));
+  ASSERT_TRUE(kept);
+  auto filed = this->record(9, 0.25, 1);
+  filed.created_at_ms = 1700000000123;
+  auto late = this->record(2, 0.1, 4);
+  auto again = this->record(4, 0.75);
+  auto got = this->upsert_batch({filed, late, again});
+  ASSERT_TRUE(got) << this->sys.render(got.error());
+  ASSERT_EQ(got->size(), 3u);
+  EXPECT_TRUE((*got)[0].applied);
+  EXPECT_EQ((*got)[0].created_at_ms, 1700000000123);
+  EXPECT_FALSE((*got)[1].applied);
+  EXPECT_TRUE((*got)[2].applied);
+  EXPECT_EQ((*got)[2].created_at_ms, kept->created_at_ms);
+  EXPECT_GT((*got)[2].version, kept->version);
+  EXPECT_NE((*got)[0].version, (*got)[2].version);
+
+  auto rows = this->page(0, 10);
+  ASSERT_TRUE(rows);
+  ASSERT_EQ(rows->size(), 3u);
+  EXPECT_DOUBLE_EQ((*rows)[0].weight, 0.9);  // id 2: the newer revision stays
+  EXPECT_EQ((*rows)[0].version, newer->version);
+  EXPECT_DOUBLE_EQ((*rows)[1].weight, 0.75);
+  EXPECT_EQ((*rows)[1].version, (*got)[2].version);
+  EXPECT_EQ((*rows)[2].pattern_id, 9);
+  EXPECT_EQ((*rows)[2].error_categories, filed.error_categories);
+  EXPECT_EQ((*rows)[2].original_text, filed.original_text);
+  EXPECT_EQ((*rows)[2].created_at_ms, 1700000000123);
+  EXPECT_DOUBLE_EQ((*rows)[2].weight, 0.25);
+  EXPECT_EQ((*rows)[2].version, (*got)[0].version);
+}
+
+TYPED_TEST(PatternsStoreContract, ABatchWithARefusedOrRepeatedRecordWritesNothing) {
+  auto bad = this->upsert_batch({this->record(1), this->record(3, 1.5), this->record(5)});
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(sbm::code_of(bad.error()), errc::invalid_argument);
+  auto twice = this->upsert_batch({this->record(1), this->record(1, 0.6)});
+  ASSERT_FALSE(twice);
+  EXPECT_EQ(sbm::code_of(twice.error()), errc::invalid_argument);
+  auto d = this->durable();
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->digest.count, 0u);
+  auto none = this->upsert_batch({});
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
 }
 
 }  // namespace

@@ -44,6 +44,8 @@ struct index_probe {
   std::map<std::int64_t, pattern_record> stored;
   std::map<std::int64_t, int> upserts;
   int fail_next = 0;
+  std::string refuse_text;  // a message holding a pattern with this original_text is refused as invalid
+  std::vector<std::size_t> messages;  // records per upsert message taken
 
   int upserts_of(std::int64_t id) {
     std::lock_guard<std::mutex> guard{mutex};
@@ -57,18 +59,28 @@ struct index_probe {
   }
 };
 
+// A batch counts as one upsert for fail_next, as it is one statement for the real index.
+caf::result<bool> take(index_probe& probe, const std::vector<pattern_record>& records) {
+  std::lock_guard<std::mutex> guard{probe.mutex};
+  if (probe.fail_next > 0) {
+    --probe.fail_next;
+    return sbm::make_error(errc::unavailable, "index offline (test)");
+  }
+  for (const auto& p : records)
+    if (!probe.refuse_text.empty() && p.original_text == probe.refuse_text)
+      return sbm::make_error(errc::invalid_argument, "original_text: refused (test)");
+  probe.messages.push_back(records.size());
+  for (const auto& p : records) {
+    probe.stored[p.pattern_id] = p;
+    ++probe.upserts[p.pattern_id];
+  }
+  return true;
+}
+
 sbm::pattern_index_actor::behavior_type fake_index(std::shared_ptr<index_probe> probe) {
   return {
-    [probe](sbm::upsert_atom, const pattern_record& p) -> caf::result<bool> {
-      std::lock_guard<std::mutex> guard{probe->mutex};
-      if (probe->fail_next > 0) {
-        --probe->fail_next;
-        return sbm::make_error(errc::unavailable, "index offline (test)");
-      }
-      probe->stored[p.pattern_id] = p;
-      ++probe->upserts[p.pattern_id];
-      return true;
-    },
+    [probe](sbm::upsert_atom, const pattern_record& p) { return take(*probe, {p}); },
+    [probe](sbm::upsert_atom, const sbm::pattern_record_batch& b) { return take(*probe, b.records); },
     [probe](sbm::delete_atom, std::int64_t id) {
       std::lock_guard<std::mutex> guard{probe->mutex};
       return probe->stored.erase(id) > 0;
@@ -881,6 +893,46 @@ TEST_F(ReportSaga, SagasThatWaitForASlotStillRunEveryStepOnceWithTheFiledPattern
     EXPECT_EQ(p->pattern_id, id);
     EXPECT_EQ(p->bucket_type, "high_touch");
   }
+}
+
+// The index steps of many sagas go to the index in batches; a batch the index refuses as invalid
+// is re-sent one pattern per saga, so only the saga whose pattern is refused fails (and retries).
+TEST_F(ReportSaga, AnIndexBatchRefusedAsInvalidFailsOnlyTheSagaItsIndexRefuses) {
+  auto r = settings();
+  r.claim = 30s;  // no claim lapses during the test: the poll takes nothing over
+  auto reports = start(r);
+  auto poison = sample("spk-1", "job-poison");
+  poison.original_text = "refused by the test index";
+  probe->refuse_text = poison.original_text;
+  constexpr int n = 30;
+  std::vector<decltype(self->request(reports, 30s, sbm::file_atom::value, report_submission{}))> pending;
+  for (int i = 0; i < n; ++i)
+    pending.push_back(self->request(reports, 30s, sbm::file_atom::value,
+                                    i == n / 2 ? poison : sample(i % 2 ? "spk-1" : "spk-2", "job-" + std::to_string(i))));
+  std::vector<std::int64_t> ids;
+  for (auto& p : pending)
+    p.receive([&](report_receipt& rc) { ids.push_back(rc.report.id); },
+              [&](caf::error& e) { ADD_FAILURE() << sys.render(e); });
+  ASSERT_EQ(ids.size(), static_cast<std::size_t>(n));
+  const auto refused = ids[n / 2];
+  for (auto id : ids) {
+    if (id == refused) continue;
+    ASSERT_TRUE(done_within(id)) << id;
+    EXPECT_EQ(probe->upserts_of(id), 1) << id;
+    // No failed attempt: a refused batch did not fail the sagas whose patterns were fine.
+    EXPECT_EQ(log_steps(id), (std::vector<std::string>{"store", "index", "notify", "schedule"})) << id;
+  }
+  EXPECT_FALSE(probe->get(refused));
+  EXPECT_TRUE(sbm::test::eventually([&] {
+    auto row = sql("SELECT step, attempts > 0, last_error FROM reports.report_saga WHERE report_id = $1",
+                   {std::to_string(refused)});
+    return row.size() == 1 && row[0][0] == param{"index"} && row[0][1] == param{"t"} && row[0][2] &&
+           row[0][2]->find("refused (test)") != std::string::npos;
+  }));
+  std::lock_guard<std::mutex> guard{probe->mutex};
+  std::size_t taken = 0;
+  for (auto m : probe->messages) taken += m;
+  EXPECT_EQ(taken, static_cast<std::size_t>(n - 1));
 }
 
 TEST_F(ReportSaga, SagaWritesSkipTheFlushWaitAndLeaveTheConnectionAsItWas) {

@@ -1,6 +1,8 @@
 #include "tests/sim/patterns_memory.hpp"
 
 #include <cmath>
+#include <set>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -14,6 +16,28 @@ namespace {
 
 using namespace sbm::patterns;
 using tables = patterns_tables;
+
+// The table's CHECKs: a refused row is refused before anything changes, as PostgreSQL rolls it back.
+bool passes_checks(const pattern_record& record) {
+  return record.pattern_id > 0 && !record.original_text.empty() && std::isfinite(record.weight) &&
+         record.weight >= 0 && record.weight <= 1;
+}
+
+caf::error refused() { return make_error(errc::invalid_argument, "patterns: a check constraint refused the row"); }
+
+// The upsert of one checked row: a new version, unless a newer saga revision holds the row.
+upserted apply(tables& t, const pattern_record& record, const std::string& embedder_name, std::int64_t now) {
+  upserted out;
+  auto it = t.rows.find(record.pattern_id);
+  if (it != t.rows.end() && it->second.saga_revision > record.saga_revision) return out;
+  out.applied = true;
+  out.version = t.next_version++;
+  out.created_at_ms = record.created_at_ms > 0 ? record.created_at_ms
+                      : it != t.rows.end()    ? it->second.entry.created_at_ms
+                                              : now;
+  t.rows[record.pattern_id] = {to_entry(record, out.version, out.created_at_ms), record.saga_revision, embedder_name};
+  return out;
+}
 
 class memory_store final : public store {
  public:
@@ -46,19 +70,26 @@ class memory_store final : public store {
 
   void upsert(const pattern_record& record, const std::string& embedder_name, completion<upserted> done) override {
     run<upserted>(std::move(done), [record, embedder_name](tables& t, std::int64_t now) -> caf::expected<upserted> {
-      // The table's CHECKs: refused before anything changes, as PostgreSQL rolls the row back.
-      if (record.pattern_id <= 0 || record.original_text.empty() || !std::isfinite(record.weight) ||
-          record.weight < 0 || record.weight > 1)
-        return make_error(errc::invalid_argument, "patterns: a check constraint refused the row");
-      upserted out;
-      auto it = t.rows.find(record.pattern_id);
-      if (it != t.rows.end() && it->second.saga_revision > record.saga_revision) return out;
-      out.applied = true;
-      out.version = t.next_version++;
-      out.created_at_ms = record.created_at_ms > 0 ? record.created_at_ms
-                          : it != t.rows.end()    ? it->second.entry.created_at_ms
-                                                  : now;
-      t.rows[record.pattern_id] = {to_entry(record, out.version, out.created_at_ms), record.saga_revision, embedder_name};
+      if (!passes_checks(record)) return refused();
+      return apply(t, record, embedder_name, now);
+    });
+  }
+
+  // All or nothing, as one transaction: every record is checked before any is applied.
+  void upsert_batch(const std::vector<pattern_record>& records, const std::string& embedder_name,
+                    completion<std::vector<upserted>> done) override {
+    run<std::vector<upserted>>(std::move(done), [records, embedder_name](tables& t, std::int64_t now)
+                                                    -> caf::expected<std::vector<upserted>> {
+      std::set<std::int64_t> ids;
+      for (const auto& r : records) {
+        if (!ids.insert(r.pattern_id).second)
+          return make_error(errc::invalid_argument, "patterns: pattern_id " + std::to_string(r.pattern_id) +
+                                                      " twice in one batch");
+        if (!passes_checks(r)) return refused();
+      }
+      std::vector<upserted> out;
+      out.reserve(records.size());
+      for (const auto& r : records) out.push_back(apply(t, r, embedder_name, now));
       return out;
     });
   }
