@@ -258,10 +258,13 @@ caf::result<bool> on_delete(self_ptr self, std::int64_t id) {
   return rp;
 }
 
-// A batch split by the owners of its speakers, one part to each owner's index (the whole batch
-// delegated when one owner, or no placement yet, holds them all). True when every part was
-// stored; otherwise the first error, an invalid part's first (the parts stored stay stored, and
-// the caller's resend of the whole batch is safe: upserts are idempotent by pattern id).
+// A batch split by the owners of its speakers: this node's part goes to its own index as one
+// batch (the whole batch delegated when this node, or no placement yet, holds them all); another
+// member's part goes record by record, as the previous build's messages did, since a member of
+// that build (messages version 2) cannot read a pattern_record_batch and a rolling upgrade runs
+// both side by side. True when every record was stored; otherwise the first error, an invalid
+// one's first (what was stored stays stored, and the caller's resend of the whole batch is safe:
+// upserts are idempotent by pattern id).
 caf::result<bool> on_upsert_batch(self_ptr self, pattern_record_batch& batch) {
   auto& st = self->state;
   std::vector<pattern_record_batch> parts(std::max<std::size_t>(st.members.size(), 1));
@@ -274,19 +277,17 @@ caf::result<bool> on_upsert_batch(self_ptr self, pattern_record_batch& batch) {
   for (std::size_t i = 0; i < parts.size(); ++i)
     if (!parts[i].records.empty()) used.push_back(i);
   if (used.empty()) return true;
-  if (used.size() == 1) {
-    if (st.members.empty()) return self->delegate(st.settings.local, upsert_atom::value, std::move(parts[used[0]]));
-    const auto& owner = st.members[used[0]];
-    if (!owner.reachable) return owner_lost(owner);
-    return self->delegate(owner.index, upsert_atom::value, std::move(parts[used[0]]));
-  }
+  if (st.members.empty()) return self->delegate(st.settings.local, upsert_atom::value, std::move(parts[used[0]]));
+  if (used.size() == 1 && st.members[used[0]].index == st.settings.local)
+    return self->delegate(st.settings.local, upsert_atom::value, std::move(parts[used[0]]));
   struct joined {
     std::size_t waiting = 0;
     caf::error first_error;
   };
   auto rp = self->make_response_promise<bool>();
   auto j = std::make_shared<joined>();
-  j->waiting = used.size();
+  for (auto i : used)
+    j->waiting += st.members[i].index == st.settings.local ? 1 : parts[i].records.size();
   auto answered = [rp, j](caf::error e) mutable {
     if (e && (!j->first_error || (code_of(e) == errc::invalid_argument &&
                                   code_of(j->first_error) != errc::invalid_argument)))
@@ -297,18 +298,26 @@ caf::result<bool> on_upsert_batch(self_ptr self, pattern_record_batch& batch) {
     else
       rp.deliver(true);
   };
-  for (auto i : used) {
-    const auto& owner = st.members[i];
-    if (!owner.reachable) {
-      answered(owner_lost(owner));
-      continue;
-    }
-    self->request(owner.index, st.settings.scatter_timeout, upsert_atom::value, std::move(parts[i]))
+  auto send = [self, &answered](const pattern_index_actor& to, auto part) {
+    self->request(to, self->state.settings.scatter_timeout, upsert_atom::value, std::move(part))
       .then(
         [answered](bool ok) mutable {
           answered(ok ? caf::error{} : make_error(errc::unavailable, "a member did not store its part of the batch"));
         },
         [answered](caf::error& e) mutable { answered(std::move(e)); });
+  };
+  for (auto i : used) {
+    const auto& owner = st.members[i];
+    const bool local = owner.index == st.settings.local;
+    if (!owner.reachable) {
+      for (std::size_t n = local ? 1 : parts[i].records.size(); n > 0; --n) answered(owner_lost(owner));
+      continue;
+    }
+    if (local) {
+      send(owner.index, std::move(parts[i]));
+      continue;
+    }
+    for (auto& r : parts[i].records) send(owner.index, std::move(r));
   }
   return rp;
 }
