@@ -24,9 +24,10 @@ class PublishedViews(unittest.TestCase):
     def setUpClass(cls):
         cls.keys = Keys()
         # A short idle timeout lets a speaker passivate within the test; a short standing ttl shows
-        # a user disabled behind the gateway's back refused within it.
+        # a user disabled behind the gateway's back refused within it; no leeway lets a token expire.
         cls.node = Node(keys=cls.keys.keyring,
-                        extra_flags=["--speakers.idle-timeout=2s", "--gateway.user-cache-ttl=1s"])
+                        extra_flags=["--speakers.idle-timeout=2s", "--gateway.user-cache-ttl=1s",
+                                     "--auth.leeway=0s"])
         cls.admin = cls.keys.user("admin")
 
     @classmethod
