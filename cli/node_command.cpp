@@ -48,6 +48,7 @@
 #include "gateway/static_files.hpp"
 #include "gateway/route_table.hpp"
 #include "messages/announce.hpp"
+#include "messages/published_views.hpp"
 #include "runtime/logging/logging.hpp"
 #include "runtime/migrations/all_migrations.hpp"
 #include "runtime/supervision/supervisor.hpp"
@@ -310,7 +311,16 @@ int node_command(int argc, char** argv) {
       logger->info("QA console not served: {}", e.what());
     }
   }
-  auto pipeline = std::make_shared<gateway::gateway_pipeline>(front);
+  // The one structure the speakers and the HTTP threads share (messages/published_views.hpp):
+  // each active speaker publishes its view, and a read of it is answered on the HTTP thread.
+  std::shared_ptr<published_views> views;
+  if (const auto capacity = cfg.integer("gateway.published-views"); capacity > 0)
+    views = std::make_shared<published_views>(static_cast<std::size_t>(capacity));
+  gateway::published_reads reads;
+  reads.views = views;
+  reads.services = std::get<gateway::service_allow_list>(services);
+  auto pipeline = std::make_shared<gateway::gateway_pipeline>(
+    front, cfg.duration("gateway.user-cache-ttl"), std::move(reads));
   // A body is held only once its token is genuine.
   http.token_ok = [pipeline](std::string_view token) { return pipeline->token_genuine(token); };
   http.flush = [pipeline] { pipeline->flush(); };
@@ -465,7 +475,7 @@ int node_command(int argc, char** argv) {
     a.db_timeout = cfg.duration("postgres.request-timeout");
     return caf::actor_cast<caf::actor>(users::spawn_audit(s, std::move(a)));
   }});
-  tree.children.push_back({"speakers", [&cfg, policy, lease](caf::actor_system& s, const started_children& c) {
+  tree.children.push_back({"speakers", [&cfg, policy, lease, views](caf::actor_system& s, const started_children& c) {
     speakers::speakers_settings sp;
     sp.db = caf::actor_cast<postgres_actor>(c.at("postgres"));
     sp.bus = caf::actor_cast<event_bus_actor>(c.at("event-bus"));
@@ -480,6 +490,7 @@ int node_command(int argc, char** argv) {
     sp.max_queued = static_cast<std::uint32_t>(cfg.integer("speakers.max-queued"));
     sp.idempotency_retention =
       std::chrono::duration_cast<std::chrono::seconds>(cfg.duration("idempotency.retention"));
+    sp.views = views;
     if (clustered(cfg)) {
       sp.lease = lease;
       sp.owner_wait = cfg.duration("cluster.lease-ttl") + cfg.duration("cluster.lease-renew-interval");
@@ -658,7 +669,6 @@ int node_command(int argc, char** argv) {
     g.max_json_depth = static_cast<std::size_t>(cfg.integer("gateway.max-json-depth"));
     g.users = caf::actor_cast<users_actor>(c.at("users"));
     g.audit = caf::actor_cast<audit_actor>(c.at("audit"));
-    g.user_cache_ttl = cfg.duration("gateway.user-cache-ttl");
     g.http_counters = counters;
     g.metrics_open = cfg.text("metrics.access") == "open";
     g.metrics_timeout = cfg.duration("metrics.component-timeout");

@@ -50,6 +50,8 @@ std::vector<option_spec> make_options() {
            "gateway actors requests are spread over; 0 means one per scheduler thread"),
     ranged("gateway.token-cache-size", k::integer, "10000", 0, 10000000,
            "verified tokens remembered until they expire (0: every request's signature is checked)"),
+    ranged("gateway.published-views", k::integer, "16384", 0, 1000000,
+           "active speakers whose views the HTTP threads answer GET /v1/speakers/{id} from (0: none)"),
     ranged("gateway.body-limit", k::integer, "1048576", 1024, 67108864,
            "largest request body in bytes; larger ones get 413"),
     ranged("gateway.max-connections", k::integer, "1024", 1, 1000000,

@@ -100,8 +100,10 @@ std::optional<permission_set> role_permissions(std::string_view role) {
     return qa;
   if (role == "qa_lead")
     return lead;
+  // Made once: all() walks the whole table, and an admin's principal is made per request.
+  static const permission_set every = permission_set::all();
   if (role == "admin")
-    return permission_set::all();
+    return every;
   return std::nullopt;
 }
 

@@ -37,30 +37,50 @@ void forbid(gateway_context& ctx, const http_request& req, const principal& who,
 void finish(gateway_context& ctx, const http_request& req, principal who,
             const user_standing_entry& standing, std::string_view permission,
             const admitted& next) {
+  auto verdict = apply_standing(std::move(who), standing, permission, ctx.settings.services);
+  if (!verdict.refusal.empty())
+    return forbid(ctx, req, verdict.who, verdict.refusal);
+  next(req, verdict.who);
+}
+
+}  // namespace
+
+std::optional<principal> token_principal(const token_verdict& token,
+                                         const service_allow_list& services, std::string& why) {
+  auto who = make_principal(token.subject, token.role, token.service_id, token.permissions,
+                            services, why);
+  if (who)
+    who->scope = narrow_scope({}, token.has_client_ids, token.client_ids);
+  return who;
+}
+
+standing_verdict apply_standing(principal who, const user_standing_entry& standing,
+                                std::string_view permission, const service_allow_list& services) {
   auto token_scope = who.scope;  // from the token's claim alone (unlimited without one)
   if (standing.known) {
     // A service token names a subject too; when that subject is a registered user who has been
     // disabled, the token speaks for someone who may no longer act, so it is refused as well.
-    if (standing.disabled)
-      return forbid(ctx, req, who, "user '" + who.subject + "' is disabled");
+    if (standing.disabled) {
+      auto why = "user '" + who.subject + "' is disabled";
+      return {std::move(who), std::move(why)};
+    }
     // A service's permissions come from the allow-list, never from a user's role.
     if (who.service_id.empty() && standing.role != who.role) {
       // A demotion takes effect within the cache's ttl, not when the token expires.
       std::string why;
-      auto registered = make_principal(who.subject, standing.role, "", {}, ctx.settings.services, why);
+      auto registered = make_principal(who.subject, standing.role, "", {}, services, why);
       if (!registered)
-        return forbid(ctx, req, who, why);
+        return {std::move(who), why};
       who = std::move(*registered);
     }
     who.scope = narrow_scope(standing.scope, token_scope.limited, token_scope.client_ids);
   }
-  if (!who.may(permission))
-    return forbid(ctx, req, who,
-                  who.describe() + " lacks permission '" + std::string{permission} + "'");
-  next(req, who);
+  if (!who.may(permission)) {
+    auto why = who.describe() + " lacks permission '" + std::string{permission} + "'";
+    return {std::move(who), std::move(why)};
+  }
+  return {std::move(who), {}};
 }
-
-}  // namespace
 
 void admit(gateway_context& ctx, const http_request& req, std::string_view permission,
            admitted next) {
@@ -74,10 +94,7 @@ void admit(gateway_context& ctx, const http_request& req, std::string_view permi
     return refuse(ctx, req, nullptr, unauthorized(token.refusal), token.refusal);
   }
   std::string why;
-  auto who = make_principal(token.subject, token.role, token.service_id, token.permissions,
-                            ctx.settings.services, why);
-  if (who)
-    who->scope = narrow_scope({}, token.has_client_ids, token.client_ids);
+  auto who = token_principal(token, ctx.settings.services, why);
   if (!who) {
     // The token is genuine but names nobody this node admits; it still says who sent it.
     principal claimed;
@@ -88,14 +105,14 @@ void admit(gateway_context& ctx, const http_request& req, std::string_view permi
   if (!ctx.settings.users)
     return finish(ctx, req, std::move(*who), {}, permission, next);
   auto now = ctx.self->clock().now();
-  if (auto cached = ctx.standings.find(who->subject, now))
+  if (auto cached = ctx.settings.standings->find(who->subject, now))
     return finish(ctx, req, std::move(*who), *cached, permission, next);
   ctx.self
     ->request(ctx.settings.users, ctx.hop(), check_atom::value, who->subject)
     .then(
       [&ctx, req, who = *who, permission = std::string{permission}, next](user_standing& s) {
         user_standing_entry entry{s.known, s.disabled, s.role, s.scope};
-        ctx.standings.remember(who.subject, entry, ctx.self->clock().now());
+        ctx.settings.standings->remember(who.subject, entry, ctx.self->clock().now());
         finish(ctx, req, who, entry, permission, next);
       },
       [&ctx, req, who = *who, permission = std::string{permission}, next](caf::error& err) {

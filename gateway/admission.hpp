@@ -8,9 +8,12 @@
 // refused for their rate are not, so an attacker cannot write to the audit log faster than the
 // limiter lets them send.
 #include <functional>
+#include <optional>
+#include <string>
 #include <string_view>
 
 #include "gateway/access.hpp"
+#include "gateway/user_cache.hpp"
 #include "messages/http.hpp"
 
 namespace sbm::gateway {
@@ -23,5 +26,21 @@ using admitted = std::function<void(const http_request&, const principal&)>;
 // standing is not cached) after the users actor answers.
 void admit(gateway_context& ctx, const http_request& req, std::string_view permission,
            admitted next);
+
+// The steps of admission that need no actor, shared by the lanes and the HTTP thread's reads of
+// published views (gateway_pipeline::hold), so both admit by the same rules.
+// The principal a genuine token names (its scope from the token's claim alone), or nullopt with
+// `why` (403: an unknown role, a service off the allow-list).
+std::optional<principal> token_principal(const token_verdict& token,
+                                         const service_allow_list& services, std::string& why);
+
+// The registered standing (`standing.known` false: the token decides alone) and the route's
+// permission applied to `who`: who acts, and an empty refusal; or who was refused and why (403).
+struct standing_verdict {
+  principal who;
+  std::string refusal;
+};
+standing_verdict apply_standing(principal who, const user_standing_entry& standing,
+                                std::string_view permission, const service_allow_list& services);
 
 }  // namespace sbm::gateway

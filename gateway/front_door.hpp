@@ -50,7 +50,7 @@ class front_door {
 
  private:
   token_verdict verify(std::string_view token);
-  std::optional<http_response> over_rate(const std::string& client);
+  std::optional<http_response> over_rate(std::string_view client);
   // The rate-limit key of a request without a genuine token; built only where one is counted so,
   // not for every request.
   static std::string peer_key(const http_request& req) { return "peer:" + req.peer; }

@@ -16,6 +16,7 @@
 #include "gateway/access.hpp"
 #include "gateway/front_door.hpp"
 #include "gateway/responder.hpp"
+#include "gateway/user_cache.hpp"
 #include "runtime/metrics/request_counters.hpp"
 #include "messages/cluster.hpp"
 #include "messages/connections.hpp"
@@ -23,6 +24,7 @@
 #include "messages/instanote.hpp"
 #include "messages/metrics.hpp"
 #include "messages/patterns.hpp"
+#include "messages/published_views.hpp"
 #include "messages/reports.hpp"
 #include "messages/speakers.hpp"
 #include "messages/users.hpp"
@@ -55,7 +57,11 @@ struct gateway_settings {
   std::size_t max_draft_bytes = 65536;  // drafts.max-bytes: a longer draft_text answers 413
   users_actor users;   // null: no standing check (tokens alone decide)
   audit_actor audit;   // null: nothing is audited
-  std::chrono::milliseconds user_cache_ttl{5000};
+  // Set by spawn_gateway: the node's one cache of users' standings (the pipeline's), which the
+  // HTTP threads read too.
+  std::shared_ptr<user_standing_cache> standings;
+  // Set by spawn_gateway: the board the HTTP threads answer reads from (null: none), for metrics.
+  std::shared_ptr<const published_views> views;
   std::chrono::milliseconds request_timeout{10000};
   std::size_t max_json_depth = 32;
   // GET /metrics: the HTTP server's request counters (null: none are shown), whether the route
@@ -71,9 +77,18 @@ struct gateway_settings {
 // gateway's death and its restart there are no lanes, and requests are answered 503 with
 // Retry-After at once; the requests a dead gateway's lanes held are answered by the server
 // (responder::fail_owned), so none waits for its deadline.
+// What the HTTP threads need to answer a read of a published speaker view themselves.
+struct published_reads {
+  std::shared_ptr<published_views> views;  // null: every read goes to a lane
+  service_allow_list services;                    // the allow-list the lanes admit with
+  bool standing_checked = true;  // false: no users actor, the token decides alone (as in a lane)
+};
+
 class gateway_pipeline {
  public:
-  explicit gateway_pipeline(front_door_settings front);
+  explicit gateway_pipeline(front_door_settings front,
+                            std::chrono::milliseconds user_cache_ttl = std::chrono::seconds{5},
+                            published_reads reads = {});
 
   // Once, before the server starts: where answers go.
   void connect(std::shared_ptr<responder> out);
@@ -83,6 +98,11 @@ class gateway_pipeline {
   // that lane's batch is full), so the requests an HTTP thread's loop pass reads reach each lane as
   // one message: a lane waiting for work is scheduled, and a sleeping CAF worker woken, once per
   // batch instead of once per request (the HTTP thread's largest cost after the sockets: perf).
+  // A GET /v1/speakers/{id} of a speaker on the board of published views (published_views.hpp)
+  // is answered in `hold` itself, after the same front door and the same admission as a lane's
+  // (token, principal, the cached standing, the permission, the client scope); anything else
+  // about it (a standing not cached, a refusal, a query, a body, no entry) goes to a lane, which
+  // answers (and audits) it as before.
   void hold(http_request&& req);
   void flush();
   static constexpr std::size_t max_batch = 64;  // requests one lane is sent at once
@@ -103,9 +123,18 @@ class gateway_pipeline {
   // requests the server holds at once by default (gateway.max-connections, one request each).
   std::shared_ptr<direct_reads> direct_reads_of(caf::actor_system& sys);
   static constexpr std::size_t max_direct_reads = 1024;
+  // For spawn_gateway: the node's cache of users' standings (it outlives the incarnations).
+  std::shared_ptr<user_standing_cache> standings() const { return standings_; }
+  std::shared_ptr<const published_views> views() const { return reads_.views; }
 
  private:
+  bool answer_published(const http_request& req);
+
   front_door front_;
+  const std::shared_ptr<user_standing_cache> standings_;
+  const published_reads reads_;
+  // Lanes installed and not draining: otherwise a lane's answer (503) is the answer.
+  std::atomic<bool> serving_{false};
   std::shared_ptr<responder> out_;
   mutable std::mutex mutex_;
   std::vector<caf::actor> lanes_;

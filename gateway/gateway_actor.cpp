@@ -14,6 +14,7 @@
 #include "gateway/idempotency_key.hpp"
 #include "gateway/readers.hpp"
 #include "messages/errors.hpp"
+#include "runtime/domain/ids.hpp"
 #include "runtime/logging/logging.hpp"
 #include "runtime/version/version.hpp"
 
@@ -320,7 +321,6 @@ caf::behavior gateway_actor(caf::stateful_actor<gateway_state>* self, gateway_se
   auto& st = self->state;
   st.ctx.self = self;
   st.ctx.settings = std::move(settings);
-  st.ctx.standings = user_standing_cache{st.ctx.settings.user_cache_ttl};
   return {
     [self](http_atom, std::vector<http_request>& batch) {
       for (auto& req : batch) {
@@ -345,21 +345,14 @@ caf::behavior gateway_actor(caf::stateful_actor<gateway_state>* self, gateway_se
       self->state.ctx.draining = true;
       return true;
     },
-    [self](forget_atom, const std::string& subject) {
-      self->state.ctx.standings.forget(subject);
-      return true;
-    },
   };
 }
 
 }  // namespace
 
 void gateway_context::forget_standing(const std::string& subject, std::function<void()> then) {
-  standings.forget(subject);
-  if (!settings.owner)
-    return then();
-  self->request(settings.owner, caf::infinite, forget_atom::value, subject)
-    .then([then](bool) { then(); }, [then](caf::error&) { then(); });
+  settings.standings->forget(subject);
+  then();
 }
 
 deadline gateway_context::request_deadline() const {
@@ -407,15 +400,6 @@ caf::behavior gateway_owner(caf::event_based_actor* self, gateway_settings setti
         caf::anon_send(lane, drain_atom::value);
       return true;
     },
-    [self, lanes](forget_atom, const std::string& subject) -> caf::result<bool> {
-      auto rp = self->make_response_promise<bool>();
-      auto left = std::make_shared<std::size_t>(lanes.size());
-      for (const auto& lane : lanes)
-        self->request(lane, caf::infinite, forget_atom::value, subject)
-          .then([rp, left](bool) mutable { if (--*left == 0) rp.deliver(true); },
-                [rp, left](caf::error&) mutable { if (--*left == 0) rp.deliver(true); });
-      return rp;
-    },
   };
 }
 
@@ -423,11 +407,17 @@ caf::actor spawn_gateway(caf::actor_system& sys, gateway_settings settings,
                          std::shared_ptr<gateway_pipeline> pipeline) {
   settings.out = pipeline->responder_of();
   settings.direct = pipeline->direct_reads_of(sys);
+  settings.standings = pipeline->standings();
+  settings.views = pipeline->views();
   const auto generation = pipeline->next_generation();
   return sys.spawn(gateway_owner, std::move(settings), std::move(pipeline), generation);
 }
 
-gateway_pipeline::gateway_pipeline(front_door_settings front) : front_(std::move(front)) {}
+gateway_pipeline::gateway_pipeline(front_door_settings front,
+                                   std::chrono::milliseconds user_cache_ttl, published_reads reads)
+  : front_(std::move(front)),
+    standings_(std::make_shared<user_standing_cache>(user_cache_ttl)),
+    reads_(std::move(reads)) {}
 
 void gateway_pipeline::connect(std::shared_ptr<responder> out) {
   out_ = std::move(out);
@@ -445,9 +435,45 @@ http_response gateway_restarting() {
 
 }  // namespace
 
+bool gateway_pipeline::answer_published(const http_request& req) {
+  if (!reads_.views || !serving_.load(std::memory_order_relaxed) ||
+      req.token.state != token_state::genuine)
+    return false;
+  // What a lane would refuse or read (a query, a body, a malformed id) is left to it.
+  if (!req.query.empty() || !req.body.empty() || req.params.size() != 1 ||
+      domain::id_problem(req.params[0]))
+    return false;
+  std::string why;
+  auto who = token_principal(req.token, reads_.services, why);
+  if (!who)
+    return false;
+  user_standing_entry standing;
+  if (reads_.standing_checked) {
+    auto cached = standings_->find(who->subject, std::chrono::steady_clock::now());
+    if (!cached)
+      return false;
+    standing = std::move(*cached);
+  }
+  auto verdict = apply_standing(std::move(*who), standing, permission_of(route::speaker_get),
+                                reads_.services);
+  if (!verdict.refusal.empty())
+    return false;
+  const auto published = reads_.views->find(req.params[0]);
+  // Hidden from this reader: the lane answers the 404 with its words.
+  if (!published || !verdict.who.scope.admits(published->view.client_id))
+    return false;
+  http_response r;
+  r.body = published->body(render_view);
+  out_->respond_routed(req.id, req.route, std::move(r));
+  reads_.views->count_served();
+  return true;
+}
+
 void gateway_pipeline::hold(http_request&& req) {
   if (auto answer = front_.admit(req))
     return out_->respond_routed(req.id, req.route, std::move(*answer));
+  if (req.route == static_cast<int>(route::speaker_get) && answer_published(req))
+    return;
   const auto id = req.id;
   const auto route = req.route;
   bool held = false;
@@ -505,6 +531,7 @@ void gateway_pipeline::drain() {
   {
     std::lock_guard<std::mutex> guard{mutex_};
     draining_ = true;
+    serving_ = false;
     lanes = lanes_;
   }
   for (const auto& lane : lanes)
@@ -529,6 +556,7 @@ bool gateway_pipeline::install(std::uint64_t generation, std::vector<caf::actor>
     return false;
   lanes_ = std::move(lanes);
   generation_ = generation;
+  serving_ = !draining_ && !lanes_.empty();
   if (draining_)
     for (const auto& lane : lanes_)
       caf::anon_send(lane, drain_atom::value);
@@ -541,6 +569,7 @@ void gateway_pipeline::uninstall(std::uint64_t generation) {
     if (generation != generation_)
       return;
     lanes_.clear();
+    serving_ = false;
   }
   out_->fail_owned(generation);
 }

@@ -35,7 +35,6 @@ struct gateway_context {
   caf::event_based_actor* self;
   gateway_settings settings;
   bool draining = false;
-  user_standing_cache standings;
   // A few MB at most per lane: a view and its ~400-byte body per entry.
   rendered_views speaker_bodies{4096};
   // Where each speaker's activation was when it last answered one of this lane's reads (learnt
@@ -80,9 +79,9 @@ struct gateway_context {
   // second timer per hop would only cost a clock registration per request.
   caf::duration hop() const { return caf::duration{caf::infinite}; }
 
-  // After a change to a user made through this gateway: every lane drops the user's remembered
-  // standing before `then` runs (the answer), so the change applies to the client's next request
-  // whichever lane takes it.
+  // After a change to a user made through this gateway: the node's cache drops the user's
+  // remembered standing before `then` runs (the answer), so the change applies to the client's
+  // next request whichever lane or HTTP thread takes it.
   void forget_standing(const std::string& subject, std::function<void()> then);
 
   // A handler that answers later captures the request's `id` rather than the request: a request
@@ -126,6 +125,8 @@ struct gateway_context {
 nlohmann::json to_json(const speaker_view& v);
 nlohmann::json to_json(const history_entry& e);
 nlohmann::json to_json(const verification_job& j);
+// The body of GET /v1/speakers/{id}: what every path that shows one speaker answers with.
+std::string render_view(const speaker_view& view);
 
 void handle_speakers(gateway_context& ctx, route r, const http_request& req,
                      const route_match& match, const principal& who);

@@ -56,6 +56,10 @@ const family_spec catalogue[] = {
   {"sbm_speaker_handoff_messages_total", metric_type::counter,
    "Messages that arrived while their speaker was being handed off and went to its next activation."},
   {"sbm_speaker_handoff_buffered_messages", metric_type::gauge, "Messages held for a hand-off now."},
+  {"sbm_published_views", metric_type::gauge,
+   "Active speakers whose views the HTTP threads answer reads from (the board's entries)."},
+  {"sbm_published_view_reads_total", metric_type::counter,
+   "GET /v1/speakers/{id} answered on an HTTP thread from a published view."},
   {"sbm_report_saga_lag_seconds", metric_type::gauge,
    "Age of the oldest report saga this node is running (0: none)."},
   {"sbm_outbox_lag_seconds", metric_type::gauge,
@@ -119,6 +123,10 @@ std::string render(const gateway_settings& s, const scrape_result& r) {
       out.observe("sbm_http_request_duration_seconds",
                   {{"route", route_label(row.route)}, {"method", std::string{metrics::name_of(row.method)}}},
                   row.latency);
+  }
+  if (s.views) {
+    out.sample("sbm_published_views", {}, static_cast<double>(s.views->size()));
+    out.sample("sbm_published_view_reads_total", {}, static_cast<double>(s.views->served()));
   }
   for (const auto& c : r.components) {
     for (const auto& smp : c.samples)

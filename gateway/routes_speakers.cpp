@@ -56,6 +56,10 @@ json to_json(const history_entry& e) {
           {"at", timestamp(e.at_ms)}};
 }
 
+std::string render_view(const speaker_view& view) {
+  return json_response(200, to_json(view)).body;
+}
+
 namespace {
 
 json schedule_json(const scheduled_verification& s) {
@@ -68,10 +72,6 @@ json schedule_json(const scheduled_verification& s) {
           {"source_key", s.source_key.empty() ? json(nullptr) : json(s.source_key)},
           {"client_id", s.client_id.empty() ? json(nullptr) : json(s.client_id)},
           {"created_at", timestamp(s.created_at_ms)}};
-}
-
-std::string render_view(const speaker_view& view) {
-  return json_response(200, to_json(view)).body;
 }
 
 void reply_view(gateway_context& ctx, std::uint64_t request, speaker_view& v, std::uint16_t status) {

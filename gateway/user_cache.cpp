@@ -14,7 +14,9 @@ user_standing_cache::user_standing_cache(std::chrono::milliseconds ttl, std::siz
 
 std::optional<user_standing_entry> user_standing_cache::find(std::string_view subject,
                                                              time_point now) const {
-  auto it = entries_.find(std::string{subject});
+  const std::string key{subject};
+  std::lock_guard<std::mutex> guard{mutex_};
+  auto it = entries_.find(key);
   if (it == entries_.end() || now >= it->second.expires)
     return std::nullopt;
   return it->second.entry;
@@ -24,6 +26,7 @@ void user_standing_cache::remember(const std::string& subject, user_standing_ent
                                    time_point now) {
   if (ttl_.count() == 0)
     return;
+  std::lock_guard<std::mutex> guard{mutex_};
   if (entries_.size() >= capacity_ && entries_.find(subject) == entries_.end()) {
     for (auto it = entries_.begin(); it != entries_.end();)
       it = now >= it->second.expires ? entries_.erase(it) : std::next(it);
@@ -34,7 +37,13 @@ void user_standing_cache::remember(const std::string& subject, user_standing_ent
 }
 
 void user_standing_cache::forget(const std::string& subject) {
+  std::lock_guard<std::mutex> guard{mutex_};
   entries_.erase(subject);
+}
+
+std::size_t user_standing_cache::size() const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  return entries_.size();
 }
 
 }  // namespace sbm::gateway

@@ -1,9 +1,11 @@
 #pragma once
 // What the gateway remembers about a user's standing (registered role, disabled or not) for a short
-// while, so a disabled or demoted user is refused without a database round trip per request. Pure:
-// the gateway actor owns it and passes the time in.
+// while, so a disabled or demoted user is refused without a database round trip per request. One
+// per node, shared by the lanes (which fill it from the users actor) and the HTTP threads (which
+// only read it, for reads of published views): thread-safe; the caller passes the time in.
 #include <chrono>
 #include <cstddef>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -36,7 +38,7 @@ class user_standing_cache {
   void remember(const std::string& subject, user_standing_entry entry, time_point now);
   // After a change made through this gateway, so the change applies to the next request at once.
   void forget(const std::string& subject);
-  std::size_t size() const { return entries_.size(); }
+  std::size_t size() const;
 
  private:
   struct stored {
@@ -45,6 +47,7 @@ class user_standing_cache {
   };
   std::chrono::milliseconds ttl_;
   std::size_t capacity_;
+  mutable std::mutex mutex_;
   std::unordered_map<std::string, stored> entries_;
 };
 

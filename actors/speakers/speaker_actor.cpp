@@ -64,6 +64,25 @@ speaker_view view_of(const speaker_state& st) {
   return v;
 }
 
+speaker_stamp stamp_of(self_ptr self) {
+  const auto& st = self->state;
+  return {st.env->stamp_base + self->id(), st.loads, st.version};
+}
+
+// After a committed change (or a load) and before its answer: a client that got the answer reads
+// the new state from the board (messages/published_views.hpp).
+void publish(self_ptr self) {
+  auto& st = self->state;
+  if (st.env->views)
+    st.env->views->publish(&st, view_of(st), stamp_of(self));
+}
+
+// While memory may not match the row (a reload, an unusable activation) nothing is served from it.
+void withdraw(speaker_state& st) {
+  if (st.env->views)
+    st.env->views->withdraw(st.speaker_id, &st);
+}
+
 caf::error invalid(std::string what) { return make_error(errc::invalid_argument, std::move(what)); }
 
 // SBM errors pass through; CAF's own (a request timeout, a dead connection actor) mean the
@@ -96,6 +115,7 @@ void become_unusable(self_ptr self, phase stage, caf::error answer) {
   auto& st = self->state;
   st.stage = stage;
   st.unusable = std::move(answer);
+  withdraw(st);
   // Nothing to keep in memory: ask the shard to retire this activation once the messages already
   // routed here are answered; the next message gets a fresh activation that reads the DB again.
   self->send(st.env->shard, idle_atom::value, st.speaker_id);
@@ -131,6 +151,7 @@ void apply_loaded(self_ptr self, loaded_speaker& loaded) {
   ++st.loads;
   st.stage = phase::ready;
   st.unusable = caf::error{};
+  publish(self);
 }
 
 // Reads the row and the newest window_size samples. Awaited: every other message stays in the
@@ -141,6 +162,8 @@ void apply_loaded(self_ptr self, loaded_speaker& loaded) {
 // the gateway sends the request again itself (nothing was done); other failures as unavailable.
 void load(self_ptr self) {
   auto& st = self->state;
+  if (st.loads > 0)
+    withdraw(st);  // a reload: memory may be behind the row until it is in
   st.env->store->load(awaited(self), st.speaker_id, st.env->policy.window_size, epoch_of(st),
                       [self](caf::expected<loaded_speaker> r) {
                         if (r) return apply_loaded(self, *r);
@@ -196,6 +219,7 @@ view_promise commit(self_ptr self, const speaker_change& change, apply_fn apply,
       if (saved) {
         apply(self->state, *saved);
         self->state.stale_retries = 0;
+        publish(self);
         rp.deliver(view_of(self->state));
         return;
       }
@@ -417,7 +441,7 @@ caf::result<speaker_read> on_stamped_get(self_ptr self, const speaker_stamp& hel
   auto& st = self->state;
   if (st.stage != phase::ready) return st.unusable;
   speaker_read out;
-  out.stamp = {st.env->stamp_base + self->id(), st.loads, st.version};
+  out.stamp = stamp_of(self);
   if (out.stamp != held) {
     out.changed = true;
     out.view = view_of(st);

@@ -20,7 +20,8 @@ class actor_system;
 }
 
 namespace sbm {
-class node_lease;  // messages/cluster.hpp
+class node_lease;       // messages/cluster.hpp
+class published_views;  // messages/published_views.hpp
 }
 
 namespace sbm::speakers {
@@ -42,6 +43,9 @@ struct speaker_env : caf::ref_counted {
   std::chrono::seconds idempotency_retention{std::chrono::hours{24}};
   std::shared_ptr<const node_lease> lease;  // null: no cluster, writes are not fenced
   std::uint64_t stamp_base = random_stamp_base();  // plus the actor's id: a speaker_stamp's activation
+  // The node's board of published views (null: none): each activation publishes its view there
+  // after every committed change and before answering it, and withdraws it when it stops serving.
+  std::shared_ptr<published_views> views;
 };
 
 using speaker_env_ptr = caf::intrusive_ptr<const speaker_env>;

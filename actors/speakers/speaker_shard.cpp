@@ -1052,6 +1052,7 @@ speaker_shard_actor::behavior_type shard_fn(self_ptr self, speakers_settings set
   env->db_timeout = st.settings.db_timeout;
   env->idempotency_retention = st.settings.idempotency_retention;
   env->lease = st.settings.lease;
+  env->views = st.settings.views;
   st.env = std::move(env);
   place_relay(self);
   for (std::uint32_t i = 0; i < std::max<std::uint32_t>(1, st.settings.measurers); ++i)

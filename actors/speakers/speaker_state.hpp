@@ -11,6 +11,7 @@
 #include "actors/speakers/core/bucket_policy.hpp"
 #include "actors/speakers/core/client_ids.hpp"
 #include "actors/speakers/speaker_actor.hpp"
+#include "messages/published_views.hpp"
 
 namespace sbm::speakers {
 
@@ -45,6 +46,13 @@ struct speaker_state {
   std::uint32_t loads = 0;  // rows loaded by this activation, part of its speaker_stamp
   caf::error unusable;  // the answer to every request while not ready
   caf::actor_clock::time_point last_active{};
+
+  // The state ends with its activation (CAF destroys it in on_exit, before the shard is told of
+  // the end), so whatever way the activation ends, its published view goes first.
+  ~speaker_state() {
+    if (env && env->views)
+      env->views->withdraw(speaker_id, this);
+  }
 };
 
 }  // namespace sbm::speakers

@@ -17,7 +17,8 @@ class actor_system;
 }
 
 namespace sbm {
-class node_lease;  // messages/cluster.hpp
+class node_lease;       // messages/cluster.hpp
+class published_views;  // messages/published_views.hpp
 }
 
 namespace sbm::speakers {
@@ -57,6 +58,9 @@ struct speakers_settings {
   // and never past its deadline) for the owner's lease to lapse and the speaker to move, before
   // it is answered errc::moving. About the lease's length plus one renewal.
   std::chrono::milliseconds owner_wait{std::chrono::seconds{4}};
+  // The node's board of published views, which the gateway's HTTP threads answer reads from
+  // (messages/published_views.hpp); null: speakers publish nothing.
+  std::shared_ptr<published_views> views;
 };
 
 // Spawns the shard; the shard spawns and supervises the outbox relay (re-spawned when it fails,

@@ -260,6 +260,12 @@ class ThreeNodes(ClusterCase):
         self.assertEqual(sum(self.passivations(self.nodes[n]) for n in range(3)), len(moved))
         self.write_all(self.nodes[3], speakers, "job-3")
         self.assert_samples(speakers, ["job-0", "job-1", "job-2", "job-3"])
+        # A moved speaker is not served from its old owner's board of published views: read through
+        # any old node, it shows the write its new owner took.
+        for n in range(3):
+            for s in sorted(moved):
+                v = self.nodes[n].get(f"/v1/speakers/{s}", token=self.qa)
+                self.assertEqual((v.status, v.json()["counts"]["samples_total"]), (200, 4), (n, s, v))
 
         # Drain node 1: only an admin may; then it owns nothing but still answers.
         refused = self.sbm("cluster", "drain", "--node", f"http://127.0.0.1:{self.nodes[1].port}", token=self.lead)
