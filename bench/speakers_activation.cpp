@@ -6,8 +6,9 @@
 //
 // ACTIVE: how many speakers to activate for the memory rows (default 10000 100000 1000000),
 // activated concurrently (many in flight through the shard). Latency rows: 10,000 activations one
-// at a time, 3 runs on disjoint speakers, medians reported; raw libpqxx sends the same two SELECTs
-// in one transaction on the same database in the same run.
+// at a time, 3 runs on disjoint speakers, medians reported; raw libpqxx sends the two SELECTs an
+// activation needs in one transaction (the baseline), and the one statement SBM sends for
+// them (no transaction), on the same database in the same run.
 // --db URL: seed there once (max ACTIVE speakers, 50 samples each) and reuse the seed on later runs
 // (a table public.bench_speakers_seed records it); without it, a fresh database of the servers in
 // SBMTEST_SERVERS_DIR (scripts/servers start DIR), seeded each time.
@@ -356,7 +357,8 @@ int main(int argc, char** argv) {
   auto spk = in_child([&](int fd) { speakers_memory(url, sizes, fd); });
   auto bare = in_child([&](int fd) { bare_memory(sizes, fd); });
 
-  // Raw baseline: the activation's two statements in one transaction, as the actor sends them.
+  // Raw baselines: the activation's two statements in one transaction, and the one statement that
+  // reads both, sent alone, as the speaker's store sends it outside a cluster.
   raw.prepare("row", "SELECT speaker_id, client_id, display_name, bucket, pinned, pin_reason, pinned_by, "
                      "coalesce((extract(epoch from pinned_at) * 1000)::bigint, 0), window_size, window_mean, "
                      "samples_total, bucket_changes, (extract(epoch from created_at) * 1000)::bigint, "
@@ -365,6 +367,13 @@ int main(int argc, char** argv) {
   raw.prepare("window", "SELECT errors_per_100_words FROM (SELECT id, errors_per_100_words FROM "
                         "speakers.quality_samples WHERE speaker_id = $1 ORDER BY id DESC LIMIT $2) "
                         "newest ORDER BY id");
+  raw.prepare("one", "SELECT speaker_id, client_id, display_name, bucket, pinned, pin_reason, pinned_by, "
+                     "coalesce((extract(epoch from pinned_at) * 1000)::bigint, 0), window_size, window_mean, "
+                     "samples_total, bucket_changes, (extract(epoch from created_at) * 1000)::bigint, "
+                     "(extract(epoch from updated_at) * 1000)::bigint, version, (SELECT "
+                     "array_to_json(array_agg(errors_per_100_words ORDER BY id))::text FROM (SELECT id, "
+                     "errors_per_100_words FROM speakers.quality_samples WHERE speaker_id = $1 ORDER BY id "
+                     "DESC LIMIT $2) newest) FROM speakers.speakers WHERE speaker_id = $1");
   auto raw_load = [&](int i) {
     pqxx::work w{raw};
     auto id = id_of(i);
@@ -373,8 +382,14 @@ int main(int argc, char** argv) {
     w.commit();
     return row.size() + samples.size();
   };
-  for (int i = 0; i < latency_n * latency_runs; ++i)  // warm PostgreSQL's cache for both sides
+  auto raw_one = [&](int i) {
+    pqxx::nontransaction n{raw};
+    return n.exec_prepared("one", id_of(i), window).size();
+  };
+  for (int i = 0; i < latency_n * latency_runs; ++i) {  // warm PostgreSQL's cache for every side
     raw_load(i);
+    raw_one(i);
+  }
 
   bench_config cfg;
   caf::actor_system sys{cfg};
@@ -394,18 +409,21 @@ int main(int argc, char** argv) {
     out.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - t0).count());
   };
   // Runs alternate raw and SBM on the same fresh speakers, so drift hits both alike.
-  std::vector<double> raw50, raw99, act50, act99, warm50, warm99;
+  std::vector<double> raw50, raw99, one50, one99, act50, act99, warm50, warm99;
+  auto timed = [](auto&& fn, int i, std::vector<double>& out) {
+    auto t0 = clock_type::now();
+    fn(i);
+    out.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - t0).count());
+  };
   for (int run = 0; run < latency_runs; ++run) {
-    std::vector<double> r, a, w;
+    std::vector<double> r, o, a, w;
     const int lo = run * latency_n, hi = lo + latency_n;
-    for (int i = lo; i < hi; ++i) {
-      auto t0 = clock_type::now();
-      raw_load(i);
-      r.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - t0).count());
-    }
+    for (int i = lo; i < hi; ++i) timed(raw_load, i, r);
+    for (int i = lo; i < hi; ++i) timed(raw_one, i, o);
     for (int i = lo; i < hi; ++i) get(i, a);
     for (int i = lo; i < hi; ++i) get(i, w);
     raw50.push_back(pct(r, 50)), raw99.push_back(pct(r, 99));
+    one50.push_back(pct(o, 50)), one99.push_back(pct(o, 99));
     act50.push_back(pct(a, 50)), act99.push_back(pct(a, 99));
     warm50.push_back(pct(w, 50)), warm99.push_back(pct(w, 99));
   }
@@ -415,6 +433,10 @@ int main(int argc, char** argv) {
               median(act50), median(raw50), median(act50) / median(raw50));
   std::printf("| activation latency p99 (us) | %.0f | %.0f | %.2fx |\n", median(act99), median(raw99),
               median(act99) / median(raw99));
+  std::printf("| activation latency p50 / p99 (us) beside the one statement it sends | %.0f / %.0f | %.0f / %.0f "
+              "(libpqxx, the same statement, no transaction) | %.2fx / %.2fx |\n",
+              median(act50), median(act99), median(one50), median(one99), median(act50) / median(one50),
+              median(act99) / median(one99));
   std::printf("| get of an active speaker p50 / p99 (us) | %.0f / %.0f | %.0f / %.0f (the SELECTs) | %.3fx |\n",
               median(warm50), median(warm99), median(raw50), median(raw99),
               median(warm50) / median(raw50));

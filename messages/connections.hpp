@@ -24,11 +24,15 @@ struct db_statement {
   // Sent alone (query_atom): the worker drops it unstarted once this passes, and the server's
   // statement_timeout is at most what is left. Inside a transaction the transaction's counts.
   deadline until;
+  // Sent alone (query_atom), a statement that writes nothing needs no BEGIN/COMMIT: one round trip
+  // instead of three. Only for reads: a write sent so could not be retried on a connection that
+  // broke under it (it may have committed), while a read can.
+  bool read_only = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, db_statement& x) {
-  return f(caf::meta::type_name("db_statement"), x.sql, x.params, x.expect_rows, x.until);
+  return f(caf::meta::type_name("db_statement"), x.sql, x.params, x.expect_rows, x.until, x.read_only);
 }
 
 struct db_transaction {

@@ -274,7 +274,7 @@ postgres_worker_actor::behavior_type worker_behavior(worker_pointer self,
               index = 0;
               return execute(self->state, tx, statement, 0);
             },
-            self->state.config.read_only);
+            self->state.config.read_only || statement.read_only);
         if (!out)
           return std::move(out.error());
         return std::move(*out);

@@ -19,6 +19,7 @@ inline constexpr const char* audit_topic = "audit.record";
 
 // SELECT list of speakers.speakers in the order speaker_from_row expects (no leading SELECT).
 extern const char* const speaker_columns;
+inline constexpr std::size_t speaker_column_count = 15;
 
 struct speaker_record {
   speaker_view view;

@@ -26,7 +26,7 @@
 #include "actors/speakers/outbox_relay.hpp"
 #include "actors/speakers/quality_measurer.hpp"
 #include "actors/speakers/speaker_actor.hpp"
-#include "actors/speakers/speaker_rows.hpp"
+#include "actors/speakers/store.hpp"
 #include "actors/speakers/validation.hpp"
 #include "messages/cluster.hpp"
 #include "messages/errors.hpp"

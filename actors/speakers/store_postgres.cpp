@@ -153,24 +153,36 @@ class postgres_store final : public store {
  public:
   void load(const db::store_link& via, const std::string& speaker_id, std::uint32_t window, fence_epoch epoch,
             completion<loaded_speaker> done) const override {
+    // The row and its window in one statement (one snapshot, one round trip): an activation is
+    // the first request of an idle speaker, so its caller waits for every round trip of it.
+    static const std::string sql =
+      std::string("SELECT ") + speaker_columns + ", (SELECT array_to_json(array_agg(errors_per_100_words "
+      "ORDER BY id))::text FROM (SELECT id, errors_per_100_words FROM speakers.quality_samples "
+      "WHERE speaker_id = $1 ORDER BY id DESC LIMIT $2) newest) FROM speakers.speakers WHERE speaker_id = $1";
+    db_statement read{sql, {speaker_id, std::to_string(window)}, -1};
+    auto rows_of = [window](const db_rows& rows) {
+      loaded_speaker out;
+      if (rows.rows.empty()) return out;
+      const db_row& row = rows.rows.front();
+      out.row = speaker_from_row(row, window);
+      out.window = db::number_array_column(row, speaker_column_count);
+      return out;
+    };
+    if (!epoch) {
+      // Alone, without BEGIN/COMMIT: nothing is written outside a cluster.
+      read.read_only = true;
+      via.query(std::move(read), [done, rows_of](caf::expected<db_rows> r) {
+        db::read_into<loaded_speaker>(r, done, "speaker row", rows_of);
+      });
+      return;
+    }
     db_transaction tx;
-    tx.statements.push_back(
-      {std::string("SELECT ") + speaker_columns + " FROM speakers.speakers WHERE speaker_id = $1", {speaker_id}, -1});
-    tx.statements.push_back(
-      {"SELECT errors_per_100_words FROM (SELECT id, errors_per_100_words "
-       "FROM speakers.quality_samples WHERE speaker_id = $1 ORDER BY id DESC LIMIT $2) newest "
-       "ORDER BY id",
-       {speaker_id, std::to_string(window)},
-       -1});
-    if (epoch) tx.statements.push_back(db::fence_statement(speaker_id, *epoch));
-    via.transact(std::move(tx), [done, window](caf::expected<db_results> r) {
-      db::read_into<loaded_speaker>(r, done, "speaker row", [window](const db_results& res) {
-        if (res.results.size() < 2) throw std::runtime_error("expected two result sets");
-        loaded_speaker out;
-        if (res.results[0].rows.empty()) return out;
-        out.row = speaker_from_row(res.results[0].rows.front(), window);
-        for (const db_row& row : res.results[1].rows) out.window.push_back(db::double_column(row, 0));
-        return out;
+    tx.statements.push_back(std::move(read));
+    tx.statements.push_back(db::fence_statement(speaker_id, *epoch));
+    via.transact(std::move(tx), [done, rows_of](caf::expected<db_results> r) {
+      db::read_into<loaded_speaker>(r, done, "speaker row", [&rows_of](const db_results& res) {
+        if (res.results.empty()) throw std::runtime_error("expected a result set");
+        return rows_of(res.results.front());
       });
     });
   }

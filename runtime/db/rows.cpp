@@ -108,6 +108,36 @@ std::vector<std::string> text_array_column(const db_row& row, std::size_t index)
   return out;
 }
 
+std::vector<double> number_array_column(const db_row& row, std::size_t index) {
+  std::vector<double> out;
+  if (index >= row.size() || !row[index])
+    return out;
+  // strtod over the JSON text: exact for PostgreSQL's shortest round-trip digits, and an activation
+  // reads 50 of them without building a JSON tree first.
+  const std::string& text = *row[index];
+  const char* p = text.c_str();
+  if (*p++ != '[')
+    unreadable(index, "is not a number array");
+  if (*p == ']' && p[1] == '\0')
+    return out;
+  for (;;) {
+    errno = 0;
+    char* end = nullptr;
+    const double value = std::strtod(p, &end);
+    if (end == p || errno == ERANGE)
+      unreadable(index, "is not a number array");
+    out.push_back(value);
+    p = end;
+    if (*p == ',') {
+      ++p;
+      continue;
+    }
+    if (*p == ']' && p[1] == '\0')
+      return out;
+    unreadable(index, "is not a number array");
+  }
+}
+
 caf::optional<std::string> scope_param(const client_scope& scope) {
   if (!scope.limited)
     return caf::none;

@@ -28,6 +28,8 @@ const std::string& required_text(const db_row& row, std::size_t index);   // NUL
 // a column selected as array_to_json(x)::text (NULL reads as an empty list).
 std::string text_array_param(const std::vector<std::string>& items);
 std::vector<std::string> text_array_column(const db_row& row, std::size_t index);
+// The same for numbers (array_to_json over a double precision array); NULL reads as empty.
+std::vector<double> number_array_column(const db_row& row, std::size_t index);
 
 // The one way a family applies a client scope in its SQL: bind scope_param as $n and add
 // scope_clause("client_id", n) to the WHERE. An unlimited scope binds NULL and admits every row;

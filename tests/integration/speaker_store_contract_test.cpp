@@ -180,6 +180,29 @@ TYPED_TEST(SpeakerStoreContract, ARegisteredSpeakerLoadsWithItsNewestSamplesAndA
   EXPECT_FALSE(none->row);
 }
 
+// The window comes back exactly as stored (any decimals, with and without a lease's epoch), and a
+// speaker without samples loads an empty one.
+TYPED_TEST(SpeakerStoreContract, AWindowLoadsExactlyAndAnEmptyOneLoadsEmpty) {
+  const auto a = this->lease("10.0.0.1:4000");
+  auto made = this->create("spk-1");
+  ASSERT_TRUE(made) << this->sys.render(made.error());
+  auto empty = this->load("spk-1");
+  ASSERT_TRUE(empty && empty->row);
+  EXPECT_TRUE(empty->window.empty());
+  const std::vector<double> rates{1.0 / 3, 0.1, 999999.999999, 0, 1e-9};
+  std::int64_t version = made->version;
+  for (std::size_t i = 0; i < rates.size(); ++i) {
+    ASSERT_TRUE(this->save(this->sample("spk-1", version, "job-" + std::to_string(i), rates[i])));
+    ++version;
+  }
+  for (fence_epoch epoch : {fence_epoch{}, fence_epoch{a}}) {
+    auto loaded = this->load("spk-1", epoch, 50);
+    ASSERT_TRUE(loaded && loaded->row) << (epoch ? "with an epoch" : "without an epoch");
+    EXPECT_EQ(loaded->window, rates);
+    EXPECT_EQ(loaded->row->version, version);
+  }
+}
+
 TYPED_TEST(SpeakerStoreContract, AChangeAppliesOnlyUnderItsVersionAndAJobCountsOnce) {
   auto made = this->create("spk-1");
   ASSERT_TRUE(made);

@@ -39,23 +39,18 @@ std::string id_of(std::size_t i) {
 sbm::postgres_actor::behavior_type stand_in_db(sbm::postgres_actor::pointer self,
                                                std::shared_ptr<std::vector<caf::actor>> loaded) {
   return {
-    [](sbm::query_atom, sbm::db_statement&) { return sbm::db_rows{}; },
-    [self, loaded](sbm::transact_atom, sbm::db_transaction& tx) {
-      sbm::db_results out;
-      if (tx.statements.size() == 2 && !tx.statements[0].params.empty() &&
-          tx.statements[0].sql.find("FROM speakers.speakers") != std::string::npos) {
-        if (loaded) loaded->push_back(caf::actor_cast<caf::actor>(self->current_sender()));
-        const std::string id = *tx.statements[0].params[0];
-        out.results.resize(2);
-        out.results[0].rows.push_back(
-          {id, std::string("client-1"), std::string("Dr"), std::string("high_touch"),
-           std::string("f"), std::string(), std::string(), std::string("0"), std::string("3"),
-           std::string("4"), std::string("3"), std::string("0"), std::string("0"),
-           std::string("0"), std::string("1")});
-        for (int i = 0; i < 3; ++i) out.results[1].rows.push_back({std::string("4")});
-      }
+    // An activation's load outside a cluster: the row and its window (as JSON) in one statement.
+    [self, loaded](sbm::query_atom, sbm::db_statement& st) {
+      sbm::db_rows out;
+      if (st.params.empty() || st.sql.find("FROM speakers.speakers") == std::string::npos) return out;
+      if (loaded) loaded->push_back(caf::actor_cast<caf::actor>(self->current_sender()));
+      out.rows.push_back({*st.params[0], std::string("client-1"), std::string("Dr"), std::string("high_touch"),
+                          std::string("f"), std::string(), std::string(), std::string("0"), std::string("3"),
+                          std::string("4"), std::string("3"), std::string("0"), std::string("0"),
+                          std::string("0"), std::string("1"), std::string("[4,4,4]")});
       return out;
     },
+    [](sbm::transact_atom, sbm::db_transaction&) { return sbm::db_results{}; },
     [](sbm::status_atom) {
       sbm::dependency_status s;
       s.name = "postgres";
