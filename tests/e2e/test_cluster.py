@@ -75,6 +75,18 @@ def owner_of(members, speaker):
     return max(sorted(members), key=score)
 
 
+def speakers_where(prefix, count, wanted):
+    """`count` speaker names sharing a fresh tag, drawn again until `wanted(names)` holds: the
+    addresses are free ports, so placement differs each run, and a test that needs some speakers
+    on a given member must not depend on luck for it."""
+    for _ in range(1000):
+        tag = uuid.uuid4().hex[:6]
+        names = [f"{prefix}-{tag}-{k}" for k in range(count)]
+        if wanted(names):
+            return names
+    raise AssertionError(f"no {count} speaker names satisfy the placement this test needs")
+
+
 def sql_error(url, sql):
     """Runs SQL expected to fail; returns psql's error text."""
     r = subprocess.run(["psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", url, "-c", sql],
@@ -340,7 +352,8 @@ class FrozenNode(ClusterCase):
         epoch_at = {a: self.epoch_of(i) for i, a in enumerate(self.addresses)}
         frozen, old_epoch = self.nodes[2], epoch_at[self.addresses[2]]
         run = uuid.uuid4().hex[:6]
-        speakers = [f"frz-{run}-{i}" for i in range(36)]
+        speakers = speakers_where("frz", 36, lambda names: any(
+            owner_of(self.addresses, s) == self.addresses[2] for s in names))
         self.register_all(self.nodes[0], speakers)
         # Every speaker active on its owner, the frozen node's among them.
         self.write_all(self.nodes[0], speakers, "warm")
@@ -448,8 +461,8 @@ class LostOwnerBound(ClusterCase):
     def test_what_waits_for_a_lost_owner_is_bounded(self):
         everyone = {a: "up" for a in self.addresses}
         self.wait_members([0, 1, 2], everyone, "the three nodes never listed each other")
-        run = uuid.uuid4().hex[:6]
-        speakers = [f"bnd-{run}-{i}" for i in range(40)]
+        speakers = speakers_where("bnd", 40, lambda names: sum(
+            owner_of(self.addresses, s) == self.addresses[2] for s in names) >= 4)
         self.register_all(self.nodes[0], speakers)
         theirs = [s for s in speakers if owner_of(self.addresses, s) == self.addresses[2]]
         self.assertGreaterEqual(len(theirs), 4)

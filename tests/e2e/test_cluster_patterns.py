@@ -11,11 +11,10 @@ Every wait is on a condition (Node.wait_until); nothing asserts a duration. ctes
 alone (RUN_SERIAL), so loaded cores do not look like dead nodes."""
 import signal
 import unittest
-import uuid
 
 from sbm_node import free_port, fresh_database, psql, servers_env
 import test_cluster
-from test_cluster import members_of, owner_of, start_member, start_three
+from test_cluster import members_of, owner_of, speakers_where, start_member, start_three
 
 SPEAKERS = 12
 
@@ -38,8 +37,12 @@ class PatternsAcrossNodes(unittest.TestCase):
                         for n in cls.nodes), 60, "the three nodes never listed each other")
         # Every speaker's one report filed through node A; each report's text is its own, and all
         # share one word, so that one query finds them all.
-        tag = uuid.uuid4().hex[:6]
-        cls.speakers = [f"pat-{tag}-{k}" for k in range(SPEAKERS)]
+        # The 4th node's port is chosen now so that the speakers can be: node A owns one (test 2),
+        # and the 4th node wins some when it joins (test 3, and a victim for test 4).
+        cls.fourth = f"127.0.0.1:{free_port()}"
+        cls.speakers = speakers_where("pat", SPEAKERS, lambda names: any(
+            owner_of(cls.addresses, s) == cls.addresses[0] for s in names) and any(
+            owner_of(cls.addresses + [cls.fourth], s) == cls.fourth for s in names))
         cls.text = {}
         cls.report = {}
         a = cls.nodes[0]
@@ -164,8 +167,8 @@ class PatternsAcrossNodes(unittest.TestCase):
         self.assertIn(f"diabetes {self.word(self.speakers.index(s))} mellitus", r.json()["corrected_text"], r)
 
     def test_3_a_4th_node_takes_its_speakers_patterns(self):
-        port = free_port()
-        self.addresses.append(f"127.0.0.1:{port}")
+        self.addresses.append(self.fourth)
+        port = int(self.fourth.rsplit(":", 1)[1])
         self.nodes.append(start_member(self.srv, self.db, self.nodes[0].keys, port, self.seeds, "p3", self.flags))
         everyone = {a: "up" for a in self.addresses}
         self.nodes[0].wait_until(
