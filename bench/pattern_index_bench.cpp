@@ -270,7 +270,6 @@ pt::index_config sbm_config(std::size_t n) {
   if (const char* b = std::getenv("SBM_BENCH_SIGN_MIN")) cfg.sign_scan_min = std::strtoull(b, nullptr, 10);
   if (const char* b = std::getenv("SBM_BENCH_SIGN_KEEP")) cfg.sign_keep = std::strtoull(b, nullptr, 10);
   if (const char* b = std::getenv("SBM_BENCH_SIGN_MAX")) cfg.sign_scan_max = std::strtoull(b, nullptr, 10);
-  if (const char* h = std::getenv("SBM_BENCH_HUGE_PAGES")) cfg.huge_pages = std::string(h) != "0";
   return cfg;
 }
 

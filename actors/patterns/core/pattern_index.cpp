@@ -15,8 +15,6 @@
 #include <unordered_set>
 #include <utility>
 
-#include <sys/mman.h>
-
 #include "actors/patterns/core/int8_codes.hpp"
 #include "actors/patterns/core/pattern_index_impl.hpp"
 
@@ -602,29 +600,6 @@ bool operator==(const version_digest& a, const version_digest& b) {
 
 // --- impl ---------------------------------------------------------------------------------
 
-namespace {
-
-#ifndef MADV_COLLAPSE
-#define MADV_COLLAPSE 25  // Linux 6.1; glibc 2.36's headers do not name it yet
-#endif
-
-// The graph's bottom layer (vectors and links, ~660 B per node) is read at random by every search:
-// at 1M nodes that is 660 MB, and with 4 KiB pages nearly every node a search visits is also a
-// TLB miss. Huge pages are asked for (index_config::huge_pages); `collapse` turns pages already
-// written (a loaded graph) into huge ones now rather than whenever khugepaged gets to them. Only
-// advice: where the kernel refuses (THP off, no free huge page), the graph works as before.
-void advise_huge_pages(const hnswlib::HierarchicalNSW<float>& graph, bool collapse) {
-  constexpr std::uintptr_t huge = std::uintptr_t{2} << 20;
-  const auto begin = reinterpret_cast<std::uintptr_t>(graph.data_level0_memory_);
-  const std::uintptr_t end = begin + graph.max_elements_ * graph.size_data_per_element_;
-  const std::uintptr_t first = (begin + huge - 1) & ~(huge - 1), last = end & ~(huge - 1);
-  if (begin == 0 || last <= first) return;
-  auto* at = reinterpret_cast<void*>(first);
-  if (::madvise(at, last - first, MADV_HUGEPAGE) == 0 && collapse) ::madvise(at, last - first, MADV_COLLAPSE);
-}
-
-}  // namespace
-
 pattern_index::impl::impl(index_config cfg, std::string embedder)
     : config(cfg),
       embedder_name(std::move(embedder)),
@@ -638,7 +613,6 @@ pattern_index::impl::impl(index_config cfg, std::string embedder)
   graph = std::make_unique<hnswlib::HierarchicalNSW<float>>(
       space.get(), std::max<std::size_t>(config.initial_capacity, 1), config.m, config.ef_construction,
       config.random_seed);
-  if (config.huge_pages) advise_huge_pages(*graph, false);
 }
 
 pattern_index::impl::~impl() = default;
@@ -666,7 +640,6 @@ void pattern_index::impl::load_graph(const std::string& file) {
     throw snapshot_error(std::string("snapshot graph: ") + e.what());
   }
   graph = std::move(loaded);
-  if (config.huge_pages) advise_huge_pages(*graph, true);
 }
 
 void pattern_index::impl::map_nodes(std::size_t slots) {
@@ -984,7 +957,6 @@ void pattern_index::impl::ensure_graph_capacity(std::size_t elements) {
   const std::size_t current = graph->max_elements_;
   if (elements <= current) return;
   graph->resizeIndex(std::max(elements, current * 2));
-  if (config.huge_pages) advise_huge_pages(*graph, false);  // realloc may have moved it
 }
 
 pattern_entry pattern_index::impl::materialise(std::uint32_t slot) const {

@@ -130,10 +130,6 @@ struct index_config {
   std::size_t sign_scan_min = 4096;
   std::size_t sign_keep = 384;
   std::size_t sign_scan_max = 200000;
-  // The graph's memory in huge pages where the kernel gives them (madvise; transparent huge pages
-  // in "madvise" mode here): a search's random reads of a large graph then miss the TLB far less.
-  // Off only to measure what it gives (bench/PROFILE-patterns.md).
-  bool huge_pages = true;
   // Below this estimated share of matching patterns the walk steps over non-matching nodes
   // (two-hop) instead of scoring them.
   double two_hop_selectivity = 0.3;
