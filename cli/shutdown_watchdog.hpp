@@ -1,9 +1,11 @@
 #pragma once
 // The last resort of a stopping node: past its deadline the process ends whatever it still waits
-// for. CAF's actor system waits, when destroyed, for every detached actor's thread and for the
-// middleman's I/O thread without any deadline, after the registry already counts no actor; a wait
-// there outlived e2e.test_upgrade's 30 s. The line it writes names the step the stop was at and the
-// threads left (CAF names its own: caf.actor is a detached actor, caf.multiplexer the middleman).
+// for. CAF 0.17's actor system waits, when destroyed, for every detached actor's thread and for the
+// middleman's I/O thread without any deadline, after the registry already counts no actor (a
+// detached actor's thread ends only once the last handle to the actor is gone). The node that
+// logged "stopped" and outlived e2e.test_upgrade's 30 s waited there or for an actor; which is not
+// known, so the line this writes names the step the stop was at and the threads left (CAF names its
+// own: caf.actor is a detached actor, caf.multiplexer the middleman's I/O loop).
 #include <chrono>
 
 namespace sbm::cli::shutdown_watchdog {
