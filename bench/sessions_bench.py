@@ -18,6 +18,10 @@ from sbm_node import Node, servers_env  # noqa: E402
 from test_sessions import file_rectified_reports, rows, seed  # noqa: E402
 
 
+def p99(values):
+    return statistics.quantiles(values, n=100)[98] if len(values) >= 2 else values[0]
+
+
 def main():
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 30
     srv = servers_env()
@@ -32,6 +36,7 @@ def main():
                             token=lead).status == 201
         file_rectified_reports(node, instanote_url, lead, speaker, client)
         times, corrections = [], 0
+        steps = {"start": [], "marks": [], "submit": []}
         for i in range(count):
             began = time.perf_counter()
             r = node.request("POST", "/v1/verification-sessions",
@@ -40,6 +45,8 @@ def main():
             assert r.status == 201, r
             s = r.json()
             assert len(s["jobs"]) == 10, len(s["jobs"])
+            started = time.perf_counter()
+            steps["start"].append(started - began)
             marks = [{"correction_id": c["correction_id"], "verdict": "rectified"}
                      for j in s["jobs"] for c in j["corrections"]]
             corrections += len(marks)
@@ -47,14 +54,23 @@ def main():
             r = node.request("PUT", f"/v1/verification-sessions/{s['id']}/marks",
                              {"marks": marks, "residual_errors": residuals}, token=lead)
             assert r.status == 200, r
+            marked = time.perf_counter()
+            steps["marks"].append(marked - started)
             r = node.request("POST", f"/v1/verification-sessions/{s['id']}/submit", {}, token=lead)
             assert r.status == 200, r
-            times.append(time.perf_counter() - began)
+            done = time.perf_counter()
+            steps["submit"].append(done - marked)
+            times.append(done - began)
         total = sum(times)
-        q = statistics.quantiles(times, n=100) if len(times) >= 2 else times * 99
         print(f"sessions: {count} of 10 jobs ({corrections / count:.1f} corrections each), one client: "
               f"{count / total:.1f} sessions/s; per session p50 {1000 * statistics.median(times):.0f} ms, "
-              f"p99 {1000 * q[98]:.0f} ms (start + marks + submit)")
+              f"p99 {1000 * p99(times):.0f} ms (start + marks + submit)")
+        # Each step as the client saw it (HTTP round trip included), so the slowest one is named
+        # from the same run.
+        print("\n| step | p50 ms | p99 ms | share of the total |\n|---|---|---|---|")
+        for name, spent in steps.items():
+            print(f"| {name} | {1000 * statistics.median(spent):.1f} | {1000 * p99(spent):.1f} | "
+                  f"{100 * sum(spent) / total:.0f}% |")
     finally:
         node.stop()
 

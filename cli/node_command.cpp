@@ -41,6 +41,7 @@
 #include "actors/verification/verification.hpp"
 #include "cli/commands.hpp"
 #include "cli/command_line.hpp"
+#include "cli/shutdown_watchdog.hpp"
 #include "gateway/auth/jwt.hpp"
 #include "gateway/gateway.hpp"
 #include "gateway/http_server.hpp"
@@ -244,7 +245,12 @@ int node_command(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   node_config caf_cfg{cfg};
+  // Around `sys`, for the stop's watchdog: the first marks that the actor system is gone, the
+  // second (destroyed just before it) that its destructor begins.
+  shutdown_watchdog::step_on_destruction after_actor_system{"leaving the process (static destructors)"};
   caf::actor_system sys{caf_cfg};
+  shutdown_watchdog::step_on_destruction in_actor_system{
+    "destroying the actor system (it waits for its detached actors' threads and the middleman's I/O thread)"};
 
   gateway::http_server_settings http;
   http.host = cfg.text("gateway.host");
@@ -715,11 +721,14 @@ int node_command(int argc, char** argv) {
   caf::anon_send_exit(on_fatal, caf::exit_reason::user_shutdown);
   logger->info("stopped");
   const int exit_code = code < 0 ? exit_ok : code;
-  // CAF's actor system waits for its last actor when it is destroyed. An actor that does not end
-  // must not keep a stopped node alive without bound (seen in e2e.test_upgrade under CPU load: a
-  // drained node logged "stopped" and lived on past the test's 30 s; the actor is not found yet):
-  // past the drain timeout the process ends anyway, and says how many actors it left.
+  // Nothing bounds the rest of the stop on its own: an actor that does not end, or CAF's actor
+  // system waiting in its destructor for a detached actor's thread or the middleman's I/O thread
+  // (a drained node of e2e.test_upgrade logged "stopped" and lived past the test's 30 s). Past the
+  // drain timeout the watchdog ends the process with the same code, naming the step and the
+  // threads it left.
   const auto until = std::chrono::steady_clock::now() + cfg.duration("gateway.drain-timeout");
+  shutdown_watchdog::arm(until, exit_code);
+  shutdown_watchdog::step("waiting for the actors to end");
   while (sys.registry().running() > 0 && std::chrono::steady_clock::now() < until)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   if (const auto left = sys.registry().running(); left > 0) {
@@ -727,6 +736,7 @@ int node_command(int argc, char** argv) {
     spdlog::shutdown();
     std::_Exit(exit_code);
   }
+  shutdown_watchdog::step("releasing the HTTP server and the gateway pipeline");
   return exit_code;
 }
 
