@@ -572,6 +572,9 @@ int node_command(int argc, char** argv) {
     r.max_queued = static_cast<std::uint32_t>(cfg.integer("reports.max-queued"));
     r.max_running = static_cast<std::uint32_t>(cfg.integer("reports.max-running-sagas"));
     r.max_waiting = static_cast<std::uint32_t>(cfg.integer("reports.max-waiting-sagas"));
+    r.share.background = static_cast<std::uint32_t>(cfg.integer("reports.saga-background-share"));
+    r.share.backlog = static_cast<std::uint32_t>(cfg.integer("reports.saga-yield-backlog"));
+    r.saga_quiet = cfg.duration("reports.saga-yield-quiet");
     r.notes_retention = cfg.duration("reports.notes-retention");
     r.notes_purge_interval = cfg.duration("reports.notes-purge-interval");
     r.idempotency_retention =

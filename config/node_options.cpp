@@ -210,6 +210,14 @@ std::vector<option_spec> make_options() {
            "report sagas this node runs at once"),
     ranged("reports.max-waiting-sagas", k::integer, "10000", 1, 10000000,
            "sagas waiting for a free slot in memory; past it they wait in PostgreSQL for the poll"),
+    ranged("reports.saga-background-share", k::integer, "1", 0, 6,
+           "statements the report sagas keep in flight while filings arrive (6: their full share); "
+           "0: the sagas never yield to filings"),
+    ranged("reports.saga-yield-backlog", k::integer, "2000", 0, 10000000,
+           "undone sagas on this node past which they take their full share even while filings "
+           "arrive (at most reports.max-waiting-sagas)"),
+    opt("reports.saga-yield-quiet", k::duration, "100ms",
+        "filings count as arriving for this long after the last one; then the sagas run at full speed"),
     opt("reports.notes-retention", k::duration, "0s",
         "QA notes (clinical text) of reports older than this are purged; 0s keeps them"),
     opt("reports.notes-purge-interval", k::duration, "1h",

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "messages/errors.hpp"
+#include "runtime/db/commit.hpp"
 #include "runtime/logging/logging.hpp"
 
 namespace sbm::connections::detail {
@@ -25,6 +26,9 @@ struct worker_state {
   std::unique_ptr<pqxx::connection> connection;
   std::unordered_map<std::string, std::string> prepared;  // SQL text -> statement name
   std::uint64_t statements_named = 0;
+  // The connection's session commits without waiting for the flush (SET synchronous_commit = off):
+  // kept between unflushed transactions, reset before anything else that writes.
+  bool unflushed_session = false;
   std::shared_ptr<spdlog::logger> log;
   static inline const char* name = "sbm.postgres_worker";
 };
@@ -87,6 +91,7 @@ caf::error map_sql_error(const std::string& name, const pqxx::sql_error& e, int 
 void drop_connection(worker_state& st) {
   st.connection.reset();
   st.prepared.clear();
+  st.unflushed_session = false;
 }
 
 void connect(worker_state& st) {
@@ -162,10 +167,21 @@ db_rows execute(worker_state& st, pqxx::transaction_base& tx, const db_statement
 // twice. A failure during COMMIT is not retried: its outcome is unknown.
 // Work whose deadline has passed is dropped before it touches the server (its caller stopped
 // waiting); otherwise the server gives it at most the time that is left.
-// `alone`: one read-only statement, sent without BEGIN/COMMIT when the connection's own
-// statement_timeout fits its deadline (a shorter one needs SET LOCAL, hence a transaction).
+// How a request commits.
+enum class commit_mode {
+  flushed,
+  // A read: sent without BEGIN/COMMIT when the connection's own statement_timeout fits its
+  // deadline (a shorter one needs SET LOCAL, hence a transaction).
+  read_alone,
+  unflushed,
+  // One unflushed statement: sent without BEGIN/COMMIT like a read when the deadline allows. It
+  // is not retried on a connection that breaks under it (it may have committed): the caller gets
+  // outcome_unknown, and unflushed writers repeat idempotent work anyway (runtime/db/commit.hpp).
+  unflushed_alone,
+};
+
 template <class Body>
-auto in_transaction(worker_pointer self, deadline until, Body body, bool alone = false)
+auto in_transaction(worker_pointer self, deadline until, Body body, commit_mode mode = commit_mode::flushed)
     -> caf::expected<decltype(body(std::declval<pqxx::transaction_base&>(), std::declval<int&>()))> {
   auto& st = self->state;
   for (int attempt = 0;; ++attempt) {
@@ -188,9 +204,30 @@ auto in_transaction(worker_pointer self, deadline until, Body body, bool alone =
     try {
       if (!fresh && st.prepared.size() > max_prepared_statements)
         forget_prepared(st);
-      if (alone && left >= st.config.statement_timeout) {
+      if (mode == commit_mode::read_alone && left >= st.config.statement_timeout) {
         pqxx::nontransaction tx{*st.connection};
         return body(tx, index);
+      }
+      const bool unflushed = mode == commit_mode::unflushed || mode == commit_mode::unflushed_alone;
+      if (mode != commit_mode::read_alone && unflushed != st.unflushed_session) {
+        pqxx::nontransaction session{*st.connection};
+        session.exec(unflushed ? "SET synchronous_commit = off" : "RESET synchronous_commit");
+        st.unflushed_session = unflushed;
+      }
+      if (mode == commit_mode::unflushed_alone && left >= st.config.statement_timeout) {
+        try {
+          pqxx::nontransaction tx{*st.connection};
+          return body(tx, index);
+        } catch (const pqxx::broken_connection&) {
+          drop_connection(st);
+          return make_error(errc::outcome_unknown,
+                            st.config.name + ": connection lost during an unflushed write; outcome unknown");
+        } catch (const pqxx::sql_error& e) {
+          if (!is_connection_state(e.sqlstate())) throw;
+          drop_connection(st);
+          return make_error(errc::outcome_unknown,
+                            st.config.name + ": connection lost during an unflushed write; outcome unknown");
+        }
       }
       pqxx::work tx{*st.connection};
       if (left < st.config.statement_timeout)
@@ -274,20 +311,34 @@ postgres_worker_actor::behavior_type worker_behavior(worker_pointer self,
               index = 0;
               return execute(self->state, tx, statement, 0);
             },
-            self->state.config.read_only || statement.read_only);
+            self->state.config.read_only || statement.read_only ? commit_mode::read_alone
+                                                                : commit_mode::flushed);
         if (!out)
           return std::move(out.error());
         return std::move(*out);
       },
       [self](transact_atom, const db_transaction& transaction) -> caf::result<db_results> {
+        const auto& statements = transaction.statements;
+        const bool unflushed = !statements.empty() && statements[0].sql == db::unflushed_setting_sql;
+        const auto mode = !unflushed ? commit_mode::flushed
+                          // A count to check needs the rollback a transaction gives.
+                          : statements.size() == 2 && statements[1].expect_rows < 0 ? commit_mode::unflushed_alone
+                                                                                    : commit_mode::unflushed;
         auto out = in_transaction(self, transaction.until, [&](pqxx::transaction_base& tx, int& index) {
           db_results results;
-          results.results.reserve(transaction.statements.size());
-          for (index = 0; index < static_cast<int>(transaction.statements.size()); ++index)
-            results.results.push_back(
-                execute(self->state, tx, transaction.statements[index], index));
+          results.results.reserve(statements.size());
+          index = 0;
+          if (unflushed) {
+            // The connection's session carries the setting already (in_transaction).
+            db_rows setting;
+            setting.rows.push_back({std::string{"off"}});
+            results.results.push_back(std::move(setting));
+            index = 1;
+          }
+          for (; index < static_cast<int>(statements.size()); ++index)
+            results.results.push_back(execute(self->state, tx, statements[index], index));
           return results;
-        });
+        }, mode);
         if (!out)
           return std::move(out.error());
         return std::move(*out);

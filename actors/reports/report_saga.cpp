@@ -28,12 +28,14 @@ using time_point = caf::actor_clock::time_point;
 
 // last_error and log notes quote other actors' errors; they are for people, so a bounded excerpt.
 constexpr std::size_t max_error_bytes = 500;
-// Group commit of acknowledgements (see flush_acks).
+// Group commit of acknowledgements (see send_next_acks).
 constexpr std::size_t max_ack_batch = 128;
 constexpr int max_acks_in_flight = 2;
-// Group commit of the index and schedule steps (see flush_batch), within their targets' caps.
+// Group commit of the index and schedule steps (see send_next_batch), within their targets' caps.
 constexpr std::size_t max_step_batch = 128;
 constexpr int max_step_batches_in_flight = 2;
+// The saga's full share: every kind of statement at its own cap.
+constexpr std::uint32_t full_share = max_acks_in_flight + 2 * max_step_batches_in_flight;
 constexpr const char* no_subscriber_note =
   "no pattern-learning subscriber on this node; the pattern is searchable, nothing else to tell";
 
@@ -82,6 +84,11 @@ struct saga_state {
   step_queue indexes;    // at the index step (index_step)
   step_queue schedules;  // at the schedule step (schedule_step)
   time_point next_tick{};
+  time_point last_filed{};  // the last filing handed over: filings arrive while it is recent
+  bool recheck_armed = false;  // a recheck_atom is on its way for when filings may have stopped
+  // While a batch's answers are being handled, the sagas they move on queue without sending: the
+  // next statements go after, each with every saga that reached its step meanwhile.
+  int holding = 0;
   bool claiming = false;
   bool backlog = false;  // the last claim filled every free slot: claim again when one frees
   int claim_failures = 0;
@@ -175,7 +182,7 @@ void after_recorded(self_ptr self, const pending_ack& ack, bool moved) {
   proceed(self, ack.id);
 }
 
-void flush_acks(self_ptr self);
+void pump(self_ptr self);
 
 void send_acks(self_ptr self, std::vector<pending_ack> batch) {
   auto& st = self->state;
@@ -186,6 +193,7 @@ void send_acks(self_ptr self, std::vector<pending_ack> batch) {
   // An acknowledgement lost in a crash re-runs its (idempotent) step.
   st.db->record_steps(acks, st.settings.claim, st.claim, [self, shared](caf::expected<std::vector<std::int64_t>> r) {
     --self->state.acks_in_flight;
+    ++self->state.holding;
     if (!r) {
       // Done but not recorded: the steps run again once their claims lapse, which is harmless.
       self->state.log->warn("report saga: cannot record {} finished steps: {}", shared->size(),
@@ -195,22 +203,21 @@ void send_acks(self_ptr self, std::vector<pending_ack> batch) {
       std::unordered_set<std::int64_t> moved(r->begin(), r->end());
       for (const auto& a : *shared) after_recorded(self, a, moved.count(a.id) > 0);
     }
-    flush_acks(self);
+    --self->state.holding;
+    pump(self);
   });
 }
 
 // Group commit for acknowledgements: while statements are running, new ones wait and go in the
 // next statement together, so under load many sagas share a commit; a lone one goes at once.
-void flush_acks(self_ptr self) {
+void send_next_acks(self_ptr self) {
   auto& st = self->state;
-  while (st.acks_in_flight < max_acks_in_flight && !st.acks.empty()) {
-    std::vector<pending_ack> batch;
-    while (!st.acks.empty() && batch.size() < max_ack_batch) {
-      batch.push_back(std::move(st.acks.front()));
-      st.acks.pop_front();
-    }
-    send_acks(self, std::move(batch));
+  std::vector<pending_ack> batch;
+  while (!st.acks.empty() && batch.size() < max_ack_batch) {
+    batch.push_back(std::move(st.acks.front()));
+    st.acks.pop_front();
   }
+  send_acks(self, std::move(batch));
 }
 
 // The step's target acknowledged: record it, then go on with the next step.
@@ -233,7 +240,7 @@ void acked(self_ptr self, std::int64_t id, std::string note) {
     ack.next = next_step(ack.next);
   }
   st.acks.push_back(std::move(ack));
-  flush_acks(self);
+  pump(self);
 }
 
 verification_request schedule_request(std::int64_t id, const pattern_record& p) {
@@ -303,9 +310,6 @@ void step_alone(self_ptr self, std::int64_t id) {
 }
 
 template <class Step>
-void flush_batch(self_ptr self);
-
-template <class Step>
 void send_batch(self_ptr self, std::vector<std::pair<std::int64_t, std::string>> sagas, typename Step::batch batch) {
   auto& st = self->state;
   ++Step::queue(st).in_flight;
@@ -314,18 +318,22 @@ void send_batch(self_ptr self, std::vector<std::pair<std::int64_t, std::string>>
     .then(
       [self, shared](bool ok) {
         --Step::queue(self->state).in_flight;
+        ++self->state.holding;
         for (auto& [id, note] : *shared) answered<Step>(self, id, ok, std::move(note));
-        flush_batch<Step>(self);
+        --self->state.holding;
+        pump(self);
       },
       [self, shared](caf::error& e) {
         --Step::queue(self->state).in_flight;
+        ++self->state.holding;
         if (code_of(e) == errc::invalid_argument && shared->size() > 1) {
           for (const auto& s : *shared) step_alone<Step>(self, s.first);
         } else {
           const auto why = self->system().render(e);
           for (const auto& s : *shared) failed(self, s.first, why);
         }
-        flush_batch<Step>(self);
+        --self->state.holding;
+        pump(self);
       });
 }
 
@@ -333,22 +341,80 @@ void send_batch(self_ptr self, std::vector<std::pair<std::int64_t, std::string>>
 // stored, the sagas reaching the step wait and go in the next one together (one statement and one
 // commit for many reports instead of one transaction each); a lone one goes at once.
 template <class Step>
-void flush_batch(self_ptr self) {
+void send_next_batch(self_ptr self) {
   auto& st = self->state;
   auto& q = Step::queue(st);
-  while (q.in_flight < max_step_batches_in_flight && !q.ids.empty()) {
-    std::vector<std::pair<std::int64_t, std::string>> sagas;
-    typename Step::batch batch;
-    while (!q.ids.empty() && sagas.size() < Step::max_batch) {
-      const auto id = q.ids.front();
-      q.ids.pop_front();
-      auto it = st.running.find(id);
-      if (it == st.running.end()) continue;
-      auto req = Step::make(id, it->second);
-      sagas.emplace_back(id, Step::note(id, req));
-      Step::add(batch, std::move(req));
+  std::vector<std::pair<std::int64_t, std::string>> sagas;
+  typename Step::batch batch;
+  while (!q.ids.empty() && sagas.size() < Step::max_batch) {
+    const auto id = q.ids.front();
+    q.ids.pop_front();
+    auto it = st.running.find(id);
+    if (it == st.running.end()) continue;
+    auto req = Step::make(id, it->second);
+    sagas.emplace_back(id, Step::note(id, req));
+    Step::add(batch, std::move(req));
+  }
+  if (!sagas.empty()) send_batch<Step>(self, std::move(sagas), std::move(batch));
+}
+
+int statements_in_flight(const saga_state& st) {
+  return st.acks_in_flight + st.indexes.in_flight + st.schedules.in_flight;
+}
+
+bool filings_arriving(self_ptr self) {
+  const auto& st = self->state;
+  return st.last_filed != time_point{} && self->clock().now() - st.last_filed < st.settings.saga_quiet;
+}
+
+std::uint32_t statements_allowed(self_ptr self) {
+  const auto& st = self->state;
+  auto rule = st.settings.share;
+  // Past max_waiting undone sagas wait in PostgreSQL, out of this count: a bound above it could
+  // never be reached.
+  rule.backlog = std::min(rule.backlog, st.settings.max_waiting);
+  return saga_statements_allowed(rule, filings_arriving(self), st.running.size() + st.waiting.size(),
+                                 full_share);
+}
+
+// Sends what the saga's share allows: at its full share every kind of statement up to its own cap;
+// while it yields to filings the kind with the most sagas waiting first, so each statement carries
+// as many as it can. Once filings stop (saga_quiet after the last), the recheck takes the full
+// share up again.
+void pump(self_ptr self) {
+  auto& st = self->state;
+  if (st.holding > 0) return;
+  for (;;) {
+    if (statements_in_flight(st) >= static_cast<int>(statements_allowed(self))) break;
+    std::size_t most = 0;
+    int pick = -1;
+    if (st.acks_in_flight < max_acks_in_flight && st.acks.size() > most) {
+      most = st.acks.size();
+      pick = 0;
     }
-    if (!sagas.empty()) send_batch<Step>(self, std::move(sagas), std::move(batch));
+    if (st.indexes.in_flight < max_step_batches_in_flight && st.indexes.ids.size() > most) {
+      most = st.indexes.ids.size();
+      pick = 1;
+    }
+    if (st.schedules.in_flight < max_step_batches_in_flight && st.schedules.ids.size() > most) {
+      most = st.schedules.ids.size();
+      pick = 2;
+    }
+    if (pick == 0)
+      send_next_acks(self);
+    else if (pick == 1)
+      send_next_batch<index_step>(self);
+    else if (pick == 2)
+      send_next_batch<schedule_step>(self);
+    else
+      break;
+  }
+  const bool queued = !st.acks.empty() || !st.indexes.ids.empty() || !st.schedules.ids.empty();
+  if (queued && !st.recheck_armed && filings_arriving(self)) {
+    st.recheck_armed = true;
+    const auto wait = st.last_filed + st.settings.saga_quiet - self->clock().now();
+    self->delayed_send(self, std::chrono::duration_cast<std::chrono::milliseconds>(wait) +
+                               std::chrono::milliseconds{1}, recheck_atom::value);
   }
 }
 
@@ -357,7 +423,7 @@ void queue_step(self_ptr self, std::int64_t id) {
   auto& st = self->state;
   if (!Step::target(st)) return failed(self, id, Step::missing);
   Step::queue(st).ids.push_back(id);
-  flush_batch<Step>(self);
+  pump(self);
 }
 
 void run_step(self_ptr self, std::int64_t id) {
@@ -452,6 +518,7 @@ void run(self_ptr self, std::int64_t id) {
 // transaction, so the saga starts without reading its row back.
 void run_filed(self_ptr self, pattern_record pattern) {
   auto& st = self->state;
+  st.last_filed = self->clock().now();
   const auto id = pattern.pattern_id;
   if (st.running.count(id) > 0) {
     run(self, id);
@@ -460,6 +527,7 @@ void run_filed(self_ptr self, pattern_record pattern) {
   if (st.running.size() >= st.settings.max_running) {
     // Past max_waiting the poll finds it in PostgreSQL once its claim lapses.
     if (st.waiting.size() < st.settings.max_waiting) st.waiting.push_back({id, std::move(pattern)});
+    pump(self);  // the backlog may have passed its bound: the full share again
     return;
   }
   start_filed(self, std::move(pattern));
@@ -554,10 +622,17 @@ report_saga_actor::behavior_type saga_fn(self_ptr self, reports_settings setting
                           st.settings.max_running});
       m.queues.push_back({"reports.waiting-sagas", "reports.max-waiting-sagas", st.waiting.size(),
                           st.settings.max_waiting});
+      const auto allowed = statements_allowed(self);
+      m.samples.push_back({"sbm_report_saga_statements", {}, static_cast<double>(statements_in_flight(st))});
+      m.samples.push_back({"sbm_report_saga_statements_allowed", {}, static_cast<double>(allowed)});
       return m;
     },
     [self](flush_atom, pattern_record& pattern) { run_filed(self, std::move(pattern)); },
     [self](step_atom, std::int64_t id) { run_step(self, id); },
+    [self](recheck_atom) {
+      self->state.recheck_armed = false;
+      pump(self);
+    },
   };
 }
 

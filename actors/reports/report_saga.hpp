@@ -30,6 +30,7 @@ using report_saga_actor = caf::typed_actor<
   // A report just filed, at revision 0 and step index: its row need not be read back first.
   caf::reacts_to<flush_atom, pattern_record>,
   caf::reacts_to<step_atom, std::int64_t>,  // run its current step (after the step delay)
+  caf::reacts_to<recheck_atom>,  // filings may have stopped: take the full share up again
   // its slots, waiting list and lag, for the reports actor's metrics
   caf::replies_to<metrics_atom>::with<component_metrics>>;
 

@@ -57,6 +57,11 @@ struct reports_settings {
   // Sagas nudged while max_running run wait in memory up to this many; past it they are left to
   // the poll, which finds them in PostgreSQL, so memory stays bounded under any load.
   std::uint32_t max_waiting = 10000;
+  // While filings arrive (one came within saga_quiet), the sagas keep at most share.background
+  // statements in flight, until more than share.backlog sagas are undone on this node
+  // (running and waiting; above max_waiting it counts as max_waiting). core/report_rules.hpp.
+  saga_share_rule share;
+  std::chrono::milliseconds saga_quiet{100};
   // Filings checked and waiting for their INSERT; past it filers get errc::overloaded.
   std::uint32_t max_queued = 1000;
   // Notes (clinical text, encrypted) of reports older than this are purged: their tokens are set

@@ -9,7 +9,7 @@ db_transaction unflushed(std::vector<db_statement> statements, deadline until) {
   tx.until = until;
   tx.statements.reserve(statements.size() + 1);
   // Transaction-local (true): the connection goes back to the pool with its default.
-  tx.statements.push_back({"SELECT set_config('synchronous_commit', 'off', true)", {}, -1});
+  tx.statements.push_back({unflushed_setting_sql, {}, -1});
   for (auto& s : statements) tx.statements.push_back(std::move(s));
   return tx;
 }

@@ -12,6 +12,13 @@
 
 namespace sbm::db {
 
+// The first statement of an unflushed() transaction: it makes the transaction commit without
+// waiting for the flush. A PostgreSQL worker that sees it keeps the setting on its connection
+// between such transactions instead (actors/connections), so one statement goes alone, in one
+// round trip instead of four (BEGIN, the setting, the statement, COMMIT); its result reads "off"
+// either way.
+constexpr const char* unflushed_setting_sql = "SELECT set_config('synchronous_commit', 'off', true)";
+
 // `statements` in one transaction (transact_atom) that commits without waiting for the flush;
 // its first result belongs to the setting, so statement i answers in results[i + 1].
 db_transaction unflushed(std::vector<db_statement> statements, deadline until = {});

@@ -9,8 +9,11 @@
 #include <string>
 #include <vector>
 
+#include <pqxx/pqxx>
+
 #include "actors/connections/connections.hpp"
 #include "messages/errors.hpp"
+#include "runtime/db/commit.hpp"
 #include "tests/support/actor_test.hpp"
 #include "tests/support/servers.hpp"
 
@@ -153,6 +156,52 @@ TEST_F(PostgresConnection, ExpectRowsMismatchRollsBackTheWholeTransaction) {
   ASSERT_TRUE(row);
   ASSERT_EQ(row->rows.size(), 1u);
   EXPECT_EQ(row->rows[0][0], param{"b"});
+}
+
+// An unflushed statement goes alone, without BEGIN/COMMIT: if its connection breaks under it, it
+// may have committed, so the caller hears outcome_unknown and the worker does not send it again.
+TEST_F(PostgresConnection, AnUnflushedStatementWhoseConnectionBreaksIsOutcomeUnknownAndNotRepeated) {
+  const auto url = sbm::test::servers::shared().fresh_database();
+  auto settings = settings_for(url);
+  settings.pool_size = 1;
+  auto pg = spawn_up(settings);
+  ASSERT_TRUE(query(pg, sql("CREATE TABLE t (id serial PRIMARY KEY, v text)")));
+  auto unflushed = [&](std::string text) {
+    return ask<db_results>(pg, sbm::transact_atom::value, sbm::db::unflushed({sql(std::move(text))}));
+  };
+  ASSERT_TRUE(unflushed("INSERT INTO t (v) VALUES ('first')"));
+  auto pending = self->request(pg, 30s, sbm::transact_atom::value,
+                               sbm::db::unflushed({sql("INSERT INTO t (v) SELECT 'slow' FROM pg_sleep(3)")}));
+  pqxx::connection killer{url};
+  ASSERT_TRUE(sbm::test::eventually([&] {
+    pqxx::nontransaction n{killer};
+    return !n.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE "
+                   "'INSERT INTO t (v) SELECT%' AND pid <> pg_backend_pid()").empty();
+  }));
+  bool answered = false;
+  pending.receive([&](db_results&) { ADD_FAILURE() << "a killed statement answered success"; },
+                  [&](caf::error& e) {
+                    answered = true;
+                    EXPECT_EQ(sbm::code_of(e), errc::outcome_unknown) << caf::to_string(e);
+                  });
+  EXPECT_TRUE(answered);
+  // The worker connects again and the next one commits; the killed one was not sent again.
+  ASSERT_TRUE(sbm::test::eventually([&] { return static_cast<bool>(unflushed("INSERT INTO t (v) VALUES ('after')")); }));
+  auto rows = query(pg, sql("SELECT string_agg(v, ',' ORDER BY id) FROM t"));
+  ASSERT_TRUE(rows) << caf::to_string(rows.error());
+  EXPECT_EQ(rows->rows.at(0).at(0), param{"first,after"});
+}
+
+// A statement that must affect a given count keeps its transaction, unflushed or not: a wrong
+// count rolls it back.
+TEST_F(PostgresConnection, AnUnflushedStatementWithACountToCheckIsRolledBackWhenItMisses) {
+  auto pg = spawn_up(settings_for(sbm::test::servers::shared().fresh_database()));
+  ASSERT_TRUE(query(pg, sql("CREATE TABLE t (id int PRIMARY KEY, v text)")));
+  auto missed = ask<db_results>(pg, sbm::transact_atom::value,
+                                sbm::db::unflushed({sql("INSERT INTO t VALUES (1, 'a'), (2, 'b')", {}, 1)}));
+  ASSERT_FALSE(missed);
+  EXPECT_EQ(sbm::code_of(missed.error()), errc::conflict);
+  EXPECT_EQ(count_rows(pg, "t"), 0);
 }
 
 TEST_F(PostgresConnection, UniqueViolationIsConflictWithoutTheValue) {

@@ -92,6 +92,56 @@ sbm::pattern_index_actor::behavior_type fake_index(std::shared_ptr<index_probe> 
   };
 }
 
+// A pattern index that answers no upsert until the test releases what it holds (delete_atom with
+// id -1, which no saga sends): how many index statements the sagas keep in flight at once is then
+// a count the test reads, not a race it hopes to win.
+struct held_index_probe {
+  std::mutex mutex;
+  std::vector<std::size_t> batches;  // records per upsert message taken, in order
+  std::map<std::int64_t, int> upserts;
+  std::size_t held = 0;  // upserts not answered yet
+
+  std::size_t held_now() {
+    std::lock_guard<std::mutex> guard{mutex};
+    return held;
+  }
+  std::vector<std::size_t> batches_now() {
+    std::lock_guard<std::mutex> guard{mutex};
+    return batches;
+  }
+};
+
+sbm::pattern_index_actor::behavior_type holding_index(sbm::pattern_index_actor::pointer self,
+                                                      std::shared_ptr<held_index_probe> probe) {
+  auto promises = std::make_shared<std::vector<caf::typed_response_promise<bool>>>();
+  auto hold = [self, probe, promises](const std::vector<pattern_record>& records) {
+    std::lock_guard<std::mutex> guard{probe->mutex};
+    probe->batches.push_back(records.size());
+    for (const auto& p : records) ++probe->upserts[p.pattern_id];
+    ++probe->held;
+    promises->push_back(self->make_response_promise<bool>());
+    return promises->back();
+  };
+  return {
+    [hold](sbm::upsert_atom, const pattern_record& p) -> caf::result<bool> { return hold({p}); },
+    [hold](sbm::upsert_atom, const sbm::pattern_record_batch& b) -> caf::result<bool> {
+      return hold(b.records);
+    },
+    [probe, promises](sbm::delete_atom, std::int64_t id) {
+      if (id != -1) return false;
+      for (auto& rp : *promises) rp.deliver(true);
+      promises->clear();
+      std::lock_guard<std::mutex> guard{probe->mutex};
+      probe->held = 0;
+      return true;
+    },
+    [](sbm::search_atom, const sbm::pattern_search&) { return sbm::pattern_hits{}; },
+    [](sbm::search_atom, const sbm::pattern_batch_search&) { return sbm::pattern_batch_hits{}; },
+    [](sbm::status_atom) { return sbm::pattern_index_status{}; },
+    [](sbm::metrics_atom) { return sbm::component_metrics{}; },
+  };
+}
+
 // What the notify step tells the pattern-learning subscriber.
 struct learning_probe {
   std::mutex mutex;
@@ -222,6 +272,51 @@ class ReportSaga : public sbm::test::postgres_actor_test {
                 {"report:" + std::to_string(id)})[0][0];
   }
 
+  // Files n reports at once (distinct jobs); answers their ids, every filing accepted.
+  std::vector<std::int64_t> file_burst(const sbm::reports_actor& reports, int n, const std::string& tag) {
+    std::vector<decltype(self->request(reports, 30s, sbm::file_atom::value, report_submission{}))> pending;
+    for (int i = 0; i < n; ++i)
+      pending.push_back(self->request(reports, 30s, sbm::file_atom::value,
+                                      sample(i % 2 ? "spk-1" : "spk-2", tag + std::to_string(i))));
+    std::vector<std::int64_t> ids;
+    for (auto& p : pending)
+      p.receive(
+        [&](report_receipt& rc) {
+          EXPECT_EQ(rc.outcome, report_receipt::accepted) << rc.field << ": " << rc.reason;
+          ids.push_back(rc.report.id);
+        },
+        [&](caf::error& e) { ADD_FAILURE() << sys.render(e); });
+    return ids;
+  }
+
+  // A queue gauge of the reports actor and its saga (reports.running-sagas, ...).
+  std::uint64_t gauge(const sbm::reports_actor& reports, const std::string& name) {
+    auto m = ask<sbm::component_metrics>(reports, sbm::metrics_atom::value);
+    if (!m) return ~std::uint64_t{0};
+    for (const auto& q : m->queues)
+      if (q.name == name) return q.depth;
+    return ~std::uint64_t{0};
+  }
+
+  // Releases what the holding index holds until every saga of `ids` is done. `once`: no claim
+  // lapsed meanwhile, so no index step ran twice (a lapsed one may repeat it, which is harmless).
+  void release_until_done(const sbm::pattern_index_actor& held, const std::vector<std::int64_t>& ids,
+                          bool once = true) {
+    ASSERT_TRUE(sbm::test::eventually([&] {
+      self->send(held, sbm::delete_atom::value, std::int64_t{-1});
+      return sql("SELECT count(*) FROM reports.report_saga WHERE step <> 'done'")[0][0] == param{"0"};
+    }, 60s));
+    std::lock_guard<std::mutex> guard{held_probe->mutex};
+    for (auto id : ids) {
+      if (once)
+        EXPECT_EQ(held_probe->upserts[id], 1) << id;
+      else
+        EXPECT_GE(held_probe->upserts[id], 1) << id;
+      EXPECT_EQ(schedule_count(id), "1") << id;
+    }
+  }
+
+  std::shared_ptr<held_index_probe> held_probe = std::make_shared<held_index_probe>();
   sbm::event_bus_actor bus;
   sbm::verification_scheduler_actor scheduler;
   sbm::speaker_shard_actor shard;
@@ -935,22 +1030,39 @@ TEST_F(ReportSaga, AnIndexBatchRefusedAsInvalidFailsOnlyTheSagaItsIndexRefuses) 
   EXPECT_EQ(taken, static_cast<std::size_t>(n - 1));
 }
 
-TEST_F(ReportSaga, SagaWritesSkipTheFlushWaitAndLeaveTheConnectionAsItWas) {
-  std::vector<sbm::db_statement> read;
-  read.push_back({"SELECT current_setting('synchronous_commit')", {}, -1});
-  auto relaxed = ask<sbm::db_results>(db, sbm::transact_atom::value, sbm::db::unflushed(std::move(read)));
-  ASSERT_TRUE(relaxed) << sys.render(relaxed.error());
-  ASSERT_EQ(relaxed->results.size(), 2u);
-  const auto& rows = relaxed->results[sbm::db::unflushed_result(0)].rows;
-  ASSERT_EQ(rows.size(), 1u);
-  EXPECT_EQ(rows[0][0], param{"off"});
-  // The connection is back at the server's default afterwards: asked one at a time, the pool sends
-  // every request to the same (first least busy) worker, the one that ran the transaction above.
-  for (int i = 0; i < 3; ++i) {
-    auto after = ask<sbm::db_rows>(db, sbm::query_atom::value,
-                                   sbm::db_statement{"SELECT current_setting('synchronous_commit')", {}, -1});
-    ASSERT_TRUE(after) << sys.render(after.error());
-    EXPECT_EQ(after->rows.at(0)[0], param{"on"});
+// Saga writes commit without waiting for the flush: one statement alone (one round trip), several
+// in a transaction. Whatever else the same connection runs next commits flushed again. Asked one
+// at a time, the pool sends every request to the same (first least busy) worker.
+TEST_F(ReportSaga, SagaWritesSkipTheFlushWaitAndFlushedWorkAfterThemWaitsForIt) {
+  const std::string setting = "SELECT current_setting('synchronous_commit')";
+  auto unflushed = [&](std::size_t statements) {
+    std::vector<sbm::db_statement> read(statements, sbm::db_statement{setting, {}, -1});
+    auto r = ask<sbm::db_results>(db, sbm::transact_atom::value, sbm::db::unflushed(std::move(read)));
+    EXPECT_TRUE(r) << sys.render(r.error());
+    if (!r) return std::string{};
+    EXPECT_EQ(r->results.size(), statements + 1);
+    const auto& rows = r->results[sbm::db::unflushed_result(statements - 1)].rows;
+    return rows.size() == 1 && rows[0][0] ? *rows[0][0] : std::string{};
+  };
+  auto flushed_write = [&] {
+    sbm::db_transaction tx;
+    tx.statements.push_back({setting, {}, -1});
+    auto r = ask<sbm::db_results>(db, sbm::transact_atom::value, tx);
+    EXPECT_TRUE(r) << sys.render(r.error());
+    return r && r->results.size() == 1 ? *r->results[0].rows.at(0)[0] : std::string{};
+  };
+  auto query = [&] {
+    auto r = ask<sbm::db_rows>(db, sbm::query_atom::value, sbm::db_statement{setting, {}, -1});
+    EXPECT_TRUE(r) << sys.render(r.error());
+    return r ? *r->rows.at(0)[0] : std::string{};
+  };
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(unflushed(1), "off");
+    EXPECT_EQ(unflushed(1), "off");
+    EXPECT_EQ(query(), "on");
+    EXPECT_EQ(unflushed(3), "off");
+    EXPECT_EQ(flushed_write(), "on");
+    EXPECT_EQ(unflushed(1), "off");
   }
 }
 
@@ -1005,6 +1117,77 @@ TEST_F(ReportSaga, AVerificationBatchIsStoredWholeAndOnceOrRefusedWhole) {
   ASSERT_TRUE(at_cap) << sys.render(at_cap.error());
   EXPECT_EQ(sql("SELECT count(*) FROM verification.schedule")[0][0],
             param{std::to_string(2 + sbm::max_verification_batch)});
+}
+
+// While filings arrive the sagas keep one statement in flight (reports.saga-background-share 1):
+// the sagas filed while the index holds the first one's pattern wait, and go to it together.
+TEST_F(ReportSaga, WhileFilingsArriveTheSagasKeepTheirBackgroundShareAndTheirBatchesGrow) {
+  auto held = stop_at_end(sys.spawn(holding_index, held_probe));
+  auto r = settings();
+  r.patterns = held;
+  r.claim = 30s;                  // no claim lapses during the test: the poll takes nothing over
+  r.share = {1, 1000};
+  r.saga_quiet = std::chrono::hours{1};  // filings count as arriving for the whole test
+  auto reports = start(r);
+  constexpr int n = 10;
+  const auto ids = file_burst(reports, n, "job-share-");
+  ASSERT_EQ(ids.size(), static_cast<std::size_t>(n));
+  // Every saga runs: each is queued at its index step or in the statement the index holds.
+  ASSERT_TRUE(sbm::test::eventually([&] { return gauge(reports, "reports.running-sagas") == std::uint64_t{n}; }));
+  EXPECT_EQ(held_probe->batches_now(), (std::vector<std::size_t>{1}));
+  self->send(held, sbm::delete_atom::value, std::int64_t{-1});
+  ASSERT_TRUE(sbm::test::eventually([&] { return held_probe->batches_now().size() == 2; }));
+  EXPECT_EQ(held_probe->batches_now(), (std::vector<std::size_t>{1, n - 1}));
+  release_until_done(held, ids);
+}
+
+// Past reports.saga-yield-backlog undone sagas, the sagas take their full share though filings
+// still arrive: two index statements in flight at once.
+TEST_F(ReportSaga, ASagaBacklogOverItsBoundRunsAtTheFullShareWhileFilingsArrive) {
+  auto held = stop_at_end(sys.spawn(holding_index, held_probe));
+  auto r = settings();
+  r.patterns = held;
+  r.claim = 30s;
+  r.share = {1, 3};
+  r.saga_quiet = std::chrono::hours{1};
+  auto reports = start(r);
+  const auto ids = file_burst(reports, 10, "job-backlog-");
+  ASSERT_EQ(ids.size(), 10u);
+  ASSERT_TRUE(sbm::test::eventually([&] { return held_probe->held_now() == 2; }));
+  release_until_done(held, ids);
+}
+
+// Once filings stop (reports.saga-yield-quiet after the last), the sagas run at full speed again
+// without waiting for their statement in flight.
+TEST_F(ReportSaga, WhenFilingsStopTheSagasTakeTheirFullShareAgain) {
+  auto held = stop_at_end(sys.spawn(holding_index, held_probe));
+  auto r = settings();
+  r.patterns = held;
+  r.claim = 30s;
+  r.share = {1, 1000};
+  r.saga_quiet = 300ms;
+  auto reports = start(r);
+  const auto ids = file_burst(reports, 10, "job-quiet-");
+  ASSERT_EQ(ids.size(), 10u);
+  ASSERT_TRUE(sbm::test::eventually([&] { return held_probe->held_now() == 2; }));
+  release_until_done(held, ids);
+}
+
+// Sagas never make a filing wait or fail: with every saga stuck at its index step, two running and
+// three waiting in memory, all forty filings are accepted; the sagas past the memory bound wait in
+// PostgreSQL and are all done once the index answers.
+TEST_F(ReportSaga, FilingsAreNeverRefusedBecauseOfSagasAndNoSagaIsLost) {
+  auto held = stop_at_end(sys.spawn(holding_index, held_probe));
+  auto r = settings();
+  r.patterns = held;
+  r.max_running = 2;
+  r.max_waiting = 3;
+  r.share = {1, 1};
+  auto reports = start(r);
+  const auto ids = file_burst(reports, 40, "job-never-");
+  ASSERT_EQ(ids.size(), 40u);
+  EXPECT_LE(gauge(reports, "reports.waiting-sagas"), 3u);
+  release_until_done(held, ids, false);
 }
 
 }  // namespace

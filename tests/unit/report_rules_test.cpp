@@ -145,6 +145,20 @@ TEST(ReportRulesSaga, StepsRunInOrderAndEndInDone) {
   EXPECT_FALSE(parse_saga_step(""));
 }
 
+TEST(ReportRulesSaga, WhileFilingsArriveTheSagaTakesItsBackgroundShareUpToItsBacklogBound) {
+  const saga_share_rule rule{1, 100};
+  EXPECT_EQ(saga_statements_allowed(rule, true, 0, 6), 1u);
+  EXPECT_EQ(saga_statements_allowed(rule, true, 100, 6), 1u);
+  // Past the bound the backlog must shrink: full share, and filings slow instead.
+  EXPECT_EQ(saga_statements_allowed(rule, true, 101, 6), 6u);
+  // No filings: full speed whatever the backlog.
+  EXPECT_EQ(saga_statements_allowed(rule, false, 0, 6), 6u);
+  EXPECT_EQ(saga_statements_allowed(rule, false, 5000, 6), 6u);
+  // A background share above the full one is the full one; 0 never yields.
+  EXPECT_EQ(saga_statements_allowed({8, 100}, true, 0, 6), 6u);
+  EXPECT_EQ(saga_statements_allowed({0, 100}, true, 0, 6), 6u);
+}
+
 TEST(ReportRulesSaga, ANoTouchSpeakerIsVerifiedFirst) {
   EXPECT_EQ(verification_priority("no_touch"), "high");
   EXPECT_EQ(verification_priority("low_touch"), "normal");

@@ -106,6 +106,12 @@ std::optional<saga_step> parse_saga_step(std::string_view text) {
   return std::nullopt;
 }
 
+std::uint32_t saga_statements_allowed(const saga_share_rule& rule, bool filings_arriving,
+                                      std::size_t backlog, std::uint32_t full) {
+  if (rule.background == 0 || !filings_arriving || backlog > rule.backlog) return full;
+  return std::min(rule.background, full);
+}
+
 saga_step next_step(saga_step step) {
   switch (step) {
     case saga_step::index: return saga_step::notify;

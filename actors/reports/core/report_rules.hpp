@@ -100,6 +100,20 @@ std::optional<saga_step> parse_saga_step(std::string_view text);
 // The step after `step` (done stays done).
 saga_step next_step(saga_step step);
 
+// While filings arrive the saga runs at a background share: at most `background` statements in
+// flight for all its steps and acknowledgements together (its batches grow meanwhile instead), so
+// filings get the database and the cores. Past `backlog` undone sagas it takes its full share
+// again, so an endless stream of filings slows filings rather than growing the backlog without
+// limit. background 0: the saga never yields.
+struct saga_share_rule {
+  std::uint32_t background = 1;
+  std::uint32_t backlog = 2000;
+};
+
+// How many statements the saga may have in flight now (`full` when it does not yield).
+std::uint32_t saga_statements_allowed(const saga_share_rule& rule, bool filings_arriving,
+                                      std::size_t backlog, std::uint32_t full);
+
 // A report on a no_touch speaker means drafts went out unedited with this error: verify first.
 std::string_view verification_priority(std::string_view bucket_type);
 
