@@ -28,11 +28,17 @@ struct db_statement {
   // instead of three. Only for reads: a write sent so could not be retried on a connection that
   // broke under it (it may have committed), while a read can.
   bool read_only = false;
+  // Sent alone (query_atom), a write that is its own transaction: one round trip instead of three.
+  // Its deadline decides only whether it starts (the connection's statement_timeout bounds it once
+  // sent). A connection that breaks under it answers errc::outcome_unknown and is never retried:
+  // only for writes whose callers settle an unknown outcome (Idempotency-Key, report filings).
+  bool autocommit = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, db_statement& x) {
-  return f(caf::meta::type_name("db_statement"), x.sql, x.params, x.expect_rows, x.until, x.read_only);
+  return f(caf::meta::type_name("db_statement"), x.sql, x.params, x.expect_rows, x.until, x.read_only,
+           x.autocommit);
 }
 
 struct db_transaction {

@@ -25,6 +25,7 @@ struct worker_state {
   std::unique_ptr<pqxx::connection> connection;
   std::unordered_map<std::string, std::string> prepared;  // SQL text -> statement name
   std::uint64_t statements_named = 0;
+  bool executing = false;  // a statement was handed to libpq in this attempt (it may have run)
   std::shared_ptr<spdlog::logger> log;
   static inline const char* name = "sbm.postgres_worker";
 };
@@ -131,8 +132,9 @@ db_rows execute(worker_state& st, pqxx::transaction_base& tx, const db_statement
                             index};
     values.push_back(param->c_str());
   }
-  auto result = tx.exec_prepared(statement_name(st, statement.sql),
-                                 pqxx::prepare::make_dynamic_params(values));
+  const auto& name = statement_name(st, statement.sql);
+  st.executing = true;
+  auto result = tx.exec_prepared(name, pqxx::prepare::make_dynamic_params(values));
   db_rows out;
   out.affected = result.affected_rows();
   if (statement.expect_rows >= 0 && out.affected != static_cast<std::uint64_t>(statement.expect_rows))
@@ -164,8 +166,12 @@ db_rows execute(worker_state& st, pqxx::transaction_base& tx, const db_statement
 // waiting); otherwise the server gives it at most the time that is left.
 // `alone`: one read-only statement, sent without BEGIN/COMMIT when the connection's own
 // statement_timeout fits its deadline (a shorter one needs SET LOCAL, hence a transaction).
+// `autocommit`: one write sent without BEGIN/COMMIT whatever its deadline (db_statement::autocommit);
+// without the BEGIN that would have found a stale connection first, a broken connection may have
+// committed it, so that is an unknown outcome, never retried.
 template <class Body>
-auto in_transaction(worker_pointer self, deadline until, Body body, bool alone = false)
+auto in_transaction(worker_pointer self, deadline until, Body body, bool alone = false,
+                    bool autocommit = false)
     -> caf::expected<decltype(body(std::declval<pqxx::transaction_base&>(), std::declval<int&>()))> {
   auto& st = self->state;
   for (int attempt = 0;; ++attempt) {
@@ -185,10 +191,15 @@ auto in_transaction(worker_pointer self, deadline until, Body body, bool alone =
                           error_info{st.config.name + ": " + first_line(e.what()), 0, -1, true});
       }
     }
+    st.executing = false;
     try {
       if (!fresh && st.prepared.size() > max_prepared_statements)
         forget_prepared(st);
-      if (alone && left >= st.config.statement_timeout) {
+      // A server that closed the connection meanwhile (a restart) is found here, before the write
+      // is sent, by reading what is already on the socket: no round trip.
+      if (autocommit && !fresh)
+        st.connection->get_notifs();
+      if (autocommit || (alone && left >= st.config.statement_timeout)) {
         pqxx::nontransaction tx{*st.connection};
         return body(tx, index);
       }
@@ -207,12 +218,19 @@ auto in_transaction(worker_pointer self, deadline until, Body body, bool alone =
                         st.config.name + ": connection lost during COMMIT; outcome unknown");
     } catch (const pqxx::broken_connection& e) {
       drop_connection(st);
+      if (autocommit && st.executing)
+        return make_error(errc::outcome_unknown,
+                          st.config.name + ": connection lost during a write; outcome unknown");
       if (fresh || attempt > 0)
         return make_error(errc::unavailable, st.config.name + ": " + first_line(e.what()));
     } catch (const pqxx::sql_error& e) {
       if (!is_connection_state(e.sqlstate()))
         return map_sql_error(st.config.name, e, index);
       drop_connection(st);
+      // A server going down may end the session between a lone write's commit and its answer.
+      if (autocommit && st.executing)
+        return make_error(errc::outcome_unknown,
+                          st.config.name + ": connection lost during a write; outcome unknown");
       if (fresh || attempt > 0)
         return make_error(errc::unavailable, st.config.name + ": " + first_line(e.what()));
     } catch (const std::exception& e) {
@@ -274,7 +292,7 @@ postgres_worker_actor::behavior_type worker_behavior(worker_pointer self,
               index = 0;
               return execute(self->state, tx, statement, 0);
             },
-            self->state.config.read_only || statement.read_only);
+            self->state.config.read_only || statement.read_only, statement.autocommit);
         if (!out)
           return std::move(out.error());
         return std::move(*out);

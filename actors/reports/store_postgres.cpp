@@ -122,6 +122,9 @@ class postgres_store final : public store {
       return done(make_error(errc::internal, std::string("cannot encode: ") + ex.what()));
     }
     db_statement stmt{filing_batch_sql, {std::move(rows), ms_param(claim), claimant}, -1, until};
+    // One statement is its own transaction: one round trip, not three. A connection lost under it
+    // answers outcome_unknown, which the reports actor passes on (keys settle it on retry).
+    stmt.autocommit = true;
     const auto n = batch.size();
     link_.query(std::move(stmt), [done, n](caf::expected<db_rows> r) {
       if (!r) return done(std::move(r.error()));
