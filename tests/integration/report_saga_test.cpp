@@ -875,7 +875,10 @@ TEST_F(ReportSaga, FilingStatementsRunAtOnceAreBoundedByTheFilingBatches) {
   r.filings = stop_at_end(sbm::connections::spawn_postgres(sys, fpg));
   r.filing_batches = 1;
   auto reports = start(r);
-  ASSERT_TRUE(sbm::test::hold_table_lock(sys, db, "reports.error_reports", "SHARE", 4));
+  // The lock is held on connections of its own too, so the speakers' reads on `db` never wait.
+  fpg.name = "lock-holder";
+  auto holder = stop_at_end(sbm::connections::spawn_postgres(sys, fpg));
+  ASSERT_TRUE(sbm::test::hold_table_lock(sys, holder, "reports.error_reports", "SHARE", 4));
   constexpr int n = 12;
   using pending_t = decltype(self->request(reports, 30s, sbm::file_atom::value, report_submission{}));
   std::vector<pending_t> pending;
