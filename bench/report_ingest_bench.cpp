@@ -16,6 +16,7 @@
 //
 //   SBMTEST_SERVERS_DIR=DIR build/bench/bench_report_ingest [--runs N] [--reports N] [--levels 1,8,32]
 //                                                            [--max-running-sagas N] [--sbm-only]
+//                                                            [--filing-connections N]
 //
 // Needs servers: SBMTEST_SERVERS_DIR (scripts/servers start DIR), as bench/run arranges.
 #include <caf/actor_system.hpp>
@@ -60,6 +61,7 @@ struct options {
   int reports = 3000;
   std::vector<int> levels{1, 8, 32};
   int max_running_sagas = 0;  // 0: reports.max-running-sagas as the node has it
+  int filing_connections = 2;  // reports.filing-connections (and filing statements at once)
   // Only SBM with its sagas running (no baselines, nothing held back): a profiler attached to
   // this process then sees the filing path and the sagas alone.
   bool sbm_only = false;
@@ -69,7 +71,7 @@ options parse(int argc, char** argv) {
   options o;
   auto usage = [] {
     std::cerr << "usage: bench_report_ingest [--runs N] [--reports N] [--levels 1,8,32] "
-                 "[--max-running-sagas N] [--sbm-only]\n";
+                 "[--max-running-sagas N] [--filing-connections N] [--sbm-only]\n";
     std::exit(2);
   };
   for (int i = 1; i < argc; ++i) {
@@ -87,6 +89,8 @@ options parse(int argc, char** argv) {
         o.reports = std::stoi(value);
       } else if (arg == "--max-running-sagas") {
         o.max_running_sagas = std::stoi(value);
+      } else if (arg == "--filing-connections") {
+        o.filing_connections = std::stoi(value);
       } else if (arg == "--levels") {
         o.levels.clear();
         std::size_t at = 0;
@@ -103,7 +107,8 @@ options parse(int argc, char** argv) {
       usage();
     }
   }
-  if (o.runs < 1 || o.reports < 1 || o.levels.empty() || o.max_running_sagas < 0) usage();
+  if (o.runs < 1 || o.reports < 1 || o.levels.empty() || o.max_running_sagas < 0 || o.filing_connections < 1)
+    usage();
   for (int level : o.levels)
     if (level < 1) usage();
   return o;
@@ -317,7 +322,7 @@ int main(int argc, char** argv) {
   sbm::connections::postgres_settings fpg;
   fpg.name = "postgres-filings";
   fpg.url = url;
-  fpg.pool_size = 2;
+  fpg.pool_size = static_cast<std::uint32_t>(opt.filing_connections);
   auto filings = sbm::connections::spawn_postgres(sys, fpg);
   wait_up(filings);
 
@@ -352,6 +357,7 @@ int main(int argc, char** argv) {
   rs.schedule = scheduler;
   rs.fernet_key = sbm::reports::fernet::generate_key();
   rs.relay_interval = 100ms;
+  rs.filing_batches = static_cast<std::uint32_t>(opt.filing_connections);
   if (opt.max_running_sagas > 0) rs.max_running = static_cast<std::uint32_t>(opt.max_running_sagas);
   auto reports = sbm::reports::spawn_reports(sys, rs);
   // The same filing path with every saga held back (the test-only step delay), to show what the

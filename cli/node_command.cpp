@@ -570,6 +570,7 @@ int node_command(int argc, char** argv) {
     r.claim = cfg.duration("reports.saga-claim");
     r.step_delay = cfg.duration("reports.saga-step-delay");
     r.max_queued = static_cast<std::uint32_t>(cfg.integer("reports.max-queued"));
+    r.filing_batches = static_cast<std::uint32_t>(cfg.integer("reports.filing-connections"));
     r.max_running = static_cast<std::uint32_t>(cfg.integer("reports.max-running-sagas"));
     r.max_waiting = static_cast<std::uint32_t>(cfg.integer("reports.max-waiting-sagas"));
     r.share.background = static_cast<std::uint32_t>(cfg.integer("reports.saga-background-share"));

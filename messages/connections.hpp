@@ -28,21 +28,29 @@ struct db_statement {
   // instead of three. Only for reads: a write sent so could not be retried on a connection that
   // broke under it (it may have committed), while a read can.
   bool read_only = false;
+  // Sent alone (query_atom), a write that is its own transaction: one round trip instead of three.
+  // Its deadline decides only whether it starts (the connection's statement_timeout bounds it once
+  // sent). A connection that breaks under it answers errc::outcome_unknown and is never retried:
+  // only for writes whose callers settle an unknown outcome (Idempotency-Key, report filings).
+  bool autocommit = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, db_statement& x) {
-  return f(caf::meta::type_name("db_statement"), x.sql, x.params, x.expect_rows, x.until, x.read_only);
+  return f(caf::meta::type_name("db_statement"), x.sql, x.params, x.expect_rows, x.until, x.read_only,
+           x.autocommit);
 }
 
 struct db_transaction {
   std::vector<db_statement> statements;
   deadline until;  // as db_statement::until, for the whole transaction
+  // Commits without waiting for the WAL flush (runtime/db/commit.hpp says when that is safe).
+  bool unflushed = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, db_transaction& x) {
-  return f(caf::meta::type_name("db_transaction"), x.statements, x.until);
+  return f(caf::meta::type_name("db_transaction"), x.statements, x.until, x.unflushed);
 }
 
 using db_row = std::vector<caf::optional<std::string>>;

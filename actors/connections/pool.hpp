@@ -354,7 +354,7 @@ class pool {
     auto now = self_->clock().now();
     // The worker answers first in every normal case (the server cancels at the statement timeout,
     // which is at most what the deadline leaves): this timer only catches a worker that is stuck.
-    const auto timeout = until.left(now, settings_.request_timeout) + worker_grace;
+    const auto timeout = until.left(now, settings_.request_timeout) + beyond_deadline(*args) + worker_grace;
     auto on_value = [this, promise, slot, permit, generation = w.generation](Result& value) mutable {
       --queued_;
       settle(slot, generation, permit, caf::error{});
@@ -372,6 +372,16 @@ class pool {
           self_->request(w.handle, timeout, xs...).then(std::move(on_value), std::move(on_error));
         },
         *args);
+  }
+
+  // A lone write, once started, runs up to the server's statement_timeout whatever its deadline
+  // left (db_statement::autocommit): the stuck-worker timer allows for that.
+  template <class Args>
+  std::chrono::milliseconds beyond_deadline(const Args&) const {
+    return std::chrono::milliseconds{0};
+  }
+  std::chrono::milliseconds beyond_deadline(const std::tuple<query_atom, db_statement>& args) const {
+    return std::get<1>(args).autocommit ? settings_.request_timeout : std::chrono::milliseconds{0};
   }
 
   // Schedules another attempt after a retry_safe failure when retries are left and the back-off

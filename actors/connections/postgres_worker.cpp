@@ -29,6 +29,7 @@ struct worker_state {
   // The connection's session commits without waiting for the flush (SET synchronous_commit = off):
   // kept between unflushed transactions, reset before anything else that writes.
   bool unflushed_session = false;
+  bool executing = false;  // a statement was handed to libpq in this attempt (it may have run)
   std::shared_ptr<spdlog::logger> log;
   static inline const char* name = "sbm.postgres_worker";
 };
@@ -136,8 +137,9 @@ db_rows execute(worker_state& st, pqxx::transaction_base& tx, const db_statement
                             index};
     values.push_back(param->c_str());
   }
-  auto result = tx.exec_prepared(statement_name(st, statement.sql),
-                                 pqxx::prepare::make_dynamic_params(values));
+  const auto& name = statement_name(st, statement.sql);
+  st.executing = true;
+  auto result = tx.exec_prepared(name, pqxx::prepare::make_dynamic_params(values));
   db_rows out;
   out.affected = result.affected_rows();
   if (statement.expect_rows >= 0 && out.affected != static_cast<std::uint64_t>(statement.expect_rows))
@@ -173,12 +175,17 @@ enum class commit_mode {
   // A read: sent without BEGIN/COMMIT when the connection's own statement_timeout fits its
   // deadline (a shorter one needs SET LOCAL, hence a transaction).
   read_alone,
+  // One write that is its own transaction (db_statement::autocommit), flushed, sent without
+  // BEGIN/COMMIT whatever its deadline: the deadline decides only whether it starts.
+  write_alone,
   unflushed,
-  // One unflushed statement: sent without BEGIN/COMMIT like a read when the deadline allows. It
-  // is not retried on a connection that breaks under it (it may have committed): the caller gets
-  // outcome_unknown, and unflushed writers repeat idempotent work anyway (runtime/db/commit.hpp).
+  // One unflushed statement (runtime/db/commit.hpp): sent without BEGIN/COMMIT when the deadline
+  // allows, like a read.
   unflushed_alone,
 };
+// A write sent alone has no BEGIN that would find a stale connection first: a connection that
+// breaks once the statement was handed to libpq may have committed it, so that is an unknown
+// outcome, never retried (its callers settle it: Idempotency-Key, saga steps repeated anyway).
 
 template <class Body>
 auto in_transaction(worker_pointer self, deadline until, Body body, commit_mode mode = commit_mode::flushed)
@@ -201,6 +208,9 @@ auto in_transaction(worker_pointer self, deadline until, Body body, commit_mode 
                           error_info{st.config.name + ": " + first_line(e.what()), 0, -1, true});
       }
     }
+    st.executing = false;
+    const bool write_alone = mode == commit_mode::write_alone ||
+                             (mode == commit_mode::unflushed_alone && left >= st.config.statement_timeout);
     try {
       if (!fresh && st.prepared.size() > max_prepared_statements)
         forget_prepared(st);
@@ -208,26 +218,19 @@ auto in_transaction(worker_pointer self, deadline until, Body body, commit_mode 
         pqxx::nontransaction tx{*st.connection};
         return body(tx, index);
       }
+      // A server that closed the connection meanwhile (a restart) is found here, before the write
+      // is sent, by reading what is already on the socket: no round trip.
+      if (write_alone && !fresh)
+        st.connection->get_notifs();
       const bool unflushed = mode == commit_mode::unflushed || mode == commit_mode::unflushed_alone;
       if (mode != commit_mode::read_alone && unflushed != st.unflushed_session) {
         pqxx::nontransaction session{*st.connection};
         session.exec(unflushed ? "SET synchronous_commit = off" : "RESET synchronous_commit");
         st.unflushed_session = unflushed;
       }
-      if (mode == commit_mode::unflushed_alone && left >= st.config.statement_timeout) {
-        try {
-          pqxx::nontransaction tx{*st.connection};
-          return body(tx, index);
-        } catch (const pqxx::broken_connection&) {
-          drop_connection(st);
-          return make_error(errc::outcome_unknown,
-                            st.config.name + ": connection lost during an unflushed write; outcome unknown");
-        } catch (const pqxx::sql_error& e) {
-          if (!is_connection_state(e.sqlstate())) throw;
-          drop_connection(st);
-          return make_error(errc::outcome_unknown,
-                            st.config.name + ": connection lost during an unflushed write; outcome unknown");
-        }
+      if (write_alone) {
+        pqxx::nontransaction tx{*st.connection};
+        return body(tx, index);
       }
       pqxx::work tx{*st.connection};
       if (left < st.config.statement_timeout)
@@ -244,12 +247,19 @@ auto in_transaction(worker_pointer self, deadline until, Body body, commit_mode 
                         st.config.name + ": connection lost during COMMIT; outcome unknown");
     } catch (const pqxx::broken_connection& e) {
       drop_connection(st);
+      if (write_alone && st.executing)
+        return make_error(errc::outcome_unknown,
+                          st.config.name + ": connection lost during a write; outcome unknown");
       if (fresh || attempt > 0)
         return make_error(errc::unavailable, st.config.name + ": " + first_line(e.what()));
     } catch (const pqxx::sql_error& e) {
       if (!is_connection_state(e.sqlstate()))
         return map_sql_error(st.config.name, e, index);
       drop_connection(st);
+      // A server going down may end the session between a lone write's commit and its answer.
+      if (write_alone && st.executing)
+        return make_error(errc::outcome_unknown,
+                          st.config.name + ": connection lost during a write; outcome unknown");
       if (fresh || attempt > 0)
         return make_error(errc::unavailable, st.config.name + ": " + first_line(e.what()));
     } catch (const std::exception& e) {
@@ -312,30 +322,22 @@ postgres_worker_actor::behavior_type worker_behavior(worker_pointer self,
               return execute(self->state, tx, statement, 0);
             },
             self->state.config.read_only || statement.read_only ? commit_mode::read_alone
-                                                                : commit_mode::flushed);
+            : statement.autocommit                                ? commit_mode::write_alone
+                                                                  : commit_mode::flushed);
         if (!out)
           return std::move(out.error());
         return std::move(*out);
       },
       [self](transact_atom, const db_transaction& transaction) -> caf::result<db_results> {
         const auto& statements = transaction.statements;
-        const bool unflushed = !statements.empty() && statements[0].sql == db::unflushed_setting_sql;
-        const auto mode = !unflushed ? commit_mode::flushed
+        const auto mode = !transaction.unflushed ? commit_mode::flushed
                           // A count to check needs the rollback a transaction gives.
-                          : statements.size() == 2 && statements[1].expect_rows < 0 ? commit_mode::unflushed_alone
+                          : statements.size() == 1 && statements[0].expect_rows < 0 ? commit_mode::unflushed_alone
                                                                                     : commit_mode::unflushed;
         auto out = in_transaction(self, transaction.until, [&](pqxx::transaction_base& tx, int& index) {
           db_results results;
           results.results.reserve(statements.size());
-          index = 0;
-          if (unflushed) {
-            // The connection's session carries the setting already (in_transaction).
-            db_rows setting;
-            setting.rows.push_back({std::string{"off"}});
-            results.results.push_back(std::move(setting));
-            index = 1;
-          }
-          for (; index < static_cast<int>(statements.size()); ++index)
+          for (index = 0; index < static_cast<int>(statements.size()); ++index)
             results.results.push_back(execute(self->state, tx, statements[index], index));
           return results;
         }, mode);

@@ -219,9 +219,8 @@ class postgres_store final : public store {
     link_.transact(db::unflushed({std::move(stmt)}), [done, order](caf::expected<db_results> res) {
       read_into<std::vector<upserted>>(res, done, "upserted pattern", [&order](const db_results& r) {
         std::unordered_map<std::int64_t, upserted> by_id;
-        const auto at = db::unflushed_result(0);
-        if (at < r.results.size())
-          for (const auto& row : r.results[at].rows) {
+        if (!r.results.empty())
+          for (const auto& row : r.results[0].rows) {
             upserted u;
             u.applied = true;
             u.version = db::int_column(row, 1);

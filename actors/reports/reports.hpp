@@ -64,6 +64,9 @@ struct reports_settings {
   std::chrono::milliseconds saga_quiet{100};
   // Filings checked and waiting for their INSERT; past it filers get errc::overloaded.
   std::uint32_t max_queued = 1000;
+  // Filing statements running at once (a node: reports.filing-connections, one per connection):
+  // filings checked while all run wait and go in the next statement together (group commit).
+  std::uint32_t filing_batches = 2;
   // Notes (clinical text, encrypted) of reports older than this are purged: their tokens are set
   // to NULL, checked every notes_purge_interval, at most notes_purge_batch rows per statement.
   // 0 keeps notes for ever.

@@ -42,10 +42,8 @@ namespace {
 
 constexpr const char* unreadable_note = "[Encrypted Data]";
 constexpr std::uint32_t max_page = 500;
-// Group commit (see flush_stores): reports per statement, and statements running at once, which
-// leaves the rest of the connection pool to the sagas and to reads.
+// Group commit (see flush_stores): reports per statement; settings.filing_batches run at once.
 constexpr std::size_t max_batch = 64;
-constexpr int max_batches_in_flight = 2;
 // InstaNote's job checks, grouped the same way: jobs per statement, statements at once.
 constexpr std::size_t max_job_batch = 64;
 constexpr int max_job_checks_in_flight = 2;
@@ -64,7 +62,7 @@ struct reports_state {
   caf::actor retention;  // purges notes past reports.notes-retention; none when it is 0
   std::string claim;  // the saga runner's name, written into the saga rows this actor files
   std::deque<std::shared_ptr<filing>> store_queue;  // checked, waiting for a statement
-  int batches_in_flight = 0;
+  std::uint32_t batches_in_flight = 0;
   // Waiting for InstaNote's job check (each counts in `filings`, so max_queued bounds it too).
   std::deque<std::shared_ptr<filing>> job_queue;
   int job_checks_in_flight = 0;
@@ -125,11 +123,12 @@ struct filing {
   report_submission sub;
   std::string bucket_type;
   std::string job_note;  // what InstaNote said about the job, for the saga log
-  int pending = 2;       // the speaker lookup and the job check (and the key's lookup)
+  int pending = 3;       // the speaker lookup, the job check, the notes' encryption (and the key's lookup)
   std::optional<caf::expected<report_receipt>> replay;  // the key's stored answer, if any
   std::optional<report_receipt> speaker_refusal;
   std::optional<report_receipt> job_refusal;
   std::optional<caf::error> speaker_failure;
+  std::optional<caf::error> encrypt_failure;
   std::optional<std::string> additional_token;  // Fernet tokens of the notes, once encrypted
   std::optional<std::string> context_token;
   // Answers the filer once and releases its place in the bounds and its key.
@@ -144,13 +143,13 @@ void send_batch(self_ptr self, std::vector<filing_ptr> batch);
 // Answers a keyed filing from its key's stored answer, or `otherwise` when nothing is stored.
 void answer_from_key(self_ptr self, const filing_ptr& f, caf::error otherwise);
 
-// Group commit: while max_batches_in_flight statements are running, newly checked reports wait
+// Group commit: while settings.filing_batches statements are running, newly checked reports wait
 // and go in the next statement together, so under load many reports share one commit (each is
 // still answered only after its commit) and a lone report goes out at once.
 void flush_stores(self_ptr self) {
   auto& st = self->state;
   const auto now = self->clock().now();
-  while (st.batches_in_flight < max_batches_in_flight && !st.store_queue.empty()) {
+  while (st.batches_in_flight < st.settings.filing_batches && !st.store_queue.empty()) {
     std::vector<filing_ptr> batch;
     while (!st.store_queue.empty() && batch.size() < max_batch) {
       auto f = std::move(st.store_queue.front());
@@ -167,15 +166,6 @@ void flush_stores(self_ptr self) {
 
 void store(self_ptr self, const filing_ptr& f) {
   auto& st = self->state;
-  const auto now = st.wall->unix_seconds(self->clock().now());
-  try {
-    if (!f->sub.additional_notes.empty())
-      f->additional_token = st.cipher->encrypt(f->sub.additional_notes, now);
-    if (!f->sub.context_notes.empty()) f->context_token = st.cipher->encrypt(f->sub.context_notes, now);
-  } catch (const std::exception& ex) {
-    f->answer(make_error(errc::internal, std::string("cannot encrypt the notes: ") + ex.what()));
-    return;
-  }
   st.store_queue.push_back(f);
   if (!st.holding_stores) flush_stores(self);
 }
@@ -253,8 +243,9 @@ void send_batch(self_ptr self, std::vector<filing_ptr> batch) {
   });
 }
 
-// The speaker lookup and InstaNote's job check run at once; the filing goes on when both answered.
-// A refusal about the speaker wins over one about the job, whichever came first.
+// The speaker lookup and InstaNote's job check run at once, the notes are encrypted meanwhile; the
+// filing goes on when all three are done. A refusal about the speaker wins over one about the job,
+// whichever came first.
 void joined(self_ptr self, const filing_ptr& f) {
   if (--f->pending > 0) return;
   // A retry of a filing that committed answers what it answered, whatever the checks say now.
@@ -274,6 +265,10 @@ void joined(self_ptr self, const filing_ptr& f) {
   }
   if (f->job_refusal) {
     f->answer(std::move(*f->job_refusal));
+    return;
+  }
+  if (f->encrypt_failure) {
+    f->answer(std::move(*f->encrypt_failure));
     return;
   }
   if (f->sub.ctx.until.passed(self->clock().now())) {
@@ -308,6 +303,21 @@ void check_speaker(self_ptr self, const filing_ptr& f) {
                                                              self->system().render(e));
       joined(self, f);
     });
+}
+
+// Done while the speaker lookup and the job check are on their way, so it adds nothing to the
+// filing's latency.
+void encrypt_notes(self_ptr self, const filing_ptr& f) {
+  auto& st = self->state;
+  const auto now = st.wall->unix_seconds(self->clock().now());
+  try {
+    if (!f->sub.additional_notes.empty())
+      f->additional_token = st.cipher->encrypt(f->sub.additional_notes, now);
+    if (!f->sub.context_notes.empty()) f->context_token = st.cipher->encrypt(f->sub.context_notes, now);
+  } catch (const std::exception& ex) {
+    f->encrypt_failure = make_error(errc::internal, std::string("cannot encrypt the notes: ") + ex.what());
+  }
+  joined(self, f);
 }
 
 // What InstaNote's answer (the job's speaker, or nothing) means for one filing.
@@ -477,11 +487,12 @@ caf::result<report_receipt> on_file(self_ptr self, report_submission sub) {
   };
   f->sub = std::move(sub);
   if (f->sub.ctx.keyed()) {
-    f->pending = 3;
+    f->pending = 4;
     check_key(self, f);
   }
   check_speaker(self, f);
   check_job(self, f);
+  encrypt_notes(self, f);
   return rp;
 }
 
@@ -703,8 +714,9 @@ reports_actor spawn_reports(caf::actor_system& sys, reports_settings settings) {
     throw std::invalid_argument("reports: the Fernet key is not base64url of 32 bytes");
   if (settings.db_timeout.count() <= 0 || settings.lookup_timeout.count() <= 0 ||
       settings.step_timeout.count() <= 0 || settings.relay_interval.count() <= 0 ||
-      settings.claim.count() <= 0 || settings.step_delay.count() < 0 || settings.max_running == 0)
-    throw std::invalid_argument("reports: timeouts, intervals and max_running must be positive");
+      settings.claim.count() <= 0 || settings.step_delay.count() < 0 || settings.max_running == 0 ||
+      settings.filing_batches == 0)
+    throw std::invalid_argument("reports: timeouts, intervals, max_running and filing_batches must be positive");
   if (settings.notes_retention.count() < 0 ||
       (settings.notes_retention.count() > 0 &&
        (settings.notes_purge_interval.count() <= 0 || settings.notes_purge_batch == 0)))

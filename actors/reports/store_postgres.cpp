@@ -52,8 +52,7 @@ const std::string select_report_by_id = select_report + " WHERE r.id = $1";
 // The rows of statement i of an unflushed() transaction (none when it is missing).
 const db_rows& unflushed_rows(const db_results& res, std::size_t i) {
   static const db_rows none;
-  const auto at = db::unflushed_result(i);
-  return at < res.results.size() ? res.results[at] : none;
+  return i < res.results.size() ? res.results[i] : none;
 }
 
 // Rewinds sagas to their index step at a new revision, unclaimed: a status change re-indexes.
@@ -122,6 +121,9 @@ class postgres_store final : public store {
       return done(make_error(errc::internal, std::string("cannot encode: ") + ex.what()));
     }
     db_statement stmt{filing_batch_sql, {std::move(rows), ms_param(claim), claimant}, -1, until};
+    // One statement is its own transaction: one round trip, not three. A connection lost under it
+    // answers outcome_unknown, which the reports actor passes on (keys settle it on retry).
+    stmt.autocommit = true;
     const auto n = batch.size();
     link_.query(std::move(stmt), [done, n](caf::expected<db_rows> r) {
       if (!r) return done(std::move(r.error()));

@@ -6,11 +6,9 @@ namespace sbm::db {
 
 db_transaction unflushed(std::vector<db_statement> statements, deadline until) {
   db_transaction tx;
+  tx.statements = std::move(statements);
   tx.until = until;
-  tx.statements.reserve(statements.size() + 1);
-  // Transaction-local (true): the connection goes back to the pool with its default.
-  tx.statements.push_back({unflushed_setting_sql, {}, -1});
-  for (auto& s : statements) tx.statements.push_back(std::move(s));
+  tx.unflushed = true;
   return tx;
 }
 

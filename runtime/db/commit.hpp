@@ -12,18 +12,10 @@
 
 namespace sbm::db {
 
-// The first statement of an unflushed() transaction: it makes the transaction commit without
-// waiting for the flush. A PostgreSQL worker that sees it keeps the setting on its connection
-// between such transactions instead (actors/connections), so one statement goes alone, in one
-// round trip instead of four (BEGIN, the setting, the statement, COMMIT); its result reads "off"
-// either way.
-constexpr const char* unflushed_setting_sql = "SELECT set_config('synchronous_commit', 'off', true)";
-
-// `statements` in one transaction (transact_atom) that commits without waiting for the flush;
-// its first result belongs to the setting, so statement i answers in results[i + 1].
+// `statements` in one transaction (transact_atom) that commits without waiting for the flush
+// (db_transaction::unflushed). The PostgreSQL worker keeps that setting on its connection between
+// such transactions (actors/connections), so one statement goes alone, in one round trip instead
+// of four (BEGIN, the setting, the statement, COMMIT).
 db_transaction unflushed(std::vector<db_statement> statements, deadline until = {});
-
-// Where statement i of an unflushed() transaction answers in its db_results.
-constexpr std::size_t unflushed_result(std::size_t i) { return i + 1; }
 
 }  // namespace sbm::db

@@ -314,6 +314,41 @@ TEST_F(PostgresConnection, TheServerGivesAStatementNoMoreThanItsDeadlineLeaves) 
   EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
 }
 
+// A lone write marked autocommit is its own transaction: no BEGIN, hence no SET LOCAL from its
+// deadline (the connection's statement_timeout bounds it), and a connection lost under it may have
+// committed it, so it is answered outcome_unknown and never sent again.
+TEST_F(PostgresConnection, AnAutocommitWriteIsItsOwnTransactionAndALostConnectionLeavesItUnknown) {
+  auto pg = spawn_up(settings_for(sbm::test::servers::shared().fresh_database()));  // 5 s
+  ASSERT_TRUE(query(pg, sql("CREATE TABLE t (id int PRIMARY KEY, timeout text)")));
+  auto write = [&](int id, bool autocommit) {
+    auto s = sql("INSERT INTO t VALUES ($1, current_setting('statement_timeout')) RETURNING timeout",
+                 {std::to_string(id)});
+    s.until = sbm::deadline::after(sys.clock().now(), 3s);
+    s.autocommit = autocommit;
+    return query(pg, s);
+  };
+  auto alone = write(1, true);
+  ASSERT_TRUE(alone) << caf::to_string(alone.error());
+  EXPECT_EQ(alone->rows.at(0).at(0), param{"5s"});
+  auto in_tx = write(2, false);
+  ASSERT_TRUE(in_tx) << caf::to_string(in_tx.error());
+  EXPECT_NE(in_tx->rows.at(0).at(0), param{"5s"});  // SET LOCAL from what the deadline left
+  EXPECT_EQ(count_rows(pg, "t"), 2);
+
+  // The server ends the session under the statement.
+  auto killed = sql("SELECT pg_terminate_backend(pg_backend_pid())");
+  killed.autocommit = true;
+  auto r = query(pg, killed);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(sbm::code_of(r.error()), errc::outcome_unknown) << caf::to_string(r.error());
+  // In a transaction the same loss is a rollback: retried once on a fresh connection, then refused.
+  killed.autocommit = false;
+  r = query(pg, killed);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(sbm::code_of(r.error()), errc::unavailable) << caf::to_string(r.error());
+  EXPECT_EQ(count_rows(pg, "t"), 2);
+}
+
 TEST_F(PostgresConnection, RequestsPastTheQueueBoundAreRefusedAtOnceWithARetryAfter) {
   auto settings = settings_for(sbm::test::servers::shared().pg_url());
   settings.pool_size = 1;
