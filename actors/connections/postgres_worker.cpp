@@ -84,6 +84,10 @@ caf::error map_sql_error(const std::string& name, const pqxx::sql_error& e, int 
   // speaker is another live node's (SB002). The message names only epochs.
   if (state == "SB001" || state == "SB002")
     return make_error(errc::stale_owner, where + ": " + first_line(e.what()));
+  // A deadlock or serialization failure rolled the whole transaction back: nothing committed, so
+  // the pool may send it again.
+  if (state == "40P01" || state == "40001")
+    return make_error(errc::unavailable, error_info{where + ": " + first_line(e.what()), 0, index, true});
   if (state == "57014")
     return make_error(errc::unavailable, where + ": cancelled by statement timeout");
   return make_error(errc::internal, where + ": failed (sqlstate " + state + ")");

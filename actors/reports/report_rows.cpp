@@ -45,7 +45,10 @@ const char* const filing_batch_sql =
   "r->>20 AS idem_key, r->>21 AS request_digest FROM jsonb_array_elements($1::jsonb) AS rows(r)), "
   "keyed AS (INSERT INTO reports.idempotency_keys (principal, idem_key, request_digest, outcome, "
   "answer) SELECT principal, idem_key, request_digest, 0, id::text FROM input "
-  "WHERE idem_key IS NOT NULL ON CONFLICT (principal, idem_key) DO NOTHING RETURNING principal, idem_key), "
+  "WHERE idem_key IS NOT NULL "
+  // One order for every batch: two batches holding the same keys (a burst re-sent to two nodes)
+  // wait for each other's first shared key instead of deadlocking on the unique index.
+  "ORDER BY principal, idem_key ON CONFLICT (principal, idem_key) DO NOTHING RETURNING principal, idem_key), "
   "fresh AS MATERIALIZED (SELECT i.* FROM input i WHERE i.idem_key IS NULL OR EXISTS "
   "(SELECT 1 FROM keyed k WHERE k.principal = i.principal AND k.idem_key = i.idem_key)), "
   "report AS (INSERT INTO reports.error_reports (id, speaker_id, client_id, job_id, original_text, "
