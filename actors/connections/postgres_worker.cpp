@@ -215,6 +215,9 @@ auto in_transaction(worker_pointer self, deadline until, Body body, commit_mode 
     st.executing = false;
     const bool write_alone = mode == commit_mode::write_alone ||
                              (mode == commit_mode::unflushed_alone && left >= st.config.statement_timeout);
+    auto lost_write = [&st] {
+      return make_error(errc::outcome_unknown, st.config.name + ": connection lost during a write; outcome unknown");
+    };
     try {
       if (!fresh && st.prepared.size() > max_prepared_statements)
         forget_prepared(st);
@@ -252,8 +255,7 @@ auto in_transaction(worker_pointer self, deadline until, Body body, commit_mode 
     } catch (const pqxx::broken_connection& e) {
       drop_connection(st);
       if (write_alone && st.executing)
-        return make_error(errc::outcome_unknown,
-                          st.config.name + ": connection lost during a write; outcome unknown");
+        return lost_write();
       if (fresh || attempt > 0)
         return make_error(errc::unavailable, st.config.name + ": " + first_line(e.what()));
     } catch (const pqxx::sql_error& e) {
@@ -262,8 +264,7 @@ auto in_transaction(worker_pointer self, deadline until, Body body, commit_mode 
       drop_connection(st);
       // A server going down may end the session between a lone write's commit and its answer.
       if (write_alone && st.executing)
-        return make_error(errc::outcome_unknown,
-                          st.config.name + ": connection lost during a write; outcome unknown");
+        return lost_write();
       if (fresh || attempt > 0)
         return make_error(errc::unavailable, st.config.name + ": " + first_line(e.what()));
     } catch (const std::exception& e) {
