@@ -180,7 +180,7 @@ class pool {
               on_value(value);
             },
             [this, on_error, slot = *slot, generation = w.generation](caf::error& err) mutable {
-              finished(slot, generation);
+              finished(slot, generation, err);
               on_error(as_unavailable(std::move(err)));
             });
   }
@@ -295,6 +295,10 @@ class pool {
     int in_flight = 0;
     std::uint64_t generation = 0;  // bumped on death, so late replies do not touch a successor
     int restarts_in_a_row = 0;     // drives the back-off; reset by any answer
+    // It bounced a request: it is gone though its down message has not arrived yet, so nothing
+    // more is sent to it (a caller asking in a loop would otherwise meet it again and again, each
+    // bounce a failure on the breaker's books).
+    bool lost = false;
   };
 
   std::optional<caf::error> refuse() const {
@@ -308,17 +312,21 @@ class pool {
   std::optional<std::size_t> least_busy() const {
     std::optional<std::size_t> best;
     for (std::size_t i = 0; i < workers_.size(); ++i)
-      if (workers_[i].handle && (!best || workers_[i].in_flight < workers_[*best].in_flight))
+      if (workers_[i].handle && !workers_[i].lost && (!best || workers_[i].in_flight < workers_[*best].in_flight))
         best = i;
     return best;
   }
 
-  void finished(std::size_t slot, std::uint64_t generation) {
+  void finished(std::size_t slot, std::uint64_t generation, const caf::error& err = caf::error{}) {
     auto& w = workers_[slot];
     if (w.generation != generation)
       return;
     if (w.in_flight > 0)
       --w.in_flight;
+    if (err == caf::sec::request_receiver_down) {
+      w.lost = true;
+      return;
+    }
     w.restarts_in_a_row = 0;
   }
 
@@ -474,7 +482,7 @@ class pool {
   // Books one outcome of a dispatched request and returns the error the caller should see.
   caf::error settle(std::size_t slot, std::uint64_t generation,
                     const resilience::breaker_permit& permit, caf::error err) {
-    finished(slot, generation);
+    finished(slot, generation, err);
     if (!err) {
       note_transition([&](auto now) { breaker_.record(permit, now, false); });
       mark_up();
@@ -545,6 +553,7 @@ class pool {
       return;
     auto& w = workers_[*slot];
     w.handle = nullptr;
+    w.lost = false;
     w.in_flight = 0;
     ++w.generation;
     if (!intensity_.record(self_->clock().now())) {
