@@ -566,11 +566,13 @@ bool gateway_pipeline::install(std::uint64_t generation, std::vector<caf::actor>
 void gateway_pipeline::uninstall(std::uint64_t generation) {
   {
     std::lock_guard<std::mutex> guard{mutex_};
-    if (generation != generation_)
-      return;
-    lanes_.clear();
-    serving_ = false;
+    if (generation == generation_) {
+      lanes_.clear();
+      serving_ = false;
+    }
   }
+  // Whether or not a successor is installed already, what this incarnation's lanes held is lost
+  // with them: answered now rather than at its deadline.
   out_->fail_owned(generation);
 }
 

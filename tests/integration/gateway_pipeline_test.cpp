@@ -255,6 +255,14 @@ class GatewayPipeline : public ::testing::Test {
     self->monitor(owner);
     caf::anon_send_exit(owner, caf::exit_reason::kill);
     self->receive([](const caf::down_msg&) {});
+    // CAF runs an ending actor's attachables newest first, so this down can come before the
+    // owner takes its lanes out, and a lane not yet ended would answer start_gateway's probe.
+    ASSERT_TRUE(test::eventually(
+      [&] {
+        auto r = send_http(port, "GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        return r.body.find("gateway-restarting") != std::string::npos;
+      },
+      5s));
     start_gateway(speakers);
   }
 
