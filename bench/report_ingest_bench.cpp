@@ -25,13 +25,19 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/stateful_actor.hpp>
 #include <pqxx/pqxx>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cctype>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -223,8 +229,91 @@ void add_raw_row(std::vector<std::string>& params, int i, const std::string& tok
 // The same row the reports actor writes, made durable by libpqxx alone on `concurrency`
 // connections: `rows_per_commit` rows per prepared multi-row INSERT and transaction (1: the plain
 // baseline; raw_batch_rows: the ceiling). Answers rows per second.
-double raw_inserts(const std::string& url, int concurrency, int total, int rows_per_commit,
-                   const std::string& token_a, const std::string& token_b) {
+// CPU time used so far by this process (the filing path and its sagas, or the raw baseline's
+// libpqxx clients) and by the PostgreSQL server (every backend, the WAL writer and the rest:
+// the postmaster's own time, its exited children's as the kernel books them to it, and its live
+// children's). /proc counts in clock ticks (10 ms), fine over phases of seconds.
+struct cpu_sample {
+  double process = 0;
+  double postgres = 0;
+};
+
+std::vector<unsigned long long> stat_fields(const std::string& path) {
+  std::ifstream in{path};
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<unsigned long long> out;
+  const auto close = text.rfind(')');  // the command name may hold spaces and parentheses
+  if (close == std::string::npos) return out;
+  std::istringstream rest{text.substr(close + 2)};
+  std::string field;
+  while (rest >> field) out.push_back(std::strtoull(field.c_str(), nullptr, 10));
+  return out;  // out[0] is field 3 (state): field n is out[n - 3]
+}
+
+class cpu_meter {
+ public:
+  explicit cpu_meter(const std::string& servers_dir) {
+    std::ifstream pid_file{servers_dir + "/pg-data/postmaster.pid"};
+    pid_file >> postmaster_;
+  }
+
+  cpu_sample now() const {
+    const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
+    cpu_sample s;
+    auto own = stat_fields("/proc/self/stat");
+    if (own.size() > 12) s.process = static_cast<double>(own[11] + own[12]) / tick;
+    if (postmaster_ <= 0) return s;
+    auto pm = stat_fields("/proc/" + std::to_string(postmaster_) + "/stat");
+    if (pm.size() > 14) s.postgres = static_cast<double>(pm[11] + pm[12] + pm[13] + pm[14]) / tick;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+      const auto name = entry.path().filename().string();
+      if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+      auto f = stat_fields(entry.path().string() + "/stat");
+      if (f.size() > 12 && static_cast<long>(f[1]) == postmaster_)
+        s.postgres += static_cast<double>(f[11] + f[12]) / tick;
+    }
+    return s;
+  }
+
+ private:
+  long postmaster_ = 0;
+};
+
+// One measured phase: its rate, and the CPU it took per report (process + PostgreSQL) with the
+// cores that kept busy meanwhile (CPU seconds over wall seconds).
+struct phase {
+  double rate = 0;
+  double cpu_ms_per_report = 0;
+  double postgres_ms_per_report = 0;  // PostgreSQL's part of cpu_ms_per_report
+  double cores_busy = 0;
+};
+
+phase phase_of(int reports, double seconds, const cpu_sample& from, const cpu_sample& to) {
+  const double postgres = to.postgres - from.postgres;
+  const double cpu = (to.process - from.process) + postgres;
+  return {reports / seconds, 1000.0 * cpu / reports, 1000.0 * postgres / reports, cpu / seconds};
+}
+
+// The run whose CPU per report is the median (the upper one of an even count).
+phase median_of(std::vector<phase> runs) {
+  if (runs.empty()) return {};
+  std::sort(runs.begin(), runs.end(),
+            [](const phase& a, const phase& b) { return a.cpu_ms_per_report < b.cpu_ms_per_report; });
+  return runs[runs.size() / 2];
+}
+
+// "total (process + PostgreSQL)" of the median run.
+std::string cpu_cell(const std::vector<phase>& runs) {
+  if (runs.empty()) return "-";
+  const auto m = median_of(runs);
+  char cell[96];
+  std::snprintf(cell, sizeof cell, "%.3f (%.3f + %.3f)", m.cpu_ms_per_report,
+                m.cpu_ms_per_report - m.postgres_ms_per_report, m.postgres_ms_per_report);
+  return cell;
+}
+
+phase raw_inserts(const cpu_meter& meter, const std::string& url, int concurrency, int total, int rows_per_commit,
+                  const std::string& token_a, const std::string& token_b) {
   std::atomic<int> next{0};
   std::vector<std::thread> threads;
   std::string sql = raw_columns;
@@ -235,6 +324,7 @@ double raw_inserts(const std::string& url, int concurrency, int total, int rows_
     conns.push_back(std::make_unique<pqxx::connection>(url));
     conns.back()->prepare("insert", sql);
   }
+  const auto cpu0 = meter.now();
   auto t0 = clock_type::now();
   for (int c = 0; c < concurrency; ++c) {
     threads.emplace_back([&, c] {
@@ -255,7 +345,8 @@ double raw_inserts(const std::string& url, int concurrency, int total, int rows_
     });
   }
   for (auto& t : threads) t.join();
-  return total / std::chrono::duration<double>(clock_type::now() - t0).count();
+  const double seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
+  return phase_of(total, seconds, cpu0, meter.now());
 }
 
 double median(std::vector<double> xs) {
@@ -406,39 +497,93 @@ int main(int argc, char** argv) {
               raw_batch_rows);
   std::fflush(stdout);
   long held_open = 0;  // sagas of the held-back runs, open for good
+  const cpu_meter meter{srv.dir()};
+  const double cores = std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::string> cpu_rows, cpu_readings;
   for (std::size_t l = 0; l < opt.levels.size(); ++l) {
     const int level = opt.levels[l];
     std::vector<double> raw, raw_batched, running, held_rate, drained, ratio_running, ratio_held;
+    std::vector<phase> raw_cpu, running_cpu, held_cpu;
+    std::vector<double> raw_busy, running_busy, held_busy, allowed_ratio;
     for (int run = 0; run < opt.runs; ++run) {
       if (opt.sbm_only) {
         raw.push_back(0);
         raw_batched.push_back(0);
       } else {
-        raw.push_back(raw_inserts(raw_url, level, opt.reports, 1, token_a, token_b));
-        raw_batched.push_back(raw_inserts(raw_url, level, opt.reports, raw_batch_rows, token_a, token_b));
+        const auto one = raw_inserts(meter, raw_url, level, opt.reports, 1, token_a, token_b);
+        raw.push_back(one.rate);
+        raw_cpu.push_back(one);
+        raw_busy.push_back(one.cores_busy);
+        raw_batched.push_back(raw_inserts(meter, raw_url, level, opt.reports, raw_batch_rows, token_a, token_b).rate);
       }
+      const auto before = meter.now();
       const auto [rate, last] = file_all(reports, batch_of(l, run, false), level);
+      const auto filed = meter.now();
       running.push_back(rate);
       const auto give_up = clock_type::now() + 600s;
-      while (sagas_open() > held_open && clock_type::now() < give_up) std::this_thread::sleep_for(5ms);
+      while (sagas_open() > held_open && clock_type::now() < give_up) std::this_thread::sleep_for(10ms);
       if (sagas_open() > held_open) ++failures;
       drained.push_back(std::chrono::duration<double>(clock_type::now() - last).count());
+      // A report's whole cost: its filing and its saga, up to the last saga done.
+      running_cpu.push_back(phase_of(opt.reports, 1, before, meter.now()));
+      running_busy.push_back(phase_of(opt.reports, opt.reports / rate, before, filed).cores_busy);
       if (opt.sbm_only) {
         held_rate.push_back(0);
       } else {
         const long open_before = sagas_open();
+        const auto held_before = meter.now();
         held_rate.push_back(file_all(held, batch_of(l, run, true), level).first);
+        const auto held_phase = phase_of(opt.reports, opt.reports / held_rate.back(), held_before, meter.now());
+        held_cpu.push_back(held_phase);
+        held_busy.push_back(held_phase.cores_busy);
         // The held sagas stay open; they are not this run's concern beyond their count.
         held_open = sagas_open();
         if (held_open - open_before != opt.reports) ++failures;
       }
       ratio_running.push_back(running.back() / raw.back());
+      allowed_ratio.push_back(1000.0 * cores / running_cpu.back().cpu_ms_per_report / raw.back());
       ratio_held.push_back(held_rate.back() / raw.back());
     }
     std::printf("| %d | %.0f | %.0f | %.0f | %.2fx | %.0f | %.2fx | %.2f |\n", level, median(raw),
                 median(raw_batched), median(running), median(ratio_running), median(held_rate),
                 median(ratio_held), median(drained));
     std::fflush(stdout);
+    if (!opt.sbm_only) {
+      std::vector<double> allowed;
+      for (const auto& p : running_cpu) allowed.push_back(1000.0 * cores / p.cpu_ms_per_report);
+      char row[512];
+      std::snprintf(row, sizeof row, "| %d | %s | %.2f | %s | %.2f | %.0f | %.2fx | %s | %.2f |\n", level,
+                    cpu_cell(raw_cpu).c_str(), median(raw_busy), cpu_cell(running_cpu).c_str(),
+                    median(running_busy), median(allowed), median(allowed_ratio), cpu_cell(held_cpu).c_str(),
+                    median(held_busy));
+      cpu_rows.emplace_back(row);
+      // What the row means for the goal (1.0x raw with the sagas running), in words.
+      const auto whole = median_of(running_cpu), alone = median_of(held_cpu);
+      char reading[768];
+      std::snprintf(reading, sizeof reading,
+                    "At %d clients a report costs %.2f ms of CPU with its saga (%.2f ms of it PostgreSQL's) and "
+                    "%.2f ms filed alone, against %.2f ms per raw INSERT row: %.0f cores doing nothing else "
+                    "file at most %.0f reports/s while every saga keeps up, %.2fx raw's %.0f rows/s. The saga "
+                    "is %.0f%% of that cost.\n",
+                    level, whole.cpu_ms_per_report, whole.postgres_ms_per_report, alone.cpu_ms_per_report,
+                    median_of(raw_cpu).cpu_ms_per_report, cores, median(allowed), median(allowed_ratio),
+                    median(raw), 100.0 * (whole.cpu_ms_per_report - alone.cpu_ms_per_report) / whole.cpu_ms_per_report);
+      cpu_readings.emplace_back(reading);
+    }
+  }
+  if (!cpu_rows.empty()) {
+    std::printf("\nCPU per report, this process (the filing path and its sagas, or the raw clients) plus every "
+                "PostgreSQL process, from /proc; cores busy = CPU seconds over the phase's wall seconds, of %.0f. "
+                "With the sagas running a report's CPU counts from its filing to the last saga done; the rate "
+                "%.0f cores allow at that cost is the most any scheduling of the same work could file while "
+                "the sagas keep up.\n\n"
+                "| concurrency | raw INSERT, CPU ms per row (clients + PostgreSQL) | cores busy | SBM with its saga, CPU ms "
+                "per report (process + PostgreSQL) | cores busy while filing | reports/s %.0f cores allow at that cost | "
+                "x raw | SBM sagas held back, CPU ms per report | cores busy |\n|---|---|---|---|---|---|---|---|---|\n",
+                cores, cores, cores);
+    for (const auto& row : cpu_rows) std::fputs(row.c_str(), stdout);
+    std::printf("\n");
+    for (const auto& reading : cpu_readings) std::fputs(reading.c_str(), stdout);
   }
   std::printf("\nMedians of %d runs per level (each run measures all four in turn; a ratio is the median of "
               "the runs' own ratios); %d reports per run over %d speakers; refusals or failures: %d\n",
