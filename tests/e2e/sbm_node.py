@@ -163,13 +163,15 @@ class Node:
             return f.read().decode(errors="replace")
 
     def wait_until(self, predicate, seconds, message):
+        # The node's log first and what failed last: a runner that keeps only the tail of the
+        # output (CI does) still shows which wait failed.
         def alive():
             if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"node exited with {self.proc.returncode}:\n{self.log_text()[-3000:]}")
+                raise AssertionError(f"node exited with {self.proc.returncode}")
         try:
             return wait_for(predicate, seconds, message, alive=alive)
         except AssertionError as e:
-            raise AssertionError(f"{e}\n{self.log_text()[-3000:]}") from None
+            raise AssertionError(f"the node's log, last lines:\n{self.log_text()[-3000:]}\n{e}") from None
 
     def token(self, role=None, sub=None, service=None, permissions=(), ttl=3600):
         args = [SBM, "token", "issue", "--keys-file", self.keys_file, "--ttl", str(ttl)]
