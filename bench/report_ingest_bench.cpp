@@ -561,11 +561,11 @@ int main(int argc, char** argv) {
       const auto whole = median_of(running_cpu), alone = median_of(held_cpu);
       char reading[768];
       std::snprintf(reading, sizeof reading,
-                    "At %d clients a report costs %.2f ms of CPU with its saga (%.2f ms of it PostgreSQL's) and "
+                    "At %d client%s a report costs %.2f ms of CPU with its saga (%.2f ms of it PostgreSQL's) and "
                     "%.2f ms filed alone, against %.2f ms per raw INSERT row: %.0f cores doing nothing else "
                     "file at most %.0f reports/s while every saga keeps up, %.2fx raw's %.0f rows/s. The saga "
                     "is %.0f%% of that cost.\n",
-                    level, whole.cpu_ms_per_report, whole.postgres_ms_per_report, alone.cpu_ms_per_report,
+                    level, level == 1 ? "" : "s", whole.cpu_ms_per_report, whole.postgres_ms_per_report, alone.cpu_ms_per_report,
                     median_of(raw_cpu).cpu_ms_per_report, cores, median(allowed), median(allowed_ratio),
                     median(raw), 100.0 * (whole.cpu_ms_per_report - alone.cpu_ms_per_report) / whole.cpu_ms_per_report);
       cpu_readings.emplace_back(reading);
