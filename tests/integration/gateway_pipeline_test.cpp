@@ -454,6 +454,29 @@ TEST_F(GatewayPipeline, AnOwnerThatFirstRunsAfterANewerOneDoesNotReplaceItsLanes
   caf::anon_send_exit(newer_lane, caf::exit_reason::kill);
 }
 
+// A restarted gateway's new owner may install its lanes before the old owner's end runs: what
+// the old lanes held is answered when that end runs all the same, not left to its deadline.
+TEST_F(GatewayPipeline, AnEndedIncarnationsHeldRequestsAreAnsweredEvenAfterItsSuccessorInstalled) {
+  auto older_taken = std::make_shared<std::atomic<int>>(0);
+  auto newer_taken = std::make_shared<std::atomic<int>>(0);
+  auto older_lane = sys.spawn(counting_lane, older_taken);
+  auto newer_lane = sys.spawn(counting_lane, newer_taken);
+  const auto older = pipeline->next_generation();
+  ASSERT_TRUE(pipeline->install(older, {older_lane}));
+  auto pending = std::async(std::launch::async,
+                            [&] { return send_http(port, get("/v1/speakers/s1", token_for("alice"))); });
+  ASSERT_TRUE(test::eventually([&] { return *older_taken == 1; }, 5s));
+  ASSERT_TRUE(pipeline->install(pipeline->next_generation(), {newer_lane}));
+  pipeline->uninstall(older);
+  // The deadline's answer would be a timeout: this one comes from the older incarnation's end.
+  auto r = pending.get();
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_EQ(nlohmann::json::parse(r.body)["type"], "urn:sbm:problem:gateway-restarting") << r.body;
+  EXPECT_EQ(*newer_taken, 0);
+  caf::anon_send_exit(older_lane, caf::exit_reason::kill);
+  caf::anon_send_exit(newer_lane, caf::exit_reason::kill);
+}
+
 TEST_F(GatewayPipeline, ALaneIsSentAtMostMaxBatchRequestsAtOnceAndTheRestAtTheFlush) {
   auto lane = sys.spawn(batch_recording_lane);
   const auto generation = pipeline->next_generation();
