@@ -556,6 +556,11 @@ bool gateway_pipeline::install(std::uint64_t generation, std::vector<caf::actor>
     return false;
   lanes_ = std::move(lanes);
   generation_ = generation;
+  // Requests held and not sent yet go to these lanes at the next flush: they are this
+  // generation's now, so the previous one's end (uninstall) does not answer them.
+  for (const auto& batch : held_)
+    for (const auto& r : batch)
+      out_->hand_over(r.id, generation, r.route);
   serving_ = !draining_ && !lanes_.empty();
   if (draining_)
     for (const auto& lane : lanes_)
