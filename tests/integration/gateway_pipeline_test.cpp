@@ -16,7 +16,10 @@
 
 #include <atomic>
 #include <ctime>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <future>
 #include <string>
 
@@ -473,6 +476,80 @@ TEST_F(GatewayPipeline, AnEndedIncarnationsHeldRequestsAreAnsweredEvenAfterItsSu
   EXPECT_EQ(r.status, 503) << r.body;
   EXPECT_EQ(nlohmann::json::parse(r.body)["type"], "urn:sbm:problem:gateway-restarting") << r.body;
   EXPECT_EQ(*newer_taken, 0);
+  caf::anon_send_exit(older_lane, caf::exit_reason::kill);
+  caf::anon_send_exit(newer_lane, caf::exit_reason::kill);
+}
+
+namespace {
+
+// A responder that only keeps the books: who holds each request, and which were answered.
+class owner_book final : public gateway::responder {
+ public:
+  void respond(std::uint64_t id, http_response) override { answer(id); }
+  void respond_routed(std::uint64_t id, int, http_response) override { answer(id); }
+  void hand_over(std::uint64_t id, std::uint64_t owner, int) override {
+    std::lock_guard<std::mutex> guard{mutex_};
+    owners_[id] = owner;
+  }
+  void fail_owned(std::uint64_t owner) override {
+    std::lock_guard<std::mutex> guard{mutex_};
+    for (const auto& [id, held_by] : owners_)
+      if (held_by == owner) answered_.insert(id);
+  }
+  std::uint64_t owner_of(std::uint64_t id) {
+    std::lock_guard<std::mutex> guard{mutex_};
+    return owners_.count(id) ? owners_.at(id) : 0;
+  }
+  bool answered(std::uint64_t id) {
+    std::lock_guard<std::mutex> guard{mutex_};
+    return answered_.count(id) > 0;
+  }
+
+ private:
+  void answer(std::uint64_t id) {
+    std::lock_guard<std::mutex> guard{mutex_};
+    answered_.insert(id);
+  }
+  std::mutex mutex_;
+  std::map<std::uint64_t, std::uint64_t> owners_;
+  std::set<std::uint64_t> answered_;
+};
+
+}  // namespace
+
+// A request held between two flushes goes to whatever lanes are installed at the flush: when a
+// new incarnation installs meanwhile it is that one's, and the old one's end leaves it alone.
+TEST_F(GatewayPipeline, ARequestHeldAcrossAnInstallBelongsToTheNewIncarnation) {
+  auto book = std::make_shared<owner_book>();
+  gateway::front_door_settings front;
+  front.verifier = std::make_shared<auth::jwt_verifier>(std::vector<auth::jwt_key>{key}, auth::jwt_rules{"", "", 30s, 24h});
+  gateway::gateway_pipeline own{front};
+  own.connect(book);
+  auto older_lane = sys.spawn(batch_recording_lane);
+  auto newer_lane = sys.spawn(batch_recording_lane);
+  const auto older = own.next_generation();
+  ASSERT_TRUE(own.install(older, {older_lane}));
+  http_request r;
+  r.id = 7;
+  r.request_id = "held-across";
+  r.method = "GET";
+  r.path = "/v1/speakers/s1";
+  r.headers.emplace_back("authorization", "Bearer " + token_for("alice"));
+  own.hold(std::move(r));
+  ASSERT_EQ(book->owner_of(7), older);
+  const auto newer = own.next_generation();
+  ASSERT_TRUE(own.install(newer, {newer_lane}));
+  EXPECT_EQ(book->owner_of(7), newer);
+  own.uninstall(older);
+  EXPECT_FALSE(book->answered(7)) << "answered by the older incarnation's end while held for the newer one";
+  own.flush();
+  caf::scoped_actor self{sys};
+  std::vector<std::size_t> sizes;
+  self->request(newer_lane, caf::infinite, get_atom::value)
+    .receive([&](std::vector<std::size_t>& s) { sizes = std::move(s); }, [](caf::error&) {});
+  EXPECT_EQ(sizes, std::vector<std::size_t>{1});
+  own.uninstall(newer);
+  EXPECT_TRUE(book->answered(7));
   caf::anon_send_exit(older_lane, caf::exit_reason::kill);
   caf::anon_send_exit(newer_lane, caf::exit_reason::kill);
 }
