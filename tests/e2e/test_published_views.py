@@ -19,22 +19,10 @@ def metric(node, token, name):
     return float(m.group(1))
 
 
-class SettledKeys(Keys):
-    """Tokens whose nbf and iat lie a few seconds back: this node runs with auth.leeway 0, and a
-    token minted with nbf = now read "not valid yet" once in a full test run (the node's clock a
-    moment behind the test's). Expiry, which these tests are about, is unchanged."""
-    @staticmethod
-    def claims(sub, **overrides):
-        past = int(time.time()) - 5
-        overrides.setdefault("nbf", past)
-        overrides.setdefault("iat", past)
-        return Keys.claims(sub, **overrides)
-
-
 class PublishedViews(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.keys = SettledKeys()
+        cls.keys = Keys()
         # A short idle timeout lets a speaker passivate within the test; a short standing ttl shows
         # a user disabled behind the gateway's back refused within it; no leeway lets a token expire.
         cls.node = Node(keys=cls.keys.keyring,
@@ -132,7 +120,7 @@ class PublishedViews(unittest.TestCase):
                  "a user disabled in the database was still served")
 
         # A token that expires: 401 from then on, though it was verified and served from the board.
-        short = self.keys.hs256(self.keys.claims("pv-short-" + uuid.uuid4().hex[:6], role="qa", ttl=2))
+        short = self.keys.hs256(Keys.claims("pv-short-" + uuid.uuid4().hex[:6], role="qa", ttl=2))
         self.assertEqual(self.read(sid, short).status, 200)
         self.assertEqual(self.read(sid, short).status, 200)
         wait_for(lambda: self.read(sid, short).status == 401, 10, "an expired token was still served")
