@@ -520,8 +520,9 @@ void gateway_pipeline::flush() {
   }
   for (auto& [lane, batch] : out)
     caf::anon_send(lane, http_atom::value, std::move(batch));
-  // Held for lanes that have ended since: usually answered by fail_owned already (then this is
-  // a no-op); one handed over to an older incarnation that was replaced is answered here.
+  // Held for lanes that have ended since: their incarnation's end (uninstall -> fail_owned) has
+  // answered them already, as every held request belongs to the installed incarnation (install
+  // hands them over), so this is a no-op kept as a safety net.
   for (const auto& r : orphans)
     out_->respond_routed(r.id, r.route, gateway_restarting());
 }
