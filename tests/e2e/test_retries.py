@@ -98,14 +98,11 @@ class Retries(unittest.TestCase):
         # A filing statement, once sent, runs to the connection's statement_timeout (it is its own
         # transaction), so it may still be finishing once the lock is gone: its key answers
         # "still running" until then, and the client retries as told.
-        stored = {}
-
         def settled():
-            stored["r"] = self.post_report(body, key)
-            return not (stored["r"].status == 409 and
-                        stored["r"].json()["type"] == "urn:sbm:problem:idempotency-in-progress")
-        wait_for(settled, 30, "the key stayed in progress")
-        stored = stored["r"]
+            r = self.post_report(body, key)
+            running = r.status == 409 and r.json()["type"] == "urn:sbm:problem:idempotency-in-progress"
+            return None if running else r
+        stored = wait_for(settled, 30, "the key stayed in progress")
         self.assertEqual(stored.status, 201, stored)
         again = self.post_report(body, key)
         self.assertEqual(again.status, 201, again)
