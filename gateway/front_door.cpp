@@ -39,8 +39,8 @@ token_verdict front_door::verify(std::string_view token) {
   // Not std::time: glibc reads it from the kernel's coarse clock, which at every second boundary
   // lags the real time by up to a tick (measured here: 0.9% of reads a second behind), so with
   // auth.leeway 0 a token issued that second (nbf = now) read "not valid yet".
-  const auto now = static_cast<std::int64_t>(
-    std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  const auto since_epoch = std::chrono::system_clock::now().time_since_epoch();
+  const auto now = static_cast<std::int64_t>(std::chrono::duration_cast<std::chrono::seconds>(since_epoch).count());
   if (auto cached = tokens_.find(token, now))
     return std::move(*cached);
   token_verdict out;

@@ -311,9 +311,11 @@ class pool {
 
   std::optional<std::size_t> least_busy() const {
     std::optional<std::size_t> best;
-    for (std::size_t i = 0; i < workers_.size(); ++i)
-      if (workers_[i].handle && !workers_[i].lost && (!best || workers_[i].in_flight < workers_[*best].in_flight))
+    for (std::size_t i = 0; i < workers_.size(); ++i) {
+      const auto& w = workers_[i];
+      if (w.handle && !w.lost && (!best || w.in_flight < workers_[*best].in_flight))
         best = i;
+    }
     return best;
   }
 
